@@ -1,0 +1,184 @@
+"""The `pycompose` entry point: global options, lazy command dispatch, the one error boundary.
+
+Start-up time matters (a `container run` must not pay for trio, rich or pyroute2 it does not
+use), so each command group lives in its own module and is imported only when invoked.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+# verb -> "module:attribute" of a typer.Typer app. Groups (container, image, ...) are apps with
+# several commands; compose verbs are apps with one command.
+COMMANDS: dict[str, str] = {
+    # engine verbs
+    "container": "engine.cli.container:app",
+    "image": "engine.cli.image:app",
+    "volume": "engine.cli.volume:app",
+    "network": "engine.cli.network:app",
+    "engine": "engine.cli.daemon:app",
+    # compose verbs
+    "config": "compose.cli.config_cmd:app",
+}
+
+HELP_ORDER = ["up", "down", "ps", "logs", "run", "exec", "config", "build", "pull",
+              "container", "image", "network", "volume", "engine"]
+
+
+@dataclass
+class GlobalOptions:
+    """Compose's global flags (given before the verb), passed to commands as the click `obj`."""
+
+    files: list[str] = field(default_factory=list)
+    project_name: str | None = None
+    project_directory: str | None = None
+    profiles: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    no_color: bool = False
+    debug: bool = False
+
+
+_VALUE_FLAGS = {
+    "-f": "files", "--file": "files",
+    "-p": "project_name", "--project-name": "project_name",
+    "--project-directory": "project_directory",
+    "--profile": "profiles",
+    "--env-file": "env_files",
+}
+_BOOL_FLAGS = {"--debug": "debug", "--no-color": "no_color", "--no-ansi": "no_color"}
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
+    """Split `[global flags] VERB [args]` into the options and `[VERB, args...]`."""
+    opts = GlobalOptions()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        if name in _VALUE_FLAGS:
+            if eq:
+                value = inline
+            else:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"option {name} needs a value")
+                i += 1
+                value = argv[i]
+            attr = _VALUE_FLAGS[name]
+            if isinstance(getattr(opts, attr), list):
+                getattr(opts, attr).append(value)
+            else:
+                setattr(opts, attr, value)
+        elif arg in _BOOL_FLAGS:
+            setattr(opts, _BOOL_FLAGS[arg], True)
+        else:
+            break
+        i += 1
+    return opts, argv[i:]
+
+
+def _print_help() -> None:
+    known = [v for v in HELP_ORDER if v in COMMANDS] + sorted(set(COMMANDS) - set(HELP_ORDER))
+    print("Usage: pycompose [-f FILE]... [-p NAME] [--project-directory DIR] [--profile P]... "
+          "[--env-file F]... [--debug] COMMAND [ARGS]...\n")
+    print("Commands:")
+    for verb in known:
+        print(f"  {verb}")
+    print("\nRun 'pycompose COMMAND --help' for more information on a command.")
+
+
+def _load_app(verb: str):
+    module_name, _, attr = COMMANDS[verb].partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _error(message: str) -> None:
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        sys.stderr.write(f"\x1b[31mError: {message}\x1b[0m\n")
+    else:
+        sys.stderr.write(f"Error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns (and exits with) its exit code. Never shows a traceback for
+    user errors; `--debug` or PYCOMPOSE_DEBUG=1 shows one for everything."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("PYCOMPOSE_DEBUG"))
+    try:
+        opts, rest = parse_globals(argv)
+    except UsageError as e:
+        _error(str(e))
+        return _exit(2)
+    debug = debug or opts.debug
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        _print_help()
+        return _exit(0)
+    verb, args = rest[0], rest[1:]
+    if verb not in COMMANDS:
+        _error(f"unknown command {verb!r}; see 'pycompose --help'")
+        return _exit(2)
+    code = run_app(verb, args, opts, debug)
+    return _exit(code)
+
+
+def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False) -> int:
+    """Invoke a command group's typer app inside the error boundary."""
+    from engine.errors import PycomposeError
+
+    try:
+        import click
+        import typer.main
+
+        app = _load_app(verb)
+        command = typer.main.get_command(app)
+        result = command.main(args=args, prog_name=f"pycompose {verb}", obj=opts,
+                              standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except PycomposeError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _error(e.message)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # the edge: anything unexpected is still one line unless debugging
+        if debug:
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
+        return 1
+
+
+def _exit(code: int) -> int:
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pycompose container engine: images, containers, the daemon and its API."""

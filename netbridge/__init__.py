@@ -1,0 +1,1 @@
+"""Host networking for the engine: bridges, veth pairs, IPAM, DNS, published ports, egress."""

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+
+from compose.cli.main import UsageError, main, parse_globals
+
+
+def test_global_flags_are_split_from_the_verb():
+    opts, rest = parse_globals(["-f", "a.yml", "--file=b.yml", "-p", "demo", "--profile", "dev",
+                                "up", "-d", "-f", "notglobal"])
+    assert opts.files == ["a.yml", "b.yml"]
+    assert opts.project_name == "demo"
+    assert opts.profiles == ["dev"]
+    assert rest == ["up", "-d", "-f", "notglobal"]
+
+
+def test_missing_value_for_global_flag_is_a_usage_error():
+    with pytest.raises(UsageError, match="-p needs a value"):
+        parse_globals(["-p"])
+
+
+def test_unknown_verb_exits_2_with_one_line(capsys):
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "Error: unknown command 'frobnicate'; see 'pycompose --help'"
