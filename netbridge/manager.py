@@ -1,0 +1,376 @@
+"""NetworkManager: the facade the engine daemon uses (docs/contracts.md, netbridge section).
+
+Synchronous methods do blocking netlink/iptables work: the daemon calls them from worker threads
+(`trio.to_thread.run_sync`). `serve()` runs in the daemon's trio loop and hosts one DNS server per
+network; networks created while it runs get their server before `create()` returns (when called
+from a worker thread) or moments later (when called on the trio thread).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import trio
+
+from engine.errors import BadParameter, Conflict, NotFound
+
+from . import firewall, ipam, netlink
+from .dns import DnsServer, NameTable, host_resolvers
+from .ports import PortBinding, PortReservation, PortSpec, parse_port_spec, reserve
+from .store import Endpoint, Network, State, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NETWORK = "bridge"
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+__all__ = ["NetworkManager", "Network", "Endpoint", "PortBinding", "PortSpec"]
+
+
+class NetworkManager:
+    def __init__(self, state_dir: Path, address_pool: str, *,
+                 resolv_conf: str | Path = "/etc/resolv.conf", dns_port: int = 53) -> None:
+        self._store = Store(Path(state_dir))
+        self._pool = address_pool
+        ipam.parse_network(address_pool, "address pool")
+        instance = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:6]
+        self.chains = firewall.Chains.for_instance(instance)
+        self._resolv_conf = resolv_conf
+        self._dns_port = dns_port
+        self._lock = threading.RLock()
+        self._state: State = self._store.load()
+        self._tables: dict[str, NameTable] = {}
+        for ep in self._state.endpoints:
+            self._table(ep.network_id).add(ep.container_id, ep.dns_names(), ep.ip)
+        self._reservations: dict[str, list[PortReservation]] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._dns_nursery: trio.Nursery | None = None
+        self._dns_scopes: dict[str, trio.CancelScope] = {}
+
+    # --- networks ---------------------------------------------------------------------------
+
+    def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+               internal: bool = False, labels: dict | None = None) -> Network:
+        if not _NAME_RE.match(name or ""):
+            raise BadParameter(f"invalid network name {name!r}: use letters, digits, '_', '.', '-'")
+        with self._lock:
+            if any(n.name == name for n in self._state.networks.values()):
+                raise Conflict(f"network with name {name} already exists")
+            used = [n.subnet for n in self._state.networks.values()]
+            host = netlink.host_routes_and_addresses()
+            if subnet:
+                choice = ipam.validate_subnet(subnet, gateway, used, host)
+            elif gateway:
+                raise BadParameter("--gateway needs --subnet")
+            else:
+                choice = ipam.choose_subnet(self._pool, used, host)
+            net_id = secrets.token_hex(32)
+            net = Network(id=net_id, name=name, bridge="pcbr" + net_id[:11],
+                          subnet=choice.subnet, gateway=choice.gateway, internal=internal,
+                          labels=dict(labels or {}),
+                          created=datetime.now(timezone.utc).isoformat())
+            self._materialize(net)
+            self._state.networks[net.id] = net
+            self._save()
+        self._dns_changed()
+        return net
+
+    def _materialize(self, net: Network) -> None:
+        """Bridge + rules for `net` (idempotent); on failure nothing of it is left."""
+        try:
+            firewall.apply(firewall.base_rules(self.chains), reset=False)
+            netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+            if not net.internal:
+                netlink.set_sysctl("net.ipv4.ip_forward", "1")
+                # lets DNAT'd 127.0.0.1 traffic leave through the bridge (published ports)
+                netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
+            firewall.apply(self._network_rules(net))
+        except BaseException:
+            self._unmaterialize(net)
+            raise
+
+    def _unmaterialize(self, net: Network) -> None:
+        firewall.remove(self._network_rules(net))
+        netlink.delete_link(net.bridge)
+
+    def _network_rules(self, net: Network) -> list[firewall.Rule]:
+        return firewall.network_rules(self.chains, net.id, net.bridge, net.subnet, net.internal)
+
+    def get(self, name_or_id: str) -> Network:
+        with self._lock:
+            net = self._find(name_or_id)
+            if net is None and name_or_id == DEFAULT_NETWORK:
+                return self.create(DEFAULT_NETWORK)
+            if net is None:
+                raise NotFound(f"network {name_or_id} not found")
+            return net
+
+    def _find(self, key: str) -> Network | None:
+        nets = self._state.networks
+        if key in nets:
+            return nets[key]
+        for n in nets.values():
+            if n.name == key:
+                return n
+        matches = [n for n in nets.values() if key and n.id.startswith(key)]
+        if len(matches) > 1:
+            raise BadParameter(f"network id prefix {key} is ambiguous")
+        return matches[0] if matches else None
+
+    def list(self) -> list[Network]:
+        with self._lock:
+            return sorted(self._state.networks.values(), key=lambda n: n.created)
+
+    def remove(self, name_or_id: str) -> None:
+        with self._lock:
+            net = self._find(name_or_id)
+            if net is None:
+                raise NotFound(f"network {name_or_id} not found")
+            if self._state.endpoints_of(net.id):
+                raise Conflict(f"error while removing network: network {net.name} id {net.id} "
+                               f"has active endpoints")
+            self._unmaterialize(net)
+            del self._state.networks[net.id]
+            self._tables.pop(net.id, None)
+            if not self._state.networks and not self._state.ports:
+                firewall.remove(firewall.base_rules(self.chains))
+            self._save()
+        self._dns_changed()
+
+    def endpoints(self, network: str | None = None) -> list[Endpoint]:
+        with self._lock:
+            if network is None:
+                return list(self._state.endpoints)
+            return self._state.endpoints_of(self.get(network).id)
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    def connect(self, network: str, container_id: str, netns_path: str, *, container_name: str,
+                aliases: Iterable[str] = (), ip: str | None = None,
+                ifname: str = "eth0") -> Endpoint:
+        with self._lock:
+            net = self.get(network)
+            if any(e.network_id == net.id for e in self._state.endpoints_for(container_id)):
+                raise Conflict(f"container {container_name} is already connected to network "
+                               f"{net.name}")
+            taken = [e.ip for e in self._state.endpoints_of(net.id)]
+            address = ipam.allocate_address(net.subnet, net.gateway, taken, ip)
+            ep = Endpoint(network_id=net.id, container_id=container_id,
+                          container_name=container_name, aliases=tuple(aliases), ip=address,
+                          mac=ipam.mac_for(address),
+                          gateway="" if net.internal else net.gateway,
+                          prefixlen=net.prefixlen, ifname=ifname,
+                          host_veth="pcv" + secrets.token_hex(6), netns_path=netns_path)
+            netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
+                                 ep.prefixlen, ep.gateway or None, ep.mac)
+            self._state.endpoints.append(ep)
+            try:
+                self._save()
+            except BaseException:
+                self._state.endpoints.remove(ep)
+                netlink.delete_link(ep.host_veth)
+                raise
+            self._table(net.id).add(container_id, ep.dns_names(), ep.ip)
+            return ep
+
+    def disconnect(self, network: str, container_id: str) -> None:
+        with self._lock:
+            net = self._find(network)
+            if net is None:
+                raise NotFound(f"network {network} not found")
+            ep = next((e for e in self._state.endpoints_for(container_id)
+                       if e.network_id == net.id), None)
+            if ep is None:
+                raise NotFound(f"container {container_id[:12]} is not connected to network "
+                               f"{net.name}")
+            self._drop_endpoint(ep)
+            self._save()
+
+    def _drop_endpoint(self, ep: Endpoint) -> None:
+        self._table(ep.network_id).remove(ep.container_id)
+        bindings = self._state.ports.get(ep.container_id, [])
+        if any(b.container_ip == ep.ip for b in bindings):
+            self._unpublish(ep.container_id)
+        netlink.delete_link(ep.host_veth)
+        self._state.endpoints.remove(ep)
+
+    def _table(self, network_id: str) -> NameTable:
+        return self._tables.setdefault(network_id, NameTable())
+
+    # --- published ports --------------------------------------------------------------------
+
+    def publish(self, container_id: str, bindings: Iterable[PortSpec | str]) -> list[PortBinding]:
+        """Reserve host ports and DNAT them to the container's first routable endpoint.
+
+        All or nothing: a busy port raises Conflict and nothing stays reserved or routed.
+        """
+        specs: list[PortSpec] = []
+        for b in bindings:
+            specs.extend(parse_port_spec(b) if isinstance(b, str) else [b])
+        with self._lock:
+            eps = [e for e in self._state.endpoints_for(container_id)
+                   if not self._state.networks[e.network_id].internal]
+            if not eps:
+                raise BadParameter(f"container {container_id[:12]} has no endpoint on a "
+                                   f"non-internal network to publish ports on")
+            held: list[PortReservation] = []
+            try:
+                for spec in specs:
+                    held.append(reserve(spec))
+                new = [replace(r.binding, container_ip=eps[0].ip) for r in held]
+                all_bindings = self._state.ports.get(container_id, []) + new
+                firewall.apply(firewall.port_rules(self.chains, container_id, all_bindings))
+            except BaseException:
+                for r in held:
+                    r.close()
+                raise
+            self._reservations.setdefault(container_id, []).extend(held)
+            self._state.ports[container_id] = all_bindings
+            self._save()
+            return new
+
+    def unpublish(self, container_id: str) -> None:
+        with self._lock:
+            self._unpublish(container_id)
+            self._save()
+
+    def _unpublish(self, container_id: str) -> None:
+        firewall.remove(firewall.port_rules(self.chains, container_id, []))
+        for r in self._reservations.pop(container_id, []):
+            r.close()
+        self._state.ports.pop(container_id, None)
+
+    def ports(self, container_id: str) -> list[PortBinding]:
+        with self._lock:
+            return list(self._state.ports.get(container_id, []))
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    def cleanup(self, alive_container_ids: set[str]) -> None:
+        """After a restart: drop what dead containers left, restore what live ones need."""
+        with self._lock:
+            for ep in [e for e in self._state.endpoints if e.container_id not in alive_container_ids]:
+                self._drop_endpoint(ep)
+            for cid in [c for c in self._state.ports if c not in alive_container_ids]:
+                self._unpublish(cid)
+            saved = firewall.save()
+            for chain in firewall.chains_jumped_from(self.chains.dnat, saved):
+                cid12 = chain.removeprefix("PC-P-")
+                if not any(c.startswith(cid12) for c in self._state.ports):
+                    rule = firewall.Rule("nat", self.chains.dnat,
+                                         firewall.port_rules(self.chains, cid12, [])[0].args)
+                    firewall.remove([rule])
+            for net in self._state.networks.values():
+                self._materialize(net)   # a reboot or `iptables -F` may have removed them
+            for cid, bindings in self._state.ports.items():
+                self._rereserve(cid, bindings)
+                firewall.apply(firewall.port_rules(self.chains, cid, bindings))
+            self._save()
+        self._dns_changed()
+
+    def _rereserve(self, container_id: str, bindings: list[PortBinding]) -> None:
+        if container_id in self._reservations:
+            return
+        held = []
+        for b in bindings:
+            try:
+                held.append(reserve(PortSpec(b.container_port, b.protocol, b.host_ip, b.host_port)))
+            except Conflict as exc:  # keep routing it; only the guard is missing
+                log.warning("published port stays unguarded: %s", exc)
+        self._reservations[container_id] = held
+
+    def close(self) -> None:
+        """Release port reservations (the daemon is exiting; rules and links stay)."""
+        with self._lock:
+            for held in self._reservations.values():
+                for r in held:
+                    r.close()
+            self._reservations.clear()
+
+    def _save(self) -> None:
+        self._store.save(self._state)
+
+    # --- DNS --------------------------------------------------------------------------------
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run every network's DNS server until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._dns_nursery = nursery
+            self._token = trio.lowlevel.current_trio_token()
+            try:
+                await self._reconcile_dns()
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._token = None
+                self._dns_nursery = None
+                self._dns_scopes.clear()
+
+    async def _reconcile_dns(self) -> None:
+        nursery = self._dns_nursery
+        if nursery is None:
+            return
+        with self._lock:
+            wanted = {n.id: n for n in self._state.networks.values()}
+        for net_id in list(self._dns_scopes):
+            if net_id not in wanted:
+                self._dns_scopes.pop(net_id).cancel()
+        for net_id, net in wanted.items():
+            if net_id not in self._dns_scopes:
+                self._dns_scopes[net_id] = trio.CancelScope()
+                await nursery.start(self._run_dns, net, self._dns_scopes[net_id])
+
+    async def _run_dns(self, net: Network, scope: trio.CancelScope,
+                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        upstreams = [] if net.internal else host_resolvers(self._resolv_conf)
+        server = DnsServer(net.gateway, self._table(net.id), not net.internal, upstreams,
+                           self._dns_port)
+        status = _StartOnce(task_status)
+        with scope:
+            try:
+                await server.serve(task_status=status)
+            except OSError as exc:
+                log.error("DNS server for network %s on %s failed: %s", net.name, net.gateway, exc)
+        status.started()  # unblocks the reconcile even when the server could not start
+
+    def _dns_changed(self) -> None:
+        token = self._token
+        if token is None:
+            return
+        try:
+            trio.lowlevel.current_trio_token()
+            on_trio_thread = True
+        except RuntimeError:
+            on_trio_thread = False
+        try:
+            if on_trio_thread:
+                self._dns_nursery and self._dns_nursery.start_soon(self._reconcile_dns)
+            else:
+                # block this worker thread until the new network's server is listening
+                trio.from_thread.run(self._reconcile_dns, trio_token=token)
+        except trio.RunFinishedError:
+            pass
+
+    def dns_serving(self, name_or_id: str) -> bool:
+        net = self._find(name_or_id)
+        return net is not None and net.id in self._dns_scopes
+
+
+class _StartOnce:
+    """A task status whose started() may be called again (later calls do nothing)."""
+
+    def __init__(self, status: trio.TaskStatus[None]) -> None:
+        self._status = status
+        self._done = False
+
+    def started(self, value: None = None) -> None:
+        if not self._done:
+            self._done = True
+            self._status.started(value)

@@ -1,0 +1,94 @@
+"""Persisted netbridge state: networks, endpoints and published ports, in one JSON file.
+
+Written atomically (temp file + rename) after every change, so allocations survive a daemon
+restart or crash. The models are frozen dataclasses; the store holds them by id.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .ports import PortBinding
+
+STATE_FILE = "netbridge.json"
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str                 # 64 hex
+    name: str
+    bridge: str             # pcbr + 11 hex
+    subnet: str
+    gateway: str
+    internal: bool = False
+    labels: dict = field(default_factory=dict)
+    created: str = ""       # RFC 3339
+
+    @property
+    def prefixlen(self) -> int:
+        return int(self.subnet.split("/")[1])
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    network_id: str
+    container_id: str
+    container_name: str
+    aliases: tuple[str, ...]
+    ip: str
+    mac: str
+    gateway: str            # "" on internal networks: no default route
+    prefixlen: int
+    ifname: str             # inside the container: eth0, eth1, ...
+    host_veth: str          # pcv + 12 hex
+    netns_path: str
+
+    def dns_names(self) -> list[str]:
+        return [self.container_name, self.container_id[:12], *self.aliases]
+
+
+@dataclass
+class State:
+    networks: dict[str, Network] = field(default_factory=dict)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    ports: dict[str, list[PortBinding]] = field(default_factory=dict)   # container id → bindings
+
+    def endpoints_of(self, network_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.network_id == network_id]
+
+    def endpoints_for(self, container_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.container_id == container_id]
+
+
+class Store:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = Path(state_dir)
+        self.path = self.dir / STATE_FILE
+
+    def load(self) -> State:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return State()
+        return State(
+            networks={n["id"]: Network(**n) for n in raw.get("networks", [])},
+            endpoints=[Endpoint(**{**e, "aliases": tuple(e["aliases"])})
+                       for e in raw.get("endpoints", [])],
+            ports={cid: [PortBinding(**b) for b in bs] for cid, bs in raw.get("ports", {}).items()},
+        )
+
+    def save(self, state: State) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "networks": [asdict(n) for n in state.networks.values()],
+            "endpoints": [asdict(e) for e in state.endpoints],
+            "ports": {cid: [asdict(b) for b in bs] for cid, bs in state.ports.items()},
+        }
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
