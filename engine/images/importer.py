@@ -1,0 +1,304 @@
+"""Images from and to tarballs: `docker import`, `docker load` (docker-archive and OCI archive)
+and `docker save` (docker-archive).
+
+Archives are spooled to a file in the store's tmp/ first: an API upload is a stream, and both
+formats need random access (manifest.json is usually last in a `docker save` tarball).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from typing import BinaryIO
+
+from engine.errors import BadParameter, EngineError
+from engine.images import mediatypes, reference
+from engine.images.archive import CHUNK, decompressed
+from engine.images.changes import apply_changes
+from engine.images.image import Image, canonical_json, now_rfc3339
+from engine.images.platforms import Platform, choose_manifest
+from engine.images.store import DigestMismatch, ImageStore, LayerRef, check_digest
+
+
+def _oci_manifest(config_digest: str, config_size: int, layers: list[tuple[str, int, str]]) -> bytes:
+    return canonical_json({
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest,
+                   "size": config_size},
+        "layers": [{"mediaType": media_type, "digest": digest, "size": size}
+                   for digest, size, media_type in layers],
+    })
+
+
+def _commit(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
+            sizes: list[int], tags: tuple[str, ...]) -> Image:
+    """Write a manifest for layers whose blobs are stored, and record the image."""
+    config_digest = store.put_blob_bytes(config_bytes)
+    manifest = _oci_manifest(config_digest, len(config_bytes),
+                             [(layer.blob, size, layer.media_type)
+                              for layer, size in zip(layers, sizes)])
+    manifest_digest = store.put_blob_bytes(manifest)
+    return store.commit_image(config_bytes, layers, manifest_digest=manifest_digest, tags=tags)
+
+
+# -- import ---------------------------------------------------------------------------------
+
+
+def import_rootfs(store: ImageStore, fileobj: BinaryIO, ref: str | None,
+                  changes: list[str] | tuple[str, ...] = ()) -> Image:
+    """One image from a root filesystem tarball (plain, gzip or zstd), like `docker import`."""
+    tags = (str(reference.parse(ref)),) if ref else ()
+    config = apply_changes({}, list(changes))     # bad input fails before any work
+    with store.lock("gc", shared=True):
+        blob, size = store.put_blob(fileobj)
+        with store.blob_path(blob).open("rb") as f:
+            media_type = mediatypes.layer_type_for(f.read(8))
+        try:
+            layer = store.ensure_layer(blob)
+        except BaseException:
+            store.discard_blob(blob)
+            raise
+        now = now_rfc3339()
+        config_doc = {
+            "architecture": Platform.host().architecture,
+            "os": "linux",
+            "created": now,
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+            "history": [{"created": now, "created_by": "pycompose image import",
+                         "comment": "Imported from tarball"}],
+        }
+        return _commit(store, canonical_json(config_doc),
+                       [LayerRef(layer.diff_id, blob, media_type)], [size], tags)
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+class _Archive:
+    """Random access to the members of a spooled tarball, by normalized name."""
+
+    def __init__(self, tar: tarfile.TarFile) -> None:
+        self.tar = tar
+        self.members = {m.name.removeprefix("./").lstrip("/"): m for m in tar.getmembers()}
+
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def open(self, name: str) -> BinaryIO:
+        member = self.members.get(name.removeprefix("./").lstrip("/"))
+        stream = self.tar.extractfile(member) if member is not None else None
+        if stream is None:
+            raise BadParameter(f"invalid image archive: {name!r} is missing or not a file")
+        return stream
+
+    def read(self, name: str) -> bytes:
+        return self.open(name).read()
+
+    def json(self, name: str):
+        try:
+            return json.loads(self.read(name))
+        except ValueError as exc:
+            raise BadParameter(f"invalid image archive: {name!r} is not JSON ({exc})") from None
+
+
+def load(store: ImageStore, fileobj: BinaryIO) -> list[Image]:
+    with store.lock("gc", shared=True):
+        spool_dir = store.tempdir()
+        try:
+            spooled = spool_dir / "archive.tar"
+            with spooled.open("wb") as out:
+                shutil.copyfileobj(decompressed(fileobj), out, CHUNK)
+            try:
+                tar = tarfile.open(spooled, "r:")
+            except tarfile.TarError as exc:
+                raise BadParameter(f"invalid image archive: {exc}") from None
+            with tar:
+                archive = _Archive(tar)
+                if archive.has("manifest.json"):
+                    return _load_docker(store, archive)
+                if archive.has("index.json") and archive.has("oci-layout"):
+                    return _load_oci(store, archive)
+                raise BadParameter("invalid image archive: it has neither manifest.json "
+                                   "(docker-archive) nor index.json and oci-layout (OCI)")
+        finally:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def _load_docker(store: ImageStore, archive: _Archive) -> list[Image]:
+    entries = archive.json("manifest.json")
+    if not isinstance(entries, list):
+        raise BadParameter("invalid image archive: manifest.json is not a list")
+    images = []
+    for entry in entries:
+        try:
+            config_name, layer_names = entry["Config"], list(entry["Layers"])
+        except (KeyError, TypeError):
+            raise BadParameter("invalid image archive: a manifest.json entry lacks Config or "
+                               "Layers") from None
+        config_bytes = archive.read(config_name)
+        diff_ids = _diff_ids(config_bytes, len(layer_names))
+        layers, sizes = [], []
+        for name, diff_id in zip(layer_names, diff_ids):
+            blob, size = store.put_blob(archive.open(name))
+            with store.blob_path(blob).open("rb") as f:
+                media_type = mediatypes.layer_type_for(f.read(8))
+            store.ensure_layer(blob, diff_id)
+            layers.append(LayerRef(diff_id, blob, media_type))
+            sizes.append(size)
+        tags = tuple(entry.get("RepoTags") or ())
+        images.append(_commit(store, config_bytes, layers, sizes, tags))
+    return images
+
+
+def _diff_ids(config_bytes: bytes, layer_count: int) -> list[str]:
+    try:
+        diff_ids = list(json.loads(config_bytes)["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError):
+        raise BadParameter("invalid image archive: an image config has no rootfs.diff_ids") \
+            from None
+    if len(diff_ids) != layer_count:
+        raise BadParameter(f"invalid image archive: config lists {len(diff_ids)} layers, the "
+                           f"manifest {layer_count}")
+    return [check_digest(d) for d in diff_ids]
+
+
+def _oci_blob(archive: _Archive, digest: str) -> str:
+    return f"blobs/sha256/{check_digest(digest)[len('sha256:'):]}"
+
+
+def _load_oci(store: ImageStore, archive: _Archive) -> list[Image]:
+    index = archive.json("index.json")
+    images = []
+    for descriptor in index.get("manifests") or []:
+        tags = _oci_tags(descriptor.get("annotations") or {})
+        manifest_bytes, manifest_digest = _resolve_oci_manifest(store, archive, descriptor)
+        images.append(_store_manifest(store, manifest_bytes, manifest_digest, tags,
+                                      lambda d: archive.open(_oci_blob(archive, d))))
+    if not images:
+        raise BadParameter("invalid image archive: index.json lists no images")
+    return images
+
+
+def _oci_tags(annotations: dict) -> tuple[str, ...]:
+    """A full reference from containerd's or the OCI annotation; a bare tag names no repo."""
+    for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name"):
+        name = annotations.get(key, "")
+        if name and ("/" in name or ":" in name):
+            try:
+                return (str(reference.parse(name)),)
+            except BadParameter:
+                continue
+    return ()
+
+
+def _verified(archive: _Archive, digest: str) -> bytes:
+    data = archive.read(_oci_blob(archive, digest))
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise DigestMismatch(f"digest mismatch: expected {digest}, content hashes to {actual}")
+    return data
+
+
+def _resolve_oci_manifest(store: ImageStore, archive: _Archive, descriptor: dict,
+                          platform_: Platform | None = None) -> tuple[bytes, str]:
+    """Follow nested indexes down to one image manifest (host platform)."""
+    for _ in range(4):
+        digest = descriptor.get("digest", "")
+        data = _verified(archive, digest)
+        media_type = descriptor.get("mediaType") or json.loads(data).get("mediaType", "")
+        if media_type not in mediatypes.INDEX_TYPES:
+            return data, digest
+        descriptor = choose_manifest(json.loads(data), platform_ or Platform.host())
+    raise BadParameter("invalid image archive: image indexes nested too deep")
+
+
+def _store_manifest(store: ImageStore, manifest_bytes: bytes, manifest_digest: str,
+                    tags: tuple[str, ...], open_blob, repo_digests: tuple[str, ...] = ()) -> Image:
+    """Store one image manifest's config and layers (read through `open_blob(digest)`)."""
+    manifest = json.loads(manifest_bytes)
+    try:
+        config_desc = manifest["config"]
+        layer_descs = list(manifest["layers"])
+    except (KeyError, TypeError):
+        raise BadParameter(f"manifest {manifest_digest} has no config or layers") from None
+    config_digest, _ = store.put_blob(open_blob(config_desc["digest"]), config_desc["digest"])
+    config_bytes = store.read_blob(config_digest)
+    diff_ids = _diff_ids(config_bytes, len(layer_descs))
+    layers = []
+    for desc, diff_id in zip(layer_descs, diff_ids):
+        media_type = desc.get("mediaType", mediatypes.OCI_LAYER_GZIP)
+        if media_type in mediatypes.FOREIGN_LAYER_TYPES:
+            raise BadParameter(f"layer {desc['digest']} is a foreign layer ({media_type}): "
+                               f"not supported")
+        if not store.layer_dir(diff_id).is_dir() or not store.has_blob(desc["digest"]):
+            store.put_blob(open_blob(desc["digest"]), desc["digest"])
+        store.ensure_layer(desc["digest"], diff_id)
+        layers.append(LayerRef(diff_id, desc["digest"], media_type))
+    store.put_blob_bytes(manifest_bytes)
+    return store.commit_image(config_bytes, layers, manifest_digest=manifest_digest, tags=tags,
+                              repo_digests=repo_digests)
+
+
+# -- save -----------------------------------------------------------------------------------
+
+
+class _SizedReader:
+    """Exactly `size` bytes of a decompressed blob, or a clear error."""
+
+    def __init__(self, stream, size: int, what: str) -> None:
+        self._stream, self._left, self._what = stream, size, what
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._stream.read(self._left if n is None or n < 0 else min(n, self._left))
+        if not data:
+            raise EngineError(f"layer {self._what} is shorter than recorded; the store is damaged")
+        self._left -= len(data)
+        return data
+
+
+def save(store: ImageStore, refs: list[str], fileobj: BinaryIO) -> None:
+    """A docker-archive (`manifest.json`, `<config>.json`, `<diff>/layer.tar`) of `refs`."""
+    chosen: list[tuple[Image, list[str]]] = []
+    for text in refs:
+        image_id, ref = store.resolve(text)
+        image = store.get(image_id)
+        tags = [ref.familiar()] if ref is not None and ref.tag else []
+        for known, known_tags in chosen:
+            if known.id == image.id:
+                known_tags.extend(t for t in tags if t not in known_tags)
+                break
+        else:
+            chosen.append((image, tags))
+    manifest, written = [], set()
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for image, tags in chosen:
+            hex_id = image.id[len("sha256:"):]
+            _add_bytes(tar, f"{hex_id}.json", store.read_blob(image.id))
+            layer_names = []
+            for layer in store.layer_refs(image):
+                name = f"{layer.diff_id[len('sha256:'):]}/layer.tar"
+                layer_names.append(name)
+                if name in written:
+                    continue
+                written.add(name)
+                record = store.layer_record(layer.diff_id)
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = record.tar_size, 0o644, 0
+                with store.blob_path(layer.blob).open("rb") as blob:
+                    tar.addfile(info, _SizedReader(decompressed(blob), record.tar_size,
+                                                   layer.diff_id))
+            manifest.append({"Config": f"{hex_id}.json", "RepoTags": tags or None,
+                             "Layers": layer_names})
+        _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
