@@ -135,6 +135,18 @@ def _owned_chains(rules: list[Rule]) -> dict[str, list[str]]:
     return out
 
 
+def _chains_by_table(text: str) -> dict[str, set[str]]:
+    """Chain names per table in iptables-save text."""
+    out: dict[str, set[str]] = {}
+    table = ""
+    for ln in text.splitlines():
+        if ln.startswith("*"):
+            table = ln[1:].strip()
+        elif ln.startswith(":"):
+            out.setdefault(table, set()).add(ln[1:].split()[0])
+    return out
+
+
 def add_script(rules: list[Rule], existing: str, *, reset: bool = True) -> str:
     """iptables-restore --noflush input adding `rules`.
 
@@ -144,7 +156,7 @@ def add_script(rules: list[Rule], existing: str, *, reset: bool = True) -> str:
     such as Docker's, and are never duplicated.
     """
     present = set(existing.splitlines())
-    chains_present = {ln[1:].split()[0] for ln in present if ln.startswith(":")}
+    chains = _chains_by_table(existing)
     lines: list[str] = []
     owned = _owned_chains(rules)
     for table in ("filter", "nat"):
@@ -154,7 +166,7 @@ def add_script(rules: list[Rule], existing: str, *, reset: bool = True) -> str:
         lines.append(f"*{table}")
         flushed = set()
         for c in owned.get(table, []):
-            if c not in chains_present:
+            if c not in chains.get(table, set()):
                 lines.append(f":{c} - [0:0]")
                 flushed.add(c)
             elif reset:
@@ -177,14 +189,14 @@ def remove_script(rules: list[Rule], existing: str) -> str:
     Only what `existing` (iptables-save text) shows is touched, so removing twice is harmless.
     """
     all_lines = existing.splitlines()
-    chains_present = {ln[1:].split()[0] for ln in all_lines if ln.startswith(":")}
+    chains = _chains_by_table(existing)
     lines: list[str] = []
     owned = _owned_chains(rules)
     for table in ("filter", "nat"):
         trules = [r for r in rules if r.table == table]
         body = [r.line("-D") for r in trules if r.chain not in owned.get(table, [])
                 for _ in range(all_lines.count(r.line("-A")))]  # duplicates too
-        drops = [c for c in owned.get(table, []) if c in chains_present]
+        drops = [c for c in owned.get(table, []) if c in chains.get(table, set())]
         body += [f"-F {c}" for c in drops] + [f"-X {c}" for c in drops]
         if body:
             lines += [f"*{table}"] + body + ["COMMIT"]
