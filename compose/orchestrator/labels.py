@@ -2,7 +2,6 @@
 Compose labels understand ours; and the label filters every lookup uses."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 
 PREFIX = "com.docker.compose."
@@ -83,14 +82,15 @@ def resource_labels(kind_label: str, key: str, project: str, config_hash: str = 
     return labels
 
 
-def filters(project: str, service: str | None = None, oneoff: bool | None = None) -> str:
-    """The `filters` query value (JSON) selecting a project's containers by label."""
+def filters(project: str, service: str | None = None,
+            oneoff: bool | None = None) -> dict[str, list[str]]:
+    """The `filters` query value selecting a project's containers by label."""
     wanted = [f"{PROJECT}={project}"]
     if service is not None:
         wanted.append(f"{SERVICE}={service}")
     if oneoff is not None:
         wanted.append(f"{ONEOFF}={_bool(oneoff)}")
-    return json.dumps({"label": wanted})
+    return {"label": wanted}
 
 
 def is_oneoff(labels: Mapping[str, str]) -> bool:

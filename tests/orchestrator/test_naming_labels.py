@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 from compose.orchestrator import labels as L
 from compose.orchestrator import naming
 
@@ -56,7 +54,7 @@ def test_oneoff_labels_have_slug_and_no_number():
 
 
 def test_filters_select_by_label():
-    assert json.loads(L.filters("demo", "web", oneoff=False)) == {"label": [
+    assert L.filters("demo", "web", oneoff=False) == {"label": [
         "com.docker.compose.project=demo", "com.docker.compose.service=web",
         "com.docker.compose.oneoff=False"]}
 

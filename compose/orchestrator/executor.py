@@ -1,0 +1,523 @@
+"""The trio executor: acts on a convergence plan through the engine API.
+
+Every service gets one task in one nursery; a task waits for the tasks of its dependencies, then
+for their `depends_on` conditions, then converges its replicas. So independent branches of the
+graph never wait for each other, and a failed dependency skips only its dependents (they record
+an `UpstreamError`) while the rest of the project starts. Stopping goes the other way, one stop
+generation at a time, each generation in parallel.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import trio
+
+from compose.orchestrator import labels as L
+from compose.orchestrator import naming
+from compose.orchestrator.create_body import CreateContext, create_body
+from compose.orchestrator.errors import (DependencyError, NotSupported, OrchestratorError,
+                                         UpstreamError)
+from compose.orchestrator.gateway import Gateway
+from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
+                                       RecreatePolicy, Step, orphan_warning, plan_project,
+                                       plan_stop)
+from compose.orchestrator.progress import Progress
+from compose.orchestrator.project_view import Dependency, ProjectSpec, ServiceSpec
+from compose.orchestrator.waiting import check_condition, check_ready, poll
+from engine.errors import EngineError, NotFound, PycomposeError
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    services: tuple[str, ...] = ()          # targets; empty = every enabled service
+    no_deps: bool = False
+    policy: RecreatePolicy = RecreatePolicy.DIVERGED
+    start: bool = True
+    remove_orphans: bool = False
+    scale: Mapping[str, int] = field(default_factory=dict)
+    timeout: int | None = None
+    build: bool | None = None               # --build / --no-build
+    wait: bool = False
+    wait_timeout: float | None = None
+
+
+@dataclass
+class Started:
+    service: str
+    name: str
+    id: str
+
+
+@dataclass
+class UpResult:
+    containers: list[Started] = field(default_factory=list)
+    failures: dict[str, PycomposeError] = field(default_factory=dict)
+
+
+def _is_unsupported(err: EngineError) -> bool:
+    return getattr(err, "status", 500) in (404, 405, 501)
+
+
+class Orchestrator:
+    def __init__(self, project: ProjectSpec, gateway: Gateway,
+                 progress: Progress | None = None) -> None:
+        self.project = project
+        self.gw = gateway
+        self.progress = progress or Progress()
+        self.networks_ok = True
+        self._ids: dict[str, str] = {}          # service -> id of a replica (service: refs)
+        self._warned_networks = False
+
+    # -- discovery -------------------------------------------------------------------------
+
+    async def containers(self, *, all: bool = True, service: str | None = None,
+                         oneoff: bool | None = None) -> list[dict]:
+        return await self.gw.call("containers", all=all,
+                                  filters=L.filters(self.project.name, service, oneoff)) or []
+
+    async def observed(self, **kw) -> list[Observed]:
+        return [Observed.from_summary(c) for c in await self.containers(**kw)]
+
+    # -- networks and volumes --------------------------------------------------------------
+
+    def _no_networks(self, err: Exception) -> None:
+        self.networks_ok = False
+        if not self._warned_networks:
+            self._warned_networks = True
+            self.progress.warn(f"the engine has no network support yet ({err}); containers "
+                               "start without the project's networks")
+
+    async def ensure_networks(self, keys: Iterable[str]) -> None:
+        for key in dict.fromkeys(keys):
+            res = self.project.networks.get(key)
+            if res is None:
+                raise OrchestratorError(f"service refers to undefined network {key}")
+            try:
+                await self.gw.call("inspect_network", res.name)
+                continue
+            except NotFound as e:
+                if res.external:
+                    raise OrchestratorError(f"network {res.name} declared as external, but "
+                                            "could not be found") from None
+                missing = e
+            except EngineError as e:
+                if _is_unsupported(e):
+                    self._no_networks(e)
+                    return
+                raise
+            cfg = res.config
+            body = {"Name": res.name, "Driver": cfg.get("driver") or "bridge",
+                    "Internal": bool(cfg.get("internal")),
+                    "Attachable": bool(cfg.get("attachable")),
+                    "Labels": L.resource_labels(L.NETWORK, key, self.project.name,
+                                                user_labels=cfg.get("labels") or {}),
+                    "CheckDuplicate": True}
+            ipam = cfg.get("ipam") or {}
+            if ipam.get("config"):
+                body["IPAM"] = {"Driver": ipam.get("driver") or "default", "Config": [
+                    {k2: v for k, v in c.items()
+                     for k2 in [{"subnet": "Subnet", "gateway": "Gateway",
+                                 "ip_range": "IPRange"}.get(k, k)]}
+                    for c in ipam["config"]]}
+            try:
+                await self.gw.call("create_network", body)
+            except EngineError as e:
+                if _is_unsupported(e) and isinstance(missing, NotFound):
+                    self._no_networks(e)
+                    return
+                raise
+            self.progress.done("Network", res.name, "Created")
+
+    async def ensure_volumes(self, keys: Iterable[str]) -> None:
+        for key in dict.fromkeys(keys):
+            res = self.project.volumes.get(key)
+            if res is None:
+                raise OrchestratorError(f"service refers to undefined volume {key}")
+            try:
+                await self.gw.call("inspect_volume", res.name)
+                continue
+            except NotFound:
+                if res.external:
+                    raise OrchestratorError(f"external volume {res.name!r} not found") from None
+            await self.gw.call("create_volume", res.name,
+                               L.resource_labels(L.VOLUME, key, self.project.name,
+                                                 user_labels=res.config.get("labels") or {}),
+                               res.config.get("driver") or "local",
+                               res.config.get("driver_opts") or {})
+            self.progress.done("Volume", res.name, "Created")
+
+    # -- containers ------------------------------------------------------------------------
+
+    def _base_labels(self) -> dict[str, str]:
+        return L.project_labels(self.project.name, self.project.working_dir,
+                                self.project.config_files, self.project.env_files)
+
+    def container_body(self, spec: ServiceSpec, name: str, *, number: int | None = None,
+                       slug: str | None = None, **overrides) -> dict:
+        labels = L.container_labels(
+            self._base_labels(), service=spec.name, config_hash=spec.config_hash,
+            number=number, slug=slug, image=spec.image or "",
+            depends_on=L.depends_on_value((d.service, d.condition, d.restart)
+                                          for d in spec.depends_on))
+        ctx = CreateContext(
+            project=self.project.name, service=spec.name, name=name, labels=labels,
+            networks={k: r.name for k, r in self.project.networks.items()},
+            volumes={k: r.name for k, r in self.project.volumes.items()},
+            containers=dict(self._ids), **overrides)
+        body = create_body(spec.config, ctx)
+        if not self.networks_ok:
+            mode = body["HostConfig"].get("NetworkMode", "")
+            if not mode.startswith(("container:", "host", "none")):
+                body["HostConfig"].pop("NetworkMode", None)
+                body["NetworkingConfig"] = {"EndpointsConfig": {}}
+        return body
+
+    async def create(self, spec: ServiceSpec, name: str, number: int | None = None,
+                     **overrides) -> str:
+        body = self.container_body(spec, name, number=number, **overrides)
+        created = await self.gw.call("create_container", body, name)
+        return created["Id"]
+
+    async def _apply(self, spec: ServiceSpec, step: Step, opts: UpOptions,
+                     result: UpResult) -> None:
+        name = step.name
+        if step.action is Action.REMOVE:
+            await self._stop_remove(step.existing, opts.timeout)  # type: ignore[arg-type]
+            return
+        if step.action is Action.CREATE:
+            cid = await self.create(spec, name, step.number)
+            self.progress.done("Container", name, "Created")
+        elif step.action is Action.RECREATE:
+            old = step.existing
+            assert old is not None
+            cid = await self.create(spec, naming.temporary_name(old.id, name), step.number)
+            await self._stop_remove(old, opts.timeout, quiet=True)
+            await self.gw.call("rename", cid, name)
+            self.progress.done("Container", name, "Recreated")
+        else:
+            assert step.existing is not None
+            cid = step.existing.id
+        self._ids.setdefault(spec.name, cid)
+        if opts.start and step.action is not Action.NOOP:
+            await self.gw.call("start", cid)
+            self.progress.done("Container", name, "Started")
+        elif step.action is Action.NOOP and step.existing and step.existing.running:
+            self.progress.done("Container", name, "Running")
+        result.containers.append(Started(spec.name, name, cid))
+
+    async def _stop_remove(self, c: Observed, timeout: int | None, quiet: bool = False,
+                           volumes: bool = False) -> None:
+        try:
+            if c.running or c.state == "paused":
+                await self.gw.call("stop", c.id, timeout)
+                if not quiet:
+                    self.progress.done("Container", c.name, "Stopped")
+            await self.gw.call("remove_container", c.id, force=True, volumes=volumes)
+        except NotFound:
+            pass   # gone already (auto-removed, or removed by someone else)
+        if not quiet:
+            self.progress.done("Container", c.name, "Removed")
+
+    # -- up --------------------------------------------------------------------------------
+
+    def _targets(self, opts: UpOptions) -> list[str]:
+        targets = list(opts.services) or list(self.project.services)
+        for name in targets:
+            self.project.service(name)
+        return targets if opts.no_deps else self.project.with_dependencies(targets)
+
+    def check_buildable(self, names: Iterable[str]) -> None:
+        for name in names:
+            spec = self.project.services[name]
+            if spec.has_build and not spec.image:
+                raise NotSupported(f"service {name!r} needs a build, and building images is "
+                                   "not supported yet; give it an `image:`")
+
+    async def up(self, opts: UpOptions) -> UpResult:
+        names = self._targets(opts)
+        self.check_buildable(names)
+        existing = await self.observed(all=True)
+        for c in existing:
+            if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:
+                self._ids.setdefault(c.service, c.id)
+        order = [n for layer in self.project.start_generations(names) for n in layer]
+        desired = []
+        for n in order:
+            spec = self.project.services[n]
+            desired.append(DesiredService(
+                n, spec.config_hash, opts.scale.get(n, spec.replicas), spec.container_name,
+                tuple(p for p in spec.namespace_parents if p in names)))
+        plan = plan_project(self.project.name, desired, existing,
+                            self.project.known_services(),
+                            PlanOptions(opts.policy, frozenset(opts.services or names),
+                                        opts.start))
+        if plan.orphans:
+            if opts.remove_orphans:
+                async with trio.open_nursery() as nursery:
+                    for orphan in plan.orphans:
+                        nursery.start_soon(self._stop_remove, orphan, opts.timeout)
+            else:
+                self.progress.warn(orphan_warning(plan.orphans))
+        needed_nets = [k for n in names for k in self.project.services[n].networks()]
+        await self.ensure_networks(needed_nets)
+        await self.ensure_volumes([k for n in names
+                                   for k in self.project.services[n].named_volumes()])
+        result = UpResult()
+        done = {n: trio.Event() for n in names}
+        in_run = set(names)
+
+        async def run_service(name: str) -> None:
+            spec = self.project.services[name]
+            try:
+                await self._wait_dependencies(spec, in_run, done, result, opts.start)
+                for step in plan.for_service(name):
+                    await self._apply(spec, step, opts, result)
+            except PycomposeError as e:
+                result.failures[name] = e
+                if not isinstance(e, UpstreamError):
+                    kind_name = naming.container_name(self.project.name, name, 1)
+                    self.progress.failed("Container", spec.container_name or kind_name,
+                                         e.message)
+            finally:
+                done[name].set()
+
+        async with trio.open_nursery() as nursery:
+            for name in order:
+                nursery.start_soon(run_service, name)
+        if opts.wait and opts.start and not result.failures:
+            await self.wait_ready(result, opts.wait_timeout)
+        return result
+
+    async def _wait_dependencies(self, spec: ServiceSpec, in_run: set[str],
+                                 done: Mapping[str, trio.Event], result: UpResult,
+                                 start: bool) -> None:
+        deps = list(spec.depends_on) + [Dependency(p) for p in spec.namespace_parents
+                                        if p not in {d.service for d in spec.depends_on}]
+        for dep in deps:
+            if dep.service not in in_run:
+                if dep.service not in self.project.services and not dep.required:
+                    self.progress.warn(f"optional dependency {dep.service!r} of "
+                                       f"{spec.name!r} is not enabled")
+                continue
+            await done[dep.service].wait()
+            upstream = result.failures.get(dep.service)
+            condition = None
+            if upstream is None and start:
+                condition = await self._wait_condition(dep)
+            if upstream is None and condition is None:
+                continue
+            if not dep.required:
+                self.progress.warn(f"optional dependency {dep.service!r} of {spec.name!r} "
+                                   f"failed: {(upstream or condition).message}")
+                continue
+            if condition is not None:
+                raise DependencyError(f"dependency failed to start: {condition.message}")
+            raise UpstreamError(f"service {spec.name!r} skipped: dependency "
+                                f"{dep.service!r} failed")
+
+    async def _wait_condition(self, dep: Dependency) -> PycomposeError | None:
+        if dep.condition == "service_started":
+            return None
+        containers = [c for c in await self.observed(all=True, service=dep.service,
+                                                     oneoff=False)]
+        if not containers:
+            return None   # scaled to 0: nothing to wait on
+        try:
+            async with trio.open_nursery() as nursery:
+                for c in containers:
+                    nursery.start_soon(self._poll_one, dep, c)
+        except BaseExceptionGroup as group:   # one or more replicas failed: report the first
+            first = first_error(group)
+            if first is None:
+                raise
+            return first
+        return None
+
+    async def _poll_one(self, dep: Dependency, c: Observed) -> None:
+        await poll(lambda: self.gw.call("inspect_container", c.id),
+                   lambda data: check_condition(dep.condition, dep.service, c.name, data))
+
+    async def wait_ready(self, result: UpResult, timeout: float | None) -> None:
+        """`up --wait`: every started container running, or healthy if it has a check."""
+        completed_ok = {d.service for s in self.project.services.values()
+                        for d in s.depends_on if d.condition == "service_completed_successfully"}
+
+        async def one(c: Started) -> None:
+            await poll(lambda: self.gw.call("inspect_container", c.id),
+                       lambda data: check_ready(c.name, data, c.service in completed_ok))
+            self.progress.done("Container", c.name, "Healthy")
+
+        with trio.move_on_after(timeout if timeout else float("inf")) as scope:
+            try:
+                async with trio.open_nursery() as nursery:
+                    for c in result.containers:
+                        nursery.start_soon(one, c)
+            except BaseExceptionGroup as group:
+                first = first_error(group)
+                if first is None:
+                    raise
+                raise first from None
+        if scope.cancelled_caught:
+            raise OrchestratorError(f"timeout waiting for the project to be ready after "
+                                    f"{timeout:g}s")
+
+    # -- stop / down -----------------------------------------------------------------------
+
+    def _stop_gens(self, services: Iterable[str] | None) -> list[list[str]]:
+        names = list(services) if services else list(self.project.services)
+        for n in names:
+            self.project.service(n)
+        return self.project.stop_generations(names)
+
+    async def stop(self, services: Iterable[str] = (), timeout: int | None = None) -> None:
+        gens = self._stop_gens(services)
+        existing = [c for c in await self.observed(all=False) if not c.oneoff]
+        for gen in plan_stop(existing, gens, include_orphans=False).generations:
+            async with trio.open_nursery() as nursery:
+                for c in gen:
+                    nursery.start_soon(self._stop_one, c, timeout)
+
+    async def _stop_one(self, c: Observed, timeout: int | None) -> None:
+        try:
+            await self.gw.call("stop", c.id, timeout)
+        except NotFound:
+            return
+        self.progress.done("Container", c.name, "Stopped")
+
+    async def kill(self, services: Iterable[str] = (), signal: str | None = None) -> None:
+        names = set(services) or set(self.project.services)
+        async with trio.open_nursery() as nursery:
+            for c in await self.observed(all=False):
+                if c.service in names and not c.oneoff:
+                    nursery.start_soon(self._simple, "kill", c, "Killed", signal)
+
+    async def _simple(self, method: str, c: Observed, status: str, *args) -> None:
+        await self.gw.call(method, c.id, *args)
+        self.progress.done("Container", c.name, status)
+
+    async def each(self, method: str, status: str, services: Iterable[str] = (),
+                   states: tuple[str, ...] | None = None, *args) -> int:
+        """`method` on every service container (optionally only in `states`), in parallel."""
+        names = set(services) or set(self.project.services)
+        count = 0
+        async with trio.open_nursery() as nursery:
+            for c in await self.observed(all=True):
+                if c.service in names and not c.oneoff and (states is None or c.state in states):
+                    count += 1
+                    nursery.start_soon(self._simple, method, c, status, *args)
+        return count
+
+    async def start_existing(self, services: Iterable[str] = ()) -> None:
+        """`pycompose start`: start existing containers in dependency order."""
+        gens = self.project.start_generations(list(services) or None)
+        existing = [c for c in await self.observed(all=True) if not c.oneoff]
+        if not existing:
+            raise OrchestratorError("no containers to start")
+        for gen in gens:
+            async with trio.open_nursery() as nursery:
+                for c in existing:
+                    if c.service in gen and not c.running:
+                        nursery.start_soon(self._simple, "start", c, "Started")
+
+    async def down(self, *, remove_orphans: bool = False, volumes: bool = False,
+                   rmi: str | None = None, timeout: int | None = None) -> None:
+        existing = await self.observed(all=True)
+        gens = self.project.stop_generations()
+        sp = plan_stop(existing, gens, include_orphans=remove_orphans)
+        for gen in sp.generations:
+            async with trio.open_nursery() as nursery:
+                for c in gen:
+                    nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
+        if sp.leftovers:
+            async with trio.open_nursery() as nursery:
+                for c in sp.leftovers:
+                    nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
+        orphans = [c for c in existing if c.service not in self.project.known_services()]
+        if orphans and not remove_orphans:
+            self.progress.warn(orphan_warning(orphans))
+        await self._remove_networks()
+        if volumes:
+            await self._remove_volumes()
+        if rmi:
+            await self._remove_images(rmi)
+
+    async def _remove_networks(self) -> None:
+        for res in self.project.networks.values():
+            if res.external:
+                continue
+            try:
+                await self.gw.call("remove_network", res.name)
+            except NotFound:
+                continue
+            except EngineError as e:
+                if _is_unsupported(e):
+                    return
+                self.progress.warn(f"network {res.name}: {e.message}")
+                continue
+            self.progress.done("Network", res.name, "Removed")
+
+    async def _remove_volumes(self) -> None:
+        for res in self.project.volumes.values():
+            if res.external:
+                continue
+            try:
+                await self.gw.call("remove_volume", res.name)
+            except NotFound:
+                continue
+            except EngineError as e:
+                self.progress.warn(f"volume {res.name}: {e.message}")
+                continue
+            self.progress.done("Volume", res.name, "Removed")
+
+    async def _remove_images(self, mode: str) -> None:
+        if mode not in ("local", "all"):
+            raise OrchestratorError(f"--rmi must be 'local' or 'all', not {mode!r}")
+        images = []
+        for spec in self.project.services.values():
+            if spec.image and mode == "all":
+                images.append(spec.image)
+            elif not spec.image and spec.has_build:
+                # `local`: only images without a custom tag, i.e. the ones built for us
+                images.append(naming.built_image_name(self.project.name, spec.name))
+        for image in dict.fromkeys(images):
+            try:
+                await self.gw.call("remove_image", image)
+            except NotFound:
+                continue
+            except EngineError as e:
+                self.progress.warn(f"image {image}: {e.message}")
+                continue
+            self.progress.done("Image", image, "Removed")
+
+    async def remove_stopped(self, services: Iterable[str] = (), stop: bool = False,
+                             volumes: bool = False, timeout: int | None = None) -> list[str]:
+        names = set(services) or set(self.project.services)
+        chosen = [c for c in await self.observed(all=True)
+                  if c.service in names and not c.oneoff and (stop or not c.running)]
+        async with trio.open_nursery() as nursery:
+            for c in chosen:
+                nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
+        return [c.name for c in chosen]
+
+
+def first_error(group: BaseException) -> PycomposeError | None:
+    """The first user-facing error inside a (nested) exception group."""
+    if isinstance(group, PycomposeError):
+        return group
+    for exc in getattr(group, "exceptions", ()):
+        found = first_error(exc)
+        if found is not None:
+            return found
+    return None
+
+
+def summarize_failures(result: UpResult) -> OrchestratorError | None:
+    """One error for the user: the root causes first, skipped services after."""
+    if not result.failures:
+        return None
+    roots = [e for e in result.failures.values() if not isinstance(e, UpstreamError)]
+    first = (roots or list(result.failures.values()))[0]
+    err = OrchestratorError(first.message)
+    err.exit_code = getattr(first, "exit_code", 1)
+    return err

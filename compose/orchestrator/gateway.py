@@ -1,0 +1,60 @@
+"""The one door to the engine: the synchronous API client, called from trio through worker
+threads, with a capacity limit so a 50-service project does not open 50 connections at once.
+
+The client keeps one connection and is not thread-safe, so each worker thread gets its own.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+DEFAULT_PARALLEL = 8
+
+
+class Gateway:
+    def __init__(self, client_factory: Callable[[], Any], parallel: int = DEFAULT_PARALLEL,
+                 threaded: bool = True) -> None:
+        self._factory = client_factory
+        self._local = threading.local()
+        self.limiter = trio.CapacityLimiter(max(1, parallel))
+        # threaded=False runs calls inline (tests with fake engines on the autojump clock).
+        self.threaded = threaded
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        """This thread's client (for blocking use outside trio, e.g. log streaming threads)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._factory()
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`client.<method>(*args, **kwargs)` off the event loop."""
+        if not self.threaded:
+            await trio.lowlevel.checkpoint()
+            return getattr(self.client(), method)(*args, **kwargs)
+        return await trio.to_thread.run_sync(
+            lambda: getattr(self.client(), method)(*args, **kwargs), limiter=self.limiter)
+
+    async def blocking(self, fn: Callable[[], Any], abandon: bool = True) -> Any:
+        """Run a long blocking function (a log stream, a wait) outside the capacity limit; with
+        `abandon` a cancelled caller does not wait for it."""
+        if not self.threaded:
+            await trio.lowlevel.checkpoint()
+            return fn()
+        return await trio.to_thread.run_sync(fn, abandon_on_cancel=abandon)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            close = getattr(client, "close", None)
+            if close:
+                close()

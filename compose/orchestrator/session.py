@@ -1,0 +1,99 @@
+"""Glue for the compose verbs: load the project from the global options, connect to the engine,
+and run one trio entry point with errors unwrapped for the CLI's single error boundary."""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import trio
+
+from compose.orchestrator.executor import Orchestrator, first_error
+from compose.orchestrator.gateway import Gateway
+from compose.orchestrator.progress import Progress
+from compose.orchestrator.project_view import ProjectSpec, from_canonical
+
+T = TypeVar("T")
+
+
+def parallel_limit() -> int:
+    """COMPOSE_PARALLEL_LIMIT, as in Compose; -1 or unset = our default."""
+    value = os.environ.get("COMPOSE_PARALLEL_LIMIT", "")
+    try:
+        n = int(value)
+    except ValueError:
+        return 8
+    return 64 if n < 0 else max(1, n)
+
+
+def load_spec(opts: Any, services: tuple[str, ...] = ()) -> ProjectSpec:
+    """The project named by the global options (a `GlobalOptions` from compose/cli/main.py)."""
+    from compose.model import config_hash
+    from compose.project import ProjectOptions, load
+
+    loaded = load(ProjectOptions(
+        files=tuple(opts.files or ()), project_directory=opts.project_directory,
+        name=opts.project_name, profiles=tuple(opts.profiles or ()),
+        env_files=tuple(opts.env_files or ()), environment=dict(os.environ),
+        services=tuple(services)))
+    for warning in loaded.warnings:
+        sys.stderr.write(f"WARN[0000] {warning}\n")
+    model = loaded.project
+    hashes = {name: config_hash(svc) for name, svc in model.services.items()}
+    return from_canonical(model.name, loaded.canonical, working_dir=model.working_dir,
+                          config_files=model.config_files, env_files=tuple(opts.env_files or ()),
+                          disabled=tuple(model.disabled_services), hashes=hashes)
+
+
+def project_name_only(opts: Any) -> str:
+    """The project name, without needing a valid compose file when -p is given."""
+    if opts.project_name:
+        return opts.project_name
+    return load_spec(opts).name
+
+
+def new_gateway() -> Gateway:
+    from engine.client import Client
+    from engine.config import EngineConfig
+
+    first = Client.from_env(autostart=True)   # starts the engine when it is not running
+    socket_path = str(EngineConfig.from_env().socket_path)
+    clients = iter([first])
+
+    def factory() -> Client:
+        return next(clients, None) or Client(socket_path)
+
+    return Gateway(factory, parallel=parallel_limit())
+
+
+@dataclass
+class Session:
+    project: ProjectSpec
+    gateway: Gateway
+    progress: Progress
+
+    def orchestrator(self) -> Orchestrator:
+        return Orchestrator(self.project, self.gateway, self.progress)
+
+
+def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False) -> Session:
+    spec = load_spec(opts, services)
+    colour = None if not getattr(opts, "no_color", False) else False
+    return Session(spec, new_gateway(), Progress(colour=colour, quiet=quiet))
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """trio.run with the first user-facing error of an exception group re-raised alone, so the
+    CLI boundary prints one line."""
+    try:
+        return trio.run(fn)
+    except BaseExceptionGroup as group:
+        first = first_error(group)
+        if first is not None:
+            raise first from None
+        interrupts = group.subgroup(KeyboardInterrupt)
+        if interrupts is not None:
+            raise KeyboardInterrupt from None
+        raise

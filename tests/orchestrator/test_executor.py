@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+import trio
+import trio.testing
+
+from compose.orchestrator.errors import DependencyError, UpstreamError
+from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
+from compose.orchestrator.gateway import Gateway
+from compose.orchestrator.plan import RecreatePolicy
+from compose.orchestrator.progress import Progress
+from compose.orchestrator.project_view import from_canonical
+
+from .fake_engine import FakeEngine
+
+STACK = {
+    "services": {
+        "db": {"image": "busybox", "command": ["sleep", "100"]},
+        "api": {"image": "busybox", "depends_on": {"db": {"condition": "service_started"}}},
+        "web": {"image": "busybox", "depends_on": {"api": {"condition": "service_started"}},
+                "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}]},
+    },
+    "volumes": {"data": {"name": "demo_data"}, "ext": {"name": "shared", "external": True}},
+}
+
+
+def project(data=STACK, name="demo"):
+    return from_canonical(name, data, working_dir="/src", config_files=["/src/compose.yaml"])
+
+
+def orch(engine, data=STACK):
+    progress = Progress(stream=io.StringIO(), colour=False)
+    return Orchestrator(project(data), Gateway(lambda: engine, threaded=False), progress)
+
+
+def run(fn):
+    return trio.run(fn, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_up_creates_network_then_services_in_dependency_order():
+    engine = FakeEngine()
+    result = run(lambda: orch(engine).up(UpOptions()))
+    assert not result.failures
+    assert engine.names("create_network") == ["demo_default"]
+    assert engine.names("create") == ["demo-db-1", "demo-api-1", "demo-web-1"]
+    assert engine.names("start") == ["demo-db-1", "demo-api-1", "demo-web-1"]
+    web = engine._get("demo-web-1")["Config"]
+    assert web["Labels"]["com.docker.compose.project"] == "demo"
+    assert web["Labels"]["com.docker.compose.container-number"] == "1"
+    assert web["Labels"]["com.docker.compose.depends_on"] == "api:service_started:false"
+    assert web["HostConfig"]["NetworkMode"] == "demo_default"
+
+
+def test_second_up_is_a_noop_and_changed_service_is_recreated():
+    engine = FakeEngine()
+    run(lambda: orch(engine).up(UpOptions()))
+    engine.calls.clear()
+    run(lambda: orch(engine).up(UpOptions()))
+    assert [m for _, m, _ in engine.calls if m not in ()] == []
+    changed = {"services": dict(STACK["services"], api={**STACK["services"]["api"],
+                                                         "environment": {"X": "1"}})}
+    old_id = engine._get("demo-api-1")["Id"]
+    run(lambda: orch(engine, changed).up(UpOptions()))
+    assert engine.names("create") == [f"{old_id[:12]}_demo-api-1"]
+    assert engine.names("stop") == ["demo-api-1"]
+    assert engine.names("rename") == ["demo-api-1"]
+    new = engine._get("demo-api-1")
+    assert new["Id"] != old_id and new["State"]["Status"] == "running"
+    assert new["Config"]["Env"] == ["X=1"]
+
+
+def test_force_recreate_and_scale():
+    engine = FakeEngine()
+    run(lambda: orch(engine).up(UpOptions()))
+    engine.calls.clear()
+    run(lambda: orch(engine).up(UpOptions(services=("web",), no_deps=True,
+                                           policy=RecreatePolicy.FORCE, scale={"web": 2})))
+    created = engine.names("create")
+    assert created[0].endswith("_demo-web-1") and created[1] == "demo-web-2"
+
+
+def test_healthy_condition_waits_for_health():
+    data = {"services": {
+        "db": {"image": "b", "healthcheck": {"test": ["CMD", "true"]}},
+        "app": {"image": "b", "depends_on": {"db": {"condition": "service_healthy"}}}}}
+    engine = FakeEngine()
+    engine.health["db"] = ("healthy", 5.0)
+    run(lambda: orch(engine, data).up(UpOptions()))
+    starts = {ref: t for t, m, ref in engine.calls if m == "start"}
+    assert starts["demo-app-1"] - starts["demo-db-1"] >= 5.0
+
+
+def test_unhealthy_dependency_fails_dependent_and_skips_its_dependents_only():
+    data = {"services": {
+        "db": {"image": "b", "healthcheck": {"test": ["CMD", "false"]}},
+        "app": {"image": "b", "depends_on": {"db": {"condition": "service_healthy"}}},
+        "front": {"image": "b", "depends_on": {"app": {"condition": "service_started"}}},
+        "other": {"image": "b"}}}
+    engine = FakeEngine()
+    engine.health["db"] = ("unhealthy", 3.0)
+    result = run(lambda: orch(engine, data).up(UpOptions()))
+    assert isinstance(result.failures["app"], DependencyError)
+    assert result.failures["app"].message == (
+        "dependency failed to start: container demo-db-1 is unhealthy")
+    assert isinstance(result.failures["front"], UpstreamError)
+    assert sorted(engine.names("start")) == ["demo-db-1", "demo-other-1"]
+    assert summarize_failures(result).message.endswith("is unhealthy")
+
+
+def test_completed_successfully_condition():
+    data = {"services": {
+        "migrate": {"image": "b"},
+        "app": {"image": "b", "depends_on": {
+            "migrate": {"condition": "service_completed_successfully"}}}}}
+    engine = FakeEngine()
+    engine.exit_codes["migrate"] = 0
+    assert not run(lambda: orch(engine, data).up(UpOptions())).failures
+    engine = FakeEngine()
+    engine.exit_codes["migrate"] = 3
+    result = run(lambda: orch(engine, data).up(UpOptions()))
+    assert "didn't complete successfully: exit 3" in result.failures["app"].message
+
+
+def test_optional_dependency_failure_only_warns():
+    data = {"services": {
+        "db": {"image": "b"},
+        "app": {"image": "b", "depends_on": {
+            "db": {"condition": "service_healthy", "required": False}}}}}
+    engine = FakeEngine()
+    o = orch(engine, data)
+    result = run(lambda: o.up(UpOptions()))
+    assert not result.failures
+    assert any("optional dependency 'db'" in line for line in o.progress.lines)
+
+
+def test_up_wait_fails_naming_the_service():
+    data = {"services": {"db": {"image": "b", "healthcheck": {"test": ["CMD", "false"]}}}}
+    engine = FakeEngine()
+    engine.health["db"] = ("unhealthy", 1.0)
+    with pytest.raises(DependencyError, match="demo-db-1 is unhealthy"):
+        run(lambda: orch(engine, data).up(UpOptions(wait=True)))
+
+
+def test_down_stops_in_reverse_order_and_keeps_volumes_unless_asked():
+    engine = FakeEngine()
+    data = dict(STACK, services={**STACK["services"], "db": {
+        **STACK["services"]["db"],
+        "volumes": [{"type": "volume", "source": "data", "target": "/d"}]}})
+    run(lambda: orch(engine, data).up(UpOptions()))
+    engine.volumes_by_name["shared"] = {"Name": "shared"}
+    assert "demo_data" in engine.volumes_by_name
+    engine.calls.clear()
+    run(lambda: orch(engine, data).down(timeout=0))
+    assert engine.names("stop") == ["demo-web-1", "demo-api-1", "demo-db-1"]
+    assert not engine.containers_by_id
+    assert engine.names("remove_network") == ["demo_default"]
+    assert "demo_data" in engine.volumes_by_name
+    run(lambda: orch(engine, data).down(volumes=True))
+    assert "demo_data" not in engine.volumes_by_name
+    assert "shared" in engine.volumes_by_name   # external: never removed
+
+
+def test_orphans_warned_then_removed_on_request():
+    engine = FakeEngine()
+    run(lambda: orch(engine).up(UpOptions()))
+    smaller = {"services": {"db": STACK["services"]["db"]}}
+    o = orch(engine, smaller)
+    run(lambda: o.up(UpOptions()))
+    assert any("Found orphan containers" in line for line in o.progress.lines)
+    run(lambda: orch(engine, smaller).up(UpOptions(remove_orphans=True)))
+    assert sorted(c["Name"] for c in engine.containers_by_id.values()) == ["demo-db-1"]
+
+
+def test_engine_without_networks_is_a_warning():
+    engine = FakeEngine(networks=False)
+    o = orch(engine)
+    result = run(lambda: o.up(UpOptions()))
+    assert not result.failures
+    assert any("no network support" in line for line in o.progress.lines)
+    assert "NetworkMode" not in engine._get("demo-web-1")["Config"]["HostConfig"]
+
+
+def test_namespace_parent_resolved_to_container_id():
+    data = {"services": {"vpn": {"image": "b"},
+                         "app": {"image": "b", "network_mode": "service:vpn",
+                                 "depends_on": {"vpn": {"condition": "service_started",
+                                                        "restart": True}}}}}
+    engine = FakeEngine()
+    run(lambda: orch(engine, data).up(UpOptions()))
+    vpn = engine._get("demo-vpn-1")["Id"]
+    assert engine._get("demo-app-1")["Config"]["HostConfig"]["NetworkMode"] == f"container:{vpn}"
