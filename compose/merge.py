@@ -195,7 +195,7 @@ def _dotted(path: Path) -> str:
 def _cannot_override(path: Path) -> Exception:
     from compose.errors import ComposeError
 
-    return ComposeError(f"cannot override {_dotted(path)}")
+    return ComposeError(f"cannot override {_dotted(path)}", path=path)
 
 
 def merge(base: Any, override: Any, path: Path = ()) -> Any:

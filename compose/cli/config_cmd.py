@@ -1,0 +1,156 @@
+"""`pycompose config`: parse, resolve and print the compose model in canonical form.
+
+Cheap on purpose: only typer (already loaded by the CLI), yaml and the compose loading
+modules are imported, never the engine, trio, rich or networkx.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+def _options(ctx: typer.Context, interpolate: bool, services: list[str]):
+    from compose.project import ProjectOptions
+
+    g = ctx.obj
+    return ProjectOptions(
+        files=tuple(getattr(g, "files", ()) or ()),
+        project_directory=getattr(g, "project_directory", None),
+        name=getattr(g, "project_name", None),
+        profiles=tuple(getattr(g, "profiles", ()) or ()),
+        env_files=tuple(getattr(g, "env_files", ()) or ()),
+        environment=dict(os.environ),
+        interpolate=interpolate,
+        services=tuple(services),
+    )
+
+
+def _dump_yaml(doc: Any) -> str:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def str_presenter(dumper, data):
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    Dumper.add_representer(str, str_presenter)
+    Dumper.ignore_aliases = lambda self, data: True  # type: ignore[method-assign]
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=10_000)
+
+
+@app.command(help="Parse, resolve and render compose file in canonical format")
+def config(
+    ctx: typer.Context,
+    services: Optional[List[str]] = typer.Argument(None, help="only these services"),
+    format: str = typer.Option("yaml", "--format", help="yaml or json"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="only validate, print nothing"),
+    list_services: bool = typer.Option(False, "--services", help="print the service names"),
+    list_volumes: bool = typer.Option(False, "--volumes", help="print the volume names"),
+    list_networks: bool = typer.Option(False, "--networks", help="print the network names"),
+    list_images: bool = typer.Option(False, "--images", help="print the image names"),
+    list_profiles: bool = typer.Option(False, "--profiles", help="print the profile names"),
+    hash_: Optional[str] = typer.Option(None, "--hash", help="print the config hash of SVC (or *)"),
+    no_interpolate: bool = typer.Option(False, "--no-interpolate", help="don't interpolate variables"),
+    environment: bool = typer.Option(False, "--environment", help="print the interpolation environment"),
+    variables: bool = typer.Option(False, "--variables", help="print the variables the model uses"),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="write to FILE instead of stdout"),
+) -> int:
+    from compose.project import load
+
+    if format not in ("yaml", "json"):
+        raise typer.BadParameter(f"unsupported format {format!r}: yaml or json", param_hint="--format")
+    targets = list(services or [])
+    result = load(_options(ctx, not no_interpolate, targets))
+    for message in result.warnings:
+        sys.stderr.write(f"WARN[0000] {message}\n")
+    if quiet:
+        return 0
+    doc = result.canonical
+    project = result.project
+    if targets:
+        keep = _with_dependencies(doc["services"], targets)
+        doc = {**doc, "services": {k: v for k, v in doc["services"].items() if k in keep}}
+    lines: list[str] | None = None
+    if list_services:
+        lines = list(doc["services"])
+    elif list_volumes:
+        lines = list(doc.get("volumes") or {})
+    elif list_networks:
+        lines = list(doc.get("networks") or {})
+    elif list_images:
+        lines = [s.get("image") or f"{doc['name']}-{n}" for n, s in doc["services"].items()]
+    elif list_profiles:
+        every = {**doc["services"], **{n: None for n in project.disabled_services}}
+        names = set()
+        for svc in list(project.services.values()) + list(project.disabled_services.values()):
+            names.update(svc.profiles)
+        lines = sorted(names)
+        del every
+    elif hash_ is not None:
+        from compose.model import config_hash
+
+        wanted = list(project.services) if hash_ == "*" else [s.strip() for s in hash_.split(",")]
+        lines = []
+        for name in wanted:
+            if name not in project.services:
+                from compose.errors import ComposeError
+
+                raise ComposeError(f"no such service: {name}")
+            lines.append(f"{name} {config_hash(project.services[name])}")
+    elif environment:
+        lines = [f"{k}={v}" for k, v in sorted(project.environment.items())]
+    elif variables:
+        lines = _variables(ctx, targets)
+    if lines is not None:
+        text = "\n".join(lines) + ("\n" if lines else "")
+    elif format == "json":
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = _dump_yaml(doc)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _with_dependencies(services: dict, targets: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in services:
+            continue
+        seen.add(name)
+        todo.extend((services[name].get("depends_on") or {}).keys())
+    return seen
+
+
+def _variables(ctx: typer.Context, targets: list[str]) -> list[str]:
+    """NAME REQUIRED DEFAULT VALUE for each variable referenced by the (uninterpolated) files."""
+    from compose.loader.interpolation import variables
+    from compose.project import raw_documents
+
+    opts = _options(ctx, False, targets)
+    found: dict = {}
+    env = {}
+    for data, environment in raw_documents(opts):
+        found.update(variables(data))
+        env = environment
+    rows = [("NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE")]
+    for name, var in sorted(found.items()):
+        rows.append((name, "true" if getattr(var, "required", False) else "false",
+                     getattr(var, "default", None) or "", getattr(var, "presence", None) or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    del env
+    return ["   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

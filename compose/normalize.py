@@ -1,0 +1,599 @@
+"""Canonical form of a merged, validated compose document, as `docker compose config` prints it.
+
+Pure: plain data in, plain data out. Short syntaxes become long ones (ports, volumes,
+depends_on, env_file, build, service networks, secrets/configs), mapping-like lists become
+mappings, relative paths become absolute against the project directory, resources get their
+engine names (`<project>_<key>`), implicit dependencies (links, volumes_from, `service:x`
+namespaces) are added, and the cross-reference checks compose-go runs afterwards are made
+here (undefined networks/volumes/secrets/configs, unknown dependencies, container_name with
+scale > 1, network_mode with networks).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shlex
+from typing import Any, Callable, Mapping
+
+from compose.merge import _split_short, dedupe, _port_key
+
+
+class NormalizeError(Exception):
+    """Raised with a key path; project.py turns it into a ComposeError with file and line."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+
+# Service attribute order of compose-go's ServiceConfig, which `config` output follows.
+SERVICE_ORDER = (
+    "profiles annotations attach build develop blkio_config cpu_count cpu_percent cpu_period "
+    "cpu_quota cpu_rt_period cpu_rt_runtime cpus cpuset cpu_shares command configs "
+    "container_name credential_spec depends_on deploy device_cgroup_rules devices dns dns_opt "
+    "dns_search domainname entrypoint environment env_file expose extends external_links "
+    "extra_hosts gpus group_add hostname healthcheck image init ipc isolation labels label_file "
+    "links logging mac_address mem_limit mem_reservation memswap_limit mem_swappiness models "
+    "network_mode networks oom_kill_disable oom_score_adj pid pids_limit platform ports "
+    "post_start pre_start pre_stop privileged provider pull_policy pull_refresh_after read_only "
+    "restart runtime scale secrets security_opt shm_size stdin_open stop_grace_period "
+    "stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user uts userns_mode "
+    "volumes volumes_from working_dir").split()
+TOP_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
+
+
+def _ordered(mapping: dict, order) -> dict:
+    rank = {k: i for i, k in enumerate(order)}
+    return dict(sorted(mapping.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+# --- small value parsers --------------------------------------------------------------------
+
+_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(value: Any) -> int:
+    """`256m`, `1g`, `512kb`, `1.5GiB`, 1024 -> bytes (Docker's RAMInBytes, binary units)."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgtBKMGT]?)(?:i?[bB])?\s*", str(value))
+    if not m:
+        raise ValueError(f"invalid size: {value!r}")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+
+
+_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def parse_duration(value: Any) -> int:
+    """Go duration text (`1m30s`, `500ms`) -> nanoseconds."""
+    text = str(value).strip()
+    if text in ("0", ""):
+        return 0
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-")
+    pos, total = 0, 0.0
+    for m in _DUR.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _NS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration: {value!r}")
+    return sign * int(total)
+
+
+def format_duration(ns: int) -> str:
+    """Nanoseconds -> Go's time.Duration.String() (`1m0s`, `1.5s`, `500ms`)."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if ns >= size:
+                return sign + _trim(ns / size) + unit
+    h, rest = divmod(ns, 3600 * 10**9)
+    m, rest = divmod(rest, 60 * 10**9)
+    s = _trim(rest / 10**9) + "s"
+    if h:
+        return f"{sign}{h}h{m}m{s}"
+    if m:
+        return f"{sign}{m}m{s}"
+    return sign + s
+
+
+def _trim(x: float) -> str:
+    return f"{x:.9f}".rstrip("0").rstrip(".")
+
+
+def _to_int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NormalizeError(f"{value!r} is not an integer", key) from None
+
+
+_TRUE = {"true", "yes", "y", "on", "1"}
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+def _port_range(text: str, key: str) -> tuple[int, int]:
+    lo, _, hi = text.partition("-")
+    try:
+        start, end = int(lo), int(hi or lo)
+    except ValueError:
+        raise NormalizeError(f"invalid port {text!r}", key) from None
+    if not (0 <= start <= end <= 65535):
+        raise NormalizeError(f"invalid port range {text!r}", key)
+    return start, end
+
+
+def parse_port(spec: Any, key: str) -> list[dict]:
+    """Short port syntax -> canonical long entries (one per port of a range)."""
+    text = str(spec)
+    text, _, proto = text.partition("/")
+    proto = proto or "tcp"
+    host_ip = ""
+    if text.startswith("["):  # [::1]:8080:80
+        end = text.find("]")
+        host_ip, text = text[1:end], text[end + 2:]
+        parts = text.split(":")
+        published, target = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
+    else:
+        parts = text.split(":")
+        if len(parts) == 1:
+            published, target = "", parts[0]
+        elif len(parts) == 2:
+            published, target = parts
+        elif len(parts) == 3:
+            host_ip, published, target = parts
+        else:  # bare IPv6 host ip
+            host_ip, published, target = ":".join(parts[:-2]), parts[-2], parts[-1]
+    t0, t1 = _port_range(target, key)
+    entries = []
+    if published:
+        p0, p1 = _port_range(published, key)
+        if t1 - t0 == 0 and p1 - p0 > 0:
+            pairs = [(t0, published)]
+        elif p1 - p0 != t1 - t0:
+            raise NormalizeError(f"invalid port range {spec!r}: host and container ranges differ", key)
+        else:
+            pairs = [(t, str(p0 + i)) for i, t in enumerate(range(t0, t1 + 1))]
+    else:
+        pairs = [(t, None) for t in range(t0, t1 + 1)]
+    for target_port, pub in pairs:
+        entry: dict = {"mode": "ingress"}
+        if host_ip:
+            entry["host_ip"] = host_ip
+        entry["target"] = target_port
+        if pub is not None:
+            entry["published"] = pub
+        entry["protocol"] = proto
+        entries.append(entry)
+    return entries
+
+
+def _long_port(item: dict, key: str) -> dict:
+    entry: dict = {}
+    for k in ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"):
+        if item.get(k) not in (None, ""):
+            entry[k] = item[k]
+    entry.setdefault("mode", "ingress")
+    entry["target"] = _to_int(item.get("target"), key)
+    if "published" in entry:
+        entry["published"] = str(entry["published"])
+    entry.setdefault("protocol", "tcp")
+    return _ordered(entry, ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"))
+
+
+# --- volumes ----------------------------------------------------------------------------------
+
+_PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
+
+
+def _is_bind_source(src: str) -> bool:
+    return src.startswith((".", "/", "~", "\\\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", src))
+
+
+def parse_volume(spec: str, key: str) -> dict:
+    parts = _split_short(spec)
+    if len(parts) == 1:
+        return {"type": "volume", "target": posixpath.normpath(parts[0]), "volume": {}}
+    if len(parts) > 3:
+        raise NormalizeError(f"invalid volume specification: {spec!r}", key)
+    source, target = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 else []
+    if not target.startswith("/") and not re.match(r"^[A-Za-z]:", target):
+        raise NormalizeError(f"invalid volume specification: {spec!r}: target must be an absolute path", key)
+    bind = _is_bind_source(source)
+    entry: dict = {"type": "bind" if bind else "volume", "source": source,
+                   "target": posixpath.normpath(target)}
+    sub: dict = {"create_host_path": True} if bind else {}
+    for opt in options:
+        if opt == "ro":
+            entry["read_only"] = True
+        elif opt == "nocopy" and not bind:
+            sub["nocopy"] = True
+        elif opt in ("z", "Z") and bind:
+            sub["selinux"] = opt
+        elif opt in _PROPAGATION and bind:
+            sub["propagation"] = opt
+    entry["bind" if bind else "volume"] = sub
+    return entry
+
+
+# --- the normalizer ---------------------------------------------------------------------------
+
+class Normalizer:
+    def __init__(self, project_name: str, working_dir: str, environment: Mapping[str, str],
+                 read_env_file: Callable[[str], dict] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self.project = project_name
+        self.working_dir = working_dir
+        self.env = environment
+        self.read_env_file = read_env_file
+        self.warn = warn or (lambda message: None)
+
+    # paths
+    def abspath(self, path: str) -> str:
+        if path.startswith("~"):
+            home = self.env.get("HOME") or os.path.expanduser("~")
+            path = home + path[1:]
+        return posixpath.normpath(posixpath.join(self.working_dir, path))
+
+    def run(self, data: dict) -> dict:
+        services_in = data.get("services") or {}
+        out: dict = {"name": self.project}
+        top = {kind: dict(data.get(kind) or {}) for kind in ("networks", "volumes", "secrets", "configs")}
+        services = {}
+        for name, svc in services_in.items():
+            services[name] = self.service(name, dict(svc or {}), top)
+        self._check_dependencies(services)
+        out["services"] = services
+        used_default = any("default" in (s.get("networks") or {}) for s in services.values())
+        if used_default and "default" not in top["networks"]:
+            top["networks"]["default"] = None
+        out["networks"] = {k: self.network(k, v) for k, v in top["networks"].items()}
+        out["volumes"] = {k: self.volume(k, v) for k, v in top["volumes"].items()}
+        out["secrets"] = {k: self.file_object(k, v, "secrets") for k, v in top["secrets"].items()}
+        out["configs"] = {k: self.file_object(k, v, "configs") for k, v in top["configs"].items()}
+        if data.get("models"):
+            out["models"] = dict(data["models"])
+        for key, value in data.items():
+            if key.startswith("x-"):
+                out[key] = value
+        return {k: v for k, v in out.items() if v or k in ("name", "services")}
+
+    # top-level resources
+    def _engine_name(self, key: str, value: dict) -> str:
+        if value.get("name"):
+            return str(value["name"])
+        if value.get("external"):
+            ext = value["external"]
+            if isinstance(ext, dict) and ext.get("name"):
+                return str(ext["name"])
+            return key
+        return f"{self.project}_{key}"
+
+    def _external(self, value: dict) -> dict:
+        if "external" in value:
+            value["external"] = bool(value["external"]) if not isinstance(value["external"], dict) else True
+            if not value["external"]:
+                del value["external"]
+        return value
+
+    def network(self, key: str, value: Any) -> dict:
+        value = dict(value or {})
+        value["name"] = self._engine_name(key, value)
+        self._external(value)
+        for flag in ("internal", "attachable", "enable_ipv4", "enable_ipv6"):
+            if flag in value:
+                value[flag] = to_bool(value[flag])
+        if "labels" in value:
+            value["labels"] = _kv_mapping(value["labels"], None)
+        return _ordered(value, ("name", "driver", "driver_opts", "ipam", "external", "internal",
+                                "attachable", "enable_ipv4", "enable_ipv6", "labels"))
+
+    def volume(self, key: str, value: Any) -> dict:
+        value = dict(value or {})
+        value["name"] = self._engine_name(key, value)
+        self._external(value)
+        if "labels" in value:
+            value["labels"] = _kv_mapping(value["labels"], None)
+        opts = value.get("driver_opts")
+        if isinstance(opts, dict) and "bind" in str(opts.get("o", "")) and opts.get("device"):
+            value["driver_opts"] = {**opts, "device": self.abspath(str(opts["device"]))}
+        return _ordered(value, ("name", "driver", "driver_opts", "external", "labels"))
+
+    def file_object(self, key: str, value: Any, kind: str) -> dict:
+        value = dict(value or {})
+        value["name"] = self._engine_name(key, value)
+        self._external(value)
+        if value.get("file"):
+            value["file"] = self.abspath(str(value["file"]))
+        if "labels" in value:
+            value["labels"] = _kv_mapping(value["labels"], None)
+        return _ordered(value, ("name", "file", "environment", "content", "external", "labels"))
+
+    # services
+    def service(self, name: str, svc: dict, top: dict) -> dict:
+        key = f"services.{name}"
+        svc.pop("extends", None)
+        if "build" in svc:
+            svc["build"] = self.build(svc["build"], key + ".build")
+        for k in ("command", "entrypoint"):
+            if isinstance(svc.get(k), str):
+                svc[k] = shlex.split(svc[k])
+        env: dict = {}
+        if "env_file" in svc:
+            svc["env_file"] = self.env_files(svc["env_file"])
+            for entry in svc["env_file"]:
+                env.update(self._read_env_file(entry, key + ".env_file"))
+        if "environment" in svc:
+            env.update(_kv_mapping(svc["environment"], self.env.get))
+        if "env_file" in svc or "environment" in svc:
+            svc["environment"] = env
+        for k in ("labels", "annotations", "sysctls"):
+            if k in svc:
+                svc[k] = _kv_mapping(svc[k], None)
+        if "extra_hosts" in svc:
+            svc["extra_hosts"] = _extra_hosts(svc["extra_hosts"])
+        if "ports" in svc:
+            ports: list = []
+            for i, p in enumerate(svc["ports"]):
+                pk = f"{key}.ports[{i}]"
+                ports += [_long_port(p, pk)] if isinstance(p, dict) else parse_port(p, pk)
+            svc["ports"] = dedupe(ports, _port_key)
+        if "expose" in svc:
+            svc["expose"] = [str(e) for e in svc["expose"]]
+        if "volumes" in svc:
+            svc["volumes"] = self.service_volumes(svc["volumes"], key, top["volumes"])
+        if "tmpfs" in svc and isinstance(svc["tmpfs"], str):
+            svc["tmpfs"] = [svc["tmpfs"]]
+        for k in ("dns", "dns_search"):
+            if isinstance(svc.get(k), str):
+                svc[k] = [svc[k]]
+        if "healthcheck" in svc:
+            svc["healthcheck"] = self.healthcheck(svc["healthcheck"], key + ".healthcheck")
+        if "stop_grace_period" in svc:
+            svc["stop_grace_period"] = self._duration(svc["stop_grace_period"], key + ".stop_grace_period")
+        for k in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size"):
+            if k in svc and svc[k] is not None:
+                try:
+                    svc[k] = str(parse_bytes(svc[k])) if k != "memswap_limit" or str(svc[k]) != "-1" else "-1"
+                except ValueError as e:
+                    raise NormalizeError(str(e), f"{key}.{k}") from None
+        for k in ("init", "privileged", "read_only", "tty", "stdin_open", "oom_kill_disable", "attach"):
+            if k in svc:
+                svc[k] = to_bool(svc[k])
+        for k in ("cpu_shares", "pids_limit", "cpu_quota", "cpu_period", "oom_score_adj", "mem_swappiness"):
+            if k in svc:
+                svc[k] = _to_int(svc[k], f"{key}.{k}")
+        if "cpus" in svc:
+            svc["cpus"] = float(svc["cpus"])
+        if svc.get("pull_policy") == "if_not_present":
+            svc["pull_policy"] = "missing"
+        for k in ("secrets", "configs"):
+            if k in svc:
+                svc[k] = self.service_files(svc[k], f"{key}.{k}", top[k], k)
+        self._networks(name, svc, key, top["networks"])
+        svc["depends_on"] = self.depends_on(name, svc, key)
+        if not svc["depends_on"]:
+            del svc["depends_on"]
+        self._scale(name, svc, key)
+        return _ordered(svc, SERVICE_ORDER)
+
+    def _duration(self, value: Any, key: str) -> str:
+        try:
+            return format_duration(parse_duration(value))
+        except ValueError as e:
+            raise NormalizeError(str(e), key) from None
+
+    def build(self, build: Any, key: str) -> dict:
+        if isinstance(build, str):
+            build = {"context": build}
+        build = dict(build)
+        context = str(build.get("context") or ".")
+        if not re.match(r"^([a-z]+://|git@|github\.com/)", context):
+            context = self.abspath(context)
+        build["context"] = context
+        if "dockerfile_inline" not in build:
+            build.setdefault("dockerfile", "Dockerfile")
+        if "args" in build:
+            args = _kv_mapping(build["args"], self.env.get)
+            build["args"] = {k: v for k, v in args.items() if v is not None}
+        if "labels" in build:
+            build["labels"] = _kv_mapping(build["labels"], None)
+        if "additional_contexts" in build:
+            build["additional_contexts"] = _kv_mapping(build["additional_contexts"], None)
+        if "extra_hosts" in build:
+            build["extra_hosts"] = _extra_hosts(build["extra_hosts"])
+        return _ordered(build, ("context", "dockerfile", "dockerfile_inline", "args", "ssh", "labels",
+                                "cache_from", "cache_to", "no_cache", "additional_contexts", "network",
+                                "pull", "target", "shm_size", "extra_hosts", "isolation", "privileged",
+                                "secrets", "tags", "ulimits", "platforms"))
+
+    def env_files(self, value: Any) -> list[dict]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            entry = {"path": item, "required": True} if isinstance(item, str) else dict(item)
+            entry["path"] = self.abspath(str(entry["path"]))
+            entry["required"] = to_bool(entry.get("required", True))
+            out.append(entry)
+        return dedupe(out, lambda e: e["path"])
+
+    def _read_env_file(self, entry: dict, key: str) -> dict:
+        path = entry["path"]
+        if not os.path.isfile(path):
+            if entry["required"]:
+                raise NormalizeError(f"env file {path} not found", key)
+            return {}
+        if self.read_env_file is None:
+            return {}
+        return self.read_env_file(path)
+
+    def service_volumes(self, volumes: list, key: str, top_volumes: dict) -> list[dict]:
+        out = []
+        for i, item in enumerate(volumes):
+            vk = f"{key}.volumes[{i}]"
+            entry = parse_volume(str(item), vk) if not isinstance(item, dict) else dict(item)
+            if entry.get("type") == "bind" and entry.get("source"):
+                entry["source"] = self.abspath(str(entry["source"]))
+            if "read_only" in entry:
+                entry["read_only"] = to_bool(entry["read_only"])
+                if not entry["read_only"]:
+                    del entry["read_only"]
+            if entry.get("type") == "volume" and entry.get("source"):
+                if entry["source"] not in top_volumes:
+                    raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined volume "
+                                         f"{entry['source']!r}", vk)
+            if "target" in entry:
+                entry["target"] = posixpath.normpath(str(entry["target"]))
+            out.append(_ordered(entry, ("type", "source", "target", "read_only", "consistency",
+                                        "bind", "volume", "tmpfs", "image")))
+        return dedupe(out, lambda e: e.get("target", ""))
+
+    def healthcheck(self, hc: dict, key: str) -> dict:
+        hc = dict(hc)
+        test = hc.get("test")
+        if isinstance(test, str):
+            hc["test"] = ["CMD-SHELL", test]
+        for k in ("interval", "timeout", "start_period", "start_interval"):
+            if k in hc:
+                hc[k] = self._duration(hc[k], f"{key}.{k}")
+        if "retries" in hc:
+            hc["retries"] = _to_int(hc["retries"], key + ".retries")
+        if "disable" in hc:
+            hc["disable"] = to_bool(hc["disable"])
+        return _ordered(hc, ("test", "timeout", "interval", "retries", "start_period", "start_interval", "disable"))
+
+    def service_files(self, items: list, key: str, defined: dict, kind: str) -> list[dict]:
+        out = []
+        for i, item in enumerate(items):
+            entry = {"source": item} if isinstance(item, str) else dict(item)
+            if entry["source"] not in defined:
+                noun = "secret" if kind == "secrets" else "config"
+                raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined {noun} "
+                                     f"{entry['source']!r}", f"{key}[{i}]")
+            out.append(entry)
+        return out
+
+    def _networks(self, name: str, svc: dict, key: str, defined: dict) -> None:
+        nets = svc.get("networks")
+        if nets is not None and svc.get("network_mode"):
+            raise NormalizeError("'network_mode' and 'networks' cannot be combined", key + ".network_mode")
+        if nets is None:
+            if not svc.get("network_mode") and not svc.get("provider"):
+                svc["networks"] = {"default": None}
+            return
+        if isinstance(nets, list):
+            nets = {n: None for n in nets}
+        for net, cfg in nets.items():
+            if net not in defined and net != "default":
+                raise NormalizeError(f"service {name!r} refers to undefined network {net!r}",
+                                     f"{key}.networks.{net}")
+            if isinstance(cfg, dict):
+                cfg = dict(cfg)
+                if "priority" in cfg:
+                    cfg["priority"] = int(cfg["priority"])
+                nets[net] = cfg
+        svc["networks"] = nets
+
+    def depends_on(self, name: str, svc: dict, key: str) -> dict:
+        deps: dict = {}
+        raw = svc.get("depends_on") or {}
+        if isinstance(raw, list):
+            raw = {d: {} for d in raw}
+        for dep, cfg in raw.items():
+            cfg = dict(cfg or {})
+            entry = {"condition": cfg.get("condition", "service_started")}
+            if to_bool(cfg.get("restart", False)):
+                entry["restart"] = True
+            entry["required"] = to_bool(cfg.get("required", True))
+            deps[dep] = entry
+
+        def implied(dep: str, restart: bool) -> None:
+            deps.setdefault(dep, {"condition": "service_started", **({"restart": True} if restart else {}),
+                                  "required": True})
+
+        for link in svc.get("links") or []:
+            implied(str(link).split(":", 1)[0], True)
+        for mode_key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
+            value = str(svc.get(mode_key) or "")
+            if value.startswith("service:"):
+                implied(value[len("service:"):], True)
+        for source in svc.get("volumes_from") or []:
+            if not str(source).startswith("container:"):
+                implied(str(source).split(":", 1)[0], False)
+        return deps
+
+    def _check_dependencies(self, services: dict) -> None:
+        for name, svc in services.items():
+            for dep, cfg in (svc.get("depends_on") or {}).items():
+                if dep not in services and cfg.get("required", True):
+                    raise NormalizeError(f"service {name!r} depends on undefined service {dep!r}",
+                                         f"services.{name}.depends_on.{dep}")
+                if dep not in services:
+                    self.warn(f"service {name!r} depends on undefined service {dep!r}: ignored (required: false)")
+
+    def _scale(self, name: str, svc: dict, key: str) -> None:
+        deploy = svc.get("deploy") or {}
+        replicas = deploy.get("replicas") if isinstance(deploy, dict) else None
+        if "scale" in svc:
+            svc["scale"] = _to_int(svc["scale"], key + ".scale")
+        if replicas is not None:
+            replicas = _to_int(replicas, key + ".deploy.replicas")
+            deploy["replicas"] = replicas
+            if "scale" in svc and svc["scale"] != replicas:
+                raise NormalizeError(f"services.{name}: can't set distinct values on 'scale' and "
+                                     f"'deploy.replicas'", key + ".scale")
+        scale = svc.get("scale", replicas if replicas is not None else 1)
+        if svc.get("container_name") and scale > 1:
+            raise NormalizeError(f"services.{name}: can't set container_name and {name} as container "
+                                 f"name must be unique", key + ".container_name")
+
+
+def _kv_mapping(value: Any, resolve: Callable[[str], Any] | None) -> dict:
+    """`K=V` list or mapping -> mapping of strings. A bare `K` takes resolve(K) (None if unset
+    or without a resolver)."""
+    out: dict = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is None:
+                out[str(k)] = resolve(str(k)) if resolve else None
+            else:
+                out[str(k)] = _text(v)
+        return out
+    for item in value or []:
+        k, eq, v = str(item).partition("=")
+        out[k] = v if eq else (resolve(k) if resolve else None)
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _extra_hosts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        out = []
+        for host, ips in value.items():
+            for ip in ips if isinstance(ips, list) else [ips]:
+                out.append(f"{host}={ip}")
+        return out
+    # compose-go accepts host:ip and host=ip; `=` is canonical (IPv6 addresses contain ':')
+    return [h if "=" in str(h) else str(h).replace(":", "=", 1) for h in value]

@@ -1,0 +1,53 @@
+"""Profiles: which services of the canonical document are enabled.
+
+A service without `profiles` is always enabled; one with profiles only when one of them is
+active. Active profiles come from `--profile`, else COMPOSE_PROFILES (comma-separated); `*`
+activates all. Services named on the command line are enabled whatever their profiles, and
+their profiles become active too. A required dependency of an enabled service that stays
+disabled is an error, as in Compose.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from compose.errors import ComposeError
+
+
+class ProfileError(ComposeError):
+    """An enabled service depends on a service that the active profiles disable."""
+
+
+def active_profiles(flags: Iterable[str], environment: Mapping[str, str]) -> list[str]:
+    profiles = [p for flag in flags for p in flag.split(",") if p.strip()]
+    if not profiles:
+        profiles = [p.strip() for p in environment.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
+    return list(dict.fromkeys(p.strip() for p in profiles))
+
+
+def _enabled(service: dict, active: set[str]) -> bool:
+    profiles = service.get("profiles") or []
+    return not profiles or "*" in active or bool(active.intersection(profiles))
+
+
+def apply_profiles(services: Mapping[str, dict], profiles: Iterable[str],
+                   targets: Iterable[str] = ()) -> tuple[dict, dict, list[str]]:
+    """Split canonical services into (enabled, disabled, active profiles)."""
+    active = set(profiles)
+    targets = list(targets)
+    for name in targets:
+        if name not in services:
+            raise ComposeError(f"no such service: {name}")
+        active.update(services[name].get("profiles") or [])
+    enabled = {n: s for n, s in services.items() if n in targets or _enabled(s, active)}
+    disabled = {n: s for n, s in services.items() if n not in enabled}
+    for name, svc in enabled.items():
+        deps = svc.get("depends_on") or {}
+        for dep, cfg in list(deps.items()):
+            if dep in disabled:
+                if not cfg.get("required", True):
+                    continue
+                raise ProfileError(
+                    f"service {dep!r} was pulled in as a dependency of service {name!r} but is not "
+                    f"enabled by the active profiles. You may fix this by adding a common profile "
+                    f"to {dep!r} and {name!r}", path=("services", name, "depends_on", dep))
+    return enabled, disabled, sorted(active)

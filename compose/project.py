@@ -1,0 +1,324 @@
+"""Loading a compose project: the staged pipeline from files to the frozen model.
+
+    find files -> read YAML -> interpolate -> include -> extends -> merge overrides
+    -> unicity -> validate -> normalize -> profiles -> dependency cycles -> model
+
+Each stage is a pure function of plain data (compose/loader for the front half, merge,
+include, extends, schema, normalize, profiles, graph); this module only sequences them and
+adds file/line to errors. The environment is injected (`ProjectOptions.environment`), never
+read from os.environ below the CLI.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from compose.errors import ComposeError
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    files: tuple[str, ...] = ()              # -f (empty: discovery, COMPOSE_FILE)
+    project_directory: str | None = None     # --project-directory
+    name: str | None = None                  # -p
+    profiles: tuple[str, ...] = ()           # --profile (empty: COMPOSE_PROFILES)
+    env_files: tuple[str, ...] = ()          # --env-file
+    environment: Mapping[str, str] = field(default_factory=dict)  # the OS environment
+    interpolate: bool = True
+    services: tuple[str, ...] = ()           # services named on the command line
+    working_directory: str | None = None     # where discovery starts (default: os.getcwd())
+    resolve_env_files: bool = True           # read `env_file:` into `environment`
+
+
+@dataclass(frozen=True)
+class LoadedProject:
+    """The result of the pipeline: the canonical document (what `config` prints, the
+    orchestrator's input), the frozen model built from it, and warnings for the user."""
+    canonical: dict
+    project: Any  # compose.model.Project
+    warnings: tuple[str, ...] = ()
+
+
+Warn = Callable[[str], None]
+
+
+def load_project(options: ProjectOptions) -> Any:
+    """The frozen model (compose.model.Project) of the project the options describe."""
+    return load(options).project
+
+
+def load(options: ProjectOptions) -> LoadedProject:
+    from compose.loader.yaml_reader import read_yaml_all
+    from compose.merge import merge, strip_markers, unicity
+
+    warnings: list[str] = []
+    warn = warnings.append
+    setup = _setup(options, warn)  # files, working dir, environment, name
+    env: Mapping[str, str] = setup.environment
+    documents: list[tuple[str, Any, Callable]] = []
+    for path, text in setup.sources:
+        for doc in read_yaml_all(text, filename=_display(path)):
+            data = doc.data
+            if options.interpolate:
+                data = _interpolate(data, env, doc, warn)
+            documents.append((path, data, doc.line_of))
+
+    merged: Any = {}
+    line_maps: list[tuple[str, Callable]] = []
+    for path, data, line_of in documents:
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ComposeError("top-level object must be a mapping", filename=_display(path))
+        data = _apply_include(data, path, setup, options, warn)
+        data = _apply_extends(data, path, env, options, warn)
+        try:
+            merged = merge(merged, data, ())
+        except ComposeError as e:
+            raise e.located(filename=_display(path), line=_nearest(line_of, e.path or ()))
+        line_maps.append((path, line_of))
+    merged = unicity(strip_markers(merged))
+    if "version" in merged:
+        warn("the attribute `version` is obsolete, it will be ignored, please remove it to avoid "
+             "potential confusion")
+    if not merged.get("services") and not merged.get("include"):
+        if "services" not in merged:
+            raise ComposeError("no service defined", filename=_display(setup.sources[0][0]))
+
+    from compose import schema
+
+    try:
+        schema.validate(merged, filename=None, line_of=None)
+    except ComposeError as e:
+        file, line = _where(line_maps, e.path or ())
+        raise e.located(filename=file, line=line)
+    for message in schema.unsupported_attributes(merged):
+        warn(message)
+
+    name = setup.project_name(merged.get("name"))
+    env = {**env, "COMPOSE_PROJECT_NAME": env.get("COMPOSE_PROJECT_NAME", name)}
+    from compose.normalize import NormalizeError, Normalizer
+
+    normalizer = Normalizer(name, setup.working_dir, env,
+                            read_env_file=_env_file_reader(env) if options.resolve_env_files else None,
+                            warn=warn)
+    try:
+        canonical = normalizer.run(merged)
+    except NormalizeError as e:
+        path = _split_key(e.key)
+        file, line = _where(line_maps, path)
+        raise ComposeError(e.message, filename=file, line=line, path=path) from None
+
+    from compose.profiles import active_profiles, apply_profiles
+
+    active = active_profiles(options.profiles, env)
+    enabled, disabled, active = apply_profiles(canonical["services"], active, options.services)
+    canonical["services"] = enabled
+
+    from compose.graph import check_cycles
+
+    check_cycles({n: [d for d in (s.get("depends_on") or {}) if d in enabled]
+                  for n, s in enabled.items()})
+
+    from compose.model import Project
+
+    project = Project.from_canonical(canonical, working_dir=setup.working_dir,
+                                     config_files=tuple(p for p, _ in setup.sources),
+                                     environment=env, disabled=disabled, profiles=tuple(active))
+    return LoadedProject(canonical=canonical, project=project, warnings=tuple(warnings))
+
+
+# --- files, environment, project name (compose/loader's discovery + environment) -----------------
+
+@dataclass(frozen=True)
+class _Setup:
+    sources: tuple[tuple[str, str], ...]    # (absolute path or "-", text)
+    working_dir: str
+    environment: Mapping[str, str]
+    explicit_name: str | None
+
+    def project_name(self, from_file: Any) -> str:
+        if self.explicit_name:
+            return self.explicit_name
+        if from_file:
+            return _normalize_name(str(from_file))
+        return _normalize_name(os.path.basename(self.working_dir.rstrip("/")))
+
+
+def _normalize_name(text: str) -> str:
+    name = re.sub(r"[^a-z0-9_-]", "", text.lower()).lstrip("_-")
+    if not name:
+        raise ComposeError("project name must not be empty")
+    return name
+
+
+def _setup(options: ProjectOptions, warn: Warn) -> _Setup:
+    """Which files, which directory, which environment. Uses compose/loader's discovery and
+    environment modules when they exist; until then a minimal stand-in: explicit files or the
+    default names in the working directory, `.env` of the project directory, `-p` or
+    COMPOSE_PROJECT_NAME or `name:` or the directory name."""
+    try:
+        from compose.loader import discovery  # type: ignore[attr-defined]
+    except ImportError:
+        discovery = None
+    if discovery is not None and hasattr(discovery, "resolve_project"):
+        return discovery.resolve_project(options, warn)  # type: ignore[no-any-return]
+    cwd = options.working_directory or os.getcwd()
+    env = dict(options.environment)
+    files = list(options.files)
+    if not files and env.get("COMPOSE_FILE"):
+        files = env["COMPOSE_FILE"].split(env.get("COMPOSE_PATH_SEPARATOR", ":"))
+    if not files:
+        search = options.project_directory or cwd
+        for candidate in ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+            if os.path.isfile(os.path.join(search, candidate)):
+                files = [os.path.join(search, candidate)]
+                for override in ("compose.override.yml", "compose.override.yaml",
+                                 "docker-compose.override.yml", "docker-compose.override.yaml"):
+                    if os.path.isfile(os.path.join(search, override)):
+                        files.append(os.path.join(search, override))
+                        break
+                break
+        else:
+            raise ComposeError("no configuration file provided: not found")
+    sources = []
+    for f in files:
+        if f == "-":
+            sources.append(("-", sys.stdin.read()))
+            continue
+        path = os.path.abspath(os.path.join(cwd, f))
+        try:
+            with open(path, encoding="utf-8") as fh:
+                sources.append((path, fh.read()))
+        except FileNotFoundError:
+            raise ComposeError(f"open {path}: no such file or directory") from None
+        except OSError as e:
+            raise ComposeError(f"cannot read {path}: {e.strerror}") from None
+    first = sources[0][0]
+    working_dir = os.path.abspath(options.project_directory or (os.path.dirname(first) if first != "-" else cwd))
+    env_files = list(options.env_files) or [os.path.join(working_dir, ".env")]
+    for i, file in enumerate(env_files):
+        file = os.path.join(cwd, file)
+        if not os.path.isfile(file):
+            if options.env_files:
+                raise ComposeError(f"couldn't find env file: {file}")
+            continue
+        from compose.loader.dotenv import parse_dotenv
+
+        with open(file, encoding="utf-8") as fh:
+            values = parse_dotenv(fh.read(), env.get, file)
+        for k, v in values.items():
+            env.setdefault(k, v)  # the OS environment always wins
+    name = options.name or env.get("COMPOSE_PROJECT_NAME") or None
+    if name and _normalize_name(name) != name:
+        raise ComposeError(f"invalid project name {name!r}: must consist only of lowercase alphanumeric "
+                           "characters, hyphens, and underscores as well as start with a letter or number")
+    return _Setup(tuple(sources), working_dir, env, name)
+
+
+def raw_documents(options: ProjectOptions):
+    """(data, environment) of each uninterpolated document, for `config --variables`."""
+    from compose.loader.yaml_reader import read_yaml_all
+
+    setup = _setup(options, lambda m: None)
+    for path, text in setup.sources:
+        for doc in read_yaml_all(text, filename=_display(path)):
+            yield doc.data, setup.environment
+
+
+# --- stages -------------------------------------------------------------------------------------
+
+def _interpolate(data: Any, env: Mapping[str, str], doc: Any, warn: Warn) -> Any:
+    from compose.loader.interpolation import interpolate
+
+    return interpolate(data, env.get, filename=doc.filename, line_of=doc.line_of, warn=warn)
+
+
+def _apply_extends(data: dict, path: str, env: Mapping[str, str], options: ProjectOptions,
+                   warn: Warn) -> dict:
+    if not any(isinstance(s, dict) and "extends" in s for s in (data.get("services") or {}).values()):
+        return data
+    from compose.extends import resolve_extends
+
+    def load_file(other: str) -> dict:
+        return _read_single(other, env, options.interpolate, warn)
+
+    return resolve_extends(data, path, load_file)
+
+
+def _apply_include(data: dict, path: str, setup: Any, options: ProjectOptions, warn: Warn) -> dict:
+    if not data.get("include"):
+        return data
+    from compose.include import apply_include
+
+    return apply_include(data, path, setup.environment, options.interpolate, warn, _read_single)
+
+
+def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: Warn) -> dict:
+    """One compose file's documents, interpolated and merged (for extends / include)."""
+    from compose.loader.yaml_reader import read_yaml_all
+    from compose.merge import merge
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ComposeError(f"cannot read {path}: {e.strerror}") from None
+    result: Any = {}
+    for doc in read_yaml_all(text, filename=_display(path)):
+        data = _interpolate(doc.data, env, doc, warn) if interpolate else doc.data
+        if data is not None:
+            result = merge(result, data, ())
+    return result
+
+
+def _env_file_reader(env: Mapping[str, str]) -> Callable[[str], dict]:
+    def read(path: str) -> dict:
+        from compose.loader.dotenv import parse_dotenv
+
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        return dict(parse_dotenv(text, env.get, path))
+    return read
+
+
+# --- error locations ----------------------------------------------------------------------------
+
+def _display(path: str) -> str:
+    if path in ("-", "<stdin>"):
+        return "<stdin>"
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("../..") else rel
+
+
+def _nearest(line_of: Callable, path) -> int | None:
+    path = tuple(path)
+    while path:
+        line = line_of(path)
+        if line is not None:
+            return line
+        path = path[:-1]
+    return None
+
+
+def _where(line_maps: list[tuple[str, Callable]], path) -> tuple[str | None, int | None]:
+    """The file (last one defining the deepest prefix of `path`) and line for an error."""
+    path = tuple(path)
+    while path:
+        for file, line_of in reversed(line_maps):
+            line = line_of(path)
+            if line is not None:
+                return _display(file), line
+        path = path[:-1]
+    return (_display(line_maps[0][0]), None) if line_maps else (None, None)
+
+
+def _split_key(key: str) -> tuple:
+    """`services.web.ports[0]` -> ("services", "web", "ports", 0)."""
+    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", key))
