@@ -106,6 +106,14 @@ class _Archive:
 
 
 def load(store: ImageStore, fileobj: BinaryIO) -> list[Image]:
+    try:
+        return _load(store, fileobj)
+    except BaseException:
+        store.collect_garbage_if_idle()   # layers of a half-loaded archive
+        raise
+
+
+def _load(store: ImageStore, fileobj: BinaryIO) -> list[Image]:
     with store.lock("gc", shared=True):
         spool_dir = store.tempdir()
         try:

@@ -380,6 +380,19 @@ class ImageStore:
             if state["tags"].pop(ref, None) or state["digests"].pop(ref, None):
                 removed.append({"Untagged": reference.familiar(ref)})
 
+    def collect_garbage_if_idle(self) -> None:
+        """GC now unless an import holds `gc` (then the next removal collects)."""
+        fd = os.open(self.root / "locks" / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            with self.lock("meta"):
+                self._collect_garbage()
+        finally:
+            os.close(fd)
+
     def _collect_garbage(self) -> None:
         """Delete layers and blobs no image refers to. Caller holds `gc` and `meta`."""
         keep_layers: set[str] = set()
