@@ -1,0 +1,513 @@
+"""`pycompose container ...`: docker-style container commands over the engine API."""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import List, Optional
+
+import typer
+
+from engine.cli.app import COMMAND_SETTINGS, get_client, make_app
+from engine.cli import format as fmt
+from engine.errors import EngineError, NotFound, PycomposeError
+
+app = make_app("Manage containers.")
+
+# -- create / run -------------------------------------------------------------------------------
+
+# (parameter, annotation, typer default) shared by create and run, in docker's flag names.
+_O, _A = typer.Option, typer.Argument
+_CREATE_FLAGS: list[tuple[str, object, object]] = [
+    ("name", Optional[str], _O(None, "--name", help="Container name.")),
+    ("rm", bool, _O(False, "--rm", help="Remove the container when it exits.")),
+    ("interactive", bool, _O(False, "-i", "--interactive", help="Keep stdin open.")),
+    ("tty", bool, _O(False, "-t", "--tty", help="Allocate a pseudo-terminal.")),
+    ("env", Optional[List[str]], _O(None, "-e", "--env", help="Set K=V (or pass K through).")),
+    ("env_file", Optional[List[str]], _O(None, "--env-file", help="Read variables from a file.")),
+    ("workdir", Optional[str], _O(None, "-w", "--workdir", help="Working directory inside.")),
+    ("user", Optional[str], _O(None, "-u", "--user", help="USER[:GROUP] or UID[:GID].")),
+    ("hostname", Optional[str], _O(None, "-h", "--hostname", help="Container host name.")),
+    ("entrypoint", Optional[str], _O(None, "--entrypoint", help="Override the entrypoint.")),
+    ("label", Optional[List[str]], _O(None, "-l", "--label", help="Set a label K=V.")),
+    ("volume", Optional[List[str]], _O(None, "-v", "--volume", help="Bind or volume mount.")),
+    ("tmpfs", Optional[List[str]], _O(None, "--tmpfs", help="Mount a tmpfs PATH[:OPTS].")),
+    ("read_only", bool, _O(False, "--read-only", help="Read-only root filesystem.")),
+    ("memory", Optional[str], _O(None, "-m", "--memory", help="Memory limit (e.g. 64m).")),
+    ("memory_swap", Optional[str], _O(None, "--memory-swap", help="Memory + swap, -1 = any.")),
+    ("cpus", Optional[str], _O(None, "--cpus", help="Number of CPUs (e.g. 0.5).")),
+    ("pids_limit", Optional[str], _O(None, "--pids-limit", help="Maximum processes.")),
+    ("init", bool, _O(False, "--init", help="Run an init as PID 1.")),
+    ("restart", Optional[str], _O(None, "--restart", help="no|always|unless-stopped|on-failure[:N]")),
+    ("stop_signal", Optional[str], _O(None, "--stop-signal", help="Signal to stop with.")),
+    ("stop_timeout", Optional[str], _O(None, "--stop-timeout", help="Seconds before SIGKILL.")),
+    ("network", Optional[str], _O(None, "--network", "--net", help="Network to connect to.")),
+    ("network_alias", Optional[List[str]], _O(None, "--network-alias", help="DNS alias.")),
+    ("ip", Optional[str], _O(None, "--ip", help="IPv4 address on the network.")),
+    ("publish", Optional[List[str]], _O(None, "-p", "--publish", help="Publish a port.")),
+    ("publish_all", bool, _O(False, "-P", "--publish-all", help="Publish exposed ports.")),
+    ("expose", Optional[List[str]], _O(None, "--expose", help="Expose a port.")),
+    ("dns", Optional[List[str]], _O(None, "--dns", help="DNS server.")),
+    ("add_host", Optional[List[str]], _O(None, "--add-host", help="HOST:IP in /etc/hosts.")),
+    ("cap_add", Optional[List[str]], _O(None, "--cap-add", help="Add a capability.")),
+    ("cap_drop", Optional[List[str]], _O(None, "--cap-drop", help="Drop a capability.")),
+    ("security_opt", Optional[List[str]], _O(None, "--security-opt", help="no-new-privileges.")),
+]
+_POSITIONALS: list[tuple[str, object, object]] = [
+    ("image", str, _A(..., help="Image to run.")),
+    ("command", Optional[List[str]], _A(None, help="Command and its arguments.")),
+]
+_RUN_ONLY: list[tuple[str, object, object]] = [
+    ("detach", bool, _O(False, "-d", "--detach", help="Run in the background, print the id.")),
+]
+# `-h` is --hostname for create/run, as in docker
+_CREATE_SETTINGS = {**COMMAND_SETTINGS, "help_option_names": ["--help"]}
+
+
+def _with_params(params: list[tuple[str, object, object]]):
+    """Give `fn(**kw)` an explicit signature, so typer sees the shared flag table."""
+    def decorate(fn):
+        fn.__signature__ = inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                              annotation=annotation) for name, annotation, default in params])
+        fn.__annotations__ = {name: annotation for name, annotation, _ in params}
+        return fn
+    return decorate
+
+
+def _flags(kw: dict, detach: bool):
+    from engine.cli.container_config import ContainerFlags
+
+    t = lambda key: tuple(kw.get(key) or ())  # noqa: E731
+    return ContainerFlags(
+        image=kw["image"], command=t("command"), name=kw["name"], rm=kw["rm"],
+        interactive=kw["interactive"], tty=kw["tty"], attach_stdio=not detach, env=t("env"),
+        env_file=t("env_file"), workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"],
+        entrypoint=kw["entrypoint"], labels=t("label"), volumes=t("volume"), tmpfs=t("tmpfs"),
+        read_only=kw["read_only"], memory=kw["memory"], memory_swap=kw["memory_swap"],
+        cpus=kw["cpus"], pids_limit=kw["pids_limit"], init=kw["init"], restart=kw["restart"],
+        stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"], network=kw["network"],
+        network_aliases=t("network_alias"), ip=kw["ip"], publish=t("publish"),
+        publish_all=kw["publish_all"], expose=t("expose"), dns=t("dns"),
+        add_hosts=t("add_host"), cap_add=t("cap_add"), cap_drop=t("cap_drop"),
+        security_opt=t("security_opt"))
+
+
+def _body(flags) -> dict:
+    from engine.cli.container_config import create_body
+
+    def read_file(path: str) -> str:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    return create_body(flags, os.environ, os.getcwd(), read_file)
+
+
+def _create(client, body: dict, name: str | None) -> str:
+    created = client.create_container(body, name=name)
+    for warning in created.get("Warnings") or ():
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return created["Id"]
+
+
+@app.command("create", context_settings=_CREATE_SETTINGS)
+@_with_params(_CREATE_FLAGS + _POSITIONALS)
+def create(**kw) -> None:
+    """Create a container (without starting it); prints its id."""
+    flags = _flags(kw, detach=True)
+    body = _body(flags)
+    with _engine_errors_exit_125():
+        print(_create(get_client(), body, flags.name))
+
+
+@app.command("run", context_settings=_CREATE_SETTINGS)
+@_with_params(_RUN_ONLY + _CREATE_FLAGS + _POSITIONALS)
+def run(**kw) -> int:
+    """Create and start a container; without -d, stream its output and exit with its code."""
+    detach = kw["detach"]
+    flags = _flags(kw, detach=detach)
+    if not detach and flags.rm:
+        # the CLI removes it after reading the exit code (the engine would race our wait)
+        from dataclasses import replace
+
+        flags = replace(flags, rm=False)
+        remove_after = True
+    else:
+        remove_after = False
+    body = _body(flags)
+    with _engine_errors_exit_125():
+        client = get_client()
+        cid = _create(client, body, flags.name)
+        if detach:
+            _start_or_exit_code(client, cid, remove_after)
+            print(cid)
+            return 0
+        code = _run_attached(client, cid, flags.tty, flags.interactive, remove_after)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _engine_errors_exit_125() -> Iterator[None]:
+    """docker run/create exit 125 for every failure of the engine or the CLI itself."""
+    try:
+        yield
+    except PycomposeError as e:
+        if e.exit_code == 1:
+            e.exit_code = 125
+        raise
+
+
+def start_error_code(message: str) -> int:
+    """Docker's exit codes for a failed start: 127 command not found, 126 not executable,
+    125 anything else."""
+    text = message.lower()
+    if "not found" in text or "no such file" in text:
+        return 127
+    if "permission denied" in text or "not executable" in text or "exec format" in text:
+        return 126
+    return 125
+
+
+def _start_or_exit_code(client, cid: str, remove: bool) -> None:
+    try:
+        client.start(cid)
+    except EngineError as e:
+        if remove:
+            _remove_quietly(client, cid)
+        code = e.exit_code if e.exit_code in (126, 127) else start_error_code(e.message)
+        if isinstance(e, NotFound) and "container" in e.message.lower():
+            code = 125
+        err = EngineError(e.message)
+        err.exit_code = code
+        raise err from None
+
+
+def _remove_quietly(client, cid: str) -> None:
+    try:
+        client.remove_container(cid, force=True)
+    except (NotFound, EngineError):
+        pass  # already removed (auto-remove) or going away
+
+
+def _run_attached(client, cid: str, tty: bool, interactive: bool, remove: bool) -> int:
+    from engine.cli import stdio
+    from engine.client import Client
+
+    side = Client(client.socket_path)  # resize/kill from signal handlers use their own socket
+    hijacked = client.attach(cid, stdin=interactive, tty=tty)
+    try:
+        _start_or_exit_code(client, cid, remove)
+        proxied = () if tty else (2, 15)  # SIGINT, SIGTERM; with a tty Ctrl-C is a keystroke
+        with stdio.raw_terminal(0, tty and interactive), \
+                stdio.follow_window_size(lambda h, w: side.resize(cid, h, w), tty), \
+                stdio.proxy_signals(lambda sig: side.kill(cid, sig), proxied):
+            stdio.relay(hijacked, stdin=interactive)
+        code = int(client.wait(cid).get("StatusCode", 0))
+    finally:
+        hijacked.close()
+        side.close()
+        if remove:
+            _remove_quietly(client, cid)
+    return code
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+Names = typer.Argument(..., help="Container names or ids.")
+
+
+def _each(names: list[str], action) -> int:
+    """Apply `action` to each container, printing its name; report failures, exit 1 if any."""
+    failed = False
+    for name in names:
+        try:
+            action(name)
+            print(name)
+        except PycomposeError as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+@app.command("start", context_settings=COMMAND_SETTINGS)
+def start(names: List[str] = Names,
+          attach: bool = typer.Option(False, "-a", "--attach", help="Attach stdout/stderr."),
+          interactive: bool = typer.Option(False, "-i", "--interactive", help="Attach stdin.")) -> None:
+    """Start stopped containers."""
+    client = get_client()
+    if not (attach or interactive):
+        raise typer.Exit(_each(names, client.start))
+    if len(names) > 1:
+        raise PycomposeError("you cannot start and attach multiple containers at once")
+    info = client.inspect_container(names[0])
+    tty = bool(info["Config"].get("Tty"))
+    raise typer.Exit(_run_attached(client, info["Id"], tty, interactive, remove=False))
+
+
+@app.command("stop", context_settings=COMMAND_SETTINGS)
+def stop(names: List[str] = Names,
+         time_: Optional[int] = typer.Option(None, "-t", "--time", "--timeout",
+                                             help="Seconds to wait before killing.")) -> None:
+    """Stop running containers (stop signal, then SIGKILL after the timeout)."""
+    client = get_client()
+    raise typer.Exit(_each(names, lambda n: client.stop(n, time_)))
+
+
+@app.command("restart", context_settings=COMMAND_SETTINGS)
+def restart(names: List[str] = Names,
+            time_: Optional[int] = typer.Option(None, "-t", "--time", "--timeout",
+                                                help="Seconds to wait before killing.")) -> None:
+    """Restart containers."""
+    client = get_client()
+    raise typer.Exit(_each(names, lambda n: client.restart(n, time_)))
+
+
+@app.command("kill", context_settings=COMMAND_SETTINGS)
+def kill(names: List[str] = Names,
+         signal_: str = typer.Option("KILL", "-s", "--signal", help="Signal to send.")) -> None:
+    """Send a signal (default SIGKILL) to running containers."""
+    from engine.cli.parse import parse_signal
+
+    sig = parse_signal(signal_)
+    client = get_client()
+    raise typer.Exit(_each(names, lambda n: client.kill(n, sig)))
+
+
+@app.command("pause", context_settings=COMMAND_SETTINGS)
+def pause(names: List[str] = Names) -> None:
+    """Freeze all processes of containers."""
+    client = get_client()
+    raise typer.Exit(_each(names, client.pause))
+
+
+@app.command("unpause", context_settings=COMMAND_SETTINGS)
+def unpause(names: List[str] = Names) -> None:
+    """Thaw paused containers."""
+    client = get_client()
+    raise typer.Exit(_each(names, client.unpause))
+
+
+@app.command("rm", context_settings=COMMAND_SETTINGS)
+def rm(names: List[str] = Names,
+       force: bool = typer.Option(False, "-f", "--force", help="Kill it first if running."),
+       volumes: bool = typer.Option(False, "-v", "--volumes", help="Remove anonymous volumes.")) -> None:
+    """Remove containers."""
+    client = get_client()
+    raise typer.Exit(_each(names, lambda n: client.remove_container(n, force, volumes)))
+
+
+@app.command("wait", context_settings=COMMAND_SETTINGS)
+def wait(names: List[str] = Names) -> None:
+    """Block until containers stop; print their exit codes."""
+    client = get_client()
+    failed = False
+    for name in names:
+        try:
+            print(client.wait(name).get("StatusCode"))
+        except PycomposeError as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    raise typer.Exit(1 if failed else 0)
+
+
+# -- information ----------------------------------------------------------------------------------
+
+_PS_HEADERS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+
+
+def ps_fields(c: dict, now: float, no_trunc: bool = False) -> dict:
+    """Docker's `ps --format` fields for one /containers/json item."""
+    status = c.get("Status") or fmt.container_status({"Status": c.get("State", "")}, now)
+    names = ",".join(n.lstrip("/") for n in c.get("Names") or ())
+    created = c.get("Created", 0)
+    labels = c.get("Labels") or {}
+    return {
+        "ID": c["Id"] if no_trunc else c["Id"][:12],
+        "Image": c.get("Image", ""),
+        "Command": f'"{c.get("Command", "")}"' if no_trunc else fmt.command_text(
+            c.get("Command", "")),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created)),
+        "RunningFor": fmt.ago(created, now),
+        "Ports": fmt.ports_text(c.get("Ports") or ()),
+        "State": c.get("State", ""),
+        "Status": status,
+        "Names": names,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or ()),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
+        "Size": "",
+        "LocalVolumes": str(sum(1 for m in c.get("Mounts") or () if m.get("Type") == "volume")),
+    }
+
+
+@app.command("ps", context_settings=COMMAND_SETTINGS)
+def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped containers too."),
+       quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
+       filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
+       format_: Optional[str] = typer.Option(None, "--format", help="table, json or a template."),
+       no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids and commands.")) -> None:
+    """List containers."""
+    import json
+
+    from engine.cli.parse import parse_filters
+
+    filters = parse_filters(list(filter_ or ()))
+    client = get_client()
+    containers = client.containers(all=all_, filters=filters or None)
+    now = time.time()
+    if quiet:
+        for c in containers:
+            print(c["Id"] if no_trunc else c["Id"][:12])
+        return
+    rows = [ps_fields(c, now, no_trunc) for c in containers]
+    if format_ == "json":
+        for row in rows:
+            print(json.dumps(row, separators=(",", ":")))
+    elif format_ and format_ != "table":
+        for row in rows:
+            print(fmt.render_template(format_.removeprefix("table "), row))
+    else:
+        keys = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+        print(fmt.table(_PS_HEADERS, [[row[k] for k in keys] for row in rows]))
+
+
+@app.command("inspect", context_settings=COMMAND_SETTINGS)
+def inspect_(names: List[str] = Names,
+             format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
+    """Show low-level information on containers (JSON)."""
+    client = get_client()
+    found, failed = [], False
+    for name in names:
+        try:
+            found.append(client.inspect_container(name))
+        except NotFound as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    if format_:
+        for item in found:
+            print(fmt.render_template(format_, item))
+    else:
+        print(fmt.inspect_json(found))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("logs", context_settings=COMMAND_SETTINGS)
+def logs(name: str = typer.Argument(..., help="Container name or id."),
+         follow: bool = typer.Option(False, "-f", "--follow", help="Keep streaming."),
+         tail: str = typer.Option("all", "-n", "--tail", help="Lines from the end (or all)."),
+         timestamps: bool = typer.Option(False, "-t", "--timestamps", help="Show timestamps."),
+         since: Optional[str] = typer.Option(None, "--since", help="Timestamp or duration."),
+         until: Optional[str] = typer.Option(None, "--until", help="Timestamp or duration.")) -> None:
+    """Print a container's logs."""
+    from engine.cli import parse, stdio
+
+    if tail != "all":
+        parse.parse_int(tail, "--tail", 0)
+    now = time.time()
+    since_ts = parse.parse_since(since, now) if since else None
+    until_ts = parse.parse_since(until, now, "--until") if until else None
+    client = get_client()
+    try:
+        for stream, data in client.logs(name, follow=follow, tail=tail, timestamps=timestamps,
+                                        since=since_ts, until=until_ts):
+            stdio.write_stream(stream, data)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("attach", context_settings=COMMAND_SETTINGS)
+def attach(name: str = typer.Argument(..., help="Container name or id."),
+           no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach stdin.")) -> None:
+    """Attach the local terminal to a running container's stdio."""
+    from engine.cli import stdio
+    from engine.client import Client
+
+    client = get_client()
+    info = client.inspect_container(name)
+    cid, config = info["Id"], info.get("Config", {})
+    if not (info.get("State") or {}).get("Running"):
+        raise PycomposeError("You cannot attach to a stopped container, start it first")
+    tty = bool(config.get("Tty"))
+    with_stdin = bool(config.get("OpenStdin")) and not no_stdin
+    side = Client(client.socket_path)
+    hijacked = client.attach(cid, stdin=with_stdin, tty=tty)
+    try:
+        with stdio.raw_terminal(0, tty and with_stdin), \
+                stdio.follow_window_size(lambda h, w: side.resize(cid, h, w), tty), \
+                stdio.proxy_signals(lambda sig: side.kill(cid, sig), () if tty else (2, 15)):
+            stdio.relay(hijacked, stdin=with_stdin)
+    finally:
+        hijacked.close()
+        side.close()
+    state = client.inspect_container(cid).get("State") or {}
+    raise typer.Exit(0 if state.get("Running") else int(state.get("ExitCode", 0)))
+
+
+@app.command("exec", context_settings=COMMAND_SETTINGS)
+def exec_(name: str = typer.Argument(..., help="Container name or id."),
+          command: List[str] = typer.Argument(..., help="Command and its arguments."),
+          detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background."),
+          interactive: bool = typer.Option(False, "-i", "--interactive", help="Keep stdin open."),
+          tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
+          env: Optional[List[str]] = typer.Option(None, "-e", "--env", help="Set K=V."),
+          user: Optional[str] = typer.Option(None, "-u", "--user", help="USER[:GROUP]."),
+          workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Directory.")) -> None:
+    """Run a command in a running container."""
+    from engine.cli import parse, stdio
+    from engine.client import Client
+
+    environment = parse.parse_env(list(env or ()), os.environ.get)
+    client = get_client()
+    try:
+        exec_id = client.exec_create(name, list(command), stdin=interactive and not detach,
+                                     stdout=not detach, stderr=not detach, tty=tty,
+                                     env=environment, user=user, workdir=workdir)
+    except EngineError as e:
+        raise PycomposeError(e.message) from None  # docker: exit 1 for "not running" and co.
+    if detach:
+        client.exec_start_detached(exec_id)
+        return
+    side = Client(client.socket_path)
+    try:
+        hijacked = client.exec_start(exec_id, tty=tty)
+    except EngineError as e:
+        err = EngineError(e.message)
+        err.exit_code = start_error_code(e.message)
+        raise err from None
+    try:
+        with stdio.raw_terminal(0, tty and interactive), \
+                stdio.follow_window_size(lambda h, w: side.exec_resize(exec_id, h, w), tty):
+            stdio.relay(hijacked, stdin=interactive)
+    finally:
+        hijacked.close()
+        side.close()
+    result = client.exec_inspect(exec_id)
+    code = result.get("ExitCode")
+    raise typer.Exit(int(code) if code is not None else 0)
+
+
+@app.command("top", context_settings=COMMAND_SETTINGS)
+def top(name: str = typer.Argument(..., help="Container name or id."),
+        ps_args: Optional[List[str]] = typer.Argument(None, help="ps options.")) -> None:
+    """Show the processes of a running container."""
+    client = get_client()
+    result = client.top(name, " ".join(ps_args) if ps_args else None)
+    print(fmt.table(result.get("Titles") or [], result.get("Processes") or []))
+
+
+@app.command("port", context_settings=COMMAND_SETTINGS)
+def port(name: str = typer.Argument(..., help="Container name or id."),
+         private: Optional[str] = typer.Argument(None, help="PORT[/PROTO] to show.")) -> None:
+    """List a container's published ports."""
+    client = get_client()
+    ports = client.port(name)
+    if private:
+        key = private if "/" in private else f"{private}/tcp"
+        if not ports.get(key):
+            raise PycomposeError(f"No public port '{key}' published for {name}")
+        ports = {key: ports[key]}
+    for line in fmt.port_lines(ports):
+        print(line.split(" -> ", 1)[1] if private else line)

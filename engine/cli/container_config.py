@@ -1,0 +1,189 @@
+"""`container create/run` flags -> the body of POST /containers/create (pure).
+
+`ContainerFlags` holds the flags as typed on the command line; `create_body` turns them into
+Docker's ContainerConfig + HostConfig + NetworkingConfig, raising `FlagError` for bad values.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from engine.cli import parse
+
+
+@dataclass(frozen=True)
+class ContainerFlags:
+    image: str
+    command: tuple[str, ...] = ()
+    name: str | None = None
+    rm: bool = False
+    interactive: bool = False
+    tty: bool = False
+    attach_stdio: bool = True          # False with -d
+    env: tuple[str, ...] = ()
+    env_file: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    entrypoint: str | None = None
+    labels: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    read_only: bool = False
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: str | None = None
+    pids_limit: str | None = None
+    init: bool = False
+    restart: str | None = None
+    stop_signal: str | None = None
+    stop_timeout: str | None = None
+    network: str | None = None
+    network_aliases: tuple[str, ...] = ()
+    ip: str | None = None
+    publish: tuple[str, ...] = ()
+    publish_all: bool = False
+    expose: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    add_hosts: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+def _abs_bind(spec: str, cwd: str) -> str:
+    """Relative bind sources (`./data:/data`) are made absolute against the client's cwd."""
+    source, sep, rest = spec.partition(":")
+    if source.startswith("~"):
+        source = os.path.expanduser(source)
+    elif source.startswith("."):
+        source = os.path.normpath(os.path.join(cwd, source))
+    return source + sep + rest
+
+
+def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
+                read_file: Callable[[str], str]) -> dict:
+    """The JSON body for POST /containers/create (the name goes in the query string)."""
+    lookup = env.get
+    environment: list[str] = []
+    for path in flags.env_file:
+        try:
+            text = read_file(path)
+        except OSError as e:
+            raise parse.FlagError("--env-file", path, e.strerror or str(e)) from None
+        environment += parse.parse_env_file(text, lookup, path)
+    environment += parse.parse_env(list(flags.env), lookup)
+
+    config: dict = {
+        "Image": flags.image,
+        "AttachStdin": flags.interactive and flags.attach_stdio,
+        "AttachStdout": flags.attach_stdio,
+        "AttachStderr": flags.attach_stdio,
+        "OpenStdin": flags.interactive,
+        "StdinOnce": flags.interactive and flags.attach_stdio,
+        "Tty": flags.tty,
+        "Env": environment,
+        "Labels": parse.parse_labels(list(flags.labels)),
+    }
+    if flags.command:
+        config["Cmd"] = list(flags.command)
+    if flags.entrypoint is not None:
+        # docker: `--entrypoint ""` clears the image's entrypoint; otherwise one word
+        config["Entrypoint"] = [flags.entrypoint] if flags.entrypoint else [""]
+    if flags.workdir:
+        if not flags.workdir.startswith("/"):
+            raise parse.FlagError("--workdir", flags.workdir, "must be an absolute path")
+        config["WorkingDir"] = flags.workdir
+    if flags.user:
+        config["User"] = flags.user
+    if flags.hostname:
+        config["Hostname"] = flags.hostname
+    if flags.stop_signal:
+        config["StopSignal"] = parse.parse_signal(flags.stop_signal, "--stop-signal")
+    if flags.stop_timeout is not None:
+        config["StopTimeout"] = parse.parse_int(flags.stop_timeout, "--stop-timeout", -1)
+
+    host: dict = {"AutoRemove": flags.rm, "ReadonlyRootfs": flags.read_only,
+                  "PublishAllPorts": flags.publish_all}
+    binds, anonymous = [], {}
+    for spec in flags.volumes:
+        bind, anon = parse.parse_volume(spec)
+        if bind:
+            binds.append(_abs_bind(bind, cwd))
+        else:
+            anonymous[anon] = {}
+    if binds:
+        host["Binds"] = binds
+    if anonymous:
+        config["Volumes"] = anonymous
+    if flags.tmpfs:
+        host["Tmpfs"] = dict(parse.parse_tmpfs(t) for t in flags.tmpfs)
+    if flags.memory:
+        host["Memory"] = parse.parse_memory(flags.memory)
+    if flags.memory_swap:
+        host["MemorySwap"] = parse.parse_memory_swap(flags.memory_swap)
+        if host["MemorySwap"] > 0 and host["MemorySwap"] < host.get("Memory", 0):
+            raise parse.FlagError("--memory-swap", flags.memory_swap,
+                                  "must be at least --memory (it is memory plus swap)")
+        if "Memory" not in host and host["MemorySwap"] != -1:
+            raise parse.FlagError("--memory-swap", flags.memory_swap, "needs --memory as well")
+    if flags.cpus:
+        host["NanoCpus"] = parse.parse_cpus(flags.cpus)
+    if flags.pids_limit is not None:
+        host["PidsLimit"] = parse.parse_int(flags.pids_limit, "--pids-limit", -1)
+    if flags.init:
+        host["Init"] = True
+    if flags.restart:
+        host["RestartPolicy"] = parse.parse_restart(flags.restart)
+        if flags.rm and host["RestartPolicy"]["Name"]:
+            raise parse.FlagError("--restart", flags.restart, "conflicts with --rm")
+    if flags.network:
+        host["NetworkMode"] = flags.network
+    exposed: dict[str, dict] = {}
+    bindings: dict[str, list[dict]] = {}
+    for spec in flags.publish:
+        for port, host_ip, host_port in parse.parse_publish(spec):
+            exposed[port] = {}
+            bindings.setdefault(port, []).append({"HostIp": host_ip, "HostPort": host_port})
+    for spec in flags.expose:
+        for port in parse.parse_expose(spec):
+            exposed[port] = {}
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if bindings:
+        host["PortBindings"] = bindings
+    if flags.dns:
+        host["Dns"] = [parse.parse_dns(d) for d in flags.dns]
+    if flags.add_hosts:
+        host["ExtraHosts"] = [parse.parse_add_host(h) for h in flags.add_hosts]
+    if flags.cap_add:
+        host["CapAdd"] = [c.upper() for c in flags.cap_add]
+    if flags.cap_drop:
+        host["CapDrop"] = [c.upper() for c in flags.cap_drop]
+    if flags.security_opt:
+        host["SecurityOpt"] = [parse.parse_security_opt(s) for s in flags.security_opt]
+    config["HostConfig"] = host
+
+    if flags.network_aliases or flags.ip:
+        network = flags.network or "bridge"
+        if network in ("host", "none") or network.startswith("container:"):
+            raise parse.FlagError("--network-alias" if flags.network_aliases else "--ip",
+                                  (list(flags.network_aliases) or [flags.ip])[0],
+                                  f"not possible with --network {network}")
+        endpoint: dict = {}
+        if flags.network_aliases:
+            endpoint["Aliases"] = list(flags.network_aliases)
+        if flags.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": parse.parse_ip(flags.ip)}
+        config["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
+    if flags.name is not None and not _valid_name(flags.name):
+        raise parse.FlagError("--name", flags.name, "names use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return config
+
+
+def _valid_name(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]*", name))

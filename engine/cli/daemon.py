@@ -1,0 +1,92 @@
+"""`pycompose engine serve|status|stop`: run, query and stop the engine daemon."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import typer
+
+from engine.cli.app import COMMAND_SETTINGS, make_app
+from engine.errors import EngineUnavailable
+
+app = make_app("Run and control the engine daemon.")
+
+
+@app.command("serve", context_settings=COMMAND_SETTINGS)
+def serve() -> None:
+    """Run the engine in the foreground (for service managers and tests)."""
+    from engine.config import EngineConfig
+
+    EngineConfig.from_env()  # a bad PYCOMPOSE_HOST is reported here, not by the daemon
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not import: the daemon forks its zygote from a fresh, small, single-threaded process
+    os.execv(sys.executable, [sys.executable, "-m", "engine.daemon"])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@app.command("status", context_settings=COMMAND_SETTINGS)
+def status() -> None:
+    """Is the engine up? Prints its version, state root, socket and pid; exit 1 if down."""
+    from engine.client import Client
+    from engine.config import EngineConfig
+
+    config = EngineConfig.from_env()
+    client = Client(config.socket_path, timeout=5.0)
+    if not client.ping():
+        print(f"engine: down (no answer on unix://{config.socket_path})")
+        print(f"root:   {config.root}")
+        raise typer.Exit(1)
+    version = client.version() or {}
+    print("engine: running")
+    print(f"version: {version.get('Version', '?')} (API {version.get('ApiVersion', '?')})")
+    print(f"root:   {config.root}")
+    print(f"socket: unix://{config.socket_path}")
+    print(f"pid:    {client.daemon_pid() or '?'}")
+    client.close()
+
+
+@app.command("stop", context_settings=COMMAND_SETTINGS)
+def stop(timeout: float = typer.Option(60.0, "-t", "--timeout",
+                                       help="Seconds to wait for a graceful exit.")) -> None:
+    """Stop the engine gracefully (SIGTERM to the process serving the socket) and wait for it."""
+    import signal
+
+    from engine.client import Client
+    from engine.config import EngineConfig
+
+    config = EngineConfig.from_env()
+    client = Client(config.socket_path)
+    pid = client.daemon_pid()
+    if pid is None:
+        print(f"engine: not running (unix://{config.socket_path})")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and _is_zombie(pid) is False:
+        if time.monotonic() > deadline:
+            raise EngineUnavailable(f"the engine (pid {pid}) did not stop within {timeout:g} s; "
+                                    f"see {config.root / 'engine.log'}")
+        time.sleep(0.02)
+    print(f"engine: stopped (pid {pid})")
+
+
+def _is_zombie(pid: int) -> bool | None:
+    """True for a zombie (exited, not reaped by its parent), False if running, None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"Z"
+

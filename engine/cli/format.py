@@ -1,0 +1,181 @@
+"""Docker-like text output (pure): tables, relative times, sizes, ports, inspect templates."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to the widest cell plus three spaces, as docker's tabwriter output."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's (go-units) HumanDuration: `3 seconds`, `About a minute`, `2 hours`, `3 days`."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def ago(timestamp: float, now: float) -> str:
+    return f"{human_duration(max(0.0, now - timestamp))} ago"
+
+
+def parse_time(text: str) -> float | None:
+    """RFC 3339 (with nanoseconds, as Docker writes them) -> unix time; None for the zero time."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not m:
+        return None
+    base = datetime.fromisoformat(m.group(1) + (m.group(3) or "Z").replace("Z", "+00:00"))
+    if base.tzinfo is None:
+        base = base.replace(tzinfo=timezone.utc)
+    return base.timestamp() + float("0" + (m.group(2) or ".0"))
+
+
+def container_status(state: dict, now: float) -> str:
+    """`Up 3 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 2 seconds ago`, `Created`, ... from
+    an inspect `State` object (docker's API computes the same text for `ps`)."""
+    status = state.get("Status", "")
+    started = parse_time(state.get("StartedAt", ""))
+    finished = parse_time(state.get("FinishedAt", ""))
+    if status in ("running", "paused") or state.get("Running"):
+        text = f"Up {human_duration(now - started)}" if started else "Up"
+        health = (state.get("Health") or {}).get("Status")
+        if state.get("Paused") or status == "paused":
+            text += " (Paused)"
+        elif health and health != "none":
+            text += f" ({'health: starting' if health == 'starting' else health})"
+        return text
+    if status == "restarting":
+        return f"Restarting ({state.get('ExitCode', 0)}) {ago(finished, now) if finished else ''}".strip()
+    if status == "removing":
+        return "Removal In Progress"
+    if status == "dead":
+        return "Dead"
+    if status == "created" or not finished:
+        return "Created"
+    return f"Exited ({state.get('ExitCode', 0)}) {ago(finished, now)}"
+
+
+def human_size(size: float) -> str:
+    """Decimal units with three significant digits, as `docker image ls`: `4.26MB`, `955kB`."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.3g}{units[i]}"
+
+
+def short_id(ident: str) -> str:
+    return ident.removeprefix("sha256:")[:12]
+
+
+def command_text(command: str, width: int = 20) -> str:
+    """The COMMAND column: quoted, cut to `width` characters with an ellipsis."""
+    if len(command) > width:
+        command = command[: width - 1] + "…"
+    return f'"{command}"'
+
+
+def ports_text(ports: Sequence[dict]) -> str:
+    """`ps` PORTS column from /containers/json `Ports`: `0.0.0.0:8080->80/tcp, 443/tcp`."""
+    parts = []
+    for p in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""),
+                                          p.get("IP", ""))):
+        proto = p.get("Type", "tcp")
+        if p.get("PublicPort"):
+            ip = p.get("IP") or "0.0.0.0"
+            ip = f"[{ip}]" if ":" in ip else ip
+            parts.append(f"{ip}:{p['PublicPort']}->{p['PrivatePort']}/{proto}")
+        else:
+            parts.append(f"{p.get('PrivatePort')}/{proto}")
+    return ", ".join(dict.fromkeys(parts))
+
+
+def port_lines(ports: dict) -> list[str]:
+    """`container port` lines from inspect's NetworkSettings.Ports."""
+    lines = []
+    for port, bindings in sorted(ports.items()):
+        for b in bindings or []:
+            ip = b.get("HostIp") or "0.0.0.0"
+            ip = f"[{ip}]" if ":" in ip else ip
+            lines.append(f"{port} -> {ip}:{b.get('HostPort')}")
+    return lines
+
+
+_FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
+
+
+def render_template(template: str, data: dict) -> str:
+    """The subset of Go templates people use with `inspect -f`: `{{.State.Status}}`,
+    `{{json .Config.Env}}`, `{{.}}`; anything else is a one-line error."""
+    from engine.errors import BadParameter
+
+    def value(m: re.Match[str]) -> str:
+        node: object = data
+        for key in filter(None, m.group(2).split(".")):
+            if not isinstance(node, dict) or key not in node:
+                raise BadParameter(f"template: {template!r}: no field {key!r}")
+            node = node[key]
+        if m.group(1):
+            return json.dumps(node)
+        if node is None:
+            return "<no value>"
+        if isinstance(node, bool):
+            return "true" if node else "false"
+        if isinstance(node, (dict, list)):
+            return _go_print(node)
+        return str(node)
+
+    out = _FIELD.sub(value, template)
+    if "{{" in out:
+        raise BadParameter(f"template: {template!r}: only {{{{.Field}}}} and {{{{json .Field}}}} "
+                           "are supported")
+    return out.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _go_print(node: object) -> str:
+    if isinstance(node, dict):
+        return "map[" + " ".join(f"{k}:{_go_print(v)}" for k, v in sorted(node.items())) + "]"
+    if isinstance(node, list):
+        return "[" + " ".join(_go_print(v) for v in node) + "]"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return "<nil>" if node is None else str(node)
+
+
+def inspect_json(items: list) -> str:
+    return json.dumps(items, indent=4)

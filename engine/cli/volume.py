@@ -1,0 +1,105 @@
+"""`pycompose volume ...`: create, list, inspect, remove and prune named volumes."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from engine.cli import format as fmt
+from engine.cli.app import COMMAND_SETTINGS, get_client, make_app
+from engine.errors import NotFound, PycomposeError
+
+app = make_app("Manage volumes.")
+
+
+@app.command("create", context_settings=COMMAND_SETTINGS)
+def create(name: Optional[str] = typer.Argument(None, help="Volume name (else generated)."),
+           label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label."),
+           driver: str = typer.Option("local", "-d", "--driver", help="Volume driver."),
+           opt: Optional[List[str]] = typer.Option(None, "-o", "--opt", help="Driver option K=V.")) -> None:
+    """Create a volume; prints its name."""
+    from engine.cli.parse import parse_labels
+
+    labels = parse_labels(list(label or ()))
+    opts = parse_labels(list(opt or ()), "--opt")
+    volume = get_client().create_volume(name, labels, driver, opts)
+    print(volume.get("Name", name or ""))
+
+
+@app.command("ls", context_settings=COMMAND_SETTINGS)
+def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only names."),
+       filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
+       format_: Optional[str] = typer.Option(None, "--format", help="table or json.")) -> None:
+    """List volumes."""
+    import json
+
+    from engine.cli.parse import parse_filters
+
+    filters = parse_filters(list(filter_ or ()))
+    volumes = sorted(get_client().volumes(filters or None), key=lambda v: v.get("Name", ""))
+    if quiet:
+        for v in volumes:
+            print(v["Name"])
+    elif format_ == "json":
+        for v in volumes:
+            print(json.dumps(v, separators=(",", ":")))
+    else:
+        print(fmt.table(("DRIVER", "VOLUME NAME"),
+                        [[v.get("Driver", "local"), v["Name"]] for v in volumes]))
+
+
+@app.command("inspect", context_settings=COMMAND_SETTINGS)
+def inspect_(names: List[str] = typer.Argument(..., help="Volume names."),
+             format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
+    """Show low-level information on volumes (JSON)."""
+    client = get_client()
+    found, failed = [], False
+    for name in names:
+        try:
+            found.append(client.inspect_volume(name))
+        except NotFound as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    if format_:
+        for item in found:
+            print(fmt.render_template(format_, item))
+    else:
+        print(fmt.inspect_json(found))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("rm", context_settings=COMMAND_SETTINGS)
+def rm(names: List[str] = typer.Argument(..., help="Volume names."),
+       force: bool = typer.Option(False, "-f", "--force", help="Remove even if in use.")) -> None:
+    """Remove volumes."""
+    client = get_client()
+    failed = False
+    for name in names:
+        try:
+            client.remove_volume(name, force=force)
+            print(name)
+        except PycomposeError as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("prune", context_settings=COMMAND_SETTINGS)
+def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask."),
+          all_: bool = typer.Option(False, "-a", "--all", help="Named volumes too.")) -> None:
+    """Remove unused volumes (anonymous ones, or all with -a)."""
+    if not force:
+        if not sys.stdin.isatty():
+            raise PycomposeError("volume prune needs -f when stdin is not a terminal")
+        answer = input("WARNING! This will remove unused volumes. Continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return
+    result = get_client().prune_volumes({"all": ["true"]} if all_ else None) or {}
+    deleted = result.get("VolumesDeleted") or []
+    if deleted:
+        print("Deleted Volumes:")
+        for name in deleted:
+            print(name)
+        print()
+    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
