@@ -561,8 +561,8 @@ class Normalizer:
                                      f"'deploy.replicas'", key + ".scale")
         scale = svc.get("scale", replicas if replicas is not None else 1)
         if svc.get("container_name") and scale > 1:
-            raise NormalizeError(f"services.{name}: can't set container_name and {name} as container "
-                                 f"name must be unique", key + ".container_name")
+            raise NormalizeError(f"can't set container_name and scale > 1 ({scale}): container name "
+                                 f"{svc['container_name']!r} must be unique", key + ".container_name")
 
 
 def _kv_mapping(value: Any, resolve: Callable[[str], Any] | None) -> dict:

@@ -118,10 +118,15 @@ def load(options: ProjectOptions) -> LoadedProject:
     enabled, disabled, active = apply_profiles(canonical["services"], active, options.services)
     canonical["services"] = enabled
 
-    from compose.graph import check_cycles
+    from compose.graph import DependencyCycleError, find_cycle
 
-    check_cycles({n: [d for d in (s.get("depends_on") or {}) if d in enabled]
-                  for n, s in enabled.items()})
+    cycle = find_cycle({n: [d for d in (s.get("depends_on") or {}) if d in enabled]
+                        for n, s in enabled.items()})
+    if cycle:
+        path = ("services", cycle[0], "depends_on")
+        file, line = _where(line_maps, path)
+        raise DependencyCycleError(f"dependency cycle detected: {' -> '.join(cycle)}",
+                                   filename=file, line=line)
 
     from compose.model import Project
 
