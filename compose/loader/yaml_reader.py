@@ -30,7 +30,7 @@ __all__ = ["Reset", "Override", "YamlDocument", "read_yaml", "read_yaml_all", "r
            "MAX_NODES"]
 
 # A billion-laughs document expands exponentially through aliases; refuse past this many values.
-MAX_NODES = 1_000_000
+MAX_NODES = 250_000
 
 _PLAIN = "!plain"  # the tag our resolver gives every plain (unquoted, untagged) scalar
 _TAG_STR = "tag:yaml.org,2002:str"

@@ -1,0 +1,227 @@
+"""The YAML dialect compose-go reads (YAML 1.2 via go-yaml), with lines for error messages."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from compose.errors import YamlError
+from compose.loader.yaml_reader import (MAX_NODES, Override, Reset, read_yaml, read_yaml_all,
+                                        resolve_scalar)
+
+
+def test_port_pairs_stay_strings_not_base_60():
+    data = read_yaml("ports:\n  - 22:22\n  - 1082:21\n  - '8080:80'\n  - 3000\n").data
+    assert data["ports"] == ["22:22", "1082:21", "8080:80", 3000]
+
+
+@pytest.mark.parametrize("word", ["no", "No", "NO", "on", "On", "off", "yes", "Yes", "y", "n",
+                                  "Y", "N"])
+def test_yaml_1_1_booleans_stay_strings(word):
+    assert read_yaml(f"value: {word}\n").data == {"value": word}
+
+
+@pytest.mark.parametrize("word,value", [("true", True), ("True", True), ("TRUE", True),
+                                        ("false", False), ("False", False), ("FALSE", False)])
+def test_only_yaml_1_2_booleans_are_booleans(word, value):
+    assert read_yaml(f"value: {word}\n").data["value"] is value
+
+
+@pytest.mark.parametrize("text,value", [
+    ("0o17", 15), ("0440", 0o440), ("0x1F", 31), ("0b101", 5), ("-12", -12), ("+7", 7),
+    ("1_000", 1000), ("0", 0), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0), ("-1.5", -1.5),
+])
+def test_numbers_follow_go_yaml(text, value):
+    got = read_yaml(f"value: {text}\n").data["value"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["", "~", "null", "Null", "NULL"])
+def test_nulls(text):
+    assert read_yaml(f"value: {text}\n").data == {"value": None}
+
+
+@pytest.mark.parametrize("text", ["2024-01-01", "1.2.3", "0x", "12:30:45", "1_0:20", "inf",
+                                  "nan", "0o8", "yes please"])
+def test_other_scalars_stay_strings(text):
+    assert read_yaml(f"value: {text}\n").data == {"value": text}
+
+
+def test_special_floats():
+    assert resolve_scalar(".inf") == math.inf and resolve_scalar("-.Inf") == -math.inf
+    assert math.isnan(resolve_scalar(".NaN"))
+
+
+def test_quoted_and_str_tagged_scalars_are_never_resolved():
+    data = read_yaml("a: '123'\nb: \"true\"\nc: !!str 22\nd: |\n  no\n").data
+    assert data == {"a": "123", "b": "true", "c": "22", "d": "no\n"}
+
+
+def test_explicit_core_tags():
+    data = read_yaml("a: !!int '42'\nb: !!float 1\nc: !!bool 'true'\n").data
+    assert data == {"a": 42, "b": 1.0, "c": True}
+    with pytest.raises(YamlError, match="cannot decode"):
+        read_yaml("a: !!int abc\n")
+
+
+def test_anchors_aliases_and_merge_keys():
+    text = (
+        "x-common: &common\n"
+        "  image: busybox\n"
+        "  environment: &env\n"
+        "    A: '1'\n"
+        "x-extra: &extra\n"
+        "  restart: always\n"
+        "  image: ignored\n"
+        "services:\n"
+        "  a:\n"
+        "    <<: *common\n"
+        "    command: run\n"
+        "  b:\n"
+        "    <<: [*common, *extra]\n"
+        "    image: own\n"
+        "    environment: *env\n"
+    )
+    services = read_yaml(text).data["services"]
+    assert services["a"] == {"image": "busybox", "environment": {"A": "1"}, "command": "run"}
+    # explicit keys win over merged ones, and earlier merge sources win over later ones
+    assert services["b"] == {"image": "own", "environment": {"A": "1"}, "restart": "always"}
+    # aliases are copies: changing one use does not change the other
+    services["a"]["environment"]["A"] = "changed"
+    assert services["b"]["environment"] == {"A": "1"}
+
+
+def test_merge_of_a_scalar_is_an_error():
+    with pytest.raises(YamlError, match="map merge requires map"):
+        read_yaml("a: &x 1\nb:\n  <<: *x\n")
+
+
+def test_duplicate_key_names_both_lines():
+    text = "services:\n  web:\n    image: a\n    ports: []\n    image: b\n"
+    with pytest.raises(YamlError) as caught:
+        read_yaml(text, "compose.yaml")
+    message = str(caught.value)
+    assert message.startswith("compose.yaml:5: ")
+    assert 'mapping key "image" already defined at line 3' in message
+    assert caught.value.line == 5
+
+
+def test_duplicate_top_level_key():
+    with pytest.raises(YamlError, match=r'^c.yml:3: mapping key "services" already defined at '
+                                        r"line 1$"):
+        read_yaml("services: {}\nname: x\nservices: {}\n", "c.yml")
+
+
+def test_same_key_in_different_mappings_is_fine():
+    assert read_yaml("a: {x: 1}\nb: {x: 2}\n").data == {"a": {"x": 1}, "b": {"x": 2}}
+
+
+def test_reset_and_override_markers():
+    text = (
+        "services:\n"
+        "  web:\n"
+        "    ports: !reset []\n"
+        "    environment:\n"
+        "      FOO: !reset null\n"
+        "    command: !override [a, b]\n"
+        "    build: !override\n"
+        "      context: .\n"
+        "    scale: !override 3\n"
+    )
+    web = read_yaml(text).data["services"]["web"]
+    assert isinstance(web["ports"], Reset) and web["ports"].tag == "!reset"
+    assert isinstance(web["environment"]["FOO"], Reset)
+    assert web["command"] == Override(["a", "b"]) and web["command"].tag == "!override"
+    assert web["build"].value == {"context": "."}
+    assert web["scale"].value == 3
+
+
+def test_line_of_keys_and_items():
+    text = (
+        "name: demo\n"             # 1
+        "services:\n"              # 2
+        "  web:\n"                 # 3
+        "    image: nginx\n"       # 4
+        "    ports:\n"             # 5
+        "      - '80:80'\n"        # 6
+        "      - target: 443\n"    # 7
+        "        published: 8443\n"  # 8
+    )
+    doc = read_yaml(text)
+    assert doc.line_of(("name",)) == 1
+    assert doc.line_of(("services", "web")) == 3
+    assert doc.line_of(("services", "web", "image")) == 4
+    assert doc.line_of(["services", "web", "ports", 0]) == 6
+    assert doc.line_of(("services", "web", "ports", 1, "published")) == 8
+    assert doc.line_of(("services", "db")) is None
+    assert doc.nearest_line(("services", "web", "image", "nothing", "below")) == 4
+
+
+def test_line_of_merged_keys_points_at_the_anchor():
+    doc = read_yaml("x: &a\n  image: busybox\nservices:\n  s:\n    <<: *a\n    tty: true\n")
+    assert doc.line_of(("services", "s", "image")) == 2
+    assert doc.line_of(("services", "s", "tty")) == 6
+
+
+@pytest.mark.parametrize("text,line,fragment", [
+    ("services:\n\tweb: {}\n", 2, "tab character"),
+    ("services:\n  web:\n    image: [a\n", 4, ""),
+    ("a: b: c\n", 1, "mapping values are not allowed"),
+    ("a: *nope\n", 1, "undefined alias"),
+    ("a: 'x\n", 2, ""),
+])
+def test_syntax_errors_are_one_line_with_file_and_line(text, line, fragment):
+    with pytest.raises(YamlError) as caught:
+        read_yaml(text, "compose.yaml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"compose.yaml:{line}: ")
+    assert fragment in message
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "~\n", "42\n"])
+def test_top_level_must_be_a_mapping(text):
+    with pytest.raises(YamlError, match="top-level object must be a mapping"):
+        read_yaml(text)
+
+
+def test_non_string_keys_are_errors():
+    with pytest.raises(YamlError, match="non-string key in services.web: 80"):
+        read_yaml("services:\n  web:\n    80: x\n")
+    with pytest.raises(YamlError, match="non-string key at top level: true"):
+        read_yaml("true: x\n")
+    # quoted numbers are strings, and so are YAML 1.1 booleans
+    assert read_yaml("'80': x\n'on': y\nno: z\n").data == {"80": "x", "on": "y", "no": "z"}
+
+
+def test_empty_file_is_an_empty_mapping():
+    assert read_yaml("").data == {}
+    assert read_yaml("# only a comment\n").data == {}
+
+
+def test_several_documents_are_refused_by_read_yaml_but_available():
+    text = "services: {a: {image: x}}\n---\nservices: {b: {image: y}}\n"
+    with pytest.raises(YamlError, match=r"^compose.yaml:3: a second YAML document"):
+        read_yaml(text)
+    documents = read_yaml_all(text)
+    assert [d.data for d in documents] == [{"services": {"a": {"image": "x"}}},
+                                           {"services": {"b": {"image": "y"}}}]
+    assert documents[1].line_of(("services", "b")) == 3
+
+
+def test_utf8_bom_is_ignored():
+    assert read_yaml("\ufeffname: x\n").data == {"name": "x"}
+
+
+def test_alias_cycle_is_an_error():
+    with pytest.raises(YamlError, match="alias refers to a node that contains it"):
+        read_yaml("a: &x [1, *x]\n")
+
+
+def test_alias_bomb_is_refused():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 8):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    with pytest.raises(YamlError, match=f"more than {MAX_NODES} values"):
+        read_yaml("\n".join(lines) + "\n")
