@@ -1,0 +1,226 @@
+"""What runs in a new process between clone/fork and execve: container PID 1, or an exec'd one.
+
+Runs in a child of the zygote: single-threaded, no trio, only syscalls, `os.*` and small
+allocations (P2). It reports to the zygote over its own socket (protocol.Ready / ChildError),
+blocks for the "go" byte (the daemon's before_exec has wired the network by then), and execs.
+The socket is close-on-exec, so the zygote reads EOF exactly when execve succeeded.
+Never returns: every path ends in execve or os._exit.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+import socket
+import stat
+
+from engine.runtime import capabilities, mounts, protocol, terminal
+from engine.runtime import syscalls as sc
+from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, ProcessSpec
+
+EXIT_SETUP_FAILED = 125
+_EXEC_NS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+
+
+class _Stage(Exception):
+    """A failure with the errno and a message that says which step failed."""
+
+    def __init__(self, err: int, message: str, kind: str = "setup") -> None:
+        super().__init__(message)
+        self.errno, self.message, self.kind = err, message, kind
+
+
+def _fail(sock: socket.socket, err: _Stage) -> None:
+    try:
+        protocol.send(sock, protocol.ChildError(err.errno, err.message, err.kind))
+    except OSError:
+        pass
+    os._exit(EXIT_SETUP_FAILED)
+
+
+def join_cgroup(procs_files: list[str]) -> None:
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def loopback_up() -> None:
+    """`ip link set lo up` with one ioctl: a fresh netns has lo down, Docker's has it up."""
+    import fcntl
+    import struct
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s, siocgifflags, req))[1]
+        fcntl.ioctl(s, siocsifflags, struct.pack("16sh14x", b"lo", flags | iff_up))
+
+
+def _env_path(env: tuple[str, ...]) -> str:
+    for entry in env:
+        if entry.startswith("PATH="):
+            return entry[5:]
+    return DEFAULT_PATH
+
+
+def resolve_command(name: str, env: tuple[str, ...]) -> str:
+    """argv[0] -> path inside the container, or a _Stage carrying docker's wording."""
+    if "/" in name:
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            raise _Stage(e.errno, f'exec: "{name}": stat {name}: {e.strerror.lower()}',
+                         "exec") from None
+        if stat.S_ISDIR(st.st_mode) or not os.access(name, os.X_OK):
+            raise _Stage(errno.EACCES, f'exec: "{name}": permission denied', "exec")
+        return name
+    for directory in _env_path(env).split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+    raise _Stage(errno.ENOENT, f'exec: "{name}": executable file not found in $PATH', "exec")
+
+
+def ensure_cwd(cwd: str, uid: int, gid: int) -> None:
+    """mkdir -p the working directory; new components belong to the user (docker's -w)."""
+    missing = []
+    path = cwd
+    while path != "/" and not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for p in reversed(missing):
+        os.mkdir(p, 0o755)
+        os.chown(p, uid, gid)
+
+
+def _set_rlimits(process: ProcessSpec) -> None:
+    for limit in process.rlimits:
+        res = getattr(resource, f"RLIMIT_{limit.name.upper()}")
+        _soft, own_hard = resource.getrlimit(res)
+        hard = limit.hard if own_hard == resource.RLIM_INFINITY else min(limit.hard, own_hard)
+        resource.setrlimit(res, (min(limit.soft, hard), hard))
+
+
+def _reset_signals() -> None:
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass  # glibc-reserved real-time signals
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _stdio(stdio: dict[str, int]) -> None:
+    null = None
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        src = stdio.get(name)
+        if src is None:
+            if null is None:
+                null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            src = null
+        os.dup2(src, fd)
+
+
+def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
+            init: str | None) -> None:
+    """Terminal, stdio, cwd, limits, credentials, sync with the daemon, exec. Inside the root."""
+    user = process.user
+    try:
+        master = None
+        if process.tty:
+            master, slave = terminal.open_pty()
+            terminal.make_controlling(slave)
+        else:
+            _stdio(stdio)
+        ensure_cwd(process.cwd, user.uid, user.gid)
+        os.chdir(process.cwd)
+        _set_rlimits(process)
+        caps = capabilities.effective_mask(process.cap_add, process.cap_drop)
+        capabilities.apply_credentials(user.uid, user.gid, (user.gid, *user.additional_gids),
+                                       caps, capabilities.last_cap())
+        if process.no_new_privileges:
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as e:
+        raise _Stage(e.errno or errno.EIO, f"container process set-up: {e}") from None
+    path = resolve_command(process.args[0], process.env)
+    argv = list(process.args)
+    if init:
+        argv = [init, "--", path, *argv[1:]]
+        path = init
+    protocol.send(sock, protocol.Ready(tty=master is not None), [master] if master else [])
+    if master is not None:
+        os.close(master)
+    if sock.recv(1) != b"g":
+        os._exit(EXIT_SETUP_FAILED)  # the zygote is gone or gave up on us
+    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid: it clears the setting
+    os.umask(0o022)
+    _reset_signals()
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    env = dict(e.split("=", 1) for e in process.env)
+    try:
+        os.execve(path, argv, env)
+    except OSError as e:
+        what = "permission denied" if e.errno == errno.EACCES else e.strerror.lower()
+        raise _Stage(e.errno, f'exec: "{process.args[0]}": {what}', "exec") from None
+
+
+def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
+             stdio: dict[str, int]) -> None:
+    """Body of container PID 1 (called right after clone3 in the child)."""
+    try:
+        try:
+            join_cgroup(cgroup_procs)
+            if spec.network.startswith("ns:"):
+                fd = os.open(spec.network[3:], os.O_RDONLY | os.O_CLOEXEC)
+                sc.setns(fd, sc.CLONE_NEWNET)
+                os.close(fd)
+            root = os.path.realpath(spec.rootfs)
+            mounts.prepare_root(root)
+            mounts.apply_plan(root, mounts.plan_mounts(spec))
+            sc.sethostname(spec.hostname)
+            if spec.network in ("private", "none"):
+                loopback_up()
+            mounts.enter_root(root)
+            user = spec.process.user
+            ensure_cwd(spec.process.cwd, user.uid, user.gid)
+            if spec.readonly_rootfs:
+                mounts.make_root_readonly()
+        except OSError as e:
+            raise _Stage(e.errno or errno.EIO, f"container set-up: {e}") from None
+        _finish(sock, spec.process, stdio, mounts.INIT_TARGET if spec.init_path else None)
+    except _Stage as e:
+        _fail(sock, e)
+    except BaseException as e:  # never unwind into the zygote's loop
+        _fail(sock, _Stage(errno.EIO, f"container set-up: {type(e).__name__}: {e}", "internal"))
+    os._exit(EXIT_SETUP_FAILED)
+
+
+def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
+             cgroup_procs: list[str], stdio: dict[str, int]) -> None:
+    """Body of an exec'd process: forked by the zygote after setns(CLONE_NEWPID)."""
+    try:
+        try:
+            join_cgroup(cgroup_procs)
+            sc.setns(container_pidfd, _EXEC_NS)
+            os.chdir("/")
+        except OSError as e:
+            raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None
+        _finish(sock, process, stdio, None)
+    except _Stage as e:
+        _fail(sock, e)
+    except BaseException as e:
+        _fail(sock, _Stage(errno.EIO, f"exec set-up: {type(e).__name__}: {e}", "internal"))
+    os._exit(EXIT_SETUP_FAILED)

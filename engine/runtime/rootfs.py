@@ -1,0 +1,120 @@
+"""A container's root filesystem: an overlay of image layers plus its own upper/work dirs.
+
+Mounted in the host mount namespace (under the engine's state dir) so the daemon can read and
+write the container's files while it is stopped (cp, diff, hosts files).
+
+The overlay is made with the new mount API, one `fsconfig("lowerdir+")` per layer (kernel 6.8+):
+mount(2) cuts its option string at one page and may then mount *fewer layers without an error*
+(P6a). mount(2) is only the fallback for kernels without `lowerdir+`, and only when the option
+string fits; otherwise a clear error.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.runtime import syscalls as sc
+
+_PAGE = 4096
+
+
+def overlay_options(lowers: list[Path], upper: Path, work: Path) -> str:
+    """mount(2) data: overlayfs wants the *highest* lower layer first."""
+    lower = ":".join(str(p) for p in reversed(lowers))
+    return f"lowerdir={lower},upperdir={upper},workdir={work}"
+
+
+def _check_dirs(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    if not lowers:
+        raise EngineError("an overlay needs at least one lower layer")
+    for p in (*lowers, upper, work, target):
+        if not p.is_dir():
+            raise EngineError(f"overlay: {p} is not a directory")
+        if "," in str(p) or ":" in str(p):
+            raise EngineError(f"overlay: path {p} contains ',' or ':'")
+    if os.stat(upper).st_dev != os.stat(work).st_dev:
+        raise EngineError("overlay: upper and work dirs must be on the same filesystem")  # P6d
+
+
+def _mount_new_api(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    fsfd = sc.fsopen("overlay")
+    try:
+        for layer in reversed(lowers):  # highest first, as with lowerdir=
+            sc.fsconfig(fsfd, sc.FSCONFIG_SET_STRING, "lowerdir+", str(layer))
+        sc.fsconfig(fsfd, sc.FSCONFIG_SET_STRING, "upperdir", str(upper))
+        sc.fsconfig(fsfd, sc.FSCONFIG_SET_STRING, "workdir", str(work))
+        sc.fsconfig(fsfd, sc.FSCONFIG_CMD_CREATE)
+        mfd = sc.fsmount(fsfd)
+    finally:
+        os.close(fsfd)
+    try:
+        sc.move_mount(mfd, str(target))
+    finally:
+        os.close(mfd)  # an open fsmount fd pins the mount: umount would say EBUSY (P6b)
+
+
+def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """Mount lowers (lowest first) + upper at target; raises EngineError with the reason."""
+    lowers = [Path(p) for p in lowers]
+    upper, work, target = Path(upper), Path(work), Path(target)
+    _check_dirs(lowers, upper, work, target)
+    try:
+        _mount_new_api(lowers, upper, work, target)
+        return
+    except OSError as e:
+        # ENOSYS: no fsopen; EINVAL on "lowerdir+": a kernel before 6.8
+        if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise EngineError(f"cannot mount overlay at {target}: {e.strerror} ({e.filename})"
+                              ) from None
+    data = overlay_options(lowers, upper, work)
+    if len(data) >= _PAGE:
+        raise EngineError(f"cannot mount overlay at {target}: {len(lowers)} layers need "
+                          f"{len(data)} bytes of options, over mount(2)'s one-page limit, "
+                          "and this kernel lacks fsconfig lowerdir+")
+    try:
+        sc.mount("overlay", str(target), "overlay", 0, data)
+    except OSError as e:
+        raise EngineError(f"cannot mount overlay at {target}: {e.strerror}") from None
+
+
+def is_mounted(target: Path) -> bool:
+    target_s = os.path.realpath(target)
+    return any(mp == target_s for mp in _mountpoints())
+
+
+def unmount(target: Path) -> None:
+    """Unmount; tolerant of "not mounted" and of a missing dir; lazy if still busy."""
+    try:
+        sc.umount2(str(target), 0)
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.ENOENT):
+            return
+        if e.errno != errno.EBUSY:
+            raise EngineError(f"cannot unmount {target}: {e.strerror}") from None
+        sc.umount2(str(target), sc.MNT_DETACH)
+
+
+def _mountpoints() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+
+
+def _unescape(path: str) -> str:
+    return path.encode().decode("unicode_escape") if "\\" in path else path
+
+
+def cleanup_stale_mounts(under: Path) -> list[str]:
+    """Unmount (lazily) everything mounted at or below `under`, deepest first."""
+    base = os.path.realpath(under)
+    found = [mp for mp in _mountpoints() if mp == base or mp.startswith(base.rstrip("/") + "/")]
+    done = []
+    for mp in sorted(set(found), key=lambda p: p.count("/"), reverse=True):
+        try:
+            sc.umount2(mp, sc.MNT_DETACH)
+            done.append(mp)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOENT):
+                raise EngineError(f"cannot unmount {mp}: {e.strerror}") from None
+    return done

@@ -1,0 +1,323 @@
+"""The daemon's side of the runtime: `Runtime` talks to the zygote (zygote.py) from trio.
+
+Use:
+    runtime = Runtime.launch()             # before trio.run / any thread / importing pyroute2
+    async with trio.open_nursery() as n:
+        await n.start(runtime.serve)       # the task that reads the zygote's messages
+        proc = await runtime.start(spec, cgroup, Stdio(...), before_exec=wire_network)
+        status = await runtime.wait(proc)
+        runtime.release(proc)
+    runtime.close()
+
+`serve` must run while any other method is awaited. All fds are non-blocking on this side;
+waiting is `trio.lowlevel.wait_readable`, so nothing blocks the event loop.
+"""
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import signal as signal_mod
+import socket
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import trio
+
+from engine.errors import (CommandNotExecutable, CommandNotFound, EngineError, NotRunning,
+                           PycomposeError)
+from engine.runtime import protocol
+from engine.runtime import syscalls as sc
+from engine.runtime.cgroups import Cgroup
+from engine.runtime.spec import (ContainerSpec, ProcessSpec, spec_to_dict, validate_process,
+                                 validate_spec)
+
+_NOT_FOUND = {errno.ENOENT}
+_NOT_EXECUTABLE = {errno.EACCES, errno.ENOEXEC, errno.EISDIR, errno.EPERM, errno.ETXTBSY}
+
+
+@dataclass
+class Stdio:
+    stdin: int | None = None    # fds owned by the caller; the runtime dups them into the child
+    stdout: int | None = None
+    stderr: int | None = None
+    # with process.tty the runtime ignores these and returns Process.pty_master
+
+
+@dataclass
+class Process:
+    pid: int                    # host pid
+    pidfd: int
+    pty_master: int | None = None   # master of the container-devpts pty when tty=True; caller owns it
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int                   # exit code, or 128+signal
+    signal: int | None
+    oom_killed: bool = False    # filled in by the caller from the cgroup
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitStatus:
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            return cls(128 - code, -code)
+        return cls(code, None)
+
+
+@dataclass
+class _Request:
+    replies: list[tuple[protocol.Message, list[int]]] = field(default_factory=list)
+    event: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass
+class _Exit:
+    event: trio.Event = field(default_factory=trio.Event)
+    status: ExitStatus | None = None
+
+
+def failure_error(msg: protocol.Failed) -> PycomposeError:
+    """The typed error for a Failed reply."""
+    if msg.kind == "exec" and msg.errno in _NOT_FOUND:
+        return CommandNotFound(msg.message)
+    if msg.kind == "exec" and msg.errno in _NOT_EXECUTABLE:
+        return CommandNotExecutable(msg.message)
+    if msg.kind == "notrunning":
+        return NotRunning(msg.message)
+    return EngineError(msg.message)
+
+
+class Runtime:
+    def __init__(self, sock: socket.socket, zygote_pid: int) -> None:
+        self._sock = sock
+        self._sock.setblocking(False)
+        self.zygote_pid = zygote_pid
+        self._reqs: dict[int, _Request] = {}
+        self._exits: dict[int, _Exit] = {}
+        self._ids = itertools.count(1)
+        self._dead = False
+        self._send_lock: trio.Lock | None = None
+
+    @classmethod
+    def launch(cls) -> Runtime:
+        """Fork the zygote. Call before trio runs and before any thread starts."""
+        from engine.runtime import zygote
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX,
+                                         socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        daemon_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the zygote; never returns
+            ours.close()
+            zygote.main(theirs, daemon_pid)
+        theirs.close()
+        return cls(ours, pid)
+
+    # --- the reader task ---------------------------------------------------------------------
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Read the zygote's messages until it goes away. Start it in the daemon's nursery."""
+        task_status.started()
+        while not self._dead:
+            try:
+                msg, fds = protocol.receive(self._sock)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._sock)
+                continue
+            except OSError:
+                msg, fds = None, []
+            if msg is None:
+                self._zygote_gone()
+                return
+            self._dispatch(msg, fds)
+
+    def _dispatch(self, msg: protocol.Message, fds: list[int]) -> None:
+        if isinstance(msg, protocol.Exited):
+            ex = self._exits.setdefault(msg.pid, _Exit())
+            ex.status = ExitStatus.from_wait_status(msg.status)
+            ex.event.set()
+            return
+        req = self._reqs.get(getattr(msg, "req", -1))
+        if req is None:  # nobody waits any more (cancelled start): drop the fds
+            for fd in fds:
+                os.close(fd)
+            return
+        req.replies.append((msg, fds))
+        req.event.set()
+
+    def _zygote_gone(self) -> None:
+        self._dead = True
+        for req in self._reqs.values():
+            req.event.set()
+        for ex in self._exits.values():
+            if ex.status is None:
+                ex.status = ExitStatus(137, signal_mod.SIGKILL)
+            ex.event.set()
+
+    async def _reply(self, req_id: int) -> tuple[protocol.Message, list[int]]:
+        req = self._reqs[req_id]
+        while not req.replies:
+            if self._dead:
+                raise EngineError("the runtime's zygote process has exited")
+            await req.event.wait()
+            req.event = trio.Event()
+        return req.replies.pop(0)
+
+    async def _send(self, msg: protocol.Message, fds: list[int] = ()) -> None:
+        if self._dead:
+            raise EngineError("the runtime's zygote process has exited")
+        data = protocol.encode(msg)
+        while True:
+            try:
+                if fds:
+                    socket.send_fds(self._sock, [data], list(fds))
+                else:
+                    self._sock.send(data)
+                return
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self._sock)
+
+    def _send_nowait(self, msg: protocol.Message) -> None:
+        try:
+            self._sock.send(protocol.encode(msg))
+        except OSError:
+            pass
+
+    @staticmethod
+    def _stdio_fds(stdio: Stdio | None, tty: bool) -> tuple[list[str], list[int]]:
+        if stdio is None or tty:
+            return [], []
+        names, fds = [], []
+        for name in ("stdin", "stdout", "stderr"):
+            fd = getattr(stdio, name)
+            if fd is not None:
+                names.append(name)
+                fds.append(fd)
+        return names, fds
+
+    # --- operations --------------------------------------------------------------------------
+    async def start(self, spec: ContainerSpec, cgroup: Cgroup, stdio: Stdio | None = None,
+                    before_exec: Callable[[int], Awaitable[None]] | None = None) -> Process:
+        """Create PID 1 in new namespaces and its cgroup, run before_exec(pid), then exec.
+
+        Raises CommandNotFound / CommandNotExecutable / EngineError; nothing is left running
+        then (the zygote reaps before it answers)."""
+        validate_spec(spec)
+        names, fds = self._stdio_fds(stdio, spec.process.tty)
+        req_id = next(self._ids)
+        self._reqs[req_id] = _Request()
+        pidfd = -1
+        created_pid: int | None = None
+        try:
+            await self._send(protocol.Start(req_id, spec_to_dict(spec), cgroup.procs_files(),
+                                            names), fds)
+            msg, got = await self._reply(req_id)
+            if isinstance(msg, protocol.Failed):
+                raise failure_error(msg)
+            assert isinstance(msg, protocol.Created)
+            pid, pidfd = msg.pid, got[0]
+            created_pid = pid
+            self._exits.setdefault(pid, _Exit())
+            try:
+                if before_exec is not None:
+                    await before_exec(pid)
+                await self._send(protocol.Go(req_id))
+                msg, got = await self._reply(req_id)
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    self._send_nowait(protocol.Abort(req_id))
+                    await self._drain_failure(req_id, pidfd)
+                raise
+            if isinstance(msg, protocol.Failed):
+                raise failure_error(msg)
+            assert isinstance(msg, protocol.Started)
+            proc = Process(pid, pidfd, got[0] if msg.tty else None)
+            pidfd = -1
+            return proc
+        finally:
+            self._reqs.pop(req_id, None)
+            if pidfd >= 0:  # failed after Created: the zygote has reaped it already
+                os.close(pidfd)
+                self._exits.pop(created_pid, None)
+
+    async def _drain_failure(self, req_id: int, pidfd: int) -> None:
+        """After Abort: wait for the zygote's final answer so the process is surely reaped."""
+        with trio.move_on_after(5):
+            while not self._dead:
+                msg, got = await self._reply(req_id)
+                for fd in got:
+                    os.close(fd)
+                if isinstance(msg, protocol.Failed):
+                    return
+                if isinstance(msg, protocol.Started):  # exec'd just before the abort: kill it
+                    self.signal(Process(msg.pid, pidfd), signal_mod.SIGKILL)
+                    await self.wait(Process(msg.pid, pidfd))
+                    return
+
+    async def exec(self, container: Process, spec: ContainerSpec, process: ProcessSpec,
+                   cgroup: Cgroup, stdio: Stdio | None = None) -> Process:
+        """A new top-level process in the running container (not a child of its PID 1)."""
+        validate_process(process)
+        ex = self._exits.get(container.pid)
+        if ex is not None and ex.status is not None:
+            raise NotRunning(f"container {spec.id[:12]} is not running")
+        names, fds = self._stdio_fds(stdio, process.tty)
+        req_id = next(self._ids)
+        self._reqs[req_id] = _Request()
+        try:
+            await self._send(protocol.Exec(req_id, container.pid, spec_to_dict(spec),
+                                           spec_to_dict(process), cgroup.procs_files(), names),
+                             fds)
+            msg, got = await self._reply(req_id)
+        finally:
+            self._reqs.pop(req_id, None)
+        if isinstance(msg, protocol.Failed):
+            if msg.kind == "notrunning":
+                raise NotRunning(f"container {spec.id[:12]} is not running")
+            raise failure_error(msg)
+        assert isinstance(msg, protocol.Started)
+        self._exits.setdefault(msg.pid, _Exit())
+        return Process(msg.pid, got[0], got[1] if msg.tty else None)
+
+    async def wait(self, proc: Process) -> ExitStatus:
+        """The process's exit status once the zygote reaped it; several tasks may wait."""
+        ex = self._exits.setdefault(proc.pid, _Exit())
+        if ex.status is None and self._dead:
+            return ExitStatus(137, signal_mod.SIGKILL)
+        await ex.event.wait()
+        assert ex.status is not None
+        return ex.status
+
+    def exit_status(self, proc: Process) -> ExitStatus | None:
+        """The status if the process has been reaped already (no waiting)."""
+        ex = self._exits.get(proc.pid)
+        return ex.status if ex else None
+
+    def signal(self, proc: Process, sig: int) -> None:
+        """pidfd_send_signal; a no-op when the process is gone."""
+        if proc.pidfd < 0:
+            return  # released: never signal by bare pid (it may be reused)
+        try:
+            sc.pidfd_send_signal(proc.pidfd, sig)
+        except OSError as e:
+            if e.errno not in (errno.ESRCH, errno.EBADF):
+                raise
+
+    def release(self, proc: Process) -> None:
+        """Forget a reaped process: close its pidfd and drop its exit record."""
+        if proc.pidfd >= 0:
+            os.close(proc.pidfd)
+            proc.pidfd = -1
+        ex = self._exits.get(proc.pid)
+        if ex is not None and ex.status is not None:
+            del self._exits[proc.pid]
+
+    def close(self) -> None:
+        """Stop the zygote (it SIGKILLs and reaps whatever still runs) and wait for it."""
+        if self._sock.fileno() >= 0:
+            self._sock.close()
+        self._dead = True
+        try:
+            os.waitpid(self.zygote_pid, 0)
+        except ChildProcessError:
+            pass
