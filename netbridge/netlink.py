@@ -184,11 +184,13 @@ def ensure_bridge(name: str, address: str, prefixlen: int) -> Link:
             ipr.addr("add", index=link.index, address=address, prefixlen=prefixlen)
         with _netlink_errors("bring up", name):
             ipr.link("set", index=link.index, state="up")
+        _bridge_index[name] = link.index
         return find_link(ipr, name) or link
 
 
 def delete_link(name: str) -> bool:
     """Delete a host link; False if it did not exist."""
+    _bridge_index.pop(name, None)
     with host() as ipr:
         link = find_link(ipr, name)
         if link is None:
@@ -225,6 +227,20 @@ class VethResult:
     mac: str
 
 
+# bridge name -> ifindex, filled by ensure_bridge/lookups and dropped by delete_link: saves one
+# netlink round trip per connect (the per-container budget is ~10 ms)
+_bridge_index: dict[str, int] = {}
+
+
+def _bridge(ipr: Any, name: str) -> int:
+    if name not in _bridge_index:
+        link = find_link(ipr, name)
+        if link is None or link.kind != "bridge":
+            raise InterfaceNotFound(name)
+        _bridge_index[name] = link.index
+    return _bridge_index[name]
+
+
 def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
                  address: str, prefixlen: int, gateway: str | None, mac: str) -> VethResult:
     """Make a veth pair: host end on `bridge`, peer created in the netns as `ifname` with `address`.
@@ -232,27 +248,28 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
     `gateway` None means no default route (internal networks). A stale host end with the same
     name is replaced. On failure nothing is left behind.
     """
-    ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC) if os.path.exists(netns_path) else -1
-    if ns_fd < 0:
-        raise NetlinkFailure("open netns", netns_path, "", errno.ENOENT)
+    try:
+        ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise NetlinkFailure("open netns", netns_path, "", exc.errno or errno.ENOENT) from None
     try:
         with host() as ipr:
-            br = find_link(ipr, bridge)
-            if br is None:
-                raise InterfaceNotFound(bridge)
-            stale = find_link(ipr, host_ifname)
-            if stale is not None:
-                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
-                    ipr.link("del", index=stale.index)
-            with _netlink_errors("create veth", host_ifname):
-                ipr.link("add", ifname=host_ifname, kind="veth",
-                         peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac})
+            master = _bridge(ipr, bridge)
+            request = dict(ifname=host_ifname, kind="veth", master=master, state="up",
+                           peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac})
+            from pyroute2 import NetlinkError
+
             try:
-                veth = find_link(ipr, host_ifname)
-                if veth is None:
-                    raise InterfaceNotFound(host_ifname)
-                with _netlink_errors("attach", host_ifname):
-                    ipr.link("set", index=veth.index, master=br.index, state="up")
+                ipr.link("add", **request)   # one request: create, enslave, up
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise NetlinkFailure("create veth", host_ifname, "", exc.code) from None
+                # a stale host end (or the peer name is taken in the netns): clear ours, retry once
+                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
+                    ipr.link("del", ifname=host_ifname)
+                with _netlink_errors("create veth", host_ifname, netns_path):
+                    ipr.link("add", **request)
+            try:
                 _configure_inside(netns_path, ifname, address, prefixlen, gateway)
             except BaseException:
                 with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
@@ -266,10 +283,9 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
 def _configure_inside(netns_path: str, ifname: str, address: str, prefixlen: int,
                       gateway: str | None) -> None:
     with inside(netns_path) as ipr:
-        lo = find_link(ipr, "lo")
-        if lo is not None and not lo.up:
-            with _netlink_errors("bring up", "lo", netns_path):
-                ipr.link("set", index=lo.index, state="up")
+        # lo is ifindex 1 in every netns; setting it up again is harmless
+        with _netlink_errors("bring up", "lo", netns_path):
+            ipr.link("set", index=1, state="up")
         dev = find_link(ipr, ifname)
         if dev is None:
             raise InterfaceNotFound(ifname, netns_path)
