@@ -11,11 +11,12 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, get_client, make_app
+from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
 from engine.cli import format as fmt
 from engine.errors import EngineError, NotFound, PycomposeError
 
-app = make_app("Manage containers.")
+commands = Commands()
+app = make_app("Manage containers.", commands)
 
 # -- create / run -------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ def _create(client, body: dict, name: str | None) -> str:
     return created["Id"]
 
 
-@app.command("create", context_settings=_CREATE_SETTINGS)
+@commands.command("create", context_settings=_CREATE_SETTINGS)
 @_with_params(_CREATE_FLAGS + _POSITIONALS)
 def create(**kw) -> None:
     """Create a container (without starting it); prints its id."""
@@ -123,7 +124,7 @@ def create(**kw) -> None:
         print(_create(get_client(), body, flags.name))
 
 
-@app.command("run", context_settings=_CREATE_SETTINGS)
+@commands.command("run", context_settings=_CREATE_SETTINGS)
 @_with_params(_RUN_ONLY + _CREATE_FLAGS + _POSITIONALS)
 def run(**kw) -> int:
     """Create and start a container; without -d, stream its output and exit with its code."""
@@ -232,7 +233,7 @@ def _each(names: list[str], action) -> int:
     return 1 if failed else 0
 
 
-@app.command("start", context_settings=COMMAND_SETTINGS)
+@commands.command("start", context_settings=COMMAND_SETTINGS)
 def start(names: List[str] = Names,
           attach: bool = typer.Option(False, "-a", "--attach", help="Attach stdout/stderr."),
           interactive: bool = typer.Option(False, "-i", "--interactive", help="Attach stdin.")) -> None:
@@ -247,7 +248,7 @@ def start(names: List[str] = Names,
     raise typer.Exit(_run_attached(client, info["Id"], tty, interactive, remove=False))
 
 
-@app.command("stop", context_settings=COMMAND_SETTINGS)
+@commands.command("stop", context_settings=COMMAND_SETTINGS)
 def stop(names: List[str] = Names,
          time_: Optional[int] = typer.Option(None, "-t", "--time", "--timeout",
                                              help="Seconds to wait before killing.")) -> None:
@@ -256,7 +257,7 @@ def stop(names: List[str] = Names,
     raise typer.Exit(_each(names, lambda n: client.stop(n, time_)))
 
 
-@app.command("restart", context_settings=COMMAND_SETTINGS)
+@commands.command("restart", context_settings=COMMAND_SETTINGS)
 def restart(names: List[str] = Names,
             time_: Optional[int] = typer.Option(None, "-t", "--time", "--timeout",
                                                 help="Seconds to wait before killing.")) -> None:
@@ -265,7 +266,7 @@ def restart(names: List[str] = Names,
     raise typer.Exit(_each(names, lambda n: client.restart(n, time_)))
 
 
-@app.command("kill", context_settings=COMMAND_SETTINGS)
+@commands.command("kill", context_settings=COMMAND_SETTINGS)
 def kill(names: List[str] = Names,
          signal_: str = typer.Option("KILL", "-s", "--signal", help="Signal to send.")) -> None:
     """Send a signal (default SIGKILL) to running containers."""
@@ -276,21 +277,21 @@ def kill(names: List[str] = Names,
     raise typer.Exit(_each(names, lambda n: client.kill(n, sig)))
 
 
-@app.command("pause", context_settings=COMMAND_SETTINGS)
+@commands.command("pause", context_settings=COMMAND_SETTINGS)
 def pause(names: List[str] = Names) -> None:
     """Freeze all processes of containers."""
     client = get_client()
     raise typer.Exit(_each(names, client.pause))
 
 
-@app.command("unpause", context_settings=COMMAND_SETTINGS)
+@commands.command("unpause", context_settings=COMMAND_SETTINGS)
 def unpause(names: List[str] = Names) -> None:
     """Thaw paused containers."""
     client = get_client()
     raise typer.Exit(_each(names, client.unpause))
 
 
-@app.command("rm", context_settings=COMMAND_SETTINGS)
+@commands.command("rm", context_settings=COMMAND_SETTINGS)
 def rm(names: List[str] = Names,
        force: bool = typer.Option(False, "-f", "--force", help="Kill it first if running."),
        volumes: bool = typer.Option(False, "-v", "--volumes", help="Remove anonymous volumes.")) -> None:
@@ -299,7 +300,7 @@ def rm(names: List[str] = Names,
     raise typer.Exit(_each(names, lambda n: client.remove_container(n, force, volumes)))
 
 
-@app.command("wait", context_settings=COMMAND_SETTINGS)
+@commands.command("wait", context_settings=COMMAND_SETTINGS)
 def wait(names: List[str] = Names) -> None:
     """Block until containers stop; print their exit codes."""
     client = get_client()
@@ -343,7 +344,7 @@ def ps_fields(c: dict, now: float, no_trunc: bool = False) -> dict:
     }
 
 
-@app.command("ps", context_settings=COMMAND_SETTINGS)
+@commands.command("ps", context_settings=COMMAND_SETTINGS)
 def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped containers too."),
        quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
        filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
@@ -374,7 +375,7 @@ def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped contai
         print(fmt.table(_PS_HEADERS, [[row[k] for k in keys] for row in rows]))
 
 
-@app.command("inspect", context_settings=COMMAND_SETTINGS)
+@commands.command("inspect", context_settings=COMMAND_SETTINGS)
 def inspect_(names: List[str] = Names,
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
     """Show low-level information on containers (JSON)."""
@@ -394,7 +395,7 @@ def inspect_(names: List[str] = Names,
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("logs", context_settings=COMMAND_SETTINGS)
+@commands.command("logs", context_settings=COMMAND_SETTINGS)
 def logs(name: str = typer.Argument(..., help="Container name or id."),
          follow: bool = typer.Option(False, "-f", "--follow", help="Keep streaming."),
          tail: str = typer.Option("all", "-n", "--tail", help="Lines from the end (or all)."),
@@ -418,7 +419,7 @@ def logs(name: str = typer.Argument(..., help="Container name or id."),
         raise typer.Exit(0) from None
 
 
-@app.command("attach", context_settings=COMMAND_SETTINGS)
+@commands.command("attach", context_settings=COMMAND_SETTINGS)
 def attach(name: str = typer.Argument(..., help="Container name or id."),
            no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach stdin.")) -> None:
     """Attach the local terminal to a running container's stdio."""
@@ -446,7 +447,7 @@ def attach(name: str = typer.Argument(..., help="Container name or id."),
     raise typer.Exit(0 if state.get("Running") else int(state.get("ExitCode", 0)))
 
 
-@app.command("exec", context_settings=COMMAND_SETTINGS)
+@commands.command("exec", context_settings=COMMAND_SETTINGS)
 def exec_(name: str = typer.Argument(..., help="Container name or id."),
           command: List[str] = typer.Argument(..., help="Command and its arguments."),
           detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background."),
@@ -489,7 +490,7 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
     raise typer.Exit(int(code) if code is not None else 0)
 
 
-@app.command("top", context_settings=COMMAND_SETTINGS)
+@commands.command("top", context_settings=COMMAND_SETTINGS)
 def top(name: str = typer.Argument(..., help="Container name or id."),
         ps_args: Optional[List[str]] = typer.Argument(None, help="ps options.")) -> None:
     """Show the processes of a running container."""
@@ -498,7 +499,7 @@ def top(name: str = typer.Argument(..., help="Container name or id."),
     print(fmt.table(result.get("Titles") or [], result.get("Processes") or []))
 
 
-@app.command("port", context_settings=COMMAND_SETTINGS)
+@commands.command("port", context_settings=COMMAND_SETTINGS)
 def port(name: str = typer.Argument(..., help="Container name or id."),
          private: Optional[str] = typer.Argument(None, help="PORT[/PROTO] to show.")) -> None:
     """List a container's published ports."""

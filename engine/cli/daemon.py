@@ -7,13 +7,14 @@ import time
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, make_app
+from engine.cli.app import COMMAND_SETTINGS, Commands, make_app
 from engine.errors import EngineUnavailable
 
-app = make_app("Run and control the engine daemon.")
+commands = Commands()
+app = make_app("Run and control the engine daemon.", commands)
 
 
-@app.command("serve", context_settings=COMMAND_SETTINGS)
+@commands.command("serve", context_settings=COMMAND_SETTINGS)
 def serve() -> None:
     """Run the engine in the foreground (for service managers and tests)."""
     from engine.config import EngineConfig
@@ -35,7 +36,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-@app.command("status", context_settings=COMMAND_SETTINGS)
+@commands.command("status", context_settings=COMMAND_SETTINGS)
 def status() -> None:
     """Is the engine up? Prints its version, state root, socket and pid; exit 1 if down."""
     from engine.client import Client
@@ -56,7 +57,7 @@ def status() -> None:
     client.close()
 
 
-@app.command("stop", context_settings=COMMAND_SETTINGS)
+@commands.command("stop", context_settings=COMMAND_SETTINGS)
 def stop(timeout: float = typer.Option(60.0, "-t", "--timeout",
                                        help="Seconds to wait for a graceful exit.")) -> None:
     """Stop the engine gracefully (SIGTERM to the process serving the socket) and wait for it."""

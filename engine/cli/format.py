@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -55,6 +54,8 @@ def parse_time(text: str) -> float | None:
     """RFC 3339 (with nanoseconds, as Docker writes them) -> unix time; None for the zero time."""
     if not text or text.startswith("0001-01-01"):
         return None
+    from datetime import datetime, timezone
+
     m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
     if not m:
         return None

@@ -8,10 +8,11 @@ from typing import List, Optional
 import typer
 
 from engine.cli import format as fmt
-from engine.cli.app import COMMAND_SETTINGS, get_client, make_app
+from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
 from engine.errors import BadParameter, NotFound, PycomposeError
 
-app = make_app("Manage images.")
+commands = Commands()
+app = make_app("Manage images.", commands)
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -37,7 +38,7 @@ def image_rows(images: list[dict], now: float, show_all_digests: bool = False) -
     return rows
 
 
-@app.command("ls", context_settings=COMMAND_SETTINGS)
+@commands.command("ls", context_settings=COMMAND_SETTINGS)
 def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
        all_: bool = typer.Option(False, "-a", "--all", help="Include intermediate images."),
        format_: Optional[str] = typer.Option(None, "--format", help="table or json.")) -> None:
@@ -58,7 +59,7 @@ def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
     print(fmt.table(("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"), rows))
 
 
-@app.command("inspect", context_settings=COMMAND_SETTINGS)
+@commands.command("inspect", context_settings=COMMAND_SETTINGS)
 def inspect_(names: List[str] = typer.Argument(..., help="Image references or ids."),
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
     """Show low-level information on images (JSON)."""
@@ -78,7 +79,7 @@ def inspect_(names: List[str] = typer.Argument(..., help="Image references or id
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("rm", context_settings=COMMAND_SETTINGS)
+@commands.command("rm", context_settings=COMMAND_SETTINGS)
 def rm(names: List[str] = typer.Argument(..., help="Image references or ids."),
        force: bool = typer.Option(False, "-f", "--force", help="Remove even if in use.")) -> None:
     """Remove images."""
@@ -96,7 +97,7 @@ def rm(names: List[str] = typer.Argument(..., help="Image references or ids."),
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("import", context_settings=COMMAND_SETTINGS)
+@commands.command("import", context_settings=COMMAND_SETTINGS)
 def import_(source: str = typer.Argument(..., help="Rootfs tarball, or - for stdin."),
             ref: Optional[str] = typer.Argument(None, help="REPOSITORY[:TAG] to tag it."),
             change: Optional[List[str]] = typer.Option(None, "-c", "--change",
@@ -120,7 +121,7 @@ def import_(source: str = typer.Argument(..., help="Rootfs tarball, or - for std
     print(ids[-1] if ids else (messages[-1].get("status", "") if messages else ""))
 
 
-@app.command("load", context_settings=COMMAND_SETTINGS)
+@commands.command("load", context_settings=COMMAND_SETTINGS)
 def load(input_: Optional[str] = typer.Option(None, "-i", "--input", help="Tar archive (else stdin)."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="No output.")) -> None:
     """Load images from a docker-archive or OCI-archive tarball."""
@@ -140,7 +141,7 @@ def load(input_: Optional[str] = typer.Option(None, "-i", "--input", help="Tar a
                 print(text.rstrip("\n"))
 
 
-@app.command("tag", context_settings=COMMAND_SETTINGS)
+@commands.command("tag", context_settings=COMMAND_SETTINGS)
 def tag(source: str = typer.Argument(..., help="Existing image."),
         target: str = typer.Argument(..., help="New REPOSITORY[:TAG].")) -> None:
     """Give an image another name."""
@@ -148,7 +149,7 @@ def tag(source: str = typer.Argument(..., help="Existing image."),
     get_client().tag_image(source, repo, tag_)
 
 
-@app.command("save", context_settings=COMMAND_SETTINGS)
+@commands.command("save", context_settings=COMMAND_SETTINGS)
 def save(names: List[str] = typer.Argument(..., help="Images to save."),
          output: Optional[str] = typer.Option(None, "-o", "--output", help="File (else stdout).")) -> None:
     """Write images as a docker-archive tarball."""

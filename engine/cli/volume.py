@@ -7,13 +7,14 @@ from typing import List, Optional
 import typer
 
 from engine.cli import format as fmt
-from engine.cli.app import COMMAND_SETTINGS, get_client, make_app
+from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
 from engine.errors import NotFound, PycomposeError
 
-app = make_app("Manage volumes.")
+commands = Commands()
+app = make_app("Manage volumes.", commands)
 
 
-@app.command("create", context_settings=COMMAND_SETTINGS)
+@commands.command("create", context_settings=COMMAND_SETTINGS)
 def create(name: Optional[str] = typer.Argument(None, help="Volume name (else generated)."),
            label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label."),
            driver: str = typer.Option("local", "-d", "--driver", help="Volume driver."),
@@ -27,7 +28,7 @@ def create(name: Optional[str] = typer.Argument(None, help="Volume name (else ge
     print(volume.get("Name", name or ""))
 
 
-@app.command("ls", context_settings=COMMAND_SETTINGS)
+@commands.command("ls", context_settings=COMMAND_SETTINGS)
 def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only names."),
        filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
        format_: Optional[str] = typer.Option(None, "--format", help="table or json.")) -> None:
@@ -49,7 +50,7 @@ def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only names."),
                         [[v.get("Driver", "local"), v["Name"]] for v in volumes]))
 
 
-@app.command("inspect", context_settings=COMMAND_SETTINGS)
+@commands.command("inspect", context_settings=COMMAND_SETTINGS)
 def inspect_(names: List[str] = typer.Argument(..., help="Volume names."),
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
     """Show low-level information on volumes (JSON)."""
@@ -69,7 +70,7 @@ def inspect_(names: List[str] = typer.Argument(..., help="Volume names."),
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("rm", context_settings=COMMAND_SETTINGS)
+@commands.command("rm", context_settings=COMMAND_SETTINGS)
 def rm(names: List[str] = typer.Argument(..., help="Volume names."),
        force: bool = typer.Option(False, "-f", "--force", help="Remove even if in use.")) -> None:
     """Remove volumes."""
@@ -85,7 +86,7 @@ def rm(names: List[str] = typer.Argument(..., help="Volume names."),
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("prune", context_settings=COMMAND_SETTINGS)
+@commands.command("prune", context_settings=COMMAND_SETTINGS)
 def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask."),
           all_: bool = typer.Option(False, "-a", "--all", help="Named volumes too.")) -> None:
     """Remove unused volumes (anonymous ones, or all with -a)."""

@@ -1,0 +1,116 @@
+"""An engine daemon per test module, in its own state root, socket and address pool, and a
+helper to run the real `pycompose` CLI against it in a subprocess."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.busybox import make_busybox_tar
+
+CLI = [sys.executable, "-m", "compose.cli.main"]
+# a pool of our own so parallel test modules of other engineers never collide with ours
+ADDRESS_POOL = "10.237.0.0/16"
+
+
+@dataclass
+class Engine:
+    root: Path
+    socket: Path
+    env: dict[str, str]
+    pid: int | None = None
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(CLI + list(args), env=self.env, input=input,
+                                capture_output=True, timeout=timeout)
+        out = subprocess.CompletedProcess(result.args, result.returncode,
+                                          result.stdout.decode(errors="replace"),
+                                          result.stderr.decode(errors="replace"))
+        if check and out.returncode != 0:
+            raise AssertionError(f"{args} exited {out.returncode}: {out.stderr}")
+        return out
+
+
+def engine_env(root: Path, socket: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PYCOMPOSE_ROOT=str(root), PYCOMPOSE_HOST=f"unix://{socket}",
+               PYCOMPOSE_ADDRESS_POOL=ADDRESS_POOL, NO_COLOR="1")
+    env.pop("PYCOMPOSE_DEBUG", None)
+    return env
+
+
+def stop_daemon(pid: int, timeout: float = 30) -> None:
+    """SIGTERM by pid, wait, then SIGKILL: the daemon is ours, found by pid only."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid  # not our child (autostarted): poll its existence instead
+            try:
+                os.kill(pid, 0)
+                done = 0
+            except ProcessLookupError:
+                pass
+        if done == pid:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def unmount_below(root: Path) -> None:
+    """Last-resort cleanup if a daemon left mounts in our temp root (it should not)."""
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def make_root() -> Path:
+    # short: unix socket paths are limited to 107 bytes
+    return Path(tempfile.mkdtemp(prefix="pccli-", dir="/tmp"))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    root = make_root()
+    sock = root / "engine.sock"
+    env = engine_env(root / "state", sock)
+    (root / "state").mkdir()
+    log = open(root / "daemon.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    eng = Engine(root / "state", sock, env, proc.pid)
+    try:
+        from engine.client import Client
+
+        deadline = time.monotonic() + 20
+        client = Client(sock)
+        while not client.ping():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                tail = (root / "daemon.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"engine did not start (exit {proc.poll()}):\n{tail}")
+            time.sleep(0.05)
+        tar = make_busybox_tar(root / "busybox.tar")
+        eng.cli("image", "import", str(tar), "busybox:latest", check=True)
+        yield eng
+    finally:
+        stop_daemon(proc.pid)
+        proc.wait()
+        log.close()
+        unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)

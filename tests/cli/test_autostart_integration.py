@@ -1,0 +1,39 @@
+"""Any engine command starts the daemon when its socket does not answer; `engine stop` ends it."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from engine.client import Client
+
+from .conftest import Engine, engine_env, make_root, stop_daemon, unmount_below
+
+pytestmark = pytest.mark.integration
+
+
+def test_autostart_then_status_then_stop():
+    root = make_root()
+    sock = root / "engine.sock"
+    eng = Engine(root / "state", sock, engine_env(root / "state", sock))
+    pid = None
+    try:
+        r = eng.cli("engine", "status")
+        assert r.returncode == 1 and "engine: down" in r.stdout
+        r = eng.cli("container", "ps", "-a")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("CONTAINER ID")
+        pid = Client(sock).daemon_pid()
+        assert pid is not None
+        assert (root / "state" / "engine.log").exists()
+        r = eng.cli("engine", "status")
+        assert r.returncode == 0 and f"pid:    {pid}" in r.stdout
+        r = eng.cli("engine", "stop")
+        assert r.returncode == 0 and f"stopped (pid {pid})" in r.stdout
+        assert not Client(sock).ping()
+        pid = None
+    finally:
+        if pid:
+            stop_daemon(pid)
+        unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,209 @@
+"""The real `pycompose container|image|volume|engine` CLI against a real engine daemon."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import time
+import uuid
+
+import pytest
+
+from .conftest import CLI
+
+pytestmark = pytest.mark.integration
+
+
+def name() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def ids(engine) -> set[str]:
+    return set(engine.cli("container", "ps", "-a", "-q", "--no-trunc", check=True).stdout.split())
+
+
+def test_run_rm_echo(engine):
+    before = ids(engine)
+    r = engine.cli("container", "run", "--rm", "busybox", "echo", "hi")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
+    assert ids(engine) == before  # --rm removed it
+
+
+def test_everything_after_the_image_is_the_command(engine):
+    r = engine.cli("container", "run", "--rm", "busybox", "ls", "-d", "/etc")
+    assert (r.returncode, r.stdout) == (0, "/etc\n")
+
+
+def test_stdout_and_stderr_stay_apart(engine):
+    r = engine.cli("container", "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "out\n", "err\n")
+
+
+@pytest.mark.parametrize("cmd,code", [
+    (["sh", "-c", "exit 3"], 3),
+    (["false"], 1),
+    (["true"], 0),
+    (["/no/such/command"], 127),
+    (["/etc/passwd"], 126),
+])
+def test_exit_codes(engine, cmd, code):
+    before = ids(engine)
+    r = engine.cli("container", "run", "--rm", "busybox", *cmd)
+    assert r.returncode == code, r.stderr
+    if code >= 126:
+        assert r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert ids(engine) == before
+
+
+def test_unknown_image_is_125(engine):
+    r = engine.cli("container", "run", "--rm", "nosuchimage:1", "true")
+    assert r.returncode == 125
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "nosuchimage" in r.stderr
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["-m", "32x"], "--memory"), (["--cpus", "lots"], "--cpus"),
+    (["--restart", "sometimes"], "--restart"), (["-p", "99999:80"], "--publish"),
+    (["-v", "relative:dir"], "--volume"), (["--bogus"], "--bogus"),
+])
+def test_bad_flag_values_are_one_line_errors(engine, args, flag):
+    before = ids(engine)
+    r = engine.cli("container", "run", "--rm", *args, "busybox", "true")
+    assert r.returncode == 125
+    assert len(r.stderr.strip().splitlines()) == 1 and flag in r.stderr
+    assert "Traceback" not in r.stderr
+    assert ids(engine) == before
+
+
+def test_stdin_is_relayed_with_i(engine):
+    r = engine.cli("container", "run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done",
+                   input=b"line one\nline two\n")
+    assert (r.returncode, r.stdout) == (0, "line one\nline two\ndone\n")
+
+
+def test_detached_run_logs_follow_and_ps_exit_code(engine):
+    n = name()
+    r = engine.cli("container", "run", "-d", "--name", n, "busybox", "sh", "-c",
+                   "echo one; sleep 1; echo two >&2; exit 4")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64
+    cid = r.stdout.strip()
+    try:
+        started = time.monotonic()
+        logs = engine.cli("container", "logs", "-f", n)
+        assert logs.returncode == 0
+        assert (logs.stdout, logs.stderr) == ("one\n", "two\n")
+        assert time.monotonic() - started >= 0.5  # it really followed until the exit
+        assert engine.cli("container", "wait", n).stdout == "4\n"
+        ps = engine.cli("container", "ps", "-a", "--filter", f"name={n}")
+        lines = ps.stdout.splitlines()
+        assert lines[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
+                                    "PORTS", "NAMES"]
+        assert cid[:12] in lines[1] and "Exited (4)" in lines[1] and lines[1].endswith(n)
+        js = engine.cli("container", "ps", "-a", "--filter", f"name={n}", "--format", "json")
+        row = json.loads(js.stdout.splitlines()[0])
+        assert row["Names"] == n and row["State"] == "exited" and row["Status"].startswith(
+            "Exited (4)")
+        assert engine.cli("container", "inspect", "-f", "{{.State.ExitCode}} {{.Name}}",
+                          n).stdout == f"4 /{n}\n"
+        tail = engine.cli("container", "logs", "--tail", "1", n)
+        assert tail.stdout + tail.stderr == "two\n"
+    finally:
+        engine.cli("container", "rm", "-f", n)
+    assert cid not in ids(engine)
+
+
+def test_exec_stop_kill_rm(engine):
+    n = name()
+    engine.cli("container", "run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
+    try:
+        assert engine.cli("container", "exec", n, "echo", "hi").stdout == "hi\n"
+        assert engine.cli("container", "exec", "-e", "A=1", "-w", "/tmp", n, "sh", "-c",
+                          "echo $A $(pwd)").stdout == "1 /tmp\n"
+        assert engine.cli("container", "exec", n, "sh", "-c", "exit 7").returncode == 7
+        r = engine.cli("container", "exec", "-i", n, "cat", input=b"piped\n")
+        assert r.stdout == "piped\n"
+        ps = engine.cli("container", "ps", "--filter", f"name={n}").stdout
+        assert "Up " in ps
+        started = time.monotonic()
+        assert engine.cli("container", "stop", "-t", "1", n).stdout == f"{n}\n"
+        assert time.monotonic() - started < 10
+        state = engine.cli("container", "inspect", "-f", "{{.State.Status}}", n).stdout
+        assert state == "exited\n"
+        r = engine.cli("container", "exec", n, "true")
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+    finally:
+        engine.cli("container", "rm", "-f", n)
+    r = engine.cli("container", "inspect", n)
+    assert r.returncode == 1 and "No such container" in r.stderr
+
+
+def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI on a real terminal
+        os.execvpe(CLI[0], CLI + ["container", "run", "-it", "--rm", "busybox", "sh"], engine.env)
+    out = b""
+
+    def expect(token: bytes, timeout: float = 20) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while token not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"did not see {token!r} in {out[-500:]!r}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    raise AssertionError(f"terminal closed before {token!r}: {out[-500:]!r}")
+
+    try:
+        os.write(fd, b"tty; echo mark-$((40+2))\r")
+        expect(b"mark-42")
+        assert b"/dev/pts/0" in out
+        os.write(fd, b"stty size\r")
+        expect(b"stty size")
+        os.write(fd, b"sleep 60; echo rc=$?\r")
+        time.sleep(1)
+        os.write(fd, b"\x03")  # Ctrl-C: SIGINT to the container's foreground job
+        expect(b"rc=130", timeout=10)
+        os.write(fd, b"exit 5\r")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 5
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_images_and_volumes(engine):
+    ls = engine.cli("image", "ls", check=True).stdout.splitlines()
+    assert ls[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert any(line.split()[:2] == ["busybox", "latest"] for line in ls[1:])
+    tag = "bb" + uuid.uuid4().hex[:6]
+    engine.cli("image", "tag", "busybox", f"{tag}:v1", check=True)
+    assert json.loads(engine.cli("image", "inspect", f"{tag}:v1").stdout)[0]["RepoTags"]
+    assert f"Untagged: {tag}:v1" in engine.cli("image", "rm", f"{tag}:v1", check=True).stdout
+
+    vol = name()
+    assert engine.cli("volume", "create", "--label", "a=b", vol, check=True).stdout == f"{vol}\n"
+    assert vol in engine.cli("volume", "ls", "-q").stdout.split()
+    info = json.loads(engine.cli("volume", "inspect", vol).stdout)[0]
+    assert info["Labels"] == {"a": "b"}
+    r = engine.cli("container", "run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c",
+                   "echo kept > /data/f")
+    assert r.returncode == 0, r.stderr
+    r = engine.cli("container", "run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "cat",
+                   "/data/f")
+    assert r.stdout == "kept\n"
+    assert engine.cli("volume", "rm", vol, check=True).stdout == f"{vol}\n"
+    assert vol not in engine.cli("volume", "ls", "-q").stdout.split()
+
+
+def test_engine_status(engine):
+    r = engine.cli("engine", "status")
+    assert r.returncode == 0 and "engine: running" in r.stdout and f"pid:    {engine.pid}" in r.stdout
