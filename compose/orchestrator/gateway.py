@@ -40,8 +40,12 @@ class Gateway:
         if not self.threaded:
             await trio.lowlevel.checkpoint()
             return getattr(self.client(), method)(*args, **kwargs)
+        # abandon_on_cancel: a second Ctrl-C must not wait for a 10 s stop to return; the
+        # thread finishes its call on its own connection and nothing is left untracked, since
+        # every container carries the project's labels.
         return await trio.to_thread.run_sync(
-            lambda: getattr(self.client(), method)(*args, **kwargs), limiter=self.limiter)
+            lambda: getattr(self.client(), method)(*args, **kwargs), limiter=self.limiter,
+            abandon_on_cancel=True)
 
     async def blocking(self, fn: Callable[[], Any], abandon: bool = True) -> Any:
         """Run a long blocking function (a log stream, a wait) outside the capacity limit; with

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from compose.orchestrator.errors import OrchestratorError
 from compose.orchestrator.executor import Orchestrator, first_error
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.progress import Progress
@@ -97,3 +98,27 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
         if interrupts is not None:
             raise KeyboardInterrupt from None
         raise
+
+
+class UsageError(OrchestratorError):
+    """Bad flags or arguments for a compose verb."""
+
+    exit_code = 1
+
+
+def parse_scale(values: list[str] | None) -> dict[str, int]:
+    out = {}
+    for item in values or []:
+        name, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise UsageError(f"invalid --scale value {item!r}: expected SERVICE=NUMBER")
+        out[name] = int(count)
+    return out
+
+
+def exclusive(**flags: bool) -> None:
+    """Raise for two mutually exclusive flags both given (names as typed, `_` for `-`)."""
+    given = [name for name, on in flags.items() if on]
+    if len(given) > 1:
+        a, b = ("--" + g.replace("_", "-") for g in given[:2])
+        raise UsageError(f"{a} and {b} are incompatible")

@@ -1,0 +1,54 @@
+"""`pycompose pull`: make the services' images present in the engine's store."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help="Pull service images")
+def pull(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None),
+         quiet: bool = typer.Option(False, "-q", "--quiet"),
+         ignore_pull_failures: bool = typer.Option(False, "--ignore-pull-failures"),
+         ignore_buildable: bool = typer.Option(False, "--ignore-buildable"),
+         include_deps: bool = typer.Option(False, "--include-deps"),
+         policy: Optional[str] = typer.Option(None, "--policy")) -> int:
+    from compose.orchestrator import session as S
+    from compose.orchestrator.errors import NotSupported
+    from engine.errors import NotFound
+
+    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
+    spec = session.project
+    names = list(services or spec.services)
+    if include_deps:
+        names = spec.with_dependencies(names)
+
+    async def go() -> int:
+        orch = session.orchestrator()
+        failed = []
+        for name in names:
+            svc = spec.service(name)
+            if not svc.image:
+                continue   # built, not pulled
+            try:
+                await orch.gw.call("inspect_image", svc.image)
+                orch.progress.done("Image", svc.image, "Pulled (present)")
+                continue
+            except NotFound:
+                pass
+            # The engine has no registry client yet: an image that is not in the store can
+            # only come from `pycompose image load/import`.
+            failed.append(svc.image)
+            orch.progress.failed("Image", svc.image, "not present, and pulling from registries "
+                                 "is not supported yet")
+        if failed and not ignore_pull_failures:
+            raise NotSupported(f"cannot pull {', '.join(failed)}: pulling from registries is "
+                               "not supported yet (use `pycompose image load` or `import`)")
+        return 0
+
+    try:
+        return S.run(go)
+    finally:
+        session.gateway.close()

@@ -1,0 +1,84 @@
+"""`logs` as one trio entry point: each container's log streamed by a worker thread."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import trio
+
+from compose.logprinter import ByteSink, LogPresenter, LogStyle
+from compose.orchestrator import labels as L
+from compose.orchestrator import naming
+from compose.orchestrator.attach import AttachOptions, LogPump, signal_receiver
+from compose.orchestrator.executor import Started
+from compose.orchestrator.session import UsageError
+from compose.orchestrator.units import duration_ns
+
+
+def parse_time(value: str | None, now: float | None = None) -> float | None:
+    """`--since`/`--until`: a duration before now (`10m`), a unix time, or RFC 3339."""
+    if not value:
+        return None
+    now = time.time() if now is None else now
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return now - duration_ns(value) / 1e9   # type: ignore[operator]
+    except Exception:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UsageError(f"invalid time {value!r}: use a duration (10m), a unix time or "
+                         "RFC 3339") from None
+
+
+async def run_logs(session, services: list[str], *, style: LogStyle, follow: bool,
+                   tail: str | None, timestamps: bool, since: str | None, until: str | None,
+                   index: int | None) -> int:
+    orch = session.orchestrator()
+    since_t, until_t = parse_time(since), parse_time(until)
+    items = await orch.containers(all=True)
+    wanted = set(services)
+    chosen = []
+    for item in sorted(items, key=lambda i: (i.get("Names") or [""])[0]):
+        labels = item.get("Labels") or {}
+        if wanted and labels.get(L.SERVICE) not in wanted:
+            continue
+        if index is not None and L.number_of(labels) != index:
+            continue
+        chosen.append(Started(labels.get(L.SERVICE, ""), item["Names"][0].lstrip("/"),
+                              item["Id"]))
+    names = [naming.short_name(c.name, orch.project.name) for c in chosen]
+    presenter = LogPresenter(names, style)
+    sink = ByteSink(1)
+    pump = LogPump(orch, presenter, sink, AttachOptions(style=style, timestamps=timestamps))
+
+    def one(c: Started) -> None:
+        name = naming.short_name(c.name, orch.project.name)
+        client = orch.gw.client()
+        from compose.logprinter import LineSplitter
+
+        splitter = LineSplitter()
+        for _s, data in client.logs(c.id, follow=follow, timestamps=timestamps, tail=tail,
+                                    since=since_t, until=until_t):
+            pump._emit(presenter.lines(name, splitter.feed(data)))
+        pump._emit(presenter.lines(name, splitter.flush()))
+
+    with signal_receiver() as signals:
+        async with trio.open_nursery() as nursery:
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            async with trio.open_nursery() as streams:
+                for c in chosen:
+                    streams.start_soon(orch.gw.blocking, lambda c=c: one(c))
+            nursery.cancel_scope.cancel()
+    with pump.lock:
+        sink.flush()
+    return 0

@@ -1,0 +1,209 @@
+"""`run` (one-off containers) and `exec` (a process in a replica): terminal plumbing included.
+
+These are interactive, so they are plain blocking code with two threads (stdin -> container,
+container -> stdout/stderr); trio is only used to start the dependencies of `run`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from compose.orchestrator import naming
+from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
+from compose.orchestrator.plan import Observed
+from engine.errors import NotFound, NotRunning
+
+
+async def find_replica(orch: Orchestrator, service: str, index: int | None = None,
+                       running: bool = False) -> Observed:
+    """Replica `index` (default: the first) of `service`."""
+    replicas = sorted((c for c in await orch.observed(all=True, service=service, oneoff=False)),
+                      key=lambda c: c.number or 0)
+    if running:
+        replicas = [c for c in replicas if c.running]
+    if index:
+        replicas = [c for c in replicas if c.number == index]
+    if not replicas:
+        state = "running " if running else ""
+        raise NotRunning(f"service {service!r} has no {state}container"
+                         + (f" with index {index}" if index else ""))
+    return replicas[0]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    service: str
+    command: tuple[str, ...] | None = None
+    detach: bool = False
+    remove: bool = False
+    name: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] | None = None
+    user: str | None = None
+    workdir: str | None = None
+    volumes: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    service_ports: bool = False
+    no_deps: bool = False
+    use_aliases: bool = False
+    tty: bool = True            # wanted (-T turns it off); only used when stdin is a terminal
+    interactive: bool = True
+
+
+def parse_env(items: list[str] | None) -> dict[str, str]:
+    """`-e K=V` (or `-e K`, taken from our environment; dropped when unset)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if sep:
+            out[key] = value
+        elif key in os.environ:
+            out[key] = os.environ[key]
+    return out
+
+
+async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, bool]:
+    """Start the dependencies, create the one-off container; returns (id, tty, stdin)."""
+    spec = orch.project.service(opts.service)
+    orch.check_buildable([opts.service])
+    deps = [n for n in orch.project.with_dependencies([opts.service]) if n != opts.service]
+    if deps and not opts.no_deps:
+        result = await orch.up(UpOptions(services=tuple(deps)))
+        error = summarize_failures(result)
+        if error:
+            raise error
+    await orch.ensure_networks(spec.networks())
+    await orch.ensure_volumes(spec.named_volumes())
+    for c in await orch.observed(all=True):   # service: references of the one-off
+        if not c.oneoff and (c.number or 1) == 1:
+            orch._ids.setdefault(c.service, c.id)
+    slug = naming.new_slug()
+    name = opts.name or naming.oneoff_name(orch.project.name, opts.service, slug)
+    tty = opts.tty and not opts.detach and sys.stdin.isatty()
+    stdin = opts.interactive and not opts.detach
+    body = orch.container_body(
+        spec, name, slug=slug, oneoff=True, publish_ports=opts.service_ports,
+        extra_ports=opts.ports, use_aliases=opts.use_aliases, command=opts.command,
+        entrypoint=opts.entrypoint, environment=opts.environment, user=opts.user,
+        workdir=opts.workdir, tty=tty, stdin_open=stdin, extra_volumes=opts.volumes)
+    body["AttachStdin"] = stdin
+    body["StdinOnce"] = stdin
+    created = await orch.gw.call("create_container", body, name)
+    return created["Id"], tty, stdin
+
+
+def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool) -> int:
+    """Attach, start, copy the streams until the process ends; its exit code."""
+    try:
+        sock = client.attach(cid, stdin=stdin, stdout=True, stderr=True, tty=tty)
+        try:
+            client.start(cid)
+            with _terminal(tty), _resizing(tty, lambda h, w: client.resize(cid, h, w)):
+                _pump(sock, tty, stdin, on_interrupt=lambda: _forward_sigint(client, cid))
+        finally:
+            sock.close()
+        return int(client.wait(cid).get("StatusCode", 0))
+    finally:
+        if remove:
+            try:
+                client.remove_container(cid, force=True, volumes=True)
+            except NotFound:
+                pass
+
+
+def _forward_sigint(client, cid: str) -> None:
+    try:
+        client.kill(cid, "SIGINT")
+    except Exception:   # noqa: BLE001 - best effort: the container may be gone already
+        pass
+
+
+def exec_in(client, cid: str, command: list[str], *, detach: bool, tty: bool,
+            env: Mapping[str, str], user: str | None, workdir: str | None,
+            privileged: bool = False, interactive: bool = True) -> int:
+    tty = tty and not detach and sys.stdin.isatty()
+    stdin = interactive and not detach
+    exec_id = client.exec_create(cid, command, stdin=stdin, tty=tty,
+                                 env=[f"{k}={v}" for k, v in env.items()] or None,
+                                 user=user, workdir=workdir, privileged=privileged)
+    if detach:
+        client.exec_start_detached(exec_id)
+        return 0
+    sock = client.exec_start(exec_id, tty=tty)
+    try:
+        with _terminal(tty), _resizing(tty, lambda h, w: client.exec_resize(exec_id, h, w)):
+            _pump(sock, tty, stdin)
+    finally:
+        sock.close()
+    code = client.exec_inspect(exec_id).get("ExitCode")
+    return 0 if code is None else int(code)
+
+
+def _pump(sock, tty: bool, stdin: bool, on_interrupt=None) -> None:
+    if stdin:
+        threading.Thread(target=_copy_stdin, args=(sock,), daemon=True).start()
+    while True:
+        try:
+            for stream, data in sock.frames():
+                os.write(2 if stream == 2 and not tty else 1, data)
+            return
+        except KeyboardInterrupt:
+            if on_interrupt is None:
+                raise
+            on_interrupt()
+
+
+def _copy_stdin(sock) -> None:
+    try:
+        while True:
+            data = os.read(0, 65536)
+            if not data:
+                break
+            sock.send(data)
+    except OSError:
+        pass
+    sock.close_write()
+
+
+@contextmanager
+def _terminal(tty: bool) -> Iterator[None]:
+    """Raw mode on our terminal while a tty container owns it."""
+    if not tty:
+        yield
+        return
+    import termios
+    import tty as ttymod
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        ttymod.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextmanager
+def _resizing(tty: bool, resize) -> Iterator[None]:
+    if not tty:
+        yield
+        return
+
+    def apply(*_: object) -> None:
+        try:
+            size = os.get_terminal_size(sys.stdout.fileno())
+            resize(size.lines, size.columns)
+        except Exception:   # noqa: BLE001 - a failed resize must never end the session
+            pass
+
+    apply()
+    previous = signal.signal(signal.SIGWINCH, apply)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
