@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from engine.errors import BadParameter, Conflict, EngineError, NotFound
 from engine.images import reference
+from engine.images.auth import CredentialStore
 from engine.images.archive import CHUNK, extract_layer, tar_digest
 from engine.images.image import (Image, canonical_json, config_digest, image_from_config,
                                  inspect_shape, now_rfc3339, summary_shape)
@@ -65,9 +66,12 @@ def _hex(digest: str) -> str:
 
 
 class ImageStore:
-    def __init__(self, root: Path, in_use: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, root: Path, in_use: Callable[[str], bool] | None = None,
+                 credentials: CredentialStore | None = None) -> None:
         self.root = Path(root)
         self._in_use = in_use
+        # Registry logins the engine uses for pull/push (0600 JSON, Docker's config.json shape).
+        self.credentials = credentials or CredentialStore(self.root / "auth.json")
         for sub in ("blobs/sha256", "layers", "images", "locks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -316,6 +320,13 @@ class ImageStore:
             state["tag_times"][image_id] = now_rfc3339()
             self._save_tags(state)
 
+    def add_repo_digest(self, ref: str, image_id: str) -> None:
+        """Record `repo@sha256:...` (normalized) as a name of `image_id` (after a push)."""
+        with self.lock("meta"):
+            state = self._tags()
+            state["digests"][ref] = image_id
+            self._save_tags(state)
+
     def inspect(self, ref_or_id: str) -> dict:
         image = self.get(ref_or_id)
         dirs = [str(p) for p in self.layer_paths(image)]
@@ -440,6 +451,21 @@ class ImageStore:
     def save(self, refs: list[str], fileobj: BinaryIO) -> None:
         from engine.images import importer
         importer.save(self, refs, fileobj)
+
+    def pull(self, ref: str, platform: str | None = None,
+             progress: Callable[[dict], None] | None = None, *,
+             insecure: bool | None = None) -> Image:
+        """Pull `ref` from its registry (loopback registries speak plain HTTP)."""
+        from engine.images import transfer
+        return transfer.pull(self, ref, platform, progress, credentials=self.credentials,
+                             insecure=insecure)
+
+    def push(self, ref: str, progress: Callable[[dict], None] | None = None, *,
+             insecure: bool | None = None) -> str:
+        """Push the image tagged `ref`; returns its manifest digest."""
+        from engine.images import transfer
+        return transfer.push(self, ref, progress, credentials=self.credentials,
+                             insecure=insecure)
 
 
 def _unlink(path: Path) -> None:
