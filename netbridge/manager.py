@@ -104,10 +104,14 @@ class NetworkManager:
         return firewall.network_rules(self.chains, net.id, net.bridge, net.subnet, net.internal)
 
     def get(self, name_or_id: str) -> Network:
+        """A network by name, id or unique id prefix; the default `bridge` is made on demand."""
         with self._lock:
             net = self._find(name_or_id)
             if net is None and name_or_id == DEFAULT_NETWORK:
-                return self.create(DEFAULT_NETWORK)
+                try:
+                    return self.create(DEFAULT_NETWORK)
+                except Conflict:   # made meanwhile by another thread
+                    net = self._find(name_or_id)
             if net is None:
                 raise NotFound(f"network {name_or_id} not found")
             return net
@@ -166,7 +170,7 @@ class NetworkManager:
                           container_name=container_name, aliases=tuple(aliases), ip=address,
                           mac=ipam.mac_for(address),
                           gateway="" if net.internal else net.gateway,
-                          prefixlen=net.prefixlen, ifname=ifname,
+                          dns_server=net.gateway, prefixlen=net.prefixlen, ifname=ifname,
                           host_veth="pcv" + secrets.token_hex(6), netns_path=netns_path)
             netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
                                  ep.prefixlen, ep.gateway or None, ep.mac)
@@ -269,11 +273,21 @@ class NetworkManager:
                     firewall.remove([rule])
             for net in self._state.networks.values():
                 self._materialize(net)   # a reboot or `iptables -F` may have removed them
+            self._delete_orphan_veths()
             for cid, bindings in self._state.ports.items():
                 self._rereserve(cid, bindings)
                 firewall.apply(firewall.port_rules(self.chains, cid, bindings))
             self._save()
         self._dns_changed()
+
+    def _delete_orphan_veths(self) -> None:
+        """Host veth ends on our bridges that no endpoint records (a crash mid-connect)."""
+        ours = {n.bridge for n in self._state.networks.values()}
+        known = {e.host_veth for e in self._state.endpoints}
+        bridges = {link.index for link in netlink.list_host_links("pcbr") if link.name in ours}
+        for link in netlink.list_host_links("pcv"):
+            if link.master in bridges and link.name not in known:
+                netlink.delete_link(link.name)
 
     def _rereserve(self, container_id: str, bindings: list[PortBinding]) -> None:
         if container_id in self._reservations:
@@ -317,8 +331,10 @@ class NetworkManager:
         nursery = self._dns_nursery
         if nursery is None:
             return
-        with self._lock:
-            wanted = {n.id: n for n in self._state.networks.values()}
+        # no self._lock here: this runs on the trio thread, possibly while a worker thread that
+        # holds the lock waits for this very reconcile (create() → _dns_changed()); copying the
+        # dict is atomic under the GIL
+        wanted = dict(self._state.networks)
         for net_id in list(self._dns_scopes):
             if net_id not in wanted:
                 self._dns_scopes.pop(net_id).cancel()

@@ -44,6 +44,7 @@ class Endpoint:
     ifname: str             # inside the container: eth0, eth1, ...
     host_veth: str          # pcv + 12 hex
     netns_path: str
+    dns_server: str = ""    # the network's DNS server (its gateway address, also when internal)
 
     def dns_names(self) -> list[str]:
         return [self.container_name, self.container_id[:12], *self.aliases]

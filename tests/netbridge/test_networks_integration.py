@@ -207,6 +207,11 @@ def test_state_survives_restart_and_cleanup_removes_dead_endpoints(tmp_path, cle
         assert netlink.list_host_links(ed.host_veth) == []
         assert query(net.gateway, "dead").addresses() == []
         assert firewall.port_chain("d" * 64) not in firewall.save()
+        # a veth a crash left on our bridge without an endpoint record goes too
+        subprocess.run(["ip", "link", "add", "pcvorphan", "master", net.bridge, "type", "veth",
+                        "peer", "name", "pcvorphanpeer"], check=True)
+        m.cleanup({"a" * 64})
+        assert netlink.list_host_links("pcvorphan") == []
         # the next allocation reuses the freed address, the live one is kept
         again = m.connect("keep", "e" * 64, dead.path, container_name="again")
         assert again.ip == ed.ip
@@ -227,3 +232,13 @@ def test_pool_comes_from_the_caller(tmp_path, clean_host):
     with pytest.raises(BadParameter, match="address pool"):
         NetworkManager(tmp_path, "not-a-pool")
     assert POOL != "10.201.0.0/16"
+
+
+def test_default_bridge_network_is_created_on_demand(harness, make_netns):
+    m = harness.manager
+    ns = make_netns()
+    ep = m.connect("bridge", "a" * 64, ns.path, container_name="x")
+    net = m.get("bridge")
+    assert [n.name for n in m.list()] == ["bridge"] and ep.network_id == net.id
+    assert ep.dns_server == net.gateway and harness.manager.dns_serving("bridge")
+    assert query(net.gateway, "x").addresses() == [ep.ip]
