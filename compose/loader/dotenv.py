@@ -134,6 +134,7 @@ class _Parser:
 
         chars: list[str] = []
         escaped = False
+        start_line = self.line
         for index in range(self.pos + 1, len(text)):
             char = text[index]
             if char == "\n":
@@ -157,7 +158,9 @@ class _Parser:
                 value = self._expand(_ESCAPE.sub(_unescape, value))
             return value
         first_line = text[self.pos:].split("\n", 1)[0]
-        raise _ParseError(f"line {self.line}: unterminated quoted value {first_line}")
+        # compose-go reports the line where its scan ended (the end of the file); the line
+        # where the value opens is what a user needs.
+        raise _ParseError(f"line {start_line}: unterminated quoted value {first_line}")
 
     def _expand(self, value: str) -> str:
         if "$" not in value:
