@@ -50,7 +50,10 @@ def _commit(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
 def import_rootfs(store: ImageStore, fileobj: BinaryIO, ref: str | None,
                   changes: list[str] | tuple[str, ...] = ()) -> Image:
     """One image from a root filesystem tarball (plain, gzip or zstd), like `docker import`."""
-    tags = (str(reference.parse(ref)),) if ref else ()
+    parsed = reference.parse(ref) if ref else None
+    if parsed is not None and parsed.digest:
+        raise BadParameter(f"cannot tag an imported image with a digest reference: {ref!r}")
+    tags = (str(parsed),) if parsed is not None else ()
     config = apply_changes({}, list(changes))     # bad input fails before any work
     with store.lock("gc", shared=True):
         blob, size = store.put_blob(fileobj)

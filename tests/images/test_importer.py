@@ -135,3 +135,29 @@ class _Unseekable(io.RawIOBase):
         data = self._inner.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def test_save_gzip_import_and_multiple_images(store: ImageStore, busybox_tar: Path,
+                                              tmp_path: Path) -> None:
+    import gzip
+    packed = tmp_path / "rootfs.tar.gz"
+    packed.write_bytes(gzip.compress(busybox_tar.read_bytes()))
+    with packed.open("rb") as f:
+        a = store.import_rootfs(f, "a:1", ["CMD a"])
+    with busybox_tar.open("rb") as f:
+        b = store.import_rootfs(f, "b:1", ["CMD b"])
+    saved = tmp_path / "two.tar"
+    with saved.open("wb") as out:
+        store.save(["a:1", "b:1", a.id], out)
+    with tarfile.open(saved) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        # One layer, written once (uncompressed) and shared by both images.
+        assert [n for n in tar.getnames() if n.endswith("layer.tar")] == [
+            f"{a.diff_ids[0][7:]}/layer.tar"]
+    assert [m["RepoTags"] for m in manifest] == [["a:1"], ["b:1"]]
+    info = json.loads(skopeo("inspect", f"docker-archive:{saved}:a:1"))
+    assert info["Layers"] == list(a.diff_ids)
+    fresh = ImageStore(tmp_path / "fresh")
+    with saved.open("rb") as f:
+        loaded = fresh.load(f)
+    assert [i.id for i in loaded] == [a.id, b.id]
