@@ -1,0 +1,110 @@
+"""A real engine daemon per test module (own state root, socket and address pool) and a helper
+running the real `pycompose` CLI in a project directory against it."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "compose.cli.main"]
+ADDRESS_POOL = "10.238.0.0/16"   # ours alone: other modules' tests may run at the same time
+
+
+@dataclass
+class Engine:
+    root: Path
+    socket: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 60,
+            check: bool = False, input: bytes | None = None) -> subprocess.CompletedProcess:
+        r = subprocess.run(CLI + list(args), env=self.env, cwd=cwd, capture_output=True,
+                           timeout=timeout, input=input)
+        out = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(errors="replace"),
+                                          r.stderr.decode(errors="replace"))
+        if check and out.returncode != 0:
+            raise AssertionError(f"{args} exited {out.returncode}:\n{out.stderr}")
+        return out
+
+    def client(self):
+        from engine.client import Client
+
+        return Client(self.socket)
+
+
+def _stop(pid: int, timeout: float = 30) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _unmount_below(root: Path) -> None:
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from tests.support.busybox import make_busybox_tar
+
+    root = Path(tempfile.mkdtemp(prefix="pcorc-", dir="/tmp"))
+    sock = root / "engine.sock"
+    env = dict(os.environ)
+    env.update(PYCOMPOSE_ROOT=str(root / "state"), PYCOMPOSE_HOST=f"unix://{sock}",
+               PYCOMPOSE_ADDRESS_POOL=ADDRESS_POOL, NO_COLOR="1")
+    env.pop("PYCOMPOSE_DEBUG", None)
+    (root / "state").mkdir()
+    log = open(root / "daemon.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    eng = Engine(root / "state", sock, env)
+    try:
+        from engine.client import Client
+
+        client = Client(sock)
+        deadline = time.monotonic() + 20
+        while not client.ping():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                tail = (root / "daemon.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"engine did not start (exit {proc.poll()}):\n{tail}")
+            time.sleep(0.05)
+        tar = make_busybox_tar(root / "busybox.tar")
+        with open(tar, "rb") as f:
+            client.import_image(f, repo="busybox", tag="latest")
+        client.close()
+        yield eng
+    finally:
+        _stop(proc.pid)
+        log.close()
+        _unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def project(engine, tmp_path, request):
+    """A project directory with a unique project name; `down -v -t 0` runs in any case."""
+    name = "pc" + request.node.name.replace("test_", "")[:12].replace("_", "").lower()
+    directory = tmp_path / name
+    directory.mkdir()
+    yield directory
+    engine.cli("-p", name, "down", "-v", "-t", "0", "--remove-orphans", cwd=directory)

@@ -1,0 +1,194 @@
+"""The real `pycompose` compose verbs against a real engine daemon (busybox containers)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+STACK = """
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+  api:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    environment:
+      LEVEL: "{level}"
+    depends_on: [db]
+  web:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    depends_on: [api]
+"""
+
+
+def containers(engine, project: str) -> dict[str, dict]:
+    with engine.client() as c:
+        items = c.containers(all=True, filters={"label": [f"com.docker.compose.project={project}"]})
+        return {i["Names"][0].lstrip("/"): c.inspect_container(i["Id"]) for i in items}
+
+
+def write(directory, text: str) -> None:
+    (directory / "compose.yaml").write_text(text)
+
+
+def test_up_converges_in_dependency_order_then_noop_then_recreates_changed(engine, project):
+    name = project.name
+    write(project, STACK.format(level="1"))
+    r = engine.cli("up", "-d", cwd=project)
+    assert r.returncode == 0, r.stderr
+    found = containers(engine, name)
+    assert sorted(found) == [f"{name}-api-1", f"{name}-db-1", f"{name}-web-1"]
+    started = {n: c["State"]["StartedAt"] for n, c in found.items()}
+    assert started[f"{name}-db-1"] <= started[f"{name}-api-1"] <= started[f"{name}-web-1"]
+    labels = found[f"{name}-web-1"]["Config"]["Labels"]
+    assert labels["com.docker.compose.project"] == name
+    assert labels["com.docker.compose.service"] == "web"
+    assert labels["com.docker.compose.container-number"] == "1"
+    assert labels["com.docker.compose.oneoff"] == "False"
+    assert labels["com.docker.compose.project.working_dir"] == str(project)
+    assert all(c["State"]["Status"] == "running" for c in found.values())
+    ids = {n: c["Id"] for n, c in found.items()}
+
+    r = engine.cli("up", "-d", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "Created" not in r.stderr and "Started" not in r.stderr
+    assert {n: c["Id"] for n, c in containers(engine, name).items()} == ids
+
+    write(project, STACK.format(level="2"))
+    r = engine.cli("up", "-d", cwd=project)
+    assert r.returncode == 0, r.stderr
+    after = containers(engine, name)
+    assert sorted(after) == sorted(ids)
+    assert after[f"{name}-api-1"]["Id"] != ids[f"{name}-api-1"]
+    assert "LEVEL=2" in after[f"{name}-api-1"]["Config"]["Env"]
+    assert after[f"{name}-db-1"]["Id"] == ids[f"{name}-db-1"]
+    assert after[f"{name}-web-1"]["Id"] == ids[f"{name}-web-1"]
+
+    ps = engine.cli("ps", "--format", "json", cwd=project, check=True)
+    rows = [json.loads(line) for line in ps.stdout.splitlines()]
+    assert sorted(r["Service"] for r in rows) == ["api", "db", "web"]
+
+    r = engine.cli("down", "-t", "0", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert containers(engine, name) == {}
+
+
+def test_run_rm_returns_exit_code_and_leaves_nothing(engine, project):
+    write(project, STACK.format(level="1"))
+    r = engine.cli("run", "--rm", "-T", "--no-deps", "db", "sh", "-c", "echo hi; exit 3",
+                   cwd=project)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "hi\n"
+    assert containers(engine, project.name) == {}
+
+
+def test_run_starts_dependencies_first(engine, project):
+    write(project, STACK.format(level="1"))
+    r = engine.cli("run", "--rm", "-T", "web", "true", cwd=project)
+    assert r.returncode == 0, r.stderr
+    names = sorted(containers(engine, project.name))
+    assert names == [f"{project.name}-api-1", f"{project.name}-db-1"]
+
+
+def test_logs_are_prefixed_per_container(engine, project):
+    write(project, """
+services:
+  a:
+    image: busybox:latest
+    command: ["sh", "-c", "echo from-a; sleep 600"]
+    stop_signal: SIGKILL
+  bb:
+    image: busybox:latest
+    command: ["sh", "-c", "echo from-bb; sleep 600"]
+    stop_signal: SIGKILL
+""")
+    engine.cli("up", "-d", cwd=project, check=True)
+    deadline = time.monotonic() + 10
+    while True:
+        r = engine.cli("logs", "--no-color", cwd=project, check=True)
+        if "from-a" in r.stdout and "from-bb" in r.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    lines = set(r.stdout.splitlines())
+    assert "a-1   | from-a" in lines and "bb-1  | from-bb" in lines
+
+
+def test_attached_up_streams_logs_and_exit_code_from(engine, project):
+    write(project, """
+services:
+  job:
+    image: busybox:latest
+    command: ["sh", "-c", "echo working; exit 4"]
+""")
+    r = engine.cli("up", "--exit-code-from", "job", cwd=project, timeout=60)
+    assert r.returncode == 4, r.stderr
+    assert "job-1  | working" in r.stdout
+    assert "job-1 exited with code 4" in r.stdout
+
+
+def test_healthcheck_gates_dependent(engine, project):
+    write(project, """
+services:
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; sleep 600"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 20
+  app:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: {condition: service_healthy}
+""")
+    r = engine.cli("up", "-d", cwd=project, timeout=60)
+    assert r.returncode == 0, r.stderr
+    found = containers(engine, project.name)
+    db, app = found[f"{project.name}-db-1"], found[f"{project.name}-app-1"]
+    assert db["State"]["Health"]["Status"] == "healthy"
+    assert app["State"]["StartedAt"] > db["State"]["StartedAt"]
+
+
+def test_unhealthy_dependency_fails_naming_it_and_down_cleans(engine, project):
+    write(project, """
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    depends_on:
+      db: {condition: service_healthy}
+""")
+    r = engine.cli("up", "-d", cwd=project, timeout=60)
+    assert r.returncode != 0
+    assert f"container {project.name}-db-1 is unhealthy" in r.stderr
+    assert "Traceback" not in r.stderr
+    engine.cli("down", "-t", "0", cwd=project, check=True)
+    assert containers(engine, project.name) == {}
+
+
+def test_bad_input_is_one_line(engine, project):
+    write(project, STACK.format(level="1"))
+    r = engine.cli("up", "-d", "nosuch", cwd=project)
+    assert r.returncode != 0 and "no such service: nosuch" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = engine.cli("up", "-d", "--abort-on-container-exit", cwd=project)
+    assert r.returncode != 0 and "incompatible" in r.stderr
