@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -47,27 +47,71 @@ def _dump_yaml(doc: Any) -> str:
                      allow_unicode=True, width=10_000)
 
 
-@app.command(help="Parse, resolve and render compose file in canonical format")
+# Options taking a value are parsed here rather than declared to typer: typer 0.29 builds a
+# pydantic adapter for every non-bool parameter, and importing pydantic alone costs more than
+# the whole `config -q` budget. Bool flags are declared (typer skips coercion for them).
+_VALUE_OPTIONS = {"--format": "format", "--hash": "hash", "-o": "output", "--output": "output"}
+
+
+def _usage_error(message: str) -> Exception:
+    from engine.errors import PycomposeError
+
+    class ConfigUsage(PycomposeError):
+        exit_code = 2
+
+    return ConfigUsage(message)
+
+
+def _parse_rest(args: list[str]) -> tuple[dict, list[str]]:
+    values: dict = {"format": "yaml", "hash": None, "output": None}
+    services: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, inline = arg.partition("=")
+        if name in _VALUE_OPTIONS:
+            if eq:
+                values[_VALUE_OPTIONS[name]] = inline
+            elif i + 1 < len(args):
+                i += 1
+                values[_VALUE_OPTIONS[name]] = args[i]
+            else:
+                raise _usage_error(f"option {name} needs a value")
+        elif arg.startswith("-"):
+            raise _usage_error(f"no such option: {arg}")
+        else:
+            services.append(arg)
+        i += 1
+    return values, services
+
+
+@app.command(help="Parse, resolve and render compose file in canonical format.\n\n"
+                  "Usage: config [OPTIONS] [SERVICE...] with also --format yaml|json, "
+                  "--hash SVC|*, -o/--output FILE.",
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
 def config(
     ctx: typer.Context,
-    services: Optional[List[str]] = typer.Argument(None, help="only these services"),
-    format: str = typer.Option("yaml", "--format", help="yaml or json"),
+    help_: bool = typer.Option(False, "-h", "--help", help="show this message and exit"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="only validate, print nothing"),
     list_services: bool = typer.Option(False, "--services", help="print the service names"),
     list_volumes: bool = typer.Option(False, "--volumes", help="print the volume names"),
     list_networks: bool = typer.Option(False, "--networks", help="print the network names"),
     list_images: bool = typer.Option(False, "--images", help="print the image names"),
     list_profiles: bool = typer.Option(False, "--profiles", help="print the profile names"),
-    hash_: Optional[str] = typer.Option(None, "--hash", help="print the config hash of SVC (or *)"),
     no_interpolate: bool = typer.Option(False, "--no-interpolate", help="don't interpolate variables"),
     environment: bool = typer.Option(False, "--environment", help="print the interpolation environment"),
     variables: bool = typer.Option(False, "--variables", help="print the variables the model uses"),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="write to FILE instead of stdout"),
 ) -> int:
+    if help_:
+        sys.stdout.write(ctx.get_help() + "\n")
+        return 0
+    values, services = _parse_rest(list(ctx.args))
+    format, hash_, output = values["format"], values["hash"], values["output"]
     from compose.project import load
 
     if format not in ("yaml", "json"):
-        raise typer.BadParameter(f"unsupported format {format!r}: yaml or json", param_hint="--format")
+        raise _usage_error(f"unsupported format {format!r}: yaml or json")
     targets = list(services or [])
     result = load(_options(ctx, not no_interpolate, targets))
     for message in result.warnings:

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""`pycompose config -q` wall time, CLI start-up included, next to docker-compose / podman-compose.
+
+Inputs: the largest awesome-compose file (../shared/corpus) and a generated 200-service file.
+Runs each command N times (hyperfine if installed, else a subprocess loop) and prints the
+median and minimum. Byte-code caching is on (into a temporary PYTHONPYCACHEPREFIX, so the tree
+stays clean) because that is how installed pycompose runs; the first, cold run is discarded.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / ".." / "shared" / "corpus" / "awesome-compose"
+RUNS = int(os.environ.get("BENCH_RUNS", "15"))
+
+
+def largest_awesome() -> Path:
+    return max(CORPUS.glob("*/compose.y*"), key=lambda p: p.stat().st_size)
+
+
+def generated(directory: Path, count: int = 200) -> Path:
+    lines = ["services:"]
+    for i in range(count):
+        lines += [f"  svc{i}:", f"    image: busybox:{i % 7}", "    command: [sleep, infinity]",
+                  f"    ports: ['{20000 + i}:80']", f"    environment: [INDEX={i}, NAME=svc{i}]",
+                  f"    volumes: ['data{i % 10}:/data', './conf:/etc/conf:ro']",
+                  "    networks: [front, back]", "    restart: unless-stopped"]
+        if i:
+            lines += ["    depends_on:", f"      svc{i - 1}: {{condition: service_started}}"]
+        lines += ["    healthcheck: {test: [CMD, 'true'], interval: 10s}"]
+    lines += ["networks:", "  front: {}", "  back: {}", "volumes:"]
+    lines += [f"  data{i}: {{}}" for i in range(10)]
+    path = directory / "compose.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float] | None:
+    if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+        return None
+    samples = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), min(samples)
+
+
+def main() -> int:
+    cache = tempfile.mkdtemp(prefix="pycompose-bench-pyc-")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    try:
+        with tempfile.TemporaryDirectory(prefix="pycompose-bench-") as tmp:
+            inputs = {"awesome (largest)": largest_awesome(), "generated 200 services": generated(Path(tmp))}
+            tools = {"pycompose": [sys.executable, "-m", "compose.cli.main", "-f", "{file}", "config", "-q"],
+                     "python -c pass": [sys.executable, "-c", "pass"]}
+            if shutil.which("docker-compose"):
+                tools["docker-compose"] = ["docker-compose", "-f", "{file}", "config", "-q"]
+            if shutil.which("podman-compose"):
+                tools["podman-compose"] = ["podman-compose", "-f", "{file}", "config"]
+            print(f"{'input':24} {'tool':16} {'median ms':>10} {'min ms':>8} {'ratio':>7}")
+            for label, file in inputs.items():
+                base = None
+                for tool, template in tools.items():
+                    cmd = [str(file) if a == "{file}" else a for a in template]
+                    result = timed(cmd, {**env, "PYTHONPATH": str(ROOT)})
+                    if result is None:
+                        print(f"{label:24} {tool:16} {'failed':>10}")
+                        continue
+                    median, fastest = result
+                    if tool == "pycompose":
+                        base = median
+                    ratio = f"{median / base:.2f}x" if base else ""
+                    print(f"{label:24} {tool:16} {median * 1000:10.0f} {fastest * 1000:8.0f} {ratio:>7}")
+            missing = [t for t in ("docker-compose", "podman-compose") if not shutil.which(t)]
+            if missing:
+                print(f"(not installed, not compared: {', '.join(missing)})")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
