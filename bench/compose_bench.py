@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Compose orchestration speed: `up -d` to an HTTP answer, `down -t 0`, an attached `up` that
+prints 200,000 lines, and `up -d` of 50 services.
+
+Starts its own engine in a temporary state root (own socket and address pool), imports a busybox
+image as bench/busybox:latest, and removes everything afterwards. Where docker-compose (v1, which
+speaks the Docker Engine API) or podman-compose is installed, the same stack is timed with it.
+Goals: up ≤ 0.3 s, down ≤ 0.2 s, 200k lines ≤ 0.6 s, 50 services ≤ 3 s.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
+CLI = [sys.executable, "-m", "compose.cli.main"]
+POOL = "10.239.0.0/16"
+GOALS = {"up -d (HTTP answer)": 0.3, "down -t 0": 0.2, "attached up, 200k lines": 0.6,
+         "up -d, 50 services": 3.0, "down, 50 services": None}
+
+
+def cli(env, cwd, *args, stdout=subprocess.DEVNULL) -> float:
+    start = time.perf_counter()
+    r = subprocess.run(CLI + list(args), env=env, cwd=cwd, stdout=stdout,
+                       stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if r.returncode != 0:
+        raise RuntimeError(f"pycompose {' '.join(args)}: {r.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def http_ready(url: str, deadline: float) -> bool:
+    while time.perf_counter() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=0.5) as resp:
+                if resp.read().strip() == b"hello":
+                    return True
+        except OSError:
+            time.sleep(0.005)
+    return False
+
+
+def bench_up_http(env, workdir) -> tuple[float | None, float]:
+    (workdir / "compose.yaml").write_text(STACK.resolve().read_text())
+    start = time.perf_counter()
+    cli(env, workdir, "-p", "bench", "up", "-d")
+    ok = http_ready("http://127.0.0.1:18080/", start + 10)
+    up = time.perf_counter() - start if ok else None
+    down = cli(env, workdir, "-p", "bench", "down", "-t", "0")
+    return up, down
+
+
+def bench_lines(env, workdir) -> float:
+    d = workdir / "lines"
+    d.mkdir()
+    (d / "compose.yaml").write_text(
+        "services:\n  spam:\n    image: bench/busybox:latest\n"
+        "    command: [\"seq\", \"1\", \"200000\"]\n")
+    with open(d / "out", "wb") as out:
+        elapsed = cli(env, d, "-p", "lines", "up", stdout=out)
+    count = (d / "out").read_bytes().count(b"spam-1  | ")
+    cli(env, d, "-p", "lines", "down", "-t", "0")
+    if count != 200_000:
+        raise RuntimeError(f"attached up printed {count} lines, not 200000")
+    return elapsed
+
+
+def bench_fifty(env, workdir) -> tuple[float, float]:
+    d = workdir / "fifty"
+    d.mkdir()
+    services = "".join(f"  s{i}:\n    image: bench/busybox:latest\n"
+                       f"    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n"
+                       for i in range(50))
+    (d / "compose.yaml").write_text("services:\n" + services)
+    up = cli(env, d, "-p", "fifty", "up", "-d")
+    down = cli(env, d, "-p", "fifty", "down", "-t", "0")
+    return up, down
+
+
+def other_tools(env, workdir) -> list[tuple[str, float | None, float | None]]:
+    rows = []
+    dc = shutil.which("docker-compose")
+    if dc:
+        denv = dict(env, DOCKER_HOST=env["PYCOMPOSE_HOST"])
+        (workdir / "compose.yaml").write_text(STACK.resolve().read_text())
+        start = time.perf_counter()
+        r = subprocess.run([dc, "-p", "benchv1", "up", "-d"], env=denv, cwd=workdir,
+                           capture_output=True)
+        up = (time.perf_counter() - start
+              if r.returncode == 0 and http_ready("http://127.0.0.1:18080/", start + 10)
+              else None)
+        start = time.perf_counter()
+        subprocess.run([dc, "-p", "benchv1", "down", "-t", "0"], env=denv, cwd=workdir,
+                       capture_output=True)
+        rows.append(("docker-compose", up, time.perf_counter() - start))
+    if shutil.which("podman-compose"):
+        rows.append(("podman-compose", None, None))   # needs podman's own engine: not comparable
+    return rows
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("compose_bench: needs root (it starts an engine)")
+        return 1
+    from tests.support.busybox import make_busybox_tar
+
+    root = Path(tempfile.mkdtemp(prefix="pcbench-", dir="/tmp"))
+    sock = root / "engine.sock"
+    env = dict(os.environ, PYCOMPOSE_ROOT=str(root / "state"), PYCOMPOSE_HOST=f"unix://{sock}",
+               PYCOMPOSE_ADDRESS_POOL=POOL, NO_COLOR="1")
+    (root / "state").mkdir()
+    log = open(root / "daemon.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    results: dict[str, float | None] = {}
+    try:
+        from engine.client import Client
+
+        client = Client(sock)
+        deadline = time.monotonic() + 20
+        while not client.ping():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                print("engine did not start:", (root / "daemon.log").read_text()[-1000:])
+                return 1
+            time.sleep(0.05)
+        with open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
+            client.import_image(f, repo="bench/busybox", tag="latest")
+        client.close()
+        work = root / "work"
+        work.mkdir()
+        for name, fn in (("up", lambda: bench_up_http(env, work)),
+                         ("lines", lambda: bench_lines(env, work)),
+                         ("fifty", lambda: bench_fifty(env, work))):
+            try:
+                value = fn()
+            except RuntimeError as e:
+                print(f"{name}: failed: {e}")
+                continue
+            if name == "up":
+                results["up -d (HTTP answer)"], results["down -t 0"] = value
+            elif name == "lines":
+                results["attached up, 200k lines"] = value
+            else:
+                results["up -d, 50 services"], results["down, 50 services"] = value
+        others = other_tools(env, work)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{'measure':<28} {'pycompose':>10} {'goal':>8}")
+    for key, goal in GOALS.items():
+        value = results.get(key)
+        shown = "failed" if value is None else f"{value:.3f}s"
+        print(f"{key:<28} {shown:>10} {'' if goal is None else f'{goal:.1f}s':>8}")
+    for tool, up, down in others:
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}s"   # noqa: E731
+        print(f"{tool}: up -d {fmt(up)}, down {fmt(down)}")
+    if not others:
+        print("(docker-compose / podman-compose not installed: no comparison)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
