@@ -225,3 +225,32 @@ def test_alias_bomb_is_refused():
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     with pytest.raises(YamlError, match=f"more than {MAX_NODES} values"):
         read_yaml("\n".join(lines) + "\n")
+
+
+SAMPLES = [
+    "ports:\n  - 22:22\n  - 3000\nenv: {A: no, B: on, C: true}\nmode: 0440\n",
+    "x: &a {image: b, n: 0o17}\ns:\n  <<: *a\n  tty: True\n  t: !reset []\n  o: !override [1]\n",
+    "a: |\n  multi\n  line\nb: >-\n  folded\n  text\nc: 'q'\nd: \"\\t\"\ne: ~\nf:\n",
+    "services:\n\tweb: {}\n",
+    "a: 1\na: 2\n",
+    "a: [1, 2\n",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_pure_python_parser_gives_the_same_results(text, monkeypatch):
+    """CI machines without libyaml use PyYAML's Python parser: results must not differ."""
+    import yaml
+
+    from compose.loader import yaml_reader
+
+    def outcome():
+        try:
+            doc = read_yaml(text, "c.yaml")
+            return ("ok", doc.data, dict(doc.lines))
+        except YamlError as err:  # libyaml words some problems differently; same place
+            return ("error", err.filename, err.line)
+
+    fast = outcome()
+    monkeypatch.setattr(yaml_reader, "_Composer", yaml_reader.composer_class(yaml.SafeLoader))
+    assert outcome() == fast
