@@ -8,13 +8,6 @@ from hypothesis import given, strategies as st
 from netbridge import dns
 
 
-def table_with(**names):
-    t = dns.NameTable()
-    for i, (addr, ns) in enumerate(names.items()):
-        t.add(f"ep{i}", ns, addr.replace("_", "."))
-    return t
-
-
 def test_query_round_trip():
     q = dns.parse_message(dns.build_query(0x1234, "Web.Example."))
     assert q.id == 0x1234 and not q.is_response

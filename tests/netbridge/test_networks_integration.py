@@ -242,3 +242,21 @@ def test_default_bridge_network_is_created_on_demand(harness, make_netns):
     assert [n.name for n in m.list()] == ["bridge"] and ep.network_id == net.id
     assert ep.dns_server == net.gateway and harness.manager.dns_serving("bridge")
     assert query(net.gateway, "x").addresses() == [ep.ip]
+
+
+def test_concurrent_connects_from_worker_threads(harness, make_netns):
+    """The daemon calls connect from several worker threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = harness.manager
+    net = m.create("busy-day")
+    spaces = [make_netns() for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        eps = list(pool.map(lambda i: m.connect("busy-day", f"{i:064x}", spaces[i].path,
+                                                container_name=f"c{i}", aliases=["all"]),
+                            range(8)))
+    assert len({e.ip for e in eps}) == 8 and len({e.host_veth for e in eps}) == 8
+    assert sorted(query(net.gateway, "all").addresses()) == sorted(e.ip for e in eps)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: m.disconnect("busy-day", f"{i:064x}"), range(8)))
+    assert m.endpoints("busy-day") == [] and query(net.gateway, "all").addresses() == []
