@@ -127,7 +127,7 @@ class LogPump:
 async def attach(orch: Orchestrator, containers: Iterable[Started], opts: AttachOptions,
                  interrupts: Interrupts, sink: ByteSink) -> int:
     """Stream until every attached container exited (or an abort); returns the exit code."""
-    containers = list(containers)
+    containers = sorted(containers, key=lambda c: c.name)
     names = [naming.short_name(c.name, orch.project.name) for c in containers]
     presenter = LogPresenter(names, opts.style)
     pump = LogPump(orch, presenter, sink, opts)

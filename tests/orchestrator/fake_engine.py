@@ -148,3 +148,19 @@ class FakeEngine:
     def remove_image(self, ref: str, force: bool = False) -> list:
         self._log("remove_image", ref)
         return []
+
+    # logs: the container "runs" its output, then exits with its service's exit code
+    output: dict[str, bytes] = {}
+
+    def logs(self, ref: str, *, follow: bool = False, timestamps: bool = False, tail=None,
+             since=None, until=None, stdout=True, stderr=True, tty=None):
+        c = self._get(ref)
+        service = c["Config"]["Labels"].get("com.docker.compose.service")
+        data = self.output.get(service, b"")
+        for i in range(0, len(data), 7):   # odd chunk sizes: lines arrive split
+            yield 1, data[i:i + 7]
+        if follow:
+            c["State"] = {"Status": "exited", "ExitCode": self.exit_codes.get(service, 0)}
+
+    def wait(self, ref: str, condition=None) -> dict:
+        return {"StatusCode": self._get(ref)["State"].get("ExitCode", 0)}
