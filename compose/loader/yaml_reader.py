@@ -211,8 +211,9 @@ def _char_at(text: str, line: int, column: int) -> str:
 # --- building values ---------------------------------------------------------------------------
 
 class _Builder:
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, max_nodes: int) -> None:
         self.filename = filename
+        self.max_nodes = max_nodes
         self.lines: dict[KeyPath, int] = {}
         self.count = 0
         self.active: set[int] = set()  # containers being built: an alias to one is a cycle
@@ -223,8 +224,8 @@ class _Builder:
 
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
-        if self.count > MAX_NODES:
-            raise self.error(node, f"document expands to more than {MAX_NODES} values "
+        if self.count > self.max_nodes:
+            raise self.error(node, f"document expands to more than {self.max_nodes} values "
                              "(alias bomb?)", path)
         tag = node.tag
         if tag == "!reset":
@@ -341,14 +342,16 @@ def _dotted(path: KeyPath) -> str:
 
 # --- entry points ------------------------------------------------------------------------------
 
-def read_yaml_all(text: str, filename: str = "compose.yaml") -> list[YamlDocument]:
+def read_yaml_all(text: str, filename: str = "compose.yaml", *,
+                  max_nodes: int = MAX_NODES) -> list[YamlDocument]:
     """Every document of a YAML stream (compose-go loads them one after the other). A stream
-    with no document (empty, only comments) gives an empty list."""
+    with no document (empty, only comments) gives an empty list. A document whose aliases
+    expand to more than `max_nodes` values is refused."""
     if text.startswith("\ufeff"):
         text = text[1:]
     documents = []
     for node in _compose(text, filename):
-        builder = _Builder(filename)
+        builder = _Builder(filename, max_nodes)
         data = builder.build(node, ())
         if not isinstance(data, dict):
             raise YamlError("top-level object must be a mapping", filename=filename,
@@ -358,10 +361,11 @@ def read_yaml_all(text: str, filename: str = "compose.yaml") -> list[YamlDocumen
     return documents
 
 
-def read_yaml(text: str, filename: str = "compose.yaml") -> YamlDocument:
+def read_yaml(text: str, filename: str = "compose.yaml", *,
+              max_nodes: int = MAX_NODES) -> YamlDocument:
     """The single document of a compose file (`{}` when the file holds none). Several documents
     in one file are refused here; use `read_yaml_all` to process them one by one."""
-    documents = read_yaml_all(text, filename)
+    documents = read_yaml_all(text, filename, max_nodes=max_nodes)
     if not documents:
         return YamlDocument(data={}, filename=filename, lines={})
     if len(documents) > 1:

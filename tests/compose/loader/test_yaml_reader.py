@@ -220,11 +220,19 @@ def test_alias_cycle_is_an_error():
 
 def test_alias_bomb_is_refused():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    for i in range(1, 8):
+    for i in range(1, 9):
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    text = "\n".join(lines) + "\n"  # 10**9 values once expanded
+    with pytest.raises(YamlError, match="more than 5000 values"):
+        read_yaml(text, max_nodes=5000)
     with pytest.raises(YamlError, match=f"more than {MAX_NODES} values"):
-        read_yaml("\n".join(lines) + "\n")
+        read_yaml(text)
+
+
+def test_aliases_within_the_limit_are_fine():
+    text = "a: &a [1, 2, 3]\nb: [*a, *a, *a]\n"
+    assert read_yaml(text, max_nodes=20).data["b"] == [[1, 2, 3]] * 3
 
 
 SAMPLES = [
