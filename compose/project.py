@@ -50,21 +50,30 @@ def load_project(options: ProjectOptions) -> Any:
     return load(options).project
 
 
-def load(options: ProjectOptions) -> LoadedProject:
+def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
+    """Run the pipeline. `build_model=False` stops after every check (for `config -q` and the
+    listing flags, which need only the canonical document) and leaves `project` None."""
     from compose.loader.yaml_reader import read_yaml_all
     from compose.merge import merge, strip_markers, unicity
 
     warnings: list[str] = []
     warn = warnings.append
-    setup = _setup(options, warn)  # files, working dir, environment, name
-    env: Mapping[str, str] = setup.environment
+    setup = _setup(options, warn)  # files, working dir, environment
+    raw = [(path, doc) for path, text in setup.sources
+           for doc in read_yaml_all(text, filename=_display(path))]
+    from compose.loader.environment import project_name
+
+    name = project_name(working_dir=setup.working_dir, environment=setup.environment,
+                        explicit=options.name, warn=warn,
+                        names_in_files=[d.data.get("name") for _, d in raw if isinstance(d.data, dict)])
+    env: Mapping[str, str] = {**setup.environment,
+                              "COMPOSE_PROJECT_NAME": setup.environment.get("COMPOSE_PROJECT_NAME") or name}
     documents: list[tuple[str, Any, Callable]] = []
-    for path, text in setup.sources:
-        for doc in read_yaml_all(text, filename=_display(path)):
-            data = doc.data
-            if options.interpolate:
-                data = _interpolate(data, env, doc, warn)
-            documents.append((path, data, doc.line_of))
+    for path, doc in raw:
+        data = doc.data
+        if options.interpolate:
+            data = _interpolate(data, env, doc, warn)
+        documents.append((path, data, doc.line_of))
 
     merged: Any = {}
     line_maps: list[tuple[str, Callable]] = []
@@ -73,7 +82,7 @@ def load(options: ProjectOptions) -> LoadedProject:
             continue
         if not isinstance(data, dict):
             raise ComposeError("top-level object must be a mapping", filename=_display(path))
-        data = _apply_include(data, path, setup, options, warn)
+        data = _apply_include(data, path, env, options, warn)
         data = _apply_extends(data, path, env, options, warn)
         try:
             merged = merge(merged, data, ())
@@ -98,8 +107,6 @@ def load(options: ProjectOptions) -> LoadedProject:
     for message in schema.unsupported_attributes(merged):
         warn(message)
 
-    name = setup.project_name(merged.get("name"))
-    env = {**env, "COMPOSE_PROJECT_NAME": env.get("COMPOSE_PROJECT_NAME", name)}
     from compose.normalize import NormalizeError, Normalizer
 
     normalizer = Normalizer(name, setup.working_dir, env,
@@ -128,6 +135,8 @@ def load(options: ProjectOptions) -> LoadedProject:
         raise DependencyCycleError(f"dependency cycle detected: {' -> '.join(cycle)}",
                                    filename=file, line=line)
 
+    if not build_model:
+        return LoadedProject(canonical=canonical, project=None, warnings=tuple(warnings))
     from compose.model import Project
 
     project = Project.from_canonical(canonical, working_dir=setup.working_dir,
@@ -143,85 +152,33 @@ class _Setup:
     sources: tuple[tuple[str, str], ...]    # (absolute path or "-", text)
     working_dir: str
     environment: Mapping[str, str]
-    explicit_name: str | None
-
-    def project_name(self, from_file: Any) -> str:
-        if self.explicit_name:
-            return self.explicit_name
-        if from_file:
-            return _normalize_name(str(from_file))
-        return _normalize_name(os.path.basename(self.working_dir.rstrip("/")))
-
-
-def _normalize_name(text: str) -> str:
-    name = re.sub(r"[^a-z0-9_-]", "", text.lower()).lstrip("_-")
-    if not name:
-        raise ComposeError("project name must not be empty")
-    return name
 
 
 def _setup(options: ProjectOptions, warn: Warn) -> _Setup:
-    """Which files, which directory, which environment. Uses compose/loader's discovery and
-    environment modules when they exist; until then a minimal stand-in: explicit files or the
-    default names in the working directory, `.env` of the project directory, `-p` or
-    COMPOSE_PROJECT_NAME or `name:` or the directory name."""
-    try:
-        from compose.loader import discovery  # type: ignore[attr-defined]
-    except ImportError:
-        discovery = None
-    if discovery is not None and hasattr(discovery, "resolve_project"):
-        return discovery.resolve_project(options, warn)  # type: ignore[no-any-return]
-    cwd = options.working_directory or os.getcwd()
-    env = dict(options.environment)
-    files = list(options.files)
-    if not files and env.get("COMPOSE_FILE"):
-        files = env["COMPOSE_FILE"].split(env.get("COMPOSE_PATH_SEPARATOR", ":"))
-    if not files:
-        search = options.project_directory or cwd
-        for candidate in ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
-            if os.path.isfile(os.path.join(search, candidate)):
-                files = [os.path.join(search, candidate)]
-                for override in ("compose.override.yml", "compose.override.yaml",
-                                 "docker-compose.override.yml", "docker-compose.override.yaml"):
-                    if os.path.isfile(os.path.join(search, override)):
-                        files.append(os.path.join(search, override))
-                        break
-                break
-        else:
-            raise ComposeError("no configuration file provided: not found")
+    """Which files, which directory, which environment (compose/loader/environment.py)."""
+    from pathlib import Path
+
+    from compose.loader.environment import resolve_sources
+
+    cwd = Path(options.working_directory or os.getcwd())
+    found = resolve_sources(os_env=options.environment, cwd=cwd, files=options.files,
+                            project_directory=options.project_directory,
+                            env_files=options.env_files, warn=warn)
     sources = []
-    for f in files:
-        if f == "-":
+    for path in found.config_files:
+        if path == "-":
             sources.append(("-", sys.stdin.read()))
             continue
-        path = os.path.abspath(os.path.join(cwd, f))
         try:
             with open(path, encoding="utf-8") as fh:
                 sources.append((path, fh.read()))
         except FileNotFoundError:
-            raise ComposeError(f"open {path}: no such file or directory") from None
+            from compose.errors import ComposeFileNotFound
+
+            raise ComposeFileNotFound(f"open {path}: no such file or directory") from None
         except OSError as e:
             raise ComposeError(f"cannot read {path}: {e.strerror}") from None
-    first = sources[0][0]
-    working_dir = os.path.abspath(options.project_directory or (os.path.dirname(first) if first != "-" else cwd))
-    env_files = list(options.env_files) or [os.path.join(working_dir, ".env")]
-    for i, file in enumerate(env_files):
-        file = os.path.join(cwd, file)
-        if not os.path.isfile(file):
-            if options.env_files:
-                raise ComposeError(f"couldn't find env file: {file}")
-            continue
-        from compose.loader.dotenv import parse_dotenv
-
-        with open(file, encoding="utf-8") as fh:
-            values = parse_dotenv(fh.read(), env.get, file)
-        for k, v in values.items():
-            env.setdefault(k, v)  # the OS environment always wins
-    name = options.name or env.get("COMPOSE_PROJECT_NAME") or None
-    if name and _normalize_name(name) != name:
-        raise ComposeError(f"invalid project name {name!r}: must consist only of lowercase alphanumeric "
-                           "characters, hyphens, and underscores as well as start with a letter or number")
-    return _Setup(tuple(sources), working_dir, env, name)
+    return _Setup(tuple(sources), str(found.working_dir), dict(found.environment))
 
 
 def raw_documents(options: ProjectOptions):
@@ -254,12 +211,13 @@ def _apply_extends(data: dict, path: str, env: Mapping[str, str], options: Proje
     return resolve_extends(data, path, load_file)
 
 
-def _apply_include(data: dict, path: str, setup: Any, options: ProjectOptions, warn: Warn) -> dict:
+def _apply_include(data: dict, path: str, env: Mapping[str, str], options: ProjectOptions,
+                   warn: Warn) -> dict:
     if not data.get("include"):
         return data
     from compose.include import apply_include
 
-    return apply_include(data, path, setup.environment, options.interpolate, warn, _read_single)
+    return apply_include(data, path, env, options.interpolate, warn, _read_single)
 
 
 def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: Warn) -> dict:

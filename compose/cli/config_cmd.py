@@ -113,7 +113,8 @@ def config(
     if format not in ("yaml", "json"):
         raise _usage_error(f"unsupported format {format!r}: yaml or json")
     targets = list(services or [])
-    result = load(_options(ctx, not no_interpolate, targets))
+    needs_model = bool(list_profiles or hash_ is not None or environment)
+    result = load(_options(ctx, not no_interpolate, targets), build_model=needs_model)
     for message in result.warnings:
         sys.stderr.write(f"WARN[0000] {message}\n")
     if quiet:
