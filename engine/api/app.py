@@ -1,0 +1,18 @@
+"""The full route table for the daemon."""
+from __future__ import annotations
+
+from engine.api import routes_containers, routes_images, routes_system, routes_volumes
+from engine.api.context import Engine
+from engine.api.router import Router
+
+
+def build_router(engine: Engine) -> Router:
+    router = Router()
+    routes_system.register(router, engine)
+    routes_containers.register(router, engine)
+    routes_images.register(router, engine)
+    routes_volumes.register(router, engine)
+    if engine.networks is not None:
+        from engine.api import routes_networks
+        routes_networks.register(router, engine)
+    return router

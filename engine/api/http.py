@@ -1,0 +1,338 @@
+"""A small HTTP/1.1 server on trio + h11 over a unix socket.
+
+Handlers are `async def handler(request) -> Response | StreamResponse | HijackResponse`. Typed
+`PycomposeError`s become `{"message": ...}` with their `status`; anything else is logged with its
+traceback and answered with 500, never taking the server down.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+import trio
+
+from engine.errors import BadParameter, PycomposeError
+
+log = logging.getLogger("engine.api")
+
+MAX_HEADER_BYTES = 64 * 1024
+SPOOL_BYTES = 8 * 1024 * 1024
+SERVER_HEADER = ("Server", "pycompose-engine")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: IO[bytes]
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def upgrade(self) -> bool:
+        return "upgrade" in self.headers.get("connection", "").lower() and bool(
+            self.headers.get("upgrade"))
+
+    def body_bytes(self) -> bytes:
+        self.body.seek(0)
+        return self.body.read()
+
+    def json(self, default: Any = None) -> Any:
+        data = self.body_bytes()
+        if not data.strip():
+            return default
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise BadParameter(f"invalid JSON body: {exc}") from None
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name: str) -> list[str]:
+        return list(self.query.get(name, []))
+
+    def bool_arg(self, name: str, default: bool = False) -> bool:
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise BadParameter(f"invalid boolean for query parameter {name!r}: {value!r}")
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise BadParameter(f"invalid integer for query parameter {name!r}: {value!r}") from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's `filters` query: {"key": ["v", ...]} or the legacy {"key": {"v": true}}."""
+        raw = self.arg("filters")
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise BadParameter(f"invalid filters: {raw!r}") from None
+        if not isinstance(data, dict):
+            raise BadParameter(f"invalid filters: {raw!r}")
+        out: dict[str, list[str]] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out[key] = [k for k, on in value.items() if on]
+            elif isinstance(value, list):
+                out[key] = [str(v) for v in value]
+            else:
+                out[key] = [str(value)]
+        return out
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(obj).encode() + b"\n")
+
+
+def empty_response(status: int = 204) -> Response:
+    return Response(status, b"", None)
+
+
+@dataclass
+class StreamResponse:
+    """A chunked body produced by an async iterator (logs, load progress, image tarballs)."""
+    body: AsyncIterator[bytes]
+    content_type: str = "application/json"
+    status: int = 200
+
+
+class RawConnection:
+    """The client's socket after hijacking: bytes both ways, plus the bytes h11 already read."""
+
+    def __init__(self, stream: trio.SocketStream, initial: bytes) -> None:
+        self._stream = stream
+        self._pending = initial
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            return await self._stream.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def send_all(self, data: bytes) -> None:
+        await self._stream.send_all(data)
+
+    async def close_write(self) -> None:
+        try:
+            await self._stream.send_eof()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+@dataclass
+class HijackResponse:
+    """Attach/exec: after 101 (client sent `Upgrade: tcp`) or a bare 200, a raw bidirectional stream."""
+    run: Callable[[RawConnection], Awaitable[None]]
+    content_type: str = "application/vnd.docker.raw-stream"
+
+
+Handler = Callable[[Request], Awaitable["Response | StreamResponse | HijackResponse"]]
+Dispatch = Callable[[Request], Awaitable["Response | StreamResponse | HijackResponse"]]
+
+
+def error_response(exc: BaseException) -> Response:
+    if isinstance(exc, PycomposeError):
+        status = getattr(exc, "status", 500)
+        return json_response({"message": exc.message}, status)
+    log.error("internal error:\n%s", "".join(traceback.format_exception(exc)))
+    return json_response({"message": f"internal error: {exc}"}, 500)
+
+
+async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Request | None:
+    head: h11.Request | None = None
+    body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                data = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            conn.receive_data(data)
+            continue
+        if isinstance(event, h11.Request):
+            head = event
+        elif isinstance(event, h11.Data):
+            body.write(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            break
+        else:  # ConnectionClosed, or PAUSED with no request (client misbehaving)
+            body.close()
+            return None
+    target = urlsplit(head.target.decode("latin-1"))
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+    body.seek(0)
+    return Request(
+        method=head.method.decode("ascii").upper(),
+        path=target.path,
+        query=parse_qs(target.query, keep_blank_values=True),
+        headers=headers,
+        body=body,
+    )
+
+
+async def _send(conn: h11.Connection, stream: trio.SocketStream, event: Any) -> None:
+    data = conn.send(event)
+    if data:
+        await stream.send_all(data)
+
+
+def _headers(content_type: str | None, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    headers = [SERVER_HEADER, ("Api-Version", "1.41")]
+    if content_type:
+        headers.append(("Content-Type", content_type))
+    return headers + extra
+
+
+async def _send_response(conn: h11.Connection, stream: trio.SocketStream, request: Request,
+                         resp: Response) -> None:
+    headers = _headers(resp.content_type, resp.headers)
+    headers.append(("Content-Length", str(len(resp.body))))
+    await _send(conn, stream, h11.Response(status_code=resp.status, headers=headers))
+    if resp.body and request.method != "HEAD":
+        await _send(conn, stream, h11.Data(data=resp.body))
+    await _send(conn, stream, h11.EndOfMessage())
+
+
+async def _send_stream(conn: h11.Connection, stream: trio.SocketStream,
+                       resp: StreamResponse) -> bool:
+    """Chunked body; returns False if the stream broke mid-way (the connection must close)."""
+    await _send(conn, stream, h11.Response(status_code=resp.status,
+                                           headers=_headers(resp.content_type, [])))
+    try:
+        async for chunk in resp.body:
+            if chunk:
+                await _send(conn, stream, h11.Data(data=chunk))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return False
+    except Exception as exc:  # headers are gone: all we can do is log and cut the stream
+        log.error("stream failed:\n%s", "".join(traceback.format_exception(exc)))
+        return False
+    finally:
+        aclose = getattr(resp.body, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    await _send(conn, stream, h11.EndOfMessage())
+    return True
+
+
+async def _hijack(conn: h11.Connection, stream: trio.SocketStream, request: Request,
+                  resp: HijackResponse) -> None:
+    if request.upgrade and conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+        await _send(conn, stream, h11.InformationalResponse(status_code=101, headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "tcp"), ("Content-Type", resp.content_type)]))
+    else:
+        # Docker answers a non-upgrade attach with a bare 200 and then the raw stream until close.
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: " + resp.content_type.encode()
+            + b"\r\nConnection: close\r\n\r\n")
+    initial, _closed = conn.trailing_data
+    # Let the client consume the response head before stream bytes follow: clients that read
+    # it through a buffered reader and then switch to the raw socket would lose them.
+    await trio.sleep(0.005)
+    try:
+        await resp.run(RawConnection(stream, bytes(initial)))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch) -> None:
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    try:
+        while True:
+            try:
+                request = await _read_request(conn, stream)
+            except h11.RemoteProtocolError as exc:
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await _send_response(conn, stream, Request("GET", "/", {}, {}, None),  # type: ignore[arg-type]
+                                         json_response({"message": f"bad request: {exc}"}, 400))
+                return
+            if request is None:
+                return
+            try:
+                try:
+                    resp = await dispatch(request)
+                except Exception as exc:
+                    resp = error_response(exc)
+                if isinstance(resp, HijackResponse):
+                    await _hijack(conn, stream, request, resp)
+                    return
+                if isinstance(resp, StreamResponse):
+                    if not await _send_stream(conn, stream, resp):
+                        return
+                else:
+                    await _send_response(conn, stream, request, resp)
+            finally:
+                request.body.close()
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+        return
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+async def serve_unix(path: Path, dispatch: Dispatch,
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Listen on `path` (mode 0660, parent created) until cancelled; the socket file is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The daemon's root lock guarantees no other engine owns this socket: a leftover is stale.
+    if path.is_socket() or path.exists():
+        path.unlink()
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        await sock.bind(str(path))
+        os.chmod(path, 0o660)
+        sock.listen(128)
+        listener = trio.SocketListener(sock)
+        task_status.started()
+
+        async def on_connection(stream: trio.SocketStream) -> None:
+            await handle_connection(stream, dispatch)
+
+        await trio.serve_listeners(on_connection, [listener])
+    finally:
+        sock.close()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,188 @@
+"""/images/... endpoints over the image store (its methods are synchronous: worker threads)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, AsyncIterator, Callable
+
+import trio
+
+from engine.api.context import Engine
+from engine.api.http import Request, Response, StreamResponse, json_response
+from engine.api.router import Router
+from engine.errors import BadParameter, Conflict, PycomposeError
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+async def _progress_stream(work: Callable[[Callable[[dict], None]], Any],
+                           last: Callable[[Any], list[dict]]) -> AsyncIterator[bytes]:
+    """Run `work(progress)` in a thread, streaming each progress dict as a JSON line; an error
+    after the headers went out becomes Docker's {"errorDetail", "error"} line."""
+    send, receive = trio.open_memory_channel[dict](1000)
+    token = trio.lowlevel.current_trio_token()
+
+    def progress(msg: dict) -> None:
+        try:
+            trio.from_thread.run_sync(send.send_nowait, msg, trio_token=token)
+        except (trio.WouldBlock, trio.RunFinishedError):
+            pass
+
+    result: dict[str, Any] = {}
+
+    async def runner() -> None:
+        async with send:
+            try:
+                result["value"] = await trio.to_thread.run_sync(work, progress)
+            except PycomposeError as exc:
+                result["error"] = exc.message
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner)
+        async for msg in receive:
+            yield _line(msg)
+    if "error" in result:
+        yield _line({"errorDetail": {"message": result["error"]}, "error": result["error"]})
+    elif "value" in result:
+        for msg in last(result["value"]):
+            yield _line(msg)
+
+
+def register(router: Router, engine: Engine) -> None:
+    store = engine.images
+
+    async def list_(req: Request) -> Response:
+        filters = req.filters()
+        images = await trio.to_thread.run_sync(store.list)
+        out = []
+        for image in images:
+            if filters.get("reference") and not any(
+                    _ref_matches(t, f) for f in filters["reference"] for t in image.repo_tags):
+                continue
+            if filters.get("dangling") and (filters["dangling"][0] in ("1", "true")) \
+                    != (not image.repo_tags):
+                continue
+            if filters.get("label") and not all(
+                    _label_ok(image.config.get("Labels") or {}, f) for f in filters["label"]):
+                continue
+            out.append(store.summary(image))
+        return json_response(out)
+
+    async def inspect(req: Request) -> Response:
+        return json_response(await trio.to_thread.run_sync(store.inspect, req.params["name"]))
+
+    async def remove(req: Request) -> Response:
+        name, force = req.params["name"], req.bool_arg("force")
+        image = await trio.to_thread.run_sync(store.get, name)
+        users = [r for r in engine.manager.store.all() if r.image_id == image.id]
+        if users and not force and (name == image.id or name.startswith("sha256:")
+                                    or len(image.repo_tags) <= 1):
+            raise Conflict(f"conflict: unable to remove repository reference \"{name}\" "
+                           f"(must force) - container {users[0].short_id} is using its "
+                           f"referenced image {image.id[7:19]}")
+        return json_response(await trio.to_thread.run_sync(lambda: store.remove(name, force)))
+
+    async def load(req: Request) -> StreamResponse:
+        quiet = req.bool_arg("quiet")
+
+        def work(progress: Callable[[dict], None]) -> list:
+            req.body.seek(0)
+            return store.load(req.body)
+
+        def done(images: list) -> list[dict]:
+            msgs = []
+            for image in images:
+                names = image.repo_tags or (image.id,)
+                for name in names:
+                    what = "image" if image.repo_tags else "image ID"
+                    msgs.append({"stream": f"Loaded {what}: {name}\n"})
+            return msgs
+
+        return StreamResponse(_progress_stream(work, done))
+
+    async def create(req: Request) -> StreamResponse:
+        src, from_image = req.arg("fromSrc"), req.arg("fromImage")
+        tag = req.arg("tag") or ""
+        if src:
+            if src != "-":
+                raise BadParameter("only fromSrc=- (the request body) is supported")
+            repo = req.arg("repo") or ""
+            ref = (f"{repo}:{tag}" if tag else repo) or None
+            changes = req.args("changes")
+
+            def work(progress: Callable[[dict], None]) -> Any:
+                req.body.seek(0)
+                return store.import_rootfs(req.body, ref, changes)
+
+            return StreamResponse(_progress_stream(work, lambda img: [{"status": img.id}]))
+        if from_image:
+            ref = from_image
+            if tag and "@" not in from_image:
+                ref = f"{from_image}:{tag}" if ":" not in from_image.rsplit("/", 1)[-1] \
+                    else from_image
+            platform = req.arg("platform") or None
+
+            def pull(progress: Callable[[dict], None]) -> Any:
+                return store.pull(ref, platform, progress)
+
+            return StreamResponse(_progress_stream(
+                pull, lambda img: [{"status": f"Digest: {img.repo_digests[0]}"
+                                    if img.repo_digests else f"Pulled {img.id}"},
+                                   {"status": f"Status: Downloaded newer image for {ref}"}]))
+        raise BadParameter("fromSrc or fromImage is required")
+
+    async def tag(req: Request) -> Response:
+        repo, tag_ = req.arg("repo"), req.arg("tag")
+        if not repo:
+            raise BadParameter("repository name is required (repo)")
+        ref = f"{repo}:{tag_}" if tag_ else repo
+        await trio.to_thread.run_sync(store.tag, req.params["name"], ref)
+        return Response(201, b"", None)
+
+    async def get(req: Request) -> StreamResponse:
+        names = req.args("names") or ([req.params["name"]] if "name" in req.params else [])
+        if not names:
+            raise BadParameter("names is required")
+        for n in names:
+            await trio.to_thread.run_sync(store.get, n)  # 404 before the headers go out
+        return StreamResponse(_save_stream(store, names), "application/x-tar")
+
+    router.add("GET", "/images/json", list_)
+    router.add("POST", "/images/load", load)
+    router.add("POST", "/images/create", create)
+    router.add("GET", "/images/get", get)
+    router.add("GET", "/images/{name:path}/json", inspect)
+    router.add("GET", "/images/{name:path}/get", get)
+    router.add("POST", "/images/{name:path}/tag", tag)
+    router.add("DELETE", "/images/{name:path}", remove)
+
+
+async def _save_stream(store: Any, names: list[str]) -> AsyncIterator[bytes]:
+    fd, path = tempfile.mkstemp(prefix="save-", suffix=".tar")
+    os.close(fd)
+    try:
+        def work() -> None:
+            with open(path, "wb") as f:
+                store.save(names, f)
+        await trio.to_thread.run_sync(work)
+        async with await trio.open_file(path, "rb") as f:
+            while True:
+                chunk = await f.read(1 << 20)
+                if not chunk:
+                    break
+                yield chunk
+    finally:
+        os.unlink(path)
+
+
+def _ref_matches(tag: str, pattern: str) -> bool:
+    import fnmatch
+    return fnmatch.fnmatch(tag, pattern) or fnmatch.fnmatch(tag, pattern + ":*")
+
+
+def _label_ok(labels: dict, flt: str) -> bool:
+    key, eq, value = flt.partition("=")
+    return key in labels and (not eq or labels[key] == value)

@@ -1,0 +1,116 @@
+"""/networks/... endpoints over netbridge's NetworkManager (Docker shapes)."""
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from engine.api.context import Engine
+from engine.api.http import Request, Response, empty_response, json_response
+from engine.api.router import Router
+from engine.containers.networking import _aliases, _ip
+from engine.errors import BadParameter, NotFound
+
+
+def network_json(net: Any, endpoints: list[Any]) -> dict:
+    return {
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local",
+        "Driver": "bridge", "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None,
+                 "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+        "Internal": net.internal, "Attachable": False, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Containers": {ep.container_id: {"Name": ep.container_name, "EndpointID": ep.host_veth,
+                                         "MacAddress": ep.mac,
+                                         "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
+                                         "IPv6Address": ""}
+                       for ep in endpoints if ep.network_id == net.id},
+        "Options": {"com.docker.network.bridge.name": net.bridge},
+        "Labels": dict(net.labels),
+    }
+
+
+def _label_ok(labels: dict, flt: str) -> bool:
+    key, eq, value = flt.partition("=")
+    return key in labels and (not eq or labels[key] == value)
+
+
+def register(router: Router, engine: Engine) -> None:
+    nets = engine.networks
+    mgr = engine.manager
+
+    async def create(req: Request) -> Response:
+        body = req.json({}) or {}
+        if not isinstance(body, dict) or not body.get("Name"):
+            raise BadParameter("Name: a network name is required")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            raise BadParameter(f"Driver: unsupported network driver {driver!r} (only bridge)")
+        configs = ((body.get("IPAM") or {}).get("Config") or [{}])
+        first = configs[0] if configs else {}
+        net = await trio.to_thread.run_sync(lambda: nets.create(
+            body["Name"], subnet=first.get("Subnet") or None,
+            gateway=first.get("Gateway") or None, internal=bool(body.get("Internal")),
+            labels=body.get("Labels") or {}))
+        return json_response({"Id": net.id, "Warning": ""}, 201)
+
+    async def list_(req: Request) -> Response:
+        filters = req.filters()
+        endpoints = await trio.to_thread.run_sync(nets.endpoints)
+        out = []
+        for net in await trio.to_thread.run_sync(nets.list):
+            if filters.get("name") and not any(n in net.name for n in filters["name"]):
+                continue
+            if filters.get("id") and not any(net.id.startswith(i) for i in filters["id"]):
+                continue
+            if filters.get("label") and not all(_label_ok(net.labels, f)
+                                                for f in filters["label"]):
+                continue
+            out.append(network_json(net, endpoints))
+        return json_response(out)
+
+    async def inspect(req: Request) -> Response:
+        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
+        endpoints = await trio.to_thread.run_sync(nets.endpoints)
+        return json_response(network_json(net, endpoints))
+
+    async def remove(req: Request) -> Response:
+        await trio.to_thread.run_sync(nets.remove, req.params["id"])
+        return empty_response(204)
+
+    async def prune(req: Request) -> Response:
+        endpoints = await trio.to_thread.run_sync(nets.endpoints)
+        used = {ep.network_id for ep in endpoints}
+        configured = {name for rec in mgr.store.all() for name in
+                      [rec.config.network_mode, *rec.config.endpoints]}
+        deleted = []
+        for net in await trio.to_thread.run_sync(nets.list):
+            if net.id in used or net.name in configured or net.name == "bridge":
+                continue
+            await trio.to_thread.run_sync(nets.remove, net.id)
+            deleted.append(net.name)
+        return json_response({"NetworksDeleted": deleted})
+
+    async def connect(req: Request) -> Response:
+        body = req.json({}) or {}
+        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
+        rec = mgr.get(str(body.get("Container") or ""))
+        cfg = body.get("EndpointConfig") or {}
+        await mgr.connect_network(rec.id, net.name, cfg)
+        return Response(200, b"", None)
+
+    async def disconnect(req: Request) -> Response:
+        body = req.json({}) or {}
+        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
+        rec = mgr.get(str(body.get("Container") or ""))
+        await mgr.disconnect_network(rec.id, net.name)
+        return Response(200, b"", None)
+
+    router.add("POST", "/networks/create", create)
+    router.add("POST", "/networks/prune", prune)
+    router.add("GET", "/networks", list_)
+    router.add("GET", "/networks/{id}", inspect)
+    router.add("DELETE", "/networks/{id}", remove)
+    router.add("POST", "/networks/{id}/connect", connect)
+    router.add("POST", "/networks/{id}/disconnect", disconnect)
+    _ = (_aliases, _ip, NotFound)

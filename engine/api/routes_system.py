@@ -1,0 +1,94 @@
+"""/_ping, /version, /info and the /pycompose/... extras."""
+from __future__ import annotations
+
+import os
+import platform
+
+from engine.api.context import Engine
+from engine.api.http import Request, Response, empty_response, json_response
+from engine.api.router import Router
+from engine.containers.model import ContainerState
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
+ENGINE_VERSION = "0.1.0"
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def register(router: Router, engine: Engine) -> None:
+    async def ping(req: Request) -> Response:
+        return Response(200, b"OK", "text/plain; charset=utf-8",
+                        [("Cache-Control", "no-cache, no-store, must-revalidate"),
+                         ("Pragma", "no-cache"), ("Builder-Version", "1"),
+                         ("OSType", "linux")])
+
+    async def version(req: Request) -> Response:
+        uname = os.uname()
+        return json_response({
+            "Platform": {"Name": "pycompose engine"},
+            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": {
+                "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                "Os": "linux", "Arch": _arch(), "KernelVersion": uname.release}}],
+            "Version": ENGINE_VERSION, "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION, "GitCommit": "", "GoVersion": "",
+            "Os": "linux", "Arch": _arch(), "KernelVersion": uname.release, "BuildTime": "",
+        })
+
+    async def info(req: Request) -> Response:
+        recs = engine.manager.store.all()
+        count = lambda *states: sum(1 for r in recs if r.state.status in states)  # noqa: E731
+        uname = os.uname()
+        return json_response({
+            "ID": engine.info_extra.get("id", ""),
+            "Containers": len(recs),
+            "ContainersRunning": count(ContainerState.RUNNING, ContainerState.RESTARTING),
+            "ContainersPaused": count(ContainerState.PAUSED),
+            "ContainersStopped": count(ContainerState.EXITED, ContainerState.CREATED,
+                                       ContainerState.DEAD),
+            "Images": len(engine.images.list()),
+            "Driver": "overlay2",
+            "DockerRootDir": str(engine.config.root),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": engine.info_extra.get("cgroup_version", ""),
+            "KernelVersion": uname.release,
+            "OperatingSystem": engine.info_extra.get("os", "Linux"),
+            "OSType": "linux",
+            "Architecture": uname.machine,
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "Name": uname.nodename,
+            "ServerVersion": ENGINE_VERSION,
+            "DefaultRuntime": "pycompose",
+            "Runtimes": {"pycompose": {"path": "builtin"}},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"],
+                        "Log": ["json-file"]},
+            "Swarm": {"LocalNodeState": "inactive"},
+            "Labels": [],
+            "SecurityOptions": [],
+            "Warnings": None,
+        })
+
+    async def shutdown(req: Request) -> Response:
+        engine.request_shutdown()
+        return empty_response(204)
+
+    router.add("GET", "/_ping", ping)
+    router.add("GET", "/version", version)
+    router.add("GET", "/info", info)
+    router.add("POST", "/pycompose/shutdown", shutdown)

@@ -1,0 +1,51 @@
+"""Moving container output and client input over hijacked connections and chunked bodies."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import trio
+
+from engine.api.framing import frame
+from engine.api.http import RawConnection
+from engine.containers.io import IoSession
+
+
+def encode(tty: bool, stream: int, data: bytes) -> bytes:
+    return data if tty else frame(stream, data)
+
+
+async def pump_session(conn: RawConnection, session: IoSession) -> None:
+    """Client bytes → stdin (closed at the client's EOF); output → client until it ends."""
+    async def from_client() -> None:
+        while True:
+            data = await conn.receive_some()
+            if not data:
+                break
+            assert session.write_stdin is not None
+            await session.write_stdin(data)
+        if session.close_stdin is not None:
+            await session.close_stdin()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            if session.write_stdin is not None:
+                nursery.start_soon(from_client)
+            for stream, data in session.initial:
+                await conn.send_all(encode(session.tty, stream, data))
+            async with session.output:
+                async for stream, data in session.output:
+                    await conn.send_all(encode(session.tty, stream, data))
+            nursery.cancel_scope.cancel()
+    finally:
+        await session.output.aclose()
+    await conn.close_write()
+
+
+async def framed(chunks: AsyncIterator[tuple[int, bytes]], tty: bool) -> AsyncIterator[bytes]:
+    try:
+        async for stream, data in chunks:
+            yield encode(tty, stream, data)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

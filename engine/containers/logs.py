@@ -1,0 +1,226 @@
+"""json-file container logs: one `{"log","stream","time"}` object per line, size-based rotation.
+
+The writer splits output into lines (a partial line is kept until its newline, or flushed at
+16 KiB and at end of stream, like Docker); the reader applies since/until/tail and renders
+with or without timestamps. Following is done by the manager on top of `LogFile.read_from`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from engine.errors import BadParameter
+
+MAX_PARTIAL = 16 * 1024
+
+
+def rfc3339_nanos(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = _dt.datetime.fromtimestamp(secs, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:09d}Z"
+
+
+def parse_time(text: str) -> int:
+    """RFC 3339 (with up to nanosecond digits) → ns since the epoch."""
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    main, frac, rest = t, "", ""
+    if "." in t:
+        main, _, tail = t.partition(".")
+        i = 0
+        while i < len(tail) and tail[i].isdigit():
+            i += 1
+        frac, rest = tail[:i], tail[i:]
+        main += rest
+    dt = _dt.datetime.fromisoformat(main)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_dt.timezone.utc)
+    return int(dt.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+def parse_since(value: str | None, name: str) -> int | None:
+    """Docker's since/until: unix seconds ("1700000000", "1700000000.5") or RFC 3339; 0 = unset."""
+    if value is None or value in ("", "0"):
+        return None
+    try:
+        return int(round(float(value) * 1e9)) if _is_number(value) else parse_time(value)
+    except ValueError:
+        raise BadParameter(f"invalid value for {name}: {value!r}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    stream: str      # "stdout" | "stderr"
+    data: bytes
+    time_ns: int
+
+    def to_line(self) -> bytes:
+        return json.dumps({"log": self.data.decode("utf-8", "replace"), "stream": self.stream,
+                           "time": rfc3339_nanos(self.time_ns)}).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> LogEntry | None:
+        try:
+            obj = json.loads(line)
+            return cls(obj["stream"], obj["log"].encode("utf-8"), parse_time(obj["time"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # a torn last line after a crash
+
+
+class LogFile:
+    """The json-file log of one container: `<id>-json.log`, rotated to `.1`, `.2`, … (oldest last)."""
+
+    def __init__(self, path: Path, max_size: int | None = None, max_file: int = 1) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
+        self._partial: dict[str, bytearray] = {}
+
+    # writing --------------------------------------------------------------------------------
+    def write(self, stream: str, data: bytes, now_ns: int | None = None) -> list[LogEntry]:
+        """Append output; returns the complete entries written (for live subscribers)."""
+        buf = self._partial.setdefault(stream, bytearray())
+        buf += data
+        entries: list[LogEntry] = []
+        now = time.time_ns() if now_ns is None else now_ns
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            entries.append(LogEntry(stream, bytes(buf[:nl + 1]), now))
+            del buf[:nl + 1]
+        if len(buf) >= MAX_PARTIAL:
+            entries.append(LogEntry(stream, bytes(buf), now))
+            buf.clear()
+        self._append(entries)
+        return entries
+
+    def flush(self, stream: str) -> list[LogEntry]:
+        buf = self._partial.pop(stream, None)
+        if not buf:
+            return []
+        entries = [LogEntry(stream, bytes(buf), time.time_ns())]
+        self._append(entries)
+        return entries
+
+    def _append(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        data = b"".join(e.to_line() for e in entries)
+        if self.max_size is not None and self.path.exists() \
+                and self.path.stat().st_size + len(data) > self.max_size:
+            self._rotate()
+        with open(self.path, "ab") as f:
+            f.write(data)
+
+    def _rotate(self) -> None:
+        if self.max_file <= 1:
+            self.path.unlink(missing_ok=True)  # docker with max-file 1 truncates
+            return
+        for i in range(self.max_file - 1, 0, -1):
+            src = self._rotated(i - 1)
+            if src.exists():
+                os.replace(src, self._rotated(i))
+
+    def _rotated(self, i: int) -> Path:
+        return self.path if i == 0 else self.path.with_name(f"{self.path.name}.{i}")
+
+    def files(self) -> list[Path]:
+        """Oldest first."""
+        return [p for p in (self._rotated(i) for i in range(self.max_file - 1, -1, -1))
+                if p.exists()]
+
+    def remove(self) -> None:
+        for p in self.files():
+            p.unlink(missing_ok=True)
+
+    # reading --------------------------------------------------------------------------------
+    def entries(self) -> Iterator[LogEntry]:
+        for path in self.files():
+            try:
+                with open(path, "rb") as f:
+                    for line in f:
+                        entry = LogEntry.from_line(line)
+                        if entry is not None:
+                            yield entry
+            except FileNotFoundError:
+                continue
+
+    def read_from(self, offset: int, inode: int | None) -> tuple[list[LogEntry], int, int | None]:
+        """Complete lines of the current file after `offset` (restart at 0 if it was rotated)."""
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if inode is not None and (st.st_ino != inode or st.st_size < offset):
+                    offset = 0
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], 0, None
+        end = data.rfind(b"\n") + 1
+        out = [e for e in (LogEntry.from_line(line) for line in data[:end].splitlines()) if e]
+        return out, offset + end, st.st_ino
+
+    def size_and_inode(self) -> tuple[int, int | None]:
+        try:
+            st = self.path.stat()
+            return st.st_size, st.st_ino
+        except FileNotFoundError:
+            return 0, None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    stdout: bool = True
+    stderr: bool = True
+    since_ns: int | None = None
+    until_ns: int | None = None
+    tail: int | None = None    # None = all
+    timestamps: bool = False
+
+    def wants(self, entry: LogEntry) -> bool:
+        if entry.stream == "stdout" and not self.stdout:
+            return False
+        if entry.stream == "stderr" and not self.stderr:
+            return False
+        if self.since_ns is not None and entry.time_ns < self.since_ns:
+            return False
+        if self.until_ns is not None and entry.time_ns > self.until_ns:
+            return False
+        return True
+
+    def render(self, entry: LogEntry) -> bytes:
+        if self.timestamps:
+            return rfc3339_nanos(entry.time_ns).encode() + b" " + entry.data
+        return entry.data
+
+
+def parse_tail(value: str | None) -> int | None:
+    if value is None or value in ("", "all"):
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadParameter(f"invalid value for tail: {value!r}") from None
+    return None if n < 0 else n
+
+
+def select(entries: Iterator[LogEntry], query: LogQuery) -> list[LogEntry]:
+    wanted = [e for e in entries if query.wants(e)]
+    if query.tail is not None:
+        wanted = wanted[-query.tail:] if query.tail else []
+    return wanted

@@ -1,0 +1,852 @@
+"""ContainerManager: create / start / stop / kill / restart / remove / wait / pause / logs / attach
+for containers, composing the image store, volumes, the runtime (namespaces + exec) and cgroups.
+
+Every running container has one supervisor task in the manager's nursery: it pumps PID 1's
+output into the json-file log and to attach subscribers, runs the healthcheck, waits for PID 1,
+then tears down (cgroup, overlay), records the exit and applies the restart policy.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import trio
+
+from engine.containers import render, setup
+from engine.containers.execs import ExecRegistry
+from engine.containers.health import probe_args, run_healthcheck
+from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, OutputHub, cloexec_pipe,
+                                  fd_stream, read_chunks, set_winsize, stream_writer)
+from engine.containers.logs import LogEntry, LogFile, LogQuery, rfc3339_nanos, select
+from engine.containers.model import (ContainerConfig, ContainerState, anonymous_targets,
+                                     merge_image_config, parse_create, valid_name)
+from engine.containers.restart import RestartTracker
+from engine.containers.store import ContainerRecord, ContainerStore, generate_name, new_id
+from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, Conflict,
+                           EngineError, NotFound, PycomposeError)
+from engine.runtime import rootfs as rootfs_ops
+from engine.runtime import users
+from engine.runtime.spec import ContainerSpec
+from engine.volumes import VolumeStore
+
+log = logging.getLogger("engine.containers")
+DEFAULT_STOP_TIMEOUT = 10
+CRASH_EXIT_CODE = 255  # what a container that was running when the daemon died reports
+
+
+class NotModified(EngineError):
+    """start of a running / stop of a stopped container: Docker answers 304."""
+    status = 304
+
+
+@dataclass
+class Running:
+    """In-memory state of one started container (lost, by design, when the daemon dies)."""
+    process: Any                  # engine.runtime Process
+    cgroup: Any                   # engine.runtime.cgroups Cgroup
+    spec: ContainerSpec
+    started: float                # trio clock
+    stdin: trio.lowlevel.FdStream | None = None
+    pty: trio.lowlevel.FdStream | None = None
+    outputs: list[tuple[str, trio.lowlevel.FdStream]] = field(default_factory=list)
+    stop_requested: bool = False
+    exited: trio.Event = field(default_factory=trio.Event)    # PID 1 gone
+    finished: trio.Event = field(default_factory=trio.Event)  # teardown + state recorded
+    health_scope: trio.CancelScope | None = None
+    networks: dict[str, dict] = field(default_factory=dict)
+
+
+class ContainerManager:
+    def __init__(self, root: Path, *, runtime: Any, cgroups: Any, images: Any,
+                 volumes: VolumeStore, networks: Any = None) -> None:
+        self.root = root
+        self.store = ContainerStore(root / "containers")
+        self.runtime = runtime
+        self.cgroups = cgroups
+        self.images = images
+        self.volumes = volumes
+        self.networks = networks     # netbridge NetworkManager, or None
+        self.execs = ExecRegistry(self)
+        self._running: dict[str, Running] = {}
+        self._hubs: dict[str, OutputHub] = {}
+        self._trackers: dict[str, RestartTracker] = {}
+        self._restart_scopes: dict[str, trio.CancelScope] = {}
+        self._changed: dict[str, trio.Event] = {}
+        self._log_written: dict[str, trio.Event] = {}
+        self._nursery: trio.Nursery | None = None
+        self.shutting_down = False
+
+    # --- plumbing ---------------------------------------------------------------------------
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hosts the supervisor tasks; runs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _notify(self, cid: str) -> None:
+        event = self._changed.pop(cid, None)
+        if event is not None:
+            event.set()
+
+    async def _wait_change(self, cid: str) -> None:
+        await self._changed.setdefault(cid, trio.Event()).wait()
+
+    def _save(self, rec: ContainerRecord) -> None:
+        self.store.save_state(rec)
+        self._notify(rec.id)
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.store.get(ref)
+
+    def hub(self, cid: str) -> OutputHub:
+        return self._hubs.setdefault(cid, OutputHub())
+
+    def running(self, cid: str) -> Running | None:
+        return self._running.get(cid)
+
+    def volume_users(self, name: str) -> list[str]:
+        users_ = []
+        for rec in self.store.all():
+            names = {m.source for m in rec.config.mounts if m.type == "volume"}
+            if name in names or name in rec.anonymous_volumes:
+                users_.append(rec.short_id)
+        return users_
+
+    def image_in_use(self, image_id: str) -> bool:
+        return any(rec.image_id == image_id for rec in self.store.all())
+
+    # --- create -----------------------------------------------------------------------------
+    async def create(self, body: Any, name: str | None) -> tuple[ContainerRecord, list[str]]:
+        if not isinstance(body, dict):
+            raise BadParameter("body: expected a JSON object")
+        parse_create(body)  # validate the request itself before touching the image store
+        image = await trio.to_thread.run_sync(self.images.get, body["Image"])
+        merged = merge_image_config(body, image.config)
+        cfg = parse_create(merged)
+        if not cfg.args:
+            raise BadParameter("No command specified")
+        setup.check_bind_sources(cfg)
+        if name:
+            name = valid_name(name)
+        else:
+            name = generate_name(self.store.names())
+        cid = new_id()
+        cdir = self.store.root / cid
+        rec = ContainerRecord(cid, name, rfc3339_nanos(time.time_ns()), image.id, cfg, cdir)
+        cdir.mkdir(parents=True)
+        try:
+            for sub in ("upper", "work", "merged"):
+                (cdir / sub).mkdir()
+            rec.anonymous_volumes = [
+                (await trio.to_thread.run_sync(self.volumes.create, None)).name
+                for _ in anonymous_targets(cfg)]
+            await trio.to_thread.run_sync(setup.write_etc_files, rec)
+            self.store.add(rec)
+        except BaseException:
+            for vol in rec.anonymous_volumes:
+                await trio.to_thread.run_sync(self.volumes.remove, vol, lambda _n: [])
+            if self.store._records.get(cid) is not rec:
+                import shutil
+                shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        warnings = []
+        if cfg.memory and cfg.memory_swap is None:
+            pass
+        log.info("created container %s (%s) from %s", rec.short_id, name, cfg.image)
+        return rec, warnings
+
+    # --- start ------------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        rec = self.get(ref)
+        async with self.store.lock(rec.id):
+            status = rec.state.status
+            if status is ContainerState.RUNNING:
+                raise NotModified("container already started")
+            if status is ContainerState.PAUSED:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if status is ContainerState.RESTARTING:
+                raise Conflict(f"container {rec.short_id} is restarting")
+            if not status.can_start():
+                raise Conflict(f"cannot start container {rec.short_id} in state {status.value}")
+            rec.state.stopped_by_user = False
+            self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
+            await self._launch(rec)
+
+    def _network_mode(self, rec: ContainerRecord) -> str:
+        mode = rec.config.network_mode
+        if mode in ("host", "none"):
+            return mode
+        if mode.startswith("container:"):
+            other = self.get(mode[len("container:"):])
+            run = self._running.get(other.id)
+            if run is None or other.state.status is not ContainerState.RUNNING:
+                raise Conflict(f"cannot join network of a non running container: {other.short_id}")
+            return f"ns:/proc/{run.process.pid}/ns/net"
+        if self.networks is None:
+            # TODO(netbridge): bridge/default/named networks get a private netns wired by the
+            # before_exec hook once the NetworkManager is passed in; until then: no network.
+            return "none"
+        return "private"
+
+    async def _launch(self, rec: ContainerRecord) -> None:
+        """Mount, prepare and start PID 1 (caller holds the container's lock); every completed
+        step is rolled back if a later one fails."""
+        cfg = rec.config
+        undo: list[Callable[[], None]] = []
+        child_fds: list[int] = []
+        run: Running | None = None
+        try:
+            image = await trio.to_thread.run_sync(self.images.get, rec.image_id)
+            lowers = await trio.to_thread.run_sync(self.images.layer_paths, image)
+            merged = rec.dir / "merged"
+            merged.mkdir(exist_ok=True)
+            await trio.to_thread.run_sync(rootfs_ops.unmount, merged)  # a leftover from a crash
+            await trio.to_thread.run_sync(rootfs_ops.mount_overlay, list(lowers),
+                                          rec.dir / "upper", rec.dir / "work", merged)
+            undo.append(lambda: rootfs_ops.unmount(merged))
+            network = self._network_mode(rec)
+            mounts = await trio.to_thread.run_sync(setup.build_mounts, rec, self.volumes, merged)
+            user = await trio.to_thread.run_sync(users.resolve_user, merged, cfg.user)
+            hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
+            spec = ContainerSpec(
+                id=rec.id, rootfs=str(merged), hostname=hostname,
+                process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
+                readonly_rootfs=cfg.readonly_rootfs, network=network,
+                init_path=setup.init_path(cfg), resources=setup.resources(cfg))
+            cgroup = await trio.to_thread.run_sync(self.cgroups.create,
+                                                   f"pycompose-{rec.short_id}", spec.resources)
+            undo.append(cgroup.remove)
+            stdio, parent = self._stdio(cfg, child_fds)
+            for fd in parent.values():
+                undo.append(lambda fd=fd: _close(fd))
+            hook = self._network_hook(rec) if network == "private" else None
+            run_networks: dict[str, dict] = {}
+            if hook is not None:
+                undo.append(lambda: self._disconnect_all(rec.id))
+            process = await self.runtime.start(
+                spec, cgroup, stdio,
+                before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
+        except BaseException as exc:
+            for fd in child_fds:
+                _close(fd)
+            with trio.CancelScope(shield=True):
+                for step in reversed(undo):
+                    try:
+                        await trio.to_thread.run_sync(step)
+                    except Exception as cleanup_exc:  # keep rolling back the rest
+                        log.error("rollback of %s failed: %s", rec.short_id, cleanup_exc)
+            if isinstance(exc, (CommandNotFound, CommandNotExecutable)):
+                rec.state.exit_code = exc.exit_code
+            if isinstance(exc, PycomposeError):
+                rec.state.error = exc.message
+                self._save(rec)
+            raise
+        for fd in child_fds:
+            _close(fd)
+        run = Running(process, cgroup, spec, trio.current_time(), networks=run_networks)
+        if cfg.tty:
+            run.pty = fd_stream(process.pty_master)
+            run.stdin = run.pty
+            run.outputs = [("stdout", run.pty)]
+        else:
+            run.outputs = [("stdout", fd_stream(parent["stdout"])),
+                           ("stderr", fd_stream(parent["stderr"]))]
+            if "stdin" in parent:
+                run.stdin = fd_stream(parent["stdin"])
+        st = rec.state
+        st.status, st.pid, st.exit_code, st.error = ContainerState.RUNNING, process.pid, 0, ""
+        st.oom_killed, st.started_at = False, rfc3339_nanos(time.time_ns())
+        st.health = {"Status": "starting", "FailingStreak": 0, "Log": []} \
+            if cfg.healthcheck else None
+        self._running[rec.id] = run
+        self._save(rec)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._supervise, rec, run)
+        log.info("started container %s pid %d", rec.short_id, process.pid)
+
+    def _stdio(self, cfg: ContainerConfig, child_fds: list[int]) -> tuple[Any, dict[str, int]]:
+        from engine.runtime.runtime import Stdio
+
+        if cfg.tty:
+            return Stdio(), {}
+        parent: dict[str, int] = {}
+        stdio = Stdio()
+        for name in ("stdout", "stderr"):
+            r, w = cloexec_pipe()
+            parent[name] = r
+            child_fds.append(w)
+            setattr(stdio, name, w)
+        if cfg.open_stdin:
+            r, w = cloexec_pipe()
+            parent["stdin"] = w
+            child_fds.append(r)
+            stdio.stdin = r
+        return stdio, parent
+
+    # --- networking (netbridge) -------------------------------------------------------------
+    def _network_hook(self, rec: ContainerRecord) -> Callable[[int, dict], Awaitable[None]] | None:
+        if self.networks is None:
+            return None
+        from engine.containers.networking import connect_container
+        return lambda pid, out: connect_container(self, rec, pid, out)
+
+    def _disconnect_all(self, cid: str) -> None:
+        if self.networks is None:
+            return
+        from engine.containers.networking import disconnect_container
+        disconnect_container(self, cid)
+
+    async def connect_network(self, ref: str, network: str, endpoint: dict) -> None:
+        """Record the network in the container's EndpointsConfig; wire it now if running."""
+        if self.networks is None:
+            raise BadParameter("networking is not available in this engine")
+        rec = self.get(ref)
+        async with self.store.lock(rec.id):
+            body = dict(rec.config.body)
+            nc = dict(body.get("NetworkingConfig") or {})
+            ec = dict(nc.get("EndpointsConfig") or {})
+            ec[network] = endpoint or {}
+            nc["EndpointsConfig"] = ec
+            body["NetworkingConfig"] = nc
+            new_cfg = parse_create(body)
+            run = self._running.get(rec.id)
+            if run is not None and rec.config.network_mode not in ("host", "none") \
+                    and not rec.config.network_mode.startswith("container:"):
+                from engine.containers.networking import _aliases, _ip
+                count = sum(1 for ep in self.networks.endpoints() if ep.container_id == rec.id)
+                await trio.to_thread.run_sync(lambda: self.networks.connect(
+                    network, rec.id, f"/proc/{run.process.pid}/ns/net", container_name=rec.name,
+                    aliases=_aliases(endpoint or {}), ip=_ip(endpoint or {}),
+                    ifname=f"eth{count}"))
+            rec.config = new_cfg
+            self.store.save_config(rec)
+
+    async def disconnect_network(self, ref: str, network: str) -> None:
+        if self.networks is None:
+            raise BadParameter("networking is not available in this engine")
+        rec = self.get(ref)
+        async with self.store.lock(rec.id):
+            body = dict(rec.config.body)
+            nc = dict(body.get("NetworkingConfig") or {})
+            ec = {k: v for k, v in (nc.get("EndpointsConfig") or {}).items() if k != network}
+            nc["EndpointsConfig"] = ec
+            body["NetworkingConfig"] = nc
+            if rec.id in self._running:
+                await trio.to_thread.run_sync(self.networks.disconnect, network, rec.id)
+            rec.config = parse_create(body)
+            self.store.save_config(rec)
+
+    # --- supervision ------------------------------------------------------------------------
+    async def _supervise(self, rec: ContainerRecord, run: Running) -> None:
+        logfile = self._logfile(rec)
+        hub = self.hub(rec.id)
+
+        def on_output(stream: str) -> Callable[[bytes], None]:
+            def handle(data: bytes) -> None:
+                if logfile is not None:
+                    logfile.write(stream, data)
+                    self._log_notify(rec.id)
+                hub.publish((STREAM_IDS[stream], data))
+            return handle
+
+        status = None
+        async with trio.open_nursery() as nursery:
+            pumps_done = trio.Event()
+
+            async def pump_all() -> None:
+                async with trio.open_nursery() as pumps:
+                    for stream, fdstream in run.outputs:
+                        pumps.start_soon(read_chunks, fdstream, on_output(stream))
+                pumps_done.set()
+
+            nursery.start_soon(pump_all)
+            if rec.config.healthcheck is not None:
+                nursery.start_soon(self._health, rec, run)
+            try:
+                status = await self.runtime.wait(run.process)
+            except Exception as exc:  # the runtime lost the process; treat as died
+                log.error("wait for %s failed: %s", rec.short_id, exc)
+            self.runtime.release(run.process)
+            run.exited.set()
+            # Output ends once every writer in the (now dead) namespace is gone.
+            with trio.move_on_after(2):
+                await pumps_done.wait()
+            nursery.cancel_scope.cancel()
+        if logfile is not None:
+            for stream in ("stdout", "stderr"):
+                logfile.flush(stream)
+            self._log_notify(rec.id)
+        with trio.CancelScope(shield=True):
+            await self._on_exit(rec, run, status)
+
+    async def _health(self, rec: ContainerRecord, run: Running) -> None:
+        hc = rec.config.healthcheck
+        assert hc is not None
+
+        async def probe(timeout: float) -> tuple[int, str]:
+            return await self.execs.run_capture(rec, run, probe_args(hc))
+
+        def publish(health: dict) -> None:
+            rec.state.health = health
+            self._save(rec)
+
+        await run_healthcheck(hc, probe, publish)
+
+    async def _on_exit(self, rec: ContainerRecord, run: Running, status: Any) -> None:
+        async with self.store.lock(rec.id):
+            oom = False
+            try:
+                oom = await trio.to_thread.run_sync(run.cgroup.oom_killed)
+            except Exception as exc:
+                log.warning("oom check of %s failed: %s", rec.short_id, exc)
+            for step in (run.cgroup.remove, lambda: self._disconnect_all(rec.id),
+                         lambda: rootfs_ops.unmount(rec.dir / "merged")):
+                try:
+                    await trio.to_thread.run_sync(step)
+                except Exception as exc:
+                    log.error("teardown of %s: %s", rec.short_id, exc)
+            for stream in {id(s): s for s in [run.stdin, run.pty, *(s for _, s in run.outputs)]
+                           if s is not None}.values():
+                try:
+                    await stream.aclose()
+                except Exception:
+                    pass
+            self.execs.container_exited(rec.id)
+            st = rec.state
+            st.exit_code = status.code if status is not None else CRASH_EXIT_CODE
+            st.oom_killed = oom or bool(getattr(status, "oom_killed", False))
+            st.status, st.pid = ContainerState.EXITED, 0
+            st.finished_at = rfc3339_nanos(time.time_ns())
+            if st.health:
+                st.health = {**st.health, "Status": "unhealthy"} \
+                    if st.health.get("Status") == "starting" else st.health
+            self._running.pop(rec.id, None)
+            self.hub(rec.id).close_all()
+            tracker = self._trackers.setdefault(rec.id, RestartTracker(rec.config.restart_policy))
+            decision = tracker.on_exit(st.exit_code, trio.current_time() - run.started,
+                                       run.stop_requested or st.stopped_by_user
+                                       or self.shutting_down, st.restart_count)
+            if decision.restart:
+                st.status = ContainerState.RESTARTING
+            self._save(rec)
+            run.finished.set()
+            log.info("container %s exited with %d%s", rec.short_id, st.exit_code,
+                     " (OOM killed)" if st.oom_killed else "")
+        if decision.restart:
+            await self._restart_later(rec, decision.delay)
+        elif rec.config.auto_remove:
+            try:
+                await self.remove(rec.id, force=True, volumes=True)
+            except NotFound:
+                pass
+
+    async def _restart_later(self, rec: ContainerRecord, delay: float) -> None:
+        with trio.CancelScope() as scope:
+            self._restart_scopes[rec.id] = scope
+            await trio.sleep(delay)
+        self._restart_scopes.pop(rec.id, None)
+        async with self.store.lock(rec.id):
+            if rec.state.status is not ContainerState.RESTARTING or rec.id not in \
+                    self.store._records:
+                return
+            if scope.cancelled_caught or self.shutting_down:
+                rec.state.status = ContainerState.EXITED
+                self._save(rec)
+                return
+            rec.state.restart_count += 1
+            try:
+                await self._launch(rec)
+            except Exception as exc:
+                log.error("restart of %s failed: %s", rec.short_id, exc)
+                rec.state.status = ContainerState.EXITED
+                rec.state.error = str(exc)
+                self._save(rec)
+
+    # --- stop / kill / restart --------------------------------------------------------------
+    async def stop(self, ref: str, timeout: int | None = None, *, by_user: bool = True) -> None:
+        rec = self.get(ref)
+        if by_user:
+            rec.state.stopped_by_user = True
+            self.store.save_state(rec)
+        if rec.state.status is ContainerState.RESTARTING:
+            await self._cancel_restart(rec)
+            return
+        run = self._running.get(rec.id)
+        if run is None:
+            raise NotModified("container already stopped")
+        run.stop_requested = True
+        if timeout is None:
+            timeout = rec.config.stop_timeout if rec.config.stop_timeout is not None \
+                else DEFAULT_STOP_TIMEOUT
+        self.runtime.signal(run.process, rec.config.stop_signal_number)
+        if rec.state.status is ContainerState.PAUSED:
+            await self._thaw(rec, run)
+        with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+            await run.exited.wait()
+        await self._kill_and_wait(rec, run)
+
+    async def _kill_and_wait(self, rec: ContainerRecord, run: Running) -> None:
+        """SIGKILL, then cgroup-wide kill; never waits forever."""
+        if not run.exited.is_set():
+            self.runtime.signal(run.process, signal.SIGKILL)
+            with trio.move_on_after(10):
+                await run.exited.wait()
+        if not run.exited.is_set():
+            log.error("container %s survived SIGKILL; killing its cgroup", rec.short_id)
+            await trio.to_thread.run_sync(run.cgroup.kill_all)
+        with trio.move_on_after(30):
+            await run.finished.wait()
+
+    async def _cancel_restart(self, rec: ContainerRecord) -> None:
+        scope = self._restart_scopes.get(rec.id)
+        if scope is not None:
+            scope.cancel()
+        with trio.move_on_after(10):
+            while rec.state.status is ContainerState.RESTARTING:
+                await self._wait_change(rec.id)
+        run = self._running.get(rec.id)  # a restart raced in: stop that one too
+        if run is not None:
+            run.stop_requested = True
+            await self._kill_and_wait(rec, run)
+
+    async def kill(self, ref: str, sig: int = signal.SIGKILL) -> None:
+        rec = self.get(ref)
+        run = self._running.get(rec.id)
+        if run is None or rec.state.status not in (ContainerState.RUNNING, ContainerState.PAUSED):
+            raise Conflict(f"Cannot kill container: {ref}: Container {rec.id} is not running")
+        if sig == signal.SIGKILL:
+            # like Docker: an explicit SIGKILL counts as a manual stop for restart policies
+            run.stop_requested = True
+        self.runtime.signal(run.process, sig)
+        if sig == signal.SIGKILL:
+            with trio.move_on_after(10):
+                await run.finished.wait()
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        rec = self.get(ref)
+        if rec.state.status.is_active():
+            try:
+                await self.stop(rec.id, timeout)
+            except NotModified:
+                pass
+        await self.start(rec.id)
+
+    # --- pause ------------------------------------------------------------------------------
+    async def pause(self, ref: str) -> None:
+        rec = self.get(ref)
+        async with self.store.lock(rec.id):
+            run = self._running.get(rec.id)
+            if run is None or not rec.state.status.can_pause():
+                if rec.state.status is ContainerState.PAUSED:
+                    raise Conflict(f"Container {rec.id} is already paused")
+                raise Conflict(f"Container {rec.id} is not running")
+            await trio.to_thread.run_sync(run.cgroup.freeze)
+            rec.state.status = ContainerState.PAUSED
+            self._save(rec)
+
+    async def unpause(self, ref: str) -> None:
+        rec = self.get(ref)
+        async with self.store.lock(rec.id):
+            run = self._running.get(rec.id)
+            if run is None or not rec.state.status.can_unpause():
+                raise Conflict(f"Container {rec.id} is not paused")
+            await self._thaw(rec, run)
+
+    async def _thaw(self, rec: ContainerRecord, run: Running) -> None:
+        await trio.to_thread.run_sync(run.cgroup.thaw)
+        if rec.state.status is ContainerState.PAUSED:
+            rec.state.status = ContainerState.RUNNING
+            self._save(rec)
+
+    # --- remove / wait ----------------------------------------------------------------------
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        rec = self.get(ref)
+        if rec.state.status.is_active():
+            if not force:
+                raise Conflict(f"You cannot remove a {rec.state.status.value} container {rec.id}."
+                               " Stop the container before attempting removal or force remove")
+            rec.state.stopped_by_user = True
+            if rec.state.status is ContainerState.RESTARTING:
+                await self._cancel_restart(rec)
+            run = self._running.get(rec.id)
+            if run is not None:
+                run.stop_requested = True
+                if rec.state.status is ContainerState.PAUSED:
+                    await self._thaw(rec, run)
+                await self._kill_and_wait(rec, run)
+        async with self.store.lock(rec.id):
+            if rec.id not in self.store._records:
+                raise NotFound(f"No such container: {ref}")
+            if rec.id in self._running:
+                raise Conflict(f"container {rec.short_id} was started again while being removed")
+            rec.state.status = ContainerState.REMOVING
+            self._save(rec)
+            await trio.to_thread.run_sync(rootfs_ops.unmount, rec.dir / "merged")
+            self.execs.container_removed(rec.id)
+            self.store.forget(rec)
+            self._trackers.pop(rec.id, None)
+            self._hubs.pop(rec.id, None)
+        if volumes:
+            for name in rec.anonymous_volumes:
+                try:
+                    await trio.to_thread.run_sync(self.volumes.remove, name, self.volume_users)
+                except (NotFound, Conflict) as exc:
+                    log.warning("keeping volume %s: %s", name, exc)
+        self._notify(rec.id)
+        self._log_notify(rec.id)
+        log.info("removed container %s", rec.short_id)
+
+    async def wait(self, ref: str, condition: str = "not-running") -> dict:
+        rec = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise BadParameter(f"invalid condition: {condition!r}")
+        if condition == "not-running" and not rec.state.status.is_active() \
+                and rec.state.status is not ContainerState.REMOVING:
+            return {"StatusCode": rec.state.exit_code, "Error": None}
+        if condition == "removed" and rec.id not in self.store._records:
+            return {"StatusCode": rec.state.exit_code, "Error": None}
+        seen_active = rec.state.status.is_active()
+        while True:
+            await self._wait_change(rec.id)
+            gone = rec.id not in self.store._records
+            if condition == "removed":
+                if gone:
+                    break
+                continue
+            if gone:
+                break
+            active = rec.state.status in (ContainerState.RUNNING, ContainerState.PAUSED)
+            if active:
+                seen_active = True
+            elif seen_active or condition == "not-running":
+                if rec.state.status is not ContainerState.CREATED:
+                    break
+        return {"StatusCode": rec.state.exit_code, "Error": None}
+
+    # --- logs / attach ----------------------------------------------------------------------
+    def _logfile(self, rec: ContainerRecord) -> LogFile | None:
+        lc = rec.config.log_config
+        if lc.type == "none":
+            return None
+        return LogFile(rec.log_path, lc.max_size, lc.max_file)
+
+    def _log_notify(self, cid: str) -> None:
+        event = self._log_written.pop(cid, None)
+        if event is not None:
+            event.set()
+
+    async def logs(self, ref: str, query: LogQuery, follow: bool) -> AsyncIterator[tuple[int, bytes]]:
+        rec = self.get(ref)
+        logfile = self._logfile(rec)
+        if logfile is None:
+            raise BadParameter('configured logging driver does not support reading')
+        return self._log_stream(rec, logfile, query, follow)
+
+    async def _log_stream(self, rec: ContainerRecord, logfile: LogFile, query: LogQuery,
+                          follow: bool) -> AsyncIterator[tuple[int, bytes]]:
+        def snapshot() -> tuple[list[LogEntry], int, int | None]:
+            rotated = [e for p in logfile.files() if p != logfile.path
+                       for e in LogFile(p).entries()]
+            current, offset, inode = logfile.read_from(0, None)
+            return select(iter(rotated + current), query), offset, inode
+
+        entries, offset, inode = await trio.to_thread.run_sync(snapshot)
+        for e in entries:
+            yield STREAM_IDS[e.stream], query.render(e)
+        if not follow:
+            return
+        while True:
+            alive = rec.id in self.store._records and rec.state.status in (
+                ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
+            event = self._log_written.setdefault(rec.id, trio.Event())
+            new, offset, inode = logfile.read_from(offset, inode)
+            for e in new:
+                if query.wants(e):
+                    yield STREAM_IDS[e.stream], query.render(e)
+            if not alive:
+                return
+            if query.until_ns is not None and time.time_ns() > query.until_ns:
+                return
+            with trio.move_on_after(1):
+                changed = self._changed.setdefault(rec.id, trio.Event())
+                async with trio.open_nursery() as n:
+                    async def on(ev: trio.Event) -> None:
+                        await ev.wait()
+                        n.cancel_scope.cancel()
+                    n.start_soon(on, event)
+                    n.start_soon(on, changed)
+
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
+                     stream: bool) -> IoSession:
+        rec = self.get(ref)
+        wanted = {STDOUT} if stdout else set()
+        if stderr:
+            wanted.add(STDERR)
+        initial: list[tuple[int, bytes]] = []
+        if logs:
+            logfile = self._logfile(rec)
+            if logfile is not None:
+                q = LogQuery(stdout=stdout, stderr=stderr)
+                initial = [(STREAM_IDS[e.stream], e.data) for e in
+                           await trio.to_thread.run_sync(lambda: select(logfile.entries(), q))]
+        send, receive = trio.open_memory_channel[tuple[int, bytes]](256)
+        if stream:
+            source = self.hub(rec.id).subscribe()
+            assert self._nursery is not None
+
+            async def forward() -> None:
+                async with send, source:
+                    async for chunk in source:
+                        if chunk[0] in wanted:
+                            try:
+                                await send.send(chunk)
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                return
+            self._nursery.start_soon(forward)
+        else:
+            send.close()
+        write_stdin = close_stdin = None
+        if stdin and rec.config.open_stdin:
+            async def write_stdin(data: bytes) -> None:
+                run = self._running.get(rec.id)
+                await stream_writer(run.stdin if run else None, data)
+
+            async def close_stdin() -> None:
+                run = self._running.get(rec.id)
+                if run is not None and run.stdin is not None and rec.config.stdin_once \
+                        and run.pty is None:
+                    await run.stdin.aclose()
+        return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        rec = self.get(ref)
+        run = self._running.get(rec.id)
+        if run is None:
+            raise Conflict(f"Container {rec.id} is not running")
+        if run.pty is not None:
+            set_winsize(run.pty.fileno(), height, width)
+
+    # --- top --------------------------------------------------------------------------------
+    async def top(self, ref: str, ps_args: str | None) -> dict:
+        rec = self.get(ref)
+        run = self._running.get(rec.id)
+        if run is None or rec.state.status not in (ContainerState.RUNNING, ContainerState.PAUSED):
+            raise Conflict(f"Container {rec.id} is not running")
+        pids = set(await trio.to_thread.run_sync(run.cgroup.pids))
+        args = (ps_args or "-ef").split()
+        result = await trio.run_process(["ps", *args], capture_stdout=True, capture_stderr=True,
+                                        check=False)
+        if result.returncode != 0:
+            raise BadParameter(f"ps failed: {result.stderr.decode(errors='replace').strip()}")
+        lines = result.stdout.decode(errors="replace").splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise BadParameter("Couldn't find PID field in ps output")
+        col = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
+
+    # --- inspect / list ---------------------------------------------------------------------
+    def _published(self, rec: ContainerRecord) -> list[dict]:
+        if self.networks is None:
+            return [{"PrivatePort": b.container_port, "Type": b.protocol}
+                    for b in rec.config.port_bindings]
+        from engine.containers.networking import published_ports
+        return published_ports(self, rec)
+
+    def _networks_json(self, rec: ContainerRecord) -> dict:
+        mode = rec.config.network_mode
+        if self.networks is not None and mode not in ("host", "none") \
+                and not mode.startswith("container:"):
+            from engine.containers.networking import networks_json
+            return networks_json(self, rec)
+        name = "bridge" if mode == "default" else mode
+        if mode.startswith("container:"):
+            return {}
+        return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
+                       "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                       "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                       "MacAddress": "", "DriverOpts": None}}
+
+    def inspect(self, ref: str) -> dict:
+        rec = self.get(ref)
+        return render.inspect_json(
+            rec, volume_root=str(self.volumes.root), exec_ids=self.execs.ids_for(rec.id),
+            networks=self._networks_json(rec), published=self._published(rec))
+
+    def list(self, *, all_: bool, filters: dict[str, list[str]], limit: int | None = None) -> list[dict]:
+        from engine.containers.filters import matches
+
+        now = time.time()
+        recs = sorted(self.store.all(), key=lambda r: r.created, reverse=True)
+        out = []
+        for rec in recs:
+            if not all_ and not rec.state.status.is_active() and "status" not in filters:
+                continue
+            if not matches(rec, filters, self):
+                continue
+            out.append(render.summary_json(rec, now=now, volume_root=str(self.volumes.root),
+                                           networks=self._networks_json(rec),
+                                           published=self._published(rec)))
+        return out[:limit] if limit and limit > 0 else out
+
+    # --- daemon start / stop ----------------------------------------------------------------
+    async def recover(self) -> list[ContainerRecord]:
+        """After a daemon (re)start: nothing recorded as running is; returns the containers whose
+        restart policy wants them started again."""
+        records = self.store.load_all()
+        to_restart = []
+        for rec in records:
+            st = rec.state
+            if st.status in (ContainerState.RUNNING, ContainerState.PAUSED,
+                             ContainerState.RESTARTING, ContainerState.REMOVING):
+                was_removing = st.status is ContainerState.REMOVING
+                st.status, st.pid = ContainerState.EXITED, 0
+                st.exit_code = CRASH_EXIT_CODE
+                st.finished_at = rfc3339_nanos(time.time_ns())
+                st.error = "the engine stopped while the container was running"
+                self._save(rec)
+                if was_removing:
+                    self.store.forget(rec)
+                    continue
+                if rec.config.restart_policy.restarts_at_daemon_start(st.stopped_by_user):
+                    to_restart.append(rec)
+            elif st.status is ContainerState.EXITED and \
+                    rec.config.restart_policy.name == "unless-stopped" and not st.stopped_by_user \
+                    and st.error == "the engine stopped while the container was running":
+                to_restart.append(rec)
+        return to_restart
+
+    async def shutdown(self) -> None:
+        """Stop every running container (its own stop timeout, all in parallel); restart policies
+        see a daemon shutdown, not a user stop, so they apply again at the next start."""
+        self.shutting_down = True
+        for scope in self._restart_scopes.values():
+            scope.cancel()
+        async with trio.open_nursery() as nursery:
+            for cid in list(self._running):
+                async def stop_one(cid: str = cid) -> None:
+                    try:
+                        await self.stop(cid, by_user=False)
+                    except PycomposeError:
+                        pass
+                    except Exception as exc:
+                        log.error("stopping %s at shutdown: %s", cid[:12], exc)
+                nursery.start_soon(stop_one)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass

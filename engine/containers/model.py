@@ -1,0 +1,486 @@
+"""The container model (pure): Docker's ContainerCreate body → a validated, frozen ContainerConfig.
+
+Validation errors are `BadParameter`s naming the offending field. `merge_image_config` applies
+Docker's rules for combining an image's config with the request; the merged body is what the
+store persists, so a restarted daemon re-parses exactly what it validated at create time.
+"""
+from __future__ import annotations
+
+import enum
+import re
+import signal as _signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.containers.restart import RestartPolicy
+from engine.errors import BadParameter
+
+MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor for HostConfig.Memory
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class ContainerState(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+    def is_active(self) -> bool:
+        """A process exists (or is about to, for restarting): stop/kill make sense."""
+        return self in (ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
+
+    def can_start(self) -> bool:
+        return self in (ContainerState.CREATED, ContainerState.EXITED, ContainerState.DEAD)
+
+    def can_exec(self) -> bool:
+        return self is ContainerState.RUNNING
+
+    def can_pause(self) -> bool:
+        return self is ContainerState.RUNNING
+
+    def can_unpause(self) -> bool:
+        return self is ContainerState.PAUSED
+
+    def can_remove(self, force: bool) -> bool:
+        return force or not self.is_active()
+
+
+def parse_bytes(value: object, field_name: str) -> int:
+    """An int, or a string like "32m" / "1.5g" (binary units, as docker's CLI parses them)."""
+    if isinstance(value, bool):
+        raise BadParameter(f"{field_name}: invalid size {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m and m.group(2).lower() in _UNITS:
+            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    raise BadParameter(f"{field_name}: invalid size {value!r} (expected bytes or e.g. \"32m\")")
+
+
+def parse_signal(value: object, field_name: str) -> int:
+    """"SIGTERM", "TERM", "15" or 15 → signal number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        num = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().upper()
+        if text.isdigit():
+            num = int(text)
+        else:
+            name = text if text.startswith("SIG") else "SIG" + text
+            try:
+                num = int(getattr(_signal.Signals, name))
+            except AttributeError:
+                raise BadParameter(f"{field_name}: invalid signal {value!r}") from None
+    else:
+        raise BadParameter(f"{field_name}: invalid signal {value!r}")
+    if not 0 < num < 65:
+        raise BadParameter(f"{field_name}: invalid signal {value!r}")
+    return num
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    protocol: str
+    host_ip: str = ""
+    host_port: int = 0  # 0 = pick one
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    type: str              # bind | volume | tmpfs
+    target: str
+    source: str = ""       # host path (bind), volume name ("" = anonymous), unused for tmpfs
+    readonly: bool = False
+    no_copy: bool = False
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...]      # ("CMD", ...) or ("CMD-SHELL", "...")
+    interval: float = 30.0     # seconds
+    timeout: float = 30.0
+    start_period: float = 0.0
+    start_interval: float = 5.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    type: str = "json-file"
+    max_size: int | None = None   # bytes; None = never rotate
+    max_file: int = 1
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    image: str
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()          # Config.Volumes: anonymous volume targets
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    healthcheck: Healthcheck | None = None
+    # HostConfig
+    mounts: tuple[MountSpec, ...] = ()
+    readonly_rootfs: bool = False
+    memory: int | None = None
+    memory_swap: int | None = None
+    nano_cpus: int | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+    restart_policy: RestartPolicy = RestartPolicy()
+    auto_remove: bool = False
+    network_mode: str = "default"
+    init: bool = False
+    port_bindings: tuple[PortBinding, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    log_config: LogConfig = LogConfig()
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    endpoints: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
+    body: dict[str, Any] = field(default_factory=dict)       # the (merged) create body, for inspect
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return (self.entrypoint or ()) + (self.cmd or ())
+
+    @property
+    def stop_signal_number(self) -> int:
+        return parse_signal(self.stop_signal or "SIGTERM", "Config.StopSignal")
+
+
+def _strings(value: object, field_name: str, *, split: bool = False) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(value.split()) if split else (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise BadParameter(f"{field_name}: expected a list of strings, got {value!r}")
+
+
+def _opt_int(value: object, field_name: str, *, minimum: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadParameter(f"{field_name}: expected a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise BadParameter(f"{field_name}: must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _dict(value: object, field_name: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadParameter(f"{field_name}: expected an object, got {value!r}")
+    return value
+
+
+def _check_target(target: object, field_name: str) -> str:
+    if not isinstance(target, str) or not target.startswith("/"):
+        raise BadParameter(f"{field_name}: mount target must be an absolute path, got {target!r}")
+    return target.rstrip("/") or "/"
+
+
+def parse_bind(spec: str, index: int) -> MountSpec:
+    """Docker's `src:dst[:opts]` bind/volume syntax."""
+    where = f"HostConfig.Binds[{index}]"
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise BadParameter(f"{where}: invalid volume specification {spec!r}")
+    source, target = parts[0], _check_target(parts[1], where)
+    opts = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    unknown = [o for o in opts if o not in ("ro", "rw", "z", "Z", "nocopy", "rprivate", "private",
+                                            "rshared", "shared", "rslave", "slave", "consistent",
+                                            "cached", "delegated")]
+    if unknown:
+        raise BadParameter(f"{where}: invalid mode {unknown[0]!r} in {spec!r}")
+    kind = "bind" if source.startswith("/") else "volume"
+    if kind == "volume" and not _NAME.match(source):
+        raise BadParameter(f"{where}: invalid volume name {source!r} (a host path must be absolute)")
+    return MountSpec(kind, target, source, readonly="ro" in opts, no_copy="nocopy" in opts)
+
+
+def parse_mount(raw: object, index: int) -> MountSpec:
+    where = f"HostConfig.Mounts[{index}]"
+    m = _dict(raw, where)
+    kind = m.get("Type") or "volume"
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise BadParameter(f"{where}.Type: unsupported mount type {kind!r}")
+    target = _check_target(m.get("Target"), f"{where}.Target")
+    source = m.get("Source") or ""
+    if not isinstance(source, str):
+        raise BadParameter(f"{where}.Source: expected a string")
+    if kind == "bind" and not source.startswith("/"):
+        raise BadParameter(f"{where}.Source: bind source must be an absolute path, got {source!r}")
+    if kind == "volume" and source and not _NAME.match(source):
+        raise BadParameter(f"{where}.Source: invalid volume name {source!r}")
+    if kind == "tmpfs" and source:
+        raise BadParameter(f"{where}.Source: must not be specified for tmpfs")
+    tmpfs = _dict(m.get("TmpfsOptions"), f"{where}.TmpfsOptions")
+    volume_opts = _dict(m.get("VolumeOptions"), f"{where}.VolumeOptions")
+    size = tmpfs.get("SizeBytes")
+    return MountSpec(kind, target, source, readonly=bool(m.get("ReadOnly")),
+                     no_copy=bool(volume_opts.get("NoCopy")),
+                     tmpfs_size=parse_bytes(size, f"{where}.TmpfsOptions.SizeBytes") if size else None,
+                     tmpfs_mode=_opt_int(tmpfs.get("Mode"), f"{where}.TmpfsOptions.Mode"))
+
+
+def parse_tmpfs(target: str, options: str) -> MountSpec:
+    where = f"HostConfig.Tmpfs[{target!r}]"
+    target = _check_target(target, where)
+    size = mode = None
+    readonly = False
+    for opt in filter(None, (options or "").split(",")):
+        key, _, value = opt.partition("=")
+        if key == "size":
+            size = parse_bytes(value, f"{where}.size")
+        elif key == "mode":
+            try:
+                mode = int(value, 8)
+            except ValueError:
+                raise BadParameter(f"{where}: invalid mode {value!r}") from None
+        elif key == "ro":
+            readonly = True
+        elif key not in ("rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"):
+            raise BadParameter(f"{where}: unsupported option {opt!r}")
+    return MountSpec("tmpfs", target, readonly=readonly, tmpfs_size=size, tmpfs_mode=mode)
+
+
+def parse_port_bindings(raw: object) -> tuple[PortBinding, ...]:
+    out: list[PortBinding] = []
+    for key, bindings in _dict(raw, "HostConfig.PortBindings").items():
+        port, proto = parse_port_key(key, "HostConfig.PortBindings")
+        for b in bindings or [{}]:
+            b = _dict(b, f"HostConfig.PortBindings[{key!r}]")
+            host_port = str(b.get("HostPort") or "0")
+            if not host_port.isdigit() or not 0 <= int(host_port) <= 65535:
+                raise BadParameter(f"HostConfig.PortBindings[{key!r}]: invalid host port "
+                                   f"{b.get('HostPort')!r}")
+            out.append(PortBinding(port, proto, b.get("HostIp") or "", int(host_port)))
+    return tuple(out)
+
+
+def parse_port_key(key: str, where: str) -> tuple[int, str]:
+    port, _, proto = str(key).partition("/")
+    proto = proto or "tcp"
+    if not port.isdigit() or not 0 < int(port) <= 65535 or proto not in ("tcp", "udp", "sctp"):
+        raise BadParameter(f"{where}: invalid port specification {key!r}")
+    return int(port), proto
+
+
+def parse_healthcheck(raw: object) -> Healthcheck | None:
+    h = _dict(raw, "Config.Healthcheck")
+    test = h.get("Test")
+    if not test:
+        return None
+    if isinstance(test, str):
+        test = ["CMD-SHELL", test]
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise BadParameter("Config.Healthcheck.Test: expected a list of strings")
+    if test[0] == "NONE":
+        return None
+    if test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
+        raise BadParameter(f"Config.Healthcheck.Test: must start with CMD, CMD-SHELL or NONE: {test!r}")
+
+    def seconds(key: str, default: float) -> float:
+        ns = _opt_int(h.get(key), f"Config.Healthcheck.{key}", minimum=0)
+        return default if not ns else ns / 1e9
+
+    retries = _opt_int(h.get("Retries"), "Config.Healthcheck.Retries", minimum=0)
+    return Healthcheck(tuple(test), seconds("Interval", 30.0), seconds("Timeout", 30.0),
+                       seconds("StartPeriod", 0.0), seconds("StartInterval", 5.0), retries or 3)
+
+
+def parse_log_config(raw: object) -> LogConfig:
+    c = _dict(raw, "HostConfig.LogConfig")
+    kind = c.get("Type") or "json-file"
+    if kind not in ("json-file", "none"):
+        raise BadParameter(f"HostConfig.LogConfig.Type: unsupported logging driver {kind!r}")
+    opts = _dict(c.get("Config"), "HostConfig.LogConfig.Config")
+    max_size = parse_bytes(opts["max-size"], "HostConfig.LogConfig.Config.max-size") \
+        if opts.get("max-size") else None
+    try:
+        max_file = int(opts.get("max-file") or 1)
+    except ValueError:
+        raise BadParameter(f"HostConfig.LogConfig.Config.max-file: not a number: "
+                           f"{opts.get('max-file')!r}") from None
+    if max_file < 1:
+        raise BadParameter("HostConfig.LogConfig.Config.max-file: must be >= 1")
+    return LogConfig(kind, max_size, max_file)
+
+
+def parse_mounts(body: dict, host: dict) -> tuple[MountSpec, ...]:
+    mounts: list[MountSpec] = []
+    for i, spec in enumerate(host.get("Binds") or []):
+        if not isinstance(spec, str):
+            raise BadParameter(f"HostConfig.Binds[{i}]: expected a string")
+        mounts.append(parse_bind(spec, i))
+    for i, raw in enumerate(host.get("Mounts") or []):
+        mounts.append(parse_mount(raw, i))
+    for target, options in _dict(host.get("Tmpfs"), "HostConfig.Tmpfs").items():
+        mounts.append(parse_tmpfs(target, options))
+    seen: set[str] = set()
+    for m in mounts:
+        if m.target in seen:
+            raise BadParameter(f"Duplicate mount point: {m.target}")
+        seen.add(m.target)
+    return tuple(mounts)
+
+
+def parse_create(body: object) -> ContainerConfig:
+    """Validate a ContainerCreate body (Config fields at top level, plus HostConfig and
+    NetworkingConfig)."""
+    b = _dict(body, "body")
+    image = b.get("Image")
+    if not isinstance(image, str) or not image:
+        raise BadParameter("Image: an image is required")
+    host = _dict(b.get("HostConfig"), "HostConfig")
+    memory = host.get("Memory")
+    memory = parse_bytes(memory, "HostConfig.Memory") if memory else None
+    if memory is not None and memory < MIN_MEMORY:
+        raise BadParameter(f"HostConfig.Memory: minimum memory limit allowed is 6MB, got {memory}")
+    swap = host.get("MemorySwap")
+    swap = None if not swap else (-1 if swap == -1 else parse_bytes(swap, "HostConfig.MemorySwap"))
+    if swap not in (None, -1) and memory is not None and swap < memory:
+        raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
+    volumes = tuple(_check_target(t, "Config.Volumes") for t in _dict(b.get("Volumes"), "Config.Volumes"))
+    stop_signal = b.get("StopSignal") or ""
+    if stop_signal:
+        parse_signal(stop_signal, "Config.StopSignal")
+    network_mode = host.get("NetworkMode") or "default"
+    if not isinstance(network_mode, str) or (network_mode.startswith("container:")
+                                             and not network_mode[len("container:"):]):
+        raise BadParameter(f"HostConfig.NetworkMode: invalid network mode {network_mode!r}")
+    env = _strings(b.get("Env"), "Config.Env") or ()
+    for i, item in enumerate(env):
+        if not item or item.startswith("="):
+            raise BadParameter(f"Config.Env[{i}]: invalid environment variable {item!r}")
+    labels = _dict(b.get("Labels"), "Config.Labels")
+    exposed = tuple(f"{p}/{proto}" for p, proto in
+                    (parse_port_key(k, "Config.ExposedPorts")
+                     for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
+    security = _strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt") or ()
+    return ContainerConfig(
+        image=image,
+        cmd=_strings(b.get("Cmd"), "Config.Cmd"),
+        entrypoint=_strings(b.get("Entrypoint"), "Config.Entrypoint"),
+        env=env,
+        working_dir=b.get("WorkingDir") or "",
+        user=b.get("User") or "",
+        hostname=b.get("Hostname") or "",
+        domainname=b.get("Domainname") or "",
+        labels={str(k): str(v) for k, v in labels.items()},
+        tty=bool(b.get("Tty")),
+        open_stdin=bool(b.get("OpenStdin")),
+        stdin_once=bool(b.get("StdinOnce")),
+        exposed_ports=exposed,
+        volumes=volumes,
+        stop_signal=stop_signal,
+        stop_timeout=_opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
+        healthcheck=parse_healthcheck(b.get("Healthcheck")),
+        mounts=parse_mounts(b, host),
+        readonly_rootfs=bool(host.get("ReadonlyRootfs")),
+        memory=memory,
+        memory_swap=swap,
+        nano_cpus=_opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
+        cpu_shares=_opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
+        pids_limit=(_opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None),
+        restart_policy=RestartPolicy.parse(host.get("RestartPolicy")),
+        auto_remove=bool(host.get("AutoRemove")),
+        network_mode=network_mode,
+        init=bool(host.get("Init")),
+        port_bindings=parse_port_bindings(host.get("PortBindings")),
+        cap_add=_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (),
+        cap_drop=_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
+        no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith(":false")
+                              for s in security),
+        log_config=parse_log_config(host.get("LogConfig")),
+        extra_hosts=_strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
+        dns=_strings(host.get("Dns"), "HostConfig.Dns") or (),
+        dns_search=_strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
+        dns_options=_strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
+        group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
+        endpoints=_dict(_dict(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
+                        "NetworkingConfig.EndpointsConfig"),
+        body=b,
+    )
+
+
+def _merge_env(image_env: list[str], env: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in list(image_env) + list(env):
+        key = item.split("=", 1)[0]
+        merged.pop(key, None)  # a later value replaces, and moves, the earlier one
+        merged[key] = item
+    return list(merged.values())
+
+
+def merge_image_config(body: dict, image_config: dict) -> dict:
+    """Docker's create-time merge of an image's config into the request body."""
+    out = dict(body)
+    img = image_config or {}
+    out["Env"] = _merge_env(img.get("Env") or [], body.get("Env") or [])
+    if body.get("Entrypoint") is not None:
+        entry = body["Entrypoint"]
+        # Entrypoint "" / [""] resets the image's entrypoint; an overridden entrypoint drops the
+        # image's Cmd too.
+        out["Entrypoint"] = None if entry in ("", [""], []) else entry
+        out["Cmd"] = body.get("Cmd")
+    else:
+        out["Entrypoint"] = img.get("Entrypoint")
+        out["Cmd"] = body.get("Cmd") if body.get("Cmd") else img.get("Cmd")
+    for key in ("WorkingDir", "User", "StopSignal"):
+        if not body.get(key) and img.get(key):
+            out[key] = img[key]
+    if not body.get("Healthcheck") and img.get("Healthcheck"):
+        out["Healthcheck"] = img["Healthcheck"]
+    out["Volumes"] = {**(img.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
+    out["ExposedPorts"] = {**(img.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})} or None
+    out["Labels"] = {**(img.get("Labels") or {}), **(body.get("Labels") or {})}
+    return out
+
+
+def valid_name(name: str) -> str:
+    """Docker's container name rule; returns the name without a leading slash."""
+    if not _NAME.match(name):
+        raise BadParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                           "are allowed")
+    return name.lstrip("/")
+
+
+def anonymous_targets(cfg: ContainerConfig) -> list[str]:
+    """Targets that get an anonymous volume, in the order their names are recorded: volume mounts
+    without a source, then Config.Volumes (image or request) not covered by an explicit mount."""
+    explicit = {m.target for m in cfg.mounts}
+    out = [m.target for m in cfg.mounts if m.type == "volume" and not m.source]
+    out += [t for t in cfg.volumes if t not in explicit]
+    return out

@@ -1,0 +1,108 @@
+"""Wiring containers to netbridge networks: the before_exec hook, teardown, and Docker's
+NetworkSettings shapes built from netbridge's persisted endpoints."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from engine.containers import setup
+from engine.errors import BadParameter
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
+    from engine.containers.store import ContainerRecord
+
+log = logging.getLogger("engine.containers")
+DEFAULT_NETWORK = "bridge"
+
+
+def wanted_networks(rec: ContainerRecord) -> list[tuple[str, dict]]:
+    """(network, endpoint config) in attach order: NetworkMode first, then EndpointsConfig."""
+    mode = rec.config.network_mode
+    primary = DEFAULT_NETWORK if mode == "default" else mode
+    endpoints = rec.config.endpoints or {}
+    out = [(primary, endpoints.get(primary) or {})]
+    out += [(name, cfg or {}) for name, cfg in endpoints.items() if name != primary]
+    return out
+
+
+def _aliases(cfg: dict) -> list[str]:
+    aliases = cfg.get("Aliases") or []
+    if not isinstance(aliases, list):
+        raise BadParameter("EndpointConfig.Aliases: expected a list")
+    return [str(a) for a in aliases]
+
+
+def _ip(cfg: dict) -> str | None:
+    ipam = cfg.get("IPAMConfig") or {}
+    return ipam.get("IPv4Address") or None
+
+
+async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: int,
+                            out: dict[str, dict]) -> None:
+    """before_exec: veths into PID 1's netns, ports published, /etc/hosts + resolv.conf filled."""
+    nets = mgr.networks
+    netns = f"/proc/{pid}/ns/net"
+    own_ips: list[str] = []
+    dns: list[str] = []
+    for i, (name, cfg) in enumerate(wanted_networks(rec)):
+        ep = await trio.to_thread.run_sync(lambda: nets.connect(
+            name, rec.id, netns, container_name=rec.name, aliases=_aliases(cfg), ip=_ip(cfg),
+            ifname=f"eth{i}"))
+        own_ips.append(ep.ip)
+        if getattr(ep, "dns_server", "") and ep.dns_server not in dns:
+            dns.append(ep.dns_server)
+    if rec.config.port_bindings:
+        from netbridge.ports import PortSpec
+
+        specs = [PortSpec(b.container_port, b.protocol, b.host_ip, b.host_port)
+                 for b in rec.config.port_bindings]
+        await trio.to_thread.run_sync(nets.publish, rec.id, specs)
+    await trio.to_thread.run_sync(lambda: setup.write_etc_files(rec, own_ips[:1], dns or None))
+    out.update(networks_json(mgr, rec))
+
+
+def disconnect_container(mgr: ContainerManager, cid: str) -> None:
+    nets = mgr.networks
+    try:
+        nets.unpublish(cid)
+    except Exception as exc:
+        log.warning("unpublish %s: %s", cid[:12], exc)
+    for ep in nets.endpoints():
+        if ep.container_id == cid:
+            try:
+                nets.disconnect(ep.network_id, cid)
+            except Exception as exc:
+                log.warning("disconnect %s from %s: %s", cid[:12], ep.network_id[:12], exc)
+
+
+def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:
+    return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None,
+            "Aliases": _aliases(cfg) or None, "NetworkID": net.id if net else "",
+            "EndpointID": (ep.host_veth if ep else ""), "Gateway": ep.gateway if ep else "",
+            "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": ep.mac if ep else "", "DriverOpts": None}
+
+
+def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict]:
+    nets = mgr.networks
+    live = {ep.network_id: ep for ep in nets.endpoints() if ep.container_id == rec.id}
+    known = nets.list()
+    out = {}
+    for name, cfg in wanted_networks(rec):
+        net = next((n for n in known if name in (n.name, n.id)), None)
+        ep = live.get(net.id) if net is not None else None
+        out[net.name if net is not None else name] = _endpoint_json(net, ep, cfg)
+    return out
+
+
+def published_ports(mgr: ContainerManager, rec: ContainerRecord) -> list[dict]:
+    live = mgr.networks.ports(rec.id)
+    if live:
+        return [{"PrivatePort": b.container_port, "Type": b.protocol,
+                 "PublicPort": b.host_port, "IP": b.host_ip or "0.0.0.0"} for b in live]
+    return [{"PrivatePort": b.container_port, "Type": b.protocol}
+            for b in rec.config.port_bindings]

@@ -1,0 +1,180 @@
+"""What a start needs on the host side: the container's own /etc files, the mount list (binds,
+named/anonymous volumes with first-use copy, tmpfs) and the process spec. Side effects are
+file-system only; callers run these in a worker thread."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.containers.model import ContainerConfig, MountSpec, anonymous_targets
+from engine.containers.store import ContainerRecord
+from engine.errors import BadParameter
+from engine.runtime.spec import DEFAULT_PATH, Mount, ProcessSpec, Resources, User
+from engine.volumes import VolumeStore
+
+CATATONIT = "/usr/bin/catatonit"
+
+
+def hosts_content(hostname: str, extra_hosts: tuple[str, ...], own_ips: list[str]) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
+             "ff02::2\tip6-allrouters"]
+    for entry in extra_hosts:
+        name, sep, ip = entry.partition(":")
+        if not sep or not name or not ip:
+            raise BadParameter(f"HostConfig.ExtraHosts: invalid entry {entry!r} (want host:ip)")
+        lines.append(f"{ip}\t{name}")
+    for ip in own_ips:
+        lines.append(f"{ip}\t{hostname}")
+    return "\n".join(lines) + "\n"
+
+
+def resolv_content(host_resolv: str, cfg: ContainerConfig, nameservers: list[str] | None = None) -> str:
+    """The host's resolv.conf minus loopback servers (unreachable from a netns), with the
+    container's --dns/--dns-search/--dns-option applied; `nameservers` (the network's embedded
+    DNS) wins over the host's."""
+    servers, search, options = [], [], []
+    for line in host_resolv.splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith(("#", ";")):
+            continue
+        if parts[0] == "nameserver" and len(parts) > 1:
+            if not (parts[1].startswith("127.") or parts[1] == "::1") \
+                    or cfg.network_mode == "host":
+                servers.append(parts[1])
+        elif parts[0] == "search":
+            search = parts[1:]
+        elif parts[0] == "options":
+            options += parts[1:]
+    if nameservers:
+        servers = list(nameservers)
+    if cfg.dns:
+        servers = list(cfg.dns)
+    if cfg.dns_search:
+        search = list(cfg.dns_search)
+    if cfg.dns_options:
+        options = list(cfg.dns_options)
+    out = [f"nameserver {s}" for s in servers]
+    if search:
+        out.append("search " + " ".join(search))
+    if options:
+        out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"
+
+
+def write_etc_files(rec: ContainerRecord, own_ips: list[str] | None = None,
+                    nameservers: list[str] | None = None) -> None:
+    cfg = rec.config
+    hostname = hostname_of(rec)
+    if cfg.network_mode == "host":
+        hostname = os.uname().nodename
+    _write(rec.dir / "hostname", hostname + "\n")
+    if cfg.network_mode == "host":
+        _write(rec.dir / "hosts", Path("/etc/hosts").read_text())
+    else:
+        _write(rec.dir / "hosts", hosts_content(hostname, cfg.extra_hosts, own_ips or []))
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host_resolv = ""
+    _write(rec.dir / "resolv.conf", resolv_content(host_resolv, cfg, nameservers))
+
+
+def hostname_of(rec: ContainerRecord) -> str:
+    return rec.config.hostname or rec.short_id
+
+
+def _write(path: Path, text: str) -> None:
+    # In place, never by rename: a running container's bind mount holds on to the inode, and
+    # the network hook fills these files in after the mounts were made.
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def check_bind_sources(cfg: ContainerConfig) -> None:
+    for m in cfg.mounts:
+        if m.type == "bind" and not os.path.exists(m.source):
+            raise BadParameter(f'invalid mount config for type "bind": bind source path does not '
+                               f"exist: {m.source}")
+
+
+def _inside(root: Path, target: str) -> Path | None:
+    """`target` under `root` if no component on the way is a symlink (which could point out of
+    the container's root when resolved on the host)."""
+    path = root
+    for part in Path(target).parts[1:]:
+        path = path / part
+        if path.is_symlink():
+            return None
+    return path
+
+
+def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> list[Mount]:
+    """Runtime mounts for a start; named volumes are created on demand and filled from the
+    image on first use (unless nocopy)."""
+    cfg = rec.config
+    check_bind_sources(cfg)
+    out: list[Mount] = []
+
+    def volume(name: str, m: MountSpec) -> Mount:
+        vol = volumes.create(name)
+        if not m.no_copy and not vol.initialized:
+            source = _inside(rootfs, m.target)
+            if source is not None:
+                volumes.populate(vol, source)
+        return Mount(m.target, str(vol.mountpoint), "bind", readonly=m.readonly)
+
+    for m in cfg.mounts:
+        if m.type == "bind":
+            out.append(Mount(m.target, m.source, "bind", readonly=m.readonly))
+        elif m.type == "volume" and m.source:
+            out.append(volume(m.source, m))
+        elif m.type == "tmpfs":
+            opts = []
+            if m.tmpfs_size:
+                opts.append(f"size={m.tmpfs_size}")
+            opts.append(f"mode={m.tmpfs_mode:o}" if m.tmpfs_mode is not None else "mode=1777")
+            out.append(Mount(m.target, "", "tmpfs", tuple(opts), m.readonly))
+    ro = {m.target: m for m in cfg.mounts}
+    for name, target in zip(rec.anonymous_volumes, anonymous_targets(cfg)):
+        spec = ro.get(target) or MountSpec("volume", target)
+        out.append(volume(name, spec))
+    for name in ("hosts", "hostname", "resolv.conf"):
+        if f"/etc/{name}" not in {m.target for m in cfg.mounts}:
+            out.append(Mount(f"/etc/{name}", str(rec.dir / name), "bind"))
+    return out
+
+
+def container_env(cfg: ContainerConfig, hostname: str) -> tuple[str, ...]:
+    env = list(cfg.env)
+    keys = {e.split("=", 1)[0] for e in env}
+    if "PATH" not in keys:
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    if "HOSTNAME" not in keys:
+        env.insert(1, f"HOSTNAME={hostname}")
+    if cfg.tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    return tuple(env)
+
+
+def process_spec(cfg: ContainerConfig, user: User, hostname: str) -> ProcessSpec:
+    args = cfg.args
+    if not args:
+        raise BadParameter("no command specified")
+    return ProcessSpec(args=args, env=container_env(cfg, hostname),
+                       cwd=cfg.working_dir or "/", user=user, tty=cfg.tty,
+                       no_new_privileges=cfg.no_new_privileges, cap_add=cfg.cap_add,
+                       cap_drop=cfg.cap_drop)
+
+
+def resources(cfg: ContainerConfig) -> Resources:
+    return Resources(memory=cfg.memory, memory_swap=cfg.memory_swap, nano_cpus=cfg.nano_cpus,
+                     cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit)
+
+
+def init_path(cfg: ContainerConfig) -> str | None:
+    if not cfg.init:
+        return None
+    if not os.path.exists(CATATONIT):
+        raise BadParameter(f"HostConfig.Init: {CATATONIT} is not installed on the host")
+    return CATATONIT

@@ -1,0 +1,181 @@
+"""The engine daemon: `serve(config)` / `python3 -m engine.daemon`.
+
+Order matters: the root lock (one daemon per state root), then `Runtime.launch()` forks the
+zygote while this process is still single-threaded and before pyroute2 is imported, then trio:
+recovery after a crash (containers recorded as running are marked exited with code 255 — as
+Docker reports a container whose daemon died —, stale overlay mounts and our stale cgroups
+removed, netbridge endpoints of dead containers dropped, `always` / `unless-stopped`
+containers started again), then the API server. SIGTERM / SIGINT: stop accepting requests,
+stop every container with its own stop timeout (in parallel), save state, remove the socket,
+exit 0. A second signal during shutdown kills the containers at once.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from engine.config import EngineConfig
+from engine.errors import EngineError, PycomposeError
+
+log = logging.getLogger("engine")
+LOCK_NAME = "engine.lock"
+
+
+def _take_lock(root: Path) -> int:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise EngineError(f"another engine is already running with state root {root}") \
+                from None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _setup_logging(root: Path) -> None:
+    handler = logging.FileHandler(root / "engine.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    top = logging.getLogger()
+    top.addHandler(handler)
+    top.setLevel(logging.INFO)
+
+
+def serve(config: EngineConfig) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    lock_fd = _take_lock(config.root)
+    try:
+        _setup_logging(config.root)
+        from engine.runtime.runtime import Runtime
+
+        runtime = Runtime.launch()
+        try:
+            trio.run(_main, config, runtime)
+        finally:
+            runtime.close()
+        log.info("engine stopped")
+        return 0
+    finally:
+        os.close(lock_fd)
+
+
+def _make_networks(config: EngineConfig) -> Any:
+    try:
+        from netbridge import NetworkManager  # imports pyroute2: only after the zygote fork
+    except ImportError:
+        from netbridge.manager import NetworkManager
+    return NetworkManager(config.root / "network", config.address_pool)
+
+
+async def _cleanup_stale_cgroups(driver: Any, ours: set[str]) -> None:
+    """Kill and remove the cgroups of *our* containers only: other engines (other state roots)
+    may share the parent cgroup."""
+    from engine.runtime.cgroups import PREFIX
+
+    keep: set[str] = set()
+    for parent in driver.parents():
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(PREFIX):
+                short = name[len(PREFIX):].split("-")[0]
+                if short not in {cid[:12] for cid in ours}:
+                    keep.add(short)
+    removed = await trio.to_thread.run_sync(driver.cleanup_stale, keep)
+    if removed:
+        log.warning("removed stale cgroups: %s", ", ".join(removed))
+
+
+async def _main(config: EngineConfig, runtime: Any) -> None:
+    from engine.api.app import build_router
+    from engine.api.context import Engine
+    from engine.api.http import serve_unix
+    from engine.containers.manager import ContainerManager
+    from engine.images.store import ImageStore
+    from engine.runtime import cgroups, rootfs
+    from engine.volumes import VolumeStore
+
+    root = config.root
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        driver = cgroups.detect()
+        networks = None
+        try:
+            networks = await trio.to_thread.run_sync(_make_networks, config)
+        except Exception as exc:
+            log.error("networking disabled: %s", exc)
+        manager = ContainerManager(root, runtime=runtime, cgroups=driver, images=None,
+                                   volumes=VolumeStore(root / "volumes"), networks=networks)
+        manager.images = ImageStore(root / "images", in_use=manager.image_in_use)
+        shutdown = trio.Event()
+        engine = Engine(config, manager, manager.images, manager.volumes, networks,
+                        request_shutdown=shutdown.set,
+                        info_extra={"cgroup_version": "2" if driver.mode.value == "v2" else "1"})
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runtime.serve)
+            await nursery.start(manager.run)
+            to_restart = await manager.recover()
+            ours = {rec.id for rec in manager.store.all()}
+            await trio.to_thread.run_sync(rootfs.cleanup_stale_mounts, root / "containers")
+            await _cleanup_stale_cgroups(driver, ours)
+            if networks is not None:
+                await trio.to_thread.run_sync(networks.cleanup, set())
+                await nursery.start(networks.serve)
+            for rec in to_restart:
+                try:
+                    await manager.start(rec.id)
+                except PycomposeError as exc:
+                    log.error("restarting %s after engine start: %s", rec.short_id, exc)
+            router = build_router(engine)
+            with trio.CancelScope() as server_scope:
+                nursery.start_soon(_watch_signals, signals, shutdown, nursery)
+                async with trio.open_nursery() as server:
+                    await server.start(serve_unix, config.socket_path, router.dispatch)
+                    log.info("engine listening on %s (root %s)", config.socket_path, root)
+                    await shutdown.wait()
+                    server.cancel_scope.cancel()
+            del server_scope
+            log.info("shutting down: stopping containers")
+            await manager.shutdown()
+            nursery.cancel_scope.cancel()
+    if networks is not None:
+        try:
+            networks.close()
+        except Exception as exc:
+            log.error("closing networks: %s", exc)
+
+
+async def _watch_signals(signals: Any, shutdown: trio.Event, nursery: trio.Nursery) -> None:
+    count = 0
+    async for signum in signals:
+        count += 1
+        log.info("received %s", signal.Signals(signum).name)
+        shutdown.set()
+        if count >= 2:  # impatient: stop waiting for stop timeouts
+            nursery.cancel_scope.cancel()
+            return
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return serve(EngineConfig.from_env())
+    except PycomposeError as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
