@@ -225,8 +225,8 @@ class _Builder:
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > self.max_nodes:
-            raise self.error(node, f"document expands to more than {self.max_nodes} values "
-                             "(alias bomb?)", path)
+            raise self.error(node, "document contains excessive aliasing (more than "
+                             f"{self.max_nodes} values once aliases are expanded)", path)
         tag = node.tag
         if tag == "!reset":
             return Reset(self._untagged(node, path, tagged=True))
@@ -239,7 +239,10 @@ class _Builder:
             return self._scalar(node, path, tagged)
         ident = id(node)
         if ident in self.active:
-            raise self.error(node, "an alias refers to a node that contains it", path)
+            # the node is the anchor itself: point at where it is used instead
+            raise YamlError("cycle detected: an alias refers to a node that contains it",
+                            filename=self.filename, path=path or None,
+                            line=self.lines.get(path, node.start_mark.line + 1))
         self.active.add(ident)
         try:
             if isinstance(node, SequenceNode):

@@ -214,8 +214,36 @@ def test_utf8_bom_is_ignored():
 
 
 def test_alias_cycle_is_an_error():
-    with pytest.raises(YamlError, match="alias refers to a node that contains it"):
+    with pytest.raises(YamlError, match="cycle detected: an alias refers to a node that"):
         read_yaml("a: &x [1, *x]\n")
+    # compose-go's reset_test: a merge key naming the mapping it sits in
+    with pytest.raises(YamlError, match=r"^compose.yaml:2: x-healthcheck.egress-service: cycle"):
+        read_yaml("x-healthcheck: &healthcheck\n  egress-service:\n    <<: *healthcheck\n")
+
+
+def test_nested_merges_and_shared_aliases_are_not_cycles():
+    text = (
+        "x-templates:\n"
+        "  x-gluetun: &gluetun\n"
+        "    environment: &gluetun_env\n"
+        "      a: b\n"
+        "  x-gluetun-pia: &gluetun_pia\n"
+        "    <<: *gluetun\n"
+        "  x-gluetun-env-pia: &gluetun_env_pia\n"
+        "    <<: *gluetun_env\n"
+        "  vp0:\n"
+        "    <<: *gluetun_pia\n"
+        "    environment:\n"
+        "      <<: *gluetun_env_pia\n"
+        "services:\n"
+        "  test.unit: &shared\n"
+        "    image: alpine\n"
+        "  test: *shared\n"
+        "  test.other: *shared\n"
+    )
+    data = read_yaml(text).data
+    assert data["x-templates"]["vp0"] == {"environment": {"a": "b"}}
+    assert data["services"]["test"] == data["services"]["test.other"] == {"image": "alpine"}
 
 
 def test_alias_bomb_is_refused():
@@ -224,7 +252,7 @@ def test_alias_bomb_is_refused():
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     text = "\n".join(lines) + "\n"  # 10**9 values once expanded
-    with pytest.raises(YamlError, match="more than 5000 values"):
+    with pytest.raises(YamlError, match="excessive aliasing"):
         read_yaml(text, max_nodes=5000)
     with pytest.raises(YamlError, match=f"more than {MAX_NODES} values"):
         read_yaml(text)
