@@ -215,3 +215,32 @@ def test_default_profiles():
     assert default_profiles(["a"], {"COMPOSE_PROFILES": "b"}) == ["a"]
     assert default_profiles([], {"COMPOSE_PROFILES": "b, c,"}) == ["b", "c"]
     assert default_profiles([], {}) == []
+
+
+def test_compose_go_project_name_cases(tmp_path):
+    # names may start with a digit; the root directory has no name to offer
+    assert project_name(working_dir=tmp_path, environment={}, explicit="42my_project") == \
+        "42my_project"
+    assert project_name(working_dir=tmp_path,
+                        environment={"COMPOSE_PROJECT_NAME": "42env"}) == "42env"
+    with pytest.raises(ProjectNameError, match="project name must not be empty"):
+        project_name(working_dir=Path("/"), environment={})
+    odd = tmp_path / "UNNORMALIZED PATH"
+    odd.mkdir()
+    assert project_name(working_dir=odd, environment={}) == "unnormalizedpath"
+    with pytest.raises(ProjectNameError, match='invalid project name "www.my.project"'):
+        project_name(working_dir=tmp_path, environment={}, explicit="www.my.project")
+
+
+def test_name_from_dot_env_and_from_file_directory(tmp_path):
+    project = tmp_path / "env-file"
+    touch(project / "compose.yaml")
+    touch(project / ".env", "COMPOSE_PROJECT_NAME=my_project_from_dot_env\n")
+    sources = resolve_sources(os_env={}, cwd=project)
+    assert project_name(working_dir=sources.working_dir,
+                        environment=sources.environment) == "my_project_from_dot_env"
+    other = tmp_path / "elsewhere"
+    touch(other / "compose.yaml")
+    sources = resolve_sources(os_env={}, cwd=tmp_path, files=[str(other / "compose.yaml")])
+    assert project_name(working_dir=sources.working_dir,
+                        environment=sources.environment) == "elsewhere"
