@@ -29,6 +29,7 @@ from engine.images.tarpath import (MAGIC_LENGTH, Compression, WhiteoutKind, clea
                                    detect_compression, whiteout_of)
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 CHUNK = 1 << 20
 
 _SYS_OPENAT2 = 437
@@ -311,13 +312,20 @@ class Extractor:
     @staticmethod
     def _xattrs(fd: int, member: tarfile.TarInfo) -> None:
         for key, value in member.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
-                raw = value.encode("utf-8", "surrogateescape")
-                try:
-                    os.setxattr(fd, key[len("SCHILY.xattr."):], raw)
-                except OSError as exc:
-                    if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL):
-                        raise
+            if not key.startswith("SCHILY.xattr."):
+                continue
+            name = key[len("SCHILY.xattr."):]
+            if name.startswith(OVERLAY_XATTR_PREFIXES):
+                # Overlay's own xattrs (opaque, redirect, metacopy...) steer how the kernel
+                # merges layers: only our whiteout conversion may set them, never image data.
+                continue
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                os.setxattr(fd, name, raw)
+            except OSError as exc:
+                # A filesystem without that namespace: the file is still usable.
+                if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL):
+                    raise
 
     def _finish_dirs(self) -> None:
         # Directory modes and times last: writing into a directory changes its mtime, and a

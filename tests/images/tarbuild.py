@@ -18,6 +18,7 @@ class Entry:
     devmajor: int = 0
     devminor: int = 0
     mtime: int = 1_700_000_000
+    xattrs: tuple[tuple[str, str], ...] = ()
 
 
 def file(name: str, data: bytes = b"x", **kw) -> Entry:
@@ -50,5 +51,6 @@ def make_tar(entries: list[Entry]) -> bytes:
             info.linkname = e.linkname
             info.devmajor, info.devminor = e.devmajor, e.devminor
             info.size = len(e.data) if e.type == tarfile.REGTYPE else 0
+            info.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in e.xattrs}
             tar.addfile(info, io.BytesIO(e.data) if e.type == tarfile.REGTYPE else None)
     return buf.getvalue()

@@ -202,3 +202,14 @@ def test_overlay_mount_honours_whiteouts(tmp_path: Path) -> None:
         assert (merged / "keep").read_bytes() == b"k"
     finally:
         subprocess.run(["umount", str(merged)], check=True)
+
+
+def test_xattrs_kept_but_overlay_ones_dropped(dirs) -> None:
+    layer, _ = dirs
+    extract(layer, [
+        file("f", b"x", xattrs=(("user.note", "kept"), ("trusted.overlay.redirect", "/etc"))),
+        directory("d", xattrs=(("trusted.overlay.opaque", "y"), ("user.d", "1"))),
+    ])
+    assert os.getxattr(layer / "f", "user.note") == b"kept"
+    assert "trusted.overlay.redirect" not in os.listxattr(layer / "f")
+    assert os.listxattr(layer / "d") == ["user.d"]

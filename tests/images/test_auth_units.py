@@ -80,3 +80,24 @@ def test_times_and_summary() -> None:
     assert rfc3339_to_unix("2024-01-02T05:04:05+02:00") == 1704164645
     assert rfc3339_to_unix("0001-01-01T00:00:00Z") == 0
     assert rfc3339_to_unix("garbage") == 0
+
+
+def test_manifest_classification_without_media_type() -> None:
+    from engine.images import mediatypes
+    from engine.images.transfer import _classify
+    # umoci-built manifests omit mediaType in the body: the header decides, then the shape.
+    assert _classify(mediatypes.OCI_MANIFEST, b"{}") == mediatypes.OCI_MANIFEST
+    assert _classify("application/json", b'{"manifests": []}') == mediatypes.OCI_INDEX
+    assert _classify("", b'{"config": {}, "layers": []}') == mediatypes.OCI_MANIFEST
+    assert _classify("", b'{"mediaType": "%s"}' % mediatypes.DOCKER_LIST.encode()) == \
+        mediatypes.DOCKER_LIST
+    assert _classify("application/vnd.docker.distribution.manifest.v1+prettyjws",
+                     b'{"schemaVersion": 1}') == \
+        "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
+def test_registry_error_text() -> None:
+    from engine.images.registry import _error_text
+    body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+    assert _error_text(body) == "manifest unknown: manifest unknown"
+    assert _error_text(b"<html>gateway</html>") == "<html>gateway</html>"
