@@ -21,7 +21,7 @@ from pathlib import Path
 from compose.errors import EnvFileError, InterpolationError
 from compose.loader.interpolation import Lookup, Warn, _getter, substitute
 
-__all__ = ["parse_dotenv", "read_env_files"]
+__all__ = ["parse_dotenv", "parse_raw_env", "read_env_files"]
 
 _BOM = "\ufeff"
 _EXPORT = re.compile(r"export[\t\n\f\r ]+")
@@ -194,6 +194,42 @@ def parse_dotenv(text: str, lookup: Lookup | None = None, filename: str | None =
         raise EnvFileError(str(err), filename=filename) from None
     except InterpolationError as err:
         raise EnvFileError(err.detail, filename=filename) from None
+    return out
+
+
+def _trim_quotes(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def parse_raw_env(text: str, lookup: Lookup | None = None, filename: str | None = None, *,
+                  into: dict[str, str] | None = None) -> dict[str, str]:
+    """`env_file` entries with `format: raw`: docker's `--env-file` syntax (docker/cli kvfile).
+    One `KEY=VALUE` per line, taken verbatim (no interpolation, no escapes; only one pair of
+    surrounding quotes is removed); a bare `KEY` takes the lookup's value if it has one."""
+    out: dict[str, str] = {} if into is None else into
+    get = _getter(lookup)
+    if text.startswith(_BOM):
+        text = text[1:]
+    for raw_line in text.split("\n"):
+        line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, has_value, value = line.partition("=")
+        if not key:
+            raise EnvFileError(f"failed to parse env_file: no variable name on line '{line}'",
+                               filename=filename)
+        if " " in key or "\t" in key:
+            raise EnvFileError(f"failed to parse env_file: variable '{key}' contains whitespaces",
+                               filename=filename)
+        if has_value:
+            out[key] = _trim_quotes(value)
+            continue
+        found = get(line)
+        if found is not None:
+            out[key] = _trim_quotes(found)
     return out
 
 

@@ -76,3 +76,17 @@ def test_single_quoted_value_round_trips_literally(key, value):
 def test_a_written_file_reads_back(env):
     source = "".join(f"{k}={double_quoted(v)}\n" for k, v in env.items())
     assert parse_dotenv(source, {}) == env
+
+
+def test_raw_format_takes_values_verbatim():
+    from compose.loader.dotenv import parse_raw_env
+
+    text = ("\ufeff# comment\n  A=${NOT} interpolated # kept \n"
+            "B='quoted'\nC=\"x\ny\nD\nE\nF=a=b\r\nG=\n")
+    assert parse_raw_env(text, {"D": "'from lookup'"}) == {
+        "A": "${NOT} interpolated # kept ", "B": "quoted", "C": '"x', "D": "from lookup",
+        "F": "a=b", "G": ""}
+    with pytest.raises(EnvFileError, match="variable 'A B' contains whitespaces"):
+        parse_raw_env("A B=1\n", None, "r.env")
+    with pytest.raises(EnvFileError, match=r"^r.env: failed to parse env_file: no variable name"):
+        parse_raw_env("=1\n", None, "r.env")
