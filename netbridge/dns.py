@@ -166,6 +166,16 @@ def build_error(data: bytes, rcode: int) -> bytes | None:
     return data[:2] + struct.pack("!HHHHH", 0x8000 | rcode, 0, 0, 0, 0)
 
 
+def truncate_for_udp(reply: bytes, limit: int = 512) -> bytes:
+    """Replies too big for plain UDP become header + question with TC set: clients retry on TCP."""
+    if len(reply) <= limit:
+        return reply
+    msg = parse_message(reply)
+    ident, flags = struct.unpack("!HH", reply[:4])
+    qd = len(msg.questions)
+    return struct.pack("!HHHHHH", ident, flags | 0x0200, qd, 0, 0, 0) + msg.question_bytes
+
+
 # --- names (shared with the manager's threads) ----------------------------------------------
 
 class NameTable:
@@ -330,7 +340,7 @@ class DnsServer:
             if d.forward:
                 nursery.start_soon(self._udp_forward, sock, data, peer)
             elif d.reply is not None:
-                await self._sendto(sock, d.reply, peer)
+                await self._sendto(sock, truncate_for_udp(d.reply), peer)
 
     async def _udp_forward(self, sock: trio.socket.SocketType, data: bytes, peer) -> None:
         reply = await self._resolve(data, tcp=False)

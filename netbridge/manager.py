@@ -93,7 +93,12 @@ class NetworkManager:
                 netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
             firewall.apply(self._network_rules(net))
         except BaseException:
-            self._unmaterialize(net)
+            try:
+                self._unmaterialize(net)
+                if not self._state.networks:
+                    firewall.remove(firewall.base_rules(self.chains))
+            except Exception:  # the original failure is the one worth reporting
+                log.exception("cleanup after failed network set-up of %s", net.name)
             raise
 
     def _unmaterialize(self, net: Network) -> None:

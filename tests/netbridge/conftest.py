@@ -56,11 +56,51 @@ class Netns:
         shutil.rmtree(Path("/etc/netns") / self.name, ignore_errors=True)
 
 
+@dataclass
+class Footprint:
+    """Names of host objects our managers made, so leftovers can be checked precisely even
+    while other engineers' engines create pc* links and pycompose rules on the same host."""
+    links: set[str] = field(default_factory=set)
+    rule_words: set[str] = field(default_factory=set)
+
+    def record(self, m: NetworkManager) -> None:
+        """Wrap `m` so every bridge, veth and chain it makes is remembered."""
+        self.rule_words.update({m.chains.forward, m.chains.postrouting, m.chains.dnat})
+        create, connect, publish = m.create, m.connect, m.publish
+
+        def rec_create(*a, **kw):
+            net = create(*a, **kw)
+            self.links.add(net.bridge)
+            self.rule_words.update({net.bridge, firewall.network_chain(net.id)})
+            return net
+
+        def rec_connect(*a, **kw):
+            ep = connect(*a, **kw)
+            self.links.add(ep.host_veth)
+            return ep
+
+        def rec_publish(container_id, *a, **kw):
+            self.rule_words.add(firewall.port_chain(container_id))
+            return publish(container_id, *a, **kw)
+
+        m.create, m.connect, m.publish = rec_create, rec_connect, rec_publish
+
+    def leftovers(self) -> tuple[set[str], list[str]]:
+        links = {link.name for link in netlink.list_host_links("pc")} & self.links
+        rules = [ln for ln in firewall.tagged_lines()
+                 if any(w in ln.split() for w in self.rule_words)]
+        return links, rules
+
+
+FOOTPRINT = Footprint()
+
+
 class ManagerHarness:
     """A NetworkManager plus the trio loop (on its own thread) that runs its DNS servers."""
 
     def __init__(self, state_dir: Path, resolv_conf: str | Path = "/etc/resolv.conf") -> None:
         self.manager = NetworkManager(state_dir, POOL, resolv_conf=resolv_conf)
+        FOOTPRINT.record(self.manager)
         self._ready = threading.Event()
         self._stop: trio.Event | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -103,22 +143,19 @@ class ManagerHarness:
             self.stop()
 
 
-def _pc_links() -> set[str]:
-    return {link.name for link in netlink.list_host_links("pc")}
-
-
 def _netns_names() -> set[str]:
     return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
 
 
 @pytest.fixture
 def clean_host():
-    """Asserts that the test leaves no pc* link, pc-test netns or pycompose rule behind."""
-    links, rules = _pc_links(), set(firewall.tagged_lines())
+    """Asserts that the test leaves none of its links, namespaces or pycompose rules behind."""
+    FOOTPRINT.links.clear()
+    FOOTPRINT.rule_words.clear()
     yield
-    assert _pc_links() - links == set(), "pc* links left behind"
-    assert {n for n in _netns_names() if n.startswith("pc-test-")} == set(), "netns left behind"
-    assert set(firewall.tagged_lines()) - rules == set(), "pycompose rules left behind"
+    links, rules = FOOTPRINT.leftovers()
+    assert links == set(), "pc* links left behind"
+    assert rules == [], "pycompose rules left behind"
 
 
 @pytest.fixture
@@ -146,3 +183,4 @@ def make_netns():
     finally:
         for ns in made:
             ns.destroy()
+    assert {ns.name for ns in made} & _netns_names() == set(), "netns left behind"

@@ -84,3 +84,17 @@ label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, ma
 def test_names_round_trip(labels, ident):
     name = ".".join(labels)
     assert dns.parse_message(dns.build_query(ident, name)).questions[0].name == name
+
+
+def test_big_udp_answers_are_truncated_for_a_tcp_retry():
+    t = dns.NameTable()
+    for i in range(60):
+        t.add(f"ep{i}", ["web"], f"10.231.0.{i + 2}")
+    full = dns.decide(dns.build_query(11, "web"), t, can_forward=False).reply
+    assert len(dns.parse_message(full).addresses()) == 60 and len(full) > 512
+    cut = dns.truncate_for_udp(full)
+    msg = dns.parse_message(cut)
+    assert msg.flags & 0x0200 and msg.answers == () and msg.id == 11
+    assert msg.questions[0].name == "web"
+    small = dns.build_response(dns.parse_message(dns.build_query(1, "x")), 0, ["10.0.0.1"])
+    assert dns.truncate_for_udp(small) == small

@@ -112,7 +112,10 @@ def test_busy_host_port_is_a_clear_error_and_leaves_nothing(harness, make_netns)
             m.publish("a" * 64, [f"{first}:80", f"{busy}:81"])
     assert m.ports("a" * 64) == []
     assert firewall.port_chain("a" * 64) not in firewall.save()
-    assert set(firewall.tagged_lines()) == set(firewall.tagged_lines(before))
+    def ours(text=None):
+        words = {m.chains.dnat, firewall.port_chain("a" * 64)}
+        return {ln for ln in firewall.tagged_lines(text) if words & set(ln.split())}
+    assert ours() == ours(before)
     with socket.socket() as s:   # the first port was released again
         s.bind(("0.0.0.0", first))
     # two containers cannot publish the same host port either
