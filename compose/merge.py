@@ -340,13 +340,21 @@ def dedupe(items: list, key: Callable[[Any], str]) -> list:
     return out
 
 
+# patterns by their last element, and the deepest pattern: unicity need not look further down
+_UNIQUE_BY_LAST: dict[str, list[tuple[Path, Callable[[Any], str]]]] = {}
+for _pattern, _key in UNIQUE:
+    _UNIQUE_BY_LAST.setdefault(_pattern[-1], []).append((_pattern, _key))
+_UNIQUE_DEPTH = max(len(p) for p, _ in UNIQUE)
+
+
 def unicity(data: Any, path: Path = ()) -> Any:
     """The de-duplication pass over a whole document (returns a new structure)."""
+    if len(path) > _UNIQUE_DEPTH:
+        return data
     if isinstance(data, dict):
         return {k: unicity(v, path + (str(k),)) for k, v in data.items()}
-    if isinstance(data, list):
-        for pattern, key in UNIQUE:
+    if isinstance(data, list) and path:
+        for pattern, key in _UNIQUE_BY_LAST.get(path[-1], ()):
             if _match(pattern, path):
                 return dedupe(data, key)
-        return data
     return data
