@@ -60,7 +60,8 @@ class LogPresenter:
         if not self.style.prefix:
             value = b""
         else:
-            text = f"{name:<{self._width}} | ".encode("utf-8", "replace")
+            # Compose pads to one more than the longest name: `web-1  | line`.
+            text = f"{name:<{self._width + 1}} | ".encode("utf-8", "replace")
             if self.style.colour:
                 value = b"\x1b[" + self._colour_of(name).encode() + b"m" + text + _RESET
             else:

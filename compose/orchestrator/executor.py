@@ -193,7 +193,13 @@ class Orchestrator:
             assert old is not None
             cid = await self.create(spec, naming.temporary_name(old.id, name), step.number)
             await self._stop_remove(old, opts.timeout, quiet=True)
-            await self.gw.call("rename", cid, name)
+            try:
+                await self.gw.call("rename", cid, name)
+            except NotFound:
+                # An engine without the rename endpoint: the replacement was created (so the
+                # configuration is valid); make it again under its final name.
+                await self.gw.call("remove_container", cid, force=True)
+                cid = await self.create(spec, name, step.number)
             self.progress.done("Container", name, "Recreated")
         else:
             assert step.existing is not None
@@ -518,6 +524,4 @@ def summarize_failures(result: UpResult) -> OrchestratorError | None:
         return None
     roots = [e for e in result.failures.values() if not isinstance(e, UpstreamError)]
     first = (roots or list(result.failures.values()))[0]
-    err = OrchestratorError(first.message)
-    err.exit_code = getattr(first, "exit_code", 1)
-    return err
+    return OrchestratorError(first.message)   # Compose exits 1 whatever failed

@@ -43,9 +43,9 @@ def test_logs_interleave_with_prefixes_and_lifecycle_lines(tmp_path):
     lines = out.splitlines()
     assert code == 0
     assert "Attaching to web-1, worker-1" in progress
-    assert lines.count("web-1    | hello from web") == 1
-    assert "web-1    | second" in lines
-    assert "worker-1 | job done" in lines and "worker-1 | partial" in lines
+    assert lines.count("web-1     | hello from web") == 1
+    assert "web-1     | second" in lines
+    assert "worker-1  | job done" in lines and "worker-1  | partial" in lines
     assert "web-1 exited with code 0" in lines and "worker-1 exited with code 0" in lines
 
 

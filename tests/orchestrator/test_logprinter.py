@@ -8,14 +8,14 @@ from compose.logprinter import ByteSink, LineSplitter, LogPresenter, LogStyle
 
 def test_prefix_padded_to_longest_name_without_colour():
     p = LogPresenter(["web-1", "worker-1"], LogStyle(colour=False))
-    assert p.lines("web-1", [b"hello", b"world"]) == b"web-1    | hello\nweb-1    | world\n"
-    assert p.lines("worker-1", [b"x"]) == b"worker-1 | x\n"
+    assert p.lines("web-1", [b"hello", b"world"]) == b"web-1     | hello\nweb-1     | world\n"
+    assert p.lines("worker-1", [b"x"]) == b"worker-1  | x\n"
 
 
 def test_colours_are_stable_per_name_and_cycle():
     p = LogPresenter(["a", "b"], LogStyle(colour=True))
-    assert p.lines("a", [b"x"]) == b"\x1b[36ma | \x1b[0mx\n"
-    assert p.lines("b", [b"x"]) == b"\x1b[33mb | \x1b[0mx\n"
+    assert p.lines("a", [b"x"]) == b"\x1b[36ma  | \x1b[0mx\n"
+    assert p.lines("b", [b"x"]) == b"\x1b[33mb  | \x1b[0mx\n"
     assert p.lines("a", [b"y"]).startswith(b"\x1b[36m")
 
 
@@ -26,7 +26,7 @@ def test_no_log_prefix():
 
 def test_untrusted_text_is_copied_verbatim():
     p = LogPresenter(["w"], LogStyle(colour=False))
-    assert p.lines("w", [b"[bold]x[/bold] \xff"]) == b"w | [bold]x[/bold] \xff\n"
+    assert p.lines("w", [b"[bold]x[/bold] \xff"]) == b"w  | [bold]x[/bold] \xff\n"
 
 
 def test_lifecycle_line():
@@ -45,9 +45,9 @@ def test_splitter_keeps_partial_lines_and_strips_crlf():
 
 def test_widening_rebuilds_prefixes():
     p = LogPresenter(["a"], LogStyle(colour=False))
-    assert p.lines("a", [b"x"]) == b"a | x\n"
+    assert p.lines("a", [b"x"]) == b"a  | x\n"
     p.add("long-1")
-    assert p.lines("a", [b"x"]) == b"a      | x\n"
+    assert p.lines("a", [b"x"]) == b"a       | x\n"
 
 
 def test_two_hundred_thousand_lines_well_under_a_second(tmp_path):
