@@ -150,6 +150,8 @@ def resolve_scalar(text: str) -> Any:
         if special is not None:
             return special
         if first == ".":
+            if "_" in text:  # Python's float() accepts "_" between digits, Go's does not
+                return text
             try:
                 return float(text)
             except ValueError:

@@ -42,7 +42,7 @@ def test_nulls(text):
 
 
 @pytest.mark.parametrize("text", ["2024-01-01", "1.2.3", "0x", "12:30:45", "1_0:20", "inf",
-                                  "nan", "0o8", "yes please"])
+                                  "nan", "0o8", "yes please", ".5_0", ".", "1.2e", "0x1p-2"])
 def test_other_scalars_stay_strings(text):
     assert read_yaml(f"value: {text}\n").data == {"value": text}
 
