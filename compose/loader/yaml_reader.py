@@ -111,6 +111,7 @@ _SPECIAL_FLOATS = {
     ".inf": float("inf"), ".Inf": float("inf"), ".INF": float("inf"),
     "+.inf": float("inf"), "+.Inf": float("inf"), "+.INF": float("inf"),
     "-.inf": float("-inf"), "-.Inf": float("-inf"), "-.INF": float("-inf"),
+    "-0": -0.0, "-0.0": -0.0,  # go-yaml keeps the sign of zero, so these are floats
 }
 # Go's ParseInt with base 0: 0x / 0o / 0b prefixes, a leading 0 means octal.
 _GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
@@ -147,7 +148,7 @@ def resolve_scalar(text: str) -> Any:
         return _BOOLS.get(text, text)
     if first in "+-.0123456789":
         special = _SPECIAL_FLOATS.get(text)
-        if special is not None:
+        if special is not None:  # (-0.0 is falsy but not None)
             return special
         if first == ".":
             if "_" in text:  # Python's float() accepts "_" between digits, Go's does not

@@ -30,6 +30,7 @@ def test_only_yaml_1_2_booleans_are_booleans(word, value):
 @pytest.mark.parametrize("text,value", [
     ("0o17", 15), ("0440", 0o440), ("0x1F", 31), ("0b101", 5), ("-12", -12), ("+7", 7),
     ("1_000", 1000), ("0", 0), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0), ("-1.5", -1.5),
+    ("-0", -0.0), ("08", 8.0), ("18446744073709551615", 2**64 - 1), ("1" + "0" * 20, 1e20),
 ])
 def test_numbers_follow_go_yaml(text, value):
     got = read_yaml(f"value: {text}\n").data["value"]
