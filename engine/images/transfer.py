@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import BadParameter
 from engine.images import mediatypes, reference
@@ -25,6 +27,7 @@ from engine.images.store import DigestMismatch, ImageStore, LayerRef
 
 Progress = Callable[[dict], None]
 _EVERY = 1 << 20   # bytes between "Downloading"/"Pushing" messages
+PARALLEL_LAYERS = 3
 
 
 def _quiet(_message: dict) -> None:
@@ -146,23 +149,36 @@ def _pull_blobs(store: ImageStore, client: RegistryClient, target: reference.Ref
         if len(diff_ids) != len(layer_descs):
             raise RegistryError(f"image {shown}: config lists {len(diff_ids)} layers, the "
                                 f"manifest {len(layer_descs)}")
-        layers = []
-        for desc, diff_id in zip(layer_descs, diff_ids):
+        for desc in layer_descs:
             media_type = desc.get("mediaType", mediatypes.OCI_LAYER_GZIP)
             if media_type in mediatypes.FOREIGN_LAYER_TYPES:
                 raise BadParameter(f"image {shown} has a foreign layer ({media_type}): "
                                    f"not supported")
+        lock = threading.Lock()
+
+        def locked_emit(message: dict) -> None:
+            with lock:
+                emit(message)
+
+        def fetch(desc: dict, diff_id: str) -> LayerRef:
             short = _short(desc["digest"])
             if store.layer_dir(diff_id).is_dir() and store.has_blob(desc["digest"]):
-                emit({"status": "Already exists", "id": short, "progressDetail": {}})
+                locked_emit({"status": "Already exists", "id": short, "progressDetail": {}})
             else:
-                emit({"status": "Pulling fs layer", "id": short, "progressDetail": {}})
+                locked_emit({"status": "Pulling fs layer", "id": short, "progressDetail": {}})
                 if not store.has_blob(desc["digest"]):
-                    _download(store, client, target.path, scope, desc, emit, shown)
-                emit({"status": "Download complete", "id": short, "progressDetail": {}})
+                    _download(store, client, target.path, scope, desc, locked_emit, shown)
+                locked_emit({"status": "Download complete", "id": short, "progressDetail": {}})
                 store.ensure_layer(desc["digest"], diff_id)
-                emit({"status": "Pull complete", "id": short, "progressDetail": {}})
-            layers.append(LayerRef(diff_id, desc["digest"], media_type))
+                locked_emit({"status": "Pull complete", "id": short, "progressDetail": {}})
+            return LayerRef(diff_id, desc["digest"],
+                            desc.get("mediaType", mediatypes.OCI_LAYER_GZIP))
+
+        # Layers unpack into separate dirs, so they can download and unpack side by side.
+        with ThreadPoolExecutor(max_workers=PARALLEL_LAYERS) as pool:
+            futures = [pool.submit(fetch, desc, diff_id)
+                       for desc, diff_id in zip(layer_descs, diff_ids)]
+            layers = [future.result() for future in futures]
         store.put_blob_bytes(body)
         tags = (str(target),) if target.tag and not target.digest else ()
         return store.commit_image(config_bytes, layers, manifest_digest=digest, tags=tags,
