@@ -262,13 +262,20 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
             try:
                 ipr.link("add", **request)   # one request: create, enslave, up
             except NetlinkError as exc:
-                if exc.code != errno.EEXIST:
+                if exc.code == errno.ENODEV:
+                    # the cached bridge index went stale (bridge re-made): look it up again
+                    _bridge_index.pop(bridge, None)
+                    request["master"] = _bridge(ipr, bridge)
+                    with _netlink_errors("create veth", host_ifname, netns_path):
+                        ipr.link("add", **request)
+                elif exc.code != errno.EEXIST:
                     raise NetlinkFailure("create veth", host_ifname, "", exc.code) from None
-                # a stale host end (or the peer name is taken in the netns): clear ours, retry once
-                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
-                    ipr.link("del", ifname=host_ifname)
-                with _netlink_errors("create veth", host_ifname, netns_path):
-                    ipr.link("add", **request)
+                else:
+                    # a stale host end (or the name is taken in the netns): clear ours, retry once
+                    with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
+                        ipr.link("del", ifname=host_ifname)
+                    with _netlink_errors("create veth", host_ifname, netns_path):
+                        ipr.link("add", **request)
             try:
                 _configure_inside(netns_path, ifname, address, prefixlen, gateway)
             except BaseException:

@@ -219,13 +219,30 @@ def test_state_survives_restart_and_cleanup_removes_dead_endpoints(tmp_path, cle
         h.teardown()
 
 
-def test_internal_network_has_no_default_route(harness, make_netns):
+def test_internal_network_has_no_default_route_but_names_resolve(harness, make_netns):
     m = harness.manager
-    m.create("secret", internal=True)
-    ns = make_netns()
+    net = m.create("secret", internal=True)
+    ns, peer = make_netns(), make_netns()
     ep = m.connect("secret", "a" * 64, ns.path, container_name="x")
-    assert ep.gateway == ""
+    ep_peer = m.connect("secret", "b" * 64, peer.path, container_name="peer")
+    assert ep.gateway == "" and ep.dns_server == net.gateway
     assert "default" not in ns.run("ip", "route").stdout
+    ns.set_resolver(ep.dns_server)
+    assert ep_peer.ip in ns.run("busybox", "nslookup", "peer").stdout
+
+
+def test_connect_survives_a_bridge_recreated_behind_our_back(harness, make_netns):
+    m = harness.manager
+    net = m.create("flaky")
+    a, b = make_netns(), make_netns()
+    m.connect("flaky", "a" * 64, a.path, container_name="a")
+    m.disconnect("flaky", "a" * 64)
+    # someone re-makes the bridge: same name, new ifindex, our cached index is stale
+    subprocess.run(["ip", "link", "del", net.bridge], check=True)
+    subprocess.run(["ip", "link", "add", net.bridge, "type", "bridge"], check=True)
+    ep = m.connect("flaky", "b" * 64, b.path, container_name="b")
+    link = netlink.list_host_links(ep.host_veth)[0]
+    assert link.master == netlink.list_host_links(net.bridge)[0].index
 
 
 def test_pool_comes_from_the_caller(tmp_path, clean_host):
