@@ -14,12 +14,14 @@ and then in the variables defined earlier (in this text or in `into`).
 """
 from __future__ import annotations
 
+import json
+import os.path
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from compose.errors import EnvFileError, InterpolationError
-from compose.loader.interpolation import Lookup, Warn, _getter, substitute
+from compose.loader.interpolation import Lookup, Warn, lookup_function, substitute
 
 __all__ = ["parse_dotenv", "parse_raw_env", "read_env_files"]
 
@@ -175,7 +177,6 @@ class _Parser:
 
 
 def _quote(text: str) -> str:
-    import json
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -189,7 +190,7 @@ def parse_dotenv(text: str, lookup: Lookup | None = None, filename: str | None =
     if text.startswith(_BOM):
         text = text[1:]
     try:
-        _Parser(text, out, _getter(lookup), warn).run()
+        _Parser(text, out, lookup_function(lookup), warn).run()
     except _ParseError as err:
         raise EnvFileError(str(err), filename=filename) from None
     except InterpolationError as err:
@@ -209,7 +210,7 @@ def parse_raw_env(text: str, lookup: Lookup | None = None, filename: str | None 
     One `KEY=VALUE` per line, taken verbatim (no interpolation, no escapes; only one pair of
     surrounding quotes is removed); a bare `KEY` takes the lookup's value if it has one."""
     out: dict[str, str] = {} if into is None else into
-    get = _getter(lookup)
+    get = lookup_function(lookup)
     if text.startswith(_BOM):
         text = text[1:]
     for raw_line in text.split("\n"):
@@ -249,7 +250,7 @@ def read_env_files(paths: list[str | Path], current_env: Mapping[str, str], *,
         path = Path(given)
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
-        path = Path(_abspath(path))
+        path = Path(os.path.normpath(path))
         if not path.exists():
             raise EnvFileError(f"couldn't find env file: {path}")
         if path.is_dir():
@@ -261,7 +262,3 @@ def read_env_files(paths: list[str | Path], current_env: Mapping[str, str], *,
         parse_dotenv(text, lookup, str(path), into=env, warn=warn)
     return env
 
-
-def _abspath(path: Path) -> str:
-    import os.path
-    return os.path.normpath(str(path))

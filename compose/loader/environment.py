@@ -8,6 +8,7 @@ overriding). The OS environment and the current directory are passed in, never r
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from compose.errors import ComposeError, ComposeFileNotFound, ProjectNameError
 from compose.loader.discovery import (NO_CONFIG_FILE, STDIN, files_from_env, files_from_flags,
                                       find_default_files)
 from compose.loader.dotenv import read_env_files
-from compose.loader.interpolation import Warn, _default_warn, interpolate
+from compose.loader.interpolation import Warn, default_warn, interpolate
 
 __all__ = ["ProjectSources", "resolve_sources", "project_name", "normalize_project_name",
            "check_project_name", "default_profiles", "parse_go_bool"]
@@ -74,7 +75,7 @@ def resolve_sources(*, os_env: Mapping[str, str], cwd: Path, files: Sequence[str
                     require_files: bool = True, warn: Warn | None = None) -> ProjectSources:
     """Work out the compose files, project directory and project environment from the global
     flags (`-f`, `--project-directory`, `--env-file`) and the OS environment `os_env`."""
-    warn = warn or _default_warn
+    warn = warn or default_warn
     cwd = Path(os.path.normpath(cwd))
     environment = dict(os_env)
     environment.setdefault("PWD", str(cwd))
@@ -139,7 +140,6 @@ def check_project_name(name: str) -> str:
 
 
 def json_quote(text: str) -> str:
-    import json
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -150,7 +150,7 @@ def project_name(*, working_dir: Path, environment: Mapping[str, str],
     compose files (interpolated, then normalized) > the project directory's basename
     (normalized). The first two must already be valid. Callers then add the result to the
     environment as COMPOSE_PROJECT_NAME for interpolation."""
-    warn = warn or _default_warn
+    warn = warn or default_warn
     if explicit:
         return check_project_name(explicit)
     from_env = environment.get("COMPOSE_PROJECT_NAME")

@@ -26,7 +26,7 @@ from typing import Any, Union
 from compose.errors import InterpolationError, KeyPath, format_path
 
 __all__ = [
-    "Lookup", "InvalidTemplate", "MissingRequired", "Variable", "substitute", "interpolate",
+    "Lookup", "Warn", "lookup_function", "default_warn", "InvalidTemplate", "MissingRequired", "Variable", "substitute", "interpolate",
     "variables", "COMPOSE_CASTS", "Cast", "compile_casts", "to_int", "to_float", "to_bool",
 ]
 
@@ -68,7 +68,8 @@ def _go_quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _getter(lookup: Lookup | None) -> Callable[[str], str | None]:
+def lookup_function(lookup: Lookup | None) -> Callable[[str], str | None]:
+    """A mapping or function turned into `name -> value | None`."""
     if lookup is None:
         return lambda name: None
     if isinstance(lookup, Mapping):
@@ -76,7 +77,8 @@ def _getter(lookup: Lookup | None) -> Callable[[str], str | None]:
     return lookup
 
 
-def _default_warn(message: str) -> None:
+def default_warn(message: str) -> None:
+    """Where warnings go when the caller gives no `warn` function: the compose logger."""
     log.warning("%s", message)
 
 
@@ -88,7 +90,7 @@ def substitute(template: str, lookup: Lookup | None, *, warn: Warn | None = None
     "" and are reported through `warn`."""
     if "$" not in template:
         return template
-    return _substitute(template, _getter(lookup), warn or _default_warn)
+    return _substitute(template, lookup_function(lookup), warn or default_warn)
 
 
 def _substitute(template: str, get: Callable[[str], str | None], warn: Warn) -> str:
@@ -392,7 +394,7 @@ def interpolate(data: Any, lookup: Lookup | None, *, filename: str | None = None
     values at cast paths converted. Errors name the key path, and the file and line when
     `filename` / `line_of` (e.g. `YamlDocument.line_of`) are given."""
     table = casts if isinstance(casts, _CastTable) else _CastTable(casts or {})
-    walker = _Walker(_getter(lookup), warn or _default_warn, table)
+    walker = _Walker(lookup_function(lookup), warn or default_warn, table)
     try:
         return walker.walk(data, ())
     except _PathError as failure:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from compose.errors import KeyPath, YamlError
+from compose.errors import KeyPath, YamlError, format_path
 
 __all__ = ["Reset", "Override", "YamlDocument", "read_yaml", "read_yaml_all", "resolve_scalar",
            "MAX_NODES"]
@@ -342,7 +342,6 @@ def _is_merge_key(node: Node) -> bool:
 
 
 def _dotted(path: KeyPath) -> str:
-    from compose.errors import format_path
     return format_path(path)
 
 
