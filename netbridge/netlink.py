@@ -184,13 +184,11 @@ def ensure_bridge(name: str, address: str, prefixlen: int) -> Link:
             ipr.addr("add", index=link.index, address=address, prefixlen=prefixlen)
         with _netlink_errors("bring up", name):
             ipr.link("set", index=link.index, state="up")
-        _bridge_index[name] = link.index
         return find_link(ipr, name) or link
 
 
 def delete_link(name: str) -> bool:
     """Delete a host link; False if it did not exist."""
-    _bridge_index.pop(name, None)
     with host() as ipr:
         link = find_link(ipr, name)
         if link is None:
@@ -227,18 +225,11 @@ class VethResult:
     mac: str
 
 
-# bridge name -> ifindex, filled by ensure_bridge/lookups and dropped by delete_link: saves one
-# netlink round trip per connect (the per-container budget is ~10 ms)
-_bridge_index: dict[str, int] = {}
-
-
 def _bridge(ipr: Any, name: str) -> int:
-    if name not in _bridge_index:
-        link = find_link(ipr, name)
-        if link is None or link.kind != "bridge":
-            raise InterfaceNotFound(name)
-        _bridge_index[name] = link.index
-    return _bridge_index[name]
+    link = find_link(ipr, name)
+    if link is None or link.kind != "bridge":
+        raise InterfaceNotFound(name)
+    return link.index
 
 
 def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
@@ -262,20 +253,13 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
             try:
                 ipr.link("add", **request)   # one request: create, enslave, up
             except NetlinkError as exc:
-                if exc.code == errno.ENODEV:
-                    # the cached bridge index went stale (bridge re-made): look it up again
-                    _bridge_index.pop(bridge, None)
-                    request["master"] = _bridge(ipr, bridge)
-                    with _netlink_errors("create veth", host_ifname, netns_path):
-                        ipr.link("add", **request)
-                elif exc.code != errno.EEXIST:
+                if exc.code != errno.EEXIST:
                     raise NetlinkFailure("create veth", host_ifname, "", exc.code) from None
-                else:
-                    # a stale host end (or the name is taken in the netns): clear ours, retry once
-                    with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
-                        ipr.link("del", ifname=host_ifname)
-                    with _netlink_errors("create veth", host_ifname, netns_path):
-                        ipr.link("add", **request)
+                # a stale host end (or `ifname` is taken in the netns): clear ours, retry once
+                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
+                    ipr.link("del", ifname=host_ifname)
+                with _netlink_errors(f"create veth {host_ifname} with peer", ifname, netns_path):
+                    ipr.link("add", **request)
             try:
                 _configure_inside(netns_path, ifname, address, prefixlen, gateway)
             except BaseException:
