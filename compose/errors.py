@@ -44,6 +44,7 @@ class ComposeError(PycomposeError):
         self.line = line
         self.path: KeyPath | None = tuple(path) if path is not None else None
         self.message = self._render()
+        self.args = (self.message,)
 
     def _render(self) -> str:
         prefix = ""
