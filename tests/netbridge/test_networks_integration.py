@@ -277,3 +277,15 @@ def test_concurrent_connects_from_worker_threads(harness, make_netns):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: m.disconnect("busy-day", f"{i:064x}"), range(8)))
     assert m.endpoints("busy-day") == [] and query(net.gateway, "all").addresses() == []
+
+
+def test_interface_name_taken_in_the_netns_is_a_clear_error(harness, make_netns):
+    m = harness.manager
+    m.create("first")
+    m.create("second")
+    ns = make_netns()
+    m.connect("first", "a" * 64, ns.path, container_name="x")
+    with pytest.raises(netlink.NetlinkFailure, match=f"with peer eth0 in netns {ns.path}"):
+        m.connect("second", "a" * 64, ns.path, container_name="x")   # eth0 again
+    assert m.endpoints("second") == []
+    assert [link.name for link in netlink.netns_links(ns.path)] == ["lo", "eth0"]
