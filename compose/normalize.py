@@ -392,7 +392,43 @@ class Normalizer:
         if not svc["depends_on"]:
             del svc["depends_on"]
         self._scale(name, svc, key)
+        if isinstance(svc.get("deploy"), dict):
+            svc["deploy"] = self.deploy(svc["deploy"], key + ".deploy")
         return _ordered(svc, SERVICE_ORDER)
+
+    def deploy(self, deploy: dict, key: str) -> dict:
+        deploy = dict(deploy)
+        resources = deploy.get("resources")
+        if isinstance(resources, dict):
+            resources = dict(resources)
+            for kind in ("limits", "reservations"):
+                spec = resources.get(kind)
+                if not isinstance(spec, dict):
+                    continue
+                spec = dict(spec)
+                try:
+                    if spec.get("memory") is not None:
+                        spec["memory"] = str(parse_bytes(spec["memory"]))
+                    if spec.get("cpus") is not None:
+                        spec["cpus"] = float(spec["cpus"])
+                except ValueError as e:
+                    raise NormalizeError(str(e), f"{key}.resources.{kind}") from None
+                if spec.get("pids") is not None:
+                    spec["pids"] = _to_int(spec["pids"], f"{key}.resources.{kind}.pids")
+                resources[kind] = spec
+            deploy["resources"] = resources
+        if "labels" in deploy:
+            deploy["labels"] = _kv_mapping(deploy["labels"], None)
+        policy = deploy.get("restart_policy")
+        if isinstance(policy, dict):
+            policy = dict(policy)
+            for k in ("delay", "window"):
+                if k in policy:
+                    policy[k] = self._duration(policy[k], f"{key}.restart_policy.{k}")
+            if "max_attempts" in policy:
+                policy["max_attempts"] = _to_int(policy["max_attempts"], f"{key}.restart_policy.max_attempts")
+            deploy["restart_policy"] = policy
+        return deploy
 
     def _duration(self, value: Any, key: str) -> str:
         try:
@@ -540,13 +576,27 @@ class Normalizer:
         return deps
 
     def _check_dependencies(self, services: dict) -> None:
+        owners: dict[str, str] = {}
         for name, svc in services.items():
-            for dep, cfg in (svc.get("depends_on") or {}).items():
+            deps = svc.get("depends_on") or {}
+            for dep, cfg in list(deps.items()):
                 if dep not in services and cfg.get("required", True):
                     raise NormalizeError(f"service {name!r} depends on undefined service {dep!r}",
                                          f"services.{name}.depends_on.{dep}")
                 if dep not in services:
-                    self.warn(f"service {name!r} depends on undefined service {dep!r}: ignored (required: false)")
+                    # compose drops an optional dependency on a service that does not exist
+                    self.warn(f"service {name!r} depends on undefined service {dep!r}: ignored "
+                              "(required: false)")
+                    del deps[dep]
+            if "depends_on" in svc and not deps:
+                del svc["depends_on"]
+            container_name = svc.get("container_name")
+            if container_name:
+                if container_name in owners:
+                    raise NormalizeError(f"container name {container_name!r} is already in use by "
+                                         f"service {owners[container_name]!r}",
+                                         f"services.{name}.container_name")
+                owners[container_name] = name
 
     def _scale(self, name: str, svc: dict, key: str) -> None:
         deploy = svc.get("deploy") or {}

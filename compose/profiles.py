@@ -45,9 +45,12 @@ def apply_profiles(services: Mapping[str, dict], profiles: Iterable[str],
         for dep, cfg in list(deps.items()):
             if dep in disabled:
                 if not cfg.get("required", True):
+                    del deps[dep]  # an optional dependency that is switched off is dropped
                     continue
                 raise ProfileError(
                     f"service {dep!r} was pulled in as a dependency of service {name!r} but is not "
                     f"enabled by the active profiles. You may fix this by adding a common profile "
                     f"to {dep!r} and {name!r}", path=("services", name, "depends_on", dep))
+        if "depends_on" in svc and not deps:
+            del svc["depends_on"]
     return enabled, disabled, sorted(active)

@@ -345,3 +345,66 @@ def test_include(tmp_path):
     assert "dbdata" in r.canonical["volumes"]
     with pytest.raises(ComposeError, match="services.db conflicts with imported resource"):
         _load(tmp_path, "include: [db/compose.yaml]\nservices:\n  db: {image: other}\n")
+
+
+# --- more consistency checks --------------------------------------------------------------------
+
+def test_duplicate_container_name(tmp_path):
+    with pytest.raises(ComposeError, match="container name 'xy' is already in use by service 'a'"):
+        _load(tmp_path, "services:\n  a: {image: i, container_name: xy}\n  b: {image: i, container_name: xy}\n")
+
+
+def test_optional_dependencies_are_dropped(tmp_path):
+    r = _load(tmp_path, """
+        services:
+          web:
+            image: x
+            depends_on:
+              ghost: {condition: service_started, required: false}
+              dbg: {condition: service_started, required: false}
+          dbg: {image: x, profiles: [debug]}
+    """)
+    assert "depends_on" not in r.canonical["services"]["web"]
+    assert r.project.services["web"].depends_on == ()
+    assert any("ghost" in w for w in r.warnings)
+
+
+def test_deploy_is_normalized(tmp_path):
+    r = _load(tmp_path, """
+        services:
+          web:
+            image: x
+            deploy:
+              replicas: 2
+              resources: {limits: {cpus: "0.5", memory: 64m, pids: 100}}
+              restart_policy: {condition: on-failure, max_attempts: 3, delay: 5s}
+    """)
+    deploy = r.canonical["services"]["web"]["deploy"]
+    assert deploy["resources"]["limits"] == {"cpus": 0.5, "memory": str(64 << 20), "pids": 100}
+    web = r.project.services["web"]
+    assert web.replicas == 2 and web.deploy.limits.memory == 64 << 20 and web.deploy.limits.cpus == 0.5
+    assert web.deploy.restart_policy == type(web.restart)(RestartPolicy.ON_FAILURE, 3)
+    with pytest.raises(ComposeError, match="distinct values on 'scale' and 'deploy.replicas'"):
+        _load(tmp_path, "services:\n  web: {image: x, scale: 1, deploy: {replicas: 2}}\n")
+
+
+def test_include_cycle_and_extends_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("include: [b.yaml]\nservices:\n  a: {image: x}\n")
+    (tmp_path / "b.yaml").write_text("include: [a.yaml]\nservices:\n  b: {image: x}\n")
+    with pytest.raises(ComposeError, match="include cycle detected"):
+        load(ProjectOptions(files=(str(tmp_path / "a.yaml"),), environment={}))
+    with pytest.raises(ComposeError, match="service 'nope' not found"):
+        _load(tmp_path, "services:\n  web: {extends: nope}\n")
+    with pytest.raises(ComposeError, match="extends file .*missing.yaml not found"):
+        _load(tmp_path, "services:\n  web: {extends: {file: missing.yaml, service: x}}\n")
+
+
+def test_reset_and_override_across_files(tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        'services:\n  web:\n    image: a\n    ports: ["80:80"]\n    environment: {A: "1", B: "${B:-2}"}\n'
+        "    command: [x, y]\n")
+    (tmp_path / "over.yaml").write_text(
+        "services:\n  web:\n    ports: !reset []\n    environment:\n      A: !reset\n    command: !override [z]\n")
+    r = load(ProjectOptions(files=(str(tmp_path / "compose.yaml"), str(tmp_path / "over.yaml")), environment={}))
+    web = r.canonical["services"]["web"]
+    assert "ports" not in web and web["environment"] == {"B": "2"} and web["command"] == ["z"]
