@@ -214,6 +214,8 @@ def parse_bind(spec: str, index: int) -> MountSpec:
     """Docker's `src:dst[:opts]` bind/volume syntax."""
     where = f"HostConfig.Binds[{index}]"
     parts = spec.split(":")
+    if len(parts) == 1:  # just a container path: an anonymous volume
+        return MountSpec("volume", _check_target(parts[0], where))
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise BadParameter(f"{where}: invalid volume specification {spec!r}")
     source, target = parts[0], _check_target(parts[1], where)
