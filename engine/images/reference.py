@@ -54,6 +54,10 @@ class Reference:
             return self.repository
         if self.path.startswith(OFFICIAL_PREFIX) and self.path.count("/") == 1:
             return self.path[len(OFFICIAL_PREFIX):]
+        first = self.path.split("/", 1)[0]
+        if "." in first or first == "localhost":
+            # "docker.io/a.b/c" shortened to "a.b/c" would name registry a.b: keep the host.
+            return self.repository
         return self.path
 
     def familiar(self) -> str:

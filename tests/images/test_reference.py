@@ -18,6 +18,7 @@ from engine.images import reference as ref
     ("127.0.0.1:5000/test/busybox", "127.0.0.1:5000/test/busybox:latest",
      "127.0.0.1:5000/test/busybox:latest"),
     ("quay.io/a-b/c_d.e__f", "quay.io/a-b/c_d.e__f:latest", "quay.io/a-b/c_d.e__f:latest"),
+    ("docker.io/a.b/c", "docker.io/a.b/c:latest", "docker.io/a.b/c:latest"),
 ])
 def test_normalize_and_familiar(text: str, normalized: str, familiar: str) -> None:
     parsed = ref.parse(text)
@@ -68,3 +69,23 @@ def test_id_helpers() -> None:
     assert ref.looks_like_id_prefix("3f57d9401f8d")
     assert ref.looks_like_id_prefix("sha256:3f57")
     assert not ref.looks_like_id_prefix("busybox")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_component = st.from_regex(r"[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?", fullmatch=True)
+_names = st.builds(lambda parts: "/".join(parts), st.lists(_component, min_size=1, max_size=3))
+_hosts = st.sampled_from(["", "localhost:5000/", "registry.example/", "127.0.0.1:5000/",
+                          "docker.io/", "index.docker.io/"])
+_tags = st.one_of(st.just(""), st.from_regex(r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}",
+                                              fullmatch=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_hosts, _names, _tags)
+def test_normalize_is_idempotent_and_familiar_round_trips(host: str, name: str, tag: str) -> None:
+    text = f"{host}{name}{tag}"
+    parsed = ref.parse(text)
+    assert ref.parse(str(parsed)) == parsed
+    assert ref.parse(parsed.familiar()) == parsed
+    assert parsed.tag == (tag[1:] or "latest")
