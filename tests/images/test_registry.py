@@ -167,3 +167,34 @@ def test_auth_required_then_granted(store: ImageStore, secured: Registry,
         store.import_rootfs(f, f"{secured.host}/test/pushed:v1", [])
     digest = store.push(f"{secured.host}/test/pushed:v1")
     assert skopeo_inspect(secured, "test/pushed:v1", creds="alice:secret")["Digest"] == digest
+
+
+def test_concurrent_pulls_share_layers(store: ImageStore, registry: Registry, layout: Layout,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from engine.images import store as store_module
+    skopeo_push(f"oci:{layout.path}:app", registry, "test/twin:v1")
+    calls = []
+    real = store_module.extract_layer
+    monkeypatch.setattr(store_module, "extract_layer",
+                        lambda stream, dest, **kw: calls.append(dest) or real(stream, dest, **kw))
+    barrier, errors = threading.Barrier(2), []
+
+    def pull(name: str) -> None:
+        try:
+            barrier.wait()
+            store.pull(f"{registry.host}/test/{name}:v1")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pull, args=(n,)) for n in ("app", "twin")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(calls) == 2                          # two layers, each unpacked once
+    a, b = store.get(f"{registry.host}/test/app:v1"), store.get(f"{registry.host}/test/twin:v1")
+    assert a.id == b.id and store.layer_paths(a) == store.layer_paths(b)
+    check_app(store, f"{registry.host}/test/twin:v1")
