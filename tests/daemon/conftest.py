@@ -97,17 +97,19 @@ def mounts_under(root: Path) -> list[str]:
     return [p for p in points if p == base or p.startswith(base + "/")]
 
 
-def processes_rooted_under(root: Path) -> list[int]:
-    base = os.path.realpath(root)
+def container_processes(ids: set[str]) -> list[int]:
+    """PIDs whose cgroup is one of these containers' (`pycompose-<id12>`, in any hierarchy)."""
+    names = {f"pycompose-{short}" for short in ids}
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            proc_root = os.readlink(f"/proc/{entry}/root")
+            with open(f"/proc/{entry}/cgroup") as f:
+                text = f.read()
         except OSError:
             continue
-        if proc_root.startswith(base + "/"):
+        if any(name in text for name in names):
             found.append(int(entry))
     return found
 
@@ -125,7 +127,7 @@ def cgroups_of(ids: set[str]) -> list[str]:
 
 def assert_clean(daemon: Daemon) -> None:
     assert mounts_under(daemon.root) == []
-    assert processes_rooted_under(daemon.root) == []
+    assert container_processes(daemon.created_ids()) == []
     assert cgroups_of(daemon.created_ids()) == []
 
 

@@ -1,0 +1,81 @@
+"""Engine daemon start/stop/crash behaviour: one root, SIGTERM stops containers, SIGKILL of the
+daemon leaves nothing running after the next start, restart policies at daemon start."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.daemon.conftest import (REPO, assert_clean, cgroups_of, import_busybox, make_daemon,
+                                   container_processes, mounts_under, wait_for)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fresh(tmp_path_factory, request):
+    d = make_daemon(tmp_path_factory, request.node.name[:20])
+    yield d
+    try:
+        if d.proc is not None and d.proc.poll() is None:
+            assert d.stop() == 0
+        assert_clean(d)
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.kill9()
+
+
+def test_second_daemon_on_same_root_is_refused(fresh):
+    fresh.start()
+    other = subprocess.run([sys.executable, "-m", "engine.daemon"], env=fresh.env, cwd=REPO,
+                           capture_output=True, text=True, timeout=30)
+    assert other.returncode != 0
+    assert "another engine is already running" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_sigterm_stops_containers_and_removes_socket(fresh):
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True,
+                              stop_signal="SIGKILL")
+    t = time.monotonic()
+    assert fresh.stop() == 0
+    assert time.monotonic() - t < 10
+    assert not fresh.sock.exists()
+    assert_clean(fresh)
+    state = (fresh.root / "containers" / c.id / "state.json").read_text()
+    assert '"Status": "exited"' in state
+
+
+def test_killed_daemon_leaves_nothing_running_after_restart(fresh):
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True, name="survivor")
+    keep = client.containers.run("busybox", ["sleep", "600"], detach=True, name="always",
+                                 restart_policy={"Name": "always"})
+    assert len(container_processes(fresh.created_ids())) == 2
+    fresh.kill9()
+    # whatever the dead daemon left (mounts, cgroups, processes) must be gone after the restart
+    fresh.start()
+    client = fresh.client()
+    info = client.api.inspect_container("survivor")
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 255
+    assert info["State"]["Pid"] == 0
+    running = [x.name for x in client.containers.list()]
+    assert running == ["always"]  # restarted by its policy, the other one is not
+    assert len(mounts_under(fresh.root)) == 1  # only the restarted container's overlay
+    ids = {c.id[:12]}
+    assert cgroups_of(ids) == []
+    assert container_processes(ids) == []
+    assert len(container_processes(fresh.created_ids())) == 1
+    c.reload()
+    keep.reload()
+    client.containers.get("always").remove(force=True)
+    client.containers.get("survivor").remove()
