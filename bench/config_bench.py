@@ -9,6 +9,7 @@ stays clean) because that is how installed pycompose runs; the first, cold run i
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,15 +44,23 @@ def generated(directory: Path, count: int = 200) -> Path:
     return path
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, float] | None:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float, float] | None:
+    """(median wall, min wall, median CPU user+sys) seconds. CPU time is the steadier number
+    on a busy machine: wall time also counts waiting for a core."""
     if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
         return None
-    samples = []
+    wall, cpu = [], []
     for _ in range(RUNS):
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), _children_cpu()
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), min(samples)
+        wall.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - cpu0)
+    return statistics.median(wall), min(wall), statistics.median(cpu)
 
 
 def main() -> int:
@@ -67,7 +76,8 @@ def main() -> int:
                 tools["docker-compose"] = ["docker-compose", "-f", "{file}", "config", "-q"]
             if shutil.which("podman-compose"):
                 tools["podman-compose"] = ["podman-compose", "-f", "{file}", "config"]
-            print(f"{'input':24} {'tool':16} {'median ms':>10} {'min ms':>8} {'ratio':>7}")
+            print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+            print(f"{'input':24} {'tool':16} {'median ms':>10} {'min ms':>8} {'cpu ms':>8} {'ratio':>7}")
             for label, file in inputs.items():
                 base = None
                 for tool, template in tools.items():
@@ -76,11 +86,12 @@ def main() -> int:
                     if result is None:
                         print(f"{label:24} {tool:16} {'failed':>10}")
                         continue
-                    median, fastest = result
+                    median, fastest, cpu = result
                     if tool == "pycompose":
                         base = median
                     ratio = f"{median / base:.2f}x" if base else ""
-                    print(f"{label:24} {tool:16} {median * 1000:10.0f} {fastest * 1000:8.0f} {ratio:>7}")
+                    print(f"{label:24} {tool:16} {median * 1000:10.0f} {fastest * 1000:8.0f} "
+                          f"{cpu * 1000:8.0f} {ratio:>7}")
             missing = [t for t in ("docker-compose", "podman-compose") if not shutil.which(t)]
             if missing:
                 print(f"(not installed, not compared: {', '.join(missing)})")

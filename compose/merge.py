@@ -340,21 +340,37 @@ def dedupe(items: list, key: Callable[[Any], str]) -> list:
     return out
 
 
-# patterns by their last element, and the deepest pattern: unicity need not look further down
-_UNIQUE_BY_LAST: dict[str, list[tuple[Path, Callable[[Any], str]]]] = {}
-for _pattern, _key in UNIQUE:
-    _UNIQUE_BY_LAST.setdefault(_pattern[-1], []).append((_pattern, _key))
-_UNIQUE_DEPTH = max(len(p) for p, _ in UNIQUE)
+def _build_trie(entries: list[tuple[Path, Callable[[Any], str]]]) -> dict:
+    trie: dict = {}
+    for pattern, key in entries:
+        node = trie
+        for part in pattern[:-1]:
+            node = node.setdefault(part, {})
+        node[pattern[-1]] = key
+    return trie
 
 
-def unicity(data: Any, path: Path = ()) -> Any:
-    """The de-duplication pass over a whole document (returns a new structure)."""
-    if len(path) > _UNIQUE_DEPTH:
+# UNIQUE as a trie ({"services": {"*": {"ports": key_fn, ...}}, ...}): the pass only visits the
+# paths that can hold a de-duplicated list, and copies only the mappings on those paths.
+_UNIQUE_TRIE = _build_trie(UNIQUE)
+
+
+def unicity(data: Any, _trie: Any = None) -> Any:
+    """The de-duplication pass over a whole document (returns a new structure; the input is
+    not modified)."""
+    trie = _UNIQUE_TRIE if _trie is None else _trie
+    if callable(trie):
+        return dedupe(data, trie) if isinstance(data, list) else data
+    if not isinstance(data, dict):
         return data
-    if isinstance(data, dict):
-        return {k: unicity(v, path + (str(k),)) for k, v in data.items()}
-    if isinstance(data, list) and path:
-        for pattern, key in _UNIQUE_BY_LAST.get(path[-1], ()):
-            if _match(pattern, path):
-                return dedupe(data, key)
-    return data
+    out = None
+    for k, v in data.items():
+        sub = trie.get(str(k)) or trie.get("*")
+        if sub is None:
+            continue
+        new = unicity(v, sub)
+        if new is not v:
+            if out is None:
+                out = dict(data)
+            out[k] = new
+    return data if out is None else out
