@@ -17,7 +17,6 @@ converted back to numbers/booleans (`COMPOSE_CASTS`).
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ __all__ = [
     "Lookup", "Warn", "lookup_function", "default_warn", "InvalidTemplate", "MissingRequired", "Variable", "substitute", "interpolate",
     "variables", "COMPOSE_CASTS", "Cast", "compile_casts", "to_int", "to_float", "to_bool",
 ]
-
-log = logging.getLogger("pycompose.compose")
 
 Lookup = Union[Mapping[str, str], Callable[[str], "str | None"]]
 Warn = Callable[[str], None]
@@ -79,7 +76,9 @@ def lookup_function(lookup: Lookup | None) -> Callable[[str], str | None]:
 
 def default_warn(message: str) -> None:
     """Where warnings go when the caller gives no `warn` function: the compose logger."""
-    log.warning("%s", message)
+    import logging  # only when needed: CLI start-up time matters
+
+    logging.getLogger("pycompose.compose").warning("%s", message)
 
 
 # --- one string --------------------------------------------------------------------------------
