@@ -21,7 +21,8 @@ API_VERSION = "1.41"
 
 
 def _q(value: str) -> str:
-    return quote(value, safe="")
+    # as Docker's own clients: image references keep their "/", ":" and "@" readable
+    return quote(value, safe="/:@")
 
 
 def _params(params: dict[str, Any] | None) -> str:

@@ -79,6 +79,22 @@ def unmount_below(root: Path) -> None:
         subprocess.run(["umount", "-l", target], capture_output=True)
 
 
+def purge_networks(state_root: Path) -> None:
+    """Remove the bridges and firewall rules a stopped daemon left (its default network
+    outlives it, like docker0), so a temp-root engine leaves nothing on the host."""
+    if not (state_root / "network").exists():
+        return
+    from netbridge.manager import NetworkManager
+
+    manager = NetworkManager(state_root / "network", ADDRESS_POOL)
+    try:
+        manager.cleanup(set())
+        for net in manager.list():
+            manager.remove(net.id)
+    finally:
+        manager.close()
+
+
 def make_root() -> Path:
     # short: unix socket paths are limited to 107 bytes
     return Path(tempfile.mkdtemp(prefix="pccli-", dir="/tmp"))
@@ -113,4 +129,5 @@ def engine():
         proc.wait()
         log.close()
         unmount_below(root)
+        purge_networks(root / "state")
         shutil.rmtree(root, ignore_errors=True)

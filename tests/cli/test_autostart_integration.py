@@ -7,7 +7,7 @@ import pytest
 
 from engine.client import Client
 
-from .conftest import Engine, engine_env, make_root, stop_daemon, unmount_below
+from .conftest import Engine, engine_env, make_root, purge_networks, stop_daemon, unmount_below
 
 pytestmark = pytest.mark.integration
 
@@ -36,4 +36,5 @@ def test_autostart_then_status_then_stop():
         if pid:
             stop_daemon(pid)
         unmount_below(root)
+        purge_networks(root / "state")
         shutil.rmtree(root, ignore_errors=True)

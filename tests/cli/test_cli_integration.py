@@ -1,11 +1,14 @@
 """The real `pycompose container|image|volume|engine` CLI against a real engine daemon."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
+import struct
+import termios
 import time
 import uuid
 
@@ -143,6 +146,8 @@ def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI on a real terminal
         os.execvpe(CLI[0], CLI + ["container", "run", "-it", "--rm", "busybox", "sh"], engine.env)
+    # our side of the terminal has a size; the container's pty must follow it
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     out = b""
 
     def expect(token: bytes, timeout: float = 20) -> None:
@@ -160,15 +165,19 @@ def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
                     raise AssertionError(f"terminal closed before {token!r}: {out[-500:]!r}")
 
     try:
+        expect(b"/ # ")
         os.write(fd, b"tty; echo mark-$((40+2))\r")
         expect(b"mark-42")
         assert b"/dev/pts/0" in out
         os.write(fd, b"stty size\r")
-        expect(b"stty size")
-        os.write(fd, b"sleep 60; echo rc=$?\r")
+        expect(b"33 101")
+        os.write(fd, b"sleep 60\r")
         time.sleep(1)
+        started = time.monotonic()
         os.write(fd, b"\x03")  # Ctrl-C: SIGINT to the container's foreground job
+        os.write(fd, b"echo rc=$?\r")
         expect(b"rc=130", timeout=10)
+        assert time.monotonic() - started < 10
         os.write(fd, b"exit 5\r")
         _, status = os.waitpid(pid, 0)
         pid = 0

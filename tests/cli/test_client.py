@@ -40,6 +40,8 @@ def test_json_requests_reuse_one_connection(engine):
     server, client = engine(handler)
     assert client.version() == {"target": "/v1.41/version", "method": "GET"}
     assert client.inspect_container("a b")["target"] == "/v1.41/containers/a%20b/json"
+    assert client.inspect_image("localhost:5000/app:v1@x")["target"] == (
+        "/v1.41/images/localhost:5000/app:v1@x/json")
     assert client.containers(all=True, filters={"status": ["exited"]})["target"] == (
         "/v1.41/containers/json?all=1&filters=%7B%22status%22%3A%5B%22exited%22%5D%7D")
     assert server.connections == 1
