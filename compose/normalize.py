@@ -41,6 +41,9 @@ SERVICE_ORDER = (
     "restart runtime scale secrets security_opt shm_size stdin_open stop_grace_period "
     "stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user uts userns_mode "
     "volumes volumes_from working_dir").split()
+# service attributes that are Go maps in compose-go, hence printed sorted by key
+_MAP_FIELDS = ("environment", "labels", "annotations", "sysctls", "depends_on", "networks",
+               "ulimits", "storage_opt", "models")
 TOP_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
 
 
@@ -260,14 +263,15 @@ class Normalizer:
         for name, svc in services_in.items():
             services[name] = self.service(name, dict(svc or {}), top)
         self._check_dependencies(services)
-        out["services"] = services
+        out["services"] = dict(sorted(services.items()))
         used_default = any("default" in (s.get("networks") or {}) for s in services.values())
         if used_default and "default" not in top["networks"]:
             top["networks"]["default"] = None
-        out["networks"] = {k: self.network(k, v) for k, v in top["networks"].items()}
-        out["volumes"] = {k: self.volume(k, v) for k, v in top["volumes"].items()}
-        out["secrets"] = {k: self.file_object(k, v, "secrets") for k, v in top["secrets"].items()}
-        out["configs"] = {k: self.file_object(k, v, "configs") for k, v in top["configs"].items()}
+        # Go maps print sorted: `docker compose config` lists every mapping by key
+        out["networks"] = {k: self.network(k, v) for k, v in sorted(top["networks"].items())}
+        out["volumes"] = {k: self.volume(k, v) for k, v in sorted(top["volumes"].items())}
+        out["secrets"] = {k: self.file_object(k, v, "secrets") for k, v in sorted(top["secrets"].items())}
+        out["configs"] = {k: self.file_object(k, v, "configs") for k, v in sorted(top["configs"].items())}
         if data.get("models"):
             out["models"] = dict(data["models"])
         for key, value in data.items():
@@ -394,6 +398,13 @@ class Normalizer:
         self._scale(name, svc, key)
         if isinstance(svc.get("deploy"), dict):
             svc["deploy"] = self.deploy(svc["deploy"], key + ".deploy")
+        for k in _MAP_FIELDS:
+            if isinstance(svc.get(k), dict):
+                svc[k] = dict(sorted(svc[k].items()))
+        if isinstance(svc.get("build"), dict):
+            for k in ("args", "labels", "additional_contexts"):
+                if isinstance(svc["build"].get(k), dict):
+                    svc["build"][k] = dict(sorted(svc["build"][k].items()))
         return _ordered(svc, SERVICE_ORDER)
 
     def deploy(self, deploy: dict, key: str) -> dict:

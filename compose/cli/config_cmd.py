@@ -35,11 +35,19 @@ def _dump_yaml(doc: Any) -> str:
     import yaml
 
     class Dumper(yaml.SafeDumper):
-        pass
+        # go-yaml (what docker compose prints with) indents sequences under their key
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            return super().increase_indent(flow, False)
+
+    plain_tag = "tag:yaml.org,2002:str"
 
     def str_presenter(dumper, data):
-        style = "|" if "\n" in data else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+        if "\n" in data:
+            return dumper.represent_scalar(plain_tag, data, style="|")
+        # a string that would read back as another type ("8080", "true", "") gets double
+        # quotes, as go-yaml writes it (`published: "8080"`)
+        resolved = dumper.resolve(yaml.ScalarNode, data, (True, False))
+        return dumper.represent_scalar(plain_tag, data, style='"' if resolved != plain_tag else None)
 
     Dumper.add_representer(str, str_presenter)
     Dumper.ignore_aliases = lambda self, data: True  # type: ignore[method-assign]
