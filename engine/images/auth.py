@@ -49,6 +49,20 @@ def basic_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
+def decode_registry_auth(header: str) -> tuple[str, str] | None:
+    """Docker's `X-Registry-Auth` header (base64url JSON with username/password) -> creds."""
+    if not header.strip():
+        return None
+    padded = header.strip() + "=" * (-len(header.strip()) % 4)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        raise BadParameter("X-Registry-Auth is not base64url-encoded JSON") from None
+    if not isinstance(data, dict) or not data.get("username"):
+        return None     # Docker sends "{}" when no login is known
+    return str(data["username"]), str(data.get("password", ""))
+
+
 def registry_key(host: str) -> str:
     """The key credentials are filed under: Docker Hub has several names."""
     return DOCKER_HUB if host in (DOCKER_HUB, DOCKER_HUB_API, "index.docker.io") else host

@@ -76,6 +76,7 @@ class RegistryClient:
     host: str                              # as in the reference: "docker.io", "127.0.0.1:5000"
     credentials: CredentialStore | None = None
     insecure: bool | None = None           # None: plain HTTP for loopback registries only
+    auth: tuple[str, str] | None = None    # explicit credentials, before the store's
     _auth: dict = field(default_factory=dict)   # scope -> Authorization header value
 
     @property
@@ -162,7 +163,7 @@ class RegistryClient:
     # -- authentication ------------------------------------------------------------------
 
     def _authenticate(self, challenge: Challenge, scope: str) -> None:
-        creds = self.credentials.get(self.host) if self.credentials else None
+        creds = self.auth or (self.credentials.get(self.host) if self.credentials else None)
         if challenge.scheme == "basic":
             if creds is None:
                 raise Unauthorized(f"registry {self.host} requires a login "

@@ -454,18 +454,26 @@ class ImageStore:
 
     def pull(self, ref: str, platform: str | None = None,
              progress: Callable[[dict], None] | None = None, *,
-             insecure: bool | None = None) -> Image:
-        """Pull `ref` from its registry (loopback registries speak plain HTTP)."""
+             insecure: bool | None = None, auth: tuple[str, str] | None = None) -> Image:
+        """Pull `ref` from its registry (loopback registries speak plain HTTP).
+
+        `auth` (user, password), e.g. from X-Registry-Auth, wins over stored logins."""
         from engine.images import transfer
         return transfer.pull(self, ref, platform, progress, credentials=self.credentials,
-                             insecure=insecure)
+                             insecure=insecure, auth=auth)
 
     def push(self, ref: str, progress: Callable[[dict], None] | None = None, *,
-             insecure: bool | None = None) -> str:
+             insecure: bool | None = None, auth: tuple[str, str] | None = None) -> str:
         """Push the image tagged `ref`; returns its manifest digest."""
         from engine.images import transfer
         return transfer.push(self, ref, progress, credentials=self.credentials,
-                             insecure=insecure)
+                             insecure=insecure, auth=auth)
+
+    def login(self, server: str, username: str, password: str, *,
+              insecure: bool | None = None) -> str:
+        """Verify credentials against the registry, then store them (0600)."""
+        from engine.images import transfer
+        return transfer.login(self.credentials, server, username, password, insecure=insecure)
 
 
 def _unlink(path: Path) -> None:

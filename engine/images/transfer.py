@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import BadParameter
 from engine.images import mediatypes, reference
-from engine.images.auth import CredentialStore
+from engine.images.auth import CredentialStore, registry_key
 from engine.images.image import Image
 from engine.images.platforms import Platform, choose_manifest
 from engine.images.registry import RegistryClient, RegistryError, Response
@@ -91,12 +91,12 @@ def _fetch_manifest(client: RegistryClient, path: str, ref: str, scope: str,
 
 def pull(store: ImageStore, ref: str, platform: str | Platform | None = None,
          progress: Progress | None = None, *, credentials: CredentialStore | None = None,
-         insecure: bool | None = None) -> Image:
+         insecure: bool | None = None, auth: tuple[str, str] | None = None) -> Image:
     target = reference.parse(ref)
     wanted = Platform.parse(platform) if isinstance(platform, str) else (platform or
                                                                           Platform.host())
     emit = progress or _quiet
-    client = RegistryClient(target.domain, credentials, insecure)
+    client = RegistryClient(target.domain, credentials, insecure, auth)
     scope = f"repository:{target.path}:pull"
     shown = target.familiar()
     emit({"status": f"Pulling from {target.familiar_name()}", "id": target.tag or target.digest})
@@ -186,7 +186,8 @@ def _pull_blobs(store: ImageStore, client: RegistryClient, target: reference.Ref
 
 
 def push(store: ImageStore, ref: str, progress: Progress | None = None, *,
-         credentials: CredentialStore | None = None, insecure: bool | None = None) -> str:
+         credentials: CredentialStore | None = None, insecure: bool | None = None,
+         auth: tuple[str, str] | None = None) -> str:
     """Push the image tagged `ref` to its registry; returns the manifest digest."""
     target = reference.parse(ref)
     if target.digest:
@@ -198,7 +199,7 @@ def push(store: ImageStore, ref: str, progress: Progress | None = None, *,
     manifest = json.loads(body)
     media_type = manifest.get("mediaType") or mediatypes.OCI_MANIFEST
     emit = progress or _quiet
-    client = RegistryClient(target.domain, credentials, insecure)
+    client = RegistryClient(target.domain, credentials, insecure, auth)
     scope = f"repository:{target.path}:pull,push"
     emit({"status": f"The push refers to repository [{target.repository}]"})
     for desc in [*manifest["layers"], manifest["config"]]:
@@ -236,3 +237,28 @@ def push(store: ImageStore, ref: str, progress: Progress | None = None, *,
     store.add_repo_digest(f"{target.repository}@{image.manifest_digest}", image.id)
     emit({"status": f"{target.tag}: digest: {image.manifest_digest} size: {len(body)}"})
     return image.manifest_digest
+
+
+def login(credentials: CredentialStore, server: str, username: str, password: str, *,
+          insecure: bool | None = None) -> str:
+    """Check the credentials against the registry's /v2/, then remember them (`docker login`)."""
+    host = server_host(server)
+    client = RegistryClient(host, None, insecure, (username, password))
+    client.request("GET", "/v2/", scope="", what=f"login to {host}").body()
+    credentials.set(host, username, password)
+    return "Login Succeeded"
+
+
+def server_host(server: str) -> str:
+    """`https://index.docker.io/v1/`, `127.0.0.1:5000`, "" -> the registry host."""
+    text = server.strip()
+    for prefix in ("https://", "http://"):
+        text = text.removeprefix(prefix)
+    host = text.split("/", 1)[0]
+    if not host:
+        return "docker.io"
+    parsed = reference.parse(f"{host}/x").domain if "." in host or ":" in host or \
+        host == "localhost" else None
+    if parsed is None:
+        raise BadParameter(f"invalid registry address {server!r}")
+    return registry_key(parsed)

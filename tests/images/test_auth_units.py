@@ -101,3 +101,24 @@ def test_registry_error_text() -> None:
     body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
     assert _error_text(body) == "manifest unknown: manifest unknown"
     assert _error_text(b"<html>gateway</html>") == "<html>gateway</html>"
+
+
+def test_x_registry_auth_and_server_names() -> None:
+    import base64
+    import json
+
+    from engine.images.auth import decode_registry_auth
+    from engine.images.transfer import server_host
+    header = base64.urlsafe_b64encode(json.dumps(
+        {"username": "u", "password": "p", "serveraddress": "r"}).encode()).decode().rstrip("=")
+    assert decode_registry_auth(header) == ("u", "p")
+    assert decode_registry_auth(base64.urlsafe_b64encode(b"{}").decode()) is None
+    assert decode_registry_auth("") is None
+    with pytest.raises(BadParameter, match="X-Registry-Auth"):
+        decode_registry_auth("!!!")
+    assert server_host("https://index.docker.io/v1/") == "docker.io"
+    assert server_host("") == "docker.io"
+    assert server_host("127.0.0.1:5000") == "127.0.0.1:5000"
+    assert server_host("http://localhost:5000/") == "localhost:5000"
+    with pytest.raises(BadParameter, match="invalid registry address"):
+        server_host("notahost")

@@ -198,3 +198,13 @@ def test_concurrent_pulls_share_layers(store: ImageStore, registry: Registry, la
     a, b = store.get(f"{registry.host}/test/app:v1"), store.get(f"{registry.host}/test/twin:v1")
     assert a.id == b.id and store.layer_paths(a) == store.layer_paths(b)
     check_app(store, f"{registry.host}/test/twin:v1")
+
+
+def test_login_and_explicit_auth(store: ImageStore, secured: Registry) -> None:
+    with pytest.raises(Unauthorized):
+        store.login(secured.host, "alice", "wrong")
+    assert store.credentials.get(secured.host) is None
+    # Credentials given per request (X-Registry-Auth) work without a stored login.
+    store.pull(f"{secured.host}/test/app:v1", auth=("alice", USERS["alice"]))
+    assert store.login(f"http://{secured.host}/", "alice", USERS["alice"]) == "Login Succeeded"
+    assert store.credentials.get(secured.host) == ("alice", USERS["alice"])
