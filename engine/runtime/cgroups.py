@@ -311,10 +311,12 @@ class V2Cgroup(Cgroup):
         }
 
 
-def _is_stale(name: str, keep: set[str]) -> bool:
+def _is_stale(name: str, keep: set[str], owned: set[str] | None = None) -> bool:
     if not name.startswith(PREFIX) or name == ENGINE_LEAF:
         return False
     short = name[len(PREFIX):].split("-")[0]
+    if owned is not None and not any(o[:12] == short for o in owned):
+        return False  # another daemon's container (several state roots share one machine)
     return not any(k[:12] == short for k in keep)
 
 
@@ -346,8 +348,12 @@ class CgroupDriver:
     def _wrap(self, name: str, dirs: list[Path]) -> Cgroup:
         return Cgroup(name, dirs)
 
-    def cleanup_stale(self, keep: set[str]) -> list[str]:
-        """Kill and remove `pycompose-*` cgroups whose container id is not in `keep`."""
+    def cleanup_stale(self, keep: set[str], owned: set[str] | None = None) -> list[str]:
+        """Kill and remove `pycompose-*` cgroups whose container id is not in `keep`.
+
+        `owned`: ids of every container in this daemon's state root; when given, only their
+        cgroups are candidates, so one daemon never touches another daemon's containers.
+        Ids may be full or short (12)."""
         removed = []
         for parent in self.parents():
             try:
@@ -355,7 +361,7 @@ class CgroupDriver:
             except OSError:
                 continue
             for name in names:
-                if _is_stale(name, keep) and (parent / name).is_dir():
+                if _is_stale(name, keep, owned) and (parent / name).is_dir():
                     self._wrap(name, [parent / name]).remove()
                     removed.append(str(parent / name))
         return removed

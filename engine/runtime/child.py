@@ -144,6 +144,7 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
             master, slave = terminal.open_pty()
             terminal.make_controlling(slave)
         else:
+            os.setsid()  # its own session: no job-control signals from the daemon's terminal
             _stdio(stdio)
         ensure_cwd(process.cwd, user.uid, user.gid)
         os.chdir(process.cwd)

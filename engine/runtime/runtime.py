@@ -102,8 +102,13 @@ class Runtime:
     @classmethod
     def launch(cls) -> Runtime:
         """Fork the zygote. Call before trio runs and before any thread starts."""
+        import threading
+
         from engine.runtime import zygote
 
+        if threading.active_count() > 1:
+            raise EngineError("Runtime.launch() must run before any thread starts (the zygote "
+                              "is forked from this process)")
         ours, theirs = socket.socketpair(socket.AF_UNIX,
                                          socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         daemon_pid = os.getpid()

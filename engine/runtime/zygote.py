@@ -95,23 +95,29 @@ class Zygote:
     # --- daemon requests -------------------------------------------------------------------
     def handle_daemon(self, msg: protocol.Message, fds: list[int]) -> None:
         try:
-            if isinstance(msg, protocol.Start):
-                self.start(msg, fds)
-            elif isinstance(msg, protocol.Exec):
-                self.exec(msg, fds)
-            elif isinstance(msg, protocol.Go):
-                p = self.by_req.get(msg.req)
-                if p is not None:
-                    p.go_wanted = True
-                    self.maybe_go(p)
-            elif isinstance(msg, protocol.Abort):
-                p = self.by_req.get(msg.req)
-                if p is not None:
-                    p.aborted = True
-                    _kill(p.pidfd)
+            self._handle_daemon(msg, fds)
+        except Exception as e:  # a bad request must not take the zygote (and every container) down
+            if isinstance(msg, (protocol.Start, protocol.Exec)) and msg.req not in self.by_req:
+                self.reply(protocol.Failed(msg.req, 22, f"runtime: bad request: {e}", "internal"))
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def _handle_daemon(self, msg: protocol.Message, fds: list[int]) -> None:
+        if isinstance(msg, protocol.Start):
+            self.start(msg, fds)
+        elif isinstance(msg, protocol.Exec):
+            self.exec(msg, fds)
+        elif isinstance(msg, protocol.Go):
+            p = self.by_req.get(msg.req)
+            if p is not None:
+                p.go_wanted = True
+                self.maybe_go(p)
+        elif isinstance(msg, protocol.Abort):
+            p = self.by_req.get(msg.req)
+            if p is not None:
+                p.aborted = True
+                _kill(p.pidfd)
 
     def _spawn_pair(self) -> tuple[socket.socket, socket.socket]:
         return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -131,9 +137,11 @@ class Zygote:
             self.reply(protocol.Failed(msg.req, e.errno, f"clone3: {e.strerror}", "setup"))
             return
         if pid == 0:
-            zs.close()
-            child.run_init(cs, spec, msg.cgroup_procs, stdio)
-            os._exit(child.EXIT_SETUP_FAILED)
+            try:
+                zs.close()
+                child.run_init(cs, spec, msg.cgroup_procs, stdio)
+            finally:
+                os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
         self.track(_Pending(msg.req, pid, pidfd, zs, is_init=True))
         self.reply(protocol.Created(msg.req, pid), [pidfd])
@@ -160,9 +168,11 @@ class Zygote:
             self.reply(protocol.Failed(msg.req, e.errno, "container is not running", "notrunning"))
             return
         if pid == 0:
-            zs.close()
-            child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio)
-            os._exit(child.EXIT_SETUP_FAILED)
+            try:
+                zs.close()
+                child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio)
+            finally:
+                os._exit(child.EXIT_SETUP_FAILED)
         sc.setns(self.own_pidns, sc.CLONE_NEWPID)
         cs.close()
         p = _Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False, go_wanted=True)
@@ -299,6 +309,7 @@ def main(sock: socket.socket, daemon_pid: int) -> None:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         gc.freeze()                      # the daemon's objects are never collected here
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is for the daemon to handle
+        os.setsid()                      # and no signals from the daemon's terminal at all
         _close_inherited(sock.fileno())
         Zygote(sock).run()
     except BaseException:

@@ -218,19 +218,19 @@ box = Box(Path({str(busybox_lower)!r}), Path({str(tmp_path)!r}))
 spec = box.spec("sleep", "1000")
 cg = box.cgroup(spec)
 proc = box.run(lambda rt: rt.start(spec, cg))
-print(proc.pid, box.runtime.zygote_pid, cg.procs_files()[0], spec.rootfs, flush=True)
+print(proc.pid, box.runtime.zygote_pid, spec.id, spec.rootfs, flush=True)
 sys.stdin.read()
 """
     daemon = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
-    pid1 = zygote = None
+    pid1 = zygote = cid = merged = None
     try:
-        pid1, zygote, procs, merged = daemon.stdout.readline().split()
+        pid1, zygote, cid, merged = daemon.stdout.readline().split()
         assert os.path.exists(f"/proc/{pid1}")
         daemon.kill()
         daemon.wait()
         deadline = time.monotonic() + 3
-        while _alive(pid1) and time.monotonic() < deadline:
+        while (_alive(pid1) or _alive(zygote)) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not _alive(pid1)
         assert not _alive(zygote)
@@ -240,7 +240,12 @@ sys.stdin.read()
                 os.kill(int(pid), signal.SIGKILL)
         if daemon.poll() is None:
             daemon.kill()
-        # what a crashed daemon leaves (overlay, cgroup) is cleanup_stale's job: do it here
+        # what a crashed daemon leaves (overlay, cgroup) is the cleanup_stale functions' job
         from engine.runtime import cgroups, rootfs
-        rootfs.cleanup_stale_mounts(tmp_path)
-        cgroups.detect().cleanup_stale(keep=set())
+        assert rootfs.cleanup_stale_mounts(tmp_path) == ([merged] if merged else [])
+        if cid:
+            driver = cgroups.detect()
+            removed = driver.cleanup_stale(keep=set(), owned={cid})
+            assert len(removed) == len(driver.parents())
+            assert not any(p.name.startswith(f"pycompose-{cid[:12]}")
+                           for parent in driver.parents() for p in parent.iterdir())
