@@ -29,16 +29,18 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "compose.schema.json"
 KEYWORDS = frozenset({"$ref", "additionalProperties", "enum", "items", "oneOf", "pattern",
                       "patternProperties", "properties", "required", "type", "uniqueItems"})
 
-# The one place listing the service attributes pycompose acts on. Everything else valid is
-# accepted with a warning. Keep in step with the orchestrator/engine mapping.
+# The one place listing the service attributes pycompose acts on (what compose/orchestrator's
+# create_body and planning read today). Everything else valid is accepted with a warning.
+# Keep in step with the orchestrator when it learns an attribute.
 SUPPORTED_SERVICE_KEYS = frozenset({
     "build", "cap_add", "cap_drop", "command", "container_name", "cpu_shares", "cpus",
-    "depends_on", "deploy", "entrypoint", "env_file", "environment", "expose", "extends",
-    "extra_hosts", "healthcheck", "hostname", "image", "init", "labels", "links", "mem_limit",
-    "memswap_limit", "network_mode", "networks", "pids_limit", "platform", "ports",
-    "privileged", "profiles", "pull_policy", "read_only", "restart", "scale", "secrets",
-    "configs", "stdin_open", "stop_grace_period", "stop_signal", "tmpfs", "tty", "user",
-    "volumes", "working_dir", "security_opt", "attach",
+    "depends_on", "deploy", "dns", "dns_opt", "dns_search", "domainname", "entrypoint",
+    "env_file", "environment", "expose", "extends", "extra_hosts", "group_add", "healthcheck",
+    "hostname", "image", "init", "ipc", "labels", "links", "mac_address", "mem_limit",
+    "memswap_limit", "network_mode", "networks", "pid", "pids_limit", "ports", "privileged",
+    "profiles", "read_only", "restart", "scale", "security_opt", "shm_size", "stdin_open",
+    "stop_grace_period", "stop_signal", "sysctls", "tmpfs", "tty", "user", "volumes",
+    "volumes_from", "working_dir",
 })
 SUPPORTED_TOP_LEVEL = frozenset({"version", "name", "include", "services", "networks",
                                  "volumes", "secrets", "configs"})

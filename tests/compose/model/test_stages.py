@@ -194,8 +194,9 @@ def test_schema_error_names_line_and_path():
 
 
 def test_unsupported_attributes_warn(tmp_path):
-    r = _load(tmp_path, "services:\n  web:\n    image: x\n    sysctls: {a: 1}\n    dns: 1.1.1.1\n")
-    assert "services.web: attributes not supported yet, ignored: dns, sysctls" in r.warnings
+    r = _load(tmp_path, "services:\n  web:\n    image: x\n    ulimits: {nproc: 1}\n    logging: {driver: x}\n"
+                        "    sysctls: {a: 1}\n")
+    assert "services.web: attributes not supported yet, ignored: logging, ulimits" in r.warnings
 
 
 # --- merge with tags ---------------------------------------------------------------------------
