@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -291,3 +292,52 @@ def test_pure_python_parser_gives_the_same_results(text, monkeypatch):
     fast = outcome()
     monkeypatch.setattr(yaml_reader, "_Composer", yaml_reader.composer_class(yaml.SafeLoader))
     assert outcome() == fast
+
+
+# --- properties -------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# words that cannot be read as numbers, booleans or nulls in either YAML version
+words = st.text(st.sampled_from("abcdefghijklmnopqrsuvwxz _-/:@"), min_size=1, max_size=12)
+scalars = st.one_of(words, st.integers(-10**6, 10**6), st.booleans(), st.none(),
+                    st.floats(allow_nan=False, allow_infinity=False, width=32))
+documents = st.dictionaries(
+    words,
+    st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                   st.dictionaries(words, inner, max_size=4)),
+                 max_leaves=20),
+    max_size=6)
+
+
+@settings(max_examples=60)
+@given(documents)
+def test_what_pyyaml_writes_reads_back_unchanged(data):
+    import yaml
+    assert read_yaml(yaml.safe_dump(data, default_flow_style=False)).data == data
+
+
+@settings(max_examples=60)
+@given(documents)
+def test_line_of_points_at_the_key(data):
+    import yaml
+    text = yaml.safe_dump(data, default_flow_style=False, width=10**6)
+    doc = read_yaml(text)
+    lines = text.split("\n")
+
+    def check(value, path):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                line = doc.line_of(path + (key,))
+                assert line is not None
+                text_at = re.sub(r"^\s*(- )*", "", lines[line - 1])
+                assert text_at.startswith((key, f"'{key}'", f'"{key}"'))
+                check(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                line = doc.line_of(path + (index,))
+                assert line is not None and lines[line - 1].lstrip().startswith("-")
+                check(item, path + (index,))
+
+    check(data, ())
