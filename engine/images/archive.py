@@ -357,3 +357,61 @@ def tar_digest(stream) -> LayerStats:
     reader = HashingReader(decompressed(stream))
     reader.drain()
     return LayerStats(diff_id=reader.digest, tar_size=reader.size)
+
+
+def write_diff(upper: Path, out: BinaryIO) -> None:
+    """An OCI layer tar of an overlay upper dir (a container's changes), for commit/build.
+
+    The reverse of extraction: a char device 0:0 becomes a `.wh.<name>` marker, a directory
+    with `trusted.overlay.opaque=y` gets a `.wh..wh..opq` entry, overlay's own xattrs are left
+    out, hard links within the dir become link entries. Entries are sorted for reproducibility.
+    """
+    upper = Path(upper)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for dirpath, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            here = Path(dirpath)
+            rel_dir = here.relative_to(upper)
+            if rel_dir != Path("."):
+                _add_entry(tar, here, str(rel_dir))
+            if _is_opaque(here) and rel_dir != Path("."):
+                marker = tarfile.TarInfo(f"{rel_dir}/.wh..wh..opq")
+                marker.mtime = int(here.lstat().st_mtime)
+                tar.addfile(marker)
+            for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
+                path = here / name
+                rel = str(rel_dir / name) if rel_dir != Path(".") else name
+                st = path.lstat()
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
+                    marker = tarfile.TarInfo(str(Path(rel).parent / f".wh.{name}")
+                                             if "/" in rel else f".wh.{name}")
+                    marker.mtime = int(st.st_mtime)
+                    tar.addfile(marker)
+                    continue
+                _add_entry(tar, path, rel)
+
+
+def _is_opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _add_entry(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    info = tar.gettarinfo(str(path), arcname)
+    info.uname = info.gname = ""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            continue
+        value = os.getxattr(path, name, follow_symlinks=False)
+        info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
+    if info.isreg():
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
+    else:
+        tar.addfile(info)

@@ -78,6 +78,52 @@ def import_rootfs(store: ImageStore, fileobj: BinaryIO, ref: str | None,
                        [LayerRef(layer.diff_id, blob, media_type)], [size], tags)
 
 
+def create_image(store: ImageStore, parent: str | None, layer: BinaryIO | None, config: dict,
+                 ref: str | None = None, *, created_by: str = "", comment: str = "",
+                 author: str = "") -> Image:
+    """A new image: `parent`'s layers plus `layer` (a diff tar, e.g. from
+    archive.write_diff, or None for a metadata-only step) with `config` as its "config" object.
+    What `docker commit` and each build step produce."""
+    parsed = reference.parse(ref) if ref else None
+    if parsed is not None and parsed.digest:
+        raise BadParameter(f"cannot tag an image with a digest reference: {ref!r}")
+    with store.lock("gc", shared=True):
+        if parent:
+            base = store.get(parent)
+            doc = json.loads(store.read_blob(base.id))
+            layers = store.layer_refs(base)
+        else:
+            doc = {"architecture": Platform.host().architecture, "os": "linux",
+                   "rootfs": {"type": "layers", "diff_ids": []}}
+            layers = []
+        sizes = [store.blob_path(ref_.blob).stat().st_size for ref_ in layers]
+        now = now_rfc3339()
+        step = {"created": now, "created_by": created_by}
+        if comment:
+            step["comment"] = comment
+        if layer is not None:
+            blob, size = store.put_blob(layer)
+            with store.blob_path(blob).open("rb") as f:
+                media_type = mediatypes.layer_type_for(f.read(8))
+            try:
+                record = store.ensure_layer(blob)
+            except BaseException:
+                store.discard_blob(blob)
+                raise
+            layers = [*layers, LayerRef(record.diff_id, blob, media_type)]
+            sizes.append(size)
+        else:
+            step["empty_layer"] = True
+        doc.update(created=now, config=config,
+                   rootfs={"type": "layers", "diff_ids": [ref_.diff_id for ref_ in layers]},
+                   history=[*(doc.get("history") or []), step])
+        if author:
+            doc["author"] = author
+        doc.pop("container", None)
+        return _commit(store, canonical_json(doc), layers, sizes,
+                       (str(parsed),) if parsed is not None else ())
+
+
 # -- load -----------------------------------------------------------------------------------
 
 

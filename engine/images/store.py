@@ -452,6 +452,14 @@ class ImageStore:
         from engine.images import importer
         importer.save(self, refs, fileobj)
 
+    def commit(self, parent: str | None, layer: BinaryIO | None, config: dict,
+               ref: str | None = None, *, created_by: str = "", comment: str = "",
+               author: str = "") -> Image:
+        """`parent` + one diff layer (or none) + `config` -> a new image (commit / build step)."""
+        from engine.images import importer
+        return importer.create_image(self, parent, layer, config, ref, created_by=created_by,
+                                     comment=comment, author=author)
+
     def pull(self, ref: str, platform: str | None = None,
              progress: Callable[[dict], None] | None = None, *,
              insecure: bool | None = None, auth: tuple[str, str] | None = None) -> Image:
