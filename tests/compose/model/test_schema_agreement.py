@@ -1,0 +1,54 @@
+"""The built-in schema checker decides exactly as jsonschema does, on real files and on many
+mutated ones (random value swaps at random paths, fixed seed)."""
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from compose import schema
+
+STACKS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "awesome-compose"
+REPLACEMENTS = [1, -3, 1.5, "x", "80:80", "", True, None, [], {}, ["a"], [1], {"bogus": 1},
+                {"x-ext": 1}, "service_healthy", "10s", "on-failure:3", [{"target": 80}]]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+def _replace(doc, path, value):
+    node = doc
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def test_checker_agrees_with_jsonschema_on_mutations():
+    s = schema.load_schema()
+    validator = jsonschema.Draft7Validator(s)
+    checker = schema._Checker(s)
+    rng = random.Random(1234)
+    docs = [yaml.safe_load(f.read_text()) for f in sorted(STACKS.glob("*/compose.y*"))]
+    checked = invalid = 0
+    for doc in docs:
+        doc.pop("version", None)
+        paths = [p for p in _paths(doc) if p]
+        for _ in range(20):
+            mutated = copy.deepcopy(doc)
+            path = rng.choice(paths)
+            _replace(mutated, path, copy.deepcopy(rng.choice(REPLACEMENTS)))
+            expected = validator.is_valid(mutated)
+            assert checker.valid(s, mutated) == expected, (path, mutated)
+            checked += 1
+            invalid += not expected
+    assert checked == 20 * len(docs) and invalid > checked // 3
