@@ -258,14 +258,14 @@ class _Builder:
         tag, text = node.tag, node.value
         if tag == _PLAIN or (tagged and not node.style):  # plain style is None or ''
             return resolve_scalar(text)
-        if tag in (_TAG_INT, _TAG_FLOAT, _TAG_BOOL, _TAG_NULL):
+        if tag in _CORE_TAGS:
             value = resolve_scalar(text)
-            wanted = {_TAG_INT: int, _TAG_FLOAT: (int, float), _TAG_BOOL: bool,
-                      _TAG_NULL: type(None)}[tag]
-            if not isinstance(value, wanted) or (tag == _TAG_INT and isinstance(value, bool)):
-                raise self.error(node, f"cannot decode {json.dumps(text)} as {tag.rsplit(':', 1)[1]}",
-                                 path)
-            return float(value) if tag == _TAG_FLOAT else value
+            if tag == _TAG_FLOAT and _is_number(value):
+                return float(value)
+            if isinstance(value, _CORE_TAGS[tag]) and (tag != _TAG_INT or _is_number(value)):
+                return value
+            raise self.error(node, f"cannot decode {json.dumps(text)} as "
+                             f"!!{tag.rsplit(':', 1)[1]}", path)
         # quoted, !!str, block scalars and unknown tags: the text as is (as go-yaml does)
         return text
 
@@ -279,22 +279,17 @@ class _Builder:
         return out
 
     def _key(self, node: Node, path: KeyPath) -> str:
-        if isinstance(node, ScalarNode):
-            if node.tag == _PLAIN:
-                value = resolve_scalar(node.value)
-                if isinstance(value, str):
-                    return value
-            elif node.tag not in (_TAG_INT, _TAG_FLOAT, _TAG_BOOL, _TAG_NULL):
-                return node.value
-            else:
-                value = self._scalar(node, path, tagged=False)
-            where = "in " + _dotted(path) if path else "at top level"
-            shown = {None: "<nil>", True: "true", False: "false"}.get(value, value) \
-                if not isinstance(value, (int, float)) or isinstance(value, bool) else value
-            raise self.error(node, f"non-string key {where}: {shown}", ())
-        where = "in " + _dotted(path) if path else "at top level"
-        raise self.error(node, f"non-string key {where}: a mapping or sequence cannot be a key",
-                         ())
+        """A mapping key; compose-go refuses keys that are not strings (`80:`, `true:`)."""
+        where = "in " + format_path(path) if path else "at top level"
+        if not isinstance(node, ScalarNode):
+            raise self.error(node, f"non-string key {where}: a mapping or sequence cannot be a "
+                             "key", ())
+        value = self._scalar(node, path, tagged=False)
+        if isinstance(value, str):
+            return value
+        shown = "<nil>" if value is None else str(value).lower() if isinstance(value, bool) \
+            else str(value)
+        raise self.error(node, f"non-string key {where}: {shown}", ())
 
     def _mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         explicit: list[tuple[Node, Node]] = []
@@ -336,13 +331,17 @@ class _Builder:
         raise self.error(node, "map merge requires map or sequence of maps as the value", path)
 
 
+_CORE_TAGS: dict[str, type | tuple[type, ...]] = {
+    _TAG_INT: int, _TAG_FLOAT: float, _TAG_BOOL: bool, _TAG_NULL: type(None)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _is_merge_key(node: Node) -> bool:
     return isinstance(node, ScalarNode) and (
         (node.tag == _PLAIN and node.value == "<<") or node.tag == _TAG_MERGE)
-
-
-def _dotted(path: KeyPath) -> str:
-    return format_path(path)
 
 
 # --- entry points ------------------------------------------------------------------------------

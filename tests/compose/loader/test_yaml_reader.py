@@ -341,3 +341,16 @@ def test_line_of_points_at_the_key(data):
                 check(item, path + (index,))
 
     check(data, ())
+
+
+@pytest.mark.parametrize("text", ["a: !!float true\n", "a: !!int 3.5\n", "a: !!bool 1\n"])
+def test_explicit_core_tag_that_does_not_fit_is_an_error(text):
+    with pytest.raises(YamlError, match=r"^compose.yaml:1: a: cannot decode"):
+        read_yaml(text)
+
+
+@pytest.mark.parametrize("text,shown", [("~: 1\n", "<nil>"), ("1.5: x\n", "1.5"),
+                                        ("? [a]\n: 1\n", "a mapping or sequence")])
+def test_more_non_string_keys(text, shown):
+    with pytest.raises(YamlError, match=f"non-string key at top level: {re.escape(shown)}"):
+        read_yaml(text)
