@@ -53,11 +53,18 @@ class NetworkManager:
         self._token: trio.lowlevel.TrioToken | None = None
         self._dns_nursery: trio.Nursery | None = None
         self._dns_scopes: dict[str, trio.CancelScope] = {}
+        self._dns_ready: set[str] = set()
 
     # --- networks ---------------------------------------------------------------------------
 
     def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None) -> Network:
+        net = self._create(name, subnet, gateway, internal, labels)
+        self._dns_changed(wait=True)
+        return net
+
+    def _create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+                labels: dict | None) -> Network:
         if not _NAME_RE.match(name or ""):
             raise BadParameter(f"invalid network name {name!r}: use letters, digits, '_', '.', '-'")
         with self._lock:
@@ -79,11 +86,10 @@ class NetworkManager:
             self._materialize(net)
             self._state.networks[net.id] = net
             self._save()
-        self._dns_changed()
         return net
 
-    def _materialize(self, net: Network) -> None:
-        """Bridge + rules for `net` (idempotent); on failure nothing of it is left."""
+    def _materialize(self, net: Network, *, undo_on_failure: bool = True) -> None:
+        """Bridge + rules for `net` (idempotent); on failure of a new network nothing is left."""
         try:
             firewall.apply(firewall.base_rules(self.chains), reset=False)
             netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
@@ -93,6 +99,8 @@ class NetworkManager:
                 netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
             firewall.apply(self._network_rules(net))
         except BaseException:
+            if not undo_on_failure:
+                raise
             try:
                 self._unmaterialize(net)
                 if not self._state.networks:
@@ -114,9 +122,11 @@ class NetworkManager:
             net = self._find(name_or_id)
             if net is None and name_or_id == DEFAULT_NETWORK:
                 try:
-                    return self.create(DEFAULT_NETWORK)
+                    net = self._create(DEFAULT_NETWORK, None, None, False, None)
                 except Conflict:   # made meanwhile by another thread
                     net = self._find(name_or_id)
+                # the caller may hold our lock: never wait for the trio thread here
+                self._dns_changed(wait=False)
             if net is None:
                 raise NotFound(f"network {name_or_id} not found")
             return net
@@ -151,7 +161,7 @@ class NetworkManager:
             if not self._state.networks and not self._state.ports:
                 firewall.remove(firewall.base_rules(self.chains))
             self._save()
-        self._dns_changed()
+        self._dns_changed(wait=False)
 
     def endpoints(self, network: str | None = None) -> list[Endpoint]:
         with self._lock:
@@ -277,13 +287,18 @@ class NetworkManager:
                                          firewall.port_rules(self.chains, cid12, [])[0].args)
                     firewall.remove([rule])
             for net in self._state.networks.values():
-                self._materialize(net)   # a reboot or `iptables -F` may have removed them
+                # a reboot or `iptables -F` may have removed them; a failure here must neither
+                # tear down a network that containers use nor stop the daemon from starting
+                try:
+                    self._materialize(net, undo_on_failure=False)
+                except Exception as exc:
+                    log.error("cannot restore network %s: %s", net.name, exc)
             self._delete_orphan_veths()
             for cid, bindings in self._state.ports.items():
                 self._rereserve(cid, bindings)
                 firewall.apply(firewall.port_rules(self.chains, cid, bindings))
             self._save()
-        self._dns_changed()
+        self._dns_changed(wait=True)
 
     def _delete_orphan_veths(self) -> None:
         """Host veth ends on our bridges that no endpoint records (a crash mid-connect)."""
@@ -304,6 +319,19 @@ class NetworkManager:
             except Conflict as exc:  # keep routing it; only the guard is missing
                 log.warning("published port stays unguarded: %s", exc)
         self._reservations[container_id] = held
+
+    def purge(self) -> None:
+        """Remove everything of this engine instance: endpoints, ports, networks, base chains.
+
+        For tests and for an uninstall; the daemon's normal exit uses close().
+        """
+        # no outer lock: cleanup() may wait for the trio thread (see _dns_changed)
+        self.cleanup(set())
+        for net in self.list():
+            self.remove(net.id)
+        with self._lock:
+            firewall.remove(firewall.base_rules(self.chains))
+        self.close()
 
     def close(self) -> None:
         """Release port reservations (the daemon is exiting; rules and links stay)."""
@@ -331,6 +359,7 @@ class NetworkManager:
                 self._token = None
                 self._dns_nursery = None
                 self._dns_scopes.clear()
+                self._dns_ready.clear()
 
     async def _reconcile_dns(self) -> None:
         nursery = self._dns_nursery
@@ -343,10 +372,12 @@ class NetworkManager:
         for net_id in list(self._dns_scopes):
             if net_id not in wanted:
                 self._dns_scopes.pop(net_id).cancel()
+                self._dns_ready.discard(net_id)
         for net_id, net in wanted.items():
             if net_id not in self._dns_scopes:
                 self._dns_scopes[net_id] = trio.CancelScope()
                 await nursery.start(self._run_dns, net, self._dns_scopes[net_id])
+                self._dns_ready.add(net_id)
 
     async def _run_dns(self, net: Network, scope: trio.CancelScope,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -361,7 +392,12 @@ class NetworkManager:
                 log.error("DNS server for network %s on %s failed: %s", net.name, net.gateway, exc)
         status.started()  # unblocks the reconcile even when the server could not start
 
-    def _dns_changed(self) -> None:
+    def _dns_changed(self, *, wait: bool) -> None:
+        """Start/stop DNS servers to match the networks.
+
+        With `wait` (only when this thread holds no lock of ours) a worker thread blocks until
+        new servers listen; otherwise the reconcile is only scheduled on the trio thread.
+        """
         token = self._token
         if token is None:
             return
@@ -372,16 +408,22 @@ class NetworkManager:
             on_trio_thread = False
         try:
             if on_trio_thread:
-                self._dns_nursery and self._dns_nursery.start_soon(self._reconcile_dns)
-            else:
-                # block this worker thread until the new network's server is listening
+                self._spawn_reconcile()
+            elif wait:
                 trio.from_thread.run(self._reconcile_dns, trio_token=token)
+            else:
+                token.run_sync_soon(self._spawn_reconcile)
         except trio.RunFinishedError:
             pass
 
+    def _spawn_reconcile(self) -> None:
+        if self._dns_nursery is not None:
+            self._dns_nursery.start_soon(self._reconcile_dns)
+
     def dns_serving(self, name_or_id: str) -> bool:
+        """True once the network's DNS server is listening."""
         net = self._find(name_or_id)
-        return net is not None and net.id in self._dns_scopes
+        return net is not None and net.id in self._dns_ready
 
 
 class _StartOnce:

@@ -136,9 +136,7 @@ class ManagerHarness:
     def teardown(self) -> None:
         """Remove everything the manager made (as the engine would on `down`)."""
         try:
-            self.manager.cleanup(set())
-            for net in self.manager.list():
-                self.manager.remove(net.id)
+            self.manager.purge()
         finally:
             self.stop()
 

@@ -257,7 +257,11 @@ def test_default_bridge_network_is_created_on_demand(harness, make_netns):
     ep = m.connect("bridge", "a" * 64, ns.path, container_name="x")
     net = m.get("bridge")
     assert [n.name for n in m.list()] == ["bridge"] and ep.network_id == net.id
-    assert ep.dns_server == net.gateway and harness.manager.dns_serving("bridge")
+    # made inside connect (which holds the manager's lock), so its DNS server starts just after
+    deadline = time.monotonic() + 5
+    while not m.dns_serving("bridge") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ep.dns_server == net.gateway and m.dns_serving("bridge")
     assert query(net.gateway, "x").addresses() == [ep.ip]
 
 
@@ -289,3 +293,33 @@ def test_interface_name_taken_in_the_netns_is_a_clear_error(harness, make_netns)
         m.connect("second", "a" * 64, ns.path, container_name="x")   # eth0 again
     assert m.endpoints("second") == []
     assert [link.name for link in netlink.netns_links(ns.path)] == ["lo", "eth0"]
+
+
+@pytest.mark.timeout(60)
+def test_trio_thread_reads_while_a_worker_makes_the_default_network(harness, make_netns):
+    """The daemon's trio thread calls list()/ports() while a worker thread's connect creates
+    `bridge` under the manager's lock; neither may wait for the other (it used to deadlock)."""
+    import trio
+
+    m = harness.manager
+    ns = make_netns()
+
+    async def scenario():
+        done = trio.Event()
+        result = {}
+
+        async def worker():
+            result["ep"] = await trio.to_thread.run_sync(
+                lambda: m.connect("bridge", "a" * 64, ns.path, container_name="x"))
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker)
+            while not done.is_set():
+                m.list()          # synchronous, on the trio thread, as API handlers do
+                m.ports("a" * 64)
+                await trio.sleep(0)
+        return result["ep"]
+
+    ep = trio.from_thread.run(scenario, trio_token=harness._token)
+    assert ep.network_id == m.get("bridge").id
