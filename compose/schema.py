@@ -164,6 +164,8 @@ def _describe(error) -> tuple[list, str]:
         if kinds:
             names = ", ".join(dict.fromkeys(kinds))
             return path, f"{_short(error.instance)} must be one of these types: {names}"
+    if error.validator == "pattern" and error.schema.get("description"):
+        return path, f"{_short(error.instance)} is not {error.schema['description']}"
     return path, error.message
 
 
