@@ -355,6 +355,8 @@ def read_yaml_all(text: str, filename: str = "compose.yaml", *,
         text = text[1:]
     documents = []
     for node in _compose(text, filename):
+        if isinstance(node, ScalarNode) and node.tag == _PLAIN and node.value == "":
+            continue  # an empty document, e.g. after a trailing "---"
         builder = _Builder(filename, max_nodes)
         data = builder.build(node, ())
         if not isinstance(data, dict):

@@ -354,3 +354,11 @@ def test_explicit_core_tag_that_does_not_fit_is_an_error(text):
 def test_more_non_string_keys(text, shown):
     with pytest.raises(YamlError, match=f"non-string key at top level: {re.escape(shown)}"):
         read_yaml(text)
+
+
+def test_empty_documents_in_a_stream_are_skipped():
+    docs = read_yaml_all("---\nservices: {}\n---\n# nothing\n---\n")
+    assert [d.data for d in docs] == [{"services": {}}]
+    assert read_yaml("services: {}\n---\n").data == {"services": {}}
+    with pytest.raises(YamlError, match="top-level object must be a mapping"):
+        read_yaml_all("a: 1\n--- ~\n")
