@@ -1,0 +1,162 @@
+"""NetworkManager's bookkeeping with netlink and iptables replaced by recording fakes (no root)."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import BadParameter, Conflict, NotFound
+from netbridge import manager as manager_mod
+from netbridge.manager import NetworkManager
+from netbridge.ports import PortSpec
+
+
+class FakeKernel:
+    def __init__(self) -> None:
+        self.links: set[str] = set()
+        self.rules: list[str] = []
+        self.calls: list[tuple] = []
+        self.host_prefixes = ["192.0.2.0/24", "10.231.0.0/24"]   # pretend the host uses .0/24
+        self.fail_veth = False
+
+    # netlink
+    def host_routes_and_addresses(self):
+        return list(self.host_prefixes)
+
+    def ensure_bridge(self, name, address, prefixlen):
+        self.calls.append(("bridge", name, address, prefixlen))
+        self.links.add(name)
+
+    def delete_link(self, name):
+        existed = name in self.links
+        self.links.discard(name)
+        return existed
+
+    def set_sysctl(self, path, value):
+        self.calls.append(("sysctl", path, value))
+
+    def connect_veth(self, bridge, host_ifname, netns_path, ifname, address, prefixlen, gw, mac):
+        if self.fail_veth:
+            raise manager_mod.netlink.NetlinkFailure("open netns", netns_path, "", 2)
+        self.calls.append(("veth", bridge, host_ifname, ifname, address, gw))
+        self.links.add(host_ifname)
+
+    def list_host_links(self, prefix):
+        return []
+
+    # firewall
+    def apply(self, rules, reset=True):
+        for r in rules:
+            if r.line() not in self.rules:
+                self.rules.append(r.line())
+
+    def remove(self, rules):
+        gone = {r.line() for r in rules}
+        chains = {r.args[-1] for r in rules if r.args[-1].startswith("PC-")}
+        self.rules = [ln for ln in self.rules
+                      if ln not in gone and ln.split()[1] not in chains]
+
+    def save(self):
+        return "\n".join(self.rules)
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    k = FakeKernel()
+    for name in ("host_routes_and_addresses", "ensure_bridge", "delete_link", "set_sysctl",
+                 "connect_veth", "list_host_links"):
+        monkeypatch.setattr(manager_mod.netlink, name, getattr(k, name))
+    for name in ("apply", "remove", "save"):
+        monkeypatch.setattr(manager_mod.firewall, name, getattr(k, name))
+    monkeypatch.setattr(manager_mod, "reserve", lambda spec: _FakeReservation(spec))
+    return k
+
+
+class _FakeReservation:
+    def __init__(self, spec: PortSpec) -> None:
+        from netbridge.ports import PortBinding
+
+        if spec.host_port == 9999:
+            raise Conflict("host port 0.0.0.0:9999/tcp is already in use")
+        self.binding = PortBinding(spec.container_port, spec.protocol, spec.host_ip,
+                                   spec.host_port or 40000 + spec.container_port)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_subnets_skip_the_host_and_persist_across_restart(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    a = m.create("a", labels={"x": "1"})
+    assert a.subnet == "10.231.1.0/24"           # 10.231.0.0/24 is the host's
+    ep = m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="web", aliases=["w"])
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert again.get("a") == a and again.endpoints("a") == [ep]
+    assert again.create("b").subnet == "10.231.2.0/24"
+    ep2 = again.connect("a", "d" * 64, "/proc/2/ns/net", container_name="db")
+    assert ep2.ip == "10.231.1.3"
+
+
+def test_internal_network_gets_no_gateway_route_and_no_forwarding_sysctl(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("sealed", internal=True)
+    ep = m.connect("sealed", "c" * 64, "/proc/1/ns/net", container_name="x")
+    assert ep.gateway == "" and ep.dns_server.endswith(".1")
+    assert not [c for c in kernel.calls if c[0] == "sysctl"]
+    assert not [r for r in kernel.rules if "MASQUERADE" in r]
+
+
+def test_failed_veth_allocates_nothing(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("a")
+    kernel.fail_veth = True
+    with pytest.raises(manager_mod.netlink.NetlinkFailure, match="netns"):
+        m.connect("a", "c" * 64, "/nope", container_name="x")
+    kernel.fail_veth = False
+    assert m.endpoints("a") == []
+    assert m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="x").ip.endswith(".2")
+
+
+def test_publish_is_all_or_nothing(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("a")
+    ep = m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="x")
+    with pytest.raises(Conflict, match="9999"):
+        m.publish("c" * 64, ["8080:80", "9999:81"])
+    assert m.ports("c" * 64) == [] and not [r for r in kernel.rules if "DNAT --to" in r]
+    (b,) = m.publish("c" * 64, ["80"])
+    assert (b.host_port, b.container_ip) == (40080, ep.ip)
+    assert any(f"--to-destination {ep.ip}:80" in r for r in kernel.rules)
+    m.disconnect("a", "c" * 64)   # the endpoint the ports point at is gone: so are the ports
+    assert m.ports("c" * 64) == [] and not [r for r in kernel.rules if "DNAT --to" in r]
+
+
+def test_cleanup_drops_dead_containers_only(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("a")
+    live = m.connect("a", "1" * 64, "/proc/1/ns/net", container_name="live")
+    dead = m.connect("a", "2" * 64, "/proc/2/ns/net", container_name="dead")
+    m.publish("2" * 64, [PortSpec(80)])
+    restarted = NetworkManager(tmp_path, "10.231.0.0/16")
+    restarted.cleanup({"1" * 64})
+    assert restarted.endpoints() == [live]
+    assert dead.host_veth not in kernel.links and restarted.ports("2" * 64) == []
+
+
+def test_lookup_errors(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    net = m.create("a")
+    assert m.get(net.id[:6]) == net
+    with pytest.raises(NotFound, match="network zz not found"):
+        m.get("zz")
+    with pytest.raises(BadParameter, match="--gateway needs --subnet"):
+        m.create("b", gateway="10.231.9.1")
+    m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="x")
+    with pytest.raises(Conflict, match="network a id .* has active endpoints"):
+        m.remove("a")
+
+
+def test_default_network_is_made_on_first_use(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert m.list() == []
+    assert m.get("bridge").name == "bridge"
+    assert [n.name for n in m.list()] == ["bridge"]
