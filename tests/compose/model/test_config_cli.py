@@ -53,3 +53,26 @@ def test_config_path_imports_nothing_heavy():
             "'pyroute2') if m in sys.modules]; print(rc, heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True).stdout
     assert out.strip() == "0 []"
+
+
+def test_profiles_stdin_and_unknown_target(capsys, monkeypatch, tmp_path):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    text = "services:\n  web: {image: x}\n  dbg: {image: x, profiles: [debug, tools]}\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["-f", "-", "config", "--profiles"]) == 0
+    assert capsys.readouterr().out.split() == ["debug", "tools"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["-f", "-", "config", "nosuch"]) == 1
+    assert capsys.readouterr().err.strip() == "Error: no such service: nosuch"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["-f", "-", "--profile", "debug", "config", "--services"]) == 0
+    assert capsys.readouterr().out.split() == ["dbg", "web"]
+
+
+def test_yaml_output_is_go_yaml_like(capsys):
+    out = _run(capsys, "config")
+    assert '        published: "5054"\n' in out          # ambiguous strings double-quoted
+    assert "    ports:\n      - mode: ingress\n" in out    # sequences indented under their key
+    assert out.index("  cloudflared:") < out.index("  pihole:")
