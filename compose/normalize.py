@@ -240,7 +240,7 @@ def parse_volume(spec: str, key: str) -> dict:
 
 class Normalizer:
     def __init__(self, project_name: str, working_dir: str, environment: Mapping[str, str],
-                 read_env_file: Callable[[str], dict] | None = None,
+                 read_env_file: Callable[[str, str | None], dict] | None = None,
                  warn: Callable[[str], None] | None = None) -> None:
         self.project = project_name
         self.working_dir = working_dir
@@ -489,7 +489,7 @@ class Normalizer:
             return {}
         if self.read_env_file is None:
             return {}
-        return self.read_env_file(path)
+        return self.read_env_file(path, entry.get("format"))
 
     def service_volumes(self, volumes: list, key: str, top_volumes: dict) -> list[dict]:
         out = []

@@ -238,13 +238,18 @@ def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: War
     return result
 
 
-def _env_file_reader(env: Mapping[str, str]) -> Callable[[str], dict]:
-    def read(path: str) -> dict:
-        from compose.loader.dotenv import parse_dotenv
+def _env_file_reader(env: Mapping[str, str]) -> Callable[[str, str | None], dict]:
+    def read(path: str, fmt: str | None) -> dict:
+        from compose.loader.dotenv import parse_dotenv, parse_raw_env
 
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        return dict(parse_dotenv(text, env.get, path))
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ComposeError(f"cannot read env file {path}: {e.strerror}") from None
+        if fmt == "raw":
+            return dict(parse_raw_env(text, env.get, _display(path)))
+        return dict(parse_dotenv(text, env.get, _display(path)))
     return read
 
 

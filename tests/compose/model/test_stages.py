@@ -409,3 +409,21 @@ def test_reset_and_override_across_files(tmp_path):
     r = load(ProjectOptions(files=(str(tmp_path / "compose.yaml"), str(tmp_path / "over.yaml")), environment={}))
     web = r.canonical["services"]["web"]
     assert "ports" not in web and web["environment"] == {"B": "2"} and web["command"] == ["z"]
+
+
+def test_env_file_formats_and_errors(tmp_path):
+    (tmp_path / "a.env").write_text('A="quoted ${X}"\nB=plain\n')
+    (tmp_path / "raw.env").write_text('R=${NOT_EXPANDED}\nB="raw"\n')
+    r = _load(tmp_path, """
+        services:
+          web:
+            image: x
+            env_file:
+              - a.env
+              - {path: raw.env, format: raw}
+              - {path: optional.env, required: false}
+        """, env={"X": "x"})
+    assert r.canonical["services"]["web"]["environment"] == {"A": "quoted x", "B": "raw", "R": "${NOT_EXPANDED}"}
+    (tmp_path / "bad.env").write_text('A="unterminated\n')
+    with pytest.raises(ComposeError, match="bad.env"):
+        _load(tmp_path, "services:\n  web: {image: x, env_file: bad.env}\n")
