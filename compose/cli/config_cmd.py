@@ -142,12 +142,10 @@ def config(
     elif list_images:
         lines = [s.get("image") or f"{doc['name']}-{n}" for n, s in doc["services"].items()]
     elif list_profiles:
-        every = {**doc["services"], **{n: None for n in project.disabled_services}}
-        names = set()
+        names: set[str] = set()
         for svc in list(project.services.values()) + list(project.disabled_services.values()):
             names.update(svc.profiles)
         lines = sorted(names)
-        del every
     elif hash_ is not None:
         from compose.model import config_hash
 
@@ -196,14 +194,11 @@ def _variables(ctx: typer.Context, targets: list[str]) -> list[str]:
 
     opts = _options(ctx, False, targets)
     found: dict = {}
-    env = {}
-    for data, environment in raw_documents(opts):
+    for data, _environment in raw_documents(opts):
         found.update(variables(data))
-        env = environment
     rows = [("NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE")]
     for name, var in sorted(found.items()):
         rows.append((name, "true" if getattr(var, "required", False) else "false",
                      getattr(var, "default", None) or "", getattr(var, "presence", None) or ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    del env
     return ["   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
