@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from engine.errors import BadParameter
+from engine.errors import BadParameter, NotFound
 from engine.images import mediatypes, reference
 from engine.images.auth import CredentialStore, registry_key
 from engine.images.image import Image
@@ -111,12 +111,19 @@ def pull(store: ImageStore, ref: str, platform: str | Platform | None = None,
                             f"(schema 2 and OCI manifests only)")
     manifest = json.loads(body)
     try:
+        had = store.resolve(str(target))[0]
+    except (NotFound, BadParameter):
+        had = None
+    try:
         image = _pull_blobs(store, client, target, scope, manifest, body, digest, emit)
     except BaseException:
         store.collect_garbage_if_idle()
         raise
     emit({"status": f"Digest: {digest}"})
-    emit({"status": f"Status: Downloaded newer image for {shown}"})
+    if had == image.id:
+        emit({"status": f"Status: Image is up to date for {shown}"})
+    else:
+        emit({"status": f"Status: Downloaded newer image for {shown}"})
     return image
 
 

@@ -69,6 +69,8 @@ def test_pull_by_tag_and_digest(store: ImageStore, registry: Registry) -> None:
     again: list[dict] = []
     store.pull(ref, progress=again.append)
     assert [m["status"] for m in again].count("Already exists") == 2
+    assert again[-1]["status"] == f"Status: Image is up to date for {ref}"
+    assert messages[-1]["status"] == f"Status: Downloaded newer image for {ref}"
 
 
 def test_pull_index_chooses_platform(store: ImageStore, registry: Registry) -> None:
