@@ -17,6 +17,7 @@ import trio
 from compose.logprinter import ByteSink, LineSplitter, LogPresenter, LogStyle
 from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, Started
+from compose.orchestrator.logstream import log_chunks
 from engine.errors import PycomposeError
 
 
@@ -95,9 +96,9 @@ class LogPump:
         name = naming.short_name(c.name, self.orch.project.name)
         client = self.orch.gw.client()
         splitter = LineSplitter()
-        for _stream, data in client.logs(c.id, follow=follow, timestamps=self.opts.timestamps,
-                                          tail=tail, since=since):
-            self._emit(self.presenter.lines(name, splitter.feed(data)))
+        for block in log_chunks(client, c.id, follow=follow, timestamps=self.opts.timestamps,
+                                tail=tail, since=since):
+            self._emit(self.presenter.lines(name, splitter.feed(block)))
         self._emit(self.presenter.lines(name, splitter.flush()))
 
     def follow_until_exit(self, c: Started) -> Exit:

@@ -215,6 +215,13 @@ class Orchestrator:
     async def _stop_remove(self, c: Observed, timeout: int | None, quiet: bool = False,
                            volumes: bool = False) -> None:
         try:
+            if timeout == 0:
+                # `-t 0`: no grace period, so a forced remove (SIGKILL + remove) does it in one
+                # request instead of two.
+                await self.gw.call("remove_container", c.id, force=True, volumes=volumes)
+                if not quiet:
+                    self.progress.done("Container", c.name, "Removed")
+                return
             if c.running or c.state == "paused":
                 await self.gw.call("stop", c.id, timeout)
                 if not quiet:

@@ -11,6 +11,7 @@ from compose.orchestrator import labels as L
 from compose.orchestrator import naming
 from compose.orchestrator.attach import AttachOptions, LogPump, signal_receiver
 from compose.orchestrator.executor import Started
+from compose.orchestrator.logstream import log_chunks
 from compose.orchestrator.session import UsageError
 from compose.orchestrator.units import duration_ns
 
@@ -62,9 +63,9 @@ async def run_logs(session, services: list[str], *, style: LogStyle, follow: boo
         from compose.logprinter import LineSplitter
 
         splitter = LineSplitter()
-        for _s, data in client.logs(c.id, follow=follow, timestamps=timestamps, tail=tail,
-                                    since=since_t, until=until_t):
-            pump._emit(presenter.lines(name, splitter.feed(data)))
+        for block in log_chunks(client, c.id, follow=follow, timestamps=timestamps, tail=tail,
+                                since=since_t, until=until_t):
+            pump._emit(presenter.lines(name, splitter.feed(block)))
         pump._emit(presenter.lines(name, splitter.flush()))
 
     with signal_receiver() as signals:

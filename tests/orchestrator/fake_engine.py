@@ -152,15 +152,32 @@ class FakeEngine:
     # logs: the container "runs" its output, then exits with its service's exit code
     output: dict[str, bytes] = {}
 
-    def logs(self, ref: str, *, follow: bool = False, timestamps: bool = False, tail=None,
-             since=None, until=None, stdout=True, stderr=True, tty=None):
+    def request(self, method: str, path: str, params=None, **kw):
+        """Only GET /containers/{id}/logs: multiplexed frames in odd-sized chunks."""
+        import struct
+
+        ref = path.split("/")[2]
         c = self._get(ref)
         service = c["Config"]["Labels"].get("com.docker.compose.service")
         data = self.output.get(service, b"")
-        for i in range(0, len(data), 7):   # odd chunk sizes: lines arrive split
-            yield 1, data[i:i + 7]
-        if follow:
+        framed = b"".join(struct.pack(">BxxxL", 1, len(line)) + line
+                          for line in data.splitlines(keepends=True))
+        if (params or {}).get("follow"):
             c["State"] = {"Status": "exited", "ExitCode": self.exit_codes.get(service, 0)}
+        return FakeResponse([framed[i:i + 7] for i in range(0, len(framed), 7)])
 
     def wait(self, ref: str, condition=None) -> dict:
         return {"StatusCode": self._get(ref)["State"].get("ExitCode", 0)}
+
+
+class FakeResponse:
+    headers = {"content-type": "application/vnd.docker.multiplexed-stream"}
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def iter_chunks(self):
+        yield from self.chunks
+
+    def close(self) -> None:
+        pass

@@ -153,13 +153,22 @@ def test_down_stops_in_reverse_order_and_keeps_volumes_unless_asked():
     assert "demo_data" in engine.volumes_by_name
     engine.calls.clear()
     run(lambda: orch(engine, data).down(timeout=0))
-    assert engine.names("stop") == ["demo-web-1", "demo-api-1", "demo-db-1"]
+    assert engine.names("remove") == ["demo-web-1", "demo-api-1", "demo-db-1"]
     assert not engine.containers_by_id
     assert engine.names("remove_network") == ["demo_default"]
     assert "demo_data" in engine.volumes_by_name
     run(lambda: orch(engine, data).down(volumes=True))
     assert "demo_data" not in engine.volumes_by_name
     assert "shared" in engine.volumes_by_name   # external: never removed
+
+
+def test_down_with_grace_period_stops_dependents_first():
+    engine = FakeEngine()
+    run(lambda: orch(engine).up(UpOptions()))
+    engine.calls.clear()
+    run(lambda: orch(engine).down())
+    assert engine.names("stop") == ["demo-web-1", "demo-api-1", "demo-db-1"]
+    assert not engine.containers_by_id
 
 
 def test_orphans_warned_then_removed_on_request():

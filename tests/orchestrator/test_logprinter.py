@@ -65,3 +65,15 @@ def test_two_hundred_thousand_lines_well_under_a_second(tmp_path):
     data = (tmp_path / "out").read_bytes()
     assert data.count(b"\n") == 200_000
     assert elapsed < 0.3
+
+
+def test_bulk_frame_decoder_handles_split_frames():
+    import struct
+
+    from compose.orchestrator.logstream import BulkFrameDecoder
+
+    framed = b"".join(struct.pack(">BxxxL", s, len(p)) + p
+                      for s, p in [(1, b"a\n"), (2, b"err\n"), (1, b"")])
+    d = BulkFrameDecoder()
+    out = b"".join(d.feed(framed[i:i + 3]) for i in range(0, len(framed), 3))
+    assert out == b"a\nerr\n"
