@@ -98,7 +98,12 @@ class HashingReader:
 
 def decompressed(fileobj: BinaryIO):
     """`fileobj` as an uncompressed stream, the compression detected by magic bytes."""
-    head = fileobj.read(MAGIC_LENGTH)
+    head = b""
+    while len(head) < MAGIC_LENGTH:     # a pipe may hand out fewer bytes than asked
+        more = fileobj.read(MAGIC_LENGTH - len(head))
+        if not more:
+            break
+        head += more
     raw = _Prefixed(head, fileobj)
     kind = detect_compression(head)
     if kind is Compression.NONE:
@@ -144,12 +149,18 @@ class Extractor:
         reader = HashingReader(stream)
         self._root_fd = os.open(self.dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
+            member = None
             try:
                 with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                     for member in tar:
                         self._entry(tar, member, stats)
             except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
                 raise BadParameter(f"broken layer tarball: {exc}") from None
+            except OSError as exc:
+                # ELOOP from a symlink loop, ENOSPC, ...: one line naming the entry.
+                shown = repr(member.name) if member is not None else "(header)"
+                raise EngineError(f"cannot extract layer entry {shown}: "
+                                  f"{exc.strerror or exc}") from None
             reader.drain()
             self._finish_dirs()
         finally:

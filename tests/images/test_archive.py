@@ -213,3 +213,10 @@ def test_xattrs_kept_but_overlay_ones_dropped(dirs) -> None:
     assert os.getxattr(layer / "f", "user.note") == b"kept"
     assert "trusted.overlay.redirect" not in os.listxattr(layer / "f")
     assert os.listxattr(layer / "d") == ["user.d"]
+
+
+def test_symlink_loop_is_one_clear_error(dirs) -> None:
+    layer, outside = dirs
+    with pytest.raises(EngineError, match=r"cannot extract layer entry 'loop/x': .*symbolic links"):
+        extract(layer, [symlink("loop", "loop"), file("loop/x")])
+    assert_outside_untouched(outside)
