@@ -155,3 +155,27 @@ def summary_shape(image: Image) -> dict:
         "Size": image.size,
         "VirtualSize": image.size,
     }
+
+
+def history_shape(image: Image, history: list[dict], layer_sizes: list[int]) -> list[dict]:
+    """Docker's `GET /images/{name}/history` body, newest first.
+
+    Steps marked `empty_layer` made no layer; the others take the layers in order. The newest
+    step carries the image id and tags, older ones "<missing>" (we keep no parent images).
+    """
+    sizes = iter(layer_sizes)
+    rows = []
+    for step in history:
+        size = 0 if step.get("empty_layer") else next(sizes, 0)
+        rows.append({"Id": "<missing>", "Created": rfc3339_to_unix(step.get("created", "")),
+                     "CreatedBy": step.get("created_by", ""), "Tags": None, "Size": size,
+                     "Comment": step.get("comment", "")})
+    leftover = list(sizes)
+    if not rows or leftover:   # no (or incomplete) history: one row per remaining layer
+        for size in leftover or [0]:
+            rows.append({"Id": "<missing>", "Created": rfc3339_to_unix(image.created),
+                         "CreatedBy": "", "Tags": None, "Size": size, "Comment": ""})
+    rows.reverse()
+    rows[0]["Id"] = image.id
+    rows[0]["Tags"] = list(image.repo_tags) or None
+    return rows

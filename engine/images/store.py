@@ -32,8 +32,8 @@ from engine.errors import BadParameter, Conflict, EngineError, NotFound
 from engine.images import reference
 from engine.images.auth import CredentialStore
 from engine.images.archive import CHUNK, extract_layer, tar_digest
-from engine.images.image import (Image, canonical_json, config_digest, image_from_config,
-                                 inspect_shape, now_rfc3339, summary_shape)
+from engine.images.image import (Image, canonical_json, config_digest, history_shape,
+                                 image_from_config, inspect_shape, now_rfc3339, summary_shape)
 
 
 class DigestMismatch(EngineError):
@@ -384,6 +384,43 @@ class ImageStore:
             removed.append({"Deleted": image_id})
             self._collect_garbage()
             return removed
+
+    def prune(self, dangling_only: bool = True,
+              in_use: Callable[[str], bool] | None = None) -> dict:
+        """Docker's POST /images/prune: delete untagged (or, with dangling_only=False, all)
+        images no container uses; answers {"ImagesDeleted": [...], "SpaceReclaimed": bytes}."""
+        checker = in_use or self._in_use
+        deleted: list[dict] = []
+        with self.lock("gc"), self.lock("meta"):
+            state = self._tags()
+            before = self._disk_usage()
+            for image_id in self._image_ids():
+                tags = [r for r, i in state["tags"].items() if i == image_id]
+                if (tags and dangling_only) or (checker and checker(image_id)):
+                    continue
+                self._untag(state, tags, deleted)
+                self._untag(state, [r for r, i in state["digests"].items() if i == image_id],
+                            deleted)
+                state["tag_times"].pop(image_id, None)
+                _unlink(self._record_path(image_id))
+                deleted.append({"Deleted": image_id})
+            self._save_tags(state)
+            self._collect_garbage()
+            reclaimed = max(0, before - self._disk_usage())
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _disk_usage(self) -> int:
+        total = sum(p.stat().st_size for p in (self.root / "blobs" / "sha256").iterdir())
+        for entry in (self.root / "layers").glob("*.json"):
+            total += json.loads(entry.read_bytes()).get("size", 0)
+        return total
+
+    def history(self, ref_or_id: str) -> list[dict]:
+        """Docker's GET /images/{name}/history: newest step first."""
+        image = self.get(ref_or_id)
+        doc = json.loads(self.read_blob(image.id))
+        sizes = [self.layer_record(d).size for d in image.diff_ids]
+        return history_shape(image, doc.get("history") or [], sizes)
 
     @staticmethod
     def _untag(state: dict, refs: list[str], removed: list[dict]) -> None:

@@ -176,3 +176,23 @@ def test_concurrent_imports_unpack_a_shared_layer_once(store: ImageStore, busybo
     assert len(paths) == 1
     assert [p.name for p in (store.root / "layers").iterdir() if p.is_dir()] == \
         [next(iter(paths))[0].name]
+
+
+def test_prune_and_history(store: ImageStore, busybox_tar: Path) -> None:
+    tagged = import_busybox(store, busybox_tar, "keep", ["CMD keep"])
+    dangling = import_busybox(store, busybox_tar, None, ["CMD x"])
+    other = store.import_rootfs(io.BytesIO(make_tar([file("only", b"x" * 5000)])), None, [])
+    in_use = lambda image_id: image_id == dangling.id  # noqa: E731
+    result = store.prune(in_use=in_use)
+    assert result["ImagesDeleted"] == [{"Deleted": other.id}]
+    assert result["SpaceReclaimed"] >= 5000
+    assert {i.id for i in store.list()} == {tagged.id, dangling.id}
+    assert store.prune(dangling_only=False, in_use=in_use)["ImagesDeleted"] == [
+        {"Untagged": "keep:latest"}, {"Deleted": tagged.id}]
+    child = store.commit(dangling.id, io.BytesIO(make_tar([file("new", b"abc")])),
+                         {"Cmd": ["y"]}, "child", created_by="RUN make")
+    rows = store.history("child")
+    assert [r["CreatedBy"] for r in rows] == ["RUN make", "pycompose image import"]
+    assert rows[0]["Id"] == child.id and rows[0]["Tags"] == ["child:latest"]
+    assert rows[0]["Size"] == 3 and rows[1]["Id"] == "<missing>"
+    assert rows[1]["Size"] == dangling.size
