@@ -347,32 +347,38 @@ _CAST_NAMES: dict[str, Cast] = {"int": to_int, "float": to_float, "bool": to_boo
 
 
 class _CastTable:
-    """Cast patterns indexed by path length for a quick lookup per string value."""
+    """Cast patterns indexed by (path length, last key) for a quick lookup per string value;
+    patterns ending in `*` or `[]` are indexed under (length, None)."""
 
     def __init__(self, casts: Mapping[str, Cast | str]) -> None:
-        self.by_length: dict[int, list[tuple[tuple[str, ...], Cast]]] = {}
+        self.index: dict[tuple[int, str | None], list[tuple[tuple[str, ...], Cast]]] = {}
         for pattern, cast in casts.items():
             parts = tuple(pattern.split("."))
             fn = _CAST_NAMES[cast] if isinstance(cast, str) else cast
-            self.by_length.setdefault(len(parts), []).append((parts, fn))
+            last = None if parts[-1] in ("*", "[]") else parts[-1]
+            self.index.setdefault((len(parts), last), []).append((parts, fn))
 
     def find(self, path: KeyPath) -> Cast | None:
-        candidates = self.by_length.get(len(path))
-        if not candidates:
+        if not path:
             return None
-        for parts, cast in candidates:
-            for want, have in zip(parts, path):
-                if want == "*":
-                    continue
-                if want == "[]":
-                    if isinstance(have, int):
-                        continue
-                    break
-                if want != have:
-                    break
-            else:
-                return cast
+        size, last = len(path), path[-1]
+        for key in ((size, last), (size, None)) if isinstance(last, str) else ((size, None),):
+            for parts, cast in self.index.get(key, ()):
+                if _matches(parts, path):
+                    return cast
         return None
+
+
+def _matches(parts: tuple[str, ...], path: KeyPath) -> bool:
+    for want, have in zip(parts, path):
+        if want == "*":
+            continue
+        if want == "[]":
+            if not isinstance(have, int):
+                return False
+        elif want != have:
+            return False
+    return True
 
 
 def compile_casts(casts: Mapping[str, Cast | str]) -> _CastTable:

@@ -39,6 +39,8 @@ _TAG_FLOAT = "tag:yaml.org,2002:float"
 _TAG_BOOL = "tag:yaml.org,2002:bool"
 _TAG_NULL = "tag:yaml.org,2002:null"
 _TAG_MERGE = "tag:yaml.org,2002:merge"
+_TAG_SEQ = "tag:yaml.org,2002:seq"
+_TAG_MAP = "tag:yaml.org,2002:map"
 
 
 class Reset:
@@ -139,6 +141,10 @@ def _go_int(text: str) -> int | None:
     return None
 
 
+# first characters of plain scalars that may resolve to something other than a string
+_NON_STRING_STARTS = frozenset("~nNtTfF+-.0123456789") | {""}
+
+
 def resolve_scalar(text: str) -> Any:
     """The value of a plain (unquoted, untagged) scalar under compose-go's YAML rules."""
     if text in _NULLS:
@@ -168,12 +174,17 @@ def resolve_scalar(text: str) -> Any:
 
 # --- composing with PyYAML ---------------------------------------------------------------------
 
+def _resolve(self: Any, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+    if kind is ScalarNode:
+        return _PLAIN if implicit[0] else _TAG_STR
+    return _TAG_SEQ if kind is SequenceNode else _TAG_MAP
+
+
 def composer_class(base: type) -> type:
     """A PyYAML loader class (on `base`: CSafeLoader or SafeLoader) that only composes nodes;
     every plain scalar gets the `!plain` tag so that we resolve it ourselves (and can still
     tell `"123"` and `!!str 123` from `123`)."""
-    return type("_Composer", (base,),
-                {"yaml_implicit_resolvers": {None: [(_PLAIN, re.compile(r"", re.S))]}})
+    return type("_Composer", (base,), {"resolve": _resolve})
 
 
 # libyaml's parser when PyYAML was built with it (several times faster); same results.
@@ -280,6 +291,11 @@ class _Builder:
 
     def _key(self, node: Node, path: KeyPath) -> str:
         """A mapping key; compose-go refuses keys that are not strings (`80:`, `true:`)."""
+        if isinstance(node, ScalarNode) and node.tag == _PLAIN:  # the common case, made fast
+            value = resolve_scalar(node.value) if node.value[:1] in _NON_STRING_STARTS \
+                else node.value
+            if isinstance(value, str):
+                return value
         where = "in " + format_path(path) if path else "at top level"
         if not isinstance(node, ScalarNode):
             raise self.error(node, f"non-string key {where}: a mapping or sequence cannot be a "
