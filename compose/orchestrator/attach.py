@@ -106,7 +106,7 @@ class LogPump:
         import time
 
         client = self.orch.gw.client()
-        since = None
+        since = c.since
         while True:
             started = time.time()
             self.stream(c, follow=True, since=since)

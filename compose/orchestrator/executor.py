@@ -8,6 +8,7 @@ generation at a time, each generation in parallel.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ class Started:
     service: str
     name: str
     id: str
+    since: float | None = None   # restarted container: attach to output after this time only
 
 
 @dataclass
@@ -205,12 +207,15 @@ class Orchestrator:
             assert step.existing is not None
             cid = step.existing.id
         self._ids.setdefault(spec.name, cid)
+        since = None
         if opts.start and step.action is not Action.NOOP:
+            if step.action is Action.START:
+                since = time.time()   # its earlier output belongs to earlier runs
             await self.gw.call("start", cid)
             self.progress.done("Container", name, "Started")
         elif step.action is Action.NOOP and step.existing and step.existing.running:
             self.progress.done("Container", name, "Running")
-        result.containers.append(Started(spec.name, name, cid))
+        result.containers.append(Started(spec.name, name, cid, since))
 
     async def _stop_remove(self, c: Observed, timeout: int | None, quiet: bool = False,
                            volumes: bool = False) -> None:
