@@ -52,3 +52,32 @@ def test_checker_agrees_with_jsonschema_on_mutations():
             checked += 1
             invalid += not expected
     assert checked == 20 * len(docs) and invalid > checked // 3
+
+
+def test_schema_valid_mutations_load_or_fail_cleanly(tmp_path):
+    """Anything the schema accepts either loads or fails with a ComposeError (one line), never
+    with an internal error."""
+    from compose.errors import ComposeError
+    from compose.project import ProjectOptions, load
+
+    s = schema.load_schema()
+    checker = schema._Checker(s)
+    rng = random.Random(99)
+    loaded = 0
+    for f in sorted(STACKS.glob("*/compose.y*")):
+        doc = yaml.safe_load(f.read_text())
+        doc.pop("version", None)
+        paths = [p for p in _paths(doc) if p]
+        for _ in range(10):
+            mutated = copy.deepcopy(doc)
+            _replace(mutated, rng.choice(paths), copy.deepcopy(rng.choice(REPLACEMENTS)))
+            if not checker.valid(s, mutated):
+                continue
+            file = tmp_path / "compose.yaml"
+            file.write_text(yaml.safe_dump(mutated))
+            try:
+                load(ProjectOptions(files=(str(file),), environment={}))
+                loaded += 1
+            except ComposeError as e:
+                assert "\n" not in str(e)
+    assert loaded > 50
