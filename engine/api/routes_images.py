@@ -93,13 +93,9 @@ def register(router: Router, engine: Engine) -> None:
             return store.load(req.body)
 
         def done(images: list) -> list[dict]:
-            msgs = []
-            for image in images:
-                names = image.repo_tags or (image.id,)
-                for name in names:
-                    what = "image" if image.repo_tags else "image ID"
-                    msgs.append({"stream": f"Loaded {what}: {name}\n"})
-            return msgs
+            # one line per image: the store cannot tell which of its tags came from the archive
+            return [{"stream": f"Loaded image: {image.repo_tags[0]}\n"} if image.repo_tags
+                    else {"stream": f"Loaded image ID: {image.id}\n"} for image in images]
 
         return StreamResponse(_progress_stream(work, done))
 

@@ -44,6 +44,7 @@ class ExecInstance:
     exit_code: int | None = None
     pid: int = 0
     pty: trio.lowlevel.FdStream | None = None
+    pending_size: tuple[int, int] | None = None   # a resize that came before the pty existed
     done: trio.Event = field(default_factory=trio.Event)
 
     def to_docker(self) -> dict:
@@ -114,8 +115,9 @@ class ExecRegistry:
     def resize(self, exec_id: str, height: int, width: int) -> None:
         inst = self.get(exec_id)
         if inst.pty is None:
-            if not inst.running:
+            if inst.done.is_set():
                 raise Conflict(f"Exec {exec_id} is not running")
+            inst.pending_size = (height, width)  # applied as soon as the process has its pty
             return
         set_winsize(inst.pty.fileno(), height, width)
 
@@ -189,6 +191,8 @@ class ExecRegistry:
             raise
         inst.running, inst.pid = True, process.pid
         inst.pty = streams.get("pty")
+        if inst.pty is not None and inst.pending_size:
+            set_winsize(inst.pty.fileno(), *inst.pending_size)
         send, receive = trio.open_memory_channel[tuple[int, bytes]](64)
         assert self.manager._nursery is not None
         self.manager._nursery.start_soon(self._watch, inst, process, streams, send)
