@@ -20,6 +20,10 @@ class UsageError(PycomposeError):
 
 
 class EngineGroup(TyperGroup):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        plain_coercion(self)
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer import Abort, Exit
         from typer._click import exceptions as click_exc
@@ -59,7 +63,83 @@ class Commands:
         fn, settings = self.entries[name]
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name, context_settings=settings)(fn)
-        return typer.main.get_command(single)
+        return plain_coercion(typer.main.get_command(single))
+
+
+def plain_coercion(command):
+    """Give the command's parameters our `PlainCoercion` where it applies."""
+    for param in command.params:
+        _plain(param)
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx):  # made per context, outside `params`
+        return _plain(make_help_option(ctx))
+
+    command.get_help_option = get_help_option
+    return command
+
+
+def _plain(param):
+    descriptor = getattr(param, "type_descriptor", None)
+    coercion = PlainCoercion.for_annotation(descriptor.annotation) if descriptor else None
+    if coercion is not None:
+        param._runtime_param = coercion
+    return param
+
+
+class PlainCoercion:
+    """Typer 0.29 validates every parameter value through a pydantic TypeAdapter, which imports
+    pydantic (~100 ms, more than the rest of the CLI) on every start. Our parameters are only
+    str, int, float, bool and lists of str, so they are converted here instead."""
+
+    def __init__(self, kind: type, is_list: bool) -> None:
+        self.kind = kind
+        self.is_list = is_list
+
+    @classmethod
+    def for_annotation(cls, annotation: object) -> "PlainCoercion | None":
+        import types
+        import typing
+
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return None
+            annotation = args[0]
+            origin = typing.get_origin(annotation)
+        is_list = origin in (list, tuple)
+        if is_list:
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else str
+        if annotation in (str, int, float, bool):
+            return cls(annotation, is_list)  # type: ignore[arg-type]
+        return None
+
+    def _one(self, value: object, param, ctx) -> object:
+        if self.kind is str or isinstance(value, self.kind):
+            return value
+        if self.kind is bool:
+            text = str(value).lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+        else:
+            try:
+                return self.kind(value)  # type: ignore[operator]
+            except (TypeError, ValueError):
+                pass
+        from typer._click.exceptions import BadParameter
+
+        raise BadParameter(f"{value!r} is not a valid {self.kind.__name__}", ctx=ctx, param=param)
+
+    def coerce(self, value: object, param=None, ctx=None) -> object:
+        if value is None:
+            return None
+        if self.is_list:
+            return [self._one(v, param, ctx) for v in value]  # type: ignore[union-attr]
+        return self._one(value, param, ctx)
 
 
 class LazyGroup(EngineGroup):

@@ -377,6 +377,9 @@ class Client:
         self._discard("POST", f"/networks/{_q(network)}/connect",
                       json_body={"Container": container, "EndpointConfig": endpoint_config or {}})
 
+    def prune_networks(self, filters: dict[str, list[str]] | None = None) -> dict:
+        return self._json("POST", "/networks/prune", {"filters": filters})
+
     def disconnect_network(self, network: str, container: str, force: bool = False) -> None:
         self._discard("POST", f"/networks/{_q(network)}/disconnect",
                       json_body={"Container": container, "Force": force})

@@ -216,3 +216,91 @@ def test_images_and_volumes(engine):
 def test_engine_status(engine):
     r = engine.cli("engine", "status")
     assert r.returncode == 0 and "engine: running" in r.stdout and f"pid:    {engine.pid}" in r.stdout
+
+
+def test_create_then_start_attached(engine):
+    n = name()
+    r = engine.cli("container", "create", "--name", n, "-e", "WHO=world", "busybox", "sh", "-c",
+                   "echo hello $WHO; exit 2")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64
+    try:
+        assert "Created" in engine.cli("container", "ps", "-a", "--filter", f"name={n}").stdout
+        r = engine.cli("container", "start", "-a", n)
+        assert (r.returncode, r.stdout) == (2, "hello world\n")
+        # a stopped container starts again in the same filesystem
+        r = engine.cli("container", "start", "-a", n)
+        assert (r.returncode, r.stdout) == (2, "hello world\n")
+    finally:
+        engine.cli("container", "rm", "-f", n)
+
+
+def test_top_pause_unpause_kill_restart(engine):
+    n = name()
+    engine.cli("container", "run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
+    try:
+        top = engine.cli("container", "top", n, check=True).stdout.splitlines()
+        assert "PID" in top[0] and any("sleep 300" in line for line in top[1:])
+        assert engine.cli("container", "pause", n, check=True).stdout == f"{n}\n"
+        assert "(Paused)" in engine.cli("container", "ps", "--filter", f"name={n}").stdout
+        assert engine.cli("container", "unpause", n, check=True).stdout == f"{n}\n"
+        assert "(Paused)" not in engine.cli("container", "ps", "--filter", f"name={n}").stdout
+        assert engine.cli("container", "restart", "-t", "0", n, check=True).stdout == f"{n}\n"
+        assert engine.cli("container", "inspect", "-f", "{{.State.Running}}", n).stdout == "true\n"
+        assert engine.cli("container", "kill", "-s", "KILL", n, check=True).stdout == f"{n}\n"
+        assert engine.cli("container", "wait", n).stdout == "137\n"
+        r = engine.cli("container", "kill", "-s", "NOPE", n)
+        assert r.returncode == 125 and "--signal" in r.stderr
+    finally:
+        engine.cli("container", "rm", "-f", n)
+
+
+def test_published_port_is_listed(engine):
+    n = name()
+    engine.cli("container", "run", "-d", "--name", n, "-p", "127.0.0.1::80", "busybox",
+               "sleep", "300", check=True)
+    try:
+        out = engine.cli("container", "port", n, check=True).stdout.strip()
+        assert out.startswith("80/tcp -> 127.0.0.1:")
+        host_port = int(out.rsplit(":", 1)[1])
+        assert engine.cli("container", "port", n, "80").stdout.strip() == f"127.0.0.1:{host_port}"
+        assert f"127.0.0.1:{host_port}->80/tcp" in engine.cli(
+            "container", "ps", "--filter", f"name={n}").stdout
+    finally:
+        engine.cli("container", "rm", "-f", n)
+
+
+def test_logs_timestamps_and_since(engine):
+    n = name()
+    engine.cli("container", "run", "--name", n, "busybox", "echo", "stamped", check=True)
+    try:
+        line = engine.cli("container", "logs", "-t", n).stdout.strip()
+        stamp, text = line.split(" ", 1)
+        assert text == "stamped" and stamp.startswith("20") and stamp.endswith("Z")
+        assert engine.cli("container", "logs", "--since", "1h", n).stdout == "stamped\n"
+        assert engine.cli("container", "logs", "--until", "1h", n).stdout == ""
+        assert engine.cli("container", "logs", "--since", "tomorrow", n).returncode == 125
+    finally:
+        engine.cli("container", "rm", n)
+
+
+def test_image_save_load_round_trip(engine, tmp_path):
+    archive = tmp_path / "bb.tar"
+    engine.cli("image", "save", "-o", str(archive), "busybox", check=True)
+    assert archive.stat().st_size > 100_000
+    tag = "rt" + uuid.uuid4().hex[:6]
+    engine.cli("image", "tag", "busybox", f"{tag}:1", check=True)
+    engine.cli("image", "rm", f"{tag}:1", check=True)
+    r = engine.cli("image", "load", "-i", str(archive), check=True)
+    assert "busybox:latest" in r.stdout
+    r = engine.cli("image", "import", "--change", "CMD [\"echo\", \"from-import\"]",
+                   "-", f"{tag}:2", input=_busybox_tar(engine))
+    assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+    try:
+        r = engine.cli("container", "run", "--rm", f"{tag}:2")
+        assert r.stdout == "from-import\n"
+    finally:
+        engine.cli("image", "rm", f"{tag}:2")
+
+
+def _busybox_tar(engine) -> bytes:
+    return (engine.root.parent / "busybox.tar").read_bytes()

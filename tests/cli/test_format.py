@@ -96,3 +96,17 @@ def test_image_rows_and_refs():
     assert split_ref("busybox:1.36") == ("busybox", "1.36")
     assert split_ref("localhost:5000/app") == ("localhost:5000/app", None)
     assert split_ref("localhost:5000/app:v2") == ("localhost:5000/app", "v2")
+
+
+def test_network_create_body():
+    from engine.cli.network import create_body
+    from engine.cli.parse import FlagError
+
+    assert create_body("n", "bridge", "10.9.0.0/24", "10.9.0.1", True, {"a": "b"}) == {
+        "Name": "n", "Driver": "bridge", "Internal": True, "Labels": {"a": "b"},
+        "CheckDuplicate": True,
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]}}
+    with pytest.raises(FlagError, match="--subnet"):
+        create_body("n", "bridge", "10.9.0.1/24", None, False, {})
+    with pytest.raises(FlagError, match="not inside"):
+        create_body("n", "bridge", "10.9.0.0/24", "10.8.0.1", False, {})

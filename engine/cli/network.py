@@ -1,0 +1,155 @@
+"""`pycompose network ...`: create, list, inspect, remove, connect and disconnect networks."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from engine.cli import format as fmt
+from engine.cli.app import Commands, get_client, make_app
+from engine.errors import NotFound, PycomposeError
+
+commands = Commands()
+app = make_app("Manage networks.", commands)
+
+
+def create_body(name: str, driver: str, subnet: str | None, gateway: str | None,
+                internal: bool, labels: dict[str, str]) -> dict:
+    """POST /networks/create body (pure); bad addresses are flag errors."""
+    import ipaddress
+
+    from engine.cli.parse import FlagError
+
+    body: dict = {"Name": name, "Driver": driver, "Internal": internal, "Labels": labels,
+                  "CheckDuplicate": True}
+    if subnet or gateway:
+        config: dict = {}
+        if subnet:
+            try:
+                net = ipaddress.ip_network(subnet, strict=True)
+            except ValueError as e:
+                raise FlagError("--subnet", subnet, str(e)) from None
+            config["Subnet"] = str(net)
+        if gateway:
+            try:
+                gw = ipaddress.ip_address(gateway)
+            except ValueError:
+                raise FlagError("--gateway", gateway, "not an IP address") from None
+            if subnet and gw not in ipaddress.ip_network(subnet):
+                raise FlagError("--gateway", gateway, f"not inside --subnet {subnet}")
+            config["Gateway"] = str(gw)
+        if gateway and not subnet:
+            raise FlagError("--gateway", gateway, "needs --subnet")
+        body["IPAM"] = {"Driver": "default", "Config": [config]}
+    return body
+
+
+@commands.command("create")
+def create(name: str = typer.Argument(..., help="Network name."),
+           driver: str = typer.Option("bridge", "-d", "--driver", help="Network driver."),
+           subnet: Optional[str] = typer.Option(None, "--subnet", help="CIDR, e.g. 10.9.0.0/24."),
+           gateway: Optional[str] = typer.Option(None, "--gateway", help="Gateway address."),
+           internal: bool = typer.Option(False, "--internal", help="No outside access."),
+           label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label.")) -> None:
+    """Create a network; prints its id."""
+    from engine.cli.parse import parse_labels
+
+    body = create_body(name, driver, subnet, gateway, internal, parse_labels(list(label or ())))
+    print(get_client().create_network(body).get("Id", ""))
+
+
+@commands.command("ls")
+def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
+       filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
+       no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids.")) -> None:
+    """List networks."""
+    from engine.cli.parse import parse_filters
+
+    filters = parse_filters(list(filter_ or ()))
+    networks = sorted(get_client().networks(filters or None), key=lambda n: n.get("Name", ""))
+    ident = (lambda n: n["Id"]) if no_trunc else (lambda n: n["Id"][:12])
+    if quiet:
+        for n in networks:
+            print(ident(n))
+        return
+    print(fmt.table(("NETWORK ID", "NAME", "DRIVER", "SCOPE"),
+                    [[ident(n), n.get("Name", ""), n.get("Driver", ""), n.get("Scope", "local")]
+                     for n in networks]))
+
+
+@commands.command("inspect")
+def inspect_(names: List[str] = typer.Argument(..., help="Network names or ids."),
+             format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
+    """Show low-level information on networks (JSON)."""
+    client = get_client()
+    found, failed = [], False
+    for name in names:
+        try:
+            found.append(client.inspect_network(name))
+        except NotFound as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    if format_:
+        for item in found:
+            print(fmt.render_template(format_, item))
+    else:
+        print(fmt.inspect_json(found))
+    raise typer.Exit(1 if failed else 0)
+
+
+@commands.command("rm")
+def rm(names: List[str] = typer.Argument(..., help="Network names or ids.")) -> None:
+    """Remove networks."""
+    client = get_client()
+    failed = False
+    for name in names:
+        try:
+            client.remove_network(name)
+            print(name)
+        except PycomposeError as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    raise typer.Exit(1 if failed else 0)
+
+
+@commands.command("connect")
+def connect(network: str = typer.Argument(..., help="Network."),
+            container: str = typer.Argument(..., help="Container."),
+            alias: Optional[List[str]] = typer.Option(None, "--alias", help="DNS alias."),
+            ip: Optional[str] = typer.Option(None, "--ip", help="IPv4 address.")) -> None:
+    """Connect a container to a network."""
+    from engine.cli.parse import parse_ip
+
+    endpoint: dict = {}
+    if alias:
+        endpoint["Aliases"] = list(alias)
+    if ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": parse_ip(ip)}
+    get_client().connect_network(network, container, endpoint)
+
+
+@commands.command("disconnect")
+def disconnect(network: str = typer.Argument(..., help="Network."),
+               container: str = typer.Argument(..., help="Container."),
+               force: bool = typer.Option(False, "-f", "--force", help="Force.")) -> None:
+    """Disconnect a container from a network."""
+    get_client().disconnect_network(network, container, force)
+
+
+@commands.command("prune")
+def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
+    """Remove networks no container uses."""
+    if not force:
+        if not sys.stdin.isatty():
+            raise PycomposeError("network prune needs -f when stdin is not a terminal")
+        answer = input("WARNING! This will remove all unused networks. Continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return
+    result = get_client().prune_networks() or {}
+    deleted = result.get("NetworksDeleted") or []
+    if deleted:
+        print("Deleted Networks:")
+        for name in deleted:
+            print(name)
+
