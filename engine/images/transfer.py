@@ -11,6 +11,7 @@ has), then the image's manifest under the tag.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import threading
 import urllib.parse
@@ -44,6 +45,11 @@ class _Counting:
 
     def read(self, n: int = -1) -> bytes:
         data = self._resp.read(n)
+        if not data and n != 0:
+            expected = self._resp.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and self._done < int(expected):
+                # http.client hands out a short body quietly when the peer hangs up.
+                raise http.client.IncompleteRead(b"", int(expected) - self._done)
         self._done += len(data)
         if self._done - self._last >= _EVERY or (data and self._done == self._total):
             self._last = self._done
@@ -137,6 +143,9 @@ def _download(store: ImageStore, client: RegistryClient, path: str, scope: str, 
                                  "Downloading"), digest)
     except DigestMismatch as exc:
         raise DigestMismatch(f"blob {_short(digest)} of {shown}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise RegistryError(f"download of blob {_short(digest)} of {shown} from "
+                            f"{client.host} broke off: {exc.__class__.__name__}: {exc}") from None
     finally:
         resp.close()
 
