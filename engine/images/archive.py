@@ -411,6 +411,8 @@ def _is_opaque(path: Path) -> bool:
 
 def _add_entry(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
     info = tar.gettarinfo(str(path), arcname)
+    if info is None:
+        return      # a socket: no tar type for it, and meaningless in an image
     info.uname = info.gname = ""
     try:
         names = os.listxattr(path, follow_symlinks=False)

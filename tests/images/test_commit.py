@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 import subprocess
 import tarfile
@@ -49,6 +50,8 @@ def test_commit_container_changes(store: ImageStore, tmp_path: Path) -> None:
         os.chmod(merged / "bin/tool", 0o4755)
         os.link(merged / "bin/tool", merged / "bin/tool2")
         os.symlink("/bin/tool", merged / "bin/ln")
+        with socket.socket(socket.AF_UNIX) as sock:   # left behind by a service: not imaged
+            sock.bind(str(merged / "bin/sock"))
     finally:
         subprocess.run(["umount", str(merged)], check=True)
     diff = io.BytesIO()
@@ -73,6 +76,7 @@ def test_commit_container_changes(store: ImageStore, tmp_path: Path) -> None:
         assert stat.S_IMODE(tool.st_mode) == 0o4755
         assert tool.st_ino == (view / "bin/tool2").stat().st_ino
         assert os.readlink(view / "bin/ln") == "/bin/tool"
+        assert not (view / "bin/sock").exists()
     finally:
         subprocess.run(["umount", str(view)], check=True)
     # A metadata-only step adds history, not a layer.
