@@ -57,10 +57,20 @@ class Client:
 
         config = EngineConfig.from_env(env)
         client = cls(config.socket_path, timeout=timeout)
-        if autostart and not client.ping():
-            from engine.client.autostart import start_daemon
+        if autostart:
+            # a connect is enough to know someone listens (no /_ping round trip per command),
+            # and the connection is kept for the first request
+            conn = Connection(client.socket_path, timeout)
+            try:
+                conn.connect()
+                client._conn = conn
+            except (FileNotFoundError, ConnectionRefusedError):
+                from engine.client.autostart import start_daemon
 
-            start_daemon(config, env)
+                start_daemon(config, env)
+            except OSError as e:
+                raise EngineUnavailable(
+                    f"cannot reach the engine at unix://{client.socket_path}: {e.strerror}") from None
         return client
 
     # -- plumbing -----------------------------------------------------------------------------
