@@ -59,7 +59,9 @@ _UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 def parse_bytes(value: Any) -> int:
     """`256m`, `1g`, `512kb`, `1.5GiB`, 1024 -> bytes (Docker's RAMInBytes, binary units)."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"invalid size: {value!r} (must not be negative)")
         return value
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgtBKMGT]?)(?:i?[bB])?\s*", str(value))
     if not m:
@@ -508,6 +510,12 @@ class Normalizer:
                                          f"{entry['source']!r}", vk)
             if "target" in entry:
                 entry["target"] = posixpath.normpath(str(entry["target"]))
+            tmpfs = entry.get("tmpfs")
+            if isinstance(tmpfs, dict) and tmpfs.get("size") is not None:
+                try:
+                    entry["tmpfs"] = {**tmpfs, "size": parse_bytes(tmpfs["size"])}
+                except ValueError as e:
+                    raise NormalizeError(str(e), vk + ".tmpfs.size") from None
             out.append(_ordered(entry, ("type", "source", "target", "read_only", "consistency",
                                         "bind", "volume", "tmpfs", "image")))
         return dedupe(out, lambda e: e.get("target", ""))
