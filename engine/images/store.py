@@ -232,7 +232,10 @@ class ImageStore:
                   "layers": [layer.__dict__ for layer in layers]}
         parsed_tags = [reference.parse(t) for t in tags]
         with self.lock("meta"):
-            self._write_atomic(self._record_path(image_id), canonical_json(record))
+            # The same image again (re-pulled, loaded from another archive): keep the first
+            # record, so the manifest its RepoDigests name stays the one we push and save.
+            if not self._record_path(image_id).is_file():
+                self._write_atomic(self._record_path(image_id), canonical_json(record))
             state = self._tags()
             now = now_rfc3339()
             for ref in parsed_tags:
