@@ -304,3 +304,37 @@ def test_image_save_load_round_trip(engine, tmp_path):
 
 def _busybox_tar(engine) -> bytes:
     return (engine.root.parent / "busybox.tar").read_bytes()
+
+
+def test_run_flags_take_effect_in_the_container(engine, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f").write_text("bound\n")
+    (tmp_path / "vars.env").write_text("# docker env-file\nFROM_FILE=yes please\n")
+    script = ("cat /x/f; id -u; pwd; hostname; echo $FROM_FILE; "
+              "touch /nope 2>/dev/null || echo rootfs-ro; touch /x/g 2>/dev/null || echo bind-ro; "
+              "touch /run/t && echo tmpfs-rw; cat /proc/1/cmdline | tr '\\0' ' '")
+    n = name()
+    r = subprocess_run(engine, tmp_path, "container", "run", "--name", n, "-v", "./data:/x:ro",
+                       "--read-only", "--tmpfs", "/run", "-m", "64m", "--cpus", "0.5",
+                       "--pids-limit", "20", "--init", "-u", "app", "-w", "/tmp",
+                       "--hostname", "hh", "--env-file", "vars.env", "--entrypoint", "sh",
+                       "busybox", "-c", script)
+    try:
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[:9] == ["bound", "1000", "/tmp", "hh", "yes please", "rootfs-ro", "bind-ro",
+                             "tmpfs-rw", lines[8]]
+        assert "init" in lines[8] and "sh -c" in lines[8]  # PID 1 is the injected init
+        host = json.loads(engine.cli("container", "inspect", n).stdout)[0]["HostConfig"]
+        assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (64 << 20, 500_000_000, 20)
+    finally:
+        engine.cli("container", "rm", n)
+
+
+def subprocess_run(engine, cwd, *args):
+    import subprocess
+
+    from .conftest import CLI
+
+    return subprocess.run(CLI + list(args), env=engine.env, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
