@@ -338,3 +338,36 @@ def subprocess_run(engine, cwd, *args):
 
     return subprocess.run(CLI + list(args), env=engine.env, cwd=cwd, capture_output=True,
                           text=True, timeout=60)
+
+
+def test_sigint_to_a_foreground_run_is_forwarded_to_the_container(engine):
+    import subprocess
+
+    n = name()
+    proc = subprocess.Popen(CLI + ["container", "run", "--rm", "--name", n, "busybox", "sh", "-c",
+                                   "trap 'echo got-int; exit 3' INT; echo ready; "
+                                   "while true; do sleep 0.1; done"],
+                            env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert (proc.returncode, out) == (3, b"got-int\n"), err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        engine.cli("container", "rm", "-f", n)
+
+
+def test_attach_relays_stdin_and_returns_the_exit_code(engine):
+    n = name()
+    engine.cli("container", "run", "-d", "-i", "--name", n, "busybox", "sh", "-c",
+               "read line; echo got $line; exit 6", check=True)
+    try:
+        r = engine.cli("container", "attach", n, input=b"hello\n")
+        assert (r.returncode, r.stdout) == (6, "got hello\n"), r.stderr
+        r = engine.cli("container", "attach", n)
+        assert r.returncode == 1 and "stopped container" in r.stderr
+    finally:
+        engine.cli("container", "rm", "-f", n)
