@@ -155,9 +155,7 @@ class ContainerManager:
                 import shutil
                 shutil.rmtree(cdir, ignore_errors=True)
             raise
-        warnings = []
-        if cfg.memory and cfg.memory_swap is None:
-            pass
+        warnings: list[str] = []
         log.info("created container %s (%s) from %s", rec.short_id, name, cfg.image)
         return rec, warnings
 
@@ -802,8 +800,9 @@ class ContainerManager:
 
     # --- daemon start / stop ----------------------------------------------------------------
     async def recover(self) -> list[ContainerRecord]:
-        """After a daemon (re)start: nothing recorded as running is; returns the containers whose
-        restart policy wants them started again."""
+        """After a daemon (re)start: nothing recorded as running is (it is marked exited with
+        code 255); returns the containers to start again: `always` ones that had run, and
+        `unless-stopped` ones the user did not stop."""
         records = self.store.load_all()
         to_restart = []
         for rec in records:
@@ -819,11 +818,8 @@ class ContainerManager:
                 if was_removing:
                     self.store.forget(rec)
                     continue
-                if rec.config.restart_policy.restarts_at_daemon_start(st.stopped_by_user):
-                    to_restart.append(rec)
-            elif st.status is ContainerState.EXITED and \
-                    rec.config.restart_policy.name == "unless-stopped" and not st.stopped_by_user \
-                    and st.error == "the engine stopped while the container was running":
+            if st.status is ContainerState.EXITED and \
+                    rec.config.restart_policy.restarts_at_daemon_start(st.stopped_by_user):
                 to_restart.append(rec)
         return to_restart
 

@@ -1,0 +1,56 @@
+"""Process-level options through the API: init, user, working dir, stop signal, shared netns."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_init_runs_catatonit_as_pid1_and_stops_fast(client):
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True, init=True)
+    try:
+        res = c.exec_run(["cat", "/proc/1/cmdline"])
+        argv = res.output.split(b"\0")
+        assert argv[0] in (b"/dev/init", b"/usr/bin/catatonit") and argv[-3:-1] == [b"/bin/sleep", b"600"]  # init, then us
+        t = time.monotonic()
+        c.stop(timeout=10)
+        assert time.monotonic() - t < 3  # catatonit forwards SIGTERM; no 10 s grace wait
+        c.reload()
+        assert c.attrs["HostConfig"]["Init"] is True
+    finally:
+        c.remove(force=True)
+
+
+def test_user_and_working_dir(client):
+    out = client.containers.run("busybox", ["sh", "-c", "id -u; id -g; pwd"], user="app",
+                                working_dir="/home/app", remove=True)
+    assert out == b"1000\n1000\n/home/app\n"
+    out = client.containers.run("busybox", ["sh", "-c", "echo $HOSTNAME; cat /etc/hostname"],
+                                remove=True, hostname="myhost")
+    assert out == b"myhost\nmyhost\n"
+
+
+def test_stop_signal_is_sent_first(client):
+    c = client.containers.run(
+        "busybox", ["sh", "-c", "trap 'echo usr1; exit 5' USR1; while true; do sleep 0.1; done"],
+        detach=True, stop_signal="SIGUSR1")
+    try:
+        time.sleep(0.5)
+        c.stop(timeout=10)
+        assert c.wait()["StatusCode"] == 5
+        assert c.logs() == b"usr1\n"
+    finally:
+        c.remove(force=True)
+
+
+def test_container_network_mode_shares_the_netns(client):
+    a = client.containers.run("busybox", ["sleep", "60"], detach=True, name="netowner")
+    try:
+        mine = a.exec_run(["readlink", "/proc/1/ns/net"]).output
+        shared = client.containers.run("busybox", ["readlink", "/proc/self/ns/net"],
+                                       network_mode="container:netowner", remove=True)
+        assert shared == mine
+    finally:
+        a.remove(force=True)
