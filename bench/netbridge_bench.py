@@ -142,7 +142,7 @@ def main() -> None:
             connect.append((time.perf_counter() - t) * 1e3)
         print(f"connect per container (veth + addresses + route + DNS entry + state): "
               f"median {statistics.median(connect):.2f} ms, min {min(connect):.2f}, "
-              f"max {max(connect):.2f} (first {connect[0]:.2f}, includes pyroute2 import)")
+              f"max {max(connect):.2f} (first {connect[0]:.2f})")
         # the endpoint we benchmark against keeps its veth; the rest measure disconnect
         for i in range(1, len(names)):
             t = time.perf_counter()

@@ -1,9 +1,13 @@
 """Links, addresses and routes through netlink: the only module that touches pyroute2.
 
-pyroute2 is imported lazily (it costs ~165 ms) and never with its `netns=` option, which forks a
-helper per socket. To configure a container's netns we enter it on the *current thread* with
-setns(2), open a netlink socket there (the socket stays bound to that netns), and restore the
-thread's own netns before doing anything else (see engine-notes P11).
+Two layers: pyroute2 for the rare, richer operations (bridges, dumps of links/routes/addresses),
+imported lazily (it costs ~165 ms) and never with its `netns=` option, which forks a helper per
+socket; and `RawRoute`, a few hand-encoded rtnetlink messages for the per-container path
+(veth, address, route, link up, delete), which is ~5x faster than going through pyroute2.
+
+To configure a container's netns we enter it on the *current thread* with setns(2), open a
+netlink socket there (the socket stays bound to that netns), and restore the thread's own netns
+before doing anything else (see engine-notes P11).
 
 Every function is synchronous and idempotent where that makes sense (create tolerates EEXIST,
 delete tolerates ENOENT); netlink errors become `NetlinkFailure` naming the device and netns.
@@ -14,6 +18,7 @@ import ctypes
 import errno
 import os
 import socket
+import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -54,12 +59,6 @@ class Link:
     master: int | None
 
 
-@dataclass(frozen=True)
-class Route:
-    dst: str        # "10.1.2.0/24"; "default" for 0.0.0.0/0
-    dev: int | None
-
-
 def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
@@ -70,11 +69,6 @@ def _ipr() -> Any:
     from pyroute2 import IPRoute  # lazy: 165 ms import
 
     return IPRoute()
-
-
-def _code(exc: BaseException) -> int | None:
-    code = getattr(exc, "code", None)
-    return code if isinstance(code, int) else None
 
 
 @contextmanager
@@ -100,32 +94,37 @@ def host() -> Iterator[Any]:
         ipr.close()
 
 
-@contextmanager
-def inside(netns_path: str) -> Iterator[Any]:
-    """A netlink socket bound to the netns at `netns_path` (e.g. /proc/PID/ns/net).
+def _socket_in(netns_path: str) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to the netns at `netns_path` (e.g. /proc/PID/ns/net).
 
-    The thread enters the netns only for the socket() call and always returns to the netns it was in.
+    The thread enters the netns only for the socket() call and always returns to the netns it
+    was in; the socket stays in the target netns (P11).
     """
-    from pyroute2 import IPRoute
-
     try:
         target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise NetlinkFailure("open netns", netns_path, "", exc.errno or errno.ENOENT) from None
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    sock = None
     try:
         try:
             _setns(target)
         except OSError as exc:
             raise NetlinkFailure("enter netns", netns_path, "", exc.errno or errno.EINVAL) from None
         try:
-            sock = socket.socket(AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+            return socket.socket(AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
         finally:
             _setns(own)  # must never fail silently: the thread would stay in the container
     finally:
         os.close(own)
         os.close(target)
+
+
+@contextmanager
+def inside(netns_path: str) -> Iterator[Any]:
+    """A pyroute2 IPRoute bound to the netns at `netns_path`."""
+    from pyroute2 import IPRoute
+
+    sock = _socket_in(netns_path)
     try:
         ipr = IPRoute(fileno=sock.fileno())
     except BaseException:
@@ -188,14 +187,9 @@ def ensure_bridge(name: str, address: str, prefixlen: int) -> Link:
 
 
 def delete_link(name: str) -> bool:
-    """Delete a host link; False if it did not exist."""
-    with host() as ipr:
-        link = find_link(ipr, name)
-        if link is None:
-            return False
-        with _netlink_errors("delete", name, ignore=(errno.ENODEV, errno.ENOENT)):
-            ipr.link("del", index=link.index)
-        return True
+    """Delete a host link (a veth takes its peer along); False if it did not exist."""
+    with RawRoute.open() as nl:
+        return nl.delete(name)
 
 
 def list_host_links(prefix: str) -> list[Link]:
@@ -225,11 +219,146 @@ class VethResult:
     mac: str
 
 
-def _bridge(ipr: Any, name: str) -> int:
-    link = find_link(ipr, name)
-    if link is None or link.kind != "bridge":
-        raise InterfaceNotFound(name)
-    return link.index
+# --- per-container hot path: raw rtnetlink ----------------------------------------------------
+#
+# pyroute2 costs ~1 ms of Python per request (it runs an asyncio loop per call); a container
+# connect needs ~8 requests. These few messages are simple enough to encode by hand, which
+# brings a connect from ~10 ms to ~2 ms and keeps pyroute2 (and its 165 ms import) off that path.
+
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_NEWROUTE = 20, 24
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_OIF, RTA_GATEWAY = 4, 5
+IFF_UP = 0x1
+NLA_F_NESTED = 0x8000
+RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
+
+
+def _attr(kind: int, data: bytes) -> bytes:
+    raw = struct.pack("=HH", 4 + len(data), kind) + data
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _ifinfo(index: int = 0, up: bool = False) -> bytes:
+    flags = IFF_UP if up else 0
+    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flags, IFF_UP if up else 0)
+
+
+def _attrs(data: bytes) -> dict[int, bytes]:
+    out = {}
+    while len(data) >= 4:
+        length, kind = struct.unpack("=HH", data[:4])
+        if length < 4:
+            break
+        out[kind & ~NLA_F_NESTED] = data[4:length]
+        data = data[(length + 3) & ~3:]
+    return out
+
+
+class RawRoute:
+    """Just enough rtnetlink for a container connect, over one socket (host or a netns)."""
+
+    def __init__(self, sock: socket.socket, netns: str = "") -> None:
+        self.sock = sock
+        self.netns = netns
+        self.seq = 0
+
+    @classmethod
+    def open(cls, netns_path: str | None = None) -> RawRoute:
+        if netns_path is None:
+            return cls(socket.socket(AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE))
+        return cls(_socket_in(netns_path), netns_path)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawRoute:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, msg_type: int, flags: int, body: bytes, what: tuple[str, str]) -> list[bytes]:
+        """Send one request; returns the payloads of the replies; errno → NetlinkFailure."""
+        self.seq += 1
+        seq = self.seq
+        header = struct.pack("=IHHII", 16 + len(body), msg_type,
+                             flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0)
+        self.sock.send(header + body)
+        replies: list[bytes] = []
+        while True:
+            data = self.sock.recv(65536)
+            while len(data) >= 16:
+                length, rtype, _flags, rseq, _pid = struct.unpack("=IHHII", data[:16])
+                payload, data = data[16:length], data[(length + 3) & ~3:]
+                if rseq != seq:
+                    continue
+                if rtype == NLMSG_ERROR:
+                    (err,) = struct.unpack("=i", payload[:4])
+                    if err:
+                        raise NetlinkFailure(what[0], what[1], self.netns, -err)
+                    return replies
+                if rtype == NLMSG_DONE:
+                    return replies
+                replies.append(payload)
+
+    def link_index(self, name: str) -> tuple[int, str]:
+        """(ifindex, kind) of link `name`; InterfaceNotFound if there is none."""
+        try:
+            (reply,) = self.request(RTM_GETLINK, 0, _ifinfo() + _attr(IFLA_IFNAME, name.encode()
+                                                                      + b"\0"),
+                                    ("look up", name))
+        except NetlinkFailure as exc:
+            if exc.errno in (errno.ENODEV, errno.ENOENT):
+                raise InterfaceNotFound(name, self.netns) from None
+            raise
+        (index,) = struct.unpack("=i", reply[4:8])
+        info = _attrs(_attrs(reply[16:]).get(IFLA_LINKINFO, b""))
+        return index, info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+
+    def add_veth(self, name: str, master: int, peer: str, peer_netns_fd: int, peer_mac: str) -> None:
+        """Host end `name` enslaved to `master` and up; the peer made in another netns."""
+        peer_msg = (_ifinfo() + _attr(IFLA_IFNAME, peer.encode() + b"\0")
+                    + _attr(IFLA_NET_NS_FD, struct.pack("=I", peer_netns_fd))
+                    + _attr(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", ""))))
+        linkinfo = (_attr(IFLA_INFO_KIND, b"veth")
+                    + _attr(IFLA_INFO_DATA | NLA_F_NESTED,
+                            _attr(VETH_INFO_PEER | NLA_F_NESTED, peer_msg)))
+        body = (_ifinfo(up=True) + _attr(IFLA_IFNAME, name.encode() + b"\0")
+                + _attr(IFLA_MASTER, struct.pack("=I", master))
+                + _attr(IFLA_LINKINFO | NLA_F_NESTED, linkinfo))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ("create veth", name))
+
+    def delete(self, name: str) -> bool:
+        try:
+            self.request(RTM_DELLINK, 0, _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0"),
+                         ("delete", name))
+            return True
+        except NetlinkFailure as exc:
+            if exc.errno in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise
+
+    def set_up(self, index: int, name: str) -> None:
+        self.request(RTM_NEWLINK, 0, _ifinfo(index, up=True), ("bring up", name))
+
+    def add_address(self, index: int, name: str, address: str, prefixlen: int) -> None:
+        packed = socket.inet_aton(address)
+        body = (struct.pack("=BBBBI", socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+                + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
+        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, ("address", name))
+
+    def add_default_route(self, index: int, name: str, gateway: str) -> None:
+        body = (struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
+                            RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+                + _attr(RTA_GATEWAY, socket.inet_aton(gateway))
+                + _attr(RTA_OIF, struct.pack("=I", index)))
+        self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body,
+                     ("add default route via", name))
 
 
 def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
@@ -244,27 +373,26 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
     except OSError as exc:
         raise NetlinkFailure("open netns", netns_path, "", exc.errno or errno.ENOENT) from None
     try:
-        with host() as ipr:
-            master = _bridge(ipr, bridge)
-            request = dict(ifname=host_ifname, kind="veth", master=master, state="up",
-                           peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac})
-            from pyroute2 import NetlinkError
-
+        with RawRoute.open() as nl:
+            master, kind = nl.link_index(bridge)
+            if kind != "bridge":
+                raise InterfaceNotFound(bridge)
             try:
-                ipr.link("add", **request)   # one request: create, enslave, up
-            except NetlinkError as exc:
-                if exc.code != errno.EEXIST:
-                    raise NetlinkFailure("create veth", host_ifname, "", exc.code) from None
+                nl.add_veth(host_ifname, master, ifname, ns_fd, mac)  # create, enslave, up
+            except NetlinkFailure as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
                 # a stale host end (or `ifname` is taken in the netns): clear ours, retry once
-                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
-                    ipr.link("del", ifname=host_ifname)
-                with _netlink_errors(f"create veth {host_ifname} with peer", ifname, netns_path):
-                    ipr.link("add", **request)
+                nl.delete(host_ifname)
+                try:
+                    nl.add_veth(host_ifname, master, ifname, ns_fd, mac)
+                except NetlinkFailure as again:
+                    raise NetlinkFailure(f"create veth {host_ifname} with peer", ifname,
+                                         netns_path, again.errno) from None
             try:
                 _configure_inside(netns_path, ifname, address, prefixlen, gateway)
             except BaseException:
-                with _netlink_errors("delete", host_ifname, ignore=(errno.ENODEV,)):
-                    ipr.link("del", ifname=host_ifname)
+                nl.delete(host_ifname)
                 raise
         return VethResult(host_ifname=host_ifname, mac=mac)
     finally:
@@ -273,22 +401,22 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
 
 def _configure_inside(netns_path: str, ifname: str, address: str, prefixlen: int,
                       gateway: str | None) -> None:
-    with inside(netns_path) as ipr:
-        # lo is ifindex 1 in every netns; setting it up again is harmless
-        with _netlink_errors("bring up", "lo", netns_path):
-            ipr.link("set", index=1, state="up")
-        dev = find_link(ipr, ifname)
-        if dev is None:
-            raise InterfaceNotFound(ifname, netns_path)
-        with _netlink_errors("address", ifname, netns_path, ignore=(errno.EEXIST,)):
-            ipr.addr("add", index=dev.index, address=address, prefixlen=prefixlen)
-        with _netlink_errors("bring up", ifname, netns_path):
-            ipr.link("set", index=dev.index, state="up")
+    with RawRoute.open(netns_path) as nl:
+        nl.set_up(1, "lo")   # lo is ifindex 1 in every netns; setting it up again is harmless
+        index, _ = nl.link_index(ifname)
+        try:
+            nl.add_address(index, ifname, address, prefixlen)
+        except NetlinkFailure as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        nl.set_up(index, ifname)
         if gateway:
-            # A second network must not replace the first one's default route: EEXIST is fine.
-            with _netlink_errors("add default route via", ifname, netns_path,
-                                 ignore=(errno.EEXIST,)):
-                ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=dev.index)
+            try:
+                nl.add_default_route(index, ifname, gateway)
+            except NetlinkFailure as exc:
+                # a second network must not replace the first one's default route
+                if exc.errno != errno.EEXIST:
+                    raise
 
 
 def netns_links(netns_path: str) -> list[Link]:
