@@ -38,3 +38,33 @@ def test_autostart_then_status_then_stop():
         unmount_below(root)
         purge_networks(root / "state")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_engine_serve_execs_the_daemon_in_the_foreground():
+    import subprocess
+    import time
+
+    from .conftest import CLI
+
+    root = make_root()
+    sock = root / "engine.sock"
+    eng = Engine(root / "state", sock, engine_env(root / "state", sock))
+    proc = subprocess.Popen(CLI + ["engine", "serve"], env=eng.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not Client(sock).ping():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        # exec, not a child process: the CLI's pid is the daemon's
+        assert Client(sock).daemon_pid() == proc.pid
+        r = eng.cli("engine", "stop")
+        assert r.returncode == 0 and f"stopped (pid {proc.pid})" in r.stdout
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            stop_daemon(proc.pid)
+            proc.wait()
+        unmount_below(root)
+        purge_networks(root / "state")
+        shutil.rmtree(root, ignore_errors=True)
