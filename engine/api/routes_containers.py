@@ -1,6 +1,11 @@
 """/containers/... and /exec/... endpoints."""
 from __future__ import annotations
 
+import json
+import time
+
+import trio
+
 from engine.api.context import Engine
 from engine.api.http import (HijackResponse, Request, Response, StreamResponse, empty_response,
                              json_response)
@@ -133,7 +138,44 @@ def register(router: Router, engine: Engine) -> None:
         mgr.execs.resize(req.params["id"], req.int_arg("h", 0) or 0, req.int_arg("w", 0) or 0)
         return Response(201, b"", None)
 
+    async def rename(req: Request) -> Response:
+        name = req.arg("name")
+        if not name:
+            raise BadParameter("name is required")
+        await mgr.rename(req.params["id"], name)
+        return empty_response(204)
+
+    async def prune(req: Request) -> Response:
+        deleted = await mgr.prune(req.filters())
+        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    async def events(req: Request) -> StreamResponse:
+        from engine.containers.events import matches
+
+        filters = req.filters()
+        since = parse_since(req.arg("since"), "since")
+        until = parse_since(req.arg("until"), "until")
+        live = mgr.events.subscribe() if until is None or until > time.time_ns() else None
+
+        async def body():
+            for ev in mgr.events.history(since, until):
+                if matches(ev, filters):
+                    yield json.dumps(ev).encode() + b"\n"
+            if live is None:
+                return
+            async with live:
+                with trio.move_on_at(trio.current_time() + (until - time.time_ns()) / 1e9
+                                     if until is not None else float("inf")):
+                    async for ev in live:
+                        if matches(ev, filters):
+                            yield json.dumps(ev).encode() + b"\n"
+
+        return StreamResponse(body())
+
     add = router.add
+    add("POST", "/containers/prune", prune)
+    add("POST", "/containers/{id}/rename", rename)
+    add("GET", "/events", events)
     add("POST", "/containers/create", create)
     add("GET", "/containers/json", list_)
     add("GET", "/containers/{id}/json", inspect)

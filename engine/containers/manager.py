@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import trio
 
 from engine.containers import render, setup
+from engine.containers.events import EventBus, event
 from engine.containers.execs import ExecRegistry
 from engine.containers.health import probe_args, run_healthcheck
 from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, OutputHub, cloexec_pipe,
@@ -72,6 +73,7 @@ class ContainerManager:
         self.volumes = volumes
         self.networks = networks     # netbridge NetworkManager, or None
         self.execs = ExecRegistry(self)
+        self.events = EventBus()
         self._running: dict[str, Running] = {}
         self._hubs: dict[str, OutputHub] = {}
         self._trackers: dict[str, RestartTracker] = {}
@@ -96,6 +98,10 @@ class ContainerManager:
 
     async def _wait_change(self, cid: str) -> None:
         await self._changed.setdefault(cid, trio.Event()).wait()
+
+    def emit(self, rec: ContainerRecord, action: str, **extra: str) -> None:
+        attrs = {**rec.config.labels, "image": rec.config.image, "name": rec.name, **extra}
+        self.events.emit(event("container", action, rec.id, attrs))
 
     def _save(self, rec: ContainerRecord) -> None:
         self.store.save_state(rec)
@@ -156,6 +162,7 @@ class ContainerManager:
                 shutil.rmtree(cdir, ignore_errors=True)
             raise
         warnings: list[str] = []
+        self.emit(rec, "create")
         log.info("created container %s (%s) from %s", rec.short_id, name, cfg.image)
         return rec, warnings
 
@@ -266,6 +273,7 @@ class ContainerManager:
         self._save(rec)
         assert self._nursery is not None
         self._nursery.start_soon(self._supervise, rec, run)
+        self.emit(rec, "start")
         log.info("started container %s pid %d", rec.short_id, process.pid)
 
     def _stdio(self, cfg: ContainerConfig, child_fds: list[int]) -> tuple[Any, dict[str, int]]:
@@ -391,8 +399,11 @@ class ContainerManager:
             return await self.execs.run_capture(rec, run, probe_args(hc))
 
         def publish(health: dict) -> None:
+            before = (rec.state.health or {}).get("Status")
             rec.state.health = health
             self._save(rec)
+            if health["Status"] != before and health["Status"] != "starting":
+                self.emit(rec, f"health_status: {health['Status']}")
 
         await run_healthcheck(hc, probe, publish)
 
@@ -434,6 +445,9 @@ class ContainerManager:
                 st.status = ContainerState.RESTARTING
             self._save(rec)
             run.finished.set()
+            if st.oom_killed:
+                self.emit(rec, "oom")
+            self.emit(rec, "die", exitCode=str(st.exit_code))
             log.info("container %s exited with %d%s", rec.short_id, st.exit_code,
                      " (OOM killed)" if st.oom_killed else "")
         if decision.restart:
@@ -488,6 +502,7 @@ class ContainerManager:
         with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
             await run.exited.wait()
         await self._kill_and_wait(rec, run)
+        self.emit(rec, "stop")
 
     async def _kill_and_wait(self, rec: ContainerRecord, run: Running) -> None:
         """SIGKILL, then cgroup-wide kill; never waits forever."""
@@ -522,6 +537,7 @@ class ContainerManager:
             # like Docker: an explicit SIGKILL counts as a manual stop for restart policies
             run.stop_requested = True
         self.runtime.signal(run.process, sig)
+        self.emit(rec, "kill", signal=str(sig))
         if sig == signal.SIGKILL:
             with trio.move_on_after(10):
                 await run.finished.wait()
@@ -534,6 +550,7 @@ class ContainerManager:
             except NotModified:
                 pass
         await self.start(rec.id)
+        self.emit(rec, "restart")
 
     # --- pause ------------------------------------------------------------------------------
     async def pause(self, ref: str) -> None:
@@ -547,6 +564,7 @@ class ContainerManager:
             await trio.to_thread.run_sync(run.cgroup.freeze)
             rec.state.status = ContainerState.PAUSED
             self._save(rec)
+            self.emit(rec, "pause")
 
     async def unpause(self, ref: str) -> None:
         rec = self.get(ref)
@@ -561,6 +579,36 @@ class ContainerManager:
         if rec.state.status is ContainerState.PAUSED:
             rec.state.status = ContainerState.RUNNING
             self._save(rec)
+            self.emit(rec, "unpause")
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        rec = self.get(ref)
+        new_name = valid_name(new_name)
+        async with self.store.lock(rec.id):
+            old = rec.name
+            self.store.rename(rec, new_name)
+            self.emit(rec, "rename", oldName="/" + old)
+
+    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+        from engine.containers.filters import matches
+        from engine.containers.logs import parse_since, parse_time
+
+        until = [parse_since(v, "until") for v in filters.pop("until", [])]
+        deleted = []
+        for rec in list(self.store.all()):
+            if rec.state.status not in (ContainerState.EXITED, ContainerState.CREATED,
+                                        ContainerState.DEAD):
+                continue
+            if until and any(u is not None and parse_time(rec.created) > u for u in until):
+                continue
+            if not matches(rec, filters, self):
+                continue
+            try:
+                await self.remove(rec.id)
+                deleted.append(rec.id)
+            except (Conflict, NotFound):
+                pass
+        return deleted
 
     # --- remove / wait ----------------------------------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
@@ -598,6 +646,7 @@ class ContainerManager:
                     log.warning("keeping volume %s: %s", name, exc)
         self._notify(rec.id)
         self._log_notify(rec.id)
+        self.emit(rec, "destroy")
         log.info("removed container %s", rec.short_id)
 
     async def wait(self, ref: str, condition: str = "not-running") -> dict:

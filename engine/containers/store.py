@@ -153,6 +153,22 @@ class ContainerStore:
             self._records.pop(rec.id, None)
             raise
 
+    def rename(self, rec: ContainerRecord, new_name: str) -> None:
+        other = self._names.get(new_name)
+        if other is not None and other != rec.id:
+            raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by '
+                           f'container "{other}". You have to remove (or rename) that container '
+                           "to be able to reuse that name.")
+        old = rec.name
+        rec.name = new_name
+        try:
+            _atomic_write(rec.dir / "config.json", rec.config_json())
+        except BaseException:
+            rec.name = old
+            raise
+        self._names.pop(old, None)
+        self._names[new_name] = rec.id
+
     def save_config(self, rec: ContainerRecord) -> None:
         if rec.id in self._records:
             _atomic_write(rec.dir / "config.json", rec.config_json())

@@ -54,3 +54,24 @@ def test_container_network_mode_shares_the_netns(client):
         assert shared == mine
     finally:
         a.remove(force=True)
+
+
+def test_events_rename_and_prune(client):
+    import time as _time
+    since = int(_time.time()) - 1
+    c = client.containers.run("busybox", ["sh", "-c", "exit 1"], detach=True, name="evented",
+                              labels={"team": "x"})
+    c.wait()
+    c.rename("renamed")
+    assert client.containers.get("renamed").id == c.id
+    with pytest.raises(Exception):
+        client.containers.get("evented")
+    until = int(_time.time()) + 1
+    events = list(client.events(since=since, until=until, decode=True,
+                                filters={"label": "team=x", "type": "container"}))
+    actions = [e["Action"] for e in events]
+    assert actions[:3] == ["create", "start", "die"] and "rename" in actions
+    die = events[actions.index("die")]
+    assert die["Actor"]["Attributes"]["exitCode"] == "1" and die["id"] == c.id
+    pruned = client.containers.prune(filters={"label": "team=x"})
+    assert pruned["ContainersDeleted"] == [c.id]
