@@ -122,7 +122,10 @@ class Client:
                 conn.close()
                 raise EngineUnavailable(f"engine connection failed: {e}") from None
         if response.status >= 400:
-            raise _error_from(response)
+            error = _error_from(response)
+            if upgrade:
+                response.conn.close()  # a one-off connection nobody else will use
+            raise error
         return response
 
     def _json(self, method: str, path: str, params: dict[str, Any] | None = None,

@@ -371,3 +371,16 @@ def test_attach_relays_stdin_and_returns_the_exit_code(engine):
         assert r.returncode == 1 and "stopped container" in r.stderr
     finally:
         engine.cli("container", "rm", "-f", n)
+
+
+def test_network_and_security_flags_take_effect(engine):
+    r = engine.cli("container", "run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "10.0.0.53",
+                   "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt",
+                   "no-new-privileges", "busybox", "sh", "-c",
+                   "grep db /etc/hosts; grep nameserver /etc/resolv.conf; "
+                   "grep -E 'CapEff|NoNewPrivs' /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["10.1.2.3", "db", "nameserver", "10.0.0.53",
+                                "CapEff:", "0000000000000400", "NoNewPrivs:", "1"]
+    r = engine.cli("container", "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert r.returncode == 0 and [line.split()[1] for line in r.stdout.splitlines()] == ["lo:"]
