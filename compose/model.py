@@ -212,6 +212,12 @@ class Service:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    dns_opt: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    domainname: str | None = None
+    mac_address: str | None = None
+    shm_size: int | None = None
     platform: str | None = None
     pull_policy: PullPolicy = PullPolicy.MISSING
     attach: bool = True
@@ -442,7 +448,10 @@ def service_from(name: str, s: dict) -> Service:
         mem_limit=_opt_int(s.get("mem_limit")), memswap_limit=_opt_int(s.get("memswap_limit")),
         cpus=s.get("cpus"), cpu_shares=_opt_int(s.get("cpu_shares")), pids_limit=_opt_int(s.get("pids_limit")),
         ulimits=_ulimits(s.get("ulimits")), sysctls=_frozen_map(s.get("sysctls")),
-        extra_hosts=_tuple(s.get("extra_hosts")), dns=_tuple(s.get("dns")), platform=s.get("platform"),
+        extra_hosts=_tuple(s.get("extra_hosts")), dns=_tuple(s.get("dns")), dns_opt=_tuple(s.get("dns_opt")),
+        dns_search=_tuple(s.get("dns_search")), group_add=tuple(str(g) for g in s.get("group_add") or ()),
+        domainname=s.get("domainname"), mac_address=s.get("mac_address"),
+        shm_size=_opt_int(s.get("shm_size")), platform=s.get("platform"),
         pull_policy=_pull_policy(s.get("pull_policy")), attach=bool(s.get("attach", True)),
         extensions=_frozen_map({k: v for k, v in s.items() if k.startswith("x-")}),
         canonical=json.dumps(s, sort_keys=True, separators=(",", ":"), default=str),
