@@ -104,6 +104,10 @@ def network_rules(chains: Chains, network_id: str, bridge: str, subnet: str,
             _r("nat", ch, "-s", subnet, "!", "-o", bridge, target=("-j", "MASQUERADE")),
             # published ports reached via 127.0.0.1 leave with a loopback source: rewrite it
             _r("nat", ch, "-s", "127.0.0.0/8", "-o", bridge, target=("-j", "MASQUERADE")),
+            # hairpin: a container using a published port of its own network; without this the
+            # reply would go straight back over the bridge, bypassing the un-DNAT
+            _r("nat", ch, "-s", subnet, "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT",
+               target=("-j", "MASQUERADE")),
         ]
     return rules
 

@@ -390,6 +390,7 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
                     raise NetlinkFailure(f"create veth {host_ifname} with peer", ifname,
                                          netns_path, again.errno) from None
             try:
+                _set_hairpin(host_ifname)
                 _configure_inside(netns_path, ifname, address, prefixlen, gateway)
             except BaseException:
                 nl.delete(host_ifname)
@@ -397,6 +398,16 @@ def connect_veth(bridge: str, host_ifname: str, netns_path: str, ifname: str,
         return VethResult(host_ifname=host_ifname, mac=mac)
     finally:
         os.close(ns_fd)
+
+
+def _set_hairpin(host_ifname: str) -> None:
+    """Let the bridge send a frame back out of the port it came in on: a container reaching its
+    own published port through the host address is DNAT'd back to itself (bridge netfilter)."""
+    try:
+        with open(f"/sys/class/net/{host_ifname}/brport/hairpin_mode", "w") as f:
+            f.write("1")
+    except OSError as exc:
+        raise NetlinkFailure("set hairpin mode on", host_ifname, "", exc.errno or errno.EIO) from None
 
 
 def _configure_inside(netns_path: str, ifname: str, address: str, prefixlen: int,

@@ -203,3 +203,32 @@ def test_everything_works_under_dockers_forward_drop(harness, make_netns, tmp_pa
     got = wget(client, f"http://{mirror}/debian/dists/bookworm/Release", timeout=20)
     assert "Origin: Debian" in got.stdout                                    # egress + DNS
     assert b.container_ip == ep.ip
+
+
+def test_published_port_reached_from_another_network_through_prerouting(harness, make_netns,
+                                                                        tmp_path):
+    """Traffic arriving on an interface (not from the host itself) takes PREROUTING's DNAT;
+    the isolation between our networks must not drop it."""
+    m = harness.manager
+    m.create("server-net")
+    m.create("client-net")
+    web, client = make_netns(), make_netns()
+    ep = m.connect("server-net", "a" * 64, web.path, container_name="web")
+    m.connect("client-net", "b" * 64, client.path, container_name="client")
+    start_httpd(web, tmp_path, "via prerouting")
+    (b,) = m.publish("a" * 64, ["8080"])
+    assert wget(client, f"http://{ep.ip}:8080/", timeout=2).returncode != 0   # isolated...
+    got = wget(client, f"http://{host_address()}:{b.host_port}/")             # ...but published
+    assert got.stdout == "via prerouting"
+
+
+def test_published_port_reached_from_its_own_network(harness, make_netns, tmp_path):
+    m = harness.manager
+    m.create("loop")
+    web, client = make_netns(), make_netns()
+    m.connect("loop", "a" * 64, web.path, container_name="web")
+    m.connect("loop", "b" * 64, client.path, container_name="client")
+    start_httpd(web, tmp_path, "hairpin")
+    (b,) = m.publish("a" * 64, ["8080"])
+    assert wget(client, f"http://{host_address()}:{b.host_port}/").stdout == "hairpin"
+    assert wget(web, f"http://{host_address()}:{b.host_port}/").stdout == "hairpin"  # itself
