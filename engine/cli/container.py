@@ -375,6 +375,35 @@ def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped contai
         print(fmt.table(_PS_HEADERS, [[row[k] for k in keys] for row in rows]))
 
 
+commands.command("ls", context_settings=COMMAND_SETTINGS)(ps)  # docker's alias
+
+
+@commands.command("rename", context_settings=COMMAND_SETTINGS)
+def rename(old: str = typer.Argument(..., help="Container name or id."),
+           new: str = typer.Argument(..., help="New name.")) -> None:
+    """Rename a container."""
+    get_client().rename(old, new)
+
+
+@commands.command("prune", context_settings=COMMAND_SETTINGS)
+def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
+    """Remove all stopped containers."""
+    if not force:
+        if not sys.stdin.isatty():
+            raise PycomposeError("container prune needs -f when stdin is not a terminal")
+        answer = input("WARNING! This will remove all stopped containers. Continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return
+    result = get_client().prune_containers() or {}
+    deleted = result.get("ContainersDeleted") or []
+    if deleted:
+        print("Deleted Containers:")
+        for ident in deleted:
+            print(ident)
+        print()
+    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
+
+
 @commands.command("inspect", context_settings=COMMAND_SETTINGS)
 def inspect_(names: List[str] = Names,
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
