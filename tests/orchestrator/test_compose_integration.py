@@ -192,3 +192,75 @@ def test_bad_input_is_one_line(engine, project):
     assert "Traceback" not in r.stderr
     r = engine.cli("up", "-d", "--abort-on-container-exit", cwd=project)
     assert r.returncode != 0 and "incompatible" in r.stderr
+
+
+def test_ctrl_c_stops_attached_up_gracefully_and_exits_0(engine, project):
+    import signal
+    import subprocess
+
+    from .conftest import CLI
+
+    write(project, """
+services:
+  a:
+    image: busybox:latest
+    command: ["sh", "-c", "echo ready; sleep 600"]
+""")
+    proc = subprocess.Popen(CLI + ["up"], cwd=project, env=engine.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        first = proc.stdout.readline()
+        assert b"a-1  | ready" in first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert b"Gracefully stopping..." in err
+    assert b"Traceback" not in err
+    state = containers(engine, project.name)[f"{project.name}-a-1"]["State"]
+    assert state["Status"] == "exited"
+
+
+def test_up_wait_waits_for_health(engine, project):
+    write(project, """
+services:
+  w:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 100ms
+""")
+    r = engine.cli("up", "--wait", cwd=project, timeout=60)
+    assert r.returncode == 0, r.stderr
+    state = containers(engine, project.name)[f"{project.name}-w-1"]["State"]
+    assert state["Health"]["Status"] == "healthy"
+
+
+def test_scale_up_and_down_numbers_replicas(engine, project):
+    write(project, """
+services:
+  w:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+""")
+    r = engine.cli("up", "-d", "--scale", "w=3", cwd=project, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(containers(engine, project.name)) == [f"{project.name}-w-{i}"
+                                                        for i in (1, 2, 3)]
+    r = engine.cli("up", "-d", "--scale", "w=1", cwd=project, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(containers(engine, project.name)) == [f"{project.name}-w-1"]
+
+
+def test_exec_runs_in_replica_and_returns_code(engine, project):
+    write(project, STACK.format(level="1"))
+    engine.cli("up", "-d", "db", cwd=project, check=True)
+    r = engine.cli("exec", "-T", "db", "sh", "-c", "echo $HOSTNAME-ok; exit 7", cwd=project)
+    assert r.returncode == 7, r.stderr
+    assert r.stdout.strip().endswith("-ok")
