@@ -86,7 +86,6 @@ def register(router: Router, engine: Engine) -> None:
         return json_response(await trio.to_thread.run_sync(lambda: store.remove(name, force)))
 
     async def load(req: Request) -> StreamResponse:
-        quiet = req.bool_arg("quiet")
 
         def work(progress: Callable[[dict], None]) -> list:
             req.body.seek(0)

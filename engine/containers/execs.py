@@ -194,8 +194,7 @@ class ExecRegistry:
         if inst.pty is not None and inst.pending_size:
             set_winsize(inst.pty.fileno(), *inst.pending_size)
         send, receive = trio.open_memory_channel[tuple[int, bytes]](64)
-        assert self.manager._nursery is not None
-        self.manager._nursery.start_soon(self._watch, inst, process, streams, send)
+        self.manager.spawn(self._watch, inst, process, streams, send)
         if detach:
             await receive.aclose()
             return None
@@ -276,8 +275,7 @@ class ExecRegistry:
                         pass
             if runtime.exit_status(process) is None:
                 runtime.signal(process, signal.SIGKILL)
-                assert self.manager._nursery is not None
-                self.manager._nursery.start_soon(_reap, runtime, process)
+                self.manager.spawn(_reap, runtime, process)
             else:
                 runtime.release(process)
 

@@ -13,17 +13,19 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import trio
 
-from engine.containers import render, setup
+from engine.containers import setup
+from engine.containers.admin import AdminMixin
+from engine.containers.output import OutputMixin
+from engine.containers.queries import QueryMixin
 from engine.containers.events import EventBus, event
 from engine.containers.execs import ExecRegistry
 from engine.containers.health import probe_args, run_healthcheck
-from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, OutputHub, cloexec_pipe,
-                                  fd_stream, read_chunks, set_winsize, stream_writer)
-from engine.containers.logs import LogEntry, LogFile, LogQuery, rfc3339_nanos, select
+from engine.containers.io import STREAM_IDS, OutputHub, cloexec_pipe, fd_stream, read_chunks
+from engine.containers.logs import rfc3339_nanos
 from engine.containers.model import (ContainerConfig, ContainerState, anonymous_targets,
                                      merge_image_config, parse_create, valid_name)
 from engine.containers.restart import RestartTracker
@@ -62,7 +64,7 @@ class Running:
     networks: dict[str, dict] = field(default_factory=dict)
 
 
-class ContainerManager:
+class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
     def __init__(self, root: Path, *, runtime: Any, cgroups: Any, images: Any,
                  volumes: VolumeStore, networks: Any = None) -> None:
         self.root = root
@@ -91,6 +93,18 @@ class ContainerManager:
             task_status.started()
             await trio.sleep_forever()
 
+    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run a background task in the manager's nursery; its failure is logged, never allowed
+        to take the daemon down."""
+        async def guarded() -> None:
+            try:
+                await fn(*args)
+            except Exception:
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+        assert self._nursery is not None
+        self._nursery.start_soon(guarded)
+
     def _notify(self, cid: str) -> None:
         event = self._changed.pop(cid, None)
         if event is not None:
@@ -115,17 +129,6 @@ class ContainerManager:
 
     def running(self, cid: str) -> Running | None:
         return self._running.get(cid)
-
-    def volume_users(self, name: str) -> list[str]:
-        users_ = []
-        for rec in self.store.all():
-            names = {m.source for m in rec.config.mounts if m.type == "volume"}
-            if name in names or name in rec.anonymous_volumes:
-                users_.append(rec.short_id)
-        return users_
-
-    def image_in_use(self, image_id: str) -> bool:
-        return any(rec.image_id == image_id for rec in self.store.all())
 
     # --- create -----------------------------------------------------------------------------
     async def create(self, body: Any, name: str | None) -> tuple[ContainerRecord, list[str]]:
@@ -271,8 +274,7 @@ class ContainerManager:
             if cfg.healthcheck else None
         self._running[rec.id] = run
         self._save(rec)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._supervise, rec, run)
+        self.spawn(self._supervise, rec, run)
         self.emit(rec, "start")
         log.info("started container %s pid %d", rec.short_id, process.pid)
 
@@ -307,46 +309,6 @@ class ContainerManager:
             return
         from engine.containers.networking import disconnect_container
         disconnect_container(self, cid)
-
-    async def connect_network(self, ref: str, network: str, endpoint: dict) -> None:
-        """Record the network in the container's EndpointsConfig; wire it now if running."""
-        if self.networks is None:
-            raise BadParameter("networking is not available in this engine")
-        rec = self.get(ref)
-        async with self.store.lock(rec.id):
-            body = dict(rec.config.body)
-            nc = dict(body.get("NetworkingConfig") or {})
-            ec = dict(nc.get("EndpointsConfig") or {})
-            ec[network] = endpoint or {}
-            nc["EndpointsConfig"] = ec
-            body["NetworkingConfig"] = nc
-            new_cfg = parse_create(body)
-            run = self._running.get(rec.id)
-            if run is not None and rec.config.network_mode not in ("host", "none") \
-                    and not rec.config.network_mode.startswith("container:"):
-                from engine.containers.networking import _aliases, _ip
-                count = sum(1 for ep in self.networks.endpoints() if ep.container_id == rec.id)
-                await trio.to_thread.run_sync(lambda: self.networks.connect(
-                    network, rec.id, f"/proc/{run.process.pid}/ns/net", container_name=rec.name,
-                    aliases=_aliases(endpoint or {}), ip=_ip(endpoint or {}),
-                    ifname=f"eth{count}"))
-            rec.config = new_cfg
-            self.store.save_config(rec)
-
-    async def disconnect_network(self, ref: str, network: str) -> None:
-        if self.networks is None:
-            raise BadParameter("networking is not available in this engine")
-        rec = self.get(ref)
-        async with self.store.lock(rec.id):
-            body = dict(rec.config.body)
-            nc = dict(body.get("NetworkingConfig") or {})
-            ec = {k: v for k, v in (nc.get("EndpointsConfig") or {}).items() if k != network}
-            nc["EndpointsConfig"] = ec
-            body["NetworkingConfig"] = nc
-            if rec.id in self._running:
-                await trio.to_thread.run_sync(self.networks.disconnect, network, rec.id)
-            rec.config = parse_create(body)
-            self.store.save_config(rec)
 
     # --- supervision ------------------------------------------------------------------------
     async def _supervise(self, rec: ContainerRecord, run: Running) -> None:
@@ -581,35 +543,6 @@ class ContainerManager:
             self._save(rec)
             self.emit(rec, "unpause")
 
-    async def rename(self, ref: str, new_name: str) -> None:
-        rec = self.get(ref)
-        new_name = valid_name(new_name)
-        async with self.store.lock(rec.id):
-            old = rec.name
-            self.store.rename(rec, new_name)
-            self.emit(rec, "rename", oldName="/" + old)
-
-    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
-        from engine.containers.filters import matches
-        from engine.containers.logs import parse_since, parse_time
-
-        until = [parse_since(v, "until") for v in filters.pop("until", [])]
-        deleted = []
-        for rec in list(self.store.all()):
-            if rec.state.status not in (ContainerState.EXITED, ContainerState.CREATED,
-                                        ContainerState.DEAD):
-                continue
-            if until and any(u is not None and parse_time(rec.created) > u for u in until):
-                continue
-            if not matches(rec, filters, self):
-                continue
-            try:
-                await self.remove(rec.id)
-                deleted.append(rec.id)
-            except (Conflict, NotFound):
-                pass
-        return deleted
-
     # --- remove / wait ----------------------------------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         rec = self.get(ref)
@@ -675,177 +608,6 @@ class ContainerManager:
                 if rec.state.status is not ContainerState.CREATED:
                     break
         return {"StatusCode": rec.state.exit_code, "Error": None}
-
-    # --- logs / attach ----------------------------------------------------------------------
-    def _logfile(self, rec: ContainerRecord) -> LogFile | None:
-        lc = rec.config.log_config
-        if lc.type == "none":
-            return None
-        return LogFile(rec.log_path, lc.max_size, lc.max_file)
-
-    def _log_notify(self, cid: str) -> None:
-        event = self._log_written.pop(cid, None)
-        if event is not None:
-            event.set()
-
-    async def logs(self, ref: str, query: LogQuery, follow: bool) -> AsyncIterator[tuple[int, bytes]]:
-        rec = self.get(ref)
-        logfile = self._logfile(rec)
-        if logfile is None:
-            raise BadParameter('configured logging driver does not support reading')
-        return self._log_stream(rec, logfile, query, follow)
-
-    async def _log_stream(self, rec: ContainerRecord, logfile: LogFile, query: LogQuery,
-                          follow: bool) -> AsyncIterator[tuple[int, bytes]]:
-        def snapshot() -> tuple[list[LogEntry], int, int | None]:
-            rotated = [e for p in logfile.files() if p != logfile.path
-                       for e in LogFile(p).entries()]
-            current, offset, inode = logfile.read_from(0, None)
-            return select(iter(rotated + current), query), offset, inode
-
-        entries, offset, inode = await trio.to_thread.run_sync(snapshot)
-        for e in entries:
-            yield STREAM_IDS[e.stream], query.render(e)
-        if not follow:
-            return
-        while True:
-            alive = rec.id in self.store._records and rec.state.status in (
-                ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
-            event = self._log_written.setdefault(rec.id, trio.Event())
-            new, offset, inode = logfile.read_from(offset, inode)
-            for e in new:
-                if query.wants(e):
-                    yield STREAM_IDS[e.stream], query.render(e)
-            if not alive:
-                return
-            if query.until_ns is not None and time.time_ns() > query.until_ns:
-                return
-            with trio.move_on_after(1):
-                changed = self._changed.setdefault(rec.id, trio.Event())
-                async with trio.open_nursery() as n:
-                    async def on(ev: trio.Event) -> None:
-                        await ev.wait()
-                        n.cancel_scope.cancel()
-                    n.start_soon(on, event)
-                    n.start_soon(on, changed)
-
-    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
-                     stream: bool) -> IoSession:
-        rec = self.get(ref)
-        wanted = {STDOUT} if stdout else set()
-        if stderr:
-            wanted.add(STDERR)
-        initial: list[tuple[int, bytes]] = []
-        if logs:
-            logfile = self._logfile(rec)
-            if logfile is not None:
-                q = LogQuery(stdout=stdout, stderr=stderr)
-                initial = [(STREAM_IDS[e.stream], e.data) for e in
-                           await trio.to_thread.run_sync(lambda: select(logfile.entries(), q))]
-        send, receive = trio.open_memory_channel[tuple[int, bytes]](256)
-        if stream:
-            source = self.hub(rec.id).subscribe()
-            assert self._nursery is not None
-
-            async def forward() -> None:
-                async with send, source:
-                    async for chunk in source:
-                        if chunk[0] in wanted:
-                            try:
-                                await send.send(chunk)
-                            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                                return
-            self._nursery.start_soon(forward)
-        else:
-            send.close()
-        write_stdin = close_stdin = None
-        if stdin and rec.config.open_stdin:
-            async def write_stdin(data: bytes) -> None:
-                run = self._running.get(rec.id)
-                await stream_writer(run.stdin if run else None, data)
-
-            async def close_stdin() -> None:
-                run = self._running.get(rec.id)
-                if run is not None and run.stdin is not None and rec.config.stdin_once \
-                        and run.pty is None:
-                    await run.stdin.aclose()
-        return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin)
-
-    def resize(self, ref: str, height: int, width: int) -> None:
-        rec = self.get(ref)
-        run = self._running.get(rec.id)
-        if run is None:
-            raise Conflict(f"Container {rec.id} is not running")
-        if run.pty is not None:
-            set_winsize(run.pty.fileno(), height, width)
-
-    # --- top --------------------------------------------------------------------------------
-    async def top(self, ref: str, ps_args: str | None) -> dict:
-        rec = self.get(ref)
-        run = self._running.get(rec.id)
-        if run is None or rec.state.status not in (ContainerState.RUNNING, ContainerState.PAUSED):
-            raise Conflict(f"Container {rec.id} is not running")
-        pids = set(await trio.to_thread.run_sync(run.cgroup.pids))
-        args = (ps_args or "-ef").split()
-        result = await trio.run_process(["ps", *args], capture_stdout=True, capture_stderr=True,
-                                        check=False)
-        if result.returncode != 0:
-            raise BadParameter(f"ps failed: {result.stderr.decode(errors='replace').strip()}")
-        lines = result.stdout.decode(errors="replace").splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise BadParameter("Couldn't find PID field in ps output")
-        col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
-                procs.append(fields)
-        return {"Titles": titles, "Processes": procs}
-
-    # --- inspect / list ---------------------------------------------------------------------
-    def _published(self, rec: ContainerRecord) -> list[dict]:
-        if self.networks is None:
-            return [{"PrivatePort": b.container_port, "Type": b.protocol}
-                    for b in rec.config.port_bindings]
-        from engine.containers.networking import published_ports
-        return published_ports(self, rec)
-
-    def _networks_json(self, rec: ContainerRecord) -> dict:
-        mode = rec.config.network_mode
-        if self.networks is not None and mode not in ("host", "none") \
-                and not mode.startswith("container:"):
-            from engine.containers.networking import networks_json
-            return networks_json(self, rec)
-        name = "bridge" if mode == "default" else mode
-        if mode.startswith("container:"):
-            return {}
-        return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
-                       "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                       "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                       "MacAddress": "", "DriverOpts": None}}
-
-    def inspect(self, ref: str) -> dict:
-        rec = self.get(ref)
-        return render.inspect_json(
-            rec, volume_root=str(self.volumes.root), exec_ids=self.execs.ids_for(rec.id),
-            networks=self._networks_json(rec), published=self._published(rec))
-
-    def list(self, *, all_: bool, filters: dict[str, list[str]], limit: int | None = None) -> list[dict]:
-        from engine.containers.filters import matches
-
-        now = time.time()
-        recs = sorted(self.store.all(), key=lambda r: r.created, reverse=True)
-        out = []
-        for rec in recs:
-            if not all_ and not rec.state.status.is_active() and "status" not in filters:
-                continue
-            if not matches(rec, filters, self):
-                continue
-            out.append(render.summary_json(rec, now=now, volume_root=str(self.volumes.root),
-                                           networks=self._networks_json(rec),
-                                           published=self._published(rec)))
-        return out[:limit] if limit and limit > 0 else out
 
     # --- daemon start / stop ----------------------------------------------------------------
     async def recover(self) -> list[ContainerRecord]:

@@ -1,0 +1,119 @@
+"""Container output for clients: json-file logs (with follow), live attach sessions, tty resize.
+A mixin of ContainerManager (it uses the manager's store, hubs and running table)."""
+from __future__ import annotations
+
+import time
+from typing import AsyncIterator
+
+import trio
+
+from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, set_winsize,
+                                  stream_writer)
+from engine.containers.logs import LogEntry, LogFile, LogQuery, select
+from engine.containers.model import ContainerState
+from engine.containers.store import ContainerRecord
+from engine.errors import BadParameter, Conflict
+
+
+class OutputMixin:
+    def _logfile(self, rec: ContainerRecord) -> LogFile | None:
+        lc = rec.config.log_config
+        if lc.type == "none":
+            return None
+        return LogFile(rec.log_path, lc.max_size, lc.max_file)
+
+    def _log_notify(self, cid: str) -> None:
+        event = self._log_written.pop(cid, None)
+        if event is not None:
+            event.set()
+
+    async def logs(self, ref: str, query: LogQuery, follow: bool) -> AsyncIterator[tuple[int, bytes]]:
+        rec = self.get(ref)
+        logfile = self._logfile(rec)
+        if logfile is None:
+            raise BadParameter('configured logging driver does not support reading')
+        return self._log_stream(rec, logfile, query, follow)
+
+    async def _log_stream(self, rec: ContainerRecord, logfile: LogFile, query: LogQuery,
+                          follow: bool) -> AsyncIterator[tuple[int, bytes]]:
+        def snapshot() -> tuple[list[LogEntry], int, int | None]:
+            rotated = [e for p in logfile.files() if p != logfile.path
+                       for e in LogFile(p).entries()]
+            current, offset, inode = logfile.read_from(0, None)
+            return select(iter(rotated + current), query), offset, inode
+
+        entries, offset, inode = await trio.to_thread.run_sync(snapshot)
+        for e in entries:
+            yield STREAM_IDS[e.stream], query.render(e)
+        if not follow:
+            return
+        while True:
+            alive = rec.id in self.store._records and rec.state.status in (
+                ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
+            event = self._log_written.setdefault(rec.id, trio.Event())
+            new, offset, inode = logfile.read_from(offset, inode)
+            for e in new:
+                if query.wants(e):
+                    yield STREAM_IDS[e.stream], query.render(e)
+            if not alive:
+                return
+            if query.until_ns is not None and time.time_ns() > query.until_ns:
+                return
+            with trio.move_on_after(1):
+                changed = self._changed.setdefault(rec.id, trio.Event())
+                async with trio.open_nursery() as n:
+                    async def on(ev: trio.Event) -> None:
+                        await ev.wait()
+                        n.cancel_scope.cancel()
+                    n.start_soon(on, event)
+                    n.start_soon(on, changed)
+
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
+                     stream: bool) -> IoSession:
+        rec = self.get(ref)
+        wanted = {STDOUT} if stdout else set()
+        if stderr:
+            wanted.add(STDERR)
+        initial: list[tuple[int, bytes]] = []
+        if logs:
+            logfile = self._logfile(rec)
+            if logfile is not None:
+                q = LogQuery(stdout=stdout, stderr=stderr)
+                initial = [(STREAM_IDS[e.stream], e.data) for e in
+                           await trio.to_thread.run_sync(lambda: select(logfile.entries(), q))]
+        send, receive = trio.open_memory_channel[tuple[int, bytes]](256)
+        if stream:
+            source = self.hub(rec.id).subscribe()
+
+            async def forward() -> None:
+                async with send, source:
+                    async for chunk in source:
+                        if chunk[0] in wanted:
+                            try:
+                                await send.send(chunk)
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                return
+            self.spawn(forward)
+        else:
+            send.close()
+        async def write_stdin(data: bytes) -> None:
+            run = self._running.get(rec.id)
+            await stream_writer(run.stdin if run else None, data)
+
+        async def close_stdin() -> None:
+            run = self._running.get(rec.id)
+            if run is not None and run.stdin is not None and rec.config.stdin_once \
+                    and run.pty is None:
+                await run.stdin.aclose()
+
+        if stdin and rec.config.open_stdin:
+            return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin)
+        return IoSession(rec.config.tty, receive, initial)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        rec = self.get(ref)
+        run = self._running.get(rec.id)
+        if run is None:
+            raise Conflict(f"Container {rec.id} is not running")
+        if run.pty is not None:
+            set_winsize(run.pty.fileno(), height, width)
