@@ -345,7 +345,7 @@ def _volume_mount(v: dict) -> ServiceVolume:
         propagation=bind.get("propagation"), selinux=bind.get("selinux"), nocopy=bool(vol.get("nocopy", False)),
         subpath=vol.get("subpath"),
         tmpfs_size=parse_bytes(tmp["size"]) if tmp.get("size") is not None else None,
-        tmpfs_mode=int(str(tmp["mode"]), 8) if isinstance(tmp.get("mode"), str) else tmp.get("mode"))
+        tmpfs_mode=tmp.get("mode"))
 
 
 def _healthcheck(h: dict) -> Healthcheck:
@@ -389,10 +389,7 @@ def _file_ref(ref: dict, kind: str) -> FileReference:
         target = target if target and target.startswith("/") else f"/run/secrets/{target or src}"
     else:
         target = target or f"/{src}"
-    mode = ref.get("mode")
-    if isinstance(mode, str):
-        mode = int(mode, 8)
-    return FileReference(source=src, target=target, uid=ref.get("uid"), gid=ref.get("gid"), mode=mode)
+    return FileReference(source=src, target=target, uid=ref.get("uid"), gid=ref.get("gid"), mode=ref.get("mode"))
 
 
 def _ulimits(u: dict | None) -> tuple[Ulimit, ...]:

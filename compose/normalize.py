@@ -190,6 +190,8 @@ def parse_port(spec: Any, key: str) -> list[dict]:
 
 
 def _long_port(item: dict, key: str) -> dict:
+    if item.get("target") in (None, ""):
+        raise NormalizeError("port target is required", key)
     entry: dict = {}
     for k in ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"):
         if item.get(k) not in (None, ""):
@@ -510,12 +512,19 @@ class Normalizer:
                                          f"{entry['source']!r}", vk)
             if "target" in entry:
                 entry["target"] = posixpath.normpath(str(entry["target"]))
+            elif entry.get("type") != "npipe":
+                raise NormalizeError("volume target is required", vk)
             tmpfs = entry.get("tmpfs")
-            if isinstance(tmpfs, dict) and tmpfs.get("size") is not None:
-                try:
-                    entry["tmpfs"] = {**tmpfs, "size": parse_bytes(tmpfs["size"])}
-                except ValueError as e:
-                    raise NormalizeError(str(e), vk + ".tmpfs.size") from None
+            if isinstance(tmpfs, dict):
+                tmpfs = dict(tmpfs)
+                if tmpfs.get("size") is not None:
+                    try:
+                        tmpfs["size"] = parse_bytes(tmpfs["size"])
+                    except ValueError as e:
+                        raise NormalizeError(str(e), vk + ".tmpfs.size") from None
+                if tmpfs.get("mode") is not None:
+                    tmpfs["mode"] = _file_mode(tmpfs["mode"], vk + ".tmpfs.mode")
+                entry["tmpfs"] = tmpfs
             out.append(_ordered(entry, ("type", "source", "target", "read_only", "consistency",
                                         "bind", "volume", "tmpfs", "image")))
         return dedupe(out, lambda e: e.get("target", ""))
@@ -538,6 +547,8 @@ class Normalizer:
         out = []
         for i, item in enumerate(items):
             entry = {"source": item} if isinstance(item, str) else dict(item)
+            if entry.get("mode") is not None:
+                entry["mode"] = _file_mode(entry["mode"], f"{key}[{i}].mode")
             if entry["source"] not in defined:
                 noun = "secret" if kind == "secrets" else "config"
                 raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined {noun} "
@@ -649,6 +660,17 @@ def _kv_mapping(value: Any, resolve: Callable[[str], Any] | None) -> dict:
         k, eq, v = str(item).partition("=")
         out[k] = v if eq else (resolve(k) if resolve else None)
     return out
+
+
+def _file_mode(value: Any, key: str) -> int:
+    """File modes: an int as written (YAML reads 0440 as octal), or a string read as octal
+    ("0440", "440"), as compose-go's FileMode does."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise NormalizeError(f"invalid file mode {value!r}: expected an octal number like 0440", key) from None
 
 
 def _text(value: Any) -> str:
