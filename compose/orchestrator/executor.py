@@ -284,12 +284,27 @@ class Orchestrator:
         result = UpResult()
         done = {n: trio.Event() for n in names}
         in_run = set(names)
+        changed: set[str] = set()
 
         async def run_service(name: str) -> None:
             spec = self.project.services[name]
             try:
                 await self._wait_dependencies(spec, in_run, done, result, opts.start)
+                # `depends_on: {x: {restart: true}}`: a dependency that was (re)started in
+                # this run restarts the running containers of this service too.
+                restart = opts.start and any(d.restart and d.service in changed
+                                             for d in spec.depends_on)
                 for step in plan.for_service(name):
+                    if step.action is not Action.NOOP:
+                        changed.add(name)
+                    if restart and step.action is Action.NOOP and step.existing is not None \
+                            and step.existing.running:
+                        await self.gw.call("restart", step.existing.id, opts.timeout)
+                        self.progress.done("Container", step.name, "Restarted")
+                        changed.add(name)
+                        result.containers.append(Started(name, step.name, step.existing.id,
+                                                         time.time()))
+                        continue
                     await self._apply(spec, step, opts, result)
             except PycomposeError as e:
                 result.failures[name] = e

@@ -78,6 +78,11 @@ class FakeEngine:
         self._log("stop", c["Name"])
         c["State"] = {"Status": "exited", "ExitCode": 137}
 
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self._get(ref)
+        self._log("restart", c["Name"])
+        c["State"] = {"Status": "running", "ExitCode": 0}
+
     def kill(self, ref: str, signal=None) -> None:
         self.stop(ref)
 

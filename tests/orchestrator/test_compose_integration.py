@@ -264,3 +264,29 @@ def test_exec_runs_in_replica_and_returns_code(engine, project):
     r = engine.cli("exec", "-T", "db", "sh", "-c", "echo $HOSTNAME-ok; exit 7", cwd=project)
     assert r.returncode == 7, r.stderr
     assert r.stdout.strip().endswith("-ok")
+
+
+def test_orphans_and_oneoffs_are_cleaned_by_down(engine, project):
+    name = project.name
+    write(project, STACK.format(level="1"))
+    engine.cli("up", "-d", cwd=project, check=True)
+    r = engine.cli("run", "-d", "--no-deps", "db", "sleep", "600", cwd=project, check=True)
+    oneoff = r.stdout.strip()
+    assert oneoff.startswith(f"{name}-db-run-") and len(oneoff) == len(f"{name}-db-run-") + 12
+    labels = containers(engine, name)[oneoff]["Config"]["Labels"]
+    assert labels["com.docker.compose.oneoff"] == "True"
+    assert "com.docker.compose.container-number" not in labels
+    write(project, """
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+""")
+    r = engine.cli("up", "-d", cwd=project, check=True)
+    assert "Found orphan containers" in r.stderr and f"{name}-web-1" in r.stderr
+    r = engine.cli("down", "-t", "0", "--remove-orphans", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert containers(engine, name) == {}
+    with engine.client() as c:
+        assert not [n for n in c.networks() if n["Name"] == f"{name}_default"]

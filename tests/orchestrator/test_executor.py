@@ -200,3 +200,18 @@ def test_namespace_parent_resolved_to_container_id():
     run(lambda: orch(engine, data).up(UpOptions()))
     vpn = engine._get("demo-vpn-1")["Id"]
     assert engine._get("demo-app-1")["Config"]["HostConfig"]["NetworkMode"] == f"container:{vpn}"
+
+
+def test_restart_true_dependency_restarts_running_dependents():
+    data = {"services": {
+        "db": {"image": "b"},
+        "app": {"image": "b", "depends_on": {"db": {"condition": "service_started",
+                                                   "restart": True}}},
+        "other": {"image": "b", "depends_on": {"db": {"condition": "service_started"}}}}}
+    engine = FakeEngine()
+    run(lambda: orch(engine, data).up(UpOptions()))
+    changed = {"services": dict(data["services"], db={"image": "b", "environment": {"V": "2"}})}
+    engine.calls.clear()
+    run(lambda: orch(engine, changed).up(UpOptions()))
+    assert engine.names("restart") == ["demo-app-1"]
+    assert "demo-other-1" not in engine.names("restart") + engine.names("stop")
