@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.errors import EngineError
+
 from .ports import PortBinding
 
 STATE_FILE = "netbridge.json"
@@ -73,6 +75,8 @@ class Store:
             raw = json.loads(self.path.read_text())
         except FileNotFoundError:
             return State()
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot read network state {self.path}: {exc}") from None
         return State(
             networks={n["id"]: Network(**n) for n in raw.get("networks", [])},
             endpoints=[Endpoint(**{**e, "aliases": tuple(e["aliases"])})

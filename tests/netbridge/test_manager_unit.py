@@ -160,3 +160,11 @@ def test_default_network_is_made_on_first_use(tmp_path, kernel):
     assert m.list() == []
     assert m.get("bridge").name == "bridge"
     assert [n.name for n in m.list()] == ["bridge"]
+
+
+def test_corrupt_state_is_a_clear_error(tmp_path):
+    from engine.errors import EngineError
+
+    (tmp_path / "netbridge.json").write_text("{not json")
+    with pytest.raises(EngineError, match="cannot read network state .*netbridge.json"):
+        NetworkManager(tmp_path, "10.231.0.0/16")
