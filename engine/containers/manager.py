@@ -499,6 +499,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             # like Docker: an explicit SIGKILL counts as a manual stop for restart policies
             run.stop_requested = True
         self.runtime.signal(run.process, sig)
+        if sig == signal.SIGKILL and rec.state.status is ContainerState.PAUSED:
+            await self._thaw(rec, run)  # a v1-frozen task only dies once thawed
         self.emit(rec, "kill", signal=str(sig))
         if sig == signal.SIGKILL:
             with trio.move_on_after(10):

@@ -391,6 +391,10 @@ def parse_create(body: object) -> ContainerConfig:
                     (parse_port_key(k, "Config.ExposedPorts")
                      for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
     security = _strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt") or ()
+    restart_policy = RestartPolicy.parse(host.get("RestartPolicy"))
+    if host.get("AutoRemove") and restart_policy.name != "no":
+        raise BadParameter("HostConfig.AutoRemove: conflicting options: cannot combine a restart "
+                           f"policy ({restart_policy.name}) with auto-remove")
     return ContainerConfig(
         image=image,
         cmd=_strings(b.get("Cmd"), "Config.Cmd"),
@@ -416,7 +420,7 @@ def parse_create(body: object) -> ContainerConfig:
         nano_cpus=_opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
         cpu_shares=_opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
         pids_limit=(_opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None),
-        restart_policy=RestartPolicy.parse(host.get("RestartPolicy")),
+        restart_policy=restart_policy,
         auto_remove=bool(host.get("AutoRemove")),
         network_mode=network_mode,
         init=bool(host.get("Init")),
