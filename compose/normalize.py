@@ -281,7 +281,7 @@ class Normalizer:
         for key, value in data.items():
             if key.startswith("x-"):
                 out[key] = value
-        return {k: v for k, v in out.items() if v or k in ("name", "services")}
+        return {k: v for k, v in out.items() if v or k in ("name", "services") or k.startswith("x-")}
 
     # top-level resources
     def _engine_name(self, key: str, value: dict) -> str:
