@@ -34,7 +34,8 @@ def run(
     import shlex
 
     from compose.orchestrator import session as S
-    from compose.orchestrator.oneoff import RunOptions, parse_env, prepare_run, run_attached
+    from compose.orchestrator.oneoff import (RunOptions, parse_env, prepare_run, run_attached,
+                                             start_or_raise)
 
     session = S.open_session(ctx.obj, (service,), quiet=quiet)
     session.project.service(service)
@@ -50,7 +51,7 @@ def run(
         cid, tty, stdin = S.run(lambda: prepare_run(orch, opts))
         client = session.gateway.client()
         if detach:
-            client.start(cid)
+            start_or_raise(client, cid)
             info = client.inspect_container(cid)
             typer.echo(info.get("Name", cid).lstrip("/"))
             return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
 from compose.orchestrator.plan import Observed
-from engine.errors import NotFound, NotRunning
+from engine.errors import EngineError, NotFound, NotRunning
 
 
 async def find_replica(orch: Orchestrator, service: str, index: int | None = None,
@@ -102,7 +102,7 @@ def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool) -> int:
     try:
         sock = client.attach(cid, stdin=stdin, stdout=True, stderr=True, tty=tty)
         try:
-            client.start(cid)
+            start_or_raise(client, cid)
             with _terminal(tty), _resizing(tty, lambda h, w: client.resize(cid, h, w)):
                 _pump(sock, tty, stdin, on_interrupt=lambda: _forward_sigint(client, cid))
         finally:
@@ -114,6 +114,25 @@ def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool) -> int:
                 client.remove_container(cid, force=True, volumes=True)
             except NotFound:
                 pass
+
+
+def start_or_raise(client, cid: str) -> None:
+    """Start; a command that cannot run ends `run` with docker's codes (127 not found, 126 not
+    executable), as the process itself would have."""
+    try:
+        client.start(cid)
+    except EngineError as e:
+        if e.exit_code in (126, 127):
+            raise
+        text = e.message.lower()
+        err = EngineError(e.message)
+        if "not found" in text or "no such file" in text:
+            err.exit_code = 127
+        elif "permission denied" in text or "not executable" in text:
+            err.exit_code = 126
+        else:
+            raise
+        raise err from None
 
 
 def _forward_sigint(client, cid: str) -> None:
