@@ -427,3 +427,24 @@ def test_env_file_formats_and_errors(tmp_path):
     (tmp_path / "bad.env").write_text('A="unterminated\n')
     with pytest.raises(ComposeError, match="bad.env"):
         _load(tmp_path, "services:\n  web: {image: x, env_file: bad.env}\n")
+
+
+def test_include_long_form_with_project_directory_and_env_file(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "svc.yaml").write_text(
+        "services:\n  lib:\n    image: ${LIB_IMAGE}\n    build: ./ctx\n")
+    (tmp_path / "lib.env").write_text("LIB_IMAGE=lib:2\n")
+    (tmp_path / "other").mkdir()
+    r = _load(tmp_path, """
+        include:
+          - path: lib/svc.yaml
+            project_directory: other
+            env_file: lib.env
+        services:
+          web: {image: x}
+    """)
+    lib = r.canonical["services"]["lib"]
+    assert lib["image"] == "lib:2"
+    assert lib["build"]["context"] == str(tmp_path / "other" / "ctx")
+    with pytest.raises(ComposeError, match="env file .*nope.env not found"):
+        _load(tmp_path, "include:\n  - {path: lib/svc.yaml, env_file: nope.env}\nservices: {}\n")
