@@ -61,6 +61,7 @@ _POSITIONALS: list[tuple[str, object, object]] = [
     ("image", str, _A(..., help="Image to run.")),
     ("command", Optional[List[str]], _A(None, help="Command and its arguments.")),
 ]
+_CREATE_FLAGS.append(("pull", str, _O("missing", "--pull", help="missing|always|never")))
 _RUN_ONLY: list[tuple[str, object, object]] = [
     ("detach", bool, _O(False, "-d", "--detach", help="Run in the background, print the id.")),
 ]
@@ -107,8 +108,20 @@ def _body(flags) -> dict:
     return create_body(flags, os.environ, os.getcwd(), read_file)
 
 
-def _create(client, body: dict, name: str | None) -> str:
-    created = client.create_container(body, name=name)
+def _create(client, body: dict, name: str | None, pull: str = "never") -> str:
+    """Create the container; pull its image first (`always`) or when it is missing (`missing`),
+    telling the user on stderr as docker does."""
+    image = body["Image"]
+    if pull == "always":
+        _pull(client, image)
+    try:
+        created = client.create_container(body, name=name)
+    except NotFound as e:
+        if pull != "missing" or "image" not in e.message.lower():
+            raise
+        print(f"Unable to find image '{image}' locally", file=sys.stderr)
+        _pull(client, image)
+        created = client.create_container(body, name=name)
     for warning in created.get("Warnings") or ():
         print(f"WARNING: {warning}", file=sys.stderr)
     return created["Id"]
@@ -119,9 +132,9 @@ def _create(client, body: dict, name: str | None) -> str:
 def create(**kw) -> None:
     """Create a container (without starting it); prints its id."""
     flags = _flags(kw, detach=True)
-    body = _body(flags)
+    body, pull = _body(flags), _pull_policy(kw["pull"])
     with _engine_errors_exit_125():
-        print(_create(get_client(), body, flags.name))
+        print(_create(get_client(), body, flags.name, pull))
 
 
 @commands.command("run", context_settings=_CREATE_SETTINGS)
@@ -138,10 +151,10 @@ def run(**kw) -> int:
         remove_after = True
     else:
         remove_after = False
-    body = _body(flags)
+    body, pull = _body(flags), _pull_policy(kw["pull"])
     with _engine_errors_exit_125():
         client = get_client()
-        cid = _create(client, body, flags.name)
+        cid = _create(client, body, flags.name, pull)
         if detach:
             _start_or_exit_code(client, cid, remove_after)
             print(cid)
@@ -213,6 +226,20 @@ def _run_attached(client, cid: str, tty: bool, interactive: bool, remove: bool) 
         if remove:
             _remove_quietly(client, cid)
     return code
+
+
+def _pull(client, image: str) -> None:
+    for message in client.pull_image(image):
+        if message.get("status"):
+            print(message["status"], file=sys.stderr)
+
+
+def _pull_policy(value: str) -> str:
+    from engine.cli.parse import FlagError
+
+    if value not in ("missing", "always", "never"):
+        raise FlagError("--pull", value, "expected missing, always or never")
+    return value
 
 
 # -- lifecycle ------------------------------------------------------------------------------------

@@ -60,19 +60,25 @@ def status() -> None:
 @commands.command("stop", context_settings=COMMAND_SETTINGS)
 def stop(timeout: float = typer.Option(60.0, "-t", "--timeout",
                                        help="Seconds to wait for a graceful exit.")) -> None:
-    """Stop the engine gracefully (SIGTERM to the process serving the socket) and wait for it."""
+    """Stop the engine gracefully (it stops its containers first) and wait until it has exited."""
     import signal
 
     from engine.client import Client
     from engine.config import EngineConfig
+    from engine.errors import PycomposeError
 
     config = EngineConfig.from_env()
-    client = Client(config.socket_path)
-    pid = client.daemon_pid()
+    client = Client(config.socket_path, timeout=10.0)
+    pid = client.daemon_pid()  # the process serving the socket, from the kernel
     if pid is None:
         print(f"engine: not running (unix://{config.socket_path})")
         return
-    os.kill(pid, signal.SIGTERM)
+    try:
+        client.shutdown()
+    except PycomposeError:
+        os.kill(pid, signal.SIGTERM)  # an engine without /pycompose/shutdown
+    finally:
+        client.close()
     deadline = time.monotonic() + timeout
     while _pid_alive(pid) and _is_zombie(pid) is False:
         if time.monotonic() > deadline:

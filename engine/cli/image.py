@@ -121,6 +121,20 @@ def import_(source: str = typer.Argument(..., help="Rootfs tarball, or - for std
     print(ids[-1] if ids else (messages[-1].get("status", "") if messages else ""))
 
 
+@commands.command("pull", context_settings=COMMAND_SETTINGS)
+def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:5000/app:1."),
+         platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
+         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
+    """Pull an image from a registry."""
+    messages = get_client().pull_image(ref, platform)
+    if quiet:
+        print(ref)
+        return
+    for m in messages:
+        if m.get("status"):
+            print(m["status"])
+
+
 @commands.command("load", context_settings=COMMAND_SETTINGS)
 def load(input_: Optional[str] = typer.Option(None, "-i", "--input", help="Tar archive (else stdin)."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="No output.")) -> None:

@@ -185,6 +185,10 @@ class Client:
         finally:
             sock.close()
 
+    def shutdown(self) -> None:
+        """POST /pycompose/shutdown: the engine stops its containers and exits."""
+        self._discard("POST", "/pycompose/shutdown")
+
     def version(self) -> dict:
         return self._json("GET", "/version")
 
@@ -335,6 +339,12 @@ class Client:
         response = self.request("POST", "/images/create", {
             "fromSrc": "-", "repo": repo, "tag": tag, "changes": changes or None},
             body=source, headers={"Content-Type": "application/x-tar"})
+        return _json_stream(response)
+
+    def pull_image(self, ref: str, platform: str | None = None) -> list[dict]:
+        """POST /images/create?fromImage=ref: pull from a registry; the progress messages."""
+        response = self.request("POST", "/images/create", {"fromImage": ref,
+                                                           "platform": platform})
         return _json_stream(response)
 
     def load_images(self, source: Body) -> list[dict]:

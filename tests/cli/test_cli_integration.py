@@ -61,7 +61,8 @@ def test_exit_codes(engine, cmd, code):
 
 
 def test_unknown_image_is_125(engine):
-    r = engine.cli("container", "run", "--rm", "nosuchimage:1", "true")
+    # --pull never: nothing may go to a public registry from a test
+    r = engine.cli("container", "run", "--rm", "--pull", "never", "nosuchimage:1", "true")
     assert r.returncode == 125
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "nosuchimage" in r.stderr
 
@@ -384,3 +385,27 @@ def test_network_and_security_flags_take_effect(engine):
                                 "CapEff:", "0000000000000400", "NoNewPrivs:", "1"]
     r = engine.cli("container", "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
     assert r.returncode == 0 and [line.split()[1] for line in r.stdout.splitlines()] == ["lo:"]
+
+
+def test_run_pulls_a_missing_image_from_a_loopback_registry(engine, tmp_path):
+    import subprocess
+
+    from tests.images.registryfix import run_registry
+
+    archive = tmp_path / "bb.tar"
+    engine.cli("image", "save", "-o", str(archive), "busybox", check=True)
+    with run_registry(tmp_path / "registry") as registry:
+        ref = f"{registry.host}/cli/busybox:v1"
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                        f"docker-archive:{archive}", f"docker://{ref}"], check=True,
+                       capture_output=True, timeout=120)
+        try:
+            r = engine.cli("container", "run", "--rm", "--pull", "never", ref, "true")
+            assert r.returncode == 125 and "No such image" in r.stderr
+            r = engine.cli("container", "run", "--rm", ref, "echo", "pulled")
+            assert (r.returncode, r.stdout) == (0, "pulled\n"), r.stderr
+            assert f"Unable to find image '{ref}' locally" in r.stderr
+            r = engine.cli("image", "pull", ref)
+            assert r.returncode == 0, r.stderr
+        finally:
+            engine.cli("image", "rm", ref)
