@@ -68,20 +68,23 @@ def resolve_extends(data: dict, filename: str, load_file: LoadFile) -> dict:
     if not isinstance(services, dict):
         return data
     cache: dict[str, dict] = {os.path.abspath(filename): data}
-    resolved = {name: _resolve(name, services[name], os.path.abspath(filename), cache, load_file, [])
+    origin = os.path.abspath(filename)
+    resolved = {name: _resolve(name, services[name], origin, cache, load_file, [], origin)
                 for name in services}
     return {**data, "services": resolved}
 
 
 def _resolve(name: str, svc: Any, filename: str, cache: dict[str, dict], load_file: LoadFile,
-             chain: list[tuple[str, str]]) -> Any:
+             chain: list[tuple[str, str]], origin: str) -> Any:
     if not isinstance(svc, dict) or "extends" not in svc:
         return svc
+    # errors in the file being loaded get their line from the caller; others name their file
+    where = None if filename == origin else os.path.relpath(filename)
     link = (filename, name)
     if link in chain:
         names = [n for _, n in chain[chain.index(link):]] + [name]
         raise ExtendsError(f"circular reference with extends: {' -> '.join(names)}",
-                           filename=os.path.basename(filename), path=("services", name, "extends"))
+                           filename=where, path=("services", name, "extends"))
     ext = svc["extends"]
     base_name = ext if isinstance(ext, str) else ext.get("service")
     base_file = filename
@@ -89,15 +92,16 @@ def _resolve(name: str, svc: Any, filename: str, cache: dict[str, dict], load_fi
         base_file = posixpath.normpath(posixpath.join(os.path.dirname(filename), str(ext["file"])))
     if base_file not in cache:
         if not os.path.isfile(base_file):
-            raise ExtendsError(f"extends file {base_file} not found", filename=os.path.basename(filename),
+            raise ExtendsError(f"extends file {base_file} not found", filename=where,
                                path=("services", name, "extends"))
         cache[base_file] = load_file(base_file)
     base_services = cache[base_file].get("services") or {}
     if base_name not in base_services:
         raise ExtendsError(f"cannot extend service {name!r}: service {base_name!r} not found in "
-                           f"{os.path.basename(base_file)}", filename=os.path.basename(filename),
+                           f"{os.path.basename(base_file)}", filename=where,
                            path=("services", name, "extends"))
-    base = _resolve(base_name, base_services[base_name], base_file, cache, load_file, chain + [link])
+    base = _resolve(base_name, base_services[base_name], base_file, cache, load_file, chain + [link],
+                    origin)
     base = strip_markers(base)
     if base_file != filename:
         base = rebase_service(base, os.path.dirname(base_file))

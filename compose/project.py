@@ -82,11 +82,13 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
             continue
         if not isinstance(data, dict):
             raise ComposeError("top-level object must be a mapping", filename=_display(path))
-        data = _apply_include(data, path, env, options, warn)
-        data = _apply_extends(data, path, env, options, warn)
         try:
+            data = _apply_include(data, path, env, options, warn)
+            data = _apply_extends(data, path, env, options, warn)
             merged = merge(merged, data, ())
         except ComposeError as e:
+            if e.filename:  # raised about another file (an extended or included one)
+                raise
             raise e.located(filename=_display(path), line=_nearest(line_of, e.path or ()))
         line_maps.append((path, line_of))
     merged = unicity(strip_markers(merged))
