@@ -3,6 +3,7 @@
 Layout (every rule carries `-m comment --comment pycompose`):
 
     filter FORWARD      -> PC-FWD-<inst>  -> PC-N-<net12>   intra-bridge / egress / isolation
+    filter INPUT        -> PC-IN-<inst>                     no new traffic to 127/8 from bridges
     nat    POSTROUTING  -> PC-POST-<inst> -> PC-N-<net12>   MASQUERADE
     nat    PREROUTING,
            OUTPUT (dst LOCAL) -> PC-DNAT-<inst> -> PC-P-<ctr12>   published ports
@@ -12,6 +13,9 @@ touch each other's chains. Each network and each publishing container owns a cha
 is flush + delete + unlink, which removes exactly what was added. The accepts live in iptables'
 FORWARD (not an nft table of our own) because a DROP policy there — Docker sets one — would
 otherwise drop our bridge traffic whatever our own table says (images-notes §3).
+
+Rules are written in iptables-save's canonical form (option order included), so whether a rule
+is present can be decided by comparing lines.
 
 Why iptables-restore: one exec applies a whole batch atomically (a failed batch changes nothing),
 so a network's rules appear all at once or not at all (per table: each COMMIT is its own
@@ -47,10 +51,12 @@ class Chains:
     forward: str
     postrouting: str
     dnat: str
+    input: str
 
     @classmethod
     def for_instance(cls, instance: str) -> Chains:
-        return cls(f"PC-FWD-{instance}", f"PC-POST-{instance}", f"PC-DNAT-{instance}")
+        return cls(f"PC-FWD-{instance}", f"PC-POST-{instance}", f"PC-DNAT-{instance}",
+                   f"PC-IN-{instance}")
 
 
 def network_chain(network_id: str) -> str:
@@ -75,6 +81,11 @@ def base_rules(chains: Chains) -> list[Rule]:
         _r("filter", chains.forward, "-o", "pcbr+", "-m", "conntrack", "--ctstate", "DNAT",
            target=("-j", "ACCEPT")),
         _r("nat", "POSTROUTING", target=("-j", chains.postrouting)),
+        # route_localnet (needed for published ports on 127.0.0.1) would also let a container
+        # send to the host's loopback services through the bridge; only replies may pass
+        _r("filter", "INPUT", target=("-j", chains.input)),
+        _r("filter", chains.input, "-d", "127.0.0.0/8", "-i", "pcbr+", "-m", "conntrack", "!",
+           "--ctstate", "RELATED,ESTABLISHED,DNAT", target=("-j", "DROP")),
         _r("nat", "PREROUTING", *local, target=("-j", chains.dnat)),
         _r("nat", "OUTPUT", *local, target=("-j", chains.dnat)),
     ]
