@@ -245,10 +245,10 @@ def test_connect_survives_a_bridge_recreated_behind_our_back(harness, make_netns
     assert link.master == netlink.list_host_links(net.bridge)[0].index
 
 
-def test_pool_comes_from_the_caller(tmp_path, clean_host):
+def test_networks_come_from_the_callers_pool(harness):
     with pytest.raises(BadParameter, match="address pool"):
-        NetworkManager(tmp_path, "not-a-pool")
-    assert POOL != "10.201.0.0/16"
+        NetworkManager(harness.manager._store.dir / "other", "not-a-pool")
+    assert harness.manager.create("p").subnet.startswith(POOL.split(".0.0/")[0] + ".")
 
 
 def test_default_bridge_network_is_created_on_demand(harness, make_netns):
