@@ -18,7 +18,9 @@ def events(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(No
 
     from compose.orchestrator import labels as L
     from compose.orchestrator.session import project_name_only
+    from compose.orchestrator.errors import NotSupported
     from engine.client import Client
+    from engine.errors import NotFound
 
     project = project_name_only(ctx.obj)
     client = Client.from_env(autostart=True)
@@ -44,6 +46,10 @@ def events(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(No
                            f"{(ev.get('Actor') or {}).get('ID', '')} ({extra})")
     except KeyboardInterrupt:
         return 0
+    except NotFound as e:
+        if "/events" in e.message:
+            raise NotSupported("the engine does not report events yet") from None
+        raise
     finally:
         client.close()
     return 0

@@ -83,12 +83,25 @@ class LogPump:
         self.opts = opts
         self.lock = threading.Lock()
 
-    def _emit(self, data: bytes) -> None:
-        if not data:
+    def emit(self, data: bytes, flush: bool = False) -> None:
+        """Queue formatted output; the sink writes when 64 KiB are pending, on `flush`, or
+        when `flusher` next wakes up, so a burst of small frames costs few writes."""
+        if not data and not flush:
             return
         with self.lock:
             self.sink.write(data)
+            if flush:
+                self.sink.flush()
+
+    def flush(self) -> None:
+        with self.lock:
             self.sink.flush()
+
+    async def flusher(self, period: float = 0.05) -> None:
+        """Bounds the delay of buffered output (run it in a nursery; cancel to stop)."""
+        while True:
+            await trio.sleep(period)
+            self.flush()
 
     def stream(self, c: Started, follow: bool, tail: str | None = None,
                since: float | None = None) -> None:
@@ -98,8 +111,8 @@ class LogPump:
         splitter = LineSplitter()
         for block in log_chunks(client, c.id, follow=follow, timestamps=self.opts.timestamps,
                                 tail=tail, since=since):
-            self._emit(self.presenter.lines(name, splitter.feed(block)))
-        self._emit(self.presenter.lines(name, splitter.flush()))
+            self.emit(self.presenter.lines(name, splitter.feed(block)))
+        self.emit(self.presenter.lines(name, splitter.flush()), flush=True)
 
     def follow_until_exit(self, c: Started) -> Exit:
         """Blocking: stream, then the exit code; restarts (restart policies) keep streaming."""
@@ -114,7 +127,7 @@ class LogPump:
             state = info.get("State") or {}
             if state.get("Status") in ("running", "restarting") or state.get("Restarting"):
                 name = naming.short_name(c.name, self.orch.project.name)
-                self._emit(self.presenter.event(
+                self.emit(self.presenter.event(
                     name, f"exited with code {state.get('ExitCode', 0)} (restarting)"))
                 if state.get("Status") == "restarting":
                     time.sleep(0.1)
@@ -148,6 +161,7 @@ async def attach(orch: Orchestrator, containers: Iterable[Started], opts: Attach
 
     with interrupts.work():
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.flusher)
             for c in containers:
                 nursery.start_soon(watch_one, c)
             remaining = len(containers)
@@ -155,7 +169,7 @@ async def attach(orch: Orchestrator, containers: Iterable[Started], opts: Attach
                 exit_ = await receive.receive()
                 remaining -= 1
                 short = naming.short_name(exit_.name, orch.project.name)
-                pump._emit(presenter.event(short, f"exited with code {exit_.code}"))
+                pump.emit(presenter.event(short, f"exited with code {exit_.code}"), flush=True)
                 if opts.exit_code_from and exit_.service == opts.exit_code_from:
                     code = exit_.code
                 if abort:
@@ -168,8 +182,7 @@ async def attach(orch: Orchestrator, containers: Iterable[Started], opts: Attach
         await graceful_stop(orch, interrupts, opts.timeout)
     if opts.exit_code_from and not interrupts.count:
         code = await _exit_code_of(orch, opts.exit_code_from, code)
-    with pump.lock:
-        sink.flush()
+    pump.flush()
     return 0 if interrupts.count else code
 
 

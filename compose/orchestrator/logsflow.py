@@ -65,8 +65,8 @@ async def run_logs(session, services: list[str], *, style: LogStyle, follow: boo
         splitter = LineSplitter()
         for block in log_chunks(client, c.id, follow=follow, timestamps=timestamps, tail=tail,
                                 since=since_t, until=until_t):
-            pump._emit(presenter.lines(name, splitter.feed(block)))
-        pump._emit(presenter.lines(name, splitter.flush()))
+            pump.emit(presenter.lines(name, splitter.feed(block)))
+        pump.emit(presenter.lines(name, splitter.flush()), flush=True)
 
     with signal_receiver() as signals:
         async with trio.open_nursery() as nursery:
@@ -76,10 +76,10 @@ async def run_logs(session, services: list[str], *, style: LogStyle, follow: boo
                     return
 
             nursery.start_soon(stop_on_signal)
+            nursery.start_soon(pump.flusher)
             async with trio.open_nursery() as streams:
                 for c in chosen:
                     streams.start_soon(orch.gw.blocking, lambda c=c: one(c))
             nursery.cancel_scope.cancel()
-    with pump.lock:
-        sink.flush()
+    pump.flush()
     return 0
