@@ -402,6 +402,11 @@ class Normalizer:
         self._scale(name, svc, key)
         if isinstance(svc.get("deploy"), dict):
             svc["deploy"] = self.deploy(svc["deploy"], key + ".deploy")
+            limits = ((svc["deploy"].get("resources") or {}).get("limits") or {})
+            for short, long in (("mem_limit", "memory"), ("cpus", "cpus"), ("pids_limit", "pids")):
+                if svc.get(short) is not None and limits.get(long) is not None and svc[short] != limits[long]:
+                    raise NormalizeError(f"can't set distinct values on '{short}' and "
+                                         f"'deploy.resources.limits.{long}'", f"{key}.{short}")
         for k in _MAP_FIELDS:
             if isinstance(svc.get(k), dict):
                 svc[k] = dict(sorted(svc[k].items()))

@@ -387,6 +387,10 @@ def test_deploy_is_normalized(tmp_path):
     assert web.deploy.restart_policy == type(web.restart)(RestartPolicy.ON_FAILURE, 3)
     with pytest.raises(ComposeError, match="distinct values on 'scale' and 'deploy.replicas'"):
         _load(tmp_path, "services:\n  web: {image: x, scale: 1, deploy: {replicas: 2}}\n")
+    with pytest.raises(ComposeError, match="distinct values on 'mem_limit' and 'deploy.resources.limits.memory'"):
+        _load(tmp_path, "services:\n  web: {image: x, mem_limit: 1g, deploy: {resources: {limits: {memory: 2g}}}}\n")
+    same = _load(tmp_path, "services:\n  web: {image: x, cpus: 0.5, deploy: {resources: {limits: {cpus: '0.5'}}}}\n")
+    assert same.project.services["web"].cpus == 0.5
 
 
 def test_include_cycle_and_extends_errors(tmp_path):
