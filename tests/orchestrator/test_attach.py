@@ -58,3 +58,34 @@ def test_exit_code_from_returns_that_services_code(tmp_path):
                                         abort_on_exit=True))
     assert code == 5
     assert "Aborting on container exit..." in progress
+
+
+def test_ctrl_c_during_start_up_stops_what_started_without_error():
+    from compose.orchestrator.upflow import _up
+
+    data = {"services": {
+        "db": {"image": "b", "healthcheck": {"test": ["CMD", "true"]}},
+        "app": {"image": "b", "depends_on": {"db": {"condition": "service_healthy"}}}}}
+    engine = FakeEngine()
+    engine.health["db"] = ("healthy", 60.0)   # start-up hangs waiting for db
+    progress = Progress(stream=io.StringIO(), colour=False)
+    orch = Orchestrator(from_canonical("demo", data), Gateway(lambda: engine, threaded=False),
+                        progress)
+
+    async def one_signal():
+        await trio.sleep(5)
+        yield "SIGINT"
+
+    async def go():
+        interrupts = Interrupts()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(interrupts.watch, one_signal(), progress)
+            code = await _up(orch, interrupts, UpOptions(), AttachOptions(), False, ["db"])
+            nursery.cancel_scope.cancel()
+        return code
+
+    code = trio.run(go, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert code == 0
+    assert "Gracefully stopping... (press Ctrl+C again to force)" in progress.lines
+    assert engine.names("start") == ["demo-db-1"]      # app never started
+    assert engine.names("stop") == ["demo-db-1"]

@@ -215,3 +215,20 @@ def test_restart_true_dependency_restarts_running_dependents():
     run(lambda: orch(engine, changed).up(UpOptions()))
     assert engine.names("restart") == ["demo-app-1"]
     assert "demo-other-1" not in engine.names("restart") + engine.names("stop")
+
+
+def test_service_needing_a_build_is_a_clear_error_before_any_change():
+    from compose.orchestrator.errors import NotSupported
+
+    data = {"services": {"app": {"build": {"context": "/src"}}}}
+    engine = FakeEngine()
+    with pytest.raises(NotSupported, match="service 'app' needs a build"):
+        run(lambda: orch(engine, data).up(UpOptions()))
+    assert engine.calls == []
+
+
+def test_unknown_service_is_a_clear_error():
+    from compose.orchestrator.errors import NoSuchService
+
+    with pytest.raises(NoSuchService, match="no such service: nope"):
+        run(lambda: orch(FakeEngine()).up(UpOptions(services=("nope",))))
