@@ -40,7 +40,7 @@ services:
     restart: unless-stopped
     deploy:
       replicas: 2
-      resources: {limits: {cpus: "1.5", memory: 512m, pids: 64}, reservations: {memory: 128m}}
+      resources: {limits: {cpus: "0.5", memory: 1g, pids: 100}, reservations: {memory: 128m}}
       restart_policy: {condition: any}
     secrets: [{source: token, target: api-token, mode: "0400"}]
     configs: [conf]
@@ -109,7 +109,8 @@ def test_full_service(project, tmp_path):
     assert app.healthcheck.interval_ns == 5 * 10**9 and app.healthcheck.retries == 3
     assert app.restart.policy is RestartPolicy.UNLESS_STOPPED
     assert app.deploy.replicas == 2 == app.replicas
-    assert app.deploy.limits.cpus == 1.5 and app.deploy.limits.memory == 512 << 20 and app.deploy.limits.pids == 64
+    assert app.deploy.limits.cpus == 0.5 and app.deploy.limits.memory == 1 << 30 and app.deploy.limits.pids == 100
+    assert app.deploy.reservations.memory == 128 << 20
     assert app.deploy.restart_policy.policy is RestartPolicy.ALWAYS
     assert app.secrets[0].target == "/run/secrets/api-token" and app.secrets[0].mode == 0o400
     assert app.configs[0].target == "/conf"
