@@ -41,10 +41,12 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
     await conn.close_write()
 
 
-async def framed(chunks: AsyncIterator[tuple[int, bytes]], tty: bool) -> AsyncIterator[bytes]:
+async def framed(batches: AsyncIterator[list[tuple[int, bytes]]],
+                 tty: bool) -> AsyncIterator[bytes]:
+    chunks = batches
     try:
-        async for stream, data in chunks:
-            yield encode(tty, stream, data)
+        async for batch in batches:
+            yield b"".join(encode(tty, stream, data) for stream, data in batch)
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:

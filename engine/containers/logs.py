@@ -7,12 +7,13 @@ with or without timestamps. Following is done by the manager on top of `LogFile.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from engine.errors import BadParameter
 
@@ -62,21 +63,46 @@ def _is_number(text: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class LogEntry:
+_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def parse_lines(data: bytes) -> list[LogEntry]:
+    """Complete json-file lines → entries, decoded in one call (200k lines: one C pass instead of
+    200k); a torn line (crash mid-write) makes us fall back to line by line, skipping it."""
+    lines = data.splitlines()
+    if not lines:
+        return []
+    try:
+        objs = json.loads(b"[" + b",".join(lines) + b"]")
+        return [LogEntry(o["stream"], o["log"].encode("utf-8"), o["time"]) for o in objs]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [e for e in (LogEntry.from_line(line) for line in lines) if e is not None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_time(text: str) -> int:
+    return parse_time(text)
+
+
+class LogEntry(NamedTuple):  # a tuple: cheap to build 200k of
     stream: str      # "stdout" | "stderr"
     data: bytes
-    time_ns: int
+    time: str        # RFC 3339 with nanoseconds, as stored; parsed only when a query needs it
+
+    @property
+    def time_ns(self) -> int:
+        return _cached_time(self.time)
 
     def to_line(self) -> bytes:
-        return json.dumps({"log": self.data.decode("utf-8", "replace"), "stream": self.stream,
-                           "time": rfc3339_nanos(self.time_ns)}).encode() + b"\n"
+        # same bytes as json.dumps of the dict, without building one per line
+        return (f'{{"log": {_encode_str(self.data.decode("utf-8", "replace"))}, '
+                f'"stream": "{self.stream}", "time": "{self.time}"}}\n').encode()
 
     @classmethod
     def from_line(cls, line: bytes) -> LogEntry | None:
         try:
             obj = json.loads(line)
-            return cls(obj["stream"], obj["log"].encode("utf-8"), parse_time(obj["time"]))
+            return cls(obj["stream"], obj["log"].encode("utf-8"), obj["time"])
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # a torn last line after a crash
 
@@ -96,13 +122,15 @@ class LogFile:
         buf = self._partial.setdefault(stream, bytearray())
         buf += data
         entries: list[LogEntry] = []
-        now = time.time_ns() if now_ns is None else now_ns
+        now = rfc3339_nanos(time.time_ns() if now_ns is None else now_ns)
+        start = 0
         while True:
-            nl = buf.find(b"\n")
+            nl = buf.find(b"\n", start)
             if nl < 0:
                 break
-            entries.append(LogEntry(stream, bytes(buf[:nl + 1]), now))
-            del buf[:nl + 1]
+            entries.append(LogEntry(stream, bytes(buf[start:nl + 1]), now))
+            start = nl + 1
+        del buf[:start]
         if len(buf) >= MAX_PARTIAL:
             entries.append(LogEntry(stream, bytes(buf), now))
             buf.clear()
@@ -113,7 +141,7 @@ class LogFile:
         buf = self._partial.pop(stream, None)
         if not buf:
             return []
-        entries = [LogEntry(stream, bytes(buf), time.time_ns())]
+        entries = [LogEntry(stream, bytes(buf), rfc3339_nanos(time.time_ns()))]
         self._append(entries)
         return entries
 
@@ -152,13 +180,10 @@ class LogFile:
     def entries(self) -> Iterator[LogEntry]:
         for path in self.files():
             try:
-                with open(path, "rb") as f:
-                    for line in f:
-                        entry = LogEntry.from_line(line)
-                        if entry is not None:
-                            yield entry
+                data = path.read_bytes()
             except FileNotFoundError:
                 continue
+            yield from parse_lines(data)
 
     def read_from(self, offset: int, inode: int | None) -> tuple[list[LogEntry], int, int | None]:
         """Complete lines of the current file after `offset` (restart at 0 if it was rotated)."""
@@ -172,8 +197,7 @@ class LogFile:
         except FileNotFoundError:
             return [], 0, None
         end = data.rfind(b"\n") + 1
-        out = [e for e in (LogEntry.from_line(line) for line in data[:end].splitlines()) if e]
-        return out, offset + end, st.st_ino
+        return parse_lines(data[:end]), offset + end, st.st_ino
 
     def size_and_inode(self) -> tuple[int, int | None]:
         try:
@@ -197,6 +221,8 @@ class LogQuery:
             return False
         if entry.stream == "stderr" and not self.stderr:
             return False
+        if self.since_ns is None and self.until_ns is None:
+            return True
         if self.since_ns is not None and entry.time_ns < self.since_ns:
             return False
         if self.until_ns is not None and entry.time_ns > self.until_ns:
@@ -205,7 +231,7 @@ class LogQuery:
 
     def render(self, entry: LogEntry) -> bytes:
         if self.timestamps:
-            return rfc3339_nanos(entry.time_ns).encode() + b" " + entry.data
+            return entry.time.encode() + b" " + entry.data
         return entry.data
 
 
