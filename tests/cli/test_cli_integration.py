@@ -409,3 +409,23 @@ def test_run_pulls_a_missing_image_from_a_loopback_registry(engine, tmp_path):
             assert r.returncode == 0, r.stderr
         finally:
             engine.cli("image", "rm", ref)
+
+
+def test_foreground_output_is_streamed_live(engine):
+    import subprocess
+
+    proc = subprocess.Popen(CLI + ["container", "run", "--rm", "busybox", "sh", "-c",
+                                   "echo first; sleep 3; echo second"],
+                            env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        started = time.monotonic()
+        assert proc.stdout.readline() == b"first\n"
+        first_at = time.monotonic() - started
+        assert proc.stdout.readline() == b"second\n"
+        second_at = time.monotonic() - started
+        assert second_at - first_at >= 2.5  # "first" came while the container was still running
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
