@@ -198,13 +198,8 @@ class Client:
     def events(self, filters: dict[str, list[str]] | None = None, since: str | None = None,
                until: str | None = None) -> Iterator[dict]:
         response = self.request("GET", "/events", {"filters": filters, "since": since,
-                                                   "until": until})
-        try:
-            for line in response.iter_lines():
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            response.close()
+                                                   "until": until})  # errors raise here
+        return _events(response)
 
     # -- containers ---------------------------------------------------------------------------
 
@@ -353,11 +348,8 @@ class Client:
         return _json_stream(response)
 
     def save_images(self, refs: list[str]) -> Iterator[bytes]:
-        response = self.request("GET", "/images/get", {"names": refs})
-        try:
-            yield from response.iter_chunks()
-        finally:
-            response.close()
+        response = self.request("GET", "/images/get", {"names": refs})  # errors raise here
+        return _chunks(response)
 
     # -- volumes ------------------------------------------------------------------------------
 
@@ -406,6 +398,22 @@ class Client:
     def disconnect_network(self, network: str, container: str, force: bool = False) -> None:
         self._discard("POST", f"/networks/{_q(network)}/disconnect",
                       json_body={"Container": container, "Force": force})
+
+
+def _events(response: Response) -> Iterator[dict]:
+    try:
+        for line in response.iter_lines():
+            if line.strip():
+                yield json.loads(line)
+    finally:
+        response.close()
+
+
+def _chunks(response: Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_chunks()
+    finally:
+        response.close()
 
 
 def _json_stream(response: Response) -> list[dict]:

@@ -210,3 +210,16 @@ def test_autostart_failure_names_the_log_file(tmp_path):
         start_daemon(config, env, argv=[sys.executable, "-c", "raise SystemExit(3)"])
     assert e.value.message == (f"the engine exited with code 3 while starting; "
                                f"see {tmp_path / 'root' / 'engine.log'}")
+
+
+def test_streaming_calls_raise_errors_at_call_time(engine):
+    def handler(method, target, headers, body, sock):
+        if "/events" in target:
+            return chunked_reply([b'{"Type":"container","Action":"start"}\n',
+                                  b'{"Type":"container","Action":"die"}\n'])
+        return json_reply(404, b'{"message": "No such image: nope"}')
+
+    _, client = engine(handler)
+    with pytest.raises(NotFound, match="No such image: nope"):
+        client.save_images(["nope"])  # before any iteration
+    assert [e["Action"] for e in client.events()] == ["start", "die"]
