@@ -143,51 +143,97 @@ def test_exec_stop_kill_rm(engine):
     assert r.returncode == 1 and "No such container" in r.stderr
 
 
-def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the CLI on a real terminal
-        os.execvpe(CLI[0], CLI + ["container", "run", "-it", "--rm", "busybox", "sh"], engine.env)
-    # our side of the terminal has a size; the container's pty must follow it
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    out = b""
+class PtySession:
+    """The real CLI on a real terminal (pty.fork): type into it, wait for output."""
 
-    def expect(token: bytes, timeout: float = 20) -> None:
-        nonlocal out
+    def __init__(self, engine, *args: str, rows: int = 33, cols: int = 101) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.execvpe(CLI[0], CLI + list(args), engine.env)
+        # our side of the terminal has a size; the container's pty must follow it
+        self.resize(rows, cols)
+        self.out = b""
+
+    def resize(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def type(self, text: bytes) -> None:
+        os.write(self.fd, text)
+
+    def expect(self, token: bytes, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
-        while token not in out:
+        while token not in self.out:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"did not see {token!r} in {out[-500:]!r}")
-            ready, _, _ = select.select([fd], [], [], left)
+                raise AssertionError(f"did not see {token!r} in {self.out[-500:]!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
             if ready:
                 try:
-                    out += os.read(fd, 4096)
+                    self.out += os.read(self.fd, 4096)
                 except OSError:
-                    raise AssertionError(f"terminal closed before {token!r}: {out[-500:]!r}")
+                    raise AssertionError(f"terminal closed before {token!r}: "
+                                         f"{self.out[-500:]!r}") from None
 
+    def exit_code(self, timeout: float = 20) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.pid = 0
+                return os.waitstatus_to_exitcode(status)
+            try:
+                os.read(self.fd, 4096)  # keep draining so the CLI never blocks on output
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("the CLI did not exit")
+
+    def close(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
+    term = PtySession(engine, "container", "run", "-it", "--rm", "busybox", "sh")
     try:
-        expect(b"/ # ")
-        os.write(fd, b"tty; echo mark-$((40+2))\r")
-        expect(b"mark-42")
-        assert b"/dev/pts/0" in out
-        os.write(fd, b"stty size\r")
-        expect(b"33 101")
-        os.write(fd, b"sleep 60\r")
+        term.expect(b"/ # ")
+        term.type(b"tty; echo mark-$((40+2))\r")
+        term.expect(b"mark-42")
+        assert b"/dev/pts/0" in term.out
+        term.type(b"stty size\r")
+        term.expect(b"33 101")
+        term.resize(40, 120)  # SIGWINCH to the CLI, which resizes the container's pty
+        time.sleep(0.5)
+        term.type(b"stty size\r")
+        term.expect(b"40 120")
+        term.type(b"sleep 60\r")
         time.sleep(1)
         started = time.monotonic()
-        os.write(fd, b"\x03")  # Ctrl-C: SIGINT to the container's foreground job
-        os.write(fd, b"echo rc=$?\r")
-        expect(b"rc=130", timeout=10)
+        term.type(b"\x03")  # Ctrl-C: SIGINT to the container's foreground job
+        term.type(b"echo rc=$?\r")
+        term.expect(b"rc=130", timeout=10)
         assert time.monotonic() - started < 10
-        os.write(fd, b"exit 5\r")
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        assert os.waitstatus_to_exitcode(status) == 5
+        term.type(b"exit 5\r")
+        assert term.exit_code() == 5
     finally:
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
+        term.close()
+
+
+def test_exec_it_gets_its_own_tty(engine):
+    n = name()
+    engine.cli("container", "run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
+    term = PtySession(engine, "container", "exec", "-it", n, "sh")
+    try:
+        term.expect(b"# ")
+        term.type(b"tty; stty size; echo mark-$((40+2))\r")
+        term.expect(b"mark-42")
+        assert b"/dev/pts/" in term.out and b"33 101" in term.out
+        term.type(b"exit 3\r")
+        assert term.exit_code() == 3
+    finally:
+        term.close()
+        engine.cli("container", "rm", "-f", n)
 
 
 def test_images_and_volumes(engine):
