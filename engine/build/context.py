@@ -1,0 +1,183 @@
+"""The build context: a directory (or an extracted tar stream) filtered by .dockerignore.
+
+Sources named by COPY/ADD are resolved inside the context only: `..` cannot climb out, a
+symlink on the way is followed only while it stays inside, and symlinks *in* copied trees are
+copied as links (never followed). Device nodes are refused. `content_hash` gives the cache key
+part of a COPY: names, modes, link targets and file contents of everything it would copy.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from engine.build.ignore import Matcher
+from engine.errors import BadParameter
+from engine.images.archive import extract_layer
+
+GLOB_CHARS = "*?["
+
+
+class ContextError(BadParameter):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    rel: str          # context-relative posix path ("" = the root)
+    path: Path        # host path
+    st: os.stat_result
+
+
+class BuildContext:
+    def __init__(self, root: Path, matcher: Matcher | None = None) -> None:
+        self.root = Path(root)
+        if matcher is None:
+            ignore = self.root / ".dockerignore"
+            matcher = Matcher.from_text(ignore.read_text(errors="replace")
+                                        if ignore.is_file() else "")
+        self.matcher = matcher
+
+    @classmethod
+    def from_tar(cls, stream: BinaryIO, dest: Path) -> BuildContext:
+        """Extract a (optionally compressed) context tar into the empty dir `dest`."""
+        dest.mkdir(parents=True, exist_ok=True)
+        extract_layer(stream, dest, allow_devices=False, overlay_whiteouts=False)
+        return cls(dest)
+
+    # -- files -----------------------------------------------------------------------------
+
+    def read_dockerfile(self, name: str = "Dockerfile") -> str:
+        rel = self.clean(name, what="Dockerfile")
+        path = self.resolve(rel)
+        if path is None or not path.is_file():
+            raise ContextError(f"Cannot locate specified Dockerfile: {name}")
+        return path.read_text(errors="replace")
+
+    def clean(self, path: str, what: str = "source") -> str:
+        """Context-relative form of a COPY source; refuses climbing out with `..`."""
+        normalized = posixpath.normpath("/" + path.replace("\\", "/")) if path else "/"
+        parts = [p for p in path.split("/") if p]
+        depth = 0
+        for part in parts:
+            depth = depth - 1 if part == ".." else depth + (part != ".")
+            if depth < 0:
+                raise ContextError(f"forbidden path outside the build context: {path}")
+        return normalized.lstrip("/")
+
+    def resolve(self, rel: str) -> Path | None:
+        """Host path of `rel`, following symlinks on the way only inside the context."""
+        current = self.root
+        parts = [p for p in rel.split("/") if p]
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            candidate = current / part
+            try:
+                st = candidate.lstat()
+            except FileNotFoundError:
+                return None
+            if stat.S_ISLNK(st.st_mode) and parts:   # the last component stays a link
+                hops += 1
+                if hops > 40:
+                    raise ContextError(f"too many levels of symbolic links: {rel}")
+                target = os.readlink(candidate)
+                base = "" if target.startswith("/") else str(current.relative_to(self.root))
+                joined = posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
+                parts = [p for p in joined.split("/") if p] + parts
+                current = self.root
+                continue
+            current = candidate
+        return current
+
+    def matches(self, source: str) -> list[str]:
+        """Context paths a COPY source names (globs expanded, .dockerignore applied)."""
+        rel = self.clean(source)
+        if not any(c in rel for c in GLOB_CHARS):
+            path = self.resolve(rel)
+            if path is None or not os.path.lexists(path) or self.matcher.ignored(rel):
+                return []
+            return [rel]
+        found: list[str] = []
+        pattern = rel.split("/")
+        self._glob(self.root, "", pattern, found)
+        return sorted(found)
+
+    def _glob(self, here: Path, prefix: str, pattern: list[str], found: list[str]) -> None:
+        head, rest = pattern[0], pattern[1:]
+        try:
+            names = sorted(os.listdir(here))
+        except (NotADirectoryError, FileNotFoundError):
+            return
+        for name in names:
+            if not fnmatch.fnmatchcase(name, head):
+                continue
+            rel = f"{prefix}{name}"
+            if self.matcher.ignored(rel) and not rest:
+                continue
+            if rest:
+                if (here / name).is_dir() and not (here / name).is_symlink():
+                    self._glob(here / name, rel + "/", rest, found)
+            else:
+                found.append(rel)
+
+    def walk(self, rel: str) -> Iterator[Entry]:
+        """The entry `rel` and, for a directory, everything below it that is not ignored."""
+        path = self.resolve(rel)
+        if path is None:
+            return
+        st = path.lstat()
+        self._check(rel, st)
+        yield Entry(rel, path, st)
+        if not stat.S_ISDIR(st.st_mode):
+            return
+        yield from self._walk_dir(path, rel)
+
+    def _walk_dir(self, path: Path, rel: str) -> Iterator[Entry]:
+        for name in sorted(os.listdir(path)):
+            child_rel = f"{rel}/{name}" if rel else name
+            child = path / name
+            st = child.lstat()
+            if stat.S_ISDIR(st.st_mode):
+                if self.matcher.ignored(child_rel) and not self.matcher.may_descend(child_rel):
+                    continue
+                if not self.matcher.ignored(child_rel):
+                    yield Entry(child_rel, child, st)
+                yield from self._walk_dir(child, child_rel)
+                continue
+            if self.matcher.ignored(child_rel):
+                continue
+            self._check(child_rel, st)
+            yield Entry(child_rel, child, st)
+
+    @staticmethod
+    def _check(rel: str, st: os.stat_result) -> None:
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            raise ContextError(f"build context contains a device node: {rel}")
+
+    def content_hash(self, sources: list[str]) -> str:
+        """sha256 over what copying `sources` would copy (names, modes, links, contents)."""
+        digest = hashlib.sha256()
+        for source in sources:
+            for entry in self.walk(source):
+                mode = entry.st.st_mode
+                digest.update(f"{entry.rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode)}\0"
+                              .encode())
+                if stat.S_ISLNK(mode):
+                    digest.update(os.readlink(entry.path).encode() + b"\0")
+                elif stat.S_ISREG(mode):
+                    digest.update(_file_digest(entry.path).encode())
+        return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
