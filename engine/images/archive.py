@@ -143,6 +143,10 @@ class Extractor:
     overlay_whiteouts: bool = True   # False: keep ".wh." files as plain files (build contexts)
     _dirs: list[_DirMeta] = field(default_factory=list)
     _root_fd: int = -1
+    # Consecutive entries mostly share a parent: its fd is kept until an entry removes
+    # anything (a removal may change what a path resolves to).
+    _cached: tuple[tuple[str, ...], int] | None = None
+    _removed: bool = False
 
     def extract(self, stream) -> LayerStats:
         stats = LayerStats()
@@ -162,8 +166,10 @@ class Extractor:
                 raise EngineError(f"cannot extract layer entry {shown}: "
                                   f"{exc.strerror or exc}") from None
             reader.drain()
+            self._drop_parent()
             self._finish_dirs()
         finally:
+            self._drop_parent()
             os.close(self._root_fd)
         stats.diff_id, stats.tar_size = reader.digest, reader.size
         return stats
@@ -185,19 +191,21 @@ class Extractor:
                 if whiteout.kind is WhiteoutKind.OPAQUE:
                     os.setxattr(parent_fd, OPAQUE_XATTR, b"y")
                 elif whiteout.kind is WhiteoutKind.DELETE:
-                    self._clear(parent_fd, whiteout.name, keep_dir=False)
-                    os.mknod(whiteout.name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent_fd)
+                    self._create(parent_fd, whiteout.name, lambda: os.mknod(
+                        whiteout.name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent_fd))
             elif member.isdir():
-                if not self._clear(parent_fd, name, keep_dir=True):
+                try:
                     os.mkdir(name, 0o700, dir_fd=parent_fd)
+                except FileExistsError:
+                    if not self._clear(parent_fd, name, keep_dir=True):
+                        os.mkdir(name, 0o700, dir_fd=parent_fd)
                 self._dirs.append(_DirMeta(parts, member))
             elif member.isreg():
-                self._clear(parent_fd, name, keep_dir=False)
                 self._regular(tar, member, parent_fd, name)
                 stats.size += member.size
             elif member.issym():
-                self._clear(parent_fd, name, keep_dir=False)
-                os.symlink(member.linkname, name, dir_fd=parent_fd)
+                self._create(parent_fd, name,
+                             lambda: os.symlink(member.linkname, name, dir_fd=parent_fd))
                 self._owner_times(parent_fd, name, member)
             elif member.islnk():
                 self._hardlink(member, parent_fd, name)
@@ -207,18 +215,34 @@ class Extractor:
                                        f"not allowed here")
                 kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() \
                     else stat.S_IFIFO
-                self._clear(parent_fd, name, keep_dir=False)
-                os.mknod(name, kind | 0o600, os.makedev(member.devmajor, member.devminor),
-                         dir_fd=parent_fd)
+                self._create(parent_fd, name, lambda: os.mknod(
+                    name, kind | 0o600, os.makedev(member.devmajor, member.devminor),
+                    dir_fd=parent_fd))
                 os.chown(name, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
                 os.chmod(name, member.mode & 0o7777, dir_fd=parent_fd)
                 self._owner_times(parent_fd, name, member, chown=False)
             # Other types (GNU sparse is folded into regular by tarfile; contiguous files...) are
             # not produced by image tools; skipping them is safer than guessing.
         finally:
-            os.close(parent_fd)
+            if self._removed:
+                self._drop_parent()
+                self._removed = False
+
+    def _drop_parent(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
 
     def _parent(self, parts: tuple[str, ...], shown: str) -> int:
+        """The (cached) fd of the directory `parts` inside the root; owned by the extractor."""
+        if self._cached is not None and self._cached[0] == parts:
+            return self._cached[1]
+        fd = self._open_parent(parts, shown)
+        self._drop_parent()
+        self._cached = (parts, fd)
+        return fd
+
+    def _open_parent(self, parts: tuple[str, ...], shown: str) -> int:
         """An fd of the directory `parts` inside the root, creating missing directories (0755)."""
         flags = os.O_RDONLY | os.O_DIRECTORY
         try:
@@ -252,8 +276,7 @@ class Extractor:
             os.close(fd)
             raise
 
-    @staticmethod
-    def _clear(parent_fd: int, name: str, *, keep_dir: bool) -> bool:
+    def _clear(self, parent_fd: int, name: str, *, keep_dir: bool) -> bool:
         """Remove what `name` is now (a later entry replaces an earlier one); True if a kept dir."""
         try:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
@@ -265,12 +288,21 @@ class Extractor:
             shutil.rmtree(name, dir_fd=parent_fd)
         else:
             os.unlink(name, dir_fd=parent_fd)
+        self._removed = True
         return False
+
+    def _create(self, parent_fd: int, name: str, make):
+        """Create optimistically (the layer dir starts empty); replace on EEXIST."""
+        try:
+            return make()
+        except FileExistsError:
+            self._clear(parent_fd, name, keep_dir=False)
+            return make()
 
     def _regular(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent_fd: int,
                  name: str) -> None:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent_fd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = self._create(parent_fd, name, lambda: os.open(name, flags, 0o600, dir_fd=parent_fd))
         try:
             source = tar.extractfile(member)
             assert source is not None
@@ -306,9 +338,9 @@ class Extractor:
                 raise BadParameter(f"{problem}: the target is a directory")
             if target[:-1] == clean_name(member.name)[:-1] and target[-1] == name:
                 return  # a link to itself: nothing to do
-            self._clear(parent_fd, name, keep_dir=False)
-            os.link(target[-1], name, src_dir_fd=target_parent, dst_dir_fd=parent_fd,
-                    follow_symlinks=False)
+            self._create(parent_fd, name, lambda: os.link(
+                target[-1], name, src_dir_fd=target_parent, dst_dir_fd=parent_fd,
+                follow_symlinks=False))
         finally:
             os.close(target_parent)
 

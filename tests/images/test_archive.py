@@ -220,3 +220,24 @@ def test_symlink_loop_is_one_clear_error(dirs) -> None:
     with pytest.raises(EngineError, match=r"cannot extract layer entry 'loop/x': .*symbolic links"):
         extract(layer, [symlink("loop", "loop"), file("loop/x")])
     assert_outside_untouched(outside)
+
+
+def test_later_entries_replace_earlier_ones(dirs) -> None:
+    layer, _ = dirs
+    extract(layer, [
+        directory("a"), file("a/x", b"x"), file("a", b"now a file"),
+        symlink("b", "a"), file("b", b"b replaced the link"),
+        file("c", b"c"), directory("c"), file("c/inside", b"i"),
+        file("d", b"old"), file("d", b"new"),
+        # A cached parent must not outlive a replacement: "lib" first resolves through a
+        # symlink to lib2, then becomes a real directory.
+        directory("lib2"), symlink("lib", "lib2"), file("lib/x", b"1"),
+        directory("lib"), file("lib/y", b"2"),
+    ])
+    assert (layer / "a").read_bytes() == b"now a file"
+    assert not (layer / "b").is_symlink() and (layer / "b").read_bytes() == b"b replaced the link"
+    assert (layer / "c/inside").read_bytes() == b"i"
+    assert (layer / "d").read_bytes() == b"new"
+    assert sorted(p.name for p in (layer / "lib2").iterdir()) == ["x"]
+    assert not (layer / "lib").is_symlink()
+    assert sorted(p.name for p in (layer / "lib").iterdir()) == ["y"]
