@@ -290,3 +290,25 @@ services:
     assert containers(engine, name) == {}
     with engine.client() as c:
         assert not [n for n in c.networks() if n["Name"] == f"{name}_default"]
+
+
+def test_services_reach_each_other_by_name_and_alias(engine, project):
+    write(project, """
+services:
+  web:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    stop_signal: SIGKILL
+    networks:
+      default:
+        aliases: [www]
+  client:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+""")
+    engine.cli("up", "-d", cwd=project, check=True)
+    for host in ("web", "www", f"{project.name}-web-1"):
+        r = engine.cli("exec", "-T", "client", "wget", "-q", "-O-", f"http://{host}:8080/",
+                       cwd=project)
+        assert (r.returncode, r.stdout) == (0, "hello\n"), (host, r.stderr)
