@@ -68,3 +68,34 @@ def test_engine_serve_execs_the_daemon_in_the_foreground():
         unmount_below(root)
         purge_networks(root / "state")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_autostart_replaces_a_crashed_engine():
+    import os
+    import signal
+    import time
+
+    root = make_root()
+    sock = root / "engine.sock"
+    eng = Engine(root / "state", sock, engine_env(root / "state", sock))
+    pids: list[int] = []
+    try:
+        assert eng.cli("container", "ps").returncode == 0
+        pids.append(Client(sock).daemon_pid())
+        os.kill(pids[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Client(sock).daemon_pid() is not None:  # the stale socket file stays behind
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert sock.exists()
+        r = eng.cli("container", "ps", "-a")
+        assert r.returncode == 0, r.stderr
+        pids.append(Client(sock).daemon_pid())
+        assert pids[1] not in (None, pids[0])
+    finally:
+        for pid in pids[1:]:
+            if pid:
+                stop_daemon(pid)
+        unmount_below(root)
+        purge_networks(root / "state")
+        shutil.rmtree(root, ignore_errors=True)
