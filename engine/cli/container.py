@@ -143,23 +143,19 @@ def run(**kw) -> int:
     """Create and start a container; without -d, stream its output and exit with its code."""
     detach = kw["detach"]
     flags = _flags(kw, detach=detach)
-    if not detach and flags.rm:
-        # the CLI removes it after reading the exit code (the engine would race our wait)
-        from dataclasses import replace
-
-        flags = replace(flags, rm=False)
-        remove_after = True
-    else:
-        remove_after = False
     body, pull = _body(flags), _pull_policy(kw["pull"])
+    if not detach and flags.rm:
+        # attached, the CLI removes it after reading the exit code: an engine-side auto-remove
+        # would race our wait for that code
+        body["HostConfig"]["AutoRemove"] = False
     with _engine_errors_exit_125():
         client = get_client()
         cid = _create(client, body, flags.name, pull)
         if detach:
-            _start_or_exit_code(client, cid, remove_after)
+            _start_or_exit_code(client, cid, flags.rm)  # a failed start leaves nothing either
             print(cid)
             return 0
-        code = _run_attached(client, cid, flags.tty, flags.interactive, remove_after)
+        code = _run_attached(client, cid, flags.tty, flags.interactive, flags.rm)
     raise typer.Exit(code)
 
 

@@ -475,3 +475,17 @@ def test_foreground_output_is_streamed_live(engine):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_detached_rm(engine):
+    before = ids(engine)
+    r = engine.cli("container", "run", "-d", "--rm", "busybox", "/no/such/command")
+    assert r.returncode == 127 and ids(engine) == before  # a failed start leaves nothing
+    r = engine.cli("container", "run", "-d", "--rm", "busybox", "true")
+    assert r.returncode == 0
+    deadline = time.monotonic() + 10
+    while r.stdout.strip() in ids(engine):  # the engine removes it when it exits
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    r = engine.cli("container", "run", "--rm", "--restart", "always", "busybox", "true")
+    assert r.returncode == 125 and "conflicts with --rm" in r.stderr
