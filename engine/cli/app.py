@@ -26,7 +26,12 @@ class EngineGroup(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer import Abort, Exit
-        from typer._click import exceptions as click_exc
+
+        try:
+            from typer._click import exceptions as click_exc  # typer >= 0.2x vendors click
+        except ImportError:  # pragma: no cover - older typer on plain click
+            from click import exceptions as click_exc
+        no_args_help = getattr(click_exc, "NoArgsIsHelpError", ())
 
         try:
             return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
@@ -35,7 +40,7 @@ class EngineGroup(TyperGroup):
             return e.exit_code
         except Abort:
             return 130
-        except click_exc.NoArgsIsHelpError:
+        except no_args_help:
             return 0  # the help is already printed
         except click_exc.UsageError as e:
             where = f"{e.ctx.command_path}: " if e.ctx is not None else ""
@@ -130,7 +135,10 @@ class PlainCoercion:
                 return self.kind(value)  # type: ignore[operator]
             except (TypeError, ValueError):
                 pass
-        from typer._click.exceptions import BadParameter
+        try:
+            from typer._click.exceptions import BadParameter
+        except ImportError:  # pragma: no cover - older typer on plain click
+            from click.exceptions import BadParameter
 
         raise BadParameter(f"{value!r} is not a valid {self.kind.__name__}", ctx=ctx, param=param)
 
