@@ -154,7 +154,11 @@ def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False
     from engine.errors import PycomposeError
 
     try:
-        import click
+        # typer >= 0.26 vendors its own click; its commands raise that copy's exceptions.
+        try:
+            from typer._click import exceptions as click_exc
+        except ImportError:  # older typer on top of click
+            from click import exceptions as click_exc
         import typer.main
 
         app = _load_app(verb)
@@ -169,12 +173,12 @@ def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False
             traceback.print_exc()
         _error(e.message)
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except click_exc.Exit as e:
         return e.exit_code
-    except click.ClickException as e:
+    except click_exc.ClickException as e:
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
+    except click_exc.Abort:
         return 130
     except KeyboardInterrupt:
         return 130
