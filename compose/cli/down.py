@@ -20,7 +20,7 @@ def down(
 
     if rmi not in (None, "local", "all"):
         raise S.UsageError(f"invalid --rmi value {rmi!r}: use local or all")
-    session = S.open_session(ctx.obj)
+    session = S.open_session(ctx.obj, project_only=True)
     try:
         S.run(lambda: session.orchestrator().down(remove_orphans=remove_orphans,
                                                   volumes=volumes, rmi=rmi, timeout=timeout))

@@ -21,7 +21,7 @@ def images(
     from compose.orchestrator import session as S
     from engine.errors import NotFound
 
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
 
     async def collect() -> list[tuple[str, str, str, str, str]]:
         orch = session.orchestrator()

@@ -18,7 +18,7 @@ unpause_app = typer.Typer(add_completion=False)
 def _session(ctx: typer.Context, services):
     from compose.orchestrator import session as S
 
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
     for name in services or ():
         session.project.service(name)
     return S, session

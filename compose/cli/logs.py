@@ -27,7 +27,7 @@ def logs(
 
     if tail != "all" and not tail.isdigit():
         raise S.UsageError(f"invalid --tail value {tail!r}: a number or 'all'")
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
     for name in services or ():
         session.project.service(name)
     style = LogStyle(colour=use_colour(no_color or ctx.obj.no_color, 1),

@@ -24,7 +24,7 @@ def ps(
 
     if format not in ("table", "json"):
         raise S.UsageError(f"invalid --format {format!r}: use table or json")
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
     for name in services or ():
         session.project.service(name)
     try:

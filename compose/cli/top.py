@@ -14,7 +14,7 @@ def top(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None)
     from compose.orchestrator import listing
     from compose.orchestrator import session as S
 
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
 
     async def collect():
         orch = session.orchestrator()

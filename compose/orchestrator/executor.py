@@ -457,7 +457,8 @@ class Orchestrator:
                    rmi: str | None = None, timeout: int | None = None) -> None:
         existing = await self.observed(all=True)
         gens = self.project.stop_generations()
-        sp = plan_stop(existing, gens, include_orphans=remove_orphans)
+        # Without a compose file (`down -p NAME`) every container of the project goes.
+        sp = plan_stop(existing, gens, include_orphans=remove_orphans or not self.project.services)
         for gen in sp.generations:
             async with trio.open_nursery() as nursery:
                 for c in gen:
@@ -467,7 +468,7 @@ class Orchestrator:
                 for c in sp.leftovers:
                     nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
         orphans = [c for c in existing if c.service not in self.project.known_services()]
-        if orphans and not remove_orphans:
+        if orphans and not remove_orphans and self.project.services:
             self.progress.warn(orphan_warning(orphans))
         await self._remove_networks()
         if volumes:
@@ -476,19 +477,26 @@ class Orchestrator:
             await self._remove_images(rmi)
 
     async def _remove_networks(self) -> None:
-        for res in self.project.networks.values():
-            if res.external:
-                continue
+        names = [res.name for res in self.project.networks.values() if not res.external]
+        try:   # also those the project made earlier and no longer declares
+            labelled = await self.gw.call("networks",
+                                          {"label": [f"{L.PROJECT}={self.project.name}"]})
+            names += [n["Name"] for n in labelled or [] if n.get("Name") not in names]
+        except EngineError as e:
+            if not _is_unsupported(e):
+                raise
+            return
+        for name in names:
             try:
-                await self.gw.call("remove_network", res.name)
+                await self.gw.call("remove_network", name)
             except NotFound:
                 continue
             except EngineError as e:
                 if _is_unsupported(e):
                     return
-                self.progress.warn(f"network {res.name}: {e.message}")
+                self.progress.warn(f"network {name}: {e.message}")
                 continue
-            self.progress.done("Network", res.name, "Removed")
+            self.progress.done("Network", name, "Removed")
 
     async def _remove_volumes(self) -> None:
         for res in self.project.volumes.values():

@@ -15,6 +15,7 @@ from compose.orchestrator.executor import Orchestrator, first_error
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.project_view import ProjectSpec, from_canonical
+from engine.errors import PycomposeError
 
 T = TypeVar("T")
 
@@ -79,8 +80,16 @@ class Session:
         return Orchestrator(self.project, self.gateway, self.progress)
 
 
-def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False) -> Session:
-    spec = load_spec(opts, services)
+def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False,
+                 project_only: bool = False) -> Session:
+    """`project_only`: with `-p NAME` and no compose file, work on whatever the engine has for
+    that project (as `down -p NAME` does in Compose)."""
+    try:
+        spec = load_spec(opts, services)
+    except PycomposeError as e:
+        if not (project_only and opts.project_name and "no configuration file" in e.message):
+            raise
+        spec = ProjectSpec(name=opts.project_name, services={})
     colour = None if not getattr(opts, "no_color", False) else False
     return Session(spec, new_gateway(), Progress(colour=colour, quiet=quiet))
 

@@ -127,6 +127,12 @@ class FakeEngine:
         self.networks_by_name[config["Name"]] = config
         return {"Id": config["Name"]}
 
+    def networks(self, filters: dict | None = None) -> list[dict]:
+        self._unsupported()
+        wanted = [f.split("=", 1) for f in (filters or {}).get("label", [])]
+        return [{"Name": n, "Labels": c.get("Labels", {})} for n, c in self.networks_by_name.items()
+                if not any(c.get("Labels", {}).get(k) != v for k, v in wanted)]
+
     def remove_network(self, ref: str) -> None:
         self._unsupported()
         if ref not in self.networks_by_name:

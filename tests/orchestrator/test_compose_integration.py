@@ -312,3 +312,13 @@ services:
         r = engine.cli("exec", "-T", "client", "wget", "-q", "-O-", f"http://{host}:8080/",
                        cwd=project)
         assert (r.returncode, r.stdout) == (0, "hello\n"), (host, r.stderr)
+
+
+def test_down_by_project_name_without_a_compose_file(engine, project, tmp_path):
+    write(project, STACK.format(level="1"))
+    engine.cli("up", "-d", "db", cwd=project, check=True)
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    r = engine.cli("-p", project.name, "down", "-t", "0", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert containers(engine, project.name) == {}
