@@ -174,3 +174,43 @@ def test_missing_command_is_127_and_non_executable_is_126(box):
         box.run(lambda rt: rt.start(spec, box.cgroup(spec)))
     assert e2.value.exit_code == 126
     assert "/etc/passwd" in str(e2.value) and "permission denied" in str(e2.value)
+
+
+def test_rlimits_are_applied_and_capped_to_the_engines_hard_limit(box):
+    import resource
+    from engine.runtime.spec import Rlimit
+    _, own_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    huge = own_hard * 100 if own_hard != resource.RLIM_INFINITY else 1 << 40
+    status, out = box.output("sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c", process_kw={
+        "rlimits": (Rlimit("nofile", 64, huge), Rlimit("core", 0, 0))})
+    assert status.code == 0, out
+    # P19: asking for more than the engine has must not fail the start, just cap
+    expected_hard = str(own_hard) if own_hard != resource.RLIM_INFINITY else str(huge)
+    assert out.split() == ["64", expected_hard, "0"]
+
+
+def test_host_network_and_joining_another_containers_netns(box):
+    first = box.spec("sleep", "1000", network="private")
+    cg = box.cgroup(first)
+
+    async def body(rt):
+        from tests.runtime.conftest import read_all
+        from engine.runtime.runtime import Stdio
+        proc = await rt.start(first, cg)
+        outs = []
+        for network in (f"ns:/proc/{proc.pid}/ns/net", "host"):
+            spec = box.spec("readlink", "/proc/self/ns/net", network=network)
+            r, w = os.pipe()
+            p = await rt.start(spec, box.cgroup(spec), Stdio(stdout=w))
+            os.close(w)
+            outs.append((await read_all(r)).strip())
+            os.close(r)
+            await rt.wait(p)
+        theirs = os.readlink(f"/proc/{proc.pid}/ns/net")
+        rt.signal(proc, 9)
+        await rt.wait(proc)
+        return outs, theirs
+
+    (joined, host), theirs = box.run(body)
+    assert joined == theirs
+    assert host == os.readlink("/proc/self/ns/net")

@@ -103,7 +103,13 @@ def test_init_forwards_sigterm_while_a_bare_pid1_ignores_it(box):
     bare = box.spec("sleep", "1000")
 
     async def body(rt):
-        proc = await rt.start(with_init, box.cgroup(with_init))
+        cg = box.cgroup(with_init)
+        proc = await rt.start(with_init, cg)
+        # A signal that reaches a namespace init before it installs handlers is dropped (P7):
+        # wait until catatonit runs its child, i.e. it is set up.
+        with trio.fail_after(2):
+            while len(cg.pids()) < 2:
+                await trio.sleep(0.005)
         t0 = time.monotonic()
         rt.signal(proc, signal.SIGTERM)
         with trio.fail_after(2):
@@ -249,3 +255,26 @@ sys.stdin.read()
             assert len(removed) == len(driver.parents())
             assert not any(p.name.startswith(f"pycompose-{cid[:12]}")
                            for parent in driver.parents() for p in parent.iterdir())
+
+
+def test_exec_with_tty_user_cwd_and_env(box):
+    from engine.runtime.spec import User
+    spec = box.spec("sleep", "1000")
+    cg = box.cgroup(spec)
+
+    async def body(rt):
+        proc = await rt.start(spec, cg)
+        cmd = ProcessSpec(args=("sh", "-c", "tty; id -u; pwd; echo $GREETING"),
+                          env=ENV + ("GREETING=hello",), user=User(1000, 1000), cwd="/work",
+                          tty=True)
+        ex = await rt.exec(proc, spec, cmd, cg)
+        out = await read_all(ex.pty_master)
+        os.close(ex.pty_master)
+        status = await rt.wait(ex)
+        rt.signal(proc, signal.SIGKILL)
+        await rt.wait(proc)
+        return out, status
+
+    out, status = box.run(body)
+    assert status.code == 0
+    assert out.replace("\r", "").split() == ["/dev/pts/0", "1000", "/work", "hello"]
