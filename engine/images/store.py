@@ -32,6 +32,7 @@ from engine.errors import BadParameter, Conflict, EngineError, NotFound
 from engine.images import reference
 from engine.images.auth import CredentialStore
 from engine.images.archive import CHUNK, extract_layer, tar_digest
+from engine.images.tarpath import MAGIC_LENGTH, Compression, detect_compression
 from engine.images.image import (Image, canonical_json, config_digest, history_shape,
                                  image_from_config, inspect_shape, now_rfc3339, summary_shape)
 
@@ -167,7 +168,11 @@ class ImageStore:
         """Unpack the layer blob `blob` once; its uncompressed tar must hash to `diff_id`."""
         if diff_id is None:
             with self.blob_path(blob).open("rb") as f:
-                diff_id = tar_digest(f).diff_id
+                if detect_compression(f.read(MAGIC_LENGTH)) is Compression.NONE:
+                    diff_id = blob     # an uncompressed blob is its own diff
+                else:
+                    f.seek(0)
+                    diff_id = tar_digest(f).diff_id
         check_digest(diff_id)
         target = self.layer_dir(diff_id)
         with self.lock(f"layer-{_hex(diff_id)}"):
