@@ -110,6 +110,7 @@ class Orchestrator:
                 raise
             cfg = res.config
             body = {"Name": res.name, "Driver": cfg.get("driver") or "bridge",
+                    "Options": dict(cfg.get("driver_opts") or {}),
                     "Internal": bool(cfg.get("internal")),
                     "Attachable": bool(cfg.get("attachable")),
                     "Labels": L.resource_labels(L.NETWORK, key, self.project.name,
@@ -308,10 +309,11 @@ class Orchestrator:
                     await self._apply(spec, step, opts, result)
             except PycomposeError as e:
                 result.failures[name] = e
-                if not isinstance(e, UpstreamError):
-                    kind_name = naming.container_name(self.project.name, name, 1)
-                    self.progress.failed("Container", spec.container_name or kind_name,
-                                         e.message)
+                shown = spec.container_name or naming.container_name(self.project.name, name, 1)
+                if isinstance(e, UpstreamError):
+                    self.progress.info(f" - Container {shown}  Skipped: {e.message}")
+                else:
+                    self.progress.failed("Container", shown, e.message)
             finally:
                 done[name].set()
 
