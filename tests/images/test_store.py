@@ -196,3 +196,29 @@ def test_prune_and_history(store: ImageStore, busybox_tar: Path) -> None:
     assert rows[0]["Id"] == child.id and rows[0]["Tags"] == ["child:latest"]
     assert rows[0]["Size"] == 3 and rows[1]["Id"] == "<missing>"
     assert rows[1]["Size"] == dangling.size
+
+
+def test_import_and_remove_race_on_a_shared_layer(store: ImageStore, busybox_tar: Path) -> None:
+    """GC from one thread's rmi never takes a layer another thread's import is about to use."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def churn(n: int) -> None:
+        try:
+            barrier.wait()
+            for round_ in range(4):
+                image = import_busybox(store, busybox_tar, f"c{n}:{round_}", [f"CMD {n}"])
+                assert store.layer_paths(store.get(image.id))[0].is_dir()
+                store.remove(f"c{n}:{round_}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.list() == []
+    assert list((store.root / "layers").iterdir()) == []
+    assert list((store.root / "blobs/sha256").iterdir()) == []
