@@ -80,22 +80,24 @@ def _make_networks(config: EngineConfig) -> Any:
 
 
 async def _cleanup_stale_cgroups(driver: Any, ours: set[str]) -> None:
-    """Kill and remove the cgroups of *our* containers only: other engines (other state roots)
-    may share the parent cgroup."""
-    from engine.runtime.cgroups import PREFIX
+    """Kill and remove the cgroups our containers left (the daemon died with them running).
 
-    keep: set[str] = set()
-    for parent in driver.parents():
-        try:
-            names = os.listdir(parent)
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(PREFIX):
-                short = name[len(PREFIX):].split("-")[0]
-                if short not in {cid[:12] for cid in ours}:
-                    keep.add(short)
-    removed = await trio.to_thread.run_sync(driver.cleanup_stale, keep)
+    Only names of *our* containers: other engines (other state roots, test runs) may share the
+    parent cgroup, so `driver.cleanup_stale(keep)` — which removes every `pycompose-*` not kept —
+    would race with their fresh cgroups."""
+    from engine.runtime.cgroups import PREFIX, Cgroup
+
+    def work() -> list[str]:
+        removed = []
+        for cid in ours:
+            name = f"{PREFIX}{cid[:12]}"
+            dirs = [p / name for p in driver.parents() if (p / name).is_dir()]
+            if dirs:
+                Cgroup(name, dirs).remove()
+                removed.extend(str(d) for d in dirs)
+        return removed
+
+    removed = await trio.to_thread.run_sync(work)
     if removed:
         log.warning("removed stale cgroups: %s", ", ".join(removed))
 

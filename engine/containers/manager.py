@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -161,7 +162,6 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             for vol in rec.anonymous_volumes:
                 await trio.to_thread.run_sync(self.volumes.remove, vol, lambda _n: [])
             if self.store._records.get(cid) is not rec:
-                import shutil
                 shutil.rmtree(cdir, ignore_errors=True)
             raise
         warnings: list[str] = []
@@ -376,8 +376,10 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 oom = await trio.to_thread.run_sync(run.cgroup.oom_killed)
             except Exception as exc:
                 log.warning("oom check of %s failed: %s", rec.short_id, exc)
-            for step in (run.cgroup.remove, lambda: self._disconnect_all(rec.id),
-                         lambda: rootfs_ops.unmount(rec.dir / "merged")):
+            steps = [run.cgroup.remove, lambda: rootfs_ops.unmount(rec.dir / "merged")]
+            if run.spec.network == "private":
+                steps.insert(1, lambda: self._disconnect_all(rec.id))
+            for step in steps:
                 try:
                     await trio.to_thread.run_sync(step)
                 except Exception as exc:
@@ -570,7 +572,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             self._save(rec)
             await trio.to_thread.run_sync(rootfs_ops.unmount, rec.dir / "merged")
             self.execs.container_removed(rec.id)
-            self.store.forget(rec)
+            self.store.forget(rec, delete=False)
+            await trio.to_thread.run_sync(shutil.rmtree, rec.dir, True)
             self._trackers.pop(rec.id, None)
             self._hubs.pop(rec.id, None)
         if volumes:

@@ -67,7 +67,8 @@ async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: in
 def disconnect_container(mgr: ContainerManager, cid: str) -> None:
     nets = mgr.networks
     try:
-        nets.unpublish(cid)
+        if nets.ports(cid):  # unpublish runs iptables: only when there is something to undo
+            nets.unpublish(cid)
     except Exception as exc:
         log.warning("unpublish %s: %s", cid[:12], exc)
     for ep in nets.endpoints():

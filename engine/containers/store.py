@@ -191,13 +191,15 @@ class ContainerStore:
                 raise NotFound(f"No such container: {ref} (multiple IDs found with that prefix)")
         raise NotFound(f"No such container: {ref}")
 
-    def forget(self, rec: ContainerRecord) -> None:
-        """Drop the record and its directory (the caller made sure nothing is mounted there)."""
+    def forget(self, rec: ContainerRecord, *, delete: bool = True) -> None:
+        """Drop the record, and its directory unless the caller deletes it (off the event loop);
+        the caller made sure nothing is mounted there."""
         self._records.pop(rec.id, None)
         if self._names.get(rec.name) == rec.id:
             del self._names[rec.name]
         self._locks.pop(rec.id, None)
-        shutil.rmtree(rec.dir, ignore_errors=True)
+        if delete:
+            shutil.rmtree(rec.dir, ignore_errors=True)
 
     def lock(self, cid: str) -> trio.Lock:
         return self._locks.setdefault(cid, trio.Lock())
