@@ -117,7 +117,8 @@ class RegistryClient:
         url = path if "://" in path else f"{self.scheme}://{self.api_host}{path}"
         headers = dict(headers or {})
         for attempt in range(2):
-            if scope in self._auth:
+            # Credentials go to the registry itself only (an upload Location may point away).
+            if scope in self._auth and urllib.parse.urlsplit(url).netloc == self.api_host:
                 headers["Authorization"] = self._auth[scope]
             resp = self._send(method, url, headers, body)
             if resp.status == 401 and attempt == 0:
