@@ -69,6 +69,7 @@ class Orchestrator:
         self.progress = progress or Progress()
         self.networks_ok = True
         self._ids: dict[str, str] = {}          # service -> id of a replica (service: refs)
+        self._image_ids: dict[str, str] = {}    # service -> id of its image, as resolved now
         self._warned_networks = False
 
     # -- discovery -------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Orchestrator:
                        slug: str | None = None, **overrides) -> dict:
         labels = L.container_labels(
             self._base_labels(), service=spec.name, config_hash=spec.config_hash,
-            number=number, slug=slug, image=spec.image or "",
+            number=number, slug=slug, image=self._image_ids.get(spec.name) or spec.image or "",
             depends_on=L.depends_on_value((d.service, d.condition, d.restart)
                                           for d in spec.depends_on))
         ctx = CreateContext(
@@ -246,6 +247,21 @@ class Orchestrator:
             self.project.service(name)
         return targets if opts.no_deps else self.project.with_dependencies(targets)
 
+    async def resolve_images(self, names: Iterable[str]) -> None:
+        """Image ids of the services' images, in parallel; a missing image fails only its
+        service (at create time, with the engine's `No such image` message)."""
+        async def one(name: str, ref: str) -> None:
+            try:
+                self._image_ids[name] = (await self.gw.call("inspect_image", ref)).get("Id", "")
+            except NotFound:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                ref = self.project.services[name].image
+                if ref:
+                    nursery.start_soon(one, name, ref)
+
     def check_buildable(self, names: Iterable[str]) -> None:
         for name in names:
             spec = self.project.services[name]
@@ -261,12 +277,14 @@ class Orchestrator:
             if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:
                 self._ids.setdefault(c.service, c.id)
         order = [n for layer in self.project.start_generations(names) for n in layer]
+        await self.resolve_images(names)
         desired = []
         for n in order:
             spec = self.project.services[n]
             desired.append(DesiredService(
                 n, spec.config_hash, opts.scale.get(n, spec.replicas), spec.container_name,
-                tuple(p for p in spec.namespace_parents if p in names)))
+                tuple(p for p in spec.namespace_parents if p in names),
+                self._image_ids.get(n, "")))
         plan = plan_project(self.project.name, desired, existing,
                             self.project.known_services(),
                             PlanOptions(opts.policy, frozenset(opts.services or names),

@@ -38,6 +38,7 @@ class Observed:
     config_hash: str = ""
     number: int | None = None
     oneoff: bool = False
+    image: str = ""             # the `image` label: the image id it was created from
 
     @property
     def running(self) -> bool:
@@ -56,6 +57,7 @@ class Observed:
             config_hash=labels.get(L.CONFIG_HASH, ""),
             number=L.number_of(labels),
             oneoff=L.is_oneoff(labels),
+            image=labels.get(L.IMAGE, ""),
         )
 
 
@@ -66,6 +68,7 @@ class DesiredService:
     replicas: int = 1
     container_name: str | None = None          # custom `container_name:` (one replica only)
     namespace_parents: tuple[str, ...] = ()    # `service:X` in network_mode/ipc/pid, volumes_from
+    image_id: str = ""                         # the id the image reference resolves to now
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,11 @@ def _must_recreate(desired: DesiredService, current: Observed, options: PlanOpti
         return False
     if options.policy is RecreatePolicy.FORCE and desired.name in options.force_services:
         return True
-    return parent_recreated or current.config_hash != desired.config_hash
+    if parent_recreated or current.config_hash != desired.config_hash:
+        return True
+    # The image behind the reference changed (a newer one was loaded or built): recreate.
+    return bool(desired.image_id and current.image.startswith("sha256:")
+                and current.image != desired.image_id)
 
 
 def plan_service(project: str, desired: DesiredService, existing: Iterable[Observed],

@@ -156,6 +156,13 @@ class FakeEngine:
         self._log("remove_volume", name)
         del self.volumes_by_name[name]
 
+    images: dict[str, str] = {}   # reference -> id; absent = "No such image"
+
+    def inspect_image(self, ref: str) -> dict:
+        if ref not in self.images:
+            raise NotFound(f"No such image: {ref}")
+        return {"Id": self.images[ref]}
+
     def remove_image(self, ref: str, force: bool = False) -> list:
         self._log("remove_image", ref)
         return []

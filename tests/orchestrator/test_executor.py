@@ -232,3 +232,18 @@ def test_unknown_service_is_a_clear_error():
 
     with pytest.raises(NoSuchService, match="no such service: nope"):
         run(lambda: orch(FakeEngine()).up(UpOptions(services=("nope",))))
+
+
+def test_image_label_is_the_image_id_and_a_new_image_recreates():
+    data = {"services": {"web": {"image": "busybox"}}}
+    engine = FakeEngine()
+    engine.images = {"busybox": "sha256:one"}
+    run(lambda: orch(engine, data).up(UpOptions()))
+    labels = engine._get("demo-web-1")["Config"]["Labels"]
+    assert labels["com.docker.compose.image"] == "sha256:one"
+    engine.images = {"busybox": "sha256:two"}
+    engine.calls.clear()
+    run(lambda: orch(engine, data).up(UpOptions()))
+    assert engine.names("rename") == ["demo-web-1"]
+    assert engine._get("demo-web-1")["Config"]["Labels"]["com.docker.compose.image"] == \
+        "sha256:two"

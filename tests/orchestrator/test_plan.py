@@ -111,3 +111,14 @@ def test_stop_plan_orders_dependents_first_and_keeps_orphans_optional():
     assert [x.name for x in sp.leftovers] == ["demo-web-run-a"]
     sp = plan_stop(existing, [["web"], ["db"]], include_orphans=True)
     assert [x.name for x in sp.leftovers] == ["demo-old-1", "demo-web-run-a"]
+
+
+def test_changed_image_behind_the_reference_recreates():
+    current = Observed("x", "demo-web-1", "web", "running", "h1", 1, image="sha256:old")
+    steps = plan_service("demo", DesiredService("web", "h1", image_id="sha256:new"), [current])
+    assert actions(steps) == [(Action.RECREATE, "demo-web-1")]
+    steps = plan_service("demo", DesiredService("web", "h1", image_id="sha256:old"), [current])
+    assert actions(steps) == [(Action.NOOP, "demo-web-1")]
+    legacy = Observed("x", "demo-web-1", "web", "running", "h1", 1, image="busybox")
+    steps = plan_service("demo", DesiredService("web", "h1", image_id="sha256:new"), [legacy])
+    assert actions(steps) == [(Action.NOOP, "demo-web-1")]
