@@ -43,7 +43,8 @@ def run(
         service=service, command=tuple(command) if command else None, detach=detach, remove=rm,
         name=name, environment=parse_env(env),
         entrypoint=tuple(shlex.split(entrypoint)) if entrypoint is not None else None,
-        user=user, workdir=workdir, volumes=tuple(volume or ()), ports=tuple(publish or ()),
+        user=user, workdir=workdir, volumes=tuple(_absolute_bind(v) for v in volume or ()),
+        ports=tuple(publish or ()),
         service_ports=service_ports, no_deps=no_deps, use_aliases=use_aliases, tty=not no_tty,
         interactive=interactive)
     orch = session.orchestrator()
@@ -58,3 +59,13 @@ def run(
         return run_attached(client, cid, tty, stdin, rm)
     finally:
         session.gateway.close()
+
+
+def _absolute_bind(spec: str) -> str:
+    """`-v ./data:/data`: a relative host path is relative to where `run` was typed."""
+    import os
+
+    source, sep, rest = spec.partition(":")
+    if sep and source.startswith((".", "~")):
+        return f"{os.path.abspath(os.path.expanduser(source))}:{rest}"
+    return spec

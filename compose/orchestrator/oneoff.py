@@ -82,6 +82,7 @@ async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, 
     for c in await orch.observed(all=True):   # service: references of the one-off
         if not c.oneoff and (c.number or 1) == 1:
             orch._ids.setdefault(c.service, c.id)
+    await orch.resolve_images([opts.service])
     slug = naming.new_slug()
     name = opts.name or naming.oneoff_name(orch.project.name, opts.service, slug)
     tty = opts.tty and not opts.detach and sys.stdin.isatty()
