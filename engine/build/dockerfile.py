@@ -410,7 +410,7 @@ def key_values(instr: Instruction, env: dict[str, str], *, escape: str = "\\",
     """ENV / LABEL / ARG pairs: `k=v k2="v 2"` or the legacy `ENV k some value`."""
     words = expand_words(instr.text, env, escape=escape, line=instr.line, filename=filename)
     raw = instr.text.split(None, 1)
-    if instr.cmd != "ARG" and words and "=" not in raw[0]:
+    if instr.cmd != "ARG" and words and "=" not in words[0]:
         # legacy form: first word is the key, the rest (verbatim, expanded) the value
         if len(raw) < 2:
             raise DockerfileError(f"{instr.cmd} names can not be blank" if not raw else

@@ -166,7 +166,7 @@ async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
                          process=ProcessSpec(args=request.args, env=request.env,
                                              cwd=request.cwd or "/", user=request.user),
                          mounts=tuple(mounts), network=request.network)
-    cgroup = cgroups.create(f"pycompose-{cid[:12]}", Resources())
+    cgroup = cgroups.create(f"pycompose-build-{cid[:12]}", Resources())
     proc = None
     r, w = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
