@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ def _take_lock(root: Path) -> int:
     return fd
 
 
+def _check_socket_free(path: Path) -> None:
+    """Refuse early (before forking anything) when a live engine already answers there."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise EngineError(f"another engine is already listening on {path}")
+
+
 def _setup_logging(root: Path) -> None:
     handler = logging.FileHandler(root / "engine.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -57,6 +70,7 @@ def serve(config: EngineConfig) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
     lock_fd = _take_lock(config.root)
     try:
+        _check_socket_free(config.socket_path)
         _setup_logging(config.root)
         from engine.runtime.runtime import Runtime
 
@@ -177,6 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     except PycomposeError as exc:
         print(f"engine: {exc}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:  # a user error raised inside the trio nursery
+        user = [e for e in _leaves(group) if isinstance(e, PycomposeError)]
+        if not user:
+            raise
+        print(f"engine: {user[0]}", file=sys.stderr)
+        return 1
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 import trio
 
-from engine.errors import BadParameter, PycomposeError
+from engine.errors import BadParameter, EngineError, PycomposeError
 
 log = logging.getLogger("engine.api")
 
@@ -315,9 +315,17 @@ async def serve_unix(path: Path, dispatch: Dispatch,
                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Listen on `path` (mode 0660, parent created) until cancelled; the socket file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The daemon's root lock guarantees no other engine owns this socket: a leftover is stale.
     if path.is_socket() or path.exists():
-        path.unlink()
+        # A leftover of a dead engine is unlinked; one that answers belongs to a live engine
+        # (with another state root) and is not ours to take over.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            raise EngineError(f"another engine is already listening on {path}")
+        except OSError:
+            path.unlink()
+        finally:
+            probe.close()
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         await sock.bind(str(path))

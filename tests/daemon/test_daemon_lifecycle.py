@@ -79,3 +79,15 @@ def test_killed_daemon_leaves_nothing_running_after_restart(fresh):
     keep.reload()
     client.containers.get("always").remove(force=True)
     client.containers.get("survivor").remove()
+
+
+def test_socket_of_a_live_engine_is_not_taken_over(fresh, tmp_path_factory):
+    fresh.start()
+    other = make_daemon(tmp_path_factory, "other-root")
+    env = dict(other.env, PYCOMPOSE_HOST=fresh.env["PYCOMPOSE_HOST"])
+    res = subprocess.run([sys.executable, "-m", "engine.daemon"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "already listening" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert fresh.sock.exists()
+    assert fresh.client().ping()

@@ -1,0 +1,181 @@
+"""POST /build (Docker's API: a tar context body, JSON lines back) and
+POST /pycompose/images/bootstrap (a Debian base image made with mmdebstrap).
+
+Secrets: Docker hands them over a BuildKit session, which we do not have. pycompose clients send
+them in the header `X-Pycompose-Build-Secrets`: base64 of a JSON object {"<id>": "<base64
+content>"} — a header, not the query, so the content never lands in a URL or a log line. The
+daemon keeps each in a 0600 file for the duration of the build only.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import trio
+
+from engine.api.context import Engine
+from engine.api.http import Request, StreamResponse
+from engine.api.router import Router
+from engine.build.bootstrap import bootstrap
+from engine.build.builder import Builder, BuildOptions
+from engine.build.context import BuildContext
+from engine.errors import BadParameter, PycomposeError
+
+SECRETS_HEADER = "x-pycompose-build-secrets"
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+def _error_line(message: str) -> bytes:
+    return _line({"errorDetail": {"message": message}, "error": message})
+
+
+def _json_arg(req: Request, name: str) -> dict[str, str]:
+    raw = req.arg(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadParameter(f"invalid JSON in query parameter {name!r}") from None
+    if not isinstance(value, dict):
+        raise BadParameter(f"query parameter {name!r} must be a JSON object")
+    # Docker sends null for an arg given without a value and not set in the environment.
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _secrets(req: Request) -> dict[str, bytes]:
+    raw = req.headers.get(SECRETS_HEADER)
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(base64.b64decode(raw, validate=True))
+        return {str(k): base64.b64decode(v, validate=True) for k, v in doc.items()}
+    except (ValueError, binascii.Error, AttributeError, TypeError):
+        raise BadParameter(f"invalid {SECRETS_HEADER} header (base64 JSON of "
+                           "{id: base64 content})") from None
+
+
+def build_options(req: Request) -> BuildOptions:
+    """The query of POST /build -> BuildOptions (secrets are added by the handler)."""
+    return BuildOptions(dockerfile=req.arg("dockerfile") or "Dockerfile",
+                        tags=tuple(t for t in req.args("t") if t),
+                        build_args=_json_arg(req, "buildargs"),
+                        target=req.arg("target") or None,
+                        no_cache=req.bool_arg("nocache"),
+                        pull=req.bool_arg("pull"),
+                        labels=_json_arg(req, "labels"))
+
+
+def register(router: Router, engine: Engine) -> None:
+    root = Path(engine.config.root) / "build"
+    builder = Builder(engine.images, engine.manager.runtime, engine.manager.cgroups, root)
+    _cleanup_stale(builder)
+
+    async def build(req: Request) -> StreamResponse:
+        options = build_options(req)
+        secrets = _secrets(req)
+        return StreamResponse(_build_stream(builder, req, options, secrets))
+
+    async def bootstrap_image(req: Request) -> StreamResponse:
+        include = [p for item in req.args("include") for p in item.split(",") if p]
+        ref = req.arg("ref") or "debian:bookworm"
+        kwargs: dict[str, Any] = dict(suite=req.arg("suite") or None,
+                                      mirror=req.arg("mirror") or None, include=include,
+                                      variant=req.arg("variant") or "minbase",
+                                      force=req.bool_arg("force"))
+
+        def work(progress: Callable[[dict], None]) -> Any:
+            return bootstrap(engine.images, ref, progress=progress, **kwargs)
+
+        return StreamResponse(_thread_stream(work, lambda image: [{"aux": {"ID": image.id}}]))
+
+    router.add("POST", "/build", build)
+    router.add("POST", "/pycompose/images/bootstrap", bootstrap_image)
+
+
+def _cleanup_stale(builder: Builder) -> None:
+    """Mounts and step dirs a previous daemon left behind when it died mid-build."""
+    from engine.runtime import rootfs
+    rootfs.cleanup_stale_mounts(builder.work)
+    for entry in builder.work.iterdir():
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
+                        secrets: dict[str, bytes]) -> AsyncIterator[bytes]:
+    send, receive = trio.open_memory_channel[dict](math.inf)
+    workdir = Path(tempfile.mkdtemp(dir=builder.work, prefix="ctx-"))
+    failure: list[str] = []
+
+    async def run() -> None:
+        async with send:
+            try:
+                secret_files: dict[str, str] = {}
+                for ident, data in secrets.items():
+                    path = workdir / f"secret-{len(secret_files)}"
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                    secret_files[ident] = str(path)
+                opts = BuildOptions(**{**options.__dict__, "secrets": secret_files})
+
+                def extract() -> BuildContext:
+                    req.body.seek(0)
+                    return BuildContext.from_tar(req.body, workdir / "context")
+
+                context = await trio.to_thread.run_sync(extract)
+                await builder.build(context, opts, send.send_nowait)
+            except PycomposeError as exc:
+                failure.append(exc.message)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            async for msg in receive:
+                yield _line(msg)
+        if failure:
+            yield _error_line(failure[0])
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
+
+
+async def _thread_stream(work: Callable[[Callable[[dict], None]], Any],
+                         last: Callable[[Any], list[dict]]) -> AsyncIterator[bytes]:
+    """Run blocking `work(progress)` in a thread, streaming its progress as JSON lines."""
+    send, receive = trio.open_memory_channel[dict](math.inf)
+    token = trio.lowlevel.current_trio_token()
+    result: dict[str, Any] = {}
+
+    def progress(msg: dict) -> None:
+        try:
+            trio.from_thread.run_sync(send.send_nowait, msg, trio_token=token)
+        except (trio.WouldBlock, trio.RunFinishedError, trio.ClosedResourceError):
+            pass
+
+    async def runner() -> None:
+        async with send:
+            try:
+                result["value"] = await trio.to_thread.run_sync(work, progress)
+            except PycomposeError as exc:
+                result["error"] = exc.message
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner)
+        async for msg in receive:
+            yield _line(msg)
+    if "error" in result:
+        yield _error_line(result["error"])
+    elif "value" in result:
+        for msg in last(result["value"]):
+            yield _line(msg)
