@@ -489,3 +489,27 @@ def test_detached_rm(engine):
         time.sleep(0.1)
     r = engine.cli("container", "run", "--rm", "--restart", "always", "busybox", "true")
     assert r.returncode == 125 and "conflicts with --rm" in r.stderr
+
+
+def test_networks(engine):
+    net, ctr = name(), name()
+    r = engine.cli("network", "create", "--subnet", "10.237.200.0/24", "--label", "k=v", net)
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64, r.stderr
+    try:
+        assert net in engine.cli("network", "ls").stdout
+        info = json.loads(engine.cli("network", "inspect", net).stdout)[0]
+        assert info["Labels"] == {"k": "v"}
+        assert info["IPAM"]["Config"][0]["Subnet"] == "10.237.200.0/24"
+        engine.cli("container", "run", "-d", "--name", ctr, "--network", net, "--network-alias",
+                   "web", "--ip", "10.237.200.9", "busybox", "sleep", "300", check=True)
+        r = engine.cli("container", "run", "--rm", "--network", net, "busybox", "sh", "-c",
+                       "ping -c1 -W2 web | grep -o '10.237.200.9' | head -1")
+        assert r.stdout == "10.237.200.9\n", r.stderr
+        r = engine.cli("network", "rm", net)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    finally:
+        engine.cli("container", "rm", "-f", ctr)
+        engine.cli("network", "rm", net)
+    assert net not in engine.cli("network", "ls").stdout
+    r = engine.cli("network", "create", "--subnet", "10.237.200.1/24", net)
+    assert r.returncode == 125 and "--subnet" in r.stderr
