@@ -1,0 +1,91 @@
+"""POST /build and POST /pycompose/images/bootstrap through the router (real builds)."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+from types import SimpleNamespace
+
+import pytest
+
+from engine.api import routes_build
+from engine.api.http import Request
+from engine.api.router import Router
+from engine.errors import BadParameter
+
+pytestmark = pytest.mark.integration
+
+
+def context_tar(files: dict[str, str]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def call(env, path: str, query: dict, body: io.BytesIO, headers: dict | None = None
+         ) -> list[dict]:
+    engine = SimpleNamespace(config=SimpleNamespace(root=env.root), images=env.store,
+                             manager=SimpleNamespace(runtime=env.runtime, cgroups=env.driver))
+    router = Router()
+    routes_build.register(router, engine)
+    request = Request("POST", path, {k: v if isinstance(v, list) else [v]
+                                     for k, v in query.items()}, headers or {}, body)
+
+    async def go():
+        response = await router.dispatch(request)
+        chunks = [chunk async for chunk in response.body]
+        return b"".join(chunks)
+
+    raw = env.run_trio(go)
+    return [json.loads(line) for line in raw.split(b"\r\n") if line]
+
+
+def test_post_build_streams_docker_json_and_tags(env):
+    body = context_tar({"Dockerfile": "FROM busybox\nARG V\nRUN echo v=$V && echo x > /x\n",
+                        "dir/Custom": "FROM busybox\nRUN --mount=type=secret,id=k cat /run/secrets/k\n"})
+    lines = call(env, "/v1.41/build", {"t": ["api:1", "api:latest"],
+                                       "buildargs": json.dumps({"V": "42"}),
+                                       "labels": json.dumps({"l": "1"})}, body)
+    streams = "".join(line.get("stream", "") for line in lines)
+    assert "Step 1/3 : FROM busybox" in streams and "v=42" in streams
+    aux = [line["aux"]["ID"] for line in lines if "aux" in line]
+    assert env.store.get("api:1").id == aux[0] == env.store.get("api:latest").id
+    assert env.store.get("api:1").config["Labels"] == {"l": "1"}
+    secrets = base64.b64encode(json.dumps(
+        {"k": base64.b64encode(b"top-secret").decode()}).encode()).decode()
+    body.seek(0)
+    lines = call(env, "/build", {"dockerfile": "dir/Custom"}, body,
+                 {"x-pycompose-build-secrets": secrets})
+    assert "top-secret" in "".join(line.get("stream", "") for line in lines)
+    env.assert_clean()
+
+
+def test_post_build_failure_is_an_error_line(env):
+    body = context_tar({"Dockerfile": "FROM busybox\nRUN false\n"})
+    lines = call(env, "/build", {"t": "bad:1"}, body)
+    assert lines[-1] == {"errorDetail": {"message": "The command '/bin/sh -c false' returned "
+                                                    "a non-zero code: 1"},
+                         "error": "The command '/bin/sh -c false' returned a non-zero code: 1"}
+    body = context_tar({"Dockerfile": "FROM busybox\nBOGUS x\n"})
+    lines = call(env, "/build", {}, body)
+    assert lines[-1]["error"] == "Dockerfile:2: unknown instruction: BOGUS"
+    env.assert_clean()
+
+
+def test_bad_query_is_a_400_before_streaming(env):
+    with pytest.raises(BadParameter, match="invalid JSON in query parameter 'buildargs'"):
+        call(env, "/build", {"buildargs": "{nope"}, context_tar({}))
+
+
+def test_bootstrap_keeps_an_existing_tag(env):
+    env.store.tag("busybox:latest", "debian:bookworm")
+    lines = call(env, "/pycompose/images/bootstrap", {"ref": "debian:bookworm"}, io.BytesIO())
+    assert "exists already" in lines[0]["stream"]
+    assert lines[-1] == {"aux": {"ID": env.store.get("busybox:latest").id}}
