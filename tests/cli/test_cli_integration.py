@@ -513,3 +513,17 @@ def test_networks(engine):
     assert net not in engine.cli("network", "ls").stdout
     r = engine.cli("network", "create", "--subnet", "10.237.200.1/24", net)
     assert r.returncode == 125 and "--subnet" in r.stderr
+
+
+def test_rename_and_prune(engine):
+    a, b = name(), name()
+    engine.cli("container", "create", "--name", a, "-v", "/anon", "busybox", "true", check=True)
+    assert engine.cli("container", "rename", a, b).returncode == 0
+    out = engine.cli("container", "ls", "-a", "--format", "{{.Names}}").stdout.split()
+    assert b in out and a not in out
+    r = engine.cli("container", "prune", "-f")
+    assert r.returncode == 0 and "Total reclaimed space:" in r.stdout
+    assert b not in engine.cli("container", "ls", "-a", "--format", "{{.Names}}").stdout.split()
+    r = engine.cli("volume", "prune", "-f")
+    assert r.returncode == 0 and "Total reclaimed space:" in r.stdout
+    assert engine.cli("volume", "prune").returncode == 1  # no terminal to ask on, no -f
