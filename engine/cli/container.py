@@ -340,6 +340,11 @@ def wait(names: List[str] = Names) -> None:
 # -- information ----------------------------------------------------------------------------------
 
 _PS_HEADERS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+_PS_FIELD_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+                     "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+                     "State": "STATE", "Status": "STATUS", "Names": "NAMES", "Labels": "LABELS",
+                     "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+                     "LocalVolumes": "LOCAL VOLUMES"}
 
 
 def ps_fields(c: dict, now: float, no_trunc: bool = False) -> dict:
@@ -391,8 +396,8 @@ def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped contai
         for row in rows:
             print(json.dumps(row, separators=(",", ":")))
     elif format_ and format_ != "table":
-        for row in rows:
-            print(fmt.render_template(format_.removeprefix("table "), row))
+        for line in fmt.render_rows(format_, rows, _PS_FIELD_HEADERS):
+            print(line)
     else:
         keys = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
         print(fmt.table(_PS_HEADERS, [[row[k] for k in keys] for row in rows]))

@@ -168,6 +168,20 @@ def render_template(template: str, data: dict) -> str:
     return out.replace("\\n", "\n").replace("\\t", "\t")
 
 
+def render_rows(template: str, rows: list[dict], headers: dict[str, str]) -> list[str]:
+    """`--format` for listings: a template per row, or `table TEMPLATE` with a header line and
+    tab-separated cells aligned as docker's tabwriter does."""
+    if not template.startswith("table"):
+        return [render_template(template, row) for row in rows]
+    template = template[len("table"):].strip() or "{{.ID}}"
+    header_row = {key: headers.get(key, key.upper()) for key in headers}
+    fields = {m.group(2).split(".")[0] for m in _FIELD.finditer(template)}
+    header_row.update({f: headers.get(f, f.upper()) for f in fields if f not in header_row})
+    cells = [render_template(template, r).split("\t")
+             for r in [header_row, *rows]]
+    return table(cells[0], cells[1:]).splitlines()
+
+
 def _go_print(node: object) -> str:
     if isinstance(node, dict):
         return "map[" + " ".join(f"{k}:{_go_print(v)}" for k, v in sorted(node.items())) + "]"

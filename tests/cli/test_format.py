@@ -110,3 +110,11 @@ def test_network_create_body():
         create_body("n", "bridge", "10.9.0.1/24", None, False, {})
     with pytest.raises(FlagError, match="not inside"):
         create_body("n", "bridge", "10.9.0.0/24", "10.8.0.1", False, {})
+
+
+def test_listing_templates_with_and_without_table():
+    rows = [{"ID": "abc", "Names": "web"}, {"ID": "defgh", "Names": "db"}]
+    headers = {"ID": "CONTAINER ID", "Names": "NAMES"}
+    assert fmt.render_rows("{{.Names}}", rows, headers) == ["web", "db"]
+    assert fmt.render_rows("table {{.ID}}\\t{{.Names}}", rows, headers) == [
+        "CONTAINER ID   NAMES", "abc            web", "defgh          db"]
