@@ -1,0 +1,242 @@
+"""End-to-end tests: the examples, driven through the real `pycompose` CLI as a user types it,
+against a real engine with its own state root, socket and address pool.
+
+`HostTrace` records the kernel objects a test's engine made (links in its address pool and the
+veths on them, firewall rules naming the pool, mounts under its root, processes whose root is
+under its root, container cgroups) so a test can prove that, afterwards, none of them remain.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+CLI = [sys.executable, "-m", "compose.cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, bytes]:
+    """A plain HTTP/1.0 GET on 127.0.0.1 (status, body); OSError if nothing answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, body
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:   # noqa: BLE001 - retried until the deadline, then reported
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}"
+                         + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+@dataclass
+class HostTrace:
+    """What an engine (identified by its state root and address pool) left on the host."""
+
+    root: Path
+    pool_prefix: str                    # e.g. "10.241." for 10.241.0.0/16
+    cgroups: set[str] = field(default_factory=set)   # "pycompose-<id12>" names seen
+
+    def links(self) -> set[str]:
+        """Bridges holding an address in our pool, and every link enslaved to them."""
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True,
+                             text=True, check=True).stdout
+        bridges = {line.split()[1] for line in out.splitlines()
+                   if f" {self.pool_prefix}" in line}
+        found = set(bridges)
+        for bridge in bridges:
+            ports = subprocess.run(["ip", "-o", "link", "show", "master", bridge],
+                                   capture_output=True, text=True).stdout
+            found |= {line.split(":")[1].strip().split("@")[0] for line in ports.splitlines()}
+        return found
+
+    def rules(self) -> list[str]:
+        rules = []
+        for tool in ("iptables-save",):
+            out = subprocess.run([tool], capture_output=True, text=True).stdout
+            rules += [line for line in out.splitlines() if self.pool_prefix in line]
+        return rules
+
+    def mounts(self) -> list[str]:
+        with open("/proc/self/mountinfo") as f:
+            return [line.split()[4] for line in f if line.split()[4].startswith(str(self.root))]
+
+    def processes(self) -> list[int]:
+        """Container processes of our engine: their root mount is an overlay whose layers and
+        upper dir lie under our state root (readlink /proc/PID/root only says "/" for them)."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/mountinfo") as f:
+                    first = f.readline()
+            except OSError:
+                continue
+            if f"={self.root}/" in first:
+                pids.append(int(entry))
+        return pids
+
+    def remember_cgroups(self, container_ids) -> None:
+        self.cgroups |= {f"pycompose-{cid[:12]}" for cid in container_ids}
+
+    def cgroup_dirs(self) -> list[str]:
+        if not self.cgroups:
+            return []
+        found = []
+        for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+            for name in dirnames:
+                if name in self.cgroups:
+                    found.append(os.path.join(dirpath, name))
+            # pycompose cgroups sit below the engine's own cgroup, never very deep
+            if dirpath.count("/") > 9:
+                dirnames[:] = []
+        return found
+
+    def leftovers(self) -> dict[str, list]:
+        found = {"links": sorted(self.links()), "firewall rules": self.rules(),
+                 "mounts": self.mounts(), "processes": self.processes(),
+                 "cgroups": self.cgroup_dirs()}
+        return {k: v for k, v in found.items() if v}
+
+
+@dataclass
+class Engine:
+    home: Path             # the temp dir holding state root, socket and logs
+    root: Path
+    socket: Path
+    pool: str
+    env: dict[str, str]
+    pid: int | None = None
+    trace: HostTrace = None  # type: ignore[assignment]
+
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 120,
+            check: bool = False, env: dict[str, str] | None = None,
+            input: bytes | None = None) -> subprocess.CompletedProcess:
+        r = subprocess.run(CLI + list(args), env={**self.env, **(env or {})}, cwd=cwd,
+                           capture_output=True, timeout=timeout, input=input)
+        out = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(errors="replace"),
+                                          r.stderr.decode(errors="replace"))
+        if check and out.returncode != 0:
+            raise AssertionError(f"pycompose {' '.join(args)} exited {out.returncode}:\n"
+                                 f"{out.stdout}\n{out.stderr}")
+        return out
+
+    def popen(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+              **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(CLI + list(args), env={**self.env, **(env or {})}, cwd=cwd,
+                                **kwargs)
+
+    def client(self):
+        from engine.client import Client
+
+        return Client(self.socket)
+
+    def container_ids(self) -> list[str]:
+        with self.client() as c:
+            return [i["Id"] for i in c.containers(all=True)]
+
+    def log_tail(self) -> str:
+        try:
+            return (self.root / "engine.log").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+
+def _stop(pid: int, timeout: float = 30) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _unmount_below(root: Path) -> None:
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def start_engine(pool: str, prefix: str) -> tuple[Engine, subprocess.Popen]:
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    root = home / "state"
+    root.mkdir()
+    sock = home / "engine.sock"
+    env = dict(os.environ)
+    env.update(PYCOMPOSE_ROOT=str(root), PYCOMPOSE_HOST=f"unix://{sock}",
+               PYCOMPOSE_ADDRESS_POOL=pool, NO_COLOR="1")
+    env.pop("PYCOMPOSE_DEBUG", None)
+    log = open(home / "daemon.out", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
+    log.close()
+    prefix_octets = ".".join(pool.split(".")[:2]) + "."
+    engine = Engine(home, root, sock, pool, env, proc.pid, HostTrace(root, prefix_octets))
+    from engine.client import Client
+
+    client = Client(sock)
+    deadline = time.monotonic() + 20
+    while not client.ping():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = (home / "daemon.out").read_text(errors="replace")[-2000:]
+            stop_engine(engine, proc)
+            pytest.fail(f"engine did not start (exit {proc.poll()}):\n{out}")
+        time.sleep(0.05)
+    client.close()
+    return engine, proc
+
+
+def stop_engine(engine: Engine, proc: subprocess.Popen) -> None:
+    """Stop our engine by PID; a safety net for what a failed test left (mounts, files)."""
+    _stop(proc.pid)
+    _unmount_below(engine.home)
+    shutil.rmtree(engine.home, ignore_errors=True)
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    """The example directory as a user would have it (a copy: tests edit files in it)."""
+    target = dest / name
+    shutil.copytree(EXAMPLES / name, target, symlinks=True)
+    return target
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
