@@ -148,12 +148,29 @@ class LogFile:
     def _append(self, entries: list[LogEntry]) -> None:
         if not entries:
             return
-        data = b"".join(e.to_line() for e in entries)
-        if self.max_size is not None and self.path.exists() \
-                and self.path.stat().st_size + len(data) > self.max_size:
-            self._rotate()
-        with open(self.path, "ab") as f:
-            f.write(data)
+        if self.max_size is None:
+            with open(self.path, "ab") as f:
+                f.write(b"".join(e.to_line() for e in entries))
+            return
+        # Rotation is decided per line, like Docker's json-file: no file grows past max-size
+        # (unless one line alone is bigger).
+        size = self.path.stat().st_size if self.path.exists() else 0
+        pending: list[bytes] = []
+        pending_size = 0
+        for entry in entries:
+            line = entry.to_line()
+            if size + pending_size + len(line) > self.max_size and size + pending_size > 0:
+                self._write(pending)
+                self._rotate()
+                size, pending, pending_size = 0, [], 0
+            pending.append(line)
+            pending_size += len(line)
+        self._write(pending)
+
+    def _write(self, lines: list[bytes]) -> None:
+        if lines:
+            with open(self.path, "ab") as f:
+                f.write(b"".join(lines))
 
     def _rotate(self) -> None:
         if self.max_file <= 1:

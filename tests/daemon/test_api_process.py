@@ -75,3 +75,35 @@ def test_events_rename_and_prune(client):
     assert die["Actor"]["Attributes"]["exitCode"] == "1" and die["id"] == c.id
     pruned = client.containers.prune(filters={"label": "team=x"})
     assert pruned["ContainersDeleted"] == [c.id]
+
+
+def test_missing_command_fails_start_with_127_recorded(client):
+    import docker
+    c = client.containers.create("busybox", ["/no/such/binary"])
+    try:
+        with pytest.raises(docker.errors.APIError) as err:
+            c.start()
+        assert "/no/such/binary" in str(err.value)
+        c.reload()
+        assert c.attrs["State"]["ExitCode"] == 127 and c.status == "created"
+        assert "/no/such/binary" in c.attrs["State"]["Error"]
+    finally:
+        c.remove(force=True)
+
+
+def test_log_rotation_via_log_config(client, daemon):
+    c = client.containers.run(
+        "busybox", ["sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done"],
+        detach=True, log_config={"Type": "json-file", "Config": {"max-size": "2k", "max-file": "2"}})
+    try:
+        c.wait()
+        log_path = c.attrs["LogPath"]
+        import glob
+        import os
+        files = glob.glob(log_path + "*")
+        assert 1 <= len(files) <= 2 and all(os.path.getsize(f) <= 2048 for f in files)
+        lines = c.logs().splitlines()
+        assert lines[-1] == b"line-199" and b"line-0" not in lines
+        assert lines == [f"line-{i}".encode() for i in range(200 - len(lines), 200)]
+    finally:
+        c.remove(force=True)
