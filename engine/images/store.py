@@ -75,6 +75,7 @@ class ImageStore:
         self.credentials = credentials or CredentialStore(self.root / "auth.json")
         for sub in ("blobs/sha256", "layers", "images", "locks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._sweep_tmp()
 
     # -- locking and atomic files -------------------------------------------------------
 
@@ -89,7 +90,7 @@ class ImageStore:
             os.close(fd)   # releases the lock
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=path.name + ".")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}-{path.name}.")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -99,7 +100,9 @@ class ImageStore:
             raise
 
     def tempdir(self) -> Path:
-        return Path(tempfile.mkdtemp(dir=self.root / "tmp"))
+        """A fresh dir on the store's filesystem (renames into place stay atomic). Named after
+        our pid: GC sweeps only the debris of processes that are gone."""
+        return Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix=f"{os.getpid()}-"))
 
     # -- blobs ---------------------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class ImageStore:
         """Store a blob from a stream; with `expected`, a mismatch keeps nothing."""
         if expected is not None and self.has_blob(expected):
             return expected, self.blob_path(expected).stat().st_size
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="blob.")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}-blob.")
         hasher, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -475,8 +478,16 @@ class ImageStore:
         for blob in (self.root / "blobs" / "sha256").iterdir():
             if blob.name not in keep_blobs:
                 _unlink(blob)
-        # Nothing is being imported (we hold `gc`), so whatever is in tmp/ is debris.
+        self._sweep_tmp()
+
+    def _sweep_tmp(self) -> None:
+        """Remove tmp/ entries of processes that no longer run (a crash mid-import). Our own
+        process's entries belong to work in progress in some thread (a bootstrap writing its
+        rootfs tarball, say); every operation removes its own when it ends."""
         for debris in (self.root / "tmp").iterdir():
+            owner = debris.name.split("-", 1)[0]
+            if owner.isdigit() and _alive(int(owner)):
+                continue
             if debris.is_dir() and not debris.is_symlink():
                 shutil.rmtree(debris, ignore_errors=True)
             else:
@@ -527,6 +538,16 @@ class ImageStore:
         """Verify credentials against the registry, then store them (0600)."""
         from engine.images import transfer
         return transfer.login(self.credentials, server, username, password, insecure=insecure)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _unlink(path: Path) -> None:

@@ -222,3 +222,21 @@ def test_import_and_remove_race_on_a_shared_layer(store: ImageStore, busybox_tar
     assert store.list() == []
     assert list((store.root / "layers").iterdir()) == []
     assert list((store.root / "blobs/sha256").iterdir()) == []
+
+
+def test_gc_sweeps_only_debris_of_dead_processes(store: ImageStore, busybox_tar: Path) -> None:
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    debris = store.root / "tmp" / f"{dead.pid}-crashed-import"
+    debris.mkdir()
+    (debris / "half.tar").write_bytes(b"x")
+    busy = store.tempdir()            # e.g. a bootstrap writing its tarball in another thread
+    (busy / "rootfs.tar").write_bytes(b"y")
+    import_busybox(store, busybox_tar, "x")
+    store.remove("x")                 # runs GC
+    assert not debris.exists()
+    assert (busy / "rootfs.tar").read_bytes() == b"y"
+    (store.root / "tmp" / f"{dead.pid}-blob.abc").write_bytes(b"z")
+    ImageStore(store.root)            # a restarted engine sweeps too
+    assert [p.name for p in (store.root / "tmp").iterdir()] == [busy.name]
