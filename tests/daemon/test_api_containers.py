@@ -12,8 +12,16 @@ from tests.daemon.conftest import wait_for
 pytestmark = pytest.mark.integration
 
 
-def test_ping_version_info(client):
+def test_ping_version_info(client, daemon):
     assert client.ping() is True
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon.sock))
+    s.sendall(b"HEAD /v1.41/_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 200") and b"api-version: 1.41" in head.lower()
+    assert not head.endswith(b"OK")  # HEAD: headers only
     v = client.version()
     assert v["ApiVersion"] == "1.41" and v["Os"] == "linux"
     assert client.info()["Driver"] == "overlay2"

@@ -96,3 +96,20 @@ def test_socket_of_a_live_engine_is_not_taken_over(fresh, tmp_path_factory):
     assert "Traceback" not in res.stderr
     assert fresh.sock.exists()
     assert fresh.client().ping()
+
+
+def test_unless_stopped_survives_a_graceful_daemon_restart_but_not_a_user_stop(fresh):
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    for name in ("kept", "stopped"):
+        client.containers.run("busybox", ["sleep", "600"], detach=True, name=name,
+                              restart_policy={"Name": "unless-stopped"}, stop_signal="SIGKILL")
+    client.containers.get("stopped").stop()
+    assert fresh.stop() == 0
+    fresh.start()
+    client = fresh.client()
+    assert [c.name for c in client.containers.list()] == ["kept"]
+    assert client.containers.get("stopped").status == "exited"
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
