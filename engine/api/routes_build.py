@@ -61,7 +61,7 @@ def _secrets(req: Request) -> dict[str, bytes]:
         doc = json.loads(base64.b64decode(raw, validate=True))
         return {str(k): base64.b64decode(v, validate=True) for k, v in doc.items()}
     except (ValueError, binascii.Error, AttributeError, TypeError):
-        raise BadParameter(f"invalid {SECRETS_HEADER} header (base64 JSON of "
+        raise BadParameter("invalid X-Pycompose-Build-Secrets header (base64 JSON of "
                            "{id: base64 content})") from None
 
 
