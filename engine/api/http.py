@@ -180,6 +180,9 @@ async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Requ
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
+            if conn.they_are_waiting_for_100_continue:  # curl does this for big uploads
+                await stream.send_all(conn.send(h11.InformationalResponse(status_code=100,
+                                                                          headers=[])))
             try:
                 data = await stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):

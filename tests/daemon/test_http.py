@@ -98,6 +98,16 @@ def test_http_server(tmp_path):
             assert r.startswith(b"HTTP/1.1 404")
             r = await _exchange(str(sock), b"DELETE /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert r.startswith(b"HTTP/1.1 405")
+            expect = (b"POST /conflict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                      b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+            stream = await trio.open_unix_socket(str(sock))
+            await stream.send_all(expect)
+            with trio.fail_after(2):
+                assert (await stream.receive_some(100)).startswith(b"HTTP/1.1 100")
+            await stream.send_all(b"{}")
+            with trio.fail_after(2):
+                assert (await stream.receive_some(100)).startswith(b"HTTP/1.1 409")
+            await stream.aclose()
             # the server survived the 500 and serves keep-alive requests in a row
             two = _get("/things/1/json").replace(b"Connection: close\r\n", b"") + _get("/things/2/json")
             r = await _exchange(str(sock), two)
