@@ -479,14 +479,21 @@ class Orchestrator:
         gens = self.project.stop_generations()
         # Without a compose file (`down -p NAME`) every container of the project goes.
         sp = plan_stop(existing, gens, include_orphans=remove_orphans or not self.project.services)
-        for gen in sp.generations:
+        errors: list[PycomposeError] = []
+
+        async def remove(c: Observed) -> None:
+            # One container the engine refuses to remove must not keep the rest of the
+            # project (and its networks) around: carry on, report at the end.
+            try:
+                await self._stop_remove(c, timeout, False, volumes)
+            except PycomposeError as e:
+                errors.append(e)
+                self.progress.failed("Container", c.name, e.message)
+
+        for gen in [*sp.generations, sp.leftovers]:
             async with trio.open_nursery() as nursery:
                 for c in gen:
-                    nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
-        if sp.leftovers:
-            async with trio.open_nursery() as nursery:
-                for c in sp.leftovers:
-                    nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
+                    nursery.start_soon(remove, c)
         orphans = [c for c in existing if c.service not in self.project.known_services()]
         if orphans and not remove_orphans and self.project.services:
             self.progress.warn(orphan_warning(orphans))
@@ -495,6 +502,9 @@ class Orchestrator:
             await self._remove_volumes()
         if rmi:
             await self._remove_images(rmi)
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise OrchestratorError(errors[0].message + more)
 
     async def _remove_networks(self) -> None:
         names = [res.name for res in self.project.networks.values() if not res.external]
