@@ -73,7 +73,17 @@ def build_options(req: Request) -> BuildOptions:
                         target=req.arg("target") or None,
                         no_cache=req.bool_arg("nocache"),
                         pull=req.bool_arg("pull"),
-                        labels=_json_arg(req, "labels"))
+                        labels=_json_arg(req, "labels"),
+                        network=_network_mode(req.arg("networkmode")))
+
+
+def _network_mode(value: str | None) -> str:
+    if value in (None, "", "default", "bridge"):
+        return "default"
+    if value in ("host", "none"):
+        return value
+    raise BadParameter(f"networkmode {value!r} is not supported for builds (default, host, "
+                       "none)")
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -84,7 +94,8 @@ def register(router: Router, engine: Engine) -> None:
     async def build(req: Request) -> StreamResponse:
         options = build_options(req)
         secrets = _secrets(req)
-        return StreamResponse(_build_stream(builder, req, options, secrets))
+        return StreamResponse(_build_stream(builder, req, options, secrets,
+                                            quiet=req.bool_arg("q")))
 
     async def bootstrap_image(req: Request) -> StreamResponse:
         include = [p for item in req.args("include") for p in item.split(",") if p]
@@ -112,7 +123,9 @@ def _cleanup_stale(builder: Builder) -> None:
 
 
 async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
-                        secrets: dict[str, bytes]) -> AsyncIterator[bytes]:
+                        secrets: dict[str, bytes], *, quiet: bool = False
+                        ) -> AsyncIterator[bytes]:
+    """The build's messages as JSON lines; with `quiet` (docker build -q) only the image ID."""
     send, receive = trio.open_memory_channel[dict](math.inf)
     workdir = Path(tempfile.mkdtemp(dir=builder.work, prefix="ctx-"))
     failure: list[str] = []
@@ -142,7 +155,10 @@ async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run)
             async for msg in receive:
-                yield _line(msg)
+                if not quiet:
+                    yield _line(msg)
+                elif "aux" in msg:
+                    yield _line({"stream": msg["aux"]["ID"] + "\n"})
         if failure:
             yield _error_line(failure[0])
     finally:

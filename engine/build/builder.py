@@ -28,7 +28,8 @@ from engine.build.context import BuildContext
 from engine.build.ignore import Matcher
 from engine.build.layers import Ownership, parse_chmod, write_copy
 from engine.build.sandbox import RUNTIME_TARGETS, RunRequest, Sandbox, run_process
-from engine.errors import BadParameter, NotFound, PycomposeError
+from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, NotFound,
+                           PycomposeError)
 from engine.images.archive import extract_layer, write_diff
 from engine.runtime import users
 from engine.runtime.spec import Mount, User
@@ -63,6 +64,7 @@ class BuildOptions:
     pull: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)    # id -> host file path
+    network: str = "default"                                  # RUN steps: default|host|none
 
 
 @dataclass
@@ -253,8 +255,7 @@ class _Run:
                                    filename=self.file.filename)
         else:
             value = instr.text
-        shown = f"{cmd} {value}" if cmd not in ("RUN", "COPY", "ADD") else instr.original
-        self._announce(shown)
+        self._announce(instr.original)
         if cmd == "ARG":
             return self._arg(state, instr)
         if cmd == "RUN":
@@ -437,11 +438,11 @@ class _Run:
         env = tuple(env_items + [f"{k}={v}" for k, v in build_env.items()])
         flags = " ".join(f"--{k}={v}" for k, v in instr.flags)
         created_by = f"RUN {flags + ' ' if flags else ''}{shown}"
-        key = self._key(state, created_by, build_args=build_env)
+        mounts, network = self._run_mounts(instr)
+        key = self._key(state, created_by, build_args=build_env, content=network)
         hit = await self._lookup(key)
         if hit is not None:
             return StageState(hit, config, state.args, state.cmd_set)
-        mounts, network = self._run_mounts(instr)
         lowers = await self._lowers(state.image_id)
         with Sandbox(lowers, self.b.work) as box:
             targets = [*RUNTIME_TARGETS, "/etc/resolv.conf", "/etc/hosts",
@@ -451,9 +452,13 @@ class _Run:
             cwd = config.get("WorkingDir") or "/"
             request = RunRequest(args, env, cwd, user, tuple(mounts), network)
             self.emit({"stream": f" ---> Running in {os.path.basename(box.dir)[:12]}\n"})
-            status = await run_process(self.b.runtime, self.b.cgroups, box, request,
-                                       lambda data: self.emit(
-                                           {"stream": data.decode(errors="replace")}))
+            try:
+                status = await run_process(self.b.runtime, self.b.cgroups, box, request,
+                                           lambda data: self.emit(
+                                               {"stream": data.decode(errors="replace")}))
+            except (CommandNotFound, CommandNotExecutable) as exc:
+                raise BuildError(f"The command '{shown}' could not run: {exc.message}",
+                                 exc.exit_code) from None
             if status.code != 0:
                 raise BuildError(f"The command '{shown}' returned a non-zero code: "
                                  f"{status.code}", status.code)
@@ -500,7 +505,7 @@ class _Run:
             else:
                 raise self.fail(instr, f"RUN --mount=type={kind} is not supported "
                                 "(secret, cache and tmpfs are)")
-        network = instr.flag("network", "default")
+        network = instr.flag("network", self.options.network)
         if network not in ("default", "host", "none"):
             raise self.fail(instr, f"unsupported RUN --network={network} "
                             "(default, host, none)")

@@ -70,8 +70,9 @@ class BuildContext:
                 raise ContextError(f"forbidden path outside the build context: {path}")
         return normalized.lstrip("/")
 
-    def resolve(self, rel: str) -> Path | None:
-        """Host path of `rel`, following symlinks on the way only inside the context."""
+    def resolve(self, rel: str, *, follow_last: bool = False) -> Path | None:
+        """Host path of `rel`, following symlinks on the way only inside the context (the last
+        component too with `follow_last`: a COPY source that is a link copies its target)."""
         current = self.root
         parts = [p for p in rel.split("/") if p]
         hops = 0
@@ -82,7 +83,7 @@ class BuildContext:
                 st = candidate.lstat()
             except FileNotFoundError:
                 return None
-            if stat.S_ISLNK(st.st_mode) and parts:   # the last component stays a link
+            if stat.S_ISLNK(st.st_mode) and (parts or follow_last):
                 hops += 1
                 if hops > 40:
                     raise ContextError(f"too many levels of symbolic links: {rel}")
@@ -99,7 +100,7 @@ class BuildContext:
         """Context paths a COPY source names (globs expanded, .dockerignore applied)."""
         rel = self.clean(source)
         if not any(c in rel for c in GLOB_CHARS):
-            path = self.resolve(rel)
+            path = self.resolve(rel, follow_last=True)
             if path is None or not os.path.lexists(path) or self.matcher.ignored(rel):
                 return []
             return [rel]
@@ -127,8 +128,9 @@ class BuildContext:
                 found.append(rel)
 
     def walk(self, rel: str) -> Iterator[Entry]:
-        """The entry `rel` and, for a directory, everything below it that is not ignored."""
-        path = self.resolve(rel)
+        """The entry `rel` and, for a directory, everything below it that is not ignored.
+        A symlink named as the source itself is followed (inside the context), like Docker."""
+        path = self.resolve(rel, follow_last=True)
         if path is None:
             return
         st = path.lstat()

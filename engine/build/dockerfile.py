@@ -36,6 +36,7 @@ FLAGS: dict[str, dict[str, bool]] = {
                     "start-interval": False, "retries": False},
 }
 
+_HEREDOC = re.compile(r"(?<![<\w])<<-?[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?(?=\s|$)")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$")
 
 
@@ -247,6 +248,8 @@ def _check(instr: Instruction, filename: str) -> None:
         fail(f"{cmd} requires at least one argument")
     if cmd == "RUN" and not text:
         fail("RUN requires at least one argument")
+    if cmd in ("RUN", "COPY", "ADD") and instr.exec_form is None and _HEREDOC.search(text):
+        fail("heredocs (<<EOF) are not supported; use a script file or RUN with \\ lines")
     if cmd in ("COPY", "ADD"):
         words = instr.exec_form if instr.exec_form is not None else tuple(text.split())
         if len(words) < 2:

@@ -49,7 +49,8 @@ def call(env, path: str, query: dict, body: io.BytesIO, headers: dict | None = N
 
 def test_post_build_streams_docker_json_and_tags(env):
     body = context_tar({"Dockerfile": "FROM busybox\nARG V\nRUN echo v=$V && echo x > /x\n",
-                        "dir/Custom": "FROM busybox\nRUN --mount=type=secret,id=k cat /run/secrets/k\n"})
+                        "dir/Custom": "FROM busybox\n"
+                                      "RUN --mount=type=secret,id=k cat /run/secrets/k\n"})
     lines = call(env, "/v1.41/build", {"t": ["api:1", "api:latest"],
                                        "buildargs": json.dumps({"V": "42"}),
                                        "labels": json.dumps({"l": "1"})}, body)
@@ -64,6 +65,9 @@ def test_post_build_streams_docker_json_and_tags(env):
     lines = call(env, "/build", {"dockerfile": "dir/Custom"}, body,
                  {"x-pycompose-build-secrets": secrets})
     assert "top-secret" in "".join(line.get("stream", "") for line in lines)
+    body.seek(0)
+    lines = call(env, "/build", {"q": "1", "networkmode": "none", "t": "quiet:1"}, body)
+    assert lines == [{"stream": env.store.get("quiet:1").id + "\n"}]
     env.assert_clean()
 
 
@@ -82,6 +86,8 @@ def test_post_build_failure_is_an_error_line(env):
 def test_bad_query_is_a_400_before_streaming(env):
     with pytest.raises(BadParameter, match="invalid JSON in query parameter 'buildargs'"):
         call(env, "/build", {"buildargs": "{nope"}, context_tar({}))
+    with pytest.raises(BadParameter, match="networkmode 'container:x' is not supported"):
+        call(env, "/build", {"networkmode": "container:x"}, context_tar({}))
 
 
 def test_bootstrap_keeps_an_existing_tag(env):

@@ -117,3 +117,11 @@ def test_copy_tar_maps_directory_contents_and_owner(ctx):
         members = {m.name: m for m in tar.getmembers()}
     assert set(members) == {"app", "app/pkg", "app/pkg/a.py", "app/b.py", "app/README.md"}
     assert {(m.uid, m.gid) for m in members.values()} == {(5, 6)}
+
+
+def test_a_source_that_is_a_link_copies_its_target(ctx):
+    assert ctx.matches("link") == ["link"]
+    names = [e.rel for e in ctx.walk("link")]
+    assert names == ["link", "link/b.py", "link/pkg", "link/pkg/a.py"]
+    (ctx.root / "dangling").symlink_to("nowhere")
+    assert ctx.matches("dangling") == []

@@ -182,3 +182,9 @@ def test_mount_flags():
                       {"type": "cache", "target": "/c"}]
     with pytest.raises(DockerfileError, match="Dockerfile:2: unsupported mount type"):
         df.parse_mount("type=nfs", 2)
+
+
+def test_heredocs_are_refused_clearly_but_shifts_are_not():
+    with pytest.raises(DockerfileError, match="Dockerfile:2: heredocs"):
+        parse("FROM b\nRUN cat <<EOF > /x\n")
+    parse("FROM b\nRUN echo $((1<<4)) && cat <<< hi\n")
