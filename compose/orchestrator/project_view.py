@@ -153,6 +153,8 @@ def config_hash(service: Mapping[str, Any]) -> str:
     deploy = data.get("deploy")
     if isinstance(deploy, Mapping) and "replicas" in deploy:
         data["deploy"] = {k: v for k, v in deploy.items() if k != "replicas"}
+        if not data["deploy"]:
+            del data["deploy"]
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
