@@ -28,7 +28,7 @@ def ps(
     for name in services or ():
         session.project.service(name)
     try:
-        items = S.run(lambda: session.orchestrator().containers(all=all_ or bool(status)))
+        items = session.containers(all=all_ or bool(status))
     finally:
         session.gateway.close()
     wanted = set(services or ())

@@ -9,8 +9,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import trio
-
 DEFAULT_PARALLEL = 8
 
 
@@ -19,7 +17,8 @@ class Gateway:
                  threaded: bool = True) -> None:
         self._factory = client_factory
         self._local = threading.local()
-        self.limiter = trio.CapacityLimiter(max(1, parallel))
+        self.parallel = max(1, parallel)
+        self._limiter = None
         # threaded=False runs calls inline (tests with fake engines on the autojump clock).
         self.threaded = threaded
         self._clients: list[Any] = []
@@ -35,8 +34,19 @@ class Gateway:
                 self._clients.append(client)
         return client
 
+    @property
+    def limiter(self):
+        # trio is imported on first async use only: `ps` and friends never pay for it.
+        if self._limiter is None:
+            import trio
+
+            self._limiter = trio.CapacityLimiter(self.parallel)
+        return self._limiter
+
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`client.<method>(*args, **kwargs)` off the event loop."""
+        import trio
+
         if not self.threaded:
             await trio.lowlevel.checkpoint()
             return getattr(self.client(), method)(*args, **kwargs)
@@ -50,6 +60,8 @@ class Gateway:
     async def blocking(self, fn: Callable[[], Any], abandon: bool = True) -> Any:
         """Run a long blocking function (a log stream, a wait) outside the capacity limit; with
         `abandon` a cancelled caller does not wait for it."""
+        import trio
+
         if not self.threaded:
             await trio.lowlevel.checkpoint()
             return fn()

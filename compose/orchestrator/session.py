@@ -8,10 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import trio
-
 from compose.orchestrator.errors import OrchestratorError
-from compose.orchestrator.executor import Orchestrator, first_error
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.project_view import ProjectSpec, from_canonical
@@ -76,8 +73,16 @@ class Session:
     gateway: Gateway
     progress: Progress
 
-    def orchestrator(self) -> Orchestrator:
+    def orchestrator(self):
+        from compose.orchestrator.executor import Orchestrator
+
         return Orchestrator(self.project, self.gateway, self.progress)
+
+    def containers(self, all: bool = False) -> list[dict]:
+        """The project's containers, without starting an event loop (for `ps`)."""
+        from compose.orchestrator import labels as L
+
+        return self.gateway.client().containers(all=all, filters=L.filters(self.project.name))
 
 
 def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False,
@@ -97,6 +102,10 @@ def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False,
 def run(fn: Callable[[], Awaitable[T]]) -> T:
     """trio.run with the first user-facing error of an exception group re-raised alone, so the
     CLI boundary prints one line."""
+    import trio
+
+    from compose.orchestrator.executor import first_error
+
     try:
         return trio.run(fn)
     except BaseExceptionGroup as group:
