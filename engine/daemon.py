@@ -147,14 +147,9 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
             ours = {rec.id for rec in manager.store.all()}
             await trio.to_thread.run_sync(rootfs.cleanup_stale_mounts, root / "containers")
             await _cleanup_stale_cgroups(driver, ours)
-            if networks is not None:
-                await trio.to_thread.run_sync(networks.cleanup, set())
-                await nursery.start(networks.serve)
-            for rec in to_restart:
-                try:
-                    await manager.start(rec.id)
-                except PycomposeError as exc:
-                    log.error("restarting %s after engine start: %s", rec.short_id, exc)
+            # Network recovery (netbridge: iptables) is slow; the API answers meanwhile and
+            # container starts that need a network wait for it (manager.networks_ready).
+            nursery.start_soon(_finish_recovery, manager, networks, to_restart, nursery)
             router = build_router(engine)
             with trio.CancelScope() as server_scope:
                 nursery.start_soon(_watch_signals, signals, shutdown, nursery)
@@ -172,6 +167,22 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
             networks.close()
         except Exception as exc:
             log.error("closing networks: %s", exc)
+
+
+async def _finish_recovery(manager: Any, networks: Any, to_restart: list,
+                           nursery: trio.Nursery) -> None:
+    if networks is not None:
+        try:
+            await trio.to_thread.run_sync(networks.cleanup, set())
+            await nursery.start(networks.serve)
+        except Exception:
+            log.exception("network recovery failed")
+    manager.networks_ready.set()
+    for rec in to_restart:
+        try:
+            await manager.start_recovered(rec)
+        except PycomposeError as exc:
+            log.error("restarting %s after engine start: %s", rec.short_id, exc)
 
 
 async def _watch_signals(signals: Any, shutdown: trio.Event, nursery: trio.Nursery) -> None:

@@ -85,6 +85,10 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         self._log_written: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
         self.shutting_down = False
+        # set by the daemon once netbridge recovered; starts that need a network wait for it
+        self.networks_ready = trio.Event()
+        if networks is None:
+            self.networks_ready.set()
 
     # --- plumbing ---------------------------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -219,6 +223,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                                           rec.dir / "upper", rec.dir / "work", merged)
             undo.append(lambda: rootfs_ops.unmount(merged))
             network = self._network_mode(rec)
+            if network == "private":
+                await self.networks_ready.wait()
             mounts = await trio.to_thread.run_sync(setup.build_mounts, rec, self.volumes, merged)
             user = await trio.to_thread.run_sync(users.resolve_user, merged, cfg.user)
             hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
@@ -484,6 +490,11 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         scope = self._restart_scopes.get(rec.id)
         if scope is not None:
             scope.cancel()
+        elif rec.id not in self._running:  # marked by recover(), not started yet
+            async with self.store.lock(rec.id):
+                if rec.state.status is ContainerState.RESTARTING and rec.id not in self._running:
+                    rec.state.status = ContainerState.EXITED
+                    self._save(rec)
         with trio.move_on_after(10):
             while rec.state.status is ContainerState.RESTARTING:
                 await self._wait_change(rec.id)
@@ -636,8 +647,24 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                     continue
             if st.status is ContainerState.EXITED and \
                     rec.config.restart_policy.restarts_at_daemon_start(st.stopped_by_user):
+                st.status = ContainerState.RESTARTING  # what clients see until it runs again
+                self._save(rec)
                 to_restart.append(rec)
         return to_restart
+
+    async def start_recovered(self, rec: ContainerRecord) -> None:
+        """Start a container `recover` marked restarting (unless a user stopped it meanwhile)."""
+        async with self.store.lock(rec.id):
+            if rec.state.status is not ContainerState.RESTARTING or \
+                    rec.id not in self.store._records:
+                return
+            self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
+            try:
+                await self._launch(rec)
+            except Exception:
+                rec.state.status = ContainerState.EXITED
+                self._save(rec)
+                raise
 
     async def shutdown(self) -> None:
         """Stop every running container (its own stop timeout, all in parallel); restart policies

@@ -73,8 +73,9 @@ def test_killed_daemon_leaves_nothing_running_after_restart(fresh):
     info = client.api.inspect_container("survivor")
     assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 255
     assert info["State"]["Pid"] == 0
-    running = [x.name for x in client.containers.list()]
-    assert running == ["always"]  # restarted by its policy, the other one is not
+    # restarted by its policy (asynchronously: "restarting" until then), the other one is not
+    wait_for(lambda: client.containers.get("always").status == "running", 15)
+    assert [x.name for x in client.containers.list()] == ["always"]
     assert len(mounts_under(fresh.root)) == 1  # only the restarted container's overlay
     ids = {c.id[:12]}
     assert cgroups_of(ids) == []
@@ -109,6 +110,7 @@ def test_unless_stopped_survives_a_graceful_daemon_restart_but_not_a_user_stop(f
     assert fresh.stop() == 0
     fresh.start()
     client = fresh.client()
+    wait_for(lambda: client.containers.get("kept").status == "running", 15)
     assert [c.name for c in client.containers.list()] == ["kept"]
     assert client.containers.get("stopped").status == "exited"
     for c in client.containers.list(all=True):
