@@ -470,7 +470,10 @@ def merge_image_config(body: dict, image_config: dict) -> dict:
     if not body.get("Healthcheck") and img.get("Healthcheck"):
         out["Healthcheck"] = img["Healthcheck"]
     out["Volumes"] = {**(img.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
-    out["ExposedPorts"] = {**(img.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})} or None
+    published = {k: {} for k in ((body.get("HostConfig") or {}).get("PortBindings") or {})}
+    # like Docker, a published port is an exposed port too
+    out["ExposedPorts"] = {**(img.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {}),
+                           **published} or None
     out["Labels"] = {**(img.get("Labels") or {}), **(body.get("Labels") or {})}
     return out
 

@@ -98,6 +98,13 @@ def test_merge_env_cmd_entrypoint_like_docker():
     assert anonymous_targets(cfg) == ["/data"]
 
 
+def test_published_ports_are_exposed():
+    merged = merge_image_config({"Image": "x", "HostConfig": {"PortBindings": {
+        "80/tcp": [{"HostPort": "8080"}]}}}, {"ExposedPorts": {"443/tcp": {}}})
+    assert set(merged["ExposedPorts"]) == {"80/tcp", "443/tcp"}
+    assert parse_create(merged).exposed_ports == ("443/tcp", "80/tcp")
+
+
 def test_anonymous_targets_skip_explicitly_mounted_paths():
     cfg = parse_create({"Image": "b", "Volumes": {"/a": {}, "/b": {}},
                         "HostConfig": {"Binds": ["/host:/a"],
