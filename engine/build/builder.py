@@ -238,7 +238,8 @@ class _Run:
                 return await trio.to_thread.run_sync(store.get, ref)
             except NotFound:
                 pass
-        progress = lambda msg: None  # noqa: E731 - pull progress is not forwarded line by line
+        progress = lambda msg: None  # noqa: E731 - per-layer pull progress is not forwarded
+        self.emit({"stream": f"Pulling {ref} ...\n"})
         try:
             return await trio.to_thread.run_sync(
                 lambda: store.pull(ref, stage.platform, progress))
