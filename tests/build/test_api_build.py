@@ -95,3 +95,41 @@ def test_bootstrap_keeps_an_existing_tag(env):
     lines = call(env, "/pycompose/images/bootstrap", {"ref": "debian:bookworm"}, io.BytesIO())
     assert "exists already" in lines[0]["stream"]
     assert lines[-1] == {"aux": {"ID": env.store.get("busybox:latest").id}}
+
+
+class RouterClient:
+    """What engine.build.client needs of engine.client.Client (`request`), answered by the
+    real route handlers in-process."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+
+    def request(self, method, path, params=None, *, body=None, headers=None):
+        query = {k: v if isinstance(v, list) else [v] for k, v in (params or {}).items()
+                 if v is not None}
+        data = body.read() if hasattr(body, "read") else (body or b"")
+        lines = call(self.env, path, query, io.BytesIO(data),
+                     {k.lower(): v for k, v in (headers or {}).items()})
+        return SimpleNamespace(iter_lines=lambda: [json.dumps(x).encode() for x in lines],
+                               close=lambda: None)
+
+
+def test_client_build_packs_a_directory_and_streams(env, tmp_path):
+    from engine.build import client as bc
+    from engine.errors import EngineError
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.txt").write_text("main\n")
+    (project / "junk.tmp").write_text("junk")
+    (project / ".dockerignore").write_text("*.tmp\n")
+    (project / "build.Dockerfile").write_text(
+        "FROM busybox\nCOPY . /ctx/\nRUN --mount=type=secret,id=s cat /run/secrets/s\n")
+    messages = list(bc.build(RouterClient(env), project, dockerfile="build.Dockerfile",
+                             tags=["client:1"], secrets={"s": b"shh"}))
+    assert "shh" in "".join(m.get("stream", "") for m in messages)
+    code, out = env.run_image("client:1", ("ls", "/ctx"))
+    assert code == 0 and out.split() == ["build.Dockerfile", "src"]
+    (project / "build.Dockerfile").write_text("FROM busybox\nRUN exit 4\n")
+    with pytest.raises(EngineError, match="returned a non-zero code: 4"):
+        list(bc.build(RouterClient(env), project, dockerfile="build.Dockerfile"))
+    env.assert_clean()

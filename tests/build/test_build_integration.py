@@ -164,8 +164,8 @@ def test_add_extracts_local_archives_and_chown_applies(env):
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     env.write({"bundle.tar.gz": buf.getvalue(), "plain.txt": "p\n"})
-    dockerfile = ("FROM busybox\nADD bundle.tar.gz /opt/\nCOPY --chown=app:app plain.txt /home/app/\n"
-                  "ARG WHO=nobody\nUSER ${WHO}\n")
+    dockerfile = ("FROM busybox\nADD bundle.tar.gz /opt/\n"
+                  "COPY --chown=app:app plain.txt /home/app/\nARG WHO=nobody\nUSER ${WHO}\n")
     env.build(dockerfile, tags=("add:1",), build_args={"WHO": "app", "UNUSED": "1"})
     assert "[Warning] One or more build-args [UNUSED] were not consumed" in env.output()
     assert env.run_image("add:1", ("cat", "/opt/pkg/inside.txt")) == (0, "from the archive\n")
