@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import (CLI, copy_example, free_port, http_get, start_engine, stop_engine,
+from tests.e2e.harness import (CLI, copy_example, free_port, http_get, start_engine, stop_engine,
                                 strip_ansi, wait_for)
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,6 @@
-"""End-to-end tests: the examples, driven through the real `pycompose` CLI as a user types it,
-against a real engine with its own state root, socket and address pool.
+"""Harness for the end-to-end tests and bench/webapp_bench.py: the examples, driven through the
+real `pycompose` CLI as a user types it, against a real engine with its own state root, socket
+and address pool.
 
 `HostTrace` records the kernel objects a test's engine made (links in its address pool and the
 veths on them, firewall rules naming the pool, mounts under its root, processes whose root is
@@ -229,6 +230,36 @@ def stop_engine(engine: Engine, proc: subprocess.Popen) -> None:
     _stop(proc.pid)
     _unmount_below(engine.home)
     shutil.rmtree(engine.home, ignore_errors=True)
+
+
+CACHE = Path(os.environ.get("PYCOMPOSE_CI_CACHE", "/var/cache/pycompose-ci"))
+BASE = "debian:bookworm"
+
+
+def base_image(engine: Engine) -> str:
+    """Make `debian:bookworm` in the engine; returns how ("bootstrapped" / "loaded from cache").
+
+    `pycompose image bootstrap` runs mmdebstrap against the host's plain-http Debian mirror
+    (about 1.5 min). To spare repeated CI runs on one machine that step, its result is kept as a
+    docker-archive in $PYCOMPOSE_CI_CACHE (default /var/cache/pycompose-ci) named
+    debian-bookworm-YYYYMMDD.tar — one per day (UTC), so a stale base is never used for long;
+    older ones are deleted — and loaded with `image load`. PYCOMPOSE_CI_NO_CACHE=1 bootstraps
+    regardless. A fresh machine (no cache) bootstraps.
+    """
+    cached = CACHE / f"debian-bookworm-{time.strftime('%Y%m%d', time.gmtime())}.tar"
+    use_cache = os.environ.get("PYCOMPOSE_CI_NO_CACHE") != "1"
+    if use_cache and cached.is_file():
+        r = engine.cli("image", "load", "-i", str(cached), timeout=300)
+        if r.returncode == 0:
+            return "loaded from cache"
+        cached.unlink(missing_ok=True)   # a broken cache file: bootstrap instead
+    engine.cli("image", "bootstrap", BASE, timeout=1200, check=True)
+    if use_cache:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for old in CACHE.glob("debian-bookworm-*.tar"):
+            old.unlink(missing_ok=True)
+        engine.cli("image", "save", "-o", str(cached), BASE, timeout=300, check=True)
+    return "bootstrapped"
 
 
 def copy_example(name: str, dest: Path) -> Path:
