@@ -25,7 +25,7 @@ import trio
 from engine.build import dockerfile as df
 from engine.build.cache import LayerCache, step_key
 from engine.build.context import BuildContext
-from engine.build.ignore import Matcher
+from engine.build.ignore import Matcher, parse_patterns
 from engine.build.layers import Ownership, parse_chmod, write_copy
 from engine.build.sandbox import RUNTIME_TARGETS, RunRequest, Sandbox, run_process
 from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, NotFound,
@@ -506,6 +506,8 @@ class _Run:
             else:
                 raise self.fail(instr, f"RUN --mount=type={kind} is not supported "
                                 "(secret, cache and tmpfs are)")
+        if instr.flag("security") not in (None, "sandbox"):
+            raise self.fail(instr, "RUN --security=insecure is not supported")
         network = instr.flag("network", self.options.network)
         if network not in ("default", "host", "none"):
             raise self.fail(instr, f"unsupported RUN --network={network} "
@@ -531,6 +533,10 @@ class _Run:
         workdir = state.config.get("WorkingDir") or "/"
         dest_is_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
         dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
+        for flag in ("parents", "checksum", "keep-git-dir"):
+            if instr.flag(flag) is not None:
+                raise self.fail(instr, f"{instr.cmd} --{flag} is not supported")
+        excludes = instr.flag_all("exclude")
         from_ref = instr.flag("from")
         source_id = ""
         if from_ref is not None:
@@ -543,6 +549,11 @@ class _Run:
                f"{' '.join(words)}".replace("  ", " ")
 
         async def with_source(ctx: BuildContext) -> StageState:
+            if excludes:
+                # --exclude: patterns like .dockerignore's, matched at any depth below the
+                # context (or the --from image) root
+                extra = parse_patterns("\n".join(p for x in excludes for p in (x, "**/" + x)))
+                ctx = BuildContext(ctx.root, Matcher(ctx.matcher.patterns + extra))
             matched: list[str] = []
             for src in sources:
                 try:
@@ -558,7 +569,7 @@ class _Run:
                 raise self.fail(instr, f"When using {instr.cmd} with more than one source "
                                 "file, the destination must be a directory and end with a /")
             content = await trio.to_thread.run_sync(ctx.content_hash, matched)
-            key = self._key(state, text, content=content + source_id)
+            key = self._key(state, text, content=content + source_id)  # flags are in `text`
             hit = await self._lookup(key)
             if hit is not None:
                 return StageState(hit, state.config, state.args, state.cmd_set)

@@ -217,3 +217,28 @@ USER 1000:1000
     assert cfg["Cmd"] == ["x"] and cfg["OnBuild"] == ["RUN echo later"]
     assert cfg["User"] == "1000:1000"
     env.assert_clean()
+
+
+def test_scratch_base_with_a_static_shell_and_global_args(env):
+    import shutil
+    shutil.copy("/bin/busybox", env.ctx / "busybox")
+    env.write({"data/keep.txt": "k\n", "data/skip.log": "s\n"})
+    dockerfile = """ARG BASE=127.0.0.1:9/nonexistent
+FROM ${BASE} AS tools
+FROM scratch
+COPY busybox /bin/busybox
+COPY --exclude=*.log data/ /data/
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir /made && /bin/busybox ls /data > /made/list"]
+CMD ["/bin/busybox", "cat", "/made/list"]
+"""
+    env.build(dockerfile, tags=("scratchy:1",), build_args={"BASE": "busybox"})
+    assert env.run_image("scratchy:1") == (0, "keep.txt\n")
+    assert len(env.store.get("scratchy:1").diff_ids) == 3
+    # the unused `tools` stage was skipped; as the target its base must be found (or pulled)
+    started = time.monotonic()
+    with pytest.raises(PycomposeError, match=r"Dockerfile:2: FROM 127\.0\.0\.1:9/nonexistent: "):
+        env.build(dockerfile, target="tools")
+    assert time.monotonic() - started < 60
+    with pytest.raises(PycomposeError, match=r"Dockerfile:2: RUN --security=insecure"):
+        env.build("FROM busybox\nRUN --security=insecure true\n")
+    env.assert_clean()
