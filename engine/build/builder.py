@@ -467,11 +467,12 @@ class _Run:
         self.b.cache.put(key, new.image_id or "")
         return new
 
-    def _user(self, box: Sandbox, instr: df.Instruction, spec: str) -> User:
+    def _user(self, box: Sandbox, instr: df.Instruction, spec: str,
+              what: str = "USER ") -> User:
         try:
             return users.resolve_user(box.merged, spec)
         except PycomposeError as exc:
-            raise self.fail(instr, f"USER {spec}: {exc}") from None
+            raise self.fail(instr, f"{what}{spec}: {exc}") from None
 
     def _run_mounts(self, instr: df.Instruction) -> tuple[list[Mount], str]:
         mounts: list[Mount] = []
@@ -542,9 +543,12 @@ class _Run:
         if from_ref is not None:
             from_ref = df.expand_word(from_ref, {**self._meta, **env}, escape=esc)
             source_id = await self._from_image(instr, from_ref)
-        chown = instr.flag("chown")
-        chmod = instr.flag("chmod")
-        mode = parse_chmod(chmod) if chmod else None
+        chown, chmod = (None if v is None else df.expand_word(v, env, escape=esc, line=instr.line)
+                        for v in (instr.flag("chown"), instr.flag("chmod")))
+        try:
+            mode = parse_chmod(chmod) if chmod else None
+        except BadParameter as exc:
+            raise self.fail(instr, exc.message) from None
         text = f"{instr.cmd} {' '.join(f'--{k}={v}' for k, v in instr.flags)} " \
                f"{' '.join(words)}".replace("  ", " ")
 
@@ -577,7 +581,7 @@ class _Run:
             with Sandbox(lowers, self.b.work) as box:
                 own = Ownership(mode=mode)
                 if chown:
-                    user = self._user(box, instr, chown)
+                    user = self._user(box, instr, chown, f"{instr.cmd} --chown=")
                     own = Ownership(user.uid, user.gid, mode)
                 into_dir = dest_is_dir or box.kind(dest_abs) == "dir"
 

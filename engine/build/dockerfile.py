@@ -152,7 +152,7 @@ def _split_flags(cmd: str, rest: str, line: int, filename: str
     allowed = FLAGS.get(cmd, {})
     flags: list[tuple[str, str]] = []
     while rest.startswith("--"):
-        word, _, tail = rest.partition(" ")
+        word, tail = (rest.split(None, 1) + [""])[:2]
         name, eq, value = word[2:].partition("=")
         if name not in allowed:
             raise DockerfileError(f"unknown flag: --{name}", filename=filename, line=line)
@@ -187,7 +187,7 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
     stages: list[Stage] = []
     body: list[Instruction] = []
     for number, logical in logical_lines(text, escape, skip):
-        word, _, rest = logical.partition(" ")
+        word, rest = (logical.split(None, 1) + [""])[:2]
         cmd = word.upper()
         if cmd not in INSTRUCTIONS:
             raise DockerfileError(f"unknown instruction: {word}", filename=filename, line=number)

@@ -242,3 +242,17 @@ CMD ["/bin/busybox", "cat", "/made/list"]
     with pytest.raises(PycomposeError, match=r"Dockerfile:2: RUN --security=insecure"):
         env.build("FROM busybox\nRUN --security=insecure true\n")
     env.assert_clean()
+
+
+def test_chown_chmod_flags_expand_and_bad_values_name_the_line(env):
+    env.write({"f.txt": "f\n"})
+    env.build("FROM busybox\nARG OWNER=app\nCOPY --chown=${OWNER} --chmod=0640 f.txt /f.txt\n",
+              tags=("own:1",))
+    assert env.run_image("own:1", ("stat", "-c", "%U %a", "/f.txt")) == (0, "app 640\n")
+    with pytest.raises(PycomposeError, match=r"Dockerfile:2: COPY --chown=ghost: "):
+        env.build("FROM busybox\nCOPY --chown=ghost f.txt /f.txt\n")
+    with pytest.raises(PycomposeError, match=r"Dockerfile:2: invalid chmod parameter"):
+        env.build("FROM busybox\nCOPY --chmod=abc f.txt /f.txt\n")
+    with pytest.raises(PycomposeError, match=r"Dockerfile:3: USER nobody2: "):
+        env.build("FROM busybox\nUSER nobody2\nRUN true\n")
+    env.assert_clean()

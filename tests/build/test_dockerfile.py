@@ -188,3 +188,8 @@ def test_heredocs_are_refused_clearly_but_shifts_are_not():
     with pytest.raises(DockerfileError, match="Dockerfile:2: heredocs"):
         parse("FROM b\nRUN cat <<EOF > /x\n")
     parse("FROM b\nRUN echo $((1<<4)) && cat <<< hi\n")
+
+
+def test_tabs_separate_instructions_and_flags():
+    run = parse("FROM b\nRUN\t--network=none\techo hi\n").stages[0].instructions[0]
+    assert run.flag("network") == "none" and run.text == "echo hi"
