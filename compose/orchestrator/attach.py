@@ -121,8 +121,8 @@ class LogPump:
         client = self.orch.gw.client()
         since = c.since
         while True:
-            started = time.time()
             self.stream(c, follow=True, since=since)
+            ended = time.time()
             info = client.inspect_container(c.id)
             state = info.get("State") or {}
             if state.get("Status") in ("running", "restarting") or state.get("Restarting"):
@@ -131,7 +131,7 @@ class LogPump:
                     name, f"exited with code {state.get('ExitCode', 0)} (restarting)"))
                 if state.get("Status") == "restarting":
                     time.sleep(0.1)
-                since = started
+                since = ended   # the next run's output only
                 continue
             if state.get("Status") not in ("exited", "dead"):
                 state = {"ExitCode": client.wait(c.id).get("StatusCode", 0)}

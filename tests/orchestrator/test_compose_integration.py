@@ -322,3 +322,18 @@ def test_down_by_project_name_without_a_compose_file(engine, project, tmp_path):
     r = engine.cli("-p", project.name, "down", "-t", "0", cwd=elsewhere)
     assert r.returncode == 0, r.stderr
     assert containers(engine, project.name) == {}
+
+
+def test_attached_up_follows_restarts_of_a_restart_policy(engine, project):
+    write(project, """
+services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "echo attempt; exit 1"]
+    restart: on-failure:2
+""")
+    r = engine.cli("up", cwd=project, timeout=90)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines.count("flaky-1  | attempt") == 3, r.stdout
+    assert lines[-1] == "flaky-1 exited with code 1"
