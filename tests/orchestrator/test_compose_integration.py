@@ -337,3 +337,38 @@ services:
     lines = r.stdout.splitlines()
     assert lines.count("flaky-1  | attempt") == 3, r.stdout
     assert lines[-1] == "flaky-1 exited with code 1"
+
+
+def test_second_ctrl_c_kills_instead_of_waiting_the_grace_period(engine, project):
+    import signal
+    import subprocess
+
+    from .conftest import CLI
+
+    # `sleep` as PID 1 ignores SIGTERM: a graceful stop would wait the whole grace period.
+    write(project, """
+services:
+  stubborn:
+    image: busybox:latest
+    command: ["sh", "-c", "echo up; exec sleep 600"]
+    stop_grace_period: 60s
+""")
+    proc = subprocess.Popen(CLI + ["up"], cwd=project, env=engine.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert b"stubborn-1  | up" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert elapsed < 15
+    assert b"Traceback" not in err
+    state = containers(engine, project.name)[f"{project.name}-stubborn-1"]["State"]
+    assert state["Status"] == "exited"
