@@ -23,6 +23,7 @@ from typing import Callable
 import trio
 
 from engine.build import dockerfile as df
+from engine.build import metadata
 from engine.build.cache import LayerCache, step_key
 from engine.build.context import BuildContext
 from engine.build.ignore import Matcher, parse_patterns
@@ -35,7 +36,6 @@ from engine.runtime import users
 from engine.runtime.spec import Mount, User
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_SHELL = ("/bin/sh", "-c")
 # Usable in RUN without an ARG line (Docker's predefined args); never in the image.
 PREDEFINED_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
                              "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
@@ -251,11 +251,6 @@ class _Run:
     async def _instruction(self, state: StageState, instr: df.Instruction) -> StageState:
         cmd = instr.cmd
         env = state.env()
-        if cmd in df.EXPANDED and cmd not in ("ENV", "LABEL", "ARG", "COPY", "ADD"):
-            value = df.expand_word(instr.text, env, escape=self.file.escape, line=instr.line,
-                                   filename=self.file.filename)
-        else:
-            value = instr.text
         self._announce(instr.original)
         if cmd == "ARG":
             return self._arg(state, instr)
@@ -263,9 +258,10 @@ class _Run:
             return await self._run(state, instr)
         if cmd in ("COPY", "ADD"):
             return await self._copy(state, instr, env)
-        config = dict(state.config)
-        created_by = self._apply_meta(state, config, instr, value, env)
-        return await self._cached_meta(state, config, created_by)
+        applied = metadata.apply(state.config, instr, env, cmd_set=state.cmd_set,
+                                 escape=self.file.escape, filename=self.file.filename)
+        state = StageState(state.image_id, state.config, state.args, applied.cmd_set)
+        return await self._cached_meta(state, applied.config, applied.created_by)
 
     def _arg(self, state: StageState, instr: df.Instruction) -> StageState:
         for key, default in df.key_values(instr, state.env(), escape=self.file.escape,
@@ -278,86 +274,6 @@ class _Run:
             elif key in self._meta:
                 state.args[key] = self._meta[key]
         return state
-
-    def _apply_meta(self, state: StageState, config: dict, instr: df.Instruction, value: str,
-                    env: dict[str, str]) -> str:
-        """Change `config` for a metadata-only instruction; returns the history text."""
-        cmd, esc, name = instr.cmd, self.file.escape, self.file.filename
-        if cmd == "ENV":
-            pairs = df.key_values(instr, env, escape=esc, filename=name)
-            current = dict(item.partition("=")[::2] for item in config.get("Env") or [])
-            current.update(pairs)
-            config["Env"] = [f"{k}={v}" for k, v in current.items()]
-            return "ENV " + " ".join(f"{k}={v}" for k, v in pairs)
-        if cmd == "LABEL":
-            pairs = df.key_values(instr, env, escape=esc, filename=name)
-            config["Labels"] = {**(config.get("Labels") or {}), **dict(pairs)}
-            return "LABEL " + " ".join(f"{k}={v}" for k, v in pairs)
-        if cmd == "WORKDIR":
-            config["WorkingDir"] = posixpath.normpath(
-                posixpath.join(config.get("WorkingDir") or "/", value))
-            return f"WORKDIR {config['WorkingDir']}"
-        if cmd == "USER":
-            config["User"] = value
-        elif cmd == "EXPOSE":
-            ports = dict(config.get("ExposedPorts") or {})
-            for port in df.expand_words(instr.text, env, escape=esc, line=instr.line):
-                port = port if "/" in port else f"{port}/tcp"
-                number = port.split("/")[0].split("-")[0]
-                if not number.isdigit():
-                    raise self.fail(instr, f"invalid containerPort: {port.split('/')[0]}")
-                ports[port] = {}
-            config["ExposedPorts"] = ports
-        elif cmd in ("CMD", "ENTRYPOINT"):
-            key = "Cmd" if cmd == "CMD" else "Entrypoint"
-            config[key] = self._command(config, instr)
-            if cmd == "ENTRYPOINT" and not state.cmd_set:
-                config.pop("Cmd", None)   # Docker: ENTRYPOINT resets an inherited CMD
-            state.cmd_set = state.cmd_set or cmd == "CMD"
-            return f"{cmd} {json.dumps(config[key])}"
-        elif cmd == "VOLUME":
-            words = list(instr.exec_form) if instr.exec_form is not None else \
-                df.expand_words(instr.text, env, escape=esc, line=instr.line)
-            config["Volumes"] = {**(config.get("Volumes") or {}), **{w: {} for w in words}}
-        elif cmd == "STOPSIGNAL":
-            config["StopSignal"] = value
-        elif cmd == "SHELL":
-            config["Shell"] = list(instr.exec_form or ())
-        elif cmd == "ONBUILD":
-            config["OnBuild"] = [*(config.get("OnBuild") or []), instr.text]
-        elif cmd == "MAINTAINER":
-            pass   # deprecated; only the history records it
-        elif cmd == "HEALTHCHECK":
-            config["Healthcheck"] = self._healthcheck(config, instr)
-        return f"{cmd} {value}"
-
-    def _command(self, config: dict, instr: df.Instruction) -> list[str]:
-        if instr.exec_form is not None:
-            return list(instr.exec_form)
-        if not instr.text:
-            return []
-        return [*(config.get("Shell") or DEFAULT_SHELL), instr.text]
-
-    def _healthcheck(self, config: dict, instr: df.Instruction) -> dict:
-        kind, _, rest = instr.text.partition(" ")
-        if kind.upper() == "NONE":
-            return {"Test": ["NONE"]}
-        rest = rest.strip()
-        exec_form = df._json_args(rest)
-        test = ["CMD", *exec_form] if exec_form is not None else ["CMD-SHELL", rest]
-        check: dict = {"Test": test}
-        names = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
-                 "start-interval": "StartInterval"}
-        for flag, key in names.items():
-            raw = instr.flag(flag)
-            if raw is not None:
-                check[key] = _duration(raw, lambda m: self.fail(instr, m), flag)
-        retries = instr.flag("retries")
-        if retries is not None:
-            if not retries.isdigit() or int(retries) < 1:
-                raise self.fail(instr, "--retries must be at least 1")
-            check["Retries"] = int(retries)
-        return check
 
     # -- committing ------------------------------------------------------------------------
 
@@ -427,7 +343,7 @@ class _Run:
             args = tuple(instr.exec_form)
             shown = " ".join(args)
         else:
-            args = (*(config.get("Shell") or DEFAULT_SHELL), instr.text)
+            args = (*(config.get("Shell") or metadata.DEFAULT_SHELL), instr.text)
             shown = " ".join(args)
         env_items = list(config.get("Env") or [])
         names = {item.partition("=")[0] for item in env_items}
@@ -621,16 +537,3 @@ class _Run:
         except NotFound:
             image = await self._base_image(df.Stage(0, None, ref, None, instr.line), ref)
         return image.id
-
-
-def _duration(text: str, fail, flag: str) -> int:
-    """Go duration ("30s", "1m30s", "500ms") -> nanoseconds."""
-    import re
-    units = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
-             "h": 3600 * 10**9}
-    if text == "0":
-        return 0
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise fail(f"invalid duration for --{flag}: {text!r}")
-    return int(sum(float(n) * units[u] for n, u in parts))
