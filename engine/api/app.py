@@ -1,6 +1,8 @@
 """The full route table for the daemon."""
 from __future__ import annotations
 
+import logging
+
 from engine.api import routes_containers, routes_images, routes_system, routes_volumes
 from engine.api.context import Engine
 from engine.api.router import Router
@@ -15,4 +17,9 @@ def build_router(engine: Engine) -> Router:
     if engine.networks is not None:
         from engine.api import routes_networks
         routes_networks.register(router, engine)
+    try:  # image builds (owner: build); the rest of the API must not depend on it loading
+        from engine.api import routes_build
+        routes_build.register(router, engine)
+    except Exception:
+        logging.getLogger("engine.api").exception("image builds are unavailable")
     return router
