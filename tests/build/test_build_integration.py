@@ -153,6 +153,12 @@ def test_deleting_a_file_in_run_is_a_whiteout(env):
     assert "var/www/.wh.index.html" in tarfile.open(fileobj=io.BytesIO(top)).getnames()
     assert env.run_image("del:1", ("sh", "-c", "test -e /var/www/index.html || echo gone"))[1] \
         == "gone\n"
+    # a directory removed and made again hides everything below it: an opaque directory
+    env.build("FROM busybox\nRUN rm -rf /var/www && mkdir /var/www && echo n > /var/www/new\n",
+              tags=("opq:1",))
+    top = env.layer_tars("opq:1")[-2]
+    assert "var/www/.wh..wh..opq" in tarfile.open(fileobj=io.BytesIO(top)).getnames()
+    assert env.run_image("opq:1", ("ls", "/var/www")) == (0, "new\n")
     env.assert_clean()
 
 
@@ -255,4 +261,33 @@ def test_chown_chmod_flags_expand_and_bad_values_name_the_line(env):
         env.build("FROM busybox\nCOPY --chmod=abc f.txt /f.txt\n")
     with pytest.raises(PycomposeError, match=r"Dockerfile:3: USER nobody2: "):
         env.build("FROM busybox\nUSER nobody2\nRUN true\n")
+    env.assert_clean()
+
+
+def test_cancelled_build_kills_the_step_and_leaves_nothing(env):
+    import trio
+
+    from engine.build.builder import BuildOptions
+    from engine.build.context import BuildContext
+    env.write({"Dockerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
+    seen: list[str] = []
+
+    async def go():
+        running = trio.Event()
+
+        def emit(msg):
+            seen.append(msg.get("stream", ""))
+            if msg.get("stream") == "started\n":
+                running.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(env.builder.build, BuildContext(env.ctx), BuildOptions(), emit)
+            with trio.fail_after(20):
+                await running.wait()
+            nursery.cancel_scope.cancel()
+
+    started = time.monotonic()
+    env.run_trio(go)
+    assert time.monotonic() - started < 15
+    assert "started\n" in seen
     env.assert_clean()
