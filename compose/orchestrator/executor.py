@@ -184,12 +184,14 @@ class Orchestrator:
         return created["Id"]
 
     async def _apply(self, spec: ServiceSpec, step: Step, opts: UpOptions,
-                     result: UpResult) -> None:
+                     result: UpResult, precreated: str | None = None) -> None:
         name = step.name
         if step.action is Action.REMOVE:
             await self._stop_remove(step.existing, opts.timeout)  # type: ignore[arg-type]
             return
-        if step.action is Action.CREATE:
+        if step.action is Action.CREATE and precreated:
+            cid = precreated
+        elif step.action is Action.CREATE:
             cid = await self.create(spec, name, step.number)
             self.progress.done("Container", name, "Created")
         elif step.action is Action.RECREATE:
@@ -256,11 +258,21 @@ class Orchestrator:
             except NotFound:
                 pass
 
+        by_ref: dict[str, list[str]] = {}
+        for name in names:
+            ref = self.project.services[name].image
+            if ref:
+                by_ref.setdefault(ref, []).append(name)
+
+        async def one_ref(ref: str, services: list[str]) -> None:
+            await one(services[0], ref)
+            for other in services[1:]:
+                if services[0] in self._image_ids:
+                    self._image_ids[other] = self._image_ids[services[0]]
+
         async with trio.open_nursery() as nursery:
-            for name in names:
-                ref = self.project.services[name].image
-                if ref:
-                    nursery.start_soon(one, name, ref)
+            for ref, services in by_ref.items():
+                nursery.start_soon(one_ref, ref, services)
 
     def check_buildable(self, names: Iterable[str]) -> None:
         for name in names:
@@ -308,6 +320,16 @@ class Orchestrator:
         async def run_service(name: str) -> None:
             spec = self.project.services[name]
             try:
+                # New replicas are created before waiting for the dependencies (as Compose's
+                # create phase does): only their start has to wait. Not with `service:`
+                # references, which need the parent's container id.
+                precreated: dict[str, str] = {}
+                if not spec.namespace_parents:
+                    for step in plan.for_service(name):
+                        if step.action is Action.CREATE:
+                            precreated[step.name] = await self.create(spec, step.name,
+                                                                      step.number)
+                            self.progress.done("Container", step.name, "Created")
                 await self._wait_dependencies(spec, in_run, done, result, opts.start)
                 # `depends_on: {x: {restart: true}}`: a dependency that was (re)started in
                 # this run restarts the running containers of this service too.
@@ -324,7 +346,7 @@ class Orchestrator:
                         result.containers.append(Started(name, step.name, step.existing.id,
                                                          time.time()))
                         continue
-                    await self._apply(spec, step, opts, result)
+                    await self._apply(spec, step, opts, result, precreated.get(step.name))
             except PycomposeError as e:
                 result.failures[name] = e
                 shown = spec.container_name or naming.container_name(self.project.name, name, 1)
