@@ -12,7 +12,7 @@ def port(
     service: str = typer.Argument(...),
     private_port: int = typer.Argument(...),
     protocol: str = typer.Option("tcp", "--protocol"),
-    index: int = typer.Option(1, "--index"),
+    index: int = typer.Option(0, "--index", help="replica (default: the first)"),
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.errors import OrchestratorError
@@ -23,7 +23,7 @@ def port(
 
     async def lookup():
         orch = session.orchestrator()
-        c = await find_replica(orch, service, index)
+        c = await find_replica(orch, service, index or None)
         return await orch.gw.call("port", c.id)
 
     try:
