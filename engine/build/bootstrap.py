@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -128,15 +129,21 @@ def bootstrap(store, ref: str = "debian:bookworm", suite: str | None = None,
     """Build (or keep) the base image `ref`; returns the Image. Blocking: run in a thread."""
     emit = progress or (lambda msg: None)
     the_plan = plan(ref, suite, mirror, include, variant)
-    if not force:
-        try:
-            image = store.get(the_plan.ref)
-        except NotFound:
-            pass
-        else:
-            emit({"stream": f"{the_plan.ref} exists already ({image.id[7:19]}); "
-                            "use --force to bootstrap it again\n"})
-            return image
+    # One bootstrap at a time per store: a second request for the same tag waits, then finds it.
+    with store.lock("bootstrap"):
+        if not force:
+            try:
+                image = store.get(the_plan.ref)
+            except NotFound:
+                pass
+            else:
+                emit({"stream": f"{the_plan.ref} exists already ({image.id[7:19]}); "
+                                "use --force to bootstrap it again\n"})
+                return image
+        return _bootstrap(store, the_plan, emit)
+
+
+def _bootstrap(store, the_plan: BootstrapPlan, emit: Callable[[dict], None]):
     tmpdir = store.tempdir()
     output = tmpdir / "rootfs.tar"
     started = time.monotonic()
@@ -148,9 +155,7 @@ def bootstrap(store, ref: str = "debian:bookworm", suite: str | None = None,
         with open(output, "rb") as f:
             image = store.import_rootfs(f, the_plan.ref, list(DEFAULT_CHANGES))
     finally:
-        for path in tmpdir.iterdir():
-            path.unlink()
-        tmpdir.rmdir()
+        shutil.rmtree(tmpdir, ignore_errors=True)
     emit({"stream": f"Bootstrapped {the_plan.ref} ({image.id[7:19]}) in "
                     f"{time.monotonic() - started:.1f} s\n"})
     return image

@@ -89,3 +89,16 @@ def test_bootstrap_debian_bookworm_and_build_on_it(env):
     code, out = env.run_image("on-debian:1")
     assert code == 0 and out.startswith("bash\t5.2")
     env.assert_clean()
+
+
+@pytest.mark.integration
+def test_unreachable_mirror_is_a_one_line_error_and_keeps_nothing(env):
+    from engine.errors import EngineError, NotFound
+    with pytest.raises(EngineError) as err:
+        bs.bootstrap(env.store, "debian:broken", suite="bookworm",
+                     mirror="http://127.0.0.1:9/debian")
+    assert str(err.value).startswith("mmdebstrap failed with exit code")
+    assert "\n" not in str(err.value)
+    with pytest.raises(NotFound):
+        env.store.get("debian:broken")
+    assert list((env.store.root / "tmp").iterdir()) == []
