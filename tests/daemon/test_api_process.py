@@ -107,3 +107,34 @@ def test_log_rotation_via_log_config(client, daemon):
         assert lines == [f"line-{i}".encode() for i in range(200 - len(lines), 200)]
     finally:
         c.remove(force=True)
+
+
+def test_racing_commands_leave_consistent_state(client):
+    import concurrent.futures
+
+    import docker
+    c = client.containers.create("busybox", ["sleep", "60"], stop_signal="SIGKILL")
+    try:
+        api = client.api
+
+        def start():
+            return api._post(api._url("/containers/{0}/start", c.id)).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            results = sorted(pool.map(lambda _: start(), range(6)))
+        assert results == [204, 304, 304, 304, 304, 304]
+
+        def stop(i):
+            try:
+                api.stop(c.id, timeout=1) if i % 2 else api.kill(c.id)
+                return "ok"
+            except docker.errors.APIError as exc:
+                return exc.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(stop, range(4)))
+        assert all(r in ("ok", 409) for r in results), results
+        info = api.inspect_container(c.id)
+        assert info["State"]["Status"] == "exited" and info["State"]["Pid"] == 0
+    finally:
+        c.remove(force=True)
