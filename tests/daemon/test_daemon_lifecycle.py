@@ -2,8 +2,6 @@
 daemon leaves nothing running after the next start, restart policies at daemon start."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
