@@ -171,11 +171,14 @@ def _run_mmdebstrap(command: list[str], emit: Callable[[dict], None]) -> None:
     except FileNotFoundError:
         raise EngineError("mmdebstrap is not installed (apt-get install mmdebstrap)") from None
     tail: list[str] = []
+    first_error = ""     # the first "E:" line names the cause; the last ones only the fallout
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode(errors="replace")
             tail = (tail + [line.rstrip()])[-5:]
+            if line.startswith("E: ") and not first_error:
+                first_error = line[3:].strip()
             emit({"stream": line})
         code = proc.wait()
     finally:
@@ -183,5 +186,5 @@ def _run_mmdebstrap(command: list[str], emit: Callable[[dict], None]) -> None:
             proc.kill()
             proc.wait()
     if code != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "")
-        raise EngineError(f"mmdebstrap failed with exit code {code}: {last}")
+        cause = first_error or next((line for line in reversed(tail) if line.strip()), "")
+        raise EngineError(f"mmdebstrap failed with exit code {code}: {cause}")

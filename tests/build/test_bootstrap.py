@@ -98,6 +98,7 @@ def test_unreachable_mirror_is_a_one_line_error_and_keeps_nothing(env):
         bs.bootstrap(env.store, "debian:broken", suite="bookworm",
                      mirror="http://127.0.0.1:9/debian")
     assert str(err.value).startswith("mmdebstrap failed with exit code")
+    assert "Connection refused" in str(err.value)
     assert "\n" not in str(err.value)
     with pytest.raises(NotFound):
         env.store.get("debian:broken")
