@@ -22,6 +22,7 @@ def down(
         raise S.UsageError(f"invalid --rmi value {rmi!r}: use local or all")
     session = S.open_session(ctx.obj, project_only=True)
     try:
+        remove_orphans = remove_orphans or S.env_flag("COMPOSE_REMOVE_ORPHANS")
         S.run(lambda: session.orchestrator().down(remove_orphans=remove_orphans,
                                                   volumes=volumes, rmi=rmi, timeout=timeout))
     finally:

@@ -63,9 +63,12 @@ def up(
     policy = (RecreatePolicy.FORCE if force_recreate else
               RecreatePolicy.NEVER if no_recreate else RecreatePolicy.DIVERGED)
     up_opts = UpOptions(services=tuple(services), no_deps=no_deps, policy=policy,
-                        start=not no_start, remove_orphans=remove_orphans, scale=scales,
+                        start=not no_start,
+                        remove_orphans=remove_orphans or S.env_flag("COMPOSE_REMOVE_ORPHANS"),
+                        scale=scales,
                         timeout=timeout, build=True if build else False if no_build else None,
-                        wait=wait, wait_timeout=wait_timeout)
+                        wait=wait, wait_timeout=wait_timeout,
+                        ignore_orphans=S.env_flag("COMPOSE_IGNORE_ORPHANS"))
     colour = use_colour(no_color or ctx.obj.no_color, 1)
     attach_opts = AttachOptions(style=LogStyle(colour=colour, prefix=not no_log_prefix),
                                 timestamps=timestamps,

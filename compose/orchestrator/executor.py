@@ -41,6 +41,7 @@ class UpOptions:
     build: bool | None = None               # --build / --no-build
     wait: bool = False
     wait_timeout: float | None = None
+    ignore_orphans: bool = False            # COMPOSE_IGNORE_ORPHANS
 
 
 @dataclass
@@ -306,7 +307,7 @@ class Orchestrator:
                 async with trio.open_nursery() as nursery:
                     for orphan in plan.orphans:
                         nursery.start_soon(self._stop_remove, orphan, opts.timeout)
-            else:
+            elif not opts.ignore_orphans:
                 self.progress.warn(orphan_warning(plan.orphans))
         needed_nets = [k for n in names for k in self.project.services[n].networks()]
         await self.ensure_networks(needed_nets)

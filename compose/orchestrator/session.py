@@ -140,3 +140,8 @@ def exclusive(**flags: bool) -> None:
     if len(given) > 1:
         a, b = ("--" + g.replace("_", "-") for g in given[:2])
         raise UsageError(f"{a} and {b} are incompatible")
+
+
+def env_flag(name: str) -> bool:
+    """Compose's boolean environment switches (COMPOSE_IGNORE_ORPHANS, ...)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
