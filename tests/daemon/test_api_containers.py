@@ -29,8 +29,15 @@ def test_ping_version_info(client, daemon):
 
 def test_run_echo_returns_output_and_removes(client):
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
-    assert client.containers.list(all=True, filters={"ancestor": "busybox"}) == [] or all(
-        c.attrs["Config"]["Cmd"] != ["echo", "hi"] for c in client.containers.list(all=True))
+    created = client.containers.create("busybox", ["true"], name="listed")
+    try:
+        listed = {c.name: c.status for c in client.containers.list(all=True)}
+        assert listed.get("listed") == "created"
+        assert all(c.attrs["Config"]["Cmd"] != ["echo", "hi"]
+                   for c in client.containers.list(all=True))  # the --rm one is gone
+        assert "listed" not in [c.name for c in client.containers.list()]  # not running
+    finally:
+        created.remove()
 
 
 def test_exit_code_in_list_and_inspect(client):
