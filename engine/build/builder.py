@@ -366,6 +366,8 @@ class _Run:
                        *(m.target for m in mounts)]
             stubs = box.missing(targets)
             user = self._user(box, instr, config.get("User") or "")
+            if "HOME" not in names:       # as Docker does: the user's home from /etc/passwd
+                env = (*env, f"HOME={box.home(user.uid)}")
             cwd = config.get("WorkingDir") or "/"
             request = RunRequest(args, env, cwd, user, tuple(mounts), network)
             self.emit({"stream": f" ---> Running in {os.path.basename(box.dir)[:12]}\n"})

@@ -85,6 +85,24 @@ class Sandbox:
         finally:
             os.close(fd)
 
+    def home(self, uid: int) -> str:
+        """The home directory /etc/passwd gives `uid` (read inside the root); Docker's
+        defaults otherwise."""
+        from engine.runtime.users import parse_passwd
+        root_fd = os.open(self.merged, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = open_in_root(root_fd, ("etc", "passwd"), os.O_RDONLY)
+            with os.fdopen(fd, errors="replace") as f:
+                entries = parse_passwd(f.read(1 << 20))
+        except OSError:
+            entries = []
+        finally:
+            os.close(root_fd)
+        for entry in entries:
+            if entry.uid == uid and entry.home:
+                return entry.home
+        return "/root" if uid == 0 else "/"
+
     def missing(self, targets: list[str]) -> list[str]:
         """Those of `targets` (and their ancestors) that do not exist yet, deepest first."""
         out: set[str] = set()

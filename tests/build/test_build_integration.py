@@ -178,6 +178,8 @@ def test_add_extracts_local_archives_and_chown_applies(env):
     assert env.run_image("add:1", ("stat", "-c", "%u:%g", "/home/app/plain.txt")) == \
         (0, "1000:1000\n")
     assert env.store.get("add:1").config["User"] == "app"
+    env.build("FROM add:1\nRUN echo home=$HOME user=$(id -u)\n")
+    assert "home=/home/app user=1000" in env.output()
     with pytest.raises(PycomposeError, match=r"Dockerfile:2: ADD from a URL is not supported"):
         env.build("FROM busybox\nADD http://example.invalid/x /x\n")
     env.assert_clean()
