@@ -72,7 +72,7 @@ def test_build_over_the_socket_with_our_client_and_the_docker_sdk(daemon, tmp_pa
     text = "".join(m.get("stream", "") for m in messages)
     assert "over the socket" in text and "Successfully tagged sock:1" in text
     # the container manager runs the built image like any other
-    created = client.create_container({"Image": "sock:1"})
+    created = client.create_container({"Image": "sock:1", "HostConfig": {"NetworkMode": "none"}})
     client.start(created["Id"])
     assert client.wait(created["Id"])["StatusCode"] == 0
     logs = b"".join(data for _, data in client.logs(created["Id"]))
