@@ -25,7 +25,7 @@ def daemon(tmp_path):
     env = {**os.environ, "PYCOMPOSE_ROOT": str(root), "PYCOMPOSE_HOST": f"unix://{sock}",
            "PYCOMPOSE_ADDRESS_POOL": "10.197.0.0/16", "PYTHONPATH": str(REPO)}
     log = open(tmp_path / "daemon.out", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.build.daemon_with_build"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env,
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         from engine.client import Client
