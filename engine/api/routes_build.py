@@ -89,7 +89,7 @@ def _network_mode(value: str | None) -> str:
 def register(router: Router, engine: Engine) -> None:
     root = Path(engine.config.root) / "build"
     builder = Builder(engine.images, engine.manager.runtime, engine.manager.cgroups, root)
-    _cleanup_stale(builder)
+    builder.cleanup_stale()
 
     async def build(req: Request) -> StreamResponse:
         options = build_options(req)
@@ -112,14 +112,6 @@ def register(router: Router, engine: Engine) -> None:
 
     router.add("POST", "/build", build)
     router.add("POST", "/pycompose/images/bootstrap", bootstrap_image)
-
-
-def _cleanup_stale(builder: Builder) -> None:
-    """Mounts and step dirs a previous daemon left behind when it died mid-build."""
-    from engine.runtime import rootfs
-    rootfs.cleanup_stale_mounts(builder.work)
-    for entry in builder.work.iterdir():
-        shutil.rmtree(entry, ignore_errors=True)
 
 
 async def _build_stream(builder: Builder, req: Request, options: BuildOptions,

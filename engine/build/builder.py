@@ -12,8 +12,10 @@ in substance: only the stages `--target` depends on are built; RUN secrets and c
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import posixpath
 import tempfile
 from dataclasses import dataclass, field
@@ -28,11 +30,12 @@ from engine.build.cache import LayerCache, step_key
 from engine.build.context import BuildContext
 from engine.build.ignore import Matcher, parse_patterns
 from engine.build.layers import Ownership, parse_chmod, write_copy
-from engine.build.sandbox import RUNTIME_TARGETS, RunRequest, Sandbox, run_process
+from engine.build.sandbox import (RUNTIME_TARGETS, RunRequest, Sandbox, remove_stale_cgroups,
+                                  run_process)
 from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, NotFound,
                            PycomposeError)
 from engine.images.archive import extract_layer, write_diff
-from engine.runtime import users
+from engine.runtime import rootfs, users
 from engine.runtime.spec import Mount, User
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -99,6 +102,15 @@ class Builder:
         self.work = self.root / "work"
         self.cache_mounts = self.root / "cache-mounts"
         self.work.mkdir(parents=True, exist_ok=True)
+        self.scope = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]
+
+    def cleanup_stale(self) -> None:
+        """What a build of this state root left when its process died (call at daemon start,
+        before any build): overlay mounts and step dirs under work/, build cgroups."""
+        rootfs.cleanup_stale_mounts(self.work)
+        for entry in self.work.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+        remove_stale_cgroups(self.cgroups, self.scope)
 
     async def build(self, context: BuildContext, options: BuildOptions,
                     emit: Callable[[dict], None]) -> BuildResult:
@@ -374,7 +386,8 @@ class _Run:
             try:
                 status = await run_process(self.b.runtime, self.b.cgroups, box, request,
                                            lambda data: self.emit(
-                                               {"stream": data.decode(errors="replace")}))
+                                               {"stream": data.decode(errors="replace")}),
+                                           scope=self.b.scope)
             except (CommandNotFound, CommandNotExecutable) as exc:
                 raise BuildError(f"The command '{shown}' could not run: {exc.message}",
                                  exc.exit_code) from None
@@ -413,7 +426,6 @@ class _Run:
                 if not target:
                     raise self.fail(instr, "cache mount needs a target")
                 ident = opts.get("id") or target
-                import hashlib
                 source = self.b.cache_mounts / hashlib.sha256(ident.encode()).hexdigest()[:24]
                 source.mkdir(parents=True, exist_ok=True)
                 mounts.append(Mount(target=target, source=str(source)))

@@ -169,8 +169,31 @@ class RunRequest:
     network: str = "host"
 
 
+def cgroup_prefix(scope: str) -> str:
+    """Build step cgroups are `pycompose-build-<scope>-<id12>`: `scope` (from the state root)
+    lets one engine clean up its own leftovers without touching another engine's builds. The
+    daemon's container cleanup never matches them (their "id" part is `build`)."""
+    return f"pycompose-build-{scope}-"
+
+
+def remove_stale_cgroups(cgroups, scope: str) -> list[str]:
+    """Kill and remove the build cgroups of `scope` (after a crash: none is in use then)."""
+    from engine.runtime.cgroups import Cgroup
+    removed = []
+    for parent in cgroups.parents():
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(cgroup_prefix(scope)) and (parent / name).is_dir():
+                Cgroup(name, [parent / name]).remove()
+                removed.append(str(parent / name))
+    return removed
+
+
 async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
-                      output: Callable[[bytes], None]) -> ExitStatus:
+                      output: Callable[[bytes], None], *, scope: str = "0") -> ExitStatus:
     """Run one command in the sandbox to completion, streaming its stdout+stderr to `output`.
 
     Nothing (process, cgroup) outlives this call, whether it returns or raises."""
@@ -184,7 +207,7 @@ async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
                          process=ProcessSpec(args=request.args, env=request.env,
                                              cwd=request.cwd or "/", user=request.user),
                          mounts=tuple(mounts), network=request.network)
-    cgroup = cgroups.create(f"pycompose-build-{cid[:12]}", Resources())
+    cgroup = cgroups.create(cgroup_prefix(scope) + cid[:12], Resources())
     proc = None
     r, w = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

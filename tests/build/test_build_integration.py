@@ -293,3 +293,20 @@ def test_cancelled_build_kills_the_step_and_leaves_nothing(env):
     assert time.monotonic() - started < 15
     assert "started\n" in seen
     env.assert_clean()
+
+
+def test_leftovers_of_a_crashed_build_are_cleaned_at_start_of_the_next_engine(env):
+    from engine.build.sandbox import Sandbox, cgroup_prefix
+    from engine.runtime.spec import Resources
+    lowers = env.store.layer_paths(env.store.get("busybox:latest"))
+    stale = Sandbox(lowers, env.builder.work).__enter__()     # as if the process died here
+    cgroup = env.driver.create(cgroup_prefix(env.builder.scope) + "deadbeef0000", Resources())
+    other = env.driver.create(cgroup_prefix("otherroot") + "deadbeef0000", Resources())
+    try:
+        env.builder.cleanup_stale()
+        assert not stale.dir.exists()
+        assert not any(d.exists() for d in cgroup.dirs)
+        assert all(d.exists() for d in other.dirs)          # another engine's build: untouched
+    finally:
+        other.remove()
+    env.assert_clean()
