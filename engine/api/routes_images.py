@@ -145,6 +145,31 @@ def register(router: Router, engine: Engine) -> None:
             await trio.to_thread.run_sync(store.get, n)  # 404 before the headers go out
         return StreamResponse(_save_stream(store, names), "application/x-tar")
 
+    async def prune(req: Request) -> Response:
+        filters = req.filters()
+        dangling = filters.get("dangling", ["true"])[0].lower() not in ("0", "false")
+        return json_response(await trio.to_thread.run_sync(
+            lambda: store.prune(dangling_only=dangling, in_use=engine.manager.image_in_use)))
+
+    async def history(req: Request) -> Response:
+        return json_response(await trio.to_thread.run_sync(store.history, req.params["name"]))
+
+    async def push(req: Request) -> StreamResponse:
+        name, tag_ = req.params["name"], req.arg("tag")
+        ref = f"{name}:{tag_}" if tag_ else name
+        auth = _registry_auth(req.headers.get("x-registry-auth"))
+        await trio.to_thread.run_sync(store.get, ref)  # 404 before the headers go out
+
+        def work(progress: Callable[[dict], None]) -> str:
+            return store.push(ref, progress, auth=auth)
+
+        return StreamResponse(_progress_stream(
+            work, lambda digest: [{"status": f"{tag_ or 'latest'}: digest: {digest}"},
+                                  {"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
+
+    router.add("POST", "/images/prune", prune)
+    router.add("GET", "/images/{name:path}/history", history)
+    router.add("POST", "/images/{name:path}/push", push)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/load", load)
     router.add("POST", "/images/create", create)
@@ -171,6 +196,20 @@ async def _save_stream(store: Any, names: list[str]) -> AsyncIterator[bytes]:
                 yield chunk
     finally:
         os.unlink(path)
+
+
+def _registry_auth(header: str | None) -> tuple[str, str] | None:
+    """Docker's X-Registry-Auth: base64url JSON {"username", "password"}."""
+    if not header:
+        return None
+    import base64
+    try:
+        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        raise BadParameter("invalid X-Registry-Auth header") from None
+    if not isinstance(data, dict) or not data.get("username"):
+        return None
+    return str(data["username"]), str(data.get("password") or "")
 
 
 def _ref_matches(tag: str, pattern: str) -> bool:

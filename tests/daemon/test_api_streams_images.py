@@ -108,3 +108,17 @@ def test_import_with_changes_sets_config(client, daemon):
     assert client.containers.run("withcmd:1", remove=True) == b"from-image\n"
     assert client.containers.run("withcmd:1", ["sh", "-c", "echo $GREETING"], remove=True) == b"hi\n"
     client.images.remove("withcmd:1")
+
+
+def test_image_history_and_prune(client, daemon):
+    hist = client.api.history("busybox")
+    assert hist and "Created" in hist[0] and "Size" in hist[0]
+    from tests.support.busybox import tar_bytes
+    client.api.import_image_from_data(tar_bytes({"only-file": b"x"}))
+    untagged = lambda: [i for i in client.api.images(all=True)  # noqa: E731
+                        if i.get("RepoTags") in (None, [], ["<none>:<none>"])]
+    assert len(untagged()) == 1
+    pruned = client.api.prune_images(filters={"dangling": True})
+    assert pruned["ImagesDeleted"] and pruned["SpaceReclaimed"] >= 0
+    assert untagged() == []
+    assert client.images.get("busybox")  # tagged: kept by a dangling-only prune
