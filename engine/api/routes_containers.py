@@ -96,6 +96,21 @@ def register(router: Router, engine: Engine) -> None:
     async def top(req: Request) -> Response:
         return json_response(await mgr.top(req.params["id"], req.arg("ps_args")))
 
+    async def stats(req: Request) -> Response | StreamResponse:
+        stream = req.bool_arg("stream", True) and not req.bool_arg("one-shot")
+        samples = mgr.stats(req.params["id"], stream)
+        if not stream:
+            try:
+                return json_response(await samples.__anext__())
+            finally:
+                await samples.aclose()
+
+        async def body():
+            async for doc in samples:
+                yield json.dumps(doc).encode() + b"\n"
+
+        return StreamResponse(body())
+
     async def pause(req: Request) -> Response:
         await mgr.pause(req.params["id"])
         return empty_response(204)
@@ -189,6 +204,7 @@ def register(router: Router, engine: Engine) -> None:
     add("POST", "/containers/{id}/attach", attach)
     add("POST", "/containers/{id}/resize", resize)
     add("GET", "/containers/{id}/top", top)
+    add("GET", "/containers/{id}/stats", stats)
     add("POST", "/containers/{id}/pause", pause)
     add("POST", "/containers/{id}/unpause", unpause)
     add("POST", "/containers/{id}/exec", exec_create)

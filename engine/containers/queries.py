@@ -1,6 +1,7 @@
 """Read-side views of containers: inspect, list, top (a mixin of ContainerManager)."""
 from __future__ import annotations
 
+import os
 import time
 
 import trio
@@ -12,6 +13,26 @@ from engine.errors import BadParameter, Conflict
 
 
 class QueryMixin:
+    async def stats(self, ref: str, stream: bool):
+        """Samples of Docker's stats document, one per second while streaming; a stopped
+        container yields one zeroed sample (like Docker)."""
+        rec = self.get(ref)
+        previous = None
+        while True:
+            run = self._running.get(rec.id)
+            raw = {}
+            if run is not None:
+                try:
+                    raw = await trio.to_thread.run_sync(run.cgroup.stats)
+                except OSError:  # the cgroup went away with the container
+                    raw = {}
+            doc = stats_json(rec, raw, previous)
+            yield doc
+            if not stream or run is None:
+                return
+            previous = doc
+            await trio.sleep(1)
+
     def volume_users(self, name: str) -> list[str]:
         users_ = []
         for rec in self.store.all():
@@ -88,3 +109,36 @@ class QueryMixin:
                                            networks=self._networks_json(rec),
                                            published=self._published(rec)))
         return out[:limit] if limit and limit > 0 else out
+
+
+def _system_cpu_ns() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def stats_json(rec: ContainerRecord, raw: dict, previous: dict | None) -> dict:
+    """Docker's GET /containers/{id}/stats document from a cgroup sample."""
+    from engine.containers.logs import rfc3339_nanos
+
+    mem, cpu, pids = raw.get("memory") or {}, raw.get("cpu") or {}, raw.get("pids") or {}
+    cpu_stats = {
+        "cpu_usage": {"total_usage": cpu.get("usage_ns") or 0, "usage_in_kernelmode": 0,
+                      "usage_in_usermode": 0},
+        "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1,
+        "throttling_data": {"periods": cpu.get("periods") or 0,
+                            "throttled_periods": cpu.get("throttled_periods") or 0,
+                            "throttled_time": cpu.get("throttled_ns") or 0}}
+    return {
+        "read": rfc3339_nanos(time.time_ns()),
+        "preread": previous["read"] if previous else "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": pids.get("current") or 0,
+                       **({"limit": pids["limit"]} if pids.get("limit") else {})},
+        "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
+        "cpu_stats": cpu_stats,
+        "precpu_stats": previous["cpu_stats"] if previous else {"cpu_usage": {"total_usage": 0},
+                                                               "throttling_data": {}},
+        "memory_stats": {"usage": mem.get("usage") or 0, "max_usage": mem.get("max_usage") or 0,
+                         "limit": mem.get("limit") or 0, "stats": {}},
+        "name": "/" + rec.name, "id": rec.id, "networks": {},
+    }

@@ -138,3 +138,19 @@ def test_racing_commands_leave_consistent_state(client):
         assert info["State"]["Status"] == "exited" and info["State"]["Pid"] == 0
     finally:
         c.remove(force=True)
+
+
+def test_stats_report_memory_and_cpu(client):
+    c = client.containers.run("busybox", ["sh", "-c", "while true; do :; done"], detach=True,
+                              mem_limit="64m")
+    try:
+        s = c.stats(stream=False)
+        assert s["id"] == c.id and s["memory_stats"]["limit"] == 64 * 1024 * 1024
+        assert s["memory_stats"]["usage"] > 0 and s["pids_stats"]["current"] >= 1
+        gen = c.stats(stream=True, decode=True)
+        first, second = next(gen), next(gen)
+        assert second["cpu_stats"]["cpu_usage"]["total_usage"] > \
+            first["cpu_stats"]["cpu_usage"]["total_usage"]
+        assert second["precpu_stats"]["cpu_usage"] == first["cpu_stats"]["cpu_usage"]
+    finally:
+        c.remove(force=True)
