@@ -159,6 +159,11 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # a daemon the CLI autostarted (if ours died mid-run) serves the same root: stop it too
+        from tests.orchestrator.conftest import daemons_for, stop_foreign
+
+        for pid in daemons_for(root / "state"):
+            stop_foreign(pid)
         log.close()
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]

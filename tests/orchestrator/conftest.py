@@ -55,6 +55,44 @@ def _stop(pid: int, timeout: float = 30) -> None:
     os.waitpid(pid, 0)
 
 
+def daemons_for(state_root: Path) -> list[int]:
+    """Engine daemons serving `state_root`, found by their environment (PID-exact, never by
+    name): `pycompose` autostarts a new daemon when a test's daemon dies, and that one must
+    go too."""
+    wanted = f"PYCOMPOSE_ROOT={state_root}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if wanted in env and b"engine.daemon" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_foreign(pid: int, timeout: float = 30) -> None:
+    """SIGTERM a daemon that is not our child, wait for it to go, then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _unmount_below(root: Path) -> None:
     with open("/proc/self/mountinfo") as f:
         targets = [line.split()[4] for line in f]
@@ -95,6 +133,8 @@ def engine():
         yield eng
     finally:
         _stop(proc.pid)
+        for pid in daemons_for(root / "state"):
+            stop_foreign(pid)
         log.close()
         _unmount_below(root)
         shutil.rmtree(root, ignore_errors=True)
