@@ -45,12 +45,14 @@ class NotRunning(Conflict):
 class CommandNotFound(EngineError):
     """The container's command does not exist in its filesystem (docker's exit code 127)."""
 
+    status = 400  # Docker answers a start with a missing command as a bad parameter
     exit_code = 127
 
 
 class CommandNotExecutable(EngineError):
     """The container's command exists but cannot be executed (docker's exit code 126)."""
 
+    status = 400
     exit_code = 126
 
 
