@@ -269,3 +269,17 @@ def test_down_carries_on_past_a_container_the_engine_refuses_to_remove():
         run(lambda: orch(engine).down(timeout=0))
     assert [c["Name"] for c in engine.containers_by_id.values()] == ["demo-api-1"]
     assert engine.names("remove_network") == ["demo_default"]
+
+
+def test_up_wait_timeout():
+    from compose.orchestrator.errors import OrchestratorError
+
+    data = {"services": {"db": {"image": "b", "healthcheck": {"test": ["CMD", "true"]}}}}
+    engine = FakeEngine()
+    engine.health["db"] = ("healthy", 60.0)
+    with pytest.raises(OrchestratorError, match="timeout waiting for the project to be ready "
+                                                "after 5s"):
+        run(lambda: orch(engine, data).up(UpOptions(wait=True, wait_timeout=5)))
+    engine2 = FakeEngine()
+    engine2.health["db"] = ("healthy", 3.0)
+    assert not run(lambda: orch(engine2, data).up(UpOptions(wait=True, wait_timeout=5))).failures
