@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
 from compose.orchestrator.plan import Observed
-from engine.errors import EngineError, NotFound, NotRunning
+from compose.orchestrator.errors import OrchestratorError
+from engine.errors import EngineError, NotFound
 
 
 async def find_replica(orch: Orchestrator, service: str, index: int | None = None,
@@ -29,9 +30,12 @@ async def find_replica(orch: Orchestrator, service: str, index: int | None = Non
     if index:
         replicas = [c for c in replicas if c.number == index]
     if not replicas:
-        state = "running " if running else ""
-        raise NotRunning(f"service {service!r} has no {state}container"
-                         + (f" with index {index}" if index else ""))
+        # Compose's wording and exit code 1: this is about the project, not an engine fault.
+        if running:
+            raise OrchestratorError(f'service "{service}" is not running'
+                                    + (f" (no replica {index})" if index else ""))
+        raise OrchestratorError(f'service "{service}" has no container'
+                                + (f" with index {index}" if index else ""))
     return replicas[0]
 
 
