@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "volume": "engine.cli.volume:app",
     "network": "engine.cli.network:app",
     "engine": "engine.cli.daemon:app",
+    "login": "engine.cli.login:login_app",
+    "logout": "engine.cli.login:logout_app",
     # compose verbs
     "config": "compose.cli.config_cmd:app",
     "up": "compose.cli.up:app",

@@ -9,7 +9,7 @@ import typer
 
 from engine.cli import format as fmt
 from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
-from engine.errors import BadParameter, NotFound, PycomposeError
+from engine.errors import BadParameter, EngineError, NotFound, PycomposeError
 
 commands = Commands()
 app = make_app("Manage images.", commands)
@@ -23,6 +23,22 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     if sep and "/" not in tail:
         return head, tail
     return ref, None
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/:@")   # references stay readable in the path, as docker sends them
+
+
+def _json(method: str, path: str, params: dict | None = None):
+    import json
+
+    data = get_client().request(method, path, params).read()
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        raise EngineError(f"engine sent invalid JSON for {method} {path}") from None
 
 
 def image_rows(images: list[dict], now: float, show_all_digests: bool = False) -> list[list[str]]:
@@ -126,13 +142,82 @@ def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:50
          platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
     """Pull an image from a registry."""
-    messages = get_client().pull_image(ref, platform)
+    from engine.cli.progress import json_messages, show_all
+
+    response = get_client().request("POST", "/images/create",
+                                    {"fromImage": ref, "platform": platform})
+    show_all(json_messages(response), quiet=quiet)
     if quiet:
         print(ref)
+
+
+@commands.command("push", context_settings=COMMAND_SETTINGS)
+def push(ref: str = typer.Argument(..., help="REPOSITORY[:TAG] to push."),
+         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
+    """Push an image to its registry (with the login stored by `pycompose login`)."""
+    from engine.cli.progress import json_messages, show_all
+
+    repo, tag_ = split_ref(ref)
+    response = get_client().request("POST", f"/images/{_quote(repo)}/push", {"tag": tag_})
+    show_all(json_messages(response), quiet=quiet)
+    if quiet:
+        print(ref)
+
+
+def history_rows(entries: list[dict], now: float, no_trunc: bool = False) -> list[list[str]]:
+    """`image history` rows: IMAGE, CREATED, CREATED BY, SIZE, COMMENT (newest first)."""
+    rows = []
+    for entry in entries:
+        ident = entry.get("Id") or "<missing>"
+        if ident != "<missing>" and not no_trunc:
+            ident = fmt.short_id(ident)
+        created_by = " ".join(str(entry.get("CreatedBy") or "").split())
+        if not no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "\u2026"
+        rows.append([ident, fmt.ago(entry.get("Created", 0), now), created_by,
+                     fmt.human_size(entry.get("Size", 0)), str(entry.get("Comment") or "")])
+    return rows
+
+
+@commands.command("history", context_settings=COMMAND_SETTINGS)
+def history(ref: str = typer.Argument(..., help="Image reference or id."),
+            no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids and commands."),
+            quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids.")) -> None:
+    """Show the layers of an image, newest first."""
+    entries = _json("GET", f"/images/{_quote(ref)}/history") or []
+    rows = history_rows(entries, time.time(), no_trunc)
+    if quiet:
+        for row in rows:
+            print(row[0])
         return
-    for m in messages:
-        if m.get("status"):
-            print(m["status"])
+    print(fmt.table(("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"), rows))
+
+
+@commands.command("prune", context_settings=COMMAND_SETTINGS)
+def prune(all_: bool = typer.Option(False, "-a", "--all", help="All unused images, not only "
+                                    "dangling ones."),
+          force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
+    """Remove unused images (untagged ones, or every image no container uses with -a)."""
+    if not force:
+        what = "all images without at least one container associated to them" if all_ \
+            else "all dangling images"
+        if not sys.stdin.isatty():
+            raise PycomposeError("image prune needs -f when stdin is not a terminal")
+        answer = input(f"WARNING! This will remove {what}.\n"
+                       "Are you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return
+    result = _json("POST", "/images/prune",
+                                {"filters": {"dangling": ["false" if all_ else "true"]}}) or {}
+    deleted = result.get("ImagesDeleted") or []
+    if deleted:
+        print("Deleted Images:")
+        for item in deleted:
+            for key in ("Untagged", "Deleted"):
+                if key in item:
+                    print(f"{key.lower()}: {item[key]}")
+        print()
+    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
 
 
 @commands.command("load", context_settings=COMMAND_SETTINGS)
@@ -187,3 +272,105 @@ def save(names: List[str] = typer.Argument(..., help="Images to save."),
         for data in client.save_images(list(names)):
             out.write(data)
         out.flush()
+
+
+class BuildFailed(PycomposeError):
+    """A build that ran and failed: docker build exits 1 (not the engine's 125)."""
+
+
+def build_args(values: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """`--build-arg K=V` pairs; a bare `K` takes the client's environment as docker does (and is
+    left out, so the Dockerfile's default applies, when the variable is not set)."""
+    args: dict[str, str] = {}
+    for value in values:
+        key, eq, val = value.partition("=")
+        if not key:
+            raise BadParameter(f"invalid --build-arg {value!r} (expected KEY=VALUE)")
+        if eq:
+            args[key] = val
+        elif key in environ:
+            args[key] = environ[key]
+    return args
+
+
+@commands.command("build", context_settings={**COMMAND_SETTINGS,
+                                              "allow_interspersed_args": True})
+def build(context: str = typer.Argument(..., help="Build context directory."),
+          tags: Optional[List[str]] = typer.Option(None, "-t", "--tag", help="NAME[:TAG]."),
+          file: Optional[str] = typer.Option(None, "-f", "--file", help="Dockerfile path."),
+          build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", help="KEY=VALUE."),
+          target: Optional[str] = typer.Option(None, "--target", help="Stage to build."),
+          no_cache: bool = typer.Option(False, "--no-cache", help="Run every step again."),
+          secret: Optional[List[str]] = typer.Option(None, "--secret",
+                                                     help="id=ID,src=FILE or id=ID,env=VAR."),
+          label: Optional[List[str]] = typer.Option(None, "--label", help="KEY=VALUE label."),
+          pull: bool = typer.Option(False, "--pull", help="Pull newer base images."),
+          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the image id.")) -> None:
+    """Build an image from a Dockerfile; the output streams as the steps run."""
+    import os
+
+    from engine.build import client as bc
+    from engine.cli.parse import parse_labels
+    from engine.cli.progress import show_all
+
+    secrets = dict(bc.parse_secret(s) for s in secret or ())
+    messages = bc.build(get_client(), context, dockerfile=file, tags=list(tags or ()),
+                        build_args=build_args(list(build_arg or ()), dict(os.environ)),
+                        target=target, no_cache=no_cache, pull=pull,
+                        labels=parse_labels(list(label or ())), secrets=secrets)
+    log: list[str] = []
+
+    def kept(stream):
+        for message in stream:
+            if quiet and "stream" in message:
+                log.append(str(message["stream"]))
+            yield message
+
+    try:
+        aux = show_all(kept(messages), quiet=quiet)
+    except EngineError as e:
+        if quiet:   # as docker: the log of a failed quiet build goes to stderr
+            sys.stderr.write("".join(log))
+        raise BuildFailed(e.message) from None
+    if quiet:
+        ids = [a["ID"] for a in aux if "ID" in a]
+        print(ids[-1] if ids else "")
+
+
+def bootstrap_options(ref: str, suite: str | None, mirror: str | None, include: list[str],
+                      variant: str, force: bool) -> dict:
+    """The `image bootstrap` flags, checked on the client (clear errors before the request)."""
+    from engine.build.bootstrap import VARIANTS
+    from engine.images import reference
+
+    parsed = reference.parse(ref)
+    if parsed.digest:
+        raise BadParameter(f"cannot bootstrap into a digest reference: {ref!r}")
+    if variant not in VARIANTS:
+        raise BadParameter(f"invalid variant {variant!r} (one of {', '.join(VARIANTS)})")
+    if mirror is not None and not mirror.startswith(("http://", "https://", "file://")):
+        raise BadParameter(f"invalid mirror {mirror!r} (an http:// URL)")
+    packages = [p.strip() for item in include for p in item.split(",") if p.strip()]
+    return {"ref": ref, "suite": suite, "mirror": mirror, "include": packages,
+            "variant": variant, "force": force}
+
+
+@commands.command("bootstrap", context_settings={**COMMAND_SETTINGS,
+                                                  "allow_interspersed_args": True})
+def bootstrap(ref: str = typer.Argument("debian:bookworm", help="Image to create."),
+              suite: Optional[str] = typer.Option(None, "--suite",
+                                                  help="Debian suite (default: the tag)."),
+              mirror: Optional[str] = typer.Option(None, "--mirror",
+                                                   help="Debian mirror (default: the host's)."),
+              include: Optional[List[str]] = typer.Option(None, "--include",
+                                                          help="Extra packages, pkg,pkg."),
+              variant: str = typer.Option("minbase", "--variant", help="mmdebstrap variant."),
+              force: bool = typer.Option(False, "--force", help="Replace an existing image.")
+              ) -> None:
+    """Make a Debian base image with mmdebstrap on the engine (no registry needed)."""
+    from engine.build import client as bc
+    from engine.cli.progress import show_all
+
+    options = bootstrap_options(ref, suite, mirror, list(include or ()), variant, force)
+    options["client"] = get_client()
+    show_all(bc.bootstrap(**options))

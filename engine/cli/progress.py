@@ -1,0 +1,168 @@
+"""Showing the engine's JSON progress streams (pull, push, build, bootstrap) on the CLI.
+
+On a terminal: one rich progress bar per layer id, build output above the bars. Piped: plain
+lines as docker prints them without a terminal (`<id>: Pull complete`, `Digest: ...`); byte
+counts are left out there, they would only flood a log. rich is imported only for a terminal.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from engine.errors import EngineError
+
+# Messages the engine may repeat at the end of a transfer (the transfer and the API route both
+# announce the digest/status); the first of each kind is the one shown.
+_ONCE_PREFIXES = ("Digest: ", "Status: ")
+_DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists")
+
+
+def json_messages(response: Any) -> Iterator[dict]:
+    """The JSON objects of a streamed response; an `error` object raises EngineError (after the
+    messages before it were yielded). Closes the response."""
+    try:
+        for line in response.iter_lines():
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise EngineError(f"engine sent invalid JSON: {line[:80]!r}") from None
+            if not isinstance(message, dict):
+                continue
+            if message.get("error"):
+                raise EngineError(str(message["error"]))
+            yield message
+    finally:
+        response.close()
+
+
+def once_key(status: str) -> str | None:
+    """The kind of a status line that is shown once per stream (None: always shown)."""
+    for prefix in _ONCE_PREFIXES:
+        if status.startswith(prefix):
+            return prefix
+    head, sep, _ = status.partition(": digest: ")
+    return f"{head}: digest:" if sep and " " not in head else None
+
+
+def plain_line(message: dict) -> str | None:
+    """A message as the line docker prints when stdout is not a terminal (None: nothing)."""
+    if "stream" in message:
+        return None   # raw text, written as it comes
+    status = message.get("status")
+    if not status:
+        return None
+    detail = message.get("progressDetail") or {}
+    if detail.get("total") or detail.get("current"):
+        return None   # byte counts: only the bars show them
+    ident = message.get("id")
+    return f"{ident}: {status}" if ident else str(status)
+
+
+class PlainDisplay:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.seen: set[str] = set()
+
+    def __enter__(self) -> PlainDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.out.flush()
+
+    def show(self, message: dict) -> None:
+        if "stream" in message:
+            self.out.write(str(message["stream"]))
+            self.out.flush()
+            return
+        key = once_key(str(message.get("status") or ""))
+        if key is not None:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+        line = plain_line(message)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+
+class RichDisplay:
+    """A bar per layer id (a spinner until a total is known); other lines print above."""
+
+    def __init__(self, out: IO[str]) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn,
+                                   TextColumn)
+
+        self.console = Console(file=out)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.fields[ident]}"),
+                                 TextColumn("{task.description:<20}"), BarColumn(),
+                                 DownloadColumn(), console=self.console, transient=False)
+        self.tasks: dict[str, Any] = {}
+        self.totals: dict[str, int] = {}
+        self.seen: set[str] = set()
+
+    def __enter__(self) -> RichDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, message: dict) -> None:
+        if "stream" in message:
+            text = str(message["stream"])
+            if text:
+                self.console.print(text, end="", markup=False, highlight=False)
+            return
+        status = str(message.get("status") or "")
+        ident = message.get("id")
+        if not status:
+            return
+        key = once_key(status)
+        if key is not None:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+        if not ident or "progressDetail" not in message:
+            line = f"{ident}: {status}" if ident else status
+            self.console.print(line, markup=False, highlight=False)
+            return
+        detail = message.get("progressDetail") or {}
+        task = self.tasks.get(ident)
+        if task is None:
+            task = self.tasks[ident] = self.progress.add_task(status, ident=ident, total=None)
+        update: dict[str, Any] = {"description": status}
+        if detail.get("total"):
+            self.totals[ident] = detail["total"]
+            update.update(total=detail["total"], completed=detail.get("current", 0))
+        if status in _DONE:
+            total = self.totals.get(ident) or 1
+            update.update(total=total, completed=total)
+        self.progress.update(task, **update)
+
+
+def display(out: IO[str] | None = None, tty: bool | None = None) -> PlainDisplay | RichDisplay:
+    out = out or sys.stdout
+    if tty is None:
+        tty = out.isatty()
+    return RichDisplay(out) if tty else PlainDisplay(out)
+
+
+def show_all(messages: Iterable[dict], quiet: bool = False) -> list[dict]:
+    """Show a stream (or nothing with `quiet`); returns the `aux` messages seen."""
+    aux: list[dict] = []
+    if quiet:
+        for message in messages:
+            if "aux" in message:
+                aux.append(message["aux"])
+        return aux
+    with display() as shown:
+        for message in messages:
+            if "aux" in message:
+                aux.append(message["aux"])
+            shown.show(message)
+    return aux
