@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import errno
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -311,10 +312,15 @@ class V2Cgroup(Cgroup):
         }
 
 
+_CONTAINER_CGROUP = re.compile(r"pycompose-([0-9a-f]{12})(-\d+)?")
+
+
 def _is_stale(name: str, keep: set[str], owned: set[str] | None = None) -> bool:
-    if not name.startswith(PREFIX) or name == ENGINE_LEAF:
+    """Only container cgroups (`pycompose-<id12>[-<n>]`) are ever candidates."""
+    match = _CONTAINER_CGROUP.fullmatch(name)
+    if match is None:
         return False
-    short = name[len(PREFIX):].split("-")[0]
+    short = match.group(1)
     if owned is not None and not any(o[:12] == short for o in owned):
         return False  # another daemon's container (several state roots share one machine)
     return not any(k[:12] == short for k in keep)

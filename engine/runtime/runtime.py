@@ -19,6 +19,7 @@ import itertools
 import os
 import signal as signal_mod
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -322,7 +323,13 @@ class Runtime:
         if self._sock.fileno() >= 0:
             self._sock.close()
         self._dead = True
+        deadline = time.monotonic() + 10  # the zygote gives its children 5 s at most
         try:
-            os.waitpid(self.zygote_pid, 0)
+            while os.waitpid(self.zygote_pid, os.WNOHANG)[0] == 0:
+                if time.monotonic() > deadline:
+                    os.kill(self.zygote_pid, signal_mod.SIGKILL)
+                    os.waitpid(self.zygote_pid, 0)
+                    break
+                time.sleep(0.002)
         except ChildProcessError:
             pass

@@ -24,6 +24,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -67,6 +68,7 @@ class Zygote:
         self.poll.register(self.sock, select.POLLIN)
         self.poll.register(self.wake_r, select.POLLIN)
         self.sock_owner: dict[int, _Pending] = {}
+        self.cgroup_dirs: dict[int, list[str]] = {}     # pid -> its cgroup dirs (for shutdown)
 
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -143,6 +145,7 @@ class Zygote:
             finally:
                 os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
+        self.cgroup_dirs[pid] = [os.path.dirname(p) for p in msg.cgroup_procs]
         self.track(_Pending(msg.req, pid, pidfd, zs, is_init=True))
         self.reply(protocol.Created(msg.req, pid), [pidfd])
 
@@ -252,6 +255,7 @@ class Zygote:
                 if not p.exec_ok:
                     self.report_failed(p, status)
                     continue
+            self.cgroup_dirs.pop(pid, None)
             pidfd = self.started.pop(pid, None)
             if pidfd is not None:
                 os.close(pidfd)
@@ -274,16 +278,42 @@ class Zygote:
                                   f"(wait status {status})", "internal")
         self.reply(msg)
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = 5.0) -> None:
+        """SIGKILL every child and reap it. A frozen container cannot die until thawed, so
+        thaw what we started; never block for longer than `grace` seconds."""
         for p in list(self.pending.values()):
             _kill(p.pidfd)
         for pidfd in self.started.values():
             _kill(pidfd)
-        for pid in list(self.pending) + list(self.started):
+        for dirs in self.cgroup_dirs.values():
+            _thaw(dirs)
+        waiting = set(self.pending) | set(self.started)
+        deadline = time.monotonic() + grace
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    waiting.discard(pid)
+            if waiting:
+                time.sleep(0.005)
+
+
+def _thaw(dirs: list[str]) -> None:
+    for d in dirs:
+        for name, value in (("freezer.state", b"THAWED"), ("cgroup.freeze", b"0")):
             try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
+                fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                os.write(fd, value)
+            except OSError:
                 pass
+            finally:
+                os.close(fd)
 
 
 def _kill(pidfd: int) -> None:

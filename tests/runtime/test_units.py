@@ -126,6 +126,7 @@ def test_cpu_conversions_and_stale_names():
     assert not cgroups._is_stale("pycompose-0123456789ab-2", {"0123456789ab" + "c" * 52})
     assert not cgroups._is_stale("pycompose-engine", set())
     assert not cgroups._is_stale("system.slice", set())
+    assert not cgroups._is_stale("pycompose-build-f490d82d-43d01569a9c9", set())  # not ours
     # with `owned`, another daemon's containers are never candidates
     assert not cgroups._is_stale("pycompose-0123456789ab-2", set(), owned={"ffffffffffff"})
     assert cgroups._is_stale("pycompose-0123456789ab-2", set(), owned={"0123456789ab"})
