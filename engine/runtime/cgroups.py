@@ -150,6 +150,12 @@ def _int(path: Path) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
+def _wait_for(condition, timeout: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def cpu_weight(shares: int) -> int:
     """cpu.shares (2..262144) -> cpu.weight (1..10000), the mapping runc uses."""
     shares = min(max(shares, 2), 262144)
@@ -177,17 +183,39 @@ class Cgroup:
             found.update(int(x) for x in _read(d / "cgroup.procs").split())
         return sorted(found)
 
+    # The base class works on any set of dirs by probing which files exist, so a cgroup
+    # rebuilt from names alone (a crashed daemon's leftovers) can still be thawed and killed.
     def oom_killed(self) -> bool:
-        raise NotImplementedError
+        for d in self.dirs:
+            if _keyed(_read(d / "memory.oom_control")).get("oom_kill", 0) > 0:
+                return True
+            if _keyed(_read(d / "memory.events")).get("oom_kill", 0) > 0:
+                return True
+        return False
 
     def stats(self) -> dict:
-        raise NotImplementedError
+        return {"pids": {"current": len(self.pids()), "limit": None}}
 
     def freeze(self) -> None:
-        raise NotImplementedError
+        done = False
+        for d in self.dirs:
+            if (d / "freezer.state").exists():
+                _write(d / "freezer.state", "FROZEN")
+                _wait_for(lambda d=d: _read(d / "freezer.state").strip() == "FROZEN")
+                done = True
+            elif (d / "cgroup.freeze").exists():
+                _write(d / "cgroup.freeze", "1")
+                _wait_for(lambda d=d: _keyed(_read(d / "cgroup.events")).get("frozen") == 1)
+                done = True
+        if not done:
+            raise NotImplementedError("no freezer for this cgroup")
 
     def thaw(self) -> None:
-        raise NotImplementedError
+        for d in self.dirs:
+            if (d / "freezer.state").exists():
+                _write(d / "freezer.state", "THAWED")
+            elif (d / "cgroup.freeze").exists():
+                _write(d / "cgroup.freeze", "0")
 
     def kill_all(self) -> None:
         """SIGKILL every process, with forks held off by the freezer where there is one."""
@@ -234,25 +262,6 @@ class V1Cgroup(Cgroup):
         super().__init__(name, sorted(set(by_ctrl.values())))
         self.by_ctrl = by_ctrl
 
-    def oom_killed(self) -> bool:
-        d = self.by_ctrl.get("memory")
-        return bool(d and _keyed(_read(d / "memory.oom_control")).get("oom_kill", 0) > 0)
-
-    def freeze(self) -> None:
-        d = self.by_ctrl.get("freezer")
-        if d is None:
-            raise NotImplementedError("no freezer controller")
-        _write(d / "freezer.state", "FROZEN")
-        for _ in range(1000):
-            if _read(d / "freezer.state").strip() == "FROZEN":
-                return
-            time.sleep(0.001)
-
-    def thaw(self) -> None:
-        d = self.by_ctrl.get("freezer")
-        if d is not None:
-            _write(d / "freezer.state", "THAWED")
-
     def stats(self) -> dict:
         mem, cpu, cpuacct, pids = (self.by_ctrl.get(c) for c in ("memory", "cpu", "cpuacct",
                                                                   "pids"))
@@ -276,19 +285,6 @@ class V2Cgroup(Cgroup):
     def __init__(self, name: str, path: Path) -> None:
         super().__init__(name, [path])
         self.path = path
-
-    def oom_killed(self) -> bool:
-        return _keyed(_read(self.path / "memory.events")).get("oom_kill", 0) > 0
-
-    def freeze(self) -> None:
-        _write(self.path / "cgroup.freeze", "1")
-        for _ in range(1000):
-            if _keyed(_read(self.path / "cgroup.events")).get("frozen") == 1:
-                return
-            time.sleep(0.001)
-
-    def thaw(self) -> None:
-        _write(self.path / "cgroup.freeze", "0")
 
     def kill_all(self) -> None:
         if (self.path / "cgroup.kill").exists():
