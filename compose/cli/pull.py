@@ -16,8 +16,11 @@ def pull(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None
          include_deps: bool = typer.Option(False, "--include-deps"),
          policy: Optional[str] = typer.Option(None, "--policy")) -> int:
     from compose.orchestrator import session as S
-    from compose.orchestrator.errors import NotSupported
-    from engine.errors import NotFound
+    from compose.orchestrator.errors import OrchestratorError
+    from engine.errors import NotFound, PycomposeError
+
+    if policy not in (None, "missing", "always"):
+        raise S.UsageError(f"invalid --policy {policy!r}: use missing or always")
 
     session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
     spec = session.project
@@ -32,20 +35,23 @@ def pull(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None
             svc = spec.service(name)
             if not svc.image:
                 continue   # built, not pulled
+            if policy != "always":
+                try:
+                    await orch.gw.call("inspect_image", svc.image)
+                    if policy == "missing":
+                        orch.progress.done("Image", svc.image, "Skipped (present)")
+                        continue
+                except NotFound:
+                    pass
             try:
-                await orch.gw.call("inspect_image", svc.image)
-                orch.progress.done("Image", svc.image, "Pulled (present)")
+                await orch.gw.call("pull_image", svc.image)
+            except PycomposeError as e:
+                failed.append(svc.image)
+                orch.progress.failed("Image", svc.image, e.message)
                 continue
-            except NotFound:
-                pass
-            # The engine has no registry client yet: an image that is not in the store can
-            # only come from `pycompose image load/import`.
-            failed.append(svc.image)
-            orch.progress.failed("Image", svc.image, "not present, and pulling from registries "
-                                 "is not supported yet")
+            orch.progress.done("Image", svc.image, "Pulled")
         if failed and not ignore_pull_failures:
-            raise NotSupported(f"cannot pull {', '.join(failed)}: pulling from registries is "
-                               "not supported yet (use `pycompose image load` or `import`)")
+            raise OrchestratorError(f"failed to pull {', '.join(failed)}")
         return 0
 
     try:

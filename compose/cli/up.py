@@ -68,7 +68,8 @@ def up(
                         scale=scales,
                         timeout=timeout, build=True if build else False if no_build else None,
                         wait=wait, wait_timeout=wait_timeout,
-                        ignore_orphans=S.env_flag("COMPOSE_IGNORE_ORPHANS"))
+                        ignore_orphans=S.env_flag("COMPOSE_IGNORE_ORPHANS"),
+                        pull=None if pull in (None, "policy") else pull)
     colour = use_colour(no_color or ctx.obj.no_color, 1)
     attach_opts = AttachOptions(style=LogStyle(colour=colour, prefix=not no_log_prefix),
                                 timestamps=timestamps,

@@ -42,6 +42,7 @@ class UpOptions:
     wait: bool = False
     wait_timeout: float | None = None
     ignore_orphans: bool = False            # COMPOSE_IGNORE_ORPHANS
+    pull: str | None = None                 # --pull always|missing|never (None: per service)
 
 
 @dataclass
@@ -250,10 +251,26 @@ class Orchestrator:
             self.project.service(name)
         return targets if opts.no_deps else self.project.with_dependencies(targets)
 
-    async def resolve_images(self, names: Iterable[str]) -> None:
-        """Image ids of the services' images, in parallel; a missing image fails only its
-        service (at create time, with the engine's `No such image` message)."""
+    async def resolve_images(self, names: Iterable[str], pull: str | None = None) -> None:
+        """Image ids of the services' images, in parallel, pulling missing ones (or all, with
+        `pull="always"`) unless the policy (`--pull`, else the service's `pull_policy`) is
+        `never`. A missing image fails only its service, at create time."""
         async def one(name: str, ref: str) -> None:
+            policy = pull or self.project.services[name].config.get("pull_policy") or "missing"
+            if policy != "always":
+                try:
+                    image = await self.gw.call("inspect_image", ref)
+                    self._image_ids[name] = image.get("Id", "")
+                    return
+                except NotFound:
+                    if policy in ("never", "build"):
+                        return
+            try:
+                await self.gw.call("pull_image", ref)
+            except PycomposeError as e:
+                self.progress.failed("Image", ref, e.message)
+                return
+            self.progress.done("Image", ref, "Pulled")
             try:
                 self._image_ids[name] = (await self.gw.call("inspect_image", ref)).get("Id", "")
             except NotFound:
@@ -290,7 +307,7 @@ class Orchestrator:
             if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:
                 self._ids.setdefault(c.service, c.id)
         order = [n for layer in self.project.start_generations(names) for n in layer]
-        await self.resolve_images(names)
+        await self.resolve_images(names, opts.pull)
         desired = []
         for n in order:
             spec = self.project.services[n]

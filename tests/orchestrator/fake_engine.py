@@ -56,6 +56,8 @@ class FakeEngine:
     def create_container(self, config: dict, name: str | None = None) -> dict:
         if any(c["Name"] == name for c in self.containers_by_id.values()):
             raise Conflict(f"name {name} in use")
+        if self.images is not None and config["Image"] not in self.images:
+            raise NotFound(f"No such image: {config['Image']}")
         cid = f"{next(self._ids):064x}"
         self.containers_by_id[cid] = {"Id": cid, "Name": name, "Config": config,
                                       "State": {"Status": "created", "ExitCode": 0},
@@ -156,12 +158,23 @@ class FakeEngine:
         self._log("remove_volume", name)
         del self.volumes_by_name[name]
 
-    images: dict[str, str] = {}   # reference -> id; absent = "No such image"
+    images: dict[str, str] | None = None   # reference -> id; None: every image is present
 
     def inspect_image(self, ref: str) -> dict:
+        if self.images is None:
+            return {"Id": "sha256:" + ref}
         if ref not in self.images:
             raise NotFound(f"No such image: {ref}")
         return {"Id": self.images[ref]}
+
+    registry: dict[str, str] = {}   # what pull_image can fetch: reference -> id
+
+    def pull_image(self, ref: str, platform=None) -> list:
+        self._log("pull", ref)
+        if ref not in self.registry:
+            raise NotFound(f"pull access denied for {ref}")
+        self.images = dict(self.images or {}, **{ref: self.registry[ref]})
+        return []
 
     def remove_image(self, ref: str, force: bool = False) -> list:
         self._log("remove_image", ref)

@@ -372,3 +372,23 @@ services:
     assert b"Traceback" not in err
     state = containers(engine, project.name)[f"{project.name}-stubborn-1"]["State"]
     assert state["Status"] == "exited"
+
+
+def test_missing_image_pull_failure_is_one_clear_error(engine, project):
+    # a registry on a closed loopback port: the pull fails fast and never leaves the machine
+    write(project, """
+services:
+  ok:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+  gone:
+    image: 127.0.0.1:9/nothing:1
+""")
+    r = engine.cli("up", "-d", cwd=project, timeout=60)
+    assert r.returncode == 1
+    assert "127.0.0.1:9/nothing:1" in r.stderr and "Traceback" not in r.stderr
+    assert containers(engine, project.name)[f"{project.name}-ok-1"]["State"]["Status"] == \
+        "running"
+    r = engine.cli("pull", "gone", cwd=project, timeout=60)
+    assert r.returncode == 1 and "failed to pull 127.0.0.1:9/nothing:1" in r.stderr

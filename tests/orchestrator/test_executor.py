@@ -283,3 +283,27 @@ def test_up_wait_timeout():
     engine2 = FakeEngine()
     engine2.health["db"] = ("healthy", 3.0)
     assert not run(lambda: orch(engine2, data).up(UpOptions(wait=True, wait_timeout=5))).failures
+
+
+def test_missing_images_are_pulled_unless_policy_says_never():
+    data = {"services": {"web": {"image": "web:1"}, "db": {"image": "db:1",
+                                                          "pull_policy": "never"}}}
+    engine = FakeEngine()
+    engine.images = {}
+    engine.registry = {"web:1": "sha256:w", "db:1": "sha256:d"}
+    run(lambda: orch(engine, data).up(UpOptions()))
+    assert engine.names("pull") == ["web:1"]
+    assert engine._get("demo-web-1")["Config"]["Labels"]["com.docker.compose.image"] == "sha256:w"
+    engine.calls.clear()
+    run(lambda: orch(engine, data).up(UpOptions(pull="always")))
+    assert sorted(engine.names("pull")) == ["db:1", "web:1"]
+
+
+def test_failed_pull_is_reported_and_fails_only_that_service():
+    data = {"services": {"web": {"image": "nowhere:1"}, "ok": {"image": "b"}}}
+    engine = FakeEngine()
+    engine.images = {"b": "sha256:b"}
+    o = orch(engine, data)
+    run(lambda: o.up(UpOptions()))
+    assert any("nowhere:1  Error pull access denied" in line for line in o.progress.lines)
+    assert engine.names("start") == ["demo-ok-1"]
