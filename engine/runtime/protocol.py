@@ -27,6 +27,7 @@ class Start:
     spec: dict
     cgroup_procs: list[str]
     stdio: list[str] = field(default_factory=list)
+    go: bool = False        # no before_exec: exec as soon as ready, without waiting for Go
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ class Runtime:
         created_pid: int | None = None
         try:
             await self._send(protocol.Start(req_id, spec_to_dict(spec), cgroup.procs_files(),
-                                            names), fds)
+                                            names, go=before_exec is None), fds)
             msg, got = await self._reply(req_id)
             if isinstance(msg, protocol.Failed):
                 raise failure_error(msg)
@@ -227,7 +227,7 @@ class Runtime:
             try:
                 if before_exec is not None:
                     await before_exec(pid)
-                await self._send(protocol.Go(req_id))
+                    await self._send(protocol.Go(req_id))
                 msg, got = await self._reply(req_id)
             except BaseException:
                 with trio.CancelScope(shield=True):

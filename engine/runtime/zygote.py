@@ -146,7 +146,7 @@ class Zygote:
                 os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
         self.cgroup_dirs[pid] = [os.path.dirname(p) for p in msg.cgroup_procs]
-        self.track(_Pending(msg.req, pid, pidfd, zs, is_init=True))
+        self.track(_Pending(msg.req, pid, pidfd, zs, is_init=True, go_wanted=msg.go))
         self.reply(protocol.Created(msg.req, pid), [pidfd])
 
     def exec(self, msg: protocol.Exec, fds: list[int]) -> None:
