@@ -1,4 +1,4 @@
-"""`pycompose build`: building images is not supported by the engine yet."""
+"""`pycompose build`: build the images of services with `build:` through the engine."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -11,15 +11,31 @@ app = typer.Typer(add_completion=False)
 @app.command(help="Build or rebuild services")
 def build(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None),
           no_cache: bool = typer.Option(False, "--no-cache"),
-          pull: bool = typer.Option(False, "--pull"),
-          build_arg: Optional[List[str]] = typer.Option(None, "--build-arg"),
-          quiet: bool = typer.Option(False, "-q", "--quiet")) -> int:
-    from compose.orchestrator.errors import NotSupported
-    from compose.orchestrator.session import load_spec
+          pull: bool = typer.Option(False, "--pull", help="always pull newer base images"),
+          build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", help="KEY=VALUE"),
+          quiet: bool = typer.Option(False, "-q", "--quiet"),
+          with_dependencies: bool = typer.Option(False, "--with-dependencies")) -> int:
+    import os
 
-    spec = load_spec(ctx.obj, tuple(services or ()))
-    buildable = [n for n in (services or spec.services) if spec.service(n).has_build]
-    if not buildable:
-        return 0   # nothing to build, as in Compose
-    raise NotSupported(f"cannot build {', '.join(buildable)}: building images is not "
-                       "supported yet")
+    from compose.orchestrator import session as S
+
+    args = {}
+    for item in build_arg or []:
+        key, sep, value = item.partition("=")
+        if sep:
+            args[key] = value
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
+    spec = session.project
+    names = list(services or spec.services)
+    for name in names:
+        spec.service(name)
+    if with_dependencies:
+        names = spec.with_dependencies(names)
+    try:
+        S.run(lambda: session.orchestrator().build(names, always=True, no_cache=no_cache,
+                                                   pull=pull, args=args))
+    finally:
+        session.gateway.close()
+    return 0

@@ -16,9 +16,9 @@ import trio
 
 from compose.orchestrator import labels as L
 from compose.orchestrator import naming
+from compose.orchestrator.builds import image_of, run_build
 from compose.orchestrator.create_body import CreateContext, create_body
-from compose.orchestrator.errors import (DependencyError, NotSupported, OrchestratorError,
-                                         UpstreamError)
+from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
                                        RecreatePolicy, Step, orphan_warning, plan_project,
@@ -163,7 +163,8 @@ class Orchestrator:
                        slug: str | None = None, **overrides) -> dict:
         labels = L.container_labels(
             self._base_labels(), service=spec.name, config_hash=spec.config_hash,
-            number=number, slug=slug, image=self._image_ids.get(spec.name) or spec.image or "",
+            number=number, slug=slug,
+            image=self._image_ids.get(spec.name) or self.image_ref(spec) or "",
             depends_on=L.depends_on_value((d.service, d.condition, d.restart)
                                           for d in spec.depends_on))
         ctx = CreateContext(
@@ -171,7 +172,10 @@ class Orchestrator:
             networks={k: r.name for k, r in self.project.networks.items()},
             volumes={k: r.name for k, r in self.project.volumes.items()},
             containers=dict(self._ids), **overrides)
-        body = create_body(spec.config, ctx)
+        config = spec.config
+        if not spec.image and spec.has_build:
+            config = {**config, "image": image_of(self.project.name, config, spec.name)}
+        body = create_body(config, ctx)
         if not self.networks_ok:
             mode = body["HostConfig"].get("NetworkMode", "")
             if not mode.startswith(("container:", "host", "none")):
@@ -257,6 +261,8 @@ class Orchestrator:
         `never`. A missing image fails only its service, at create time."""
         async def one(name: str, ref: str) -> None:
             policy = pull or self.project.services[name].config.get("pull_policy") or "missing"
+            if self.project.services[name].has_build:
+                policy = "build"   # built here, never pulled
             if policy != "always":
                 try:
                     image = await self.gw.call("inspect_image", ref)
@@ -278,7 +284,7 @@ class Orchestrator:
 
         by_ref: dict[str, list[str]] = {}
         for name in names:
-            ref = self.project.services[name].image
+            ref = self.image_ref(self.project.services[name])
             if ref:
                 by_ref.setdefault(ref, []).append(name)
 
@@ -292,16 +298,37 @@ class Orchestrator:
             for ref, services in by_ref.items():
                 nursery.start_soon(one_ref, ref, services)
 
-    def check_buildable(self, names: Iterable[str]) -> None:
-        for name in names:
-            spec = self.project.services[name]
-            if spec.has_build and not spec.image:
-                raise NotSupported(f"service {name!r} needs a build, and building images is "
-                                   "not supported yet; give it an `image:`")
+    def image_ref(self, spec: ServiceSpec) -> str | None:
+        return image_of(self.project.name, spec.config, spec.name)
+
+    async def build(self, names: Iterable[str], *, always: bool, no_cache: bool = False,
+                    pull: bool = False, args: Mapping[str, str] | None = None) -> None:
+        """Build the images of services with `build:` (all of them with `always`, else only
+        the missing ones), in parallel."""
+        async def one(spec: ServiceSpec, tag: str) -> None:
+            if not always:
+                try:
+                    await self.gw.call("inspect_image", tag)
+                    return
+                except NotFound:
+                    pass
+            build = dict(spec.config["build"])
+            await self.gw.blocking(lambda: run_build(self.gw.client(), tag, build,
+                                                     no_cache=no_cache, pull=pull,
+                                                     extra_args=args), abandon=False)
+            self.progress.done("Image", tag, "Built")
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                spec = self.project.services[name]
+                tag = self.image_ref(spec)
+                if spec.has_build and tag:
+                    nursery.start_soon(one, spec, tag)
 
     async def up(self, opts: UpOptions) -> UpResult:
         names = self._targets(opts)
-        self.check_buildable(names)
+        if opts.build is not False:
+            await self.build(names, always=bool(opts.build))
         existing = await self.observed(all=True)
         for c in existing:
             if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:

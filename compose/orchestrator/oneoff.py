@@ -74,7 +74,7 @@ def parse_env(items: list[str] | None) -> dict[str, str]:
 async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, bool]:
     """Start the dependencies, create the one-off container; returns (id, tty, stdin)."""
     spec = orch.project.service(opts.service)
-    orch.check_buildable([opts.service])
+    await orch.build([opts.service], always=False)
     deps = [n for n in orch.project.with_dependencies([opts.service]) if n != opts.service]
     if deps and not opts.no_deps:
         result = await orch.up(UpOptions(services=tuple(deps)))

@@ -392,3 +392,25 @@ services:
         "running"
     r = engine.cli("pull", "gone", cwd=project, timeout=60)
     assert r.returncode == 1 and "failed to pull 127.0.0.1:9/nothing:1" in r.stderr
+
+
+def test_build_service_then_run_it(engine, project):
+    (project / "app").mkdir()
+    (project / "app" / "Dockerfile").write_text(
+        'FROM busybox:latest\nRUN echo built-here > /built\nCMD ["cat", "/built"]\n')
+    write(project, """
+services:
+  app:
+    build: ./app
+""")
+    r = engine.cli("up", "--exit-code-from", "app", cwd=project, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"Image {project.name}-app  Built" in r.stderr
+    assert "app-1  | built-here" in r.stdout
+    r = engine.cli("build", cwd=project, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = engine.cli("down", "--rmi", "local", "-t", "0", cwd=project)
+    assert r.returncode == 0, r.stderr
+    with engine.client() as c:
+        assert not [i for i in c.images() if f"{project.name}-app:latest" in
+                    (i.get("RepoTags") or [])]

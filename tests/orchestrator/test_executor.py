@@ -218,14 +218,33 @@ def test_restart_true_dependency_restarts_running_dependents():
     assert "demo-other-1" not in engine.names("restart") + engine.names("stop")
 
 
-def test_service_needing_a_build_is_a_clear_error_before_any_change():
-    from compose.orchestrator.errors import NotSupported
+def test_services_with_build_are_built_when_missing_or_asked(monkeypatch):
+    import compose.orchestrator.executor as executor
 
-    data = {"services": {"app": {"build": {"context": "/src"}}}}
+    built = []
+
+    def fake_build(client, tag, build, **kw):
+        built.append((tag, build["context"]))
+        engine.images = dict(engine.images or {}, **{tag: "sha256:" + tag})
+        return ""
+
+    monkeypatch.setattr(executor, "run_build", fake_build)
+    data = {"services": {"app": {"build": {"context": "/src"}},
+                         "tagged": {"image": "me/tagged:1", "build": {"context": "/t"}}}}
     engine = FakeEngine()
-    with pytest.raises(NotSupported, match="service 'app' needs a build"):
-        run(lambda: orch(engine, data).up(UpOptions()))
-    assert engine.calls == []
+    engine.images = {}
+    run(lambda: orch(engine, data).up(UpOptions()))
+    assert sorted(built) == [("demo-app", "/src"), ("me/tagged:1", "/t")]
+    assert engine._get("demo-app-1")["Config"]["Image"] == "demo-app"
+    assert engine.names("pull") == []           # built images are never pulled
+    built.clear()
+    run(lambda: orch(engine, data).up(UpOptions()))
+    assert built == []                           # present: not rebuilt
+    run(lambda: orch(engine, data).up(UpOptions(build=True)))
+    assert len(built) == 2                       # --build: always
+    built.clear()
+    run(lambda: orch(engine, data).up(UpOptions(build=False)))
+    assert built == []
 
 
 def test_unknown_service_is_a_clear_error():
