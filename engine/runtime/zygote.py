@@ -18,6 +18,7 @@ setns back; the child joins the other namespaces itself.
 """
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import select
@@ -161,22 +162,26 @@ class Zygote:
         except OSError as e:
             self.reply(protocol.Failed(msg.req, e.errno, "container is not running", "notrunning"))
             return
-        zs, cs = self._spawn_pair()
-        try:
+        zs = cs = None
+        try:  # from here on, always return to our own pid namespace for children
+            zs, cs = self._spawn_pair()
             pid = os.fork()
-        except OSError as e:  # ENOMEM: PID 1 is gone but not yet reaped (P3)
-            zs.close()
-            cs.close()
-            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
-            self.reply(protocol.Failed(msg.req, e.errno, "container is not running", "notrunning"))
+            if pid == 0:
+                try:
+                    zs.close()
+                    child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio)
+                finally:
+                    os._exit(child.EXIT_SETUP_FAILED)
+        except OSError as e:  # ENOMEM from fork: PID 1 is gone but not yet reaped (P3)
+            for s_ in (zs, cs):
+                if s_ is not None:
+                    s_.close()
+            kind = "notrunning" if e.errno == errno.ENOMEM else "internal"
+            self.reply(protocol.Failed(msg.req, e.errno, "container is not running"
+                                       if kind == "notrunning" else f"exec: {e}", kind))
             return
-        if pid == 0:
-            try:
-                zs.close()
-                child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio)
-            finally:
-                os._exit(child.EXIT_SETUP_FAILED)
-        sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+        finally:
+            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
         cs.close()
         p = _Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False, go_wanted=True)
         self.track(p)
