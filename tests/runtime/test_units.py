@@ -268,3 +268,65 @@ def test_failures_map_to_typed_errors():
     assert isinstance(failure_error(protocol.Failed(1, 3, "m", "notrunning")), NotRunning)
     err = failure_error(protocol.Failed(1, 2, "container set-up: mount: ENOENT", "setup"))
     assert type(err) is EngineError and str(err) == "container set-up: mount: ENOENT"
+
+
+# --- cgroup drivers, with writes recorded (the v2 paths cannot run on a hybrid host) ---------
+
+@pytest.fixture
+def recorded(monkeypatch, tmp_path):
+    import errno as errno_mod
+    calls: list[tuple[str, str]] = []
+    busy_once = {"cgroup.subtree_control": True}
+
+    def fake_write(path: Path, value) -> None:
+        calls.append((path.relative_to(tmp_path).as_posix(), str(value)))
+        if busy_once.pop(path.name, False):
+            raise OSError(errno_mod.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr(cgroups, "_write", fake_write)
+    return calls
+
+
+def test_v2_driver_moves_the_daemon_into_a_leaf_then_enables_controllers(recorded, tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids\n")
+    (tmp_path / "cgroup.procs").write_text("11\n12\n")
+    driver = cgroups.V2Driver(cgroups.CgroupLayout(cgroups.CgroupMode.V2, {}, tmp_path))
+    assert recorded == [("cgroup.subtree_control", "+memory +pids +cpu"),   # EBUSY: internal procs
+                        ("pycompose-engine/cgroup.procs", "11"),
+                        ("pycompose-engine/cgroup.procs", "12"),
+                        ("cgroup.subtree_control", "+memory +pids +cpu")]
+    assert driver.enabled == {"memory", "pids", "cpu"}
+
+
+def test_v2_limits(recorded, tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("memory pids cpu\n")
+    recorded_driver = cgroups.V2Driver(cgroups.CgroupLayout(cgroups.CgroupMode.V2, {}, tmp_path))
+    box = tmp_path / "c"
+    box.mkdir()
+    (box / "memory.swap.max").write_text("max\n")
+    recorded.clear()
+    recorded_driver._limit(box, Resources(memory=64 << 20, memory_swap=96 << 20,
+                                          nano_cpus=1_500_000_000, cpu_shares=512, pids_limit=20))
+    assert recorded == [("c/memory.max", str(64 << 20)), ("c/memory.swap.max", str(32 << 20)),
+                        ("c/cpu.max", "150000 100000"), ("c/cpu.weight", "20"),
+                        ("c/pids.max", "20")]
+    recorded.clear()
+    recorded_driver._limit(box, Resources(memory=64 << 20, memory_swap=-1, pids_limit=-1))
+    assert recorded == [("c/memory.max", str(64 << 20)), ("c/memory.swap.max", "max"),
+                        ("c/pids.max", "max")]
+
+
+def test_v1_limits_and_device_allow_list(recorded, tmp_path):
+    dirs = {c: tmp_path / c for c in ("memory", "cpu", "pids", "devices")}
+    for d in dirs.values():
+        d.mkdir()
+    (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text("")
+    driver = cgroups.V1Driver(cgroups.CgroupLayout(cgroups.CgroupMode.V1, {}))
+    driver._limit(dirs, Resources(memory=32 << 20, nano_cpus=500_000_000, cpu_shares=256,
+                                  pids_limit=50))
+    assert recorded[:6] == [("memory/memory.limit_in_bytes", str(32 << 20)),
+                            ("memory/memory.memsw.limit_in_bytes", str(64 << 20)),  # docker: 2x
+                            ("cpu/cpu.cfs_period_us", "100000"), ("cpu/cpu.cfs_quota_us", "50000"),
+                            ("cpu/cpu.shares", "256"), ("pids/pids.max", "50")]
+    assert recorded[6] == ("devices/devices.deny", "a")
+    assert ("devices/devices.allow", "c 1:3 rwm") in recorded[7:]
