@@ -102,3 +102,27 @@ def test_bind_target_symlink_cannot_escape_the_root(box):
     assert out.split() == ["f"]
     assert list(outside.iterdir()) == []  # nothing was mounted over the host dir
     assert (merged / str(outside).lstrip("/")).is_dir()  # the mount point went inside
+
+
+def test_overlay_falls_back_to_mount2_only_when_the_options_fit(box, monkeypatch):
+    """On kernels without fsconfig lowerdir+ (EINVAL), short option strings use mount(2) and
+    long ones fail loudly instead of silently dropping layers (P6a)."""
+    import errno
+
+    from engine.errors import EngineError
+
+    def old_kernel(*_args):
+        raise OSError(errno.EINVAL, "Invalid argument", "fsconfig(lowerdir+)")
+
+    monkeypatch.setattr(rootfs, "_mount_new_api", old_kernel)
+    merged, upper = box.rootfs()  # one layer: fits, mounted with mount(2)
+    assert (merged / "bin" / "busybox").exists() and rootfs.is_mounted(merged)
+    many = [box.lower] + [box.tmp / f"layer-{i:03d}-{'y' * 40}" for i in range(100)]
+    for layer in many[1:]:
+        layer.mkdir()
+    d = box.tmp / "long"
+    for name in ("upper", "work", "merged"):
+        (d / name).mkdir(parents=True)
+    with pytest.raises(EngineError, match="over mount\\(2\\)'s one-page limit"):
+        rootfs.mount_overlay(many, d / "upper", d / "work", d / "merged")
+    assert not rootfs.is_mounted(d / "merged")
