@@ -287,6 +287,8 @@ class Runtime:
 
     async def wait(self, proc: Process) -> ExitStatus:
         """The process's exit status once the zygote reaped it; several tasks may wait."""
+        if proc.pidfd < 0 and proc.pid not in self._exits:
+            raise EngineError(f"process {proc.pid} was already released")
         ex = self._exits.setdefault(proc.pid, _Exit())
         if ex.status is None and self._dead:
             return ExitStatus(137, signal_mod.SIGKILL)
