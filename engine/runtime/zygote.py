@@ -27,7 +27,7 @@ import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.runtime import child, protocol
 from engine.runtime import syscalls as sc
@@ -52,7 +52,6 @@ class _Pending:
     aborted: bool = False
     master: int | None = None
     error: protocol.ChildError | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Zygote:
@@ -203,7 +202,7 @@ class Zygote:
                 pass  # it died; reap() reports it
 
     def handle_child(self, p: _Pending) -> None:
-        """Read what the child said; True once its socket is at EOF."""
+        """Read everything the child said. EOF after "go" without an error = execve worked."""
         while True:
             try:
                 msg, fds = protocol.receive(p.sock)
