@@ -94,13 +94,12 @@ class RichDisplay:
 
     def __init__(self, out: IO[str]) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn,
-                                   TextColumn)
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
         self.console = Console(file=out)
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.fields[ident]}"),
                                  TextColumn("{task.description:<20}"), BarColumn(),
-                                 DownloadColumn(), console=self.console, transient=False)
+                                 TextColumn("{task.fields[size]}"), console=self.console)
         self.tasks: dict[str, Any] = {}
         self.totals: dict[str, int] = {}
         self.seen: set[str] = set()
@@ -134,11 +133,16 @@ class RichDisplay:
         detail = message.get("progressDetail") or {}
         task = self.tasks.get(ident)
         if task is None:
-            task = self.tasks[ident] = self.progress.add_task(status, ident=ident, total=None)
+            task = self.tasks[ident] = self.progress.add_task(status, ident=ident, total=None,
+                                                              size="")
         update: dict[str, Any] = {"description": status}
         if detail.get("total"):
+            from engine.cli.format import human_size
+
             self.totals[ident] = detail["total"]
-            update.update(total=detail["total"], completed=detail.get("current", 0))
+            update.update(total=detail["total"], completed=detail.get("current", 0),
+                          size=f"{human_size(detail.get('current', 0))}/"
+                               f"{human_size(detail['total'])}")
         if status in _DONE:
             total = self.totals.get(ident) or 1
             update.update(total=total, completed=total)

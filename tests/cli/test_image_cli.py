@@ -186,3 +186,51 @@ def test_logout_of_a_registry_never_logged_in(tmp_path, monkeypatch, capsys):
     assert main(["logout", "127.0.0.1:5999"]) == 0
     assert capsys.readouterr().out == "Removing login credentials for 127.0.0.1:5999\n"
     assert login_cli.credential_store().get("127.0.0.1:5999") is None
+
+
+class FakeAuthClient:
+    def __init__(self, answer) -> None:
+        self.answer, self.requests = answer, []
+
+    def request(self, method, path, params=None, *, json_body=None, **_):
+        self.requests.append((method, path, json_body))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return type("R", (), {"read": lambda _self: json.dumps(self.answer).encode()})()
+
+
+def test_login_asks_the_engines_auth_route_first(monkeypatch):
+    from engine.cli import app as cli_app
+
+    client = FakeAuthClient({"Status": "Login Succeeded", "IdentityToken": ""})
+    monkeypatch.setattr(cli_app, "get_client", lambda: client)
+    monkeypatch.setattr("engine.images.transfer.login",
+                        lambda *a, **k: pytest.fail("checked locally although /auth answered"))
+    assert login_cli._login("127.0.0.1:5000", "alice", "pw") == "Login Succeeded"
+    assert client.requests == [("POST", "/auth", {"username": "alice", "password": "pw",
+                                                  "serveraddress": "127.0.0.1:5000"})]
+
+
+def test_login_without_an_auth_route_checks_against_the_registry_here(monkeypatch, tmp_path):
+    from engine.cli import app as cli_app
+    from engine.errors import NotFound
+
+    monkeypatch.setenv("PYCOMPOSE_ROOT", str(tmp_path))
+    monkeypatch.setattr(cli_app, "get_client", lambda: FakeAuthClient(NotFound("page not found")))
+    calls = []
+    monkeypatch.setattr("engine.images.transfer.login",
+                        lambda store, *args: calls.append((store.path, args)) or "Login Succeeded")
+    assert login_cli._login("127.0.0.1:5000", "alice", "pw") == "Login Succeeded"
+    assert calls == [(tmp_path / "images" / "auth.json", ("127.0.0.1:5000", "alice", "pw"))]
+
+
+def test_cli_modules_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.cli.image, engine.cli.login, engine.cli.progress;"
+            "print(sorted(m for m in ('rich', 'trio', 'pyroute2', 'pydantic') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "[]\n"

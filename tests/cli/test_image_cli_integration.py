@@ -208,3 +208,54 @@ def test_prune_removes_dangling_images(engine, tmp_path):
     assert engine.cli("image", "inspect", dangling_id).returncode != 0
     assert image_id.startswith("sha256:")
     assert engine.cli("image", "inspect", "busybox").returncode == 0   # tagged: kept
+
+
+def on_terminal(engine, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """Run the CLI with stdout on a pty (stdin and stderr too); its exit code and output."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(CLI + list(args), env={**engine.env, "COLUMNS": "100"},
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:   # EIO: the other side is closed
+                    break
+                if not data:
+                    break
+                out += data
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=10), out.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_pull_and_push_on_a_terminal_show_progress_bars(engine, tmp_path):
+    with run_registry(tmp_path / "registry") as registry:
+        ref = f"{registry.host}/cli/tty:v1"
+        engine.cli("image", "tag", "busybox", ref, check=True)
+        try:
+            code, out = on_terminal(engine, "image", "push", ref)
+            assert code == 0, out
+            assert "Pushed" in out and "\x1b[" in out   # rich redraws the bars in place
+            engine.cli("image", "rm", ref, check=True)
+            code, out = on_terminal(engine, "image", "pull", ref)
+            assert code == 0, out
+            # the layer stayed in the store (busybox has it): docker says "Already exists" too
+            assert ("Pull complete" in out or "Already exists" in out) and "\x1b[" in out
+            assert "\u2501" in out   # the bar itself (rich draws it with heavy box lines)
+            assert out.count("Status: Downloaded newer image") == 1
+        finally:
+            engine.cli("image", "rm", ref)
