@@ -259,3 +259,13 @@ def test_pull_and_push_on_a_terminal_show_progress_bars(engine, tmp_path):
             assert out.count("Status: Downloaded newer image") == 1
         finally:
             engine.cli("image", "rm", ref)
+
+
+def test_build_on_a_terminal_shows_the_steps_and_the_failure(engine, tmp_path):
+    ctx = tmp_path / "tty"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo tty-step-output && false\n")
+    code, out = on_terminal(engine, "image", "build", str(ctx))
+    assert code == 1, out
+    assert "Step 1/2 : FROM busybox" in out and "tty-step-output" in out
+    assert out.count("Error: ") == 1 and "Traceback" not in out
