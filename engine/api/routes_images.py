@@ -167,6 +167,17 @@ def register(router: Router, engine: Engine) -> None:
             work, lambda digest: [{"status": f"{tag_ or 'latest'}: digest: {digest}"},
                                   {"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
 
+    async def auth(req: Request) -> Response:
+        """Docker's POST /auth: check credentials against the registry, then keep them (0600)."""
+        body = req.json({}) or {}
+        server, user = str(body.get("serveraddress") or ""), str(body.get("username") or "")
+        if not user:
+            raise BadParameter("username is required")
+        password = str(body.get("password") or "")
+        status = await trio.to_thread.run_sync(lambda: store.login(server, user, password))
+        return json_response({"Status": status, "IdentityToken": ""})
+
+    router.add("POST", "/auth", auth)
     router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/{name:path}/history", history)
     router.add("POST", "/images/{name:path}/push", push)

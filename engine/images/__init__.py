@@ -13,7 +13,15 @@ Module map (pure modules first):
 """
 from __future__ import annotations
 
-from engine.images.image import Image
-from engine.images.store import ImageStore
-
 __all__ = ["Image", "ImageStore"]
+
+
+def __getattr__(name: str):
+    # Lazy: CLI commands import engine.images.<pure module> and must not pay for the store.
+    if name == "Image":
+        from engine.images.image import Image
+        return Image
+    if name == "ImageStore":
+        from engine.images.store import ImageStore
+        return ImageStore
+    raise AttributeError(name)
