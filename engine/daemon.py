@@ -7,7 +7,8 @@ Docker reports a container whose daemon died —, stale overlay mounts and our s
 removed, netbridge endpoints of dead containers dropped, `always` / `unless-stopped`
 containers started again), then the API server. SIGTERM / SIGINT: stop accepting requests,
 stop every container with its own stop timeout (in parallel), save state, remove the socket,
-exit 0. A second signal during shutdown kills the containers at once.
+remove every bridge, veth and firewall rule netbridge made (the networks stay recorded and are
+re-created at the next start), exit 0. A second signal during shutdown kills the containers at once.
 """
 from __future__ import annotations
 
@@ -163,10 +164,12 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
             await manager.shutdown()
             nursery.cancel_scope.cancel()
     if networks is not None:
+        # containers are stopped and the DNS servers cancelled: bridges, veths, rules and held
+        # ports go now, the networks stay recorded for the next start to re-create
         try:
-            networks.close()
+            networks.stop()
         except Exception as exc:
-            log.error("closing networks: %s", exc)
+            log.error("removing network objects: %s", exc)
 
 
 async def _finish_recovery(manager: Any, networks: Any, to_restart: list,

@@ -1,5 +1,18 @@
 """NetworkManager: the facade the engine daemon uses (docs/contracts.md, netbridge section).
 
+Lifetime of kernel objects: a network's bridge, its iptables chains and rules, veths and held
+port sockets exist only while a daemon runs. A graceful stop (`stop()`) removes all of them but
+keeps the persisted networks (ids, names, subnets, labels); the next start's `cleanup()`
+re-creates bridges and rules before containers may start (the daemon runs it in the background
+while the API already answers; ~40 ms per network, and the DNS servers need the gateway
+addresses anyway, so re-creating lazily on first use would save little and complicate every
+path). Docker keeps docker0 while it is stopped; we deliberately do not, so a stopped engine
+(and every test engine) leaves the host as it found it. `ip_forward` is the one exception: it is
+host-global and other engines or Docker may rely on it, so it is switched on and never back.
+After a crash the state file's `live` flag says objects may remain, and `cleanup()` finds them
+from the recorded networks, endpoints and ports; after a graceful stop with no networks recorded
+it costs nothing (no iptables, no pyroute2).
+
 Synchronous methods do blocking netlink/iptables work: the daemon calls them from worker threads
 (`trio.to_thread.run_sync`). `serve()` runs in the daemon's trio loop and hosts one DNS server per
 network; networks created while it runs get their server before `create()` returns (when called
@@ -19,7 +32,7 @@ from typing import Iterable
 
 import trio
 
-from engine.errors import BadParameter, Conflict, NotFound
+from engine.errors import BadParameter, Conflict, EngineError, NotFound
 
 from . import firewall, ipam, netlink
 from .dns import DnsServer, NameTable, host_resolvers
@@ -90,6 +103,7 @@ class NetworkManager:
 
     def _materialize(self, net: Network, *, undo_on_failure: bool = True) -> None:
         """Bridge + rules for `net` (idempotent); on failure of a new network nothing is left."""
+        self._mark_live()
         try:
             firewall.apply(firewall.base_rules(self.chains), reset=False)
             netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
@@ -160,6 +174,7 @@ class NetworkManager:
             self._tables.pop(net.id, None)
             if not self._state.networks and not self._state.ports:
                 firewall.remove(firewall.base_rules(self.chains))
+                self._state.live = False
             self._save()
         self._dns_changed(wait=False)
 
@@ -275,30 +290,79 @@ class NetworkManager:
     def cleanup(self, alive_container_ids: set[str]) -> None:
         """After a restart: drop what dead containers left, restore what live ones need."""
         with self._lock:
-            for ep in [e for e in self._state.endpoints if e.container_id not in alive_container_ids]:
-                self._drop_endpoint(ep)
-            for cid in [c for c in self._state.ports if c not in alive_container_ids]:
-                self._unpublish(cid)
-            saved = firewall.save()
-            for chain in firewall.chains_jumped_from(self.chains.dnat, saved):
-                cid12 = chain.removeprefix("PC-P-")
-                if not any(c.startswith(cid12) for c in self._state.ports):
-                    rule = firewall.Rule("nat", self.chains.dnat,
-                                         firewall.port_rules(self.chains, cid12, [])[0].args)
-                    firewall.remove([rule])
-            for net in self._state.networks.values():
+            state = self._state
+            if not state.live and state.empty():
+                return   # a graceful stop removed everything and nothing is recorded
+            if state.live or state.endpoints or state.ports:
+                self._clean_after_crash(alive_container_ids)
+            for net in state.networks.values():
                 # a reboot or `iptables -F` may have removed them; a failure here must neither
                 # tear down a network that containers use nor stop the daemon from starting
                 try:
                     self._materialize(net, undo_on_failure=False)
                 except Exception as exc:
                     log.error("cannot restore network %s: %s", net.name, exc)
-            self._delete_orphan_veths()
-            for cid, bindings in self._state.ports.items():
+            for cid, bindings in state.ports.items():
                 self._rereserve(cid, bindings)
                 firewall.apply(firewall.port_rules(self.chains, cid, bindings))
             self._save()
         self._dns_changed(wait=True)
+
+    def _clean_after_crash(self, alive_container_ids: set[str]) -> None:
+        for ep in [e for e in self._state.endpoints if e.container_id not in alive_container_ids]:
+            self._drop_endpoint(ep)
+        for cid in [c for c in self._state.ports if c not in alive_container_ids]:
+            self._unpublish(cid)
+        saved = firewall.save()
+        for chain in firewall.chains_jumped_from(self.chains.dnat, saved):
+            cid12 = chain.removeprefix("PC-P-")
+            if not any(c.startswith(cid12) for c in self._state.ports):
+                rule = firewall.Rule("nat", self.chains.dnat,
+                                     firewall.port_rules(self.chains, cid12, [])[0].args)
+                firewall.remove([rule])
+        self._delete_orphan_veths()
+        if not self._state.networks and not self._state.ports:
+            firewall.remove(firewall.base_rules(self.chains))
+            self._state.live = False
+
+    def stop(self) -> None:
+        """Graceful daemon exit: remove every kernel object of this instance, keep the networks.
+
+        Bridges, veths, chains and rules go, held ports are released; endpoints and ports still
+        recorded (containers the shutdown could not stop) are dropped as cleanup() would drop
+        them at the next start. Networks stay in the state file for cleanup() to re-create.
+        """
+        with self._lock:
+            state = self._state
+            if state.live or not state.empty():
+                self._remove_kernel_objects()
+            self.close()
+
+    def _remove_kernel_objects(self) -> None:
+        state = self._state
+        rules = firewall.base_rules(self.chains)
+        for cid in state.ports:
+            rules += firewall.port_rules(self.chains, cid, [])
+        for net in state.networks.values():
+            rules += self._network_rules(net)
+        failures: list[str] = []
+        try:
+            firewall.remove(rules)   # one iptables-save + one iptables-restore for everything
+        except Exception as exc:
+            failures.append(str(exc))
+        links = [e.host_veth for e in state.endpoints] + [n.bridge for n in state.networks.values()]
+        for name in links:
+            try:
+                netlink.delete_link(name)
+            except Exception as exc:
+                failures.append(f"{name}: {exc}")
+        state.endpoints.clear()
+        state.ports.clear()
+        self._tables.clear()
+        state.live = bool(failures)   # the next start then cleans what is left
+        self._save()
+        if failures:
+            raise EngineError("network shutdown left objects behind: " + "; ".join(failures))
 
     def _delete_orphan_veths(self) -> None:
         """Host veth ends on our bridges that no endpoint records (a crash mid-connect)."""
@@ -323,7 +387,8 @@ class NetworkManager:
     def purge(self) -> None:
         """Remove everything of this engine instance: endpoints, ports, networks, base chains.
 
-        For tests and for an uninstall; the daemon's normal exit uses close().
+        For tests and for an uninstall; the daemon's normal exit uses stop(), which keeps the
+        networks.
         """
         # no outer lock: cleanup() may wait for the trio thread (see _dns_changed)
         self.cleanup(set())
@@ -331,10 +396,12 @@ class NetworkManager:
             self.remove(net.id)
         with self._lock:
             firewall.remove(firewall.base_rules(self.chains))
+            self._state.live = False
+            self._save()
         self.close()
 
     def close(self) -> None:
-        """Release port reservations (the daemon is exiting; rules and links stay)."""
+        """Release port reservations only (rules and links stay; stop() removes those too)."""
         with self._lock:
             for held in self._reservations.values():
                 for r in held:
@@ -343,6 +410,12 @@ class NetworkManager:
 
     def _save(self) -> None:
         self._store.save(self._state)
+
+    def _mark_live(self) -> None:
+        """Recorded before the first kernel object is made, so a crash afterwards is noticed."""
+        if not self._state.live:
+            self._state.live = True
+            self._save()
 
     # --- DNS --------------------------------------------------------------------------------
 

@@ -57,6 +57,13 @@ class State:
     networks: dict[str, Network] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: dict[str, list[PortBinding]] = field(default_factory=dict)   # container id → bindings
+    # True from before the first kernel object (bridge, rule) is made until a graceful stop has
+    # removed them all again: a start that finds it False and nothing recorded has nothing to
+    # clean (no iptables-save, no pyroute2), one that finds it True follows a crash
+    live: bool = False
+
+    def empty(self) -> bool:
+        return not (self.networks or self.endpoints or self.ports)
 
     def endpoints_of(self, network_id: str) -> list[Endpoint]:
         return [e for e in self.endpoints if e.network_id == network_id]
@@ -82,6 +89,8 @@ class Store:
             endpoints=[Endpoint(**{**e, "aliases": tuple(e["aliases"])})
                        for e in raw.get("endpoints", [])],
             ports={cid: [PortBinding(**b) for b in bs] for cid, bs in raw.get("ports", {}).items()},
+            # files written before the flag existed came from daemons that never cleaned up
+            live=bool(raw.get("live", True)),
         )
 
     def save(self, state: State) -> None:
@@ -92,6 +101,7 @@ class Store:
             "networks": [vars(n) for n in state.networks.values()],
             "endpoints": [vars(e) for e in state.endpoints],
             "ports": {cid: [vars(b) for b in bs] for cid, bs in state.ports.items()},
+            "live": state.live,
         }
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as f:

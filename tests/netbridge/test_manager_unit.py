@@ -168,3 +168,48 @@ def test_corrupt_state_is_a_clear_error(tmp_path):
     (tmp_path / "netbridge.json").write_text("{not json")
     with pytest.raises(EngineError, match="cannot read network state .*netbridge.json"):
         NetworkManager(tmp_path, "10.231.0.0/16")
+
+
+def test_stop_removes_every_kernel_object_but_keeps_the_networks(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    a = m.create("a", labels={"x": "1"})
+    m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="web")
+    m.publish("c" * 64, ["8080"])
+    held = [r for rs in m._reservations.values() for r in rs]
+    m.stop()
+    assert kernel.links == set() and kernel.rules == []
+    assert held and all(r.closed for r in held)
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert again.list() == [a] and again.endpoints() == [] and again.ports("c" * 64) == []
+    again.cleanup(set())                         # the next start re-creates bridge and rules
+    assert kernel.links == {a.bridge} and any(a.bridge in r for r in kernel.rules)
+    again.stop()
+    assert kernel.links == set() and kernel.rules == []
+
+
+def test_cleanup_after_a_graceful_stop_with_nothing_recorded_touches_no_kernel(tmp_path,
+                                                                             monkeypatch):
+    def forbidden(*a, **kw):
+        raise AssertionError("kernel touched")
+
+    for name in ("save", "apply", "remove", "restore"):
+        monkeypatch.setattr(manager_mod.firewall, name, forbidden)
+    for name in ("list_host_links", "delete_link", "ensure_bridge", "host_routes_and_addresses"):
+        monkeypatch.setattr(manager_mod.netlink, name, forbidden)
+    NetworkManager(tmp_path / "new", "10.231.0.0/16").cleanup(set())   # no state file yet
+    NetworkManager(tmp_path / "new", "10.231.0.0/16").stop()
+
+
+def test_a_crashed_engine_is_recognised_and_cleaned_even_without_networks(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("a")
+    m.remove("a")
+    assert kernel.rules == [] and not m._state.live   # the last network took the base chains
+    # a crash after the base chains were made but before the network was recorded
+    m._mark_live()
+    manager_mod.firewall.apply(manager_mod.firewall.base_rules(m.chains))
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert again._state.live and again.list() == []
+    again.cleanup(set())
+    assert kernel.rules == [] and not again._state.live
+    NetworkManager(tmp_path, "10.231.0.0/16").cleanup(set())   # and from then on: cheap
