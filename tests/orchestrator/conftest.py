@@ -93,6 +93,28 @@ def stop_foreign(pid: int, timeout: float = 30) -> None:
         pass
 
 
+def _remove_everything(sock: Path) -> None:
+    """Containers and networks are kept across daemon restarts (as Docker does), so a test
+    that failed before its `down` would leave bridges behind: remove them through the API."""
+    from engine.client import Client
+
+    try:
+        with Client(sock, timeout=30) as client:
+            for c in client.containers(all=True):
+                try:
+                    client.remove_container(c["Id"], force=True, volumes=True)
+                except Exception:   # noqa: BLE001 - best effort, the next one may still go
+                    pass
+            for n in client.networks():
+                if n.get("Name") not in ("bridge", "host", "none"):
+                    try:
+                        client.remove_network(n["Name"])
+                    except Exception:   # noqa: BLE001
+                        pass
+    except Exception:   # noqa: BLE001 - the daemon is gone: nothing to ask it
+        pass
+
+
 def _unmount_below(root: Path) -> None:
     with open("/proc/self/mountinfo") as f:
         targets = [line.split()[4] for line in f]
@@ -132,6 +154,7 @@ def engine():
         client.close()
         yield eng
     finally:
+        _remove_everything(sock)
         _stop(proc.pid)
         for pid in daemons_for(root / "state"):
             stop_foreign(pid)

@@ -169,8 +169,8 @@ services:
     stop_signal: SIGKILL
     healthcheck:
       test: ["CMD", "false"]
-      interval: 100ms
-      retries: 2
+      interval: 300ms
+      retries: 1
   app:
     image: busybox:latest
     command: ["sleep", "600"]
