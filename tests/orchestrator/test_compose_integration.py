@@ -414,3 +414,28 @@ services:
     with engine.client() as c:
         assert not [i for i in c.images() if f"{project.name}-app:latest" in
                     (i.get("RepoTags") or [])]
+
+
+def test_events_json_reports_the_projects_containers(engine, project):
+    import subprocess
+
+    from .conftest import CLI
+
+    write(project, STACK.format(level="1"))
+    proc = subprocess.Popen(CLI + ["events", "--json"], cwd=project, env=engine.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)   # the subscription is in place
+        engine.cli("up", "-d", "db", cwd=project, check=True)
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "start" not in [e["action"] for e in seen]:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(json.loads(line))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert {"create", "start"} <= {e["action"] for e in seen}, proc.stderr.read()
+    assert all(e["service"] == "db" for e in seen)
