@@ -93,13 +93,15 @@ def stop_foreign(pid: int, timeout: float = 30) -> None:
         pass
 
 
-def _remove_everything(sock: Path) -> None:
+def _remove_everything(env: dict[str, str]) -> None:
     """Containers and networks are kept across daemon restarts (as Docker does), so a test
-    that failed before its `down` would leave bridges behind: remove them through the API."""
+    that failed before its `down` would leave bridges behind: remove them through the API.
+    If the daemon died during the test, a new one (autostarted on the same root) recovers
+    the state and removes it."""
     from engine.client import Client
 
     try:
-        with Client(sock, timeout=30) as client:
+        with Client.from_env(autostart=True, env=env, timeout=30) as client:
             for c in client.containers(all=True):
                 try:
                     client.remove_container(c["Id"], force=True, volumes=True)
@@ -154,7 +156,7 @@ def engine():
         client.close()
         yield eng
     finally:
-        _remove_everything(sock)
+        _remove_everything(env)
         _stop(proc.pid)
         for pid in daemons_for(root / "state"):
             stop_foreign(pid)
