@@ -87,11 +87,16 @@ def serve(config: EngineConfig) -> int:
 
 
 def _make_networks(config: EngineConfig) -> Any:
-    try:
-        from netbridge import NetworkManager  # imports pyroute2: only after the zygote fork
-    except ImportError:
-        from netbridge.manager import NetworkManager
+    from netbridge import NetworkManager  # pyroute2 comes later (first netlink use), after the fork
     return NetworkManager(config.root / "network", config.address_pool)
+
+
+async def _collect_image_garbage(store: Any) -> None:
+    """Blobs and layers a crash left half-imported; in the background (it walks the store)."""
+    try:
+        await trio.to_thread.run_sync(store.collect_garbage_if_idle)
+    except Exception as exc:
+        log.error("image store garbage collection: %s", exc)
 
 
 async def _cleanup_stale_cgroups(driver: Any, ours: set[str]) -> None:
@@ -144,6 +149,7 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(runtime.serve)
             await nursery.start(manager.run)
+            nursery.start_soon(_collect_image_garbage, manager.images)
             to_restart = await manager.recover()
             ours = {rec.id for rec in manager.store.all()}
             await trio.to_thread.run_sync(rootfs.cleanup_stale_mounts, root / "containers")
@@ -175,9 +181,11 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
 async def _finish_recovery(manager: Any, networks: Any, to_restart: list,
                            nursery: trio.Nursery) -> None:
     if networks is not None:
+        started = trio.current_time()
         try:
             await trio.to_thread.run_sync(networks.cleanup, set())
             await nursery.start(networks.serve)
+            log.info("network recovery done in %.0f ms", (trio.current_time() - started) * 1000)
         except Exception:
             log.exception("network recovery failed")
     manager.networks_ready.set()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["NetworkManager"]
+
 
 def __getattr__(name: str) -> Any:
     # `from netbridge import NetworkManager` without paying for trio when only the pure modules

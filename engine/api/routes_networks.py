@@ -1,8 +1,6 @@
 """/networks/... endpoints over netbridge's NetworkManager (Docker shapes)."""
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 
 from engine.api.context import Engine
@@ -10,24 +8,7 @@ from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.containers.networking import _aliases, _ip
 from engine.errors import BadParameter, NotFound
-
-
-def network_json(net: Any, endpoints: list[Any]) -> dict:
-    return {
-        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local",
-        "Driver": "bridge", "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None,
-                 "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-        "Internal": net.internal, "Attachable": False, "Ingress": False,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
-        "Containers": {ep.container_id: {"Name": ep.container_name, "EndpointID": ep.host_veth,
-                                         "MacAddress": ep.mac,
-                                         "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
-                                         "IPv6Address": ""}
-                       for ep in endpoints if ep.network_id == net.id},
-        "Options": {"com.docker.network.bridge.name": net.bridge},
-        "Labels": dict(net.labels),
-    }
+from netbridge.shapes import network_json
 
 
 def _label_ok(labels: dict, flt: str) -> bool:

@@ -9,6 +9,7 @@ import trio
 
 from engine.containers import setup
 from engine.errors import BadParameter
+from netbridge import shapes
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
@@ -82,7 +83,7 @@ def disconnect_container(mgr: ContainerManager, cid: str) -> None:
 def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:
     return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None,
             "Aliases": _aliases(cfg) or None, "NetworkID": net.id if net else "",
-            "EndpointID": (ep.host_veth if ep else ""), "Gateway": ep.gateway if ep else "",
+            "EndpointID": shapes.endpoint_id(ep) if ep else "", "Gateway": ep.gateway if ep else "",
             "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": ep.mac if ep else "", "DriverOpts": None}

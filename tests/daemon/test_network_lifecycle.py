@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import urllib.request
@@ -90,6 +91,10 @@ def _run_web(client, network: str):
     info = client.api.inspect_container(web.id)
     port = int(info["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
     ip = info["NetworkSettings"]["Networks"][network]["IPAddress"]
+    # Docker's endpoint id: 64 hex, the same in the container's and the network's view
+    endpoint = info["NetworkSettings"]["Networks"][network]["EndpointID"]
+    assert re.fullmatch(r"[0-9a-f]{64}", endpoint)
+    assert client.api.inspect_network(network)["Containers"][web.id]["EndpointID"] == endpoint
     assert wait_for(lambda: _get(f"http://127.0.0.1:{port}/index.html"), 10) == b"hello\n"
     return web, ip, port
 
@@ -121,8 +126,15 @@ def test_stop_removes_kernel_objects_and_start_restores_networks(fresh):
     assert {n["name"] for n in kept["networks"]} == {"keepnet", "bridge"}
     assert kept["endpoints"] == [] and kept["ports"] == {} and kept["live"] is False
 
+    # debris of a crashed image import, collected at the next start
+    orphans = [fresh.root / "images" / "blobs" / "sha256" / ("e" * 64),
+               fresh.root / "images" / "layers" / ("e" * 64)]
+    orphans[0].write_bytes(b"x")
+    orphans[1].mkdir()
     fresh.start()
+    wait_for(lambda: not any(p.exists() for p in orphans), 10)
     client = fresh.client()
+    assert client.images.get("busybox")   # what images use stays
     again = client.api.inspect_network("keepnet")
     assert again["Id"] == net.id and again["Labels"] == {"k": "v"}
     assert again["IPAM"]["Config"][0]["Subnet"] == subnet
