@@ -102,22 +102,9 @@ async def _collect_image_garbage(store: Any) -> None:
 async def _cleanup_stale_cgroups(driver: Any, ours: set[str]) -> None:
     """Kill and remove the cgroups our containers left (the daemon died with them running).
 
-    Only names of *our* containers: other engines (other state roots, test runs) may share the
-    parent cgroup, so `driver.cleanup_stale(keep)` — which removes every `pycompose-*` not kept —
-    would race with their fresh cgroups."""
-    from engine.runtime.cgroups import PREFIX, Cgroup
-
-    def work() -> list[str]:
-        removed = []
-        for cid in ours:
-            name = f"{PREFIX}{cid[:12]}"
-            dirs = [p / name for p in driver.parents() if (p / name).is_dir()]
-            if dirs:
-                Cgroup(name, dirs).remove()
-                removed.extend(str(d) for d in dirs)
-        return removed
-
-    removed = await trio.to_thread.run_sync(work)
+    Only cgroups of *our* containers (`owned`): other engines (other state roots, test runs)
+    share the parent cgroup. Runs before any container starts, so nothing is kept."""
+    removed = await trio.to_thread.run_sync(lambda: driver.cleanup_stale(set(), owned=ours))
     if removed:
         log.warning("removed stale cgroups: %s", ", ".join(removed))
 
