@@ -233,25 +233,64 @@ async def _send_response(conn: h11.Connection, stream: trio.SocketStream, reques
     await _send(conn, stream, h11.EndOfMessage())
 
 
+async def _produce(body: AsyncIterator[bytes], send: trio.MemorySendChannel[bytes],
+                   failed: list[BaseException]) -> None:
+    """Runs the body in its own task, so cancel scopes a body generator holds across its yields
+    stay on this task's stack and are unwound here, not inside the sending task."""
+    aclose = getattr(body, "aclose", None)
+    try:
+        async with send:
+            try:
+                async for chunk in body:
+                    if chunk:
+                        await send.send(chunk)
+            finally:
+                # No cancel scope may be opened between the body's last yield and its close:
+                # the body unwinds the scopes it holds, which must be the innermost ones.
+                if aclose is not None:
+                    await aclose()
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        failed.append(exc)
+    except Exception as exc:  # headers are gone: all we can do is log and cut the stream
+        log.error("stream failed:\n%s", "".join(traceback.format_exception(exc)))
+        failed.append(exc)
+
+
+async def _watch_peer(conn: h11.Connection, stream: trio.SocketStream,
+                      gone: trio.CancelScope) -> None:
+    """A streaming client sends nothing until the body ends; EOF or an error means it left,
+    and the stream is cut at once instead of at the next (maybe never) chunk."""
+    while True:
+        try:
+            data = await stream.receive_some(65536)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            data = b""
+        if not data:
+            gone.cancel()
+            return
+        conn.receive_data(data)  # a pipelined next request: h11 keeps it for the next cycle
+
+
 async def _send_stream(conn: h11.Connection, stream: trio.SocketStream,
                        resp: StreamResponse) -> bool:
     """Chunked body; returns False if the stream broke mid-way (the connection must close)."""
     await _send(conn, stream, h11.Response(status_code=resp.status,
                                            headers=_headers(resp.content_type, [])))
-    try:
-        async for chunk in resp.body:
-            if chunk:
-                await _send(conn, stream, h11.Data(data=chunk))
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
+    failed: list[BaseException] = []
+    send, receive = trio.open_memory_channel[bytes](16)
+    with trio.CancelScope() as peer_gone:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_produce, resp.body, send, failed)
+            nursery.start_soon(_watch_peer, conn, stream, peer_gone)
+            try:
+                async with receive:
+                    async for chunk in receive:
+                        await _send(conn, stream, h11.Data(data=chunk))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                failed.append(exc)
+            nursery.cancel_scope.cancel()
+    if peer_gone.cancelled_caught or failed:
         return False
-    except Exception as exc:  # headers are gone: all we can do is log and cut the stream
-        log.error("stream failed:\n%s", "".join(traceback.format_exception(exc)))
-        return False
-    finally:
-        aclose = getattr(resp.body, "aclose", None)
-        if aclose is not None:
-            with trio.CancelScope(shield=True):
-                await aclose()
     await _send(conn, stream, h11.EndOfMessage())
     return True
 
@@ -272,8 +311,10 @@ async def _hijack(conn: h11.Connection, stream: trio.SocketStream, request: Requ
     await trio.sleep(0.005)
     try:
         await resp.run(RawConnection(stream, bytes(initial)))
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass
+    except Exception as exc:
+        log.error("raw stream failed:\n%s", "".join(traceback.format_exception(exc)))
 
 
 async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch) -> None:
@@ -338,7 +379,13 @@ async def serve_unix(path: Path, dispatch: Dispatch,
         task_status.started()
 
         async def on_connection(stream: trio.SocketStream) -> None:
-            await handle_connection(stream, dispatch)
+            # The task boundary of one client: whatever goes wrong here is logged, never
+            # allowed to reach serve_listeners (which would take the whole daemon down).
+            try:
+                await handle_connection(stream, dispatch)
+            except Exception as exc:
+                log.error("connection handler failed:\n%s",
+                          "".join(traceback.format_exception(exc)))
 
         await trio.serve_listeners(on_connection, [listener])
     finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from engine.api.http import Handler, HijackResponse, Request, Response, StreamResponse
 from engine.errors import EngineError, NotFound
@@ -52,7 +53,9 @@ class Router:
             if not m:
                 continue
             if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route.handler, m.groupdict()
+                # matched on the raw path (an encoded `/` stays inside its segment), then each
+                # parameter is percent-decoded: `bbx%3Av1` → `bbx:v1`
+                return route.handler, {k: unquote(v) for k, v in m.groupdict().items()}
             allowed = True
         if allowed:
             raise MethodNotAllowed(f"method {method} not allowed for {path}")

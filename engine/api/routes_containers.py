@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import AsyncIterator
 
 import trio
 
@@ -16,10 +17,11 @@ from engine.containers.manager import NotModified
 from engine.containers.model import parse_signal
 from engine.api.framing import frame
 from engine.api.http import RawConnection
-from engine.errors import BadParameter, PycomposeError
+from engine.errors import BadParameter, NotFound, PycomposeError
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -59,8 +61,23 @@ def register(router: Router, engine: Engine) -> None:
         await mgr.restart(req.params["id"], req.int_arg("t"))
         return empty_response(204)
 
-    async def wait(req: Request) -> Response:
-        return json_response(await mgr.wait(req.params["id"], req.arg("condition") or "not-running"))
+    async def wait(req: Request) -> StreamResponse:
+        # Errors a client must see as a status (no such container, bad condition) are checked
+        # before the head goes out; then the 200 head is sent at once (like Docker), so a client
+        # can wait for `removed` before it starts the container; the body follows at the end.
+        rec = mgr.get(req.params["id"])
+        condition = req.arg("condition") or "not-running"
+        if condition not in WAIT_CONDITIONS:
+            raise BadParameter(f"invalid condition: {condition!r}")
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                result = await mgr.wait(rec.id, condition)
+            except NotFound:  # removed before the wait began: that ends every condition
+                result = {"StatusCode": rec.state.exit_code, "Error": None}
+            yield json.dumps(result).encode() + b"\n"
+
+        return StreamResponse(body())
 
     async def remove(req: Request) -> Response:
         await mgr.remove(req.params["id"], force=req.bool_arg("force"), volumes=req.bool_arg("v"))
@@ -178,12 +195,20 @@ def register(router: Router, engine: Engine) -> None:
                     yield json.dumps(ev).encode() + b"\n"
             if live is None:
                 return
+            deadline = (trio.current_time() + (until - time.time_ns()) / 1e9
+                        if until is not None else float("inf"))
             async with live:
-                with trio.move_on_at(trio.current_time() + (until - time.time_ns()) / 1e9
-                                     if until is not None else float("inf")):
-                    async for ev in live:
-                        if matches(ev, filters):
-                            yield json.dumps(ev).encode() + b"\n"
+                while True:
+                    # never yield inside a cancel scope: the consumer may close us from anywhere
+                    with trio.move_on_at(deadline):
+                        try:
+                            ev = await live.receive()
+                        except (trio.EndOfChannel, trio.ClosedResourceError):
+                            return
+                    if trio.current_time() >= deadline:
+                        return
+                    if matches(ev, filters):
+                        yield json.dumps(ev).encode() + b"\n"
 
         return StreamResponse(body())
 

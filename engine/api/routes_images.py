@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import traceback
 from typing import Any, AsyncIterator, Callable
 
 import trio
@@ -12,6 +14,8 @@ from engine.api.context import Engine
 from engine.api.http import Request, Response, StreamResponse, json_response
 from engine.api.router import Router
 from engine.errors import BadParameter, Conflict, PycomposeError
+
+log = logging.getLogger("engine.api")
 
 
 def _line(obj: dict) -> bytes:
@@ -28,8 +32,9 @@ async def _progress_stream(work: Callable[[Callable[[dict], None]], Any],
     def progress(msg: dict) -> None:
         try:
             trio.from_thread.run_sync(send.send_nowait, msg, trio_token=token)
-        except (trio.WouldBlock, trio.RunFinishedError):
-            pass
+        except (trio.WouldBlock, trio.RunFinishedError, trio.BrokenResourceError,
+                trio.ClosedResourceError):
+            pass  # nobody is listening any more: the work still finishes
 
     result: dict[str, Any] = {}
 
@@ -39,16 +44,38 @@ async def _progress_stream(work: Callable[[Callable[[dict], None]], Any],
                 result["value"] = await trio.to_thread.run_sync(work, progress)
             except PycomposeError as exc:
                 result["error"] = exc.message
+            except Exception as exc:  # a system task must never raise: that would end the run
+                log.error("image operation failed:\n%s",
+                          "".join(traceback.format_exception(exc)))
+                result["error"] = f"internal error: {exc}"
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(runner)
+    # The worker runs as a system task, not in a nursery held across our yields: a generator
+    # must never yield inside a cancel scope (its consumer may close it from anywhere).
+    done = trio.Event()
+
+    async def hosted() -> None:
+        try:
+            await runner()
+        finally:
+            done.set()
+
+    trio.lowlevel.spawn_system_task(hosted)
+    async with receive:
         async for msg in receive:
             yield _line(msg)
+    await done.wait()
     if "error" in result:
         yield _line({"errorDetail": {"message": result["error"]}, "error": result["error"]})
     elif "value" in result:
         for msg in last(result["value"]):
             yield _line(msg)
+
+
+def intermediates(images: list[Any]) -> set[str]:
+    """Docker hides untagged images that are the parent of another image (build steps) unless
+    `all=1`; a dangling image nothing builds on is still listed."""
+    parents = {getattr(image, "parent", "") for image in images}
+    return {image.id for image in images if not image.repo_tags and image.id in parents}
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -57,8 +84,11 @@ def register(router: Router, engine: Engine) -> None:
     async def list_(req: Request) -> Response:
         filters = req.filters()
         images = await trio.to_thread.run_sync(store.list)
+        hidden = set() if req.bool_arg("all") else intermediates(images)
         out = []
         for image in images:
+            if image.id in hidden:
+                continue
             if filters.get("reference") and not any(
                     _ref_matches(t, f) for f in filters["reference"] for t in image.repo_tags):
                 continue
@@ -123,10 +153,8 @@ def register(router: Router, engine: Engine) -> None:
             def pull(progress: Callable[[dict], None]) -> Any:
                 return store.pull(ref, platform, progress)
 
-            return StreamResponse(_progress_stream(
-                pull, lambda img: [{"status": f"Digest: {img.repo_digests[0]}"
-                                    if img.repo_digests else f"Pulled {img.id}"},
-                                   {"status": f"Status: Downloaded newer image for {ref}"}]))
+            # the store's progress already ends with the Digest:/Status: lines
+            return StreamResponse(_progress_stream(pull, lambda img: []))
         raise BadParameter("fromSrc or fromImage is required")
 
     async def tag(req: Request) -> Response:
@@ -164,8 +192,8 @@ def register(router: Router, engine: Engine) -> None:
             return store.push(ref, progress, auth=auth)
 
         return StreamResponse(_progress_stream(
-            work, lambda digest: [{"status": f"{tag_ or 'latest'}: digest: {digest}"},
-                                  {"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
+            # the store's progress already said `<tag>: digest: ... size: ...`
+            work, lambda digest: [{"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
 
     async def auth(req: Request) -> Response:
         """Docker's POST /auth: check credentials against the registry, then keep them (0600)."""

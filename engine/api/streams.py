@@ -22,19 +22,28 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
             if not data:
                 break
             assert session.write_stdin is not None
-            await session.write_stdin(data)
+            try:
+                await session.write_stdin(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return  # the process closed its stdin
         if session.close_stdin is not None:
-            await session.close_stdin()
+            try:
+                await session.close_stdin()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
 
     try:
         async with trio.open_nursery() as nursery:
             if session.write_stdin is not None:
                 nursery.start_soon(from_client)
-            for stream, data in session.initial:
-                await conn.send_all(encode(session.tty, stream, data))
-            async with session.output:
-                async for stream, data in session.output:
+            try:
+                for stream, data in session.initial:
                     await conn.send_all(encode(session.tty, stream, data))
+                async with session.output:
+                    async for stream, data in session.output:
+                        await conn.send_all(encode(session.tty, stream, data))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the client went away: the session just ends
             nursery.cancel_scope.cancel()
     finally:
         await session.output.aclose()

@@ -321,50 +321,75 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         logfile = self._logfile(rec)
         hub = self.hub(rec.id)
 
+        log_failed = False
+
         def on_output(stream: str) -> Callable[[bytes], None]:
             def handle(data: bytes) -> None:
+                nonlocal log_failed
                 if logfile is not None:
-                    logfile.write(stream, data)
+                    try:
+                        logfile.write(stream, data)
+                    except OSError as exc:  # e.g. a full disk: keep pumping, say it once
+                        if not log_failed:
+                            log.error("log of %s: %s", rec.short_id, exc)
+                        log_failed = True
                     self._log_notify(rec.id)
                 hub.publish((STREAM_IDS[stream], data))
             return handle
 
         status = None
-        async with trio.open_nursery() as nursery:
-            pumps_done = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                pumps_done = trio.Event()
 
-            async def pump_all() -> None:
-                async with trio.open_nursery() as pumps:
-                    for stream, fdstream in run.outputs:
-                        pumps.start_soon(read_chunks, fdstream, on_output(stream))
-                pumps_done.set()
+                async def pump_all() -> None:
+                    try:
+                        async with trio.open_nursery() as pumps:
+                            for stream, fdstream in run.outputs:
+                                pumps.start_soon(read_chunks, fdstream, on_output(stream))
+                    finally:
+                        pumps_done.set()
 
-            nursery.start_soon(pump_all)
-            if rec.config.healthcheck is not None:
-                nursery.start_soon(self._health, rec, run)
-            try:
-                status = await self.runtime.wait(run.process)
-            except Exception as exc:  # the runtime lost the process; treat as died
-                log.error("wait for %s failed: %s", rec.short_id, exc)
-            self.runtime.release(run.process)
+                nursery.start_soon(_guarded, f"output pump of {rec.short_id}", pump_all)
+                if rec.config.healthcheck is not None:
+                    nursery.start_soon(_guarded, f"healthcheck of {rec.short_id}",
+                                       self._health, rec, run)
+                try:
+                    status = await self.runtime.wait(run.process)
+                except Exception as exc:  # the runtime lost the process; treat as died
+                    log.error("wait for %s failed: %s", rec.short_id, exc)
+                self.runtime.release(run.process)
+                run.exited.set()
+                # Output ends once every writer in the (now dead) namespace is gone.
+                with trio.move_on_after(2):
+                    await pumps_done.wait()
+                nursery.cancel_scope.cancel()
+            if logfile is not None:
+                for stream in ("stdout", "stderr"):
+                    logfile.flush(stream)
+                self._log_notify(rec.id)
+        except Exception:
+            log.exception("supervision of %s failed", rec.short_id)
+        finally:
+            # Whatever happened above, the exit is recorded: a container left in `_running`
+            # could never be removed, and shutdown would wait for it.
             run.exited.set()
-            # Output ends once every writer in the (now dead) namespace is gone.
-            with trio.move_on_after(2):
-                await pumps_done.wait()
-            nursery.cancel_scope.cancel()
-        if logfile is not None:
-            for stream in ("stdout", "stderr"):
-                logfile.flush(stream)
-            self._log_notify(rec.id)
-        with trio.CancelScope(shield=True):
-            await self._on_exit(rec, run, status)
+            with trio.CancelScope(shield=True):
+                await self._on_exit(rec, run, status)
 
     async def _health(self, rec: ContainerRecord, run: Running) -> None:
         hc = rec.config.healthcheck
         assert hc is not None
 
         async def probe(timeout: float) -> tuple[int, str]:
-            return await self.execs.run_capture(rec, run, probe_args(hc))
+            try:
+                return await self.execs.run_capture(rec, run, probe_args(hc))
+            except Exception as exc:
+                if run.stop_requested or run.exited.is_set() or self.shutting_down:
+                    # the container is going away: this probe does not count, and no more run
+                    await trio.sleep_forever()
+                log.warning("healthcheck probe of %s failed: %s", rec.short_id, exc)
+                return -1, f"health probe failed: {exc}"
 
         def publish(health: dict) -> None:
             before = (rec.state.health or {}).get("Status")
@@ -376,6 +401,22 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         await run_healthcheck(hc, probe, publish)
 
     async def _on_exit(self, rec: ContainerRecord, run: Running, status: Any) -> None:
+        try:
+            await self._record_exit(rec, run, status)
+        except Exception:
+            log.exception("recording the exit of %s failed", rec.short_id)
+            # keep the state consistent: not running, and waiters released
+            self._running.pop(rec.id, None)
+            if rec.state.status.is_active():
+                rec.state.status, rec.state.pid = ContainerState.EXITED, 0
+                rec.state.exit_code = CRASH_EXIT_CODE
+                try:
+                    self._save(rec)
+                except Exception:
+                    log.exception("saving the state of %s failed", rec.short_id)
+            run.finished.set()
+
+    async def _record_exit(self, rec: ContainerRecord, run: Running, status: Any) -> None:
         async with self.store.lock(rec.id):
             oom = False
             try:
@@ -672,6 +713,18 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         self.shutting_down = True
         for scope in self._restart_scopes.values():
             scope.cancel()
+        timeouts = [DEFAULT_STOP_TIMEOUT] + [
+            r.config.stop_timeout for cid in self._running
+            if (r := self.store._records.get(cid)) is not None and r.config.stop_timeout]
+        # each stop is bounded already (timeout, SIGKILL 10 s, cgroup kill, 30 s teardown);
+        # this outer bound only guards against a bug there leaving the daemon unable to exit
+        with trio.move_on_after(max(timeouts) + 60) as bound:
+            await self._stop_all()
+        if bound.cancelled_caught:
+            log.error("shutdown: containers still stopping after %ds; giving up on them",
+                      max(timeouts) + 60)
+
+    async def _stop_all(self) -> None:
         async with trio.open_nursery() as nursery:
             for cid in list(self._running):
                 async def stop_one(cid: str = cid) -> None:
@@ -682,6 +735,15 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                     except Exception as exc:
                         log.error("stopping %s at shutdown: %s", cid[:12], exc)
                 nursery.start_soon(stop_one)
+
+
+async def _guarded(what: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """The boundary of a per-container task: a failure is logged with its traceback and ends
+    only this task, never the supervisor (or the daemon) above it."""
+    try:
+        await fn(*args)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 def _close(fd: int) -> None:
