@@ -5,9 +5,10 @@ from typing import AsyncIterator
 
 import trio
 
-from engine.api.framing import frame
+from engine.api.framing import HEADER, frame
 from engine.api.http import RawConnection
 from engine.containers.io import IoSession
+from engine.containers.logs import Rendered
 
 
 def encode(tty: bool, stream: int, data: bytes) -> bytes:
@@ -50,13 +51,19 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
     await conn.close_write()
 
 
-async def framed(batches: AsyncIterator[list[tuple[int, bytes]]],
-                 tty: bool) -> AsyncIterator[bytes]:
-    chunks = batches
+async def framed(batches: AsyncIterator[Rendered], tty: bool) -> AsyncIterator[bytes]:
+    """Log batches → one body chunk each (a tty stream is raw, others multiplexed)."""
     try:
-        async for batch in batches:
-            yield b"".join(encode(tty, stream, data) for stream, data in batch)
+        pack = HEADER.pack
+        async for sids, datas in batches:
+            if tty:
+                yield b"".join(datas)
+            else:  # `frame` for every line, without a Python-level step per line
+                parts: list[bytes] = [b""] * (2 * len(datas))
+                parts[0::2] = map(pack, sids, map(len, datas))
+                parts[1::2] = datas
+                yield b"".join(parts)
     finally:
-        aclose = getattr(chunks, "aclose", None)
+        aclose = getattr(batches, "aclose", None)
         if aclose is not None:
             await aclose()

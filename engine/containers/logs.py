@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +68,70 @@ def _is_number(text: str) -> bool:
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
+# The exact shape `LogEntry.to_line` writes; matched over a whole buffer in one C pass.
+_OUR_LINE = re.compile(rb'^\{"log": "((?:[^"\\]|\\.)*)", "stream": "(stdout|stderr)", '
+                       rb'"time": "([^"\\]*)"\}$', re.M)
+_NEWLINE_END = b'\\n", "stream": "'
+
+
+def _unescape(esc: bytes) -> bytes:
+    if b"\\" not in esc:
+        return esc
+    if esc.endswith(b"\\n") and b"\\" not in esc[:-2]:  # the usual line: only its newline
+        return esc[:-2] + b"\n"
+    return json.loads(b'"' + esc + b'"').encode("utf-8")
+
+
+# What separates one plain line's payload from the next (its stream and time captured).
+_BETWEEN = re.compile(rb'", "stream": "(stdout|stderr)", "time": "([^"\\]*)"\}\n(?:\{"log": ")?')
+_QUOTES_PER_LINE = 12  # {"log": "…", "stream": "…", "time": "…"} with nothing escaped
+
+
+class Records(NamedTuple):
+    """Lines as columns: 200k tuples would cost more (allocation and GC passes) than the rest."""
+    payloads: list[bytes]
+    streams: list[bytes]     # b"stdout" | b"stderr"
+    times: list[bytes]
+
+
+class Rendered(NamedTuple):
+    sids: list[int]          # 1 stdout, 2 stderr
+    datas: list[bytes]
+
+
+def raw_records(data: bytes) -> Records | None:
+    """(payload, b"stdout" | b"stderr", time) for each complete line, or None when a line is not
+    in the shape we write (torn, or another writer's): then `parse_lines` must be used.
+
+    The bulk read path: no JSON decoding and no per-line Python work. Plain text output (whose
+    only escapes are the lines' final newlines) is cut by one regex split over the whole buffer;
+    anything else of ours by one regex scan plus an unescape per line."""
+    if not data:
+        return Records([], [], [])
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if (data.count(b"\\") == lines == data.count(_NEWLINE_END)
+            and data.count(b'"') == _QUOTES_PER_LINE * lines
+            and data.startswith(b'{"log": "') and data.endswith(b'"}\n')):
+        parts = _BETWEEN.split(data[9:].replace(_NEWLINE_END, b'\n", "stream": "'))
+        if len(parts) == 3 * lines + 1 and not parts[-1]:
+            return Records(parts[0:-1:3], parts[1::3], parts[2::3])
+    found = _OUR_LINE.findall(data)
+    if len(found) != lines:
+        return None
+    return Records([_unescape(esc) for esc, _s, _t in found], [s for _e, s, _t in found],
+                   [t for _e, _s, t in found])
+
+
+def join_records(parts: list[Records]) -> Records:
+    if len(parts) == 1:
+        return parts[0]
+    return Records([p for r in parts for p in r.payloads], [s for r in parts for s in r.streams],
+                   [t for r in parts for t in r.times])
+
+
 def parse_lines(data: bytes) -> list[LogEntry]:
-    """Complete json-file lines → entries, decoded in one call (200k lines: one C pass instead of
-    200k); a torn line (crash mid-write) makes us fall back to line by line, skipping it."""
+    """Complete json-file lines → entries, decoded in one call (one C pass instead of one per
+    line); a torn line (crash mid-write) makes us fall back to line by line, skipping it."""
     lines = data.splitlines()
     if not lines:
         return []
@@ -204,6 +267,11 @@ class LogFile:
 
     def read_from(self, offset: int, inode: int | None) -> tuple[list[LogEntry], int, int | None]:
         """Complete lines of the current file after `offset` (restart at 0 if it was rotated)."""
+        data, offset, inode = self.read_raw_from(offset, inode)
+        return parse_lines(data), offset, inode
+
+    def read_raw_from(self, offset: int, inode: int | None) -> tuple[bytes, int, int | None]:
+        """Like `read_from`, but the undecoded complete lines (one read of the whole rest)."""
         try:
             with open(self.path, "rb") as f:
                 st = os.fstat(f.fileno())
@@ -212,9 +280,21 @@ class LogFile:
                 f.seek(offset)
                 data = f.read()
         except FileNotFoundError:
-            return [], 0, None
+            return b"", 0, None
         end = data.rfind(b"\n") + 1
-        return parse_lines(data[:end]), offset + end, st.st_ino
+        return data[:end], offset + end, st.st_ino
+
+    def read_rotated(self) -> list[bytes]:
+        """The rotated files' contents, oldest first (not the current file)."""
+        out = []
+        for path in self.files():
+            if path == self.path:
+                continue
+            try:
+                out.append(path.read_bytes())
+            except FileNotFoundError:
+                continue
+        return out
 
     def size_and_inode(self) -> tuple[int, int | None]:
         try:
@@ -250,6 +330,29 @@ class LogQuery:
         if self.timestamps:
             return entry.time.encode() + b" " + entry.data
         return entry.data
+
+
+_SIDS = {b"stdout": 1, b"stderr": 2}
+
+
+def render_records(records: Records, query: LogQuery) -> Rendered | None:
+    """`raw_records` → what `logs` sends, for a query without since/until (those need parsed
+    times: None, use entries); the bulk path of `logs`."""
+    if query.since_ns is not None or query.until_ns is not None:
+        return None
+    payloads, streams, times = records
+    if not (query.stdout or query.stderr):
+        return Rendered([], [])
+    if not (query.stdout and query.stderr):
+        keep = [s == (b"stdout" if query.stdout else b"stderr") for s in streams]
+        payloads, streams, times = (list(itertools.compress(col, keep))
+                                    for col in (payloads, streams, times))
+    if query.tail is not None:
+        n = query.tail
+        payloads, streams, times = (col[-n:] if n else [] for col in (payloads, streams, times))
+    if query.timestamps:
+        payloads = [t + b" " + p for t, p in zip(times, payloads)]
+    return Rendered(list(map(_SIDS.__getitem__, streams)), payloads)
 
 
 def parse_tail(value: str | None) -> int | None:

@@ -9,13 +9,14 @@ import trio
 
 from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, set_winsize,
                                   stream_writer)
-from engine.containers.logs import LogEntry, LogFile, LogQuery, select
+from engine.containers.logs import (LogFile, LogQuery, Rendered, join_records, parse_lines,
+                                   raw_records, render_records, select)
 from engine.containers.model import ContainerState
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter, Conflict
 
 
-BATCH = 2000
+BATCH = 16384  # lines per chunk: few large writes
 
 
 class OutputMixin:
@@ -31,7 +32,7 @@ class OutputMixin:
             event.set()
 
     async def logs(self, ref: str, query: LogQuery,
-                   follow: bool) -> AsyncIterator[list[tuple[int, bytes]]]:
+                   follow: bool) -> AsyncIterator[Rendered]:
         rec = self.get(ref)
         logfile = self._logfile(rec)
         if logfile is None:
@@ -39,17 +40,26 @@ class OutputMixin:
         return self._log_stream(rec, logfile, query, follow)
 
     async def _log_stream(self, rec: ContainerRecord, logfile: LogFile, query: LogQuery,
-                          follow: bool) -> AsyncIterator[list[tuple[int, bytes]]]:
-        """Batches of (stream id, bytes): one syscall per batch, not per line."""
-        def snapshot() -> tuple[list[LogEntry], int, int | None]:
-            rotated = [e for p in logfile.files() if p != logfile.path
-                       for e in LogFile(p).entries()]
-            current, offset, inode = logfile.read_from(0, None)
-            return select(iter(rotated + current), query), offset, inode
+                          follow: bool) -> AsyncIterator[Rendered]:
+        """Batches of lines (stream ids, bytes): one write per batch, not per line."""
+        def snapshot() -> tuple[Rendered, int, int | None]:
+            datas = logfile.read_rotated()
+            current, offset, inode = logfile.read_raw_from(0, None)
+            datas.append(current)
+            # bulk path: no per-line JSON decoding or objects (200k lines in ~0.1 s)
+            records = [raw_records(d) for d in datas]
+            if all(r is not None for r in records):
+                rendered = render_records(join_records(records), query)  # type: ignore[arg-type]
+                if rendered is not None:
+                    return rendered, offset, inode
+            entries = select(iter([e for d in datas for e in parse_lines(d)]), query)
+            return Rendered([STREAM_IDS[e.stream] for e in entries],
+                            [query.render(e) for e in entries]), offset, inode
 
-        entries, offset, inode = await trio.to_thread.run_sync(snapshot)
-        for i in range(0, len(entries), BATCH):
-            yield [(STREAM_IDS[e.stream], query.render(e)) for e in entries[i:i + BATCH]]
+        out, offset, inode = await trio.to_thread.run_sync(snapshot)
+        for i in range(0, len(out.datas), BATCH):
+            yield Rendered(out.sids[i:i + BATCH], out.datas[i:i + BATCH])
+        del out
         if not follow:
             return
         while True:
@@ -57,9 +67,10 @@ class OutputMixin:
                 ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
             event = self._log_written.setdefault(rec.id, trio.Event())
             new, offset, inode = logfile.read_from(offset, inode)
-            batch = [(STREAM_IDS[e.stream], query.render(e)) for e in new if query.wants(e)]
-            if batch:
-                yield batch
+            wanted = [e for e in new if query.wants(e)]
+            if wanted:
+                yield Rendered([STREAM_IDS[e.stream] for e in wanted],
+                               [query.render(e) for e in wanted])
             if not alive:
                 return
             if query.until_ns is not None and time.time_ns() > query.until_ns:
