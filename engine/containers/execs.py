@@ -218,34 +218,42 @@ class ExecRegistry:
         wanted = {STDOUT} if inst.attach_stdout else set()
         if inst.attach_stderr:
             wanted.add(STDERR)
-        async with send:
-            async with trio.open_nursery() as nursery:
-                pumped = trio.Event()
+        status = None
+        try:
+            async with send:
+                async with trio.open_nursery() as nursery:
+                    pumped = trio.Event()
 
-                async def pump_all() -> None:
-                    async with trio.open_nursery() as pumps:
-                        for sid, stream in outputs:
-                            pumps.start_soon(_pump, stream, sid, send, sid in wanted)
-                    pumped.set()
+                    async def pump_all() -> None:
+                        try:
+                            async with trio.open_nursery() as pumps:
+                                for sid, stream in outputs:
+                                    pumps.start_soon(_pump, stream, sid, send, sid in wanted)
+                        finally:
+                            pumped.set()
 
-                nursery.start_soon(pump_all)
-                status = None
-                try:
-                    status = await self.manager.runtime.wait(process)
-                except Exception as exc:
-                    log.error("exec %s: wait failed: %s", inst.id[:12], exc)
-                self.manager.runtime.release(process)
-                with trio.move_on_after(2):
-                    await pumped.wait()
-                nursery.cancel_scope.cancel()
-        for stream in streams.values():
-            try:
-                await stream.aclose()
-            except Exception:
-                pass
-        inst.exit_code = status.code if status is not None else 255
-        inst.running, inst.pty = False, None
-        inst.done.set()
+                    nursery.start_soon(pump_all)
+                    try:
+                        status = await self.manager.runtime.wait(process)
+                    except Exception as exc:
+                        log.error("exec %s: wait failed: %s", inst.id[:12], exc)
+                    self.manager.runtime.release(process)
+                    with trio.move_on_after(2):
+                        await pumped.wait()
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("exec %s: watcher failed", inst.id[:12])
+        finally:
+            # the exec always ends (inspect, waiting clients), whatever failed above
+            with trio.CancelScope(shield=True):
+                for stream in streams.values():
+                    try:
+                        await stream.aclose()
+                    except Exception:
+                        pass
+            inst.exit_code = status.code if status is not None else 255
+            inst.running, inst.pty = False, None
+            inst.done.set()
 
     async def run_capture(self, rec: ContainerRecord, run: Running,
                           args: tuple[str, ...]) -> tuple[int, str]:
