@@ -557,7 +557,13 @@ class Orchestrator:
                 errors.append(e)
                 self.progress.failed("Container", c.name, e.message)
 
-        for gen in [*sp.generations, sp.leftovers]:
+        generations = [*sp.generations, sp.leftovers]
+        if timeout == 0:
+            # No grace period: no container gets to shut down cleanly, so stopping dependents
+            # first buys nothing; every container goes at once (one forced remove each), which
+            # saves a daemon-side kill+remove (~0.1-0.25 s) per generation.
+            generations = [[c for gen in generations for c in gen]]
+        for gen in generations:
             async with trio.open_nursery() as nursery:
                 for c in gen:
                     nursery.start_soon(remove, c)

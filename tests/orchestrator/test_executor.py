@@ -144,7 +144,7 @@ def test_up_wait_fails_naming_the_service():
         run(lambda: orch(engine, data).up(UpOptions(wait=True)))
 
 
-def test_down_stops_in_reverse_order_and_keeps_volumes_unless_asked():
+def test_down_removes_everything_and_keeps_volumes_unless_asked():
     engine = FakeEngine()
     data = dict(STACK, services={**STACK["services"], "db": {
         **STACK["services"]["db"],
@@ -154,7 +154,7 @@ def test_down_stops_in_reverse_order_and_keeps_volumes_unless_asked():
     assert "demo_data" in engine.volumes_by_name
     engine.calls.clear()
     run(lambda: orch(engine, data).down(timeout=0))
-    assert engine.names("remove") == ["demo-web-1", "demo-api-1", "demo-db-1"]
+    assert sorted(engine.names("remove")) == ["demo-api-1", "demo-db-1", "demo-web-1"]
     assert not engine.containers_by_id
     assert engine.names("remove_network") == ["demo_default"]
     assert "demo_data" in engine.volumes_by_name
@@ -170,6 +170,36 @@ def test_down_with_grace_period_stops_dependents_first():
     run(lambda: orch(engine).down())
     assert engine.names("stop") == ["demo-web-1", "demo-api-1", "demo-db-1"]
     assert not engine.containers_by_id
+
+
+class SlowGateway(Gateway):
+    """Each stop/remove takes one second of (mock) time, so the tests see what overlaps."""
+
+    async def call(self, method, *args, **kwargs):
+        if method in ("stop", "remove_container"):
+            await trio.sleep(1)
+        return await super().call(method, *args, **kwargs)
+
+
+def _timed_down(timeout):
+    engine = FakeEngine()
+    run(lambda: orch(engine).up(UpOptions()))
+    engine.calls.clear()
+    progress = Progress(stream=io.StringIO(), colour=False)
+    slow = Orchestrator(project(), SlowGateway(lambda: engine, threaded=False), progress)
+    run(lambda: slow.down(timeout=timeout))
+    assert not engine.containers_by_id
+    return {ref: at for at, method, ref in engine.calls if method in ("stop", "remove")}
+
+
+def test_down_without_grace_period_removes_all_containers_at_once():
+    # -t 0: one forced remove per container, every generation together (one round of latency)
+    assert _timed_down(0) == {"demo-web-1": 1, "demo-api-1": 1, "demo-db-1": 1}
+
+
+def test_down_with_grace_period_waits_for_each_generation():
+    at = _timed_down(None)
+    assert at["demo-web-1"] < at["demo-api-1"] < at["demo-db-1"]
 
 
 def test_orphans_warned_then_removed_on_request():
