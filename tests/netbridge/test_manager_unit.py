@@ -213,3 +213,21 @@ def test_a_crashed_engine_is_recognised_and_cleaned_even_without_networks(tmp_pa
     again.cleanup(set())
     assert kernel.rules == [] and not again._state.live
     NetworkManager(tmp_path, "10.231.0.0/16").cleanup(set())   # and from then on: cheap
+
+
+def test_restore_falls_back_to_one_network_at_a_time(tmp_path, kernel, monkeypatch):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    a, b = m.create("a"), m.create("b")
+    m.stop()
+    real = kernel.apply
+
+    def picky(rules, reset=True):   # the batch of both networks' rules fails
+        if any(a.bridge in r.args for r in rules) and any(b.bridge in r.args for r in rules):
+            raise manager_mod.firewall.FirewallError("iptables-restore failed: line 3")
+        real(rules, reset)
+
+    monkeypatch.setattr(manager_mod.firewall, "apply", picky)
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    again.cleanup(set())
+    assert kernel.links == {a.bridge, b.bridge}
+    assert any(a.bridge in r for r in kernel.rules) and any(b.bridge in r for r in kernel.rules)
