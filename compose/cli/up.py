@@ -54,6 +54,9 @@ def up(
     for name in [*services, *scales, *(attach_services or []), *(no_attach or []),
                  *([exit_code_from] if exit_code_from else [])]:
         spec.service(name)
+    # The networks first, on a thread: their creation overlaps the imports below.
+    session.start_networks(list(services) if no_deps and services
+                           else spec.with_dependencies(services or list(spec.services)))
     from compose.logprinter import LogStyle, use_colour
     from compose.orchestrator.attach import AttachOptions
     from compose.orchestrator.executor import UpOptions

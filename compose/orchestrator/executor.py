@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import trio
 
+from compose.orchestrator import headstart, naming, networks
 from compose.orchestrator import labels as L
-from compose.orchestrator import naming
 from compose.orchestrator.builds import image_of, run_build
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
 from compose.orchestrator.gateway import Gateway
+from compose.orchestrator.headstart import NetworkHeadStart
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
                                        RecreatePolicy, Step, orphan_warning, plan_project,
                                        plan_stop)
@@ -65,8 +66,10 @@ def _is_unsupported(err: EngineError) -> bool:
 
 class Orchestrator:
     def __init__(self, project: ProjectSpec, gateway: Gateway,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None,
+                 headstart: NetworkHeadStart | None = None) -> None:
         self.project = project
+        self.headstart = headstart
         self.gw = gateway
         self.progress = progress or Progress()
         self.networks_ok = True
@@ -98,6 +101,16 @@ class Orchestrator:
             res = self.project.networks.get(key)
             if res is None:
                 raise OrchestratorError(f"service refers to undefined network {key}")
+            early = await self._early_network(key)
+            if isinstance(early, BaseException):
+                if isinstance(early, EngineError) and _is_unsupported(early):
+                    self._no_networks(early)
+                    return
+                raise early
+            if early is not None:
+                if early == headstart.CREATED:
+                    self.progress.done("Network", res.name, "Created")
+                continue
             try:
                 await self.gw.call("inspect_network", res.name)
                 continue
@@ -111,29 +124,20 @@ class Orchestrator:
                     self._no_networks(e)
                     return
                 raise
-            cfg = res.config
-            body = {"Name": res.name, "Driver": cfg.get("driver") or "bridge",
-                    "Options": dict(cfg.get("driver_opts") or {}),
-                    "Internal": bool(cfg.get("internal")),
-                    "Attachable": bool(cfg.get("attachable")),
-                    "Labels": L.resource_labels(L.NETWORK, key, self.project.name,
-                                                user_labels=cfg.get("labels") or {}),
-                    "CheckDuplicate": True}
-            ipam = cfg.get("ipam") or {}
-            if ipam.get("config"):
-                body["IPAM"] = {"Driver": ipam.get("driver") or "default", "Config": [
-                    {k2: v for k, v in c.items()
-                     for k2 in [{"subnet": "Subnet", "gateway": "Gateway",
-                                 "ip_range": "IPRange"}.get(k, k)]}
-                    for c in ipam["config"]]}
             try:
-                await self.gw.call("create_network", body)
+                await self.gw.call("create_network", networks.create_body(self.project, res))
             except EngineError as e:
                 if _is_unsupported(e) and isinstance(missing, NotFound):
                     self._no_networks(e)
                     return
                 raise
             self.progress.done("Network", res.name, "Created")
+
+    async def _early_network(self, key: str) -> str | BaseException | None:
+        """What the CLI's head start did for this network (None: nothing, do it here)."""
+        if self.headstart is None:
+            return None
+        return await self.gw.blocking(lambda: self.headstart.outcome(key))
 
     async def ensure_volumes(self, keys: Iterable[str]) -> None:
         for key in dict.fromkeys(keys):
@@ -353,8 +357,7 @@ class Orchestrator:
                         nursery.start_soon(self._stop_remove, orphan, opts.timeout)
             elif not opts.ignore_orphans:
                 self.progress.warn(orphan_warning(plan.orphans))
-        needed_nets = [k for n in names for k in self.project.services[n].networks()]
-        await self.ensure_networks(needed_nets)
+        await self.ensure_networks(networks.needed(self.project, names))
         await self.ensure_volumes([k for n in names
                                    for k in self.project.services[n].named_volumes()])
         result = UpResult()

@@ -72,11 +72,21 @@ class Session:
     project: ProjectSpec
     gateway: Gateway
     progress: Progress
+    headstart: Any = None   # a started NetworkHeadStart (see start_networks)
+
+    def start_networks(self, services: list[str]) -> None:
+        """Begin ensuring the networks `services` need on a thread now, before the executor
+        (and trio) is imported; the orchestrator takes the outcomes (headstart.py)."""
+        from compose.orchestrator import networks
+        from compose.orchestrator.headstart import NetworkHeadStart
+
+        self.headstart = NetworkHeadStart(self.gateway, self.project,
+                                          networks.needed(self.project, services)).start()
 
     def orchestrator(self):
         from compose.orchestrator.executor import Orchestrator
 
-        return Orchestrator(self.project, self.gateway, self.progress)
+        return Orchestrator(self.project, self.gateway, self.progress, self.headstart)
 
     def containers(self, all: bool = False) -> list[dict]:
         """The project's containers, without starting an event loop (for `ps`)."""

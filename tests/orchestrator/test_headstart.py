@@ -1,0 +1,115 @@
+"""The network head start: networks ensured on a thread before the executor runs, and the
+executor taking those outcomes instead of asking the engine again."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from compose.orchestrator import networks
+from compose.orchestrator.errors import OrchestratorError
+from compose.orchestrator.executor import Orchestrator, UpOptions
+from compose.orchestrator.gateway import Gateway
+from compose.orchestrator.headstart import CREATED, PRESENT, NetworkHeadStart
+from compose.orchestrator.progress import Progress
+
+from .fake_engine import FakeEngine
+from .test_executor import STACK, project, run
+
+NETS = {
+    "services": {
+        "web": {"image": "busybox", "networks": {"front": {}, "back": {}}},
+        "db": {"image": "busybox", "networks": {"back": {}}},
+        "tool": {"image": "busybox", "networks": {"ext": {}}},
+    },
+    "networks": {"front": {"ipam": {"config": [{"subnet": "10.9.0.0/24"}]}},
+                 "back": {"internal": True},
+                 "ext": {"name": "shared", "external": True}},
+}
+
+
+class CountingEngine(FakeEngine):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.inspected: list[str] = []
+
+    def inspect_network(self, ref: str) -> dict:
+        self.inspected.append(ref)
+        return super().inspect_network(ref)
+
+
+def _orch(engine, data, head):
+    progress = Progress(stream=io.StringIO(), colour=False)
+    return Orchestrator(project(data), Gateway(lambda: engine, threaded=False), progress, head)
+
+
+def _head(engine, data, services):
+    spec = project(data)
+    gw = Gateway(lambda: engine, threaded=False)
+    return NetworkHeadStart(gw, spec, networks.needed(spec, services)).start()
+
+
+def test_needed_networks_in_first_use_order_once_each():
+    spec = project(NETS)
+    assert networks.needed(spec, ["web", "db", "tool"]) == ["front", "back", "ext"]
+    assert networks.needed(project(), ["db", "api"]) == ["default"]
+
+
+def test_create_body_is_dockers_shape_with_project_labels():
+    spec = project(NETS)
+    body = networks.create_body(spec, spec.networks["front"])
+    assert body["Name"] == "demo_front" and body["Driver"] == "bridge"
+    assert body["IPAM"] == {"Driver": "default", "Config": [{"Subnet": "10.9.0.0/24"}]}
+    assert body["Labels"]["com.docker.compose.project"] == "demo"
+    assert body["Labels"]["com.docker.compose.network"] == "front"
+    assert networks.create_body(spec, spec.networks["back"])["Internal"] is True
+
+
+def test_head_start_creates_missing_networks_and_the_executor_does_not_ask_again():
+    engine = CountingEngine()
+    engine.networks_by_name["demo_back"] = {"Name": "demo_back"}   # present already
+    data = {**NETS, "services": {k: v for k, v in NETS["services"].items() if k != "tool"}}
+    head = _head(engine, data, ["web", "db"])
+    assert head.outcome("front") == CREATED and head.outcome("back") == PRESENT
+    assert engine.names("create_network") == ["demo_front"]
+    engine.inspected.clear()
+    orch = _orch(engine, data, head)
+    result = run(lambda: orch.up(UpOptions()))
+    assert not result.failures
+    assert engine.inspected == []                                 # taken from the head start
+    assert engine.names("create_network") == ["demo_front"]       # once, not twice
+    assert " ✔ Network demo_front  Created" in orch.progress.lines
+    assert not any("demo_back" in line for line in orch.progress.lines)
+
+
+def test_external_networks_are_left_to_the_executor():
+    engine = CountingEngine()
+    head = _head(engine, NETS, ["tool"])
+    assert head.outcome("ext") is None and engine.inspected == []
+    with pytest.raises(OrchestratorError, match="network shared declared as external"):
+        run(lambda: _orch(engine, NETS, head).ensure_networks(["ext"]))
+
+
+def test_engine_without_networks_seen_by_the_head_start_is_still_a_warning():
+    engine = FakeEngine(networks=False)
+    head = _head(engine, STACK, ["db"])
+    assert isinstance(head.outcome("default"), Exception)
+    orch = _orch(engine, STACK, head)
+    result = run(lambda: orch.up(UpOptions()))
+    assert not result.failures
+    assert any("no network support" in line for line in orch.progress.lines)
+    assert "NetworkMode" not in engine._get("demo-db-1")["Config"]["HostConfig"]
+
+
+def test_an_engine_error_of_the_head_start_fails_up_with_its_message():
+    from engine.errors import Conflict
+
+    engine = FakeEngine()
+
+    def create_network(config):
+        raise Conflict("subnet overlaps with network x")
+
+    engine.create_network = create_network
+    head = _head(engine, STACK, ["db"])
+    with pytest.raises(Conflict, match="subnet overlaps"):
+        run(lambda: _orch(engine, STACK, head).ensure_networks(["default"]))
