@@ -33,12 +33,12 @@ KEYWORDS = frozenset({"$ref", "additionalProperties", "enum", "items", "oneOf", 
 # create_body and planning read today). Everything else valid is accepted with a warning.
 # Keep in step with the orchestrator when it learns an attribute.
 SUPPORTED_SERVICE_KEYS = frozenset({
-    "build", "cap_add", "cap_drop", "command", "container_name", "cpu_shares", "cpus",
+    "build", "cap_add", "cap_drop", "command", "configs", "container_name", "cpu_shares", "cpus",
     "depends_on", "deploy", "dns", "dns_opt", "dns_search", "domainname", "entrypoint",
     "env_file", "environment", "expose", "extends", "extra_hosts", "group_add", "healthcheck",
     "hostname", "image", "init", "ipc", "labels", "links", "mac_address", "mem_limit",
     "memswap_limit", "network_mode", "networks", "pid", "pids_limit", "ports", "privileged",
-    "profiles", "read_only", "restart", "scale", "security_opt", "shm_size", "stdin_open",
+    "profiles", "read_only", "restart", "scale", "secrets", "security_opt", "shm_size", "stdin_open",
     "stop_grace_period", "stop_signal", "sysctls", "tmpfs", "tty", "user", "volumes",
     "volumes_from", "working_dir",
 })

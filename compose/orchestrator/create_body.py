@@ -36,6 +36,9 @@ class CreateContext:
     tty: bool | None = None
     stdin_open: bool | None = None
     extra_volumes: tuple[str, ...] = ()          # `run -v`
+    secrets: Mapping[str, Mapping] = field(default_factory=dict)  # key -> top-level definition
+    configs: Mapping[str, Mapping] = field(default_factory=dict)
+    materialize: Any = None   # (kind, key, content) -> host path, for `content:` definitions
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -171,6 +174,42 @@ def _volumes(service: Mapping, ctx: CreateContext) -> tuple[list[str], dict, dic
     return binds, anonymous, tmpfs
 
 
+def file_object_target(kind: str, source: str, target: str | None) -> str:
+    """Where a secret or config appears in the container, as Compose places it: secrets under
+    /run/secrets/ (a relative target too), configs at /<source> or their target."""
+    if kind == "secrets":
+        if not target:
+            return f"/run/secrets/{source}"
+        return target if target.startswith("/") else f"/run/secrets/{target}"
+    if not target:
+        return f"/{source}"
+    return target if target.startswith("/") else f"/{target}"
+
+
+def _file_objects(service: Mapping, ctx: CreateContext) -> list[str]:
+    """Read-only binds for the service's `secrets:` and `configs:` (file or content based)."""
+    binds: list[str] = []
+    for kind, defined in (("secrets", ctx.secrets), ("configs", ctx.configs)):
+        for ref in service.get(kind) or []:
+            source = ref["source"] if isinstance(ref, Mapping) else str(ref)
+            target = ref.get("target") if isinstance(ref, Mapping) else None
+            top = defined.get(source)
+            what = kind[:-1]
+            if top is None:
+                raise OrchestratorError(f"service {ctx.service!r} refers to undefined {what} "
+                                        f"{source!r}")
+            if top.get("file"):
+                host = top["file"]
+            elif top.get("content") is not None and ctx.materialize is not None:
+                host = ctx.materialize(kind, source, str(top["content"]))
+            else:
+                how = "external" if top.get("external") else "environment"
+                raise OrchestratorError(f"service {ctx.service!r}: {how} {what} {source!r} is "
+                                        "not supported yet (use file: or content:)")
+            binds.append(f"{host}:{file_object_target(kind, source, target)}:ro")
+    return binds
+
+
 def _resolve_service_ref(value: str, ctx: CreateContext, what: str) -> str:
     """`service:X` -> `container:<id of X's first replica>`."""
     if not value.startswith("service:"):
@@ -273,6 +312,7 @@ def create_body(service: Mapping, ctx: CreateContext) -> dict:
     entrypoint = (list(ctx.entrypoint) if ctx.entrypoint is not None
                   else _as_list(service.get("entrypoint")))
     binds, anonymous, tmpfs = _volumes(service, ctx)
+    binds += _file_objects(service, ctx)
     network_mode, endpoints = network_mode_of(service, ctx)
     ports = list(service.get("ports") or []) if ctx.publish_ports else []
     exposed, bindings = port_bindings(ports, ctx.extra_ports)

@@ -175,7 +175,9 @@ class Orchestrator:
             project=self.project.name, service=spec.name, name=name, labels=labels,
             networks={k: r.name for k, r in self.project.networks.items()},
             volumes={k: r.name for k, r in self.project.volumes.items()},
-            containers=dict(self._ids), **overrides)
+            secrets={k: r.config for k, r in self.project.secrets.items()},
+            configs={k: r.config for k, r in self.project.configs.items()},
+            materialize=self._materialize, containers=dict(self._ids), **overrides)
         config = spec.config
         if not spec.image and spec.has_build:
             config = {**config, "image": image_of(self.project.name, config, spec.name)}
@@ -186,6 +188,12 @@ class Orchestrator:
                 body["HostConfig"].pop("NetworkMode", None)
                 body["NetworkingConfig"] = {"EndpointsConfig": {}}
         return body
+
+    def _materialize(self, kind: str, key: str, content: str) -> str:
+        """A `content:` secret/config as a file the engine can bind-mount (root-only dir,
+        rewritten on every create so it follows the compose file)."""
+        from compose.orchestrator.files import write_file_object
+        return write_file_object(self.project.name, kind, key, content)
 
     async def create(self, spec: ServiceSpec, name: str, number: int | None = None,
                      **overrides) -> str:
@@ -574,6 +582,8 @@ class Orchestrator:
         if orphans and not remove_orphans and self.project.services:
             self.progress.warn(orphan_warning(orphans))
         await self._remove_networks()
+        from compose.orchestrator.files import remove_project_files
+        remove_project_files(self.project.name)
         if volumes:
             await self._remove_volumes()
         if rmi:

@@ -95,6 +95,8 @@ class ProjectSpec:
     services: Mapping[str, ServiceSpec]
     networks: Mapping[str, Resource] = field(default_factory=dict)
     volumes: Mapping[str, Resource] = field(default_factory=dict)
+    secrets: Mapping[str, Resource] = field(default_factory=dict)
+    configs: Mapping[str, Resource] = field(default_factory=dict)
     working_dir: str = ""
     config_files: tuple[str, ...] = ()
     env_files: tuple[str, ...] = ()
@@ -210,6 +212,9 @@ def from_canonical(name: str, data: Mapping[str, Any], *, working_dir: str = "",
     for key, cfg in net_data.items():
         networks[key] = _resource(name, key, cfg)
     volumes = {key: _resource(name, key, cfg) for key, cfg in (data.get("volumes") or {}).items()}
+    secrets = {key: _resource(name, key, cfg) for key, cfg in (data.get("secrets") or {}).items()}
+    configs = {key: _resource(name, key, cfg) for key, cfg in (data.get("configs") or {}).items()}
     return ProjectSpec(name=name, services=services, networks=networks, volumes=volumes,
+                       secrets=secrets, configs=configs,
                        working_dir=working_dir, config_files=tuple(config_files),
                        env_files=tuple(env_files), disabled=frozenset(disabled))
