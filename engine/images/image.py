@@ -38,6 +38,7 @@ class Image:
     author: str = ""
     comment: str = ""
     manifest_digest: str = ""        # of the manifest it came with ("" for `import`)
+    parent: str = ""                 # id of the image this one was committed on (builds)
 
     @property
     def short_id(self) -> str:
@@ -54,7 +55,7 @@ def canonical_json(value) -> bytes:
 
 
 def image_from_config(config_bytes: bytes, *, repo_tags=(), repo_digests=(), size: int = 0,
-                      manifest_digest: str = "") -> Image:
+                      manifest_digest: str = "", parent: str = "") -> Image:
     doc = json.loads(config_bytes)
     rootfs = doc.get("rootfs") or {}
     return Image(
@@ -71,6 +72,7 @@ def image_from_config(config_bytes: bytes, *, repo_tags=(), repo_digests=(), siz
         author=doc.get("author", ""),
         comment=doc.get("comment", ""),
         manifest_digest=manifest_digest,
+        parent=parent,
     )
 
 
@@ -117,7 +119,7 @@ def inspect_shape(image: Image, *, layer_dirs: list[str] | None = None,
         "Id": image.id,
         "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests),
-        "Parent": "",
+        "Parent": image.parent,
         "Comment": image.comment,
         "Created": image.created,
         "Container": "",
@@ -147,7 +149,7 @@ def summary_shape(image: Image) -> dict:
         "Created": rfc3339_to_unix(image.created),
         "Id": image.id,
         "Labels": image.config.get("Labels") or None,
-        "ParentId": "",
+        "ParentId": image.parent,
         "RepoDigests": list(image.repo_digests) or (["<none>@<none>"] if not image.repo_tags
                                                      else []),
         "RepoTags": list(image.repo_tags) or ["<none>:<none>"],

@@ -34,14 +34,15 @@ def _oci_manifest(config_digest: str, config_size: int, layers: list[tuple[str, 
 
 
 def _commit(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
-            sizes: list[int], tags: tuple[str, ...]) -> Image:
+            sizes: list[int], tags: tuple[str, ...], parent: str = "") -> Image:
     """Write a manifest for layers whose blobs are stored, and record the image."""
     config_digest = store.put_blob_bytes(config_bytes)
     manifest = _oci_manifest(config_digest, len(config_bytes),
                              [(layer.blob, size, layer.media_type)
                               for layer, size in zip(layers, sizes)])
     manifest_digest = store.put_blob_bytes(manifest)
-    return store.commit_image(config_bytes, layers, manifest_digest=manifest_digest, tags=tags)
+    return store.commit_image(config_bytes, layers, manifest_digest=manifest_digest, tags=tags,
+                              parent=parent)
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -121,7 +122,8 @@ def create_image(store: ImageStore, parent: str | None, layer: BinaryIO | None, 
             doc["author"] = author
         doc.pop("container", None)
         return _commit(store, canonical_json(doc), layers, sizes,
-                       (str(parsed),) if parsed is not None else ())
+                       (str(parsed),) if parsed is not None else (),
+                       parent=base.id if parent else "")
 
 
 # -- load -----------------------------------------------------------------------------------

@@ -225,8 +225,9 @@ class ImageStore:
 
     def commit_image(self, config_bytes: bytes, layers: list[LayerRef], *,
                      manifest_digest: str = "", tags: tuple[str, ...] = (),
-                     repo_digests: tuple[str, ...] = ()) -> Image:
-        """Record an image whose blobs and layers are already in the store; tag it."""
+                     repo_digests: tuple[str, ...] = (), parent: str = "") -> Image:
+        """Record an image whose blobs and layers are already in the store; tag it.
+        `parent`: the image it was committed on (Docker hides such parents in `images`)."""
         image_id = config_digest(config_bytes)
         config = json.loads(config_bytes)
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
@@ -238,6 +239,8 @@ class ImageStore:
         self.put_blob_bytes(config_bytes)
         record = {"id": image_id, "manifest": manifest_digest,
                   "layers": [layer.__dict__ for layer in layers]}
+        if parent:
+            record["parent"] = parent
         parsed_tags = [reference.parse(t) for t in tags]
         with self.lock("meta"):
             # The same image again (re-pulled, loaded from another archive): keep the first
@@ -263,7 +266,8 @@ class ImageStore:
         size = sum(self.layer_record(layer["diff_id"]).size for layer in record["layers"])
         return image_from_config(self.read_blob(image_id), repo_tags=tags,
                                  repo_digests=digests, size=size,
-                                 manifest_digest=record.get("manifest", ""))
+                                 manifest_digest=record.get("manifest", ""),
+                                 parent=record.get("parent", ""))
 
     def resolve(self, ref_or_id: str) -> tuple[str, reference.Reference | None]:
         """(image id, the reference it was named by, or None when named by id)."""

@@ -240,3 +240,13 @@ def test_gc_sweeps_only_debris_of_dead_processes(store: ImageStore, busybox_tar:
     (store.root / "tmp" / f"{dead.pid}-blob.abc").write_bytes(b"z")
     ImageStore(store.root)            # a restarted engine sweeps too
     assert [p.name for p in (store.root / "tmp").iterdir()] == [busy.name]
+
+
+def test_commit_records_its_parent(store: ImageStore, busybox_tar: Path) -> None:
+    base = import_busybox(store, busybox_tar, "base")
+    child = store.commit(base.id, io.BytesIO(make_tar([file("c", b"1")])), {"Cmd": ["c"]},
+                         "child", created_by="RUN c")
+    assert child.parent == base.id and store.get("child").parent == base.id
+    assert store.inspect("child")["Parent"] == base.id
+    assert store.summary(store.get("child"))["ParentId"] == base.id
+    assert base.parent == "" and store.inspect("base")["Parent"] == ""
