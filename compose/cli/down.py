@@ -23,6 +23,8 @@ def down(
     session = S.open_session(ctx.obj, project_only=True)
     try:
         remove_orphans = remove_orphans or S.env_flag("COMPOSE_REMOVE_ORPHANS")
+        if timeout == 0:   # removals overlap the executor's imports
+            session.start_removal(remove_orphans=remove_orphans, volumes=volumes)
         S.run(lambda: session.orchestrator().down(remove_orphans=remove_orphans,
                                                   volumes=volumes, rmi=rmi, timeout=timeout))
     finally:

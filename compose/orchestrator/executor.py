@@ -20,10 +20,10 @@ from compose.orchestrator.builds import image_of, run_build
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
 from compose.orchestrator.gateway import Gateway
-from compose.orchestrator.headstart import NetworkHeadStart
+from compose.orchestrator.headstart import NetworkHeadStart, RemovalHeadStart
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
                                        RecreatePolicy, Step, orphan_warning, plan_project,
-                                       plan_stop)
+                                       plan_stop, removal_rounds)
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.project_view import Dependency, ProjectSpec, ServiceSpec
 from compose.orchestrator.waiting import check_condition, check_ready, poll
@@ -67,9 +67,11 @@ def _is_unsupported(err: EngineError) -> bool:
 class Orchestrator:
     def __init__(self, project: ProjectSpec, gateway: Gateway,
                  progress: Progress | None = None,
-                 headstart: NetworkHeadStart | None = None) -> None:
+                 headstart: NetworkHeadStart | None = None,
+                 removal: RemovalHeadStart | None = None) -> None:
         self.project = project
         self.headstart = headstart
+        self.removal = removal
         self.gw = gateway
         self.progress = progress or Progress()
         self.networks_ok = True
@@ -553,37 +555,40 @@ class Orchestrator:
 
     async def down(self, *, remove_orphans: bool = False, volumes: bool = False,
                    rmi: str | None = None, timeout: int | None = None) -> None:
-        existing = await self.observed(all=True)
-        gens = self.project.stop_generations()
+        head = self.removal if timeout == 0 else None
+        if head is not None:   # the CLI's head start listed and removed the containers
+            existing = await self.gw.blocking(head.existing)
+        else:
+            existing = await self.observed(all=True)
         # Without a compose file (`down -p NAME`) every container of the project goes.
-        sp = plan_stop(existing, gens, include_orphans=remove_orphans or not self.project.services)
+        sp = plan_stop(existing, self.project.stop_generations(),
+                       include_orphans=remove_orphans or not self.project.services)
         errors: list[PycomposeError] = []
 
         async def remove(c: Observed) -> None:
             # One container the engine refuses to remove must not keep the rest of the
             # project (and its networks) around: carry on, report at the end.
             try:
-                await self._stop_remove(c, timeout, False, volumes)
+                # existing() returned after every head-start removal ended: no wait here
+                early = head.outcome(c.id) if head else None
+                if isinstance(early, BaseException):
+                    raise early
+                if early is None:
+                    await self._stop_remove(c, timeout, False, volumes)
+                else:
+                    self.progress.done("Container", c.name, "Removed")
             except PycomposeError as e:
                 errors.append(e)
                 self.progress.failed("Container", c.name, e.message)
 
-        generations = [*sp.generations, sp.leftovers]
-        if timeout == 0:
-            # No grace period: no container gets to shut down cleanly, so stopping dependents
-            # first buys nothing; every container goes at once (one forced remove each), which
-            # saves a daemon-side kill+remove (~0.1-0.25 s) per generation.
-            generations = [[c for gen in generations for c in gen]]
-        for gen in generations:
+        for round_ in removal_rounds(sp, timeout):
             async with trio.open_nursery() as nursery:
-                for c in gen:
+                for c in round_:
                     nursery.start_soon(remove, c)
         orphans = [c for c in existing if c.service not in self.project.known_services()]
         if orphans and not remove_orphans and self.project.services:
             self.progress.warn(orphan_warning(orphans))
         await self._remove_networks()
-        from compose.orchestrator.files import remove_project_files
-        remove_project_files(self.project.name)
         if volumes:
             await self._remove_volumes()
         if rmi:

@@ -208,3 +208,13 @@ def plan_stop(existing: Iterable[Observed], stop_generations: list[list[str]],
                  and (include_orphans or c.oneoff and c.service in
                       {s for g in stop_generations for s in g}))
     return StopPlan(tuple(gens), rest)
+
+
+def removal_rounds(plan: StopPlan, timeout: int | None) -> list[tuple[Observed, ...]]:
+    """The rounds in which `down` removes containers, each round in parallel: one per stop
+    generation (dependents first, then orphans and one-offs), or a single round with `-t 0`,
+    where no container gets a grace period, so the dependency order buys nothing."""
+    rounds = [*plan.generations, plan.leftovers]
+    if timeout == 0:
+        return [tuple(c for r in rounds for c in r)]
+    return [r for r in rounds if r]

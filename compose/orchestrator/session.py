@@ -73,6 +73,7 @@ class Session:
     gateway: Gateway
     progress: Progress
     headstart: Any = None   # a started NetworkHeadStart (see start_networks)
+    removal: Any = None     # a started RemovalHeadStart (see start_removal)
 
     def start_networks(self, services: list[str]) -> None:
         """Begin ensuring the networks `services` need on a thread now, before the executor
@@ -83,10 +84,18 @@ class Session:
         self.headstart = NetworkHeadStart(self.gateway, self.project,
                                           networks.needed(self.project, services)).start()
 
+    def start_removal(self, *, remove_orphans: bool, volumes: bool) -> None:
+        """`down -t 0`: begin removing the project's containers on threads now (headstart.py)."""
+        from compose.orchestrator.headstart import RemovalHeadStart
+
+        self.removal = RemovalHeadStart(self.gateway, self.project, remove_orphans=remove_orphans,
+                                        volumes=volumes).start()
+
     def orchestrator(self):
         from compose.orchestrator.executor import Orchestrator
 
-        return Orchestrator(self.project, self.gateway, self.progress, self.headstart)
+        return Orchestrator(self.project, self.gateway, self.progress, self.headstart,
+                            self.removal)
 
     def containers(self, all: bool = False) -> list[dict]:
         """The project's containers, without starting an event loop (for `ps`)."""

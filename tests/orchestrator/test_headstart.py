@@ -113,3 +113,79 @@ def test_an_engine_error_of_the_head_start_fails_up_with_its_message():
     head = _head(engine, STACK, ["db"])
     with pytest.raises(Conflict, match="subnet overlaps"):
         run(lambda: _orch(engine, STACK, head).ensure_networks(["default"]))
+
+
+def _removal(engine, data=STACK, **kw):
+    from compose.orchestrator.headstart import RemovalHeadStart
+
+    gw = Gateway(lambda: engine, threaded=False)
+    kw.setdefault("remove_orphans", False)
+    kw.setdefault("volumes", False)
+    return RemovalHeadStart(gw, project(data), **kw).start()
+
+
+def _down_with(engine, head, data=STACK, **kw):
+    progress = Progress(stream=io.StringIO(), colour=False)
+    o = Orchestrator(project(data), Gateway(lambda: engine, threaded=False), progress,
+                     removal=head)
+    run(lambda: o.down(timeout=0, **kw))
+    return o
+
+
+def test_down_head_start_removes_the_containers_and_the_executor_reports_them():
+    engine = FakeEngine()
+    run(lambda: _orch(engine, STACK, None).up(UpOptions()))
+    head = _removal(engine)
+    head.existing()
+    assert not engine.containers_by_id            # removed before the executor ran
+    engine.calls.clear()
+    o = _down_with(engine, head)
+    assert engine.names("remove") == []           # nothing removed twice
+    assert sorted(line for line in o.progress.lines if "Container" in line) == [
+        f" ✔ Container demo-{s}-1  Removed" for s in ("api", "db", "web")]
+    assert engine.names("remove_network") == ["demo_default"]
+
+
+def test_down_head_start_leaves_orphans_unless_asked():
+    engine = FakeEngine()
+    run(lambda: _orch(engine, STACK, None).up(UpOptions()))
+    smaller = {**STACK, "services": {"db": STACK["services"]["db"]}}
+    o = _down_with(engine, _removal(engine, smaller), smaller)
+    assert sorted(c["Name"] for c in engine.containers_by_id.values()) == [
+        "demo-api-1", "demo-web-1"]
+    assert any("orphan containers" in line for line in o.progress.lines)
+    _down_with(engine, _removal(engine, smaller, remove_orphans=True), smaller,
+               remove_orphans=True)
+    assert not engine.containers_by_id
+
+
+def test_down_head_start_errors_are_reported_per_container():
+    from engine.errors import Conflict
+
+    engine = FakeEngine()
+    run(lambda: _orch(engine, STACK, None).up(UpOptions()))
+    stuck = engine._get("demo-api-1")["Id"]
+    original = engine.remove_container
+
+    def remove_container(ref, force=False, volumes=False):
+        if ref == stuck:
+            raise Conflict("container is stuck")
+        return original(ref, force, volumes)
+
+    engine.remove_container = remove_container
+    with pytest.raises(OrchestratorError, match="container is stuck"):
+        _down_with(engine, _removal(engine))
+    assert [c["Name"] for c in engine.containers_by_id.values()] == ["demo-api-1"]
+
+
+def test_down_head_start_listing_error_surfaces_in_down():
+    from engine.errors import EngineError
+
+    engine = FakeEngine()
+
+    def containers(all=False, filters=None):
+        raise EngineError("engine exploded")
+
+    engine.containers = containers
+    with pytest.raises(EngineError, match="engine exploded"):
+        _down_with(engine, _removal(engine))

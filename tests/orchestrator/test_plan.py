@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
                                        RecreatePolicy, orphan_warning, plan_project, plan_service,
-                                       plan_stop)
+                                       plan_stop, removal_rounds)
 
 
 def c(name, service, number, state="running", h="h1", oneoff=False):
@@ -111,6 +111,17 @@ def test_stop_plan_orders_dependents_first_and_keeps_orphans_optional():
     assert [x.name for x in sp.leftovers] == ["demo-web-run-a"]
     sp = plan_stop(existing, [["web"], ["db"]], include_orphans=True)
     assert [x.name for x in sp.leftovers] == ["demo-old-1", "demo-web-run-a"]
+
+
+def test_removal_rounds_one_per_generation_or_all_at_once_without_grace_period():
+    existing = [c("demo-db-1", "db", 1), c("demo-web-1", "web", 1), c("demo-old-1", "old", 1)]
+    sp = plan_stop(existing, [["web"], ["db"]], include_orphans=True)
+    names = lambda rounds: [[x.name for x in r] for r in rounds]   # noqa: E731
+    assert names(removal_rounds(sp, None)) == [["demo-web-1"], ["demo-db-1"], ["demo-old-1"]]
+    assert names(removal_rounds(sp, 5)) == names(removal_rounds(sp, None))
+    assert names(removal_rounds(sp, 0)) == [["demo-web-1", "demo-db-1", "demo-old-1"]]
+    sp = plan_stop(existing[:2], [["web"], ["db"]], include_orphans=False)
+    assert names(removal_rounds(sp, None)) == [["demo-web-1"], ["demo-db-1"]]   # no empty round
 
 
 def test_changed_image_behind_the_reference_recreates():
