@@ -60,8 +60,7 @@ class UpResult:
     failures: dict[str, PycomposeError] = field(default_factory=dict)
 
 
-def _is_unsupported(err: EngineError) -> bool:
-    return getattr(err, "status", 500) in (404, 405, 501)
+_is_unsupported = networks.unsupported
 
 
 class Orchestrator:
@@ -588,7 +587,7 @@ class Orchestrator:
         orphans = [c for c in existing if c.service not in self.project.known_services()]
         if orphans and not remove_orphans and self.project.services:
             self.progress.warn(orphan_warning(orphans))
-        await self._remove_networks()
+        await self._remove_networks(head)
         if volumes:
             await self._remove_volumes()
         if rmi:
@@ -597,25 +596,24 @@ class Orchestrator:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise OrchestratorError(errors[0].message + more)
 
-    async def _remove_networks(self) -> None:
-        names = [res.name for res in self.project.networks.values() if not res.external]
-        try:   # also those the project made earlier and no longer declares
-            labelled = await self.gw.call("networks",
-                                          {"label": [f"{L.PROJECT}={self.project.name}"]})
-            names += [n["Name"] for n in labelled or [] if n.get("Name") not in names]
-        except EngineError as e:
+    async def _remove_networks(self, head: RemovalHeadStart | None = None) -> None:
+        try:
+            if head is not None:   # the head start removed them after the containers
+                removed = head.network_outcomes()
+            else:
+                removed = await self.gw.blocking(
+                    lambda: networks.remove_all(self.gw.client(), self.project))
+        except EngineError as e:   # listing them failed
             if not _is_unsupported(e):
                 raise
             return
-        for name in names:
-            try:
-                await self.gw.call("remove_network", name)
-            except NotFound:
+        for name, error in removed:
+            if isinstance(error, NotFound):
                 continue
-            except EngineError as e:
-                if _is_unsupported(e):
-                    return
-                self.progress.warn(f"network {name}: {e.message}")
+            if error is not None and _is_unsupported(error):
+                return
+            if error is not None:
+                self.progress.warn(f"network {name}: {error.message}")
                 continue
             self.progress.done("Network", name, "Removed")
 

@@ -137,13 +137,34 @@ def test_down_head_start_removes_the_containers_and_the_executor_reports_them():
     run(lambda: _orch(engine, STACK, None).up(UpOptions()))
     head = _removal(engine)
     head.existing()
-    assert not engine.containers_by_id            # removed before the executor ran
+    assert not engine.containers_by_id            # removed before the executor ran,
+    assert not engine.networks_by_name            # and the network after them
     engine.calls.clear()
     o = _down_with(engine, head)
-    assert engine.names("remove") == []           # nothing removed twice
+    assert engine.calls == []                     # nothing removed twice
     assert sorted(line for line in o.progress.lines if "Container" in line) == [
         f" ✔ Container demo-{s}-1  Removed" for s in ("api", "db", "web")]
-    assert engine.names("remove_network") == ["demo_default"]
+    assert o.progress.lines[-1] == " ✔ Network demo_default  Removed"
+
+
+def test_down_head_start_network_refusals_are_warnings_and_no_network_support_is_silent():
+    from engine.errors import Conflict
+
+    engine = FakeEngine()
+    run(lambda: _orch(engine, STACK, None).up(UpOptions()))
+
+    def remove_network(ref):
+        raise Conflict("network demo_default has active endpoints")
+
+    engine.remove_network = remove_network
+    o = _down_with(engine, _removal(engine))
+    assert o.progress.lines[-1] == "WARN[0000] network demo_default: network demo_default " \
+                                   "has active endpoints"
+    engine = FakeEngine(networks=False)
+    run(lambda: _orch(engine, STACK, None).up(UpOptions()))
+    o = _down_with(engine, _removal(engine))
+    assert not engine.containers_by_id
+    assert not any("etwork" in line for line in o.progress.lines)
 
 
 def test_down_head_start_leaves_orphans_unless_asked():
