@@ -21,7 +21,6 @@ from typing import Any
 
 from compose.orchestrator import labels as L
 from compose.orchestrator import networks
-from compose.orchestrator.plan import Observed, plan_stop, removal_rounds
 from compose.orchestrator.project_view import ProjectSpec
 from engine.errors import NotFound
 
@@ -89,7 +88,7 @@ class RemovalHeadStart:
         self._project = project
         self._remove_orphans = remove_orphans
         self._volumes = volumes
-        self._existing: list[Observed] | BaseException = []
+        self._existing: list[Any] | BaseException = []   # plan.Observed
         self._outcomes: dict[str, str | BaseException] = {}
         self._networks: list[tuple[str, Any]] | BaseException = []
         self._thread = threading.Thread(target=self._run, name="pc-removal", daemon=True)
@@ -99,6 +98,9 @@ class RemovalHeadStart:
         return self
 
     def _run(self) -> None:
+        # here, not at the top: plan's import (~10 ms) must not delay `up`'s network head start
+        from compose.orchestrator.plan import Observed, plan_stop, removal_rounds
+
         try:
             items = self._gateway.client().containers(
                 all=True, filters=L.filters(self._project.name))
@@ -123,7 +125,7 @@ class RemovalHeadStart:
         except BaseException as e:   # noqa: BLE001 - handed to the executor, raised there
             self._networks = e
 
-    def _remove(self, c: Observed, slots: threading.BoundedSemaphore) -> None:
+    def _remove(self, c: Any, slots: threading.BoundedSemaphore) -> None:
         with slots:
             try:
                 self._gateway.client().remove_container(c.id, force=True, volumes=self._volumes)
@@ -133,7 +135,7 @@ class RemovalHeadStart:
             except BaseException as e:   # noqa: BLE001 - handed to the executor, raised there
                 self._outcomes[c.id] = e
 
-    def existing(self) -> list[Observed]:
+    def existing(self) -> list[Any]:
         """The project's containers as listed at the start (blocks until the removals are
         done); raises what the listing raised."""
         self._thread.join()
