@@ -150,17 +150,16 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             name = valid_name(name)
         else:
             name = generate_name(self.store.names())
+        self.store.check_name(name)  # fail before any file is written; add() checks again
         cid = new_id()
         cdir = self.store.root / cid
         rec = ContainerRecord(cid, name, rfc3339_nanos(time.time_ns()), image.id, cfg, cdir)
-        cdir.mkdir(parents=True)
         try:
-            for sub in ("upper", "work", "merged"):
-                (cdir / sub).mkdir()
             rec.anonymous_volumes = [
                 (await trio.to_thread.run_sync(self.volumes.create, None)).name
                 for _ in anonymous_targets(cfg)]
-            await trio.to_thread.run_sync(setup.write_etc_files, rec)
+            # one worker-thread hop for all of the files (each hop costs ~1 ms when loaded)
+            await trio.to_thread.run_sync(_write_new_container, rec)
             self.store.add(rec)
         except BaseException:
             for vol in rec.anonymous_volumes:
@@ -214,28 +213,12 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         child_fds: list[int] = []
         run: Running | None = None
         try:
-            image = await trio.to_thread.run_sync(self.images.get, rec.image_id)
-            lowers = await trio.to_thread.run_sync(self.images.layer_paths, image)
-            merged = rec.dir / "merged"
-            merged.mkdir(exist_ok=True)
-            await trio.to_thread.run_sync(rootfs_ops.unmount, merged)  # a leftover from a crash
-            await trio.to_thread.run_sync(rootfs_ops.mount_overlay, list(lowers),
-                                          rec.dir / "upper", rec.dir / "work", merged)
-            undo.append(lambda: rootfs_ops.unmount(merged))
             network = self._network_mode(rec)
             if network == "private":
                 await self.networks_ready.wait()
-            mounts = await trio.to_thread.run_sync(setup.build_mounts, rec, self.volumes, merged)
-            user = await trio.to_thread.run_sync(users.resolve_user, merged, cfg.user)
-            hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
-            spec = ContainerSpec(
-                id=rec.id, rootfs=str(merged), hostname=hostname,
-                process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
-                readonly_rootfs=cfg.readonly_rootfs, network=network,
-                init_path=setup.init_path(cfg), resources=setup.resources(cfg))
-            cgroup = await trio.to_thread.run_sync(self.cgroups.create,
-                                                   f"pycompose-{rec.short_id}", spec.resources)
-            undo.append(cgroup.remove)
+            # the host-side steps in one worker-thread hop (each hop costs ~1 ms when loaded);
+            # it appends to `undo` as it goes, and is never abandoned half-way on cancel
+            spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
             stdio, parent = self._stdio(cfg, child_fds)
             for fd in parent.values():
                 undo.append(lambda fd=fd: _close(fd))
@@ -283,6 +266,29 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         self.spawn(self._supervise, rec, run)
         self.emit(rec, "start")
         log.info("started container %s pid %d", rec.short_id, process.pid)
+
+    def _prepare(self, rec: ContainerRecord, network: str,
+                 undo: list[Callable[[], None]]) -> tuple[ContainerSpec, Any]:
+        """Worker thread: mount the root file system, build the spec, make the cgroup."""
+        cfg = rec.config
+        image = self.images.get(rec.image_id)
+        lowers = self.images.layer_paths(image)
+        merged = rec.dir / "merged"
+        merged.mkdir(exist_ok=True)
+        rootfs_ops.unmount(merged)  # a leftover from a crash
+        rootfs_ops.mount_overlay(list(lowers), rec.dir / "upper", rec.dir / "work", merged)
+        undo.append(lambda: rootfs_ops.unmount(merged))
+        mounts = setup.build_mounts(rec, self.volumes, merged)
+        user = users.resolve_user(merged, cfg.user)
+        hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
+        spec = ContainerSpec(
+            id=rec.id, rootfs=str(merged), hostname=hostname,
+            process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
+            readonly_rootfs=cfg.readonly_rootfs, network=network,
+            init_path=setup.init_path(cfg), resources=setup.resources(cfg))
+        cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
+        undo.append(cgroup.remove)
+        return spec, cgroup
 
     def _stdio(self, cfg: ContainerConfig, child_fds: list[int]) -> tuple[Any, dict[str, int]]:
         from engine.runtime.runtime import Stdio
@@ -418,19 +424,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
 
     async def _record_exit(self, rec: ContainerRecord, run: Running, status: Any) -> None:
         async with self.store.lock(rec.id):
-            oom = False
-            try:
-                oom = await trio.to_thread.run_sync(run.cgroup.oom_killed)
-            except Exception as exc:
-                log.warning("oom check of %s failed: %s", rec.short_id, exc)
-            steps = [run.cgroup.remove, lambda: rootfs_ops.unmount(rec.dir / "merged")]
-            if run.spec.network == "private":
-                steps.insert(1, lambda: self._disconnect_all(rec.id))
-            for step in steps:
-                try:
-                    await trio.to_thread.run_sync(step)
-                except Exception as exc:
-                    log.error("teardown of %s: %s", rec.short_id, exc)
+            oom = await trio.to_thread.run_sync(self._teardown, rec, run)
             for stream in {id(s): s for s in [run.stdin, run.pty, *(s for _, s in run.outputs)]
                            if s is not None}.values():
                 try:
@@ -468,6 +462,25 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 await self.remove(rec.id, force=True, volumes=True)
             except NotFound:
                 pass
+
+    def _teardown(self, rec: ContainerRecord, run: Running) -> bool:
+        """Worker thread, after PID 1 died: whether it was OOM-killed, then remove the cgroup,
+        the network endpoints and the root file system mount; a failed step is logged and the
+        rest still run."""
+        oom = False
+        try:
+            oom = run.cgroup.oom_killed()
+        except Exception as exc:
+            log.warning("oom check of %s failed: %s", rec.short_id, exc)
+        steps = [run.cgroup.remove, lambda: rootfs_ops.unmount(rec.dir / "merged")]
+        if run.spec.network == "private":
+            steps.insert(1, lambda: self._disconnect_all(rec.id))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                log.error("teardown of %s: %s", rec.short_id, exc)
+        return oom
 
     async def _restart_later(self, rec: ContainerRecord, delay: float) -> None:
         with trio.CancelScope() as scope:
@@ -744,6 +757,15 @@ async def _guarded(what: str, fn: Callable[..., Awaitable[None]], *args: Any) ->
         await fn(*args)
     except Exception:
         log.exception("%s failed", what)
+
+
+def _write_new_container(rec: ContainerRecord) -> None:
+    """A new container's directory: overlay dirs, /etc files, then its record."""
+    rec.dir.mkdir(parents=True)
+    for sub in ("upper", "work", "merged"):
+        (rec.dir / sub).mkdir()
+    setup.write_etc_files(rec)
+    ContainerStore.write_new(rec)
 
 
 def _close(fd: int) -> None:
