@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from compose.orchestrator import labels as L
@@ -111,13 +112,18 @@ class RemovalHeadStart:
         plan = plan_stop(self._existing, self._project.stop_generations(),
                          include_orphans=self._remove_orphans or not self._project.services)
         chosen = [c for r in removal_rounds(plan, 0) for c in r]
-        # at most `parallel` connections at once, like the executor's capacity limit
-        slots = threading.BoundedSemaphore(self._gateway.parallel)
-        threads = [threading.Thread(target=self._remove, args=(c, slots), daemon=True,
-                                    name="pc-remove") for c in chosen]
-        for t in threads:
+        # at most `parallel` workers (like the executor's capacity limit), each with its own
+        # engine connection kept for all its removals: a thread and a connection per container
+        # made `down` of 50 services slower than the executor's 8 pooled workers.
+        queue: SimpleQueue[Any] = SimpleQueue()
+        for c in chosen:
+            queue.put(c)
+        workers = [threading.Thread(target=self._remove_from, args=(queue,), daemon=True,
+                                    name="pc-remove")
+                   for _ in range(min(self._gateway.parallel, len(chosen)))]
+        for t in workers:
             t.start()
-        for t in threads:
+        for t in workers:
             t.join()
         # then the networks, as the executor would (it reports these outcomes)
         try:
@@ -125,8 +131,12 @@ class RemovalHeadStart:
         except BaseException as e:   # noqa: BLE001 - handed to the executor, raised there
             self._networks = e
 
-    def _remove(self, c: Any, slots: threading.BoundedSemaphore) -> None:
-        with slots:
+    def _remove_from(self, queue: SimpleQueue[Any]) -> None:
+        while True:
+            try:
+                c = queue.get_nowait()
+            except Empty:
+                return
             try:
                 self._gateway.client().remove_container(c.id, force=True, volumes=self._volumes)
                 self._outcomes[c.id] = REMOVED
