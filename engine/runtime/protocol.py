@@ -28,6 +28,8 @@ class Start:
     cgroup_procs: list[str]
     stdio: list[str] = field(default_factory=list)
     go: bool = False        # no before_exec: exec as soon as ready, without waiting for Go
+    join: bool = True       # PID 1 joins cgroup_procs itself; False: the daemon moves it (and
+                            # sends Go once it did), cgroup_procs then only serve the shutdown
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ daemon's socket reaches EOF (Runtime.close) the zygote SIGKILLs its children, re
 
 Start: clone3(CLONE_NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET]|CLONE_PIDFD) (measured 3.3 ms vs 5.3 ms for
 fork+unshare+fork) -> Created(pid)+pidfd to the daemon -> the child sets itself up and sends
-Ready -> after the daemon's Go the zygote sends the child "g" -> the child execs, its socket
+Ready (meanwhile the daemon moves it into its cgroup, Start.join=False) -> after the daemon's Go the zygote sends the child "g" -> the child execs, its socket
 reaches EOF -> Started. Exec: setns(pidfd, CLONE_NEWPID) for the zygote's children only, fork,
 setns back; the child joins the other namespaces itself.
 """
@@ -141,7 +141,7 @@ class Zygote:
         if pid == 0:
             try:
                 zs.close()
-                child.run_init(cs, spec, msg.cgroup_procs, stdio)
+                child.run_init(cs, spec, msg.cgroup_procs if msg.join else [], stdio)
             finally:
                 os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
