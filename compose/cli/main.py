@@ -155,14 +155,17 @@ def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False
     """Invoke a command group's typer app inside the error boundary."""
     from engine.errors import PycomposeError
 
+    # typer >= 0.26 vendors its own click: usage errors come from that copy, Exit/Abort from
+    # typer.exceptions (older typer: both from click).
     try:
-        # typer >= 0.26 vendors its own click; its commands raise that copy's exceptions.
-        try:
-            from typer._click import exceptions as click_exc
-        except ImportError:  # older typer on top of click
-            from click import exceptions as click_exc
-        import typer.main
+        from typer._click import exceptions as click_exc
+        from typer.exceptions import Abort, Exit
+    except ImportError:
+        from click import exceptions as click_exc
+        from click.exceptions import Abort, Exit
+    import typer.main
 
+    try:
         app = _load_app(verb)
         command = typer.main.get_command(app)
         result = command.main(args=args, prog_name=f"pycompose {verb}", obj=opts,
@@ -175,12 +178,12 @@ def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False
             traceback.print_exc()
         _error(e.message)
         return e.exit_code
-    except click_exc.Exit as e:
+    except Exit as e:
         return e.exit_code
     except click_exc.ClickException as e:
         e.show()
         return e.exit_code
-    except click_exc.Abort:
+    except Abort:
         return 130
     except KeyboardInterrupt:
         return 130

@@ -23,3 +23,20 @@ def test_unknown_verb_exits_2_with_one_line(capsys):
     assert main(["frobnicate"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "Error: unknown command 'frobnicate'; see 'pycompose --help'"
+
+
+def test_unexpected_exception_is_one_line_not_a_traceback(capsys, monkeypatch):
+    import compose.cli.main as cli_main
+
+    def boom(verb):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli_main, "_load_app", boom)
+    assert main(["config"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "Error: internal error: RuntimeError: kaboom (run with --debug for details)"
+
+
+def test_usage_error_from_a_typer_command_is_shown_with_exit_2(capsys):
+    assert main(["config", "--no-such-flag"]) == 2
+    assert "no-such-flag" in capsys.readouterr().err
