@@ -82,7 +82,10 @@ def main() -> int:
                 base = None
                 for tool, template in tools.items():
                     cmd = [str(file) if a == "{file}" else a for a in template]
-                    result = timed(cmd, {**env, "PYTHONPATH": str(ROOT)})
+                    # only ours gets the repo on its path: docker-compose's own package is also
+                    # called `compose` and would be shadowed by ours
+                    run_env = {**env, "PYTHONPATH": str(ROOT)} if tool == "pycompose" else env
+                    result = timed(cmd, run_env)
                     if result is None:
                         print(f"{label:24} {tool:16} {'failed':>10}")
                         continue
