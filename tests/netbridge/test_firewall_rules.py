@@ -76,3 +76,30 @@ def test_jump_targets_are_found():
     text = "-A PC-DNAT-abc123 -m comment --comment pycompose -j PC-P-cccccccccccc\n-A X -j Y"
     assert fw.chains_jumped_from("PC-DNAT-abc123", text) == ["PC-P-cccccccccccc"]
     assert fw.tagged_lines(text) == [text.splitlines()[0]]
+
+
+def test_fresh_script_declares_owned_chains_and_skips_present_rules():
+    rules = fw.port_rules(CH, "c" * 64, [PortBinding(80, "tcp", "", 18080, "10.231.0.2")])
+    script = fw.fresh_script(rules, present=rules[:1])
+    # the chain is declared (created or emptied) even though its jump is already there
+    assert script.splitlines()[:2] == ["*nat", ":PC-P-cccccccccccc - [0:0]"]
+    assert rules[0].line() not in script and rules[1].line() in script
+    assert fw.fresh_script(rules).count(rules[0].line()) == 1
+
+
+def test_fresh_script_refuses_builtin_chains():
+    import pytest
+
+    with pytest.raises(ValueError, match="built-in"):
+        fw.fresh_script(fw.base_rules(CH))
+
+
+def test_drop_script_deletes_each_jump_once_and_drops_owned_chains():
+    rules = fw.base_rules(CH) + fw.network_rules(CH, NET, "pcbrx", "10.231.0.0/24", False)
+    script = fw.drop_script(rules).splitlines()
+    assert script.count("-D FORWARD -m comment --comment pycompose -j PC-FWD-abc123") == 1
+    # a jump inside a chain being dropped needs no -D: the flush removes it
+    assert not [ln for ln in script if ln.startswith("-D PC-FWD-abc123")]
+    filt = script[:script.index("COMMIT")]
+    assert filt.index("-F PC-N-aaaaaaaaaaaa") < filt.index("-X PC-FWD-abc123")
+    assert "-X PC-N-aaaaaaaaaaaa" in filt and "-X PC-IN-abc123" in filt

@@ -57,6 +57,28 @@ class FakeKernel:
     def save(self):
         return "\n".join(self.rules)
 
+    def apply_with_base(self, base, rules):
+        self.apply(base, reset=False)
+        self.apply(rules)
+
+    def restore(self, script):
+        """The subset of iptables-restore --noflush that fresh_script/drop_script write; a
+        missing rule fails the whole script, as the real one does."""
+        rules = list(self.rules)
+        for ln in script.splitlines():
+            op, *rest = ln.split()
+            if op.startswith(":") or op == "-F":
+                chain = op[1:] if op.startswith(":") else rest[0]
+                rules = [r for r in rules if r.split()[1] != chain]
+            elif op == "-A":
+                rules.append(ln)
+            elif op == "-D":
+                if "-A " + ln[3:] not in rules:
+                    raise manager_mod.firewall.FirewallError("iptables-restore failed: no rule")
+                rules.remove("-A " + ln[3:])
+        self.rules = rules
+        self.calls.append(("restore",))
+
 
 @pytest.fixture
 def kernel(monkeypatch):
@@ -64,7 +86,7 @@ def kernel(monkeypatch):
     for name in ("host_routes_and_addresses", "ensure_bridge", "delete_link", "set_sysctl",
                  "connect_veth", "list_host_links"):
         monkeypatch.setattr(manager_mod.netlink, name, getattr(k, name))
-    for name in ("apply", "remove", "save"):
+    for name in ("apply", "remove", "save", "apply_with_base", "restore"):
         monkeypatch.setattr(manager_mod.firewall, name, getattr(k, name))
     monkeypatch.setattr(manager_mod, "reserve", lambda spec: _FakeReservation(spec))
     return k
