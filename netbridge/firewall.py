@@ -239,15 +239,17 @@ def _drop_lines(rules: list[Rule], copies, exists) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def fresh_script(rules: list[Rule], present: Iterable[Rule] = ()) -> str:
+def fresh_script(rules: list[Rule], present: Iterable[Rule] = (), *,
+                 builtin: bool = False) -> str:
     """iptables-restore --noflush input adding `rules` without reading the tables first.
 
     For rules our own state says are absent, in chains of ours: each owned chain is declared,
     which creates it or empties it (`:chain` under --noflush), and every rule is appended once.
     `present` rules (the state says they are installed, e.g. a jump into a chain being
-    refilled) are not added again. Rules in built-in chains are refused: only a read can tell
-    whether such a jump is there. A missing parent chain makes iptables-restore fail without
-    changing anything.
+    refilled) are not added again. Rules in built-in chains go to the top, and are refused
+    unless `builtin` (the caller knows they are absent): only a read could tell whether such
+    a jump is there, and a duplicate would not make the restore fail. A missing parent chain
+    makes iptables-restore fail without changing anything.
     """
     lines: list[str] = []
     owned = _owned_chains(rules)
@@ -256,10 +258,11 @@ def fresh_script(rules: list[Rule], present: Iterable[Rule] = ()) -> str:
         trules = [r for r in rules if r.table == table and r not in skip]
         if not trules:
             continue
-        if any(r.chain in BUILTIN[table] for r in trules):
+        if not builtin and any(r.chain in BUILTIN[table] for r in trules):
             raise ValueError("fresh_script cannot add rules to built-in chains")
         lines += [f"*{table}"] + [f":{c} - [0:0]" for c in owned.get(table, [])]
-        lines += [r.line("-A") for r in trules] + ["COMMIT"]
+        lines += [" ".join(("-I", r.chain, "1") + r.args) if r.chain in BUILTIN[table]
+                  else r.line("-A") for r in trules] + ["COMMIT"]
     return "\n".join(lines) + "\n" if lines else ""
 
 

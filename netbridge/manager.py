@@ -21,6 +21,7 @@ from a worker thread) or moments later (when called on the trio thread).
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import re
@@ -68,10 +69,11 @@ class NetworkManager:
         self._dns_nursery: trio.Nursery | None = None
         self._dns_scopes: dict[str, trio.CancelScope] = {}
         self._dns_ready: set[str] = set()
-        # True while this process knows our base chains and jumps are installed (it installed
-        # or restored them): new networks and ports then go in with one iptables-restore and
-        # no iptables-save (each save reads ~2000 rules: 20-80 ms per table on a busy host)
-        self._base_ready = False
+        # What this process knows of our base chains and jumps: with INSTALLED or ABSENT new
+        # networks and ports go in with one iptables-restore and no iptables-save (each save
+        # reads the whole table: 20-80 ms per table on a host with ~2800 rules). ABSENT at
+        # start: `live` is cleared only after the base rules were removed.
+        self._base = _Base.UNKNOWN if self._state.live else _Base.ABSENT
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -134,8 +136,10 @@ class NetworkManager:
         rules = self._network_rules(net)
         if with_base:
             rules = firewall.base_rules(self.chains) + rules
-            self._base_ready = False
+            self._base = _Base.UNKNOWN
         self._uninstall(rules)
+        if with_base:
+            self._base = _Base.ABSENT
         netlink.delete_link(net.bridge)
 
     def _install(self, rules: list[firewall.Rule], *,
@@ -146,14 +150,19 @@ class NetworkManager:
         When the fast path fails (someone removed our base chains), the tables are read and
         everything is re-applied, base included.
         """
-        if self._base_ready:
+        base = firewall.base_rules(self.chains)
+        if self._base is not _Base.UNKNOWN:
+            absent = self._base is _Base.ABSENT
             try:
-                firewall.restore(firewall.fresh_script(rules, present))
+                firewall.restore(firewall.fresh_script(base + rules if absent else rules,
+                                                       present, builtin=absent))
+                self._base = _Base.INSTALLED
                 return
             except firewall.FirewallError as exc:
                 log.info("iptables rules differ from our state (%s); re-reading them", exc)
-        firewall.apply_with_base(firewall.base_rules(self.chains), rules)
-        self._base_ready = True
+                self._base = _Base.UNKNOWN
+        firewall.apply_with_base(base, rules)
+        self._base = _Base.INSTALLED
 
     def _uninstall(self, rules: list[firewall.Rule]) -> None:
         """Remove rules our state says exist; when they do not (exactly), read and remove."""
@@ -164,8 +173,9 @@ class NetworkManager:
             firewall.remove(rules)
 
     def _remove_base(self) -> None:
-        self._base_ready = False
+        self._base = _Base.UNKNOWN
         firewall.remove(firewall.base_rules(self.chains))
+        self._base = _Base.ABSENT
 
     def _network_rules(self, net: Network) -> list[firewall.Rule]:
         return firewall.network_rules(self.chains, net.id, net.bridge, net.subnet, net.internal)
@@ -360,7 +370,7 @@ class NetworkManager:
                 self._bridge_up(net)
             firewall.apply_with_base(firewall.base_rules(self.chains),
                                      [r for net in nets for r in self._network_rules(net)])
-            self._base_ready = True
+            self._base = _Base.INSTALLED
             return
         except Exception as exc:
             log.warning("restoring networks together failed (%s); one by one", exc)
@@ -403,7 +413,7 @@ class NetworkManager:
     def _remove_kernel_objects(self) -> None:
         state = self._state
         rules = firewall.base_rules(self.chains)
-        self._base_ready = False
+        self._base = _Base.UNKNOWN
         for cid in state.ports:
             rules += firewall.port_rules(self.chains, cid, [])
         for net in state.networks.values():
@@ -411,6 +421,7 @@ class NetworkManager:
         failures: list[str] = []
         try:
             firewall.remove(rules)   # one iptables-save + one iptables-restore for everything
+            self._base = _Base.ABSENT
         except Exception as exc:
             failures.append(str(exc))
         links = [e.host_veth for e in state.endpoints] + [n.bridge for n in state.networks.values()]
@@ -560,6 +571,12 @@ class NetworkManager:
         """True once the network's DNS server is listening."""
         net = self._find(name_or_id)
         return net is not None and net.id in self._dns_ready
+
+
+class _Base(enum.Enum):
+    UNKNOWN = "unknown"       # read the tables before touching built-in chains
+    ABSENT = "absent"
+    INSTALLED = "installed"
 
 
 class _StartOnce:

@@ -103,3 +103,11 @@ def test_drop_script_deletes_each_jump_once_and_drops_owned_chains():
     filt = script[:script.index("COMMIT")]
     assert filt.index("-F PC-N-aaaaaaaaaaaa") < filt.index("-X PC-FWD-abc123")
     assert "-X PC-N-aaaaaaaaaaaa" in filt and "-X PC-IN-abc123" in filt
+
+
+def test_fresh_script_puts_known_absent_builtin_jumps_on_top():
+    script = fw.fresh_script(fw.base_rules(CH), builtin=True).splitlines()
+    assert "-I FORWARD 1 -m comment --comment pycompose -j PC-FWD-abc123" in script
+    assert script.index(":PC-FWD-abc123 - [0:0]") < script.index(
+        "-A PC-FWD-abc123 -o pcbr+ -m conntrack --ctstate DNAT -m comment --comment pycompose "
+        "-j ACCEPT")
