@@ -10,6 +10,7 @@ import datetime as _dt
 import functools
 import itertools
 import json
+import operator
 import os
 import re
 import time
@@ -180,25 +181,40 @@ class LogFile:
         self._partial: dict[str, bytearray] = {}
 
     # writing --------------------------------------------------------------------------------
-    def write(self, stream: str, data: bytes, now_ns: int | None = None) -> list[LogEntry]:
-        """Append output; returns the complete entries written (for live subscribers)."""
+    def write(self, stream: str, data: bytes, now_ns: int | None = None) -> int:
+        """Append output; returns how many entries (lines) were written.
+
+        One read's lines share one time (Docker stamps per read too) and are encoded in one
+        batch of C-level passes (decode, split, JSON string escape, join): no Python per line,
+        so the pump keeps up with a fast writer."""
         buf = self._partial.setdefault(stream, bytearray())
         buf += data
-        entries: list[LogEntry] = []
-        now = rfc3339_nanos(time.time_ns() if now_ns is None else now_ns)
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            entries.append(LogEntry(stream, bytes(buf[start:nl + 1]), now))
-            start = nl + 1
-        del buf[:start]
+        end = buf.rfind(b"\n") + 1
+        pieces: list[str] = []
+        if end:
+            pieces = bytes(buf[:end]).decode("utf-8", "replace").split("\n")
+            pieces.pop()  # what followed the last newline: nothing
+            pieces = list(map(operator.add, pieces, itertools.repeat("\n")))
+            del buf[:end]
         if len(buf) >= MAX_PARTIAL:
-            entries.append(LogEntry(stream, bytes(buf), now))
+            pieces.append(bytes(buf).decode("utf-8", "replace"))
             buf.clear()
-        self._append(entries)
-        return entries
+        if pieces:
+            self._append_encoded(stream, pieces, time.time_ns() if now_ns is None else now_ns)
+        return len(pieces)
+
+    def _append_encoded(self, stream: str, texts: list[str], now_ns: int) -> None:
+        tail = f', "stream": "{stream}", "time": "{rfc3339_nanos(now_ns)}"}}\n'
+        head = '{"log": '
+        encoded = list(map(_encode_str, texts))
+        out = (head + (tail + head).join(encoded) + tail).encode()
+        if self.max_size is not None:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size + len(out) > self.max_size:
+                # rotation is decided per line: the rare chunk that crosses the limit
+                self._append_lines([(head + e + tail).encode() for e in encoded])
+                return
+        self._write([out])
 
     def flush(self, stream: str) -> list[LogEntry]:
         buf = self._partial.pop(stream, None)
@@ -209,19 +225,19 @@ class LogFile:
         return entries
 
     def _append(self, entries: list[LogEntry]) -> None:
-        if not entries:
-            return
+        if entries:
+            self._append_lines([e.to_line() for e in entries])
+
+    def _append_lines(self, lines: list[bytes]) -> None:
         if self.max_size is None:
-            with open(self.path, "ab") as f:
-                f.write(b"".join(e.to_line() for e in entries))
+            self._write(lines)
             return
         # Rotation is decided per line, like Docker's json-file: no file grows past max-size
         # (unless one line alone is bigger).
         size = self.path.stat().st_size if self.path.exists() else 0
         pending: list[bytes] = []
         pending_size = 0
-        for entry in entries:
-            line = entry.to_line()
+        for line in lines:
             if size + pending_size + len(line) > self.max_size and size + pending_size > 0:
                 self._write(pending)
                 self._rotate()
@@ -335,11 +351,14 @@ class LogQuery:
 _SIDS = {b"stdout": 1, b"stderr": 2}
 
 
-def render_records(records: Records, query: LogQuery) -> Rendered | None:
-    """`raw_records` → what `logs` sends, for a query without since/until (those need parsed
-    times: None, use entries); the bulk path of `logs`."""
-    if query.since_ns is not None or query.until_ns is not None:
-        return None
+@functools.lru_cache(maxsize=4096)
+def _time_of(stamp: bytes) -> int:
+    return parse_time(stamp.decode())
+
+
+def render_records(records: Records, query: LogQuery) -> Rendered:
+    """`raw_records` → what `logs` sends; the bulk path of `logs` and of following. since/until
+    parse each distinct time once (a read's lines share one), the filters are C-level maps."""
     payloads, streams, times = records
     if not (query.stdout or query.stderr):
         return Rendered([], [])
@@ -347,6 +366,11 @@ def render_records(records: Records, query: LogQuery) -> Rendered | None:
         keep = [s == (b"stdout" if query.stdout else b"stderr") for s in streams]
         payloads, streams, times = (list(itertools.compress(col, keep))
                                     for col in (payloads, streams, times))
+    for bound, keeps in ((query.since_ns, "__le__"), (query.until_ns, "__ge__")):
+        if bound is not None:
+            keep = list(map(getattr(bound, keeps), map(_time_of, times)))
+            payloads, streams, times = (list(itertools.compress(col, keep))
+                                        for col in (payloads, streams, times))
     if query.tail is not None:
         n = query.tail
         payloads, streams, times = (col[-n:] if n else [] for col in (payloads, streams, times))
