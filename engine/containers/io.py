@@ -56,11 +56,16 @@ class OutputHub:
         self._subscribers.clear()
 
 
+# Output pipes hold this much, and the pump reads up to this much at once: a container that
+# writes fast runs ahead while the engine is busy, and the engine handles few large chunks.
+PIPE_SIZE = 1 << 20
+
+
 async def read_chunks(stream: trio.lowlevel.FdStream, on_chunk: Callable[[bytes], None]) -> None:
     """Until EOF; a pty master's EIO after the last slave closes counts as EOF."""
     while True:
         try:
-            data = await stream.receive_some(65536)
+            data = await stream.receive_some(PIPE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return
         if not data:
@@ -78,7 +83,12 @@ def set_winsize(fd: int, height: int, width: int) -> None:
 
 
 def cloexec_pipe() -> tuple[int, int]:
-    return os.pipe2(os.O_CLOEXEC)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:  # above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE: keep 64 KiB
+        pass
+    return r, w
 
 
 async def stream_writer(stream: trio.lowlevel.FdStream | None, data: bytes) -> None:
