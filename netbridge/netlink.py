@@ -1,9 +1,11 @@
 """Links, addresses and routes through netlink: the only module that touches pyroute2.
 
-Two layers: pyroute2 for the rare, richer operations (bridges, dumps of links/routes/addresses),
-imported lazily (it costs ~165 ms) and never with its `netns=` option, which forks a helper per
-socket; and `RawRoute`, a few hand-encoded rtnetlink messages for the per-container path
-(veth, address, route, link up, delete), which is ~5x faster than going through pyroute2.
+Two layers: pyroute2 for the rare, richer operations (link dumps after a crash, a netns's
+links), imported lazily (it costs ~165 ms) and never with its `netns=` option, which forks a
+helper per socket; and `RawRoute`, a few hand-encoded rtnetlink messages for everything on the
+network-create and per-container paths (bridge, veth, address, route, link up, delete, the
+route/address dump IPAM needs), which is ~5x faster than going through pyroute2 and keeps its
+import off those paths.
 
 To configure a container's netns we enter it on the *current thread* with setns(2), open a
 netlink socket there (the socket stays bound to that netns), and restore the thread's own netns
