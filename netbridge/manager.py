@@ -137,10 +137,27 @@ class NetworkManager:
         if with_base:
             rules = firewall.base_rules(self.chains) + rules
             self._base = _Base.UNKNOWN
-        self._uninstall(rules)
+        # the bridge goes while iptables-restore runs: each is ~30 ms, mostly waiting for the
+        # kernel (nft commit, RCU grace period on unregister); the rules name the bridge only
+        # as a string, so the order does not matter
+        failed: list[BaseException] = []
+
+        def delete_bridge() -> None:
+            try:
+                netlink.delete_link(net.bridge)
+            except BaseException as exc:   # re-raised on the calling thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=delete_bridge, name=f"rm {net.bridge}")
+        worker.start()
+        try:
+            self._uninstall(rules)
+        finally:
+            worker.join()
         if with_base:
             self._base = _Base.ABSENT
-        netlink.delete_link(net.bridge)
+        if failed:
+            raise failed[0]
 
     def _install(self, rules: list[firewall.Rule], *,
                  present: Iterable[firewall.Rule] = ()) -> None:
