@@ -88,6 +88,10 @@ def kernel(monkeypatch):
         monkeypatch.setattr(manager_mod.netlink, name, getattr(k, name))
     for name in ("apply", "remove", "save", "apply_with_base", "restore"):
         monkeypatch.setattr(manager_mod.firewall, name, getattr(k, name))
+
+    def no_host_iptables(args, stdin=None):   # a path the fake misses must not touch the host
+        raise AssertionError(f"unit test ran {args[0]} for real")
+    monkeypatch.setattr(manager_mod.firewall, "_run", no_host_iptables)
     monkeypatch.setattr(manager_mod, "reserve", lambda spec: _FakeReservation(spec))
     return k
 
