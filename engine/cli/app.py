@@ -181,3 +181,26 @@ def get_client():
     from engine.client import Client
 
     return Client.from_env(autostart=True)
+
+
+def print_inspected(names: list[str], inspect, template: str | None) -> None:
+    """`X inspect NAME...` for every object kind: the JSON documents (or `-f` template lines)
+    of those found, one error line per missing name, exit 1 if any was missing (as docker)."""
+    import sys
+
+    from engine.cli import format as fmt
+    from engine.errors import NotFound
+
+    found, failed = [], False
+    for name in names:
+        try:
+            found.append(inspect(name))
+        except NotFound as e:
+            print(f"Error: {e.message}", file=sys.stderr)
+            failed = True
+    if template:
+        for item in found:
+            print(fmt.render_template(template, item))
+    else:
+        print(fmt.inspect_json(found))
+    raise typer.Exit(1 if failed else 0)

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
+from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.cli import format as fmt
 from engine.errors import EngineError, NotFound, PycomposeError
 
@@ -436,20 +436,7 @@ def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")
 def inspect_(names: List[str] = Names,
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
     """Show low-level information on containers (JSON)."""
-    client = get_client()
-    found, failed = [], False
-    for name in names:
-        try:
-            found.append(client.inspect_container(name))
-        except NotFound as e:
-            print(f"Error: {e.message}", file=sys.stderr)
-            failed = True
-    if format_:
-        for item in found:
-            print(fmt.render_template(format_, item))
-    else:
-        print(fmt.inspect_json(found))
-    raise typer.Exit(1 if failed else 0)
+    print_inspected(names, get_client().inspect_container, format_)
 
 
 @commands.command("logs", context_settings=COMMAND_SETTINGS)

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from engine.cli import format as fmt
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
-from engine.errors import BadParameter, EngineError, NotFound, PycomposeError
+from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
+from engine.errors import BadParameter, EngineError, PycomposeError
 
 commands = Commands()
 app = make_app("Manage images.", commands)
@@ -79,20 +79,7 @@ def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
 def inspect_(names: List[str] = typer.Argument(..., help="Image references or ids."),
              format_: Optional[str] = typer.Option(None, "-f", "--format", help="Template.")) -> None:
     """Show low-level information on images (JSON)."""
-    client = get_client()
-    found, failed = [], False
-    for name in names:
-        try:
-            found.append(client.inspect_image(name))
-        except NotFound as e:
-            print(f"Error: {e.message}", file=sys.stderr)
-            failed = True
-    if format_:
-        for item in found:
-            print(fmt.render_template(format_, item))
-    else:
-        print(fmt.inspect_json(found))
-    raise typer.Exit(1 if failed else 0)
+    print_inspected(names, get_client().inspect_image, format_)
 
 
 @commands.command("rm", context_settings=COMMAND_SETTINGS)
