@@ -6,39 +6,12 @@ from typing import Any
 from engine.containers.logs import parse_time
 from engine.containers.model import ContainerConfig, ContainerState, anonymous_targets
 from engine.containers.store import ZERO_TIME, ContainerRecord
+from engine.humanize import human_duration
 
 CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
                "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
                "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
                "StopTimeout")
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's coarse wording: "Less than a second", "5 seconds", "About a minute", ..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // (24 * 7)} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // (24 * 30)} months"
-    return f"{h // (24 * 365)} years"
 
 
 def _since(ts: str, now: float) -> float:
