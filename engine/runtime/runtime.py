@@ -283,11 +283,15 @@ class Runtime:
                 await joined.wait()
                 await self._send(protocol.Go(req_id))
                 msg, got = await self._reply(req_id)
-            except BaseException:
+            except BaseException as exc:
                 with trio.CancelScope(shield=True):
                     await joined.finished()  # no write of this pid once it may be reused
                     self._send_nowait(protocol.Abort(req_id))
-                    await self._drain_failure(req_id, pidfd)
+                    failed = await self._drain_failure(req_id, pidfd)
+                # PID 1 can fail on its own (a missing command) while set-up still runs; then
+                # set-up trips over its exit, but the command is the user's error to report.
+                if isinstance(exc, Exception) and failed is not None and failed.kind == "exec":
+                    raise failure_error(failed) from exc
                 raise
             if isinstance(msg, protocol.Failed):
                 raise failure_error(msg)
@@ -301,19 +305,21 @@ class Runtime:
                 os.close(pidfd)
                 self._exits.pop(created_pid, None)
 
-    async def _drain_failure(self, req_id: int, pidfd: int) -> None:
-        """After Abort: wait for the zygote's final answer so the process is surely reaped."""
+    async def _drain_failure(self, req_id: int, pidfd: int) -> protocol.Failed | None:
+        """After Abort: wait for the zygote's final answer so the process is surely reaped;
+        returns that answer when it is a failure."""
         with trio.move_on_after(5):
             while not self._dead:
                 msg, got = await self._reply(req_id)
                 for fd in got:
                     os.close(fd)
                 if isinstance(msg, protocol.Failed):
-                    return
+                    return msg
                 if isinstance(msg, protocol.Started):  # exec'd just before the abort: kill it
                     self.signal(Process(msg.pid, pidfd), signal_mod.SIGKILL)
                     await self.wait(Process(msg.pid, pidfd))
-                    return
+                    return None
+        return None
 
     async def exec(self, container: Process, spec: ContainerSpec, process: ProcessSpec,
                    cgroup: Cgroup, stdio: Stdio | None = None) -> Process:
