@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.busybox import make_busybox_tar
+from tests.support.daemon import stop_daemon, unmount_below  # noqa: F401 (used by test modules too)
 
 CLI = [sys.executable, "-m", "compose.cli.main"]
 # a pool of our own so parallel test modules of other engineers never collide with ours
@@ -48,35 +48,8 @@ def engine_env(root: Path, socket: Path) -> dict[str, str]:
     return env
 
 
-def stop_daemon(pid: int, timeout: float = 30) -> None:
-    """SIGTERM by pid, wait, then SIGKILL: the daemon is ours, found by pid only."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid  # not our child (autostarted): poll its existence instead
-            try:
-                os.kill(pid, 0)
-                done = 0
-            except ProcessLookupError:
-                pass
-        if done == pid:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
 
 
-def unmount_below(root: Path) -> None:
-    """Last-resort cleanup if a daemon left mounts in our temp root (it should not)."""
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split()[4] for line in f]
-    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def purge_networks(state_root: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.support.daemon import stop_daemon as _stop, unmount_below as _unmount_below
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -174,26 +174,8 @@ class Engine:
             return ""
 
 
-def _stop(pid: int, timeout: float = 30) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
-def _unmount_below(root: Path) -> None:
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split()[4] for line in f]
-    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def start_engine(pool: str, prefix: str) -> tuple[Engine, subprocess.Popen]:

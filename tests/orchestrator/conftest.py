@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.daemon import stop_daemon as _stop, stop_daemon as stop_foreign, unmount_below as _unmount_below  # noqa: E501
 
 CLI = [sys.executable, "-m", "compose.cli.main"]
 ADDRESS_POOL = "10.238.0.0/16"   # ours alone: other modules' tests may run at the same time
@@ -40,19 +40,6 @@ class Engine:
         return Client(self.socket)
 
 
-def _stop(pid: int, timeout: float = 30) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 def daemons_for(state_root: Path) -> list[int]:
@@ -74,23 +61,6 @@ def daemons_for(state_root: Path) -> list[int]:
     return pids
 
 
-def stop_foreign(pid: int, timeout: float = 30) -> None:
-    """SIGTERM a daemon that is not our child, wait for it to go, then SIGKILL."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _remove_everything(env: dict[str, str]) -> None:
@@ -117,11 +87,6 @@ def _remove_everything(env: dict[str, str]) -> None:
         pass
 
 
-def _unmount_below(root: Path) -> None:
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split()[4] for line in f]
-    for target in sorted((t for t in targets if t.startswith(str(root))), reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 @pytest.fixture(scope="module")
