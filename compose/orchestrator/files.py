@@ -8,11 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
-BASE = Path(os.environ.get("PYCOMPOSE_FILES_DIR", "/run/pycompose/compose"))
+DEFAULT_BASE = "/run/pycompose/compose"
 
 
 def project_dir(project: str) -> Path:
-    return BASE / project
+    # read at call time: a warm CLI worker gets its caller's environment after import
+    return Path(os.environ.get("PYCOMPOSE_FILES_DIR", DEFAULT_BASE)) / project
 
 
 def write_file_object(project: str, kind: str, key: str, content: str) -> str:
