@@ -35,6 +35,7 @@ from typing import Iterable
 import trio
 
 from engine.errors import BadParameter, Conflict, EngineError, NotFound
+from engine.runtime.steptime import step
 
 from . import firewall, ipam, netlink
 from .dns import DnsServer, NameTable, host_resolvers
@@ -80,7 +81,8 @@ class NetworkManager:
     def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None) -> Network:
         net = self._create(name, subnet, gateway, internal, labels)
-        self._dns_changed(wait=True)
+        with step("netbridge.dns_start"):
+            self._dns_changed(wait=True)
         return net
 
     def _create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
@@ -91,7 +93,8 @@ class NetworkManager:
             if any(n.name == name for n in self._state.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
             used = [n.subnet for n in self._state.networks.values()]
-            host = netlink.host_routes_and_addresses()
+            with step("netbridge.host_routes"):
+                host = netlink.host_routes_and_addresses()
             if subnet:
                 choice = ipam.validate_subnet(subnet, gateway, used, host)
             elif gateway:
@@ -112,8 +115,10 @@ class NetworkManager:
         """Bridge + rules for `net` (idempotent); on failure of a new network nothing is left."""
         self._mark_live()
         try:
-            self._bridge_up(net)
-            self._install(self._network_rules(net))
+            with step("netbridge.bridge_up"):
+                self._bridge_up(net)
+            with step("netbridge.install_network_rules"):
+                self._install(self._network_rules(net))
         except BaseException:
             if not undo_on_failure:
                 raise
@@ -237,7 +242,8 @@ class NetworkManager:
                 raise Conflict(f"error while removing network: network {net.name} id {net.id} "
                                f"has active endpoints")
             last = len(self._state.networks) == 1 and not self._state.ports
-            self._unmaterialize(net, with_base=last)   # one iptables-restore for both
+            with step("netbridge.unmaterialize"):
+                self._unmaterialize(net, with_base=last)   # one iptables-restore for both
             del self._state.networks[net.id]
             self._tables.pop(net.id, None)
             if last:
@@ -269,8 +275,9 @@ class NetworkManager:
                           gateway="" if net.internal else net.gateway,
                           dns_server=net.gateway, prefixlen=net.prefixlen, ifname=ifname,
                           host_veth="pcv" + secrets.token_hex(6), netns_path=netns_path)
-            netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
-                                 ep.prefixlen, ep.gateway or None, ep.mac)
+            with step("netbridge.connect_veth"):
+                netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
+                                     ep.prefixlen, ep.gateway or None, ep.mac)
             self._state.endpoints.append(ep)
             try:
                 self._save()
@@ -299,7 +306,8 @@ class NetworkManager:
         bindings = self._state.ports.get(ep.container_id, [])
         if any(b.container_ip == ep.ip for b in bindings):
             self._unpublish(ep.container_id)
-        netlink.delete_link(ep.host_veth)
+        with step("netbridge.delete_veth"):
+            netlink.delete_link(ep.host_veth)
         self._state.endpoints.remove(ep)
 
     def _table(self, network_id: str) -> NameTable:
@@ -329,7 +337,8 @@ class NetworkManager:
                 old = self._state.ports.get(container_id, [])
                 all_bindings = old + new
                 rules = firewall.port_rules(self.chains, container_id, all_bindings)
-                self._install(rules, present=rules[:1] if old else ())
+                with step("netbridge.install_port_rules"):
+                    self._install(rules, present=rules[:1] if old else ())
             except BaseException:
                 for r in held:
                     r.close()
@@ -347,7 +356,8 @@ class NetworkManager:
     def _unpublish(self, container_id: str) -> None:
         rules = firewall.port_rules(self.chains, container_id, [])
         if container_id in self._state.ports:
-            self._uninstall(rules)
+            with step("netbridge.uninstall_port_rules"):
+                self._uninstall(rules)
         else:   # nothing recorded: only a read can tell whether a stale chain is left
             firewall.remove(rules)
         for r in self._reservations.pop(container_id, []):

@@ -36,6 +36,7 @@ from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, 
 from engine.runtime import rootfs as rootfs_ops
 from engine.runtime import users
 from engine.runtime.spec import ContainerSpec
+from engine.runtime.steptime import step
 from engine.volumes import VolumeStore
 
 log = logging.getLogger("engine.containers")
@@ -218,7 +219,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 await self.networks_ready.wait()
             # the host-side steps in one worker-thread hop (each hop costs ~1 ms when loaded);
             # it appends to `undo` as it goes, and is never abandoned half-way on cancel
-            spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
+            with step("start.prepare", rec.short_id):
+                spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
             stdio, parent = self._stdio(cfg, child_fds)
             for fd in parent.values():
                 undo.append(lambda fd=fd: _close(fd))
@@ -226,16 +228,17 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             run_networks: dict[str, dict] = {}
             if hook is not None:
                 undo.append(lambda: self._disconnect_all(rec.id))
-            process = await self.runtime.start(
-                spec, cgroup, stdio,
-                before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
+            with step("start.runtime", rec.short_id):
+                process = await self.runtime.start(
+                    spec, cgroup, stdio,
+                    before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
         except BaseException as exc:
             for fd in child_fds:
                 _close(fd)
             with trio.CancelScope(shield=True):
-                for step in reversed(undo):
+                for undo_step in reversed(undo):
                     try:
-                        await trio.to_thread.run_sync(step)
+                        await trio.to_thread.run_sync(undo_step)
                     except Exception as cleanup_exc:  # keep rolling back the rest
                         log.error("rollback of %s failed: %s", rec.short_id, cleanup_exc)
             if isinstance(exc, (CommandNotFound, CommandNotExecutable)):
@@ -367,7 +370,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 self.runtime.release(run.process)
                 run.exited.set()
                 # Output ends once every writer in the (now dead) namespace is gone.
-                with trio.move_on_after(2):
+                with trio.move_on_after(2), step("exit.pumps", rec.short_id):
                     await pumps_done.wait()
                 nursery.cancel_scope.cancel()
             if logfile is not None:
@@ -424,7 +427,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
 
     async def _record_exit(self, rec: ContainerRecord, run: Running, status: Any) -> None:
         async with self.store.lock(rec.id):
-            oom = await trio.to_thread.run_sync(self._teardown, rec, run)
+            with step("exit.teardown", rec.short_id):
+                oom = await trio.to_thread.run_sync(self._teardown, rec, run)
             for stream in {id(s): s for s in [run.stdin, run.pty, *(s for _, s in run.outputs)]
                            if s is not None}.values():
                 try:
@@ -472,12 +476,15 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             oom = run.cgroup.oom_killed()
         except Exception as exc:
             log.warning("oom check of %s failed: %s", rec.short_id, exc)
-        steps = [run.cgroup.remove, lambda: rootfs_ops.unmount(rec.dir / "merged")]
+        steps = [("cgroup", run.cgroup.remove),
+                 # detached now, released (and the upper fs synced) on a thread of its own
+                 ("unmount", lambda: rootfs_ops.detach(rec.dir / "merged"))]
         if run.spec.network == "private":
-            steps.insert(1, lambda: self._disconnect_all(rec.id))
-        for step in steps:
+            steps.insert(1, ("network", lambda: self._disconnect_all(rec.id)))
+        for name, fn in steps:
             try:
-                step()
+                with step(f"teardown.{name}", rec.short_id):
+                    fn()
             except Exception as exc:
                 log.error("teardown of %s: %s", rec.short_id, exc)
         return oom
@@ -532,12 +539,12 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         """SIGKILL, then cgroup-wide kill; never waits forever."""
         if not run.exited.is_set():
             self.runtime.signal(run.process, signal.SIGKILL)
-            with trio.move_on_after(10):
+            with trio.move_on_after(10), step("kill.to_exited", rec.short_id):
                 await run.exited.wait()
         if not run.exited.is_set():
             log.error("container %s survived SIGKILL; killing its cgroup", rec.short_id)
             await trio.to_thread.run_sync(run.cgroup.kill_all)
-        with trio.move_on_after(30):
+        with trio.move_on_after(30), step("kill.exited_to_finished", rec.short_id):
             await run.finished.wait()
 
     async def _cancel_restart(self, rec: ContainerRecord) -> None:
@@ -627,7 +634,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 run.stop_requested = True
                 if rec.state.status is ContainerState.PAUSED:
                     await self._thaw(rec, run)
-                await self._kill_and_wait(rec, run)
+                with step("rm.kill_and_wait", rec.short_id):
+                    await self._kill_and_wait(rec, run)
         async with self.store.lock(rec.id):
             if rec.id not in self.store._records:
                 raise NotFound(f"No such container: {ref}")
@@ -635,10 +643,12 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 raise Conflict(f"container {rec.short_id} was started again while being removed")
             rec.state.status = ContainerState.REMOVING
             self._save(rec)
-            await trio.to_thread.run_sync(rootfs_ops.unmount, rec.dir / "merged")
+            with step("rm.unmount", rec.short_id):
+                await trio.to_thread.run_sync(rootfs_ops.detach, rec.dir / "merged")
             self.execs.container_removed(rec.id)
             self.store.forget(rec, delete=False)
-            await trio.to_thread.run_sync(shutil.rmtree, rec.dir, True)
+            with step("rm.rmtree", rec.short_id):
+                await trio.to_thread.run_sync(shutil.rmtree, rec.dir, True)
             self._trackers.pop(rec.id, None)
             self._hubs.pop(rec.id, None)
         if volumes:
@@ -736,6 +746,9 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         if bound.cancelled_caught:
             log.error("shutdown: containers still stopping after %ds; giving up on them",
                       max(timeouts) + 60)
+        # root file systems detached by the teardowns finish their release before we exit
+        if not await trio.to_thread.run_sync(rootfs_ops.wait_all_released, 30):
+            log.error("shutdown: overlay releases still running after 30 s")
 
     async def _stop_all(self) -> None:
         async with trio.open_nursery() as nursery:

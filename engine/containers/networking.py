@@ -9,6 +9,7 @@ import trio
 
 from engine.containers import setup
 from engine.errors import BadParameter
+from engine.runtime.steptime import step
 from netbridge import shapes
 
 if TYPE_CHECKING:
@@ -49,9 +50,10 @@ async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: in
     own_ips: list[str] = []
     dns: list[str] = []
     for i, (name, cfg) in enumerate(wanted_networks(rec)):
-        ep = await trio.to_thread.run_sync(lambda: nets.connect(
-            name, rec.id, netns, container_name=rec.name, aliases=_aliases(cfg), ip=_ip(cfg),
-            ifname=f"eth{i}"))
+        with step("net.connect", rec.short_id):
+            ep = await trio.to_thread.run_sync(lambda: nets.connect(
+                name, rec.id, netns, container_name=rec.name, aliases=_aliases(cfg),
+                ip=_ip(cfg), ifname=f"eth{i}"))
         own_ips.append(ep.ip)
         if getattr(ep, "dns_server", "") and ep.dns_server not in dns:
             dns.append(ep.dns_server)
@@ -60,8 +62,11 @@ async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: in
 
         specs = [PortSpec(b.container_port, b.protocol, b.host_ip, b.host_port)
                  for b in rec.config.port_bindings]
-        await trio.to_thread.run_sync(nets.publish, rec.id, specs)
-    await trio.to_thread.run_sync(lambda: setup.write_etc_files(rec, own_ips[:1], dns or None))
+        with step("net.publish", rec.short_id):
+            await trio.to_thread.run_sync(nets.publish, rec.id, specs)
+    with step("net.etc_files", rec.short_id):
+        await trio.to_thread.run_sync(
+            lambda: setup.write_etc_files(rec, own_ips[:1], dns or None))
     out.update(networks_json(mgr, rec))
 
 
@@ -69,13 +74,15 @@ def disconnect_container(mgr: ContainerManager, cid: str) -> None:
     nets = mgr.networks
     try:
         if nets.ports(cid):  # unpublish runs iptables: only when there is something to undo
-            nets.unpublish(cid)
+            with step("net.unpublish", cid[:12]):
+                nets.unpublish(cid)
     except Exception as exc:
         log.warning("unpublish %s: %s", cid[:12], exc)
     for ep in nets.endpoints():
         if ep.container_id == cid:
             try:
-                nets.disconnect(ep.network_id, cid)
+                with step("net.disconnect", cid[:12]):
+                    nets.disconnect(ep.network_id, cid)
             except Exception as exc:
                 log.warning("disconnect %s from %s: %s", cid[:12], ep.network_id[:12], exc)
 

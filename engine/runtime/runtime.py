@@ -31,6 +31,7 @@ from engine.errors import (CommandNotExecutable, CommandNotFound, EngineError, N
 from engine.runtime import protocol
 from engine.runtime import syscalls as sc
 from engine.runtime.cgroups import Cgroup
+from engine.runtime.steptime import step
 from engine.runtime.spec import (ContainerSpec, ProcessSpec, spec_to_dict, validate_process,
                                  validate_spec)
 
@@ -263,9 +264,10 @@ class Runtime:
         created_pid: int | None = None
         procs = cgroup.procs_files()
         try:
-            await self._send(protocol.Start(req_id, spec_to_dict(spec), procs, names,
-                                            go=False, join=False), fds)
-            msg, got = await self._reply(req_id)
+            with step("runtime.clone", spec.id[:12]):
+                await self._send(protocol.Start(req_id, spec_to_dict(spec), procs, names,
+                                                go=False, join=False), fds)
+                msg, got = await self._reply(req_id)
             if isinstance(msg, protocol.Failed):
                 raise failure_error(msg)
             assert isinstance(msg, protocol.Created)
@@ -279,10 +281,13 @@ class Runtime:
             joined = _Join(procs, pid)
             try:
                 if before_exec is not None:
-                    await before_exec(pid)
-                await joined.wait()
-                await self._send(protocol.Go(req_id))
-                msg, got = await self._reply(req_id)
+                    with step("runtime.before_exec", spec.id[:12]):
+                        await before_exec(pid)
+                with step("runtime.join_wait", spec.id[:12]):
+                    await joined.wait()
+                with step("runtime.go_to_started", spec.id[:12]):
+                    await self._send(protocol.Go(req_id))
+                    msg, got = await self._reply(req_id)
             except BaseException as exc:
                 with trio.CancelScope(shield=True):
                     await joined.finished()  # no write of this pid once it may be reused
