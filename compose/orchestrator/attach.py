@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import trio
 
-from compose.logprinter import ByteSink, LineSplitter, LogPresenter, LogStyle
+from compose.logprinter import ByteSink, LogPresenter, LogStyle
 from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, Started
-from compose.orchestrator.logstream import log_chunks
+from compose.orchestrator.logstream import log_lines
 from engine.errors import PycomposeError
 
 
@@ -108,11 +108,11 @@ class LogPump:
         """Blocking: copy one container's log until it ends (the container stopped)."""
         name = naming.short_name(c.name, self.orch.project.name)
         client = self.orch.gw.client()
-        splitter = LineSplitter()
-        for block in log_chunks(client, c.id, follow=follow, timestamps=self.opts.timestamps,
-                                tail=tail, since=since):
-            self.emit(self.presenter.lines(name, splitter.feed(block)))
-        self.emit(self.presenter.lines(name, splitter.flush()), flush=True)
+        lines = self.presenter.lines
+        for batch in log_lines(client, c.id, follow=follow, timestamps=self.opts.timestamps,
+                               tail=tail, since=since):
+            self.emit(lines(name, batch))
+        self.emit(b"", flush=True)
 
     def follow_until_exit(self, c: Started) -> Exit:
         """Blocking: stream, then the exit code; restarts (restart policies) keep streaming."""

@@ -11,7 +11,7 @@ from compose.orchestrator import labels as L
 from compose.orchestrator import naming
 from compose.orchestrator.attach import AttachOptions, LogPump, signal_receiver
 from compose.orchestrator.executor import Started
-from compose.orchestrator.logstream import log_chunks
+from compose.orchestrator.logstream import log_lines
 from compose.orchestrator.session import UsageError
 from compose.orchestrator.units import duration_ns
 
@@ -60,13 +60,10 @@ async def run_logs(session, services: list[str], *, style: LogStyle, follow: boo
     def one(c: Started) -> None:
         name = naming.short_name(c.name, orch.project.name)
         client = orch.gw.client()
-        from compose.logprinter import LineSplitter
-
-        splitter = LineSplitter()
-        for block in log_chunks(client, c.id, follow=follow, timestamps=timestamps, tail=tail,
-                                since=since_t, until=until_t):
-            pump.emit(presenter.lines(name, splitter.feed(block)))
-        pump.emit(presenter.lines(name, splitter.flush()), flush=True)
+        for batch in log_lines(client, c.id, follow=follow, timestamps=timestamps, tail=tail,
+                               since=since_t, until=until_t):
+            pump.emit(presenter.lines(name, batch))
+        pump.emit(b"", flush=True)
 
     with signal_receiver() as signals:
         async with trio.open_nursery() as nursery:
