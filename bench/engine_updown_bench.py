@@ -190,6 +190,8 @@ def main() -> int:
         log.close()
         engine_log = (root / "state" / "engine.log").read_text() \
             if (root / "state" / "engine.log").exists() else ""
+        if os.environ.get("PCBENCH_KEEPLOG"):
+            Path(os.environ["PCBENCH_KEEPLOG"]).write_text(engine_log)
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
         for m in sorted(mounts, reverse=True):

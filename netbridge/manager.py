@@ -61,6 +61,10 @@ class NetworkManager:
         self._resolv_conf = resolv_conf
         self._dns_port = dns_port
         self._lock = threading.RLock()
+        # release(): host veth ends still being deleted on background threads; whatever
+        # removes networks or all kernel objects waits for them (_settle) under this condition
+        self._released = threading.Condition(self._lock)
+        self._releasing = 0
         self._state: State = self._store.load()
         self._tables: dict[str, NameTable] = {}
         for ep in self._state.endpoints:
@@ -90,6 +94,9 @@ class NetworkManager:
         if not _NAME_RE.match(name or ""):
             raise BadParameter(f"invalid network name {name!r}: use letters, digits, '_', '.', '-'")
         with self._lock:
+            # a bridge still being deleted holds its subnet's route: wait, so the choice below
+            # is the one a synchronous network rm would have led to
+            self._settle()
             if any(n.name == name for n in self._state.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
             used = [n.subnet for n in self._state.networks.values()]
@@ -137,11 +144,25 @@ class NetworkManager:
             # lets DNAT'd 127.0.0.1 traffic leave through the bridge (published ports)
             netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
 
-    def _unmaterialize(self, net: Network, *, with_base: bool = False) -> None:
+    def _unmaterialize(self, net: Network, *, with_base: bool = False,
+                       bridge_later: bool = False) -> None:
+        """Rules (and base rules) of `net` go now; its bridge too, or with `bridge_later` on a
+        background thread (see remove())."""
         rules = self._network_rules(net)
         if with_base:
             rules = firewall.base_rules(self.chains) + rules
             self._base = _Base.UNKNOWN
+        if bridge_later:
+            try:
+                self._uninstall(rules)
+            except BaseException:
+                if with_base:
+                    self._base = _Base.UNKNOWN
+                raise
+            if with_base:
+                self._base = _Base.ABSENT
+            self._delete_links_later([net.bridge])
+            return
         # the bridge goes while iptables-restore runs: each is ~30 ms, mostly waiting for the
         # kernel (nft commit, RCU grace period on unregister); the rules name the bridge only
         # as a string, so the order does not matter
@@ -242,12 +263,15 @@ class NetworkManager:
                 raise Conflict(f"error while removing network: network {net.name} id {net.id} "
                                f"has active endpoints")
             last = len(self._state.networks) == 1 and not self._state.ports
+            # The rules go now (one iptables-restore for network and base); the bridge on a
+            # background thread: unregistering a netdev waits for several RCU grace periods
+            # (40-50 ms measured) and nothing after this depends on it: the name is unique to
+            # this network id, create() and stop() wait for pending deletes, and `live` stays
+            # set until they are done (a crash meanwhile is then cleaned at the next start).
             with step("netbridge.unmaterialize"):
-                self._unmaterialize(net, with_base=last)   # one iptables-restore for both
+                self._unmaterialize(net, with_base=last, bridge_later=True)
             del self._state.networks[net.id]
             self._tables.pop(net.id, None)
-            if last:
-                self._state.live = False
             self._save()
         self._dns_changed(wait=False)
 
@@ -300,6 +324,89 @@ class NetworkManager:
                                f"{net.name}")
             self._drop_endpoint(ep)
             self._save()
+
+    def release(self, container_id: str) -> None:
+        """Everything of a container whose PID 1 is gone: published ports, endpoints, DNS names.
+
+        The state changes at once; the port rules are removed (and the host ports freed) before
+        this returns, outside our lock, so other containers' teardowns need not queue behind
+        this one's iptables-restore (~20 ms, an nft commit waits for an RCU grace period). The
+        host veth ends are deleted on a background thread: with PID 1 gone the kernel is
+        tearing the netns down anyway (the veths go with it), and an explicit delete waits for
+        the same grace periods (~20-30 ms). create(), cleanup() and stop() wait for these.
+        A failed port-rule removal puts the ports back into the state (stop() and cleanup()
+        retry them) and raises.
+        """
+        with self._lock:
+            eps = self._state.endpoints_for(container_id)
+            recorded = container_id in self._state.ports
+            bindings = self._state.ports.pop(container_id, [])
+            held = self._reservations.pop(container_id, [])
+            if not eps and not recorded and not held:
+                return
+            for ep in eps:
+                self._table(ep.network_id).remove(ep.container_id)
+                self._state.endpoints.remove(ep)
+            veths = [ep.host_veth for ep in eps]
+            if veths:
+                self._releasing += 1   # before our lock goes: a create() now must wait
+            self._save()
+        if veths:
+            self._delete_links_later(veths, counted=True)
+        if not recorded:
+            for r in held:
+                r.close()
+            return
+        try:
+            with step("netbridge.uninstall_port_rules"):
+                self._uninstall(firewall.port_rules(self.chains, container_id, []))
+        except BaseException:
+            with self._lock:
+                self._state.ports[container_id] = bindings
+                self._reservations.setdefault(container_id, []).extend(held)
+                self._save()
+            raise
+        for r in held:
+            r.close()
+
+    def _delete_links_later(self, names: list[str], *, counted: bool = False) -> None:
+        """Delete host links on a background thread; _settle() waits for it. `counted`: the
+        caller already counted it in _releasing (under our lock)."""
+        if not counted:
+            with self._lock:
+                self._releasing += 1
+        threading.Thread(target=self._delete_links, args=(names,), daemon=True,
+                         name=f"rm {names[0]}").start()
+
+    def _delete_links(self, names: list[str]) -> None:
+        try:
+            for name in names:
+                try:
+                    with step("netbridge.delete_link"):
+                        netlink.delete_link(name)
+                except Exception as exc:   # a restart's cleanup() deletes what is left
+                    log.error("cannot delete %s: %s", name, exc)
+        finally:
+            with self._released:
+                self._releasing -= 1
+                state = self._state
+                if not self._releasing and state.live and not state.networks \
+                        and not state.ports and not state.endpoints \
+                        and self._base is _Base.ABSENT:
+                    state.live = False   # the last network's objects are all gone now
+                    self._save()
+                self._released.notify_all()
+
+    def settle(self) -> None:
+        """Wait until background link deletions (release(), remove()) are done."""
+        with self._lock:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait (holding our lock, which the wait gives up meanwhile) until release()'s
+        background veth deletes are done."""
+        while self._releasing:
+            self._released.wait()
 
     def _drop_endpoint(self, ep: Endpoint) -> None:
         self._table(ep.network_id).remove(ep.container_id)
@@ -373,6 +480,7 @@ class NetworkManager:
     def cleanup(self, alive_container_ids: set[str]) -> None:
         """After a restart: drop what dead containers left, restore what live ones need."""
         with self._lock:
+            self._settle()
             state = self._state
             if not state.live and state.empty():
                 return   # a graceful stop removed everything and nothing is recorded
@@ -432,6 +540,7 @@ class NetworkManager:
         them at the next start. Networks stay in the state file for cleanup() to re-create.
         """
         with self._lock:
+            self._settle()
             state = self._state
             if state.live or not state.empty():
                 self._remove_kernel_objects()
@@ -496,6 +605,7 @@ class NetworkManager:
         for net in self.list():
             self.remove(net.id)
         with self._lock:
+            self._settle()
             self._remove_base()
             self._state.live = False
             self._save()

@@ -643,12 +643,10 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 raise Conflict(f"container {rec.short_id} was started again while being removed")
             rec.state.status = ContainerState.REMOVING
             self._save(rec)
-            with step("rm.unmount", rec.short_id):
-                await trio.to_thread.run_sync(rootfs_ops.detach, rec.dir / "merged")
+            with step("rm.files", rec.short_id):
+                await trio.to_thread.run_sync(_discard_dir, rec.dir)
             self.execs.container_removed(rec.id)
             self.store.forget(rec, delete=False)
-            with step("rm.rmtree", rec.short_id):
-                await trio.to_thread.run_sync(shutil.rmtree, rec.dir, True)
             self._trackers.pop(rec.id, None)
             self._hubs.pop(rec.id, None)
         if volumes:
@@ -779,6 +777,20 @@ def _write_new_container(rec: ContainerRecord) -> None:
         (rec.dir / sub).mkdir()
     setup.write_etc_files(rec)
     ContainerStore.write_new(rec)
+
+
+def _discard_dir(cdir: Path) -> None:
+    """A removed container's directory: unmounted now, deleted on a background thread.
+
+    Without config.json the directory is no record any more: a daemon that dies before the
+    deletion finishes removes it at its next start (ContainerStore.load_all).
+    """
+    rootfs_ops.detach(cdir / "merged")   # already detached by the teardown, normally
+    try:
+        os.unlink(cdir / "config.json")
+    except FileNotFoundError:
+        pass
+    rootfs_ops.remove_later(cdir, cdir / "merged")
 
 
 def _close(fd: int) -> None:

@@ -71,20 +71,12 @@ async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: in
 
 
 def disconnect_container(mgr: ContainerManager, cid: str) -> None:
-    nets = mgr.networks
+    """Teardown (PID 1 gone) or a failed start: ports, endpoints and DNS names of `cid`."""
     try:
-        if nets.ports(cid):  # unpublish runs iptables: only when there is something to undo
-            with step("net.unpublish", cid[:12]):
-                nets.unpublish(cid)
+        with step("net.release", cid[:12]):
+            mgr.networks.release(cid)
     except Exception as exc:
-        log.warning("unpublish %s: %s", cid[:12], exc)
-    for ep in nets.endpoints():
-        if ep.container_id == cid:
-            try:
-                with step("net.disconnect", cid[:12]):
-                    nets.disconnect(ep.network_id, cid)
-            except Exception as exc:
-                log.warning("disconnect %s from %s: %s", cid[:12], ep.network_id[:12], exc)
+        log.warning("network teardown of %s: %s", cid[:12], exc)
 
 
 def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:

@@ -1,0 +1,121 @@
+"""NetworkManager.release(): the teardown of a container whose PID 1 is gone (root)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from netbridge import firewall, netlink
+from netbridge.ports import PortSpec
+
+from .test_ports_integration import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _link_names(prefix: str = "pcv") -> set[str]:
+    return {link.name for link in netlink.list_host_links(prefix)}
+
+
+def test_release_removes_ports_at_once_and_veths_before_network_rm(harness, make_netns):
+    m = harness.manager
+    m.create("relnet")
+    web, worker = make_netns(), make_netns()
+    ep = m.connect("relnet", "a" * 64, web.path, container_name="web", aliases=["web"])
+    other = m.connect("relnet", "b" * 64, worker.path, container_name="worker")
+    port = free_port()
+    m.publish("a" * 64, [PortSpec(8080, "tcp", "127.0.0.1", port)])
+    chain = firewall.port_chain("a" * 64)
+    assert any(chain in ln.split() for ln in firewall.tagged_lines())
+    assert not _port_free(port)
+    web.destroy()   # PID 1 gone: the kernel tears the netns down (and the veth with it)
+
+    m.release("a" * 64)
+    # ports: rules gone and the host port free when release returns
+    assert not any(chain in ln.split() for ln in firewall.tagged_lines())
+    assert _port_free(port)
+    assert m.ports("a" * 64) == []
+    assert [e.container_id for e in m.endpoints("relnet")] == ["b" * 64]
+    assert ep.host_veth not in {e.host_veth for e in m.endpoints()}
+    m.release("a" * 64)   # twice: nothing left to do
+
+    # the other container's veth stays until its own release (its netns lives on: only our
+    # background delete removes this one); settle() waits for the deletes of veths and bridge
+    assert other.host_veth in _link_names()
+    m.release("b" * 64)
+    bridge = m.get("relnet").bridge
+    m.remove("relnet")
+    assert m.list() == []
+    m.settle()
+    assert {ep.host_veth, other.host_veth, bridge} & _link_names(prefix="pc") == set()
+    assert not m._state.live   # the last network's objects are gone: nothing to clean up
+
+
+def test_release_does_not_wait_for_another_containers_port_removal(harness, make_netns,
+                                                                   monkeypatch):
+    """Two teardowns at once: the second is not queued behind the first's iptables-restore."""
+    m = harness.manager
+    m.create("relnet2")
+    a, b = make_netns(), make_netns()
+    m.connect("relnet2", "c" * 64, a.path, container_name="a")
+    m.connect("relnet2", "d" * 64, b.path, container_name="b")
+    m.publish("c" * 64, [PortSpec(80, "tcp", "127.0.0.1", free_port())])
+    entered, go = threading.Event(), threading.Event()
+    real = firewall.restore
+
+    def slow_restore(script: str) -> None:
+        entered.set()
+        go.wait(10)
+        real(script)
+
+    monkeypatch.setattr(firewall, "restore", slow_restore)
+    first = threading.Thread(target=m.release, args=("c" * 64,))
+    first.start()
+    try:
+        assert entered.wait(10)
+        started = time.monotonic()
+        m.release("d" * 64)           # no ports: must not wait for the blocked restore
+        assert time.monotonic() - started < 5
+        assert [e.container_id for e in m.endpoints("relnet2")] == []
+    finally:
+        go.set()
+        first.join(10)
+    monkeypatch.setattr(firewall, "restore", real)
+    assert m.ports("c" * 64) == []
+    m.remove("relnet2")
+
+
+def test_failed_port_removal_keeps_the_ports_recorded(harness, make_netns, monkeypatch):
+    m = harness.manager
+    m.create("relnet3")
+    ns = make_netns()
+    m.connect("relnet3", "e" * 64, ns.path, container_name="e")
+    port = free_port()
+    m.publish("e" * 64, [PortSpec(80, "tcp", "127.0.0.1", port)])
+
+    def broken(*_a, **_kw):
+        raise firewall.FirewallError("iptables-restore: simulated failure")
+
+    monkeypatch.setattr(firewall, "restore", broken)
+    monkeypatch.setattr(firewall, "remove", broken)
+    with pytest.raises(firewall.FirewallError):
+        m.release("e" * 64)
+    monkeypatch.undo()
+    # still recorded (and the port still held), so a later unpublish/stop removes it
+    assert [b.host_port for b in m.ports("e" * 64)] == [port]
+    assert not _port_free(port)
+    m.unpublish("e" * 64)
+    assert _port_free(port)
+    m.remove("relnet3")
