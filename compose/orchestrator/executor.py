@@ -17,6 +17,7 @@ import trio
 from compose.orchestrator import headstart, naming, networks
 from compose.orchestrator import labels as L
 from compose.orchestrator.builds import image_of, run_build
+from compose.orchestrator.changes import ContainerChanges
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
 from compose.orchestrator.gateway import Gateway
@@ -76,6 +77,8 @@ class Orchestrator:
         self.networks_ok = True
         self._ids: dict[str, str] = {}          # service -> id of a replica (service: refs)
         self._image_ids: dict[str, str] = {}    # service -> id of its image, as resolved now
+        self._present: dict[str, str] = {}      # tag -> image id, found by build()'s check
+        self._changes: ContainerChanges | None = None   # up's event wake-ups (changes.py)
         self._warned_networks = False
 
     # -- discovery -------------------------------------------------------------------------
@@ -276,6 +279,9 @@ class Orchestrator:
             policy = pull or self.project.services[name].config.get("pull_policy") or "missing"
             if self.project.services[name].has_build:
                 policy = "build"   # built here, never pulled
+                if ref in self._present:   # build() just found it: no second inspect
+                    self._image_ids[name] = self._present[ref]
+                    return
             if policy != "always":
                 try:
                     image = await self.gw.call("inspect_image", ref)
@@ -317,14 +323,28 @@ class Orchestrator:
     async def build(self, names: Iterable[str], *, always: bool, no_cache: bool = False,
                     pull: bool = False, args: Mapping[str, str] | None = None) -> None:
         """Build the images of services with `build:` (all of them with `always`, else only
-        the missing ones), in parallel."""
-        async def one(spec: ServiceSpec, tag: str) -> None:
-            if not always:
+        the missing ones), in parallel. Each tag is inspected once, however many services
+        share it, and what was found is kept for resolve_images."""
+        wanted = []
+        for name in names:
+            spec = self.project.services[name]
+            tag = self.image_ref(spec)
+            if spec.has_build and tag:
+                wanted.append((spec, tag))
+        if not always:
+            async def check(tag: str) -> None:
                 try:
-                    await self.gw.call("inspect_image", tag)
-                    return
+                    self._present[tag] = (await self.gw.call("inspect_image", tag)).get("Id", "")
                 except NotFound:
                     pass
+
+            async with trio.open_nursery() as nursery:
+                for tag in dict.fromkeys(tag for _, tag in wanted):
+                    nursery.start_soon(check, tag)
+            wanted = [(spec, tag) for spec, tag in wanted if tag not in self._present]
+
+        async def one(spec: ServiceSpec, tag: str) -> None:
+            self._present.pop(tag, None)
             build = dict(spec.config["build"])
             await self.gw.blocking(lambda: run_build(self.gw.client(), tag, build,
                                                      no_cache=no_cache, pull=pull,
@@ -332,11 +352,8 @@ class Orchestrator:
             self.progress.done("Image", tag, "Built")
 
         async with trio.open_nursery() as nursery:
-            for name in names:
-                spec = self.project.services[name]
-                tag = self.image_ref(spec)
-                if spec.has_build and tag:
-                    nursery.start_soon(one, spec, tag)
+            for spec, tag in wanted:
+                nursery.start_soon(one, spec, tag)
 
     async def up(self, opts: UpOptions) -> UpResult:
         names = self._targets(opts)
@@ -414,11 +431,31 @@ class Orchestrator:
             finally:
                 done[name].set()
 
-        async with trio.open_nursery() as nursery:
-            for name in order:
-                nursery.start_soon(run_service, name)
-        if opts.wait and opts.start and not result.failures:
-            await self.wait_ready(result, opts.wait_timeout)
+        # The waits below follow the engine's events when it has them (changes.py): one
+        # subscription for the whole run, begun now so it is live when the first wait starts.
+        waits = opts.start and (opts.wait or any(
+            d.condition != "service_started" and d.service in in_run
+            for n in names for d in self.project.services[n].depends_on))
+        not_ready: PycomposeError | None = None
+        async with trio.open_nursery() as watch:
+            if waits and self.gw.threaded:
+                self._changes = ContainerChanges.for_project(self.gw.dedicated,
+                                                             self.project.name)
+                watch.start_soon(self._changes.run)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for name in order:
+                        nursery.start_soon(run_service, name)
+                if opts.wait and opts.start and not result.failures:
+                    try:
+                        await self.wait_ready(result, opts.wait_timeout)
+                    except PycomposeError as e:   # raised below, not inside a group
+                        not_ready = e
+            finally:
+                self._changes = None
+                watch.cancel_scope.cancel()
+        if not_ready is not None:
+            raise not_ready
         return result
 
     async def _wait_dependencies(self, spec: ServiceSpec, in_run: set[str],
@@ -436,7 +473,7 @@ class Orchestrator:
             upstream = result.failures.get(dep.service)
             condition = None
             if upstream is None and start:
-                condition = await self._wait_condition(dep)
+                condition = await self._wait_condition(dep, result)
             if upstream is None and condition is None:
                 continue
             if not dep.required:
@@ -448,11 +485,15 @@ class Orchestrator:
             raise UpstreamError(f"service {spec.name!r} skipped: dependency "
                                 f"{dep.service!r} failed")
 
-    async def _wait_condition(self, dep: Dependency) -> PycomposeError | None:
+    async def _wait_condition(self, dep: Dependency,
+                              result: UpResult | None = None) -> PycomposeError | None:
         if dep.condition == "service_started":
             return None
-        containers = [c for c in await self.observed(all=True, service=dep.service,
-                                                     oneoff=False)]
+        # the dependency's containers as this run left them (no listing needed), else listed
+        containers: list[Started | Observed] = [
+            c for c in (result.containers if result else ()) if c.service == dep.service]
+        if not containers:
+            containers = await self.observed(all=True, service=dep.service, oneoff=False)
         if not containers:
             return None   # scaled to 0: nothing to wait on
         try:
@@ -466,9 +507,15 @@ class Orchestrator:
             return first
         return None
 
-    async def _poll_one(self, dep: Dependency, c: Observed) -> None:
+    async def _poll_one(self, dep: Dependency, c: Started | Observed) -> None:
         await poll(lambda: self.gw.call("inspect_container", c.id),
-                   lambda data: check_condition(dep.condition, dep.service, c.name, data))
+                   lambda data: check_condition(dep.condition, dep.service, c.name, data),
+                   arm=self._arm(c.id))
+
+    def _arm(self, cid: str):
+        """For poll(): wake-ups on the engine's events for `cid`, while up's stream lives."""
+        changes = self._changes
+        return None if changes is None else (lambda: changes.arm(cid))
 
     async def wait_ready(self, result: UpResult, timeout: float | None) -> None:
         """`up --wait`: every started container running, or healthy if it has a check."""
@@ -477,7 +524,8 @@ class Orchestrator:
 
         async def one(c: Started) -> None:
             await poll(lambda: self.gw.call("inspect_container", c.id),
-                       lambda data: check_ready(c.name, data, c.service in completed_ok))
+                       lambda data: check_ready(c.name, data, c.service in completed_ok),
+                       arm=self._arm(c.id))
             self.progress.done("Container", c.name, "Healthy")
 
         with trio.move_on_after(timeout if timeout else float("inf")) as scope:

@@ -34,6 +34,10 @@ class Gateway:
                 self._clients.append(client)
         return client
 
+    def dedicated(self) -> Any:
+        """A client no thread shares, for one long stream (the caller closes its response)."""
+        return self._factory()
+
     @property
     def limiter(self):
         # trio is imported on first async use only: `ps` and friends never pay for it.

@@ -1,7 +1,8 @@
 """`depends_on` conditions: a pure verdict from a container's inspect data, and the poll loop.
 
 Compose polls every 500 ms; we poll faster at first (most containers are ready within
-milliseconds), then back off to Compose's interval.
+milliseconds), then back off to Compose's interval, and with the engine's events (changes.py)
+re-inspect as soon as the container changes instead of at the next poll.
 """
 from __future__ import annotations
 
@@ -75,14 +76,25 @@ def check_ready(name: str, inspect: Mapping, completed_ok: bool = False) -> Chec
 
 
 async def poll(inspect: Callable[[], Awaitable[Mapping]], judge: Callable[[Mapping], Check],
-               first: float = 0.02, interval: float = 0.5) -> None:
-    """Re-inspect until `judge` says met; raise DependencyError when it says failed."""
+               first: float = 0.02, interval: float = 0.5,
+               arm: Callable[[], trio.Event | None] | None = None) -> None:
+    """Re-inspect until `judge` says met; raise DependencyError when it says failed.
+
+    `arm()` (changes.ContainerChanges.arm) gives an event set when the engine reports a change
+    of the container: the next inspect then follows that change at once instead of at the end
+    of the current poll delay. It is armed before each inspect, so a change that lands during
+    the inspect is not missed."""
     delay = first
     while True:
+        woken = arm() if arm is not None else None
         result = judge(await inspect())
         if result.verdict is Verdict.MET:
             return
         if result.verdict is Verdict.FAILED:
             raise DependencyError(result.message)
-        await trio.sleep(delay)
+        if woken is None:
+            await trio.sleep(delay)
+        else:
+            with trio.move_on_after(delay):
+                await woken.wait()
         delay = min(interval, delay * 2)

@@ -439,3 +439,54 @@ def test_events_json_reports_the_projects_containers(engine, project):
         proc.wait()
     assert {"create", "start"} <= {e["action"] for e in seen}, proc.stderr.read()
     assert all(e["service"] == "db" for e in seen)
+
+
+def test_waits_are_woken_by_the_engines_events(engine, project):
+    """ContainerChanges against the real engine: a poll whose timer alone would take 30 s sees
+    the container start and exit within the test's 10 s, because the engine's events
+    (start, die) wake it."""
+    import trio
+
+    from compose.orchestrator.changes import ContainerChanges
+    from compose.orchestrator.waiting import Check, Verdict, poll
+    from engine.client import Client
+
+    name = project.name
+    with engine.client() as c:
+        cid = c.create_container({"Image": "busybox:latest", "Cmd": ["sh", "-c", "sleep 0.3"],
+                                  "Labels": {"com.docker.compose.project": name}},
+                                 name=f"{name}-oneshot")["Id"]
+    changes = ContainerChanges.for_project(lambda: Client(engine.socket), name)
+    seen: list[str] = []
+
+    def judge(wanted: str):
+        def check(data) -> Check:
+            seen.append(data["State"]["Status"])
+            return Check(Verdict.MET if data["State"]["Status"] == wanted else Verdict.WAIT)
+        return check
+
+    async def main():
+        client = Client(engine.socket)
+
+        async def inspect():
+            return await trio.to_thread.run_sync(client.inspect_container, cid)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(changes.run)
+                with trio.fail_after(10):
+                    while not changes.live:
+                        await trio.sleep(0.005)
+                    async with trio.open_nursery() as waits:
+                        waits.start_soon(poll, inspect, judge("running"), 30, 30,
+                                         lambda: changes.arm(cid))
+                        while not seen:   # the waiter has inspected: "created"
+                            await trio.sleep(0.005)
+                        await trio.to_thread.run_sync(client.start, cid)
+                    await poll(inspect, judge("exited"), 30, 30, lambda: changes.arm(cid))
+                nursery.cancel_scope.cancel()
+        finally:
+            client.close()
+
+    trio.run(main)
+    assert seen[0] == "created" and seen[-1] == "exited", seen

@@ -356,3 +356,59 @@ def test_failed_pull_is_reported_and_fails_only_that_service():
     run(lambda: o.up(UpOptions()))
     assert any("nowhere:1  Error pull access denied" in line for line in o.progress.lines)
     assert engine.names("start") == ["demo-ok-1"]
+
+
+class CountingEngine(FakeEngine):
+    """Counts the read-only calls too (FakeEngine logs only the ones that change things)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, str]] = []
+
+    def inspect_image(self, ref):
+        self.reads.append(("inspect_image", ref))
+        return super().inspect_image(ref)
+
+    def containers(self, all=False, filters=None):
+        self.reads.append(("containers", ",".join((filters or {}).get("label", []))))
+        return super().containers(all, filters)
+
+
+WEBAPP_LIKE = {"services": {
+    "db": {"image": "db:1", "build": {"context": "/db"},
+           "healthcheck": {"test": ["CMD", "true"]}},
+    "migrate": {"image": "web:1", "build": {"context": "/web"},
+                "depends_on": {"db": {"condition": "service_healthy"}}},
+    "web": {"image": "web:1", "build": {"context": "/web"},
+            "depends_on": {"db": {"condition": "service_healthy"},
+                           "migrate": {"condition": "service_completed_successfully"}}}}}
+
+
+def test_warm_up_reads_each_image_once_and_lists_containers_once():
+    """The warm path of `up --wait` (nothing changed, the one-shot started again): one inspect
+    per image tag (shared by two services, and not repeated when resolving image ids), one
+    container listing, the conditions judged on the containers this run already knows."""
+    engine = CountingEngine()
+    engine.health["db"] = ("healthy", 1.0)
+    engine.exit_codes["migrate"] = 0
+    assert not run(lambda: orch(engine, WEBAPP_LIKE).up(UpOptions(wait=True))).failures
+    engine.reads.clear()
+    engine.calls.clear()
+    result = run(lambda: orch(engine, WEBAPP_LIKE).up(UpOptions(wait=True)))
+    assert not result.failures
+    assert sorted(engine.reads) == [("containers", "com.docker.compose.project=demo"),
+                                    ("inspect_image", "db:1"), ("inspect_image", "web:1")]
+    assert [m for _, m, _ in engine.calls] == ["start"]    # only the exited one-shot
+    assert engine.names("start") == ["demo-migrate-1"]
+
+
+def test_completed_successfully_waits_for_the_one_shot_started_again():
+    engine = FakeEngine()
+    engine.health["db"] = ("healthy", 1.0)
+    engine.exit_codes["migrate"] = 0
+    run(lambda: orch(engine, WEBAPP_LIKE).up(UpOptions()))
+    engine.exit_codes["migrate"] = 4   # its next run fails: web must not be "Running"
+    o = orch(engine, WEBAPP_LIKE)
+    result = run(lambda: o.up(UpOptions(wait=True)))
+    assert "didn't complete successfully: exit 4" in result.failures["web"].message
+    assert engine.names("start")[-1] == "demo-migrate-1"
