@@ -61,10 +61,11 @@ class NetworkManager:
         self._resolv_conf = resolv_conf
         self._dns_port = dns_port
         self._lock = threading.RLock()
-        # release(): host veth ends still being deleted on background threads; whatever
-        # removes networks or all kernel objects waits for them (_settle) under this condition
+        # Kernel work finishing on background threads (release(), remove()): link deletions
+        # and firewall removals. Whatever depends on them waits (_settle) on this condition.
         self._released = threading.Condition(self._lock)
-        self._releasing = 0
+        self._pending_links = 0
+        self._pending_rules = 0
         self._state: State = self._store.load()
         self._tables: dict[str, NameTable] = {}
         for ep in self._state.endpoints:
@@ -94,8 +95,9 @@ class NetworkManager:
         if not _NAME_RE.match(name or ""):
             raise BadParameter(f"invalid network name {name!r}: use letters, digits, '_', '.', '-'")
         with self._lock:
-            # a bridge still being deleted holds its subnet's route: wait, so the choice below
-            # is the one a synchronous network rm would have led to
+            # a bridge still being deleted holds its subnet's route, and a removal of the base
+            # chains may be running: wait, so everything below sees what a synchronous
+            # network rm would have left
             self._settle()
             if any(n.name == name for n in self._state.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
@@ -144,25 +146,11 @@ class NetworkManager:
             # lets DNAT'd 127.0.0.1 traffic leave through the bridge (published ports)
             netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
 
-    def _unmaterialize(self, net: Network, *, with_base: bool = False,
-                       bridge_later: bool = False) -> None:
-        """Rules (and base rules) of `net` go now; its bridge too, or with `bridge_later` on a
-        background thread (see remove())."""
+    def _unmaterialize(self, net: Network, *, with_base: bool = False) -> None:
         rules = self._network_rules(net)
         if with_base:
             rules = firewall.base_rules(self.chains) + rules
             self._base = _Base.UNKNOWN
-        if bridge_later:
-            try:
-                self._uninstall(rules)
-            except BaseException:
-                if with_base:
-                    self._base = _Base.UNKNOWN
-                raise
-            if with_base:
-                self._base = _Base.ABSENT
-            self._delete_links_later([net.bridge])
-            return
         # the bridge goes while iptables-restore runs: each is ~30 ms, mostly waiting for the
         # kernel (nft commit, RCU grace period on unregister); the rules name the bridge only
         # as a string, so the order does not matter
@@ -254,8 +242,21 @@ class NetworkManager:
         with self._lock:
             return sorted(self._state.networks.values(), key=lambda n: n.created)
 
-    def remove(self, name_or_id: str) -> None:
+    def remove(self, name_or_id: str, *, background: bool = False) -> None:
+        """Remove a network: its bridge, rules (and the base rules with the last network).
+
+        With `background` (the API's network rm) the network is forgotten now and its rules
+        and bridge go on a background thread. Both are kernel waits, not work: an nft commit that deletes waits for an RCU grace
+        period (~20-30 ms for the network's and base chains), unregistering the bridge for
+        several (40-50 ms). Nothing after this depends on them: the bridge and chain names are
+        unique to this network id, and create(), publish(), remove(), cleanup() and stop()
+        wait for pending removals first. `live` stays set until they are done (a crash
+        meanwhile is cleaned at the next start). Should the rules removal fail, the network is
+        recorded again (a later rm or the daemon's stop retries) and the error logged (raised
+        without `background`).
+        """
         with self._lock:
+            self._settle(links=False)   # one base-chain removal at a time
             net = self._find(name_or_id)
             if net is None:
                 raise NotFound(f"network {name_or_id} not found")
@@ -263,17 +264,48 @@ class NetworkManager:
                 raise Conflict(f"error while removing network: network {net.name} id {net.id} "
                                f"has active endpoints")
             last = len(self._state.networks) == 1 and not self._state.ports
-            # The rules go now (one iptables-restore for network and base); the bridge on a
-            # background thread: unregistering a netdev waits for several RCU grace periods
-            # (40-50 ms measured) and nothing after this depends on it: the name is unique to
-            # this network id, create() and stop() wait for pending deletes, and `live` stays
-            # set until they are done (a crash meanwhile is then cleaned at the next start).
-            with step("netbridge.unmaterialize"):
-                self._unmaterialize(net, with_base=last, bridge_later=True)
+            rules = self._network_rules(net)
+            if last:   # one iptables-restore for both
+                rules = firewall.base_rules(self.chains) + rules
+                self._base = _Base.UNKNOWN
             del self._state.networks[net.id]
             self._tables.pop(net.id, None)
+            self._pending_rules += 1
             self._save()
+        if background:
+            threading.Thread(target=self._finish_remove, args=(net, rules, last), daemon=True,
+                             name=f"rm {net.bridge}").start()
+        else:
+            try:
+                self._finish_remove(net, rules, last, raise_errors=True)
+            finally:
+                self.settle()
         self._dns_changed(wait=False)
+
+    def _finish_remove(self, net: Network, rules: list[firewall.Rule], with_base: bool, *,
+                       raise_errors: bool = False) -> None:
+        failed = False
+        try:
+            self._delete_links_later([net.bridge])   # in parallel with the restore below
+            with step("netbridge.uninstall_network_rules"):
+                self._uninstall(rules)
+        except Exception as exc:
+            failed = True
+            if raise_errors:
+                raise
+            log.error("removing network %s: %s (it stays recorded)", net.name, exc)
+        finally:
+            with self._released:
+                if failed:
+                    self._state.networks[net.id] = net
+                    self._state.live = True
+                    self._save()
+                elif with_base:
+                    self._base = _Base.ABSENT
+                self._pending_rules -= 1
+                self._quiet()
+        if failed:
+            self._dns_changed(wait=False)
 
     def endpoints(self, network: str | None = None) -> list[Endpoint]:
         with self._lock:
@@ -349,7 +381,9 @@ class NetworkManager:
                 self._state.endpoints.remove(ep)
             veths = [ep.host_veth for ep in eps]
             if veths:
-                self._releasing += 1   # before our lock goes: a create() now must wait
+                self._pending_links += 1   # before our lock goes: a create() now must wait
+            if recorded:
+                self._pending_rules += 1   # a remove() of the last network waits for it
             self._save()
         if veths:
             self._delete_links_later(veths, counted=True)
@@ -361,20 +395,25 @@ class NetworkManager:
             with step("netbridge.uninstall_port_rules"):
                 self._uninstall(firewall.port_rules(self.chains, container_id, []))
         except BaseException:
-            with self._lock:
+            with self._released:
                 self._state.ports[container_id] = bindings
                 self._reservations.setdefault(container_id, []).extend(held)
                 self._save()
+                self._pending_rules -= 1
+                self._released.notify_all()
             raise
         for r in held:
             r.close()
+        with self._released:
+            self._pending_rules -= 1
+            self._quiet()
 
     def _delete_links_later(self, names: list[str], *, counted: bool = False) -> None:
         """Delete host links on a background thread; _settle() waits for it. `counted`: the
-        caller already counted it in _releasing (under our lock)."""
+        caller already counted it in _pending_links (under our lock)."""
         if not counted:
             with self._lock:
-                self._releasing += 1
+                self._pending_links += 1
         threading.Thread(target=self._delete_links, args=(names,), daemon=True,
                          name=f"rm {names[0]}").start()
 
@@ -388,24 +427,29 @@ class NetworkManager:
                     log.error("cannot delete %s: %s", name, exc)
         finally:
             with self._released:
-                self._releasing -= 1
-                state = self._state
-                if not self._releasing and state.live and not state.networks \
-                        and not state.ports and not state.endpoints \
-                        and self._base is _Base.ABSENT:
-                    state.live = False   # the last network's objects are all gone now
-                    self._save()
-                self._released.notify_all()
+                self._pending_links -= 1
+                self._quiet()
+
+    def _quiet(self) -> None:
+        """A background job ended (caller holds the condition): wake waiters; once nothing is
+        pending and no network, endpoint or port is left, no kernel object of ours remains."""
+        state = self._state
+        if not self._pending_links and not self._pending_rules and state.live \
+                and not state.networks and not state.ports and not state.endpoints \
+                and self._base is _Base.ABSENT:
+            state.live = False
+            self._save()
+        self._released.notify_all()
 
     def settle(self) -> None:
-        """Wait until background link deletions (release(), remove()) are done."""
+        """Wait until background kernel work (release(), remove()) is done."""
         with self._lock:
             self._settle()
 
-    def _settle(self) -> None:
-        """Wait (holding our lock, which the wait gives up meanwhile) until release()'s
-        background veth deletes are done."""
-        while self._releasing:
+    def _settle(self, *, links: bool = True, rules: bool = True) -> None:
+        """Wait (holding our lock, which the wait gives up meanwhile) until the background
+        link deletions and/or firewall removals are done."""
+        while (links and self._pending_links) or (rules and self._pending_rules):
             self._released.wait()
 
     def _drop_endpoint(self, ep: Endpoint) -> None:
@@ -431,6 +475,7 @@ class NetworkManager:
         for b in bindings:
             specs.extend(parse_port_spec(b) if isinstance(b, str) else [b])
         with self._lock:
+            self._settle(links=False)   # a removal of the base chains may be running
             eps = [e for e in self._state.endpoints_for(container_id)
                    if not self._state.networks[e.network_id].internal]
             if not eps:

@@ -56,7 +56,9 @@ def register(router: Router, engine: Engine) -> None:
         return json_response(network_json(net, endpoints))
 
     async def remove(req: Request) -> Response:
-        await trio.to_thread.run_sync(nets.remove, req.params["id"])
+        # the network is gone for every API call from here on; its rules and bridge finish
+        # going on a background thread (NetworkManager.remove)
+        await trio.to_thread.run_sync(lambda: nets.remove(req.params["id"], background=True))
         return empty_response(204)
 
     async def prune(req: Request) -> Response:
@@ -68,7 +70,7 @@ def register(router: Router, engine: Engine) -> None:
         for net in await trio.to_thread.run_sync(nets.list):
             if net.id in used or net.name in configured or net.name == "bridge":
                 continue
-            await trio.to_thread.run_sync(nets.remove, net.id)
+            await trio.to_thread.run_sync(lambda: nets.remove(net.id, background=True))
             deleted.append(net.name)
         return json_response({"NetworksDeleted": deleted})
 

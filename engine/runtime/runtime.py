@@ -156,8 +156,10 @@ class Runtime:
         from engine.runtime import zygote
 
         if threading.active_count() > 1:
+            others = ", ".join(t.name for t in threading.enumerate()
+                               if t is not threading.current_thread())
             raise EngineError("Runtime.launch() must run before any thread starts (the zygote "
-                              "is forked from this process)")
+                              f"is forked from this process); running: {others}")
         ours, theirs = socket.socketpair(socket.AF_UNIX,
                                          socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         daemon_pid = os.getpid()

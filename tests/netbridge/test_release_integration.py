@@ -119,3 +119,40 @@ def test_failed_port_removal_keeps_the_ports_recorded(harness, make_netns, monke
     m.unpublish("e" * 64)
     assert _port_free(port)
     m.remove("relnet3")
+
+
+def test_background_network_rm_forgets_at_once_and_finishes_before_the_next_create(harness):
+    m = harness.manager
+    net = m.create("bgnet")
+    chain = firewall.network_chain(net.id)
+    m.remove("bgnet", background=True)
+    assert m.list() == []
+    # a create waits for the pending removal: the freed subnet is chosen again, and the old
+    # network's bridge and rules are gone by then
+    again = m.create("bgnet")
+    assert again.subnet == net.subnet and again.id != net.id
+    assert net.bridge not in _link_names(prefix="pc")
+    assert not any(chain in ln.split() for ln in firewall.tagged_lines())
+    m.remove("bgnet", background=True)
+    m.settle()
+    assert again.bridge not in _link_names(prefix="pc")
+    assert not any(m.chains.dnat in ln.split() for ln in firewall.tagged_lines())
+    assert not m._state.live   # the last network took the base chains with it
+
+
+def test_failed_background_network_rm_records_the_network_again(harness, monkeypatch):
+    m = harness.manager
+    m.create("other")                    # so the failing one is not the last network
+    net = m.create("sticky")
+
+    def broken(*_a, **_kw):
+        raise firewall.FirewallError("iptables-restore: simulated failure")
+
+    monkeypatch.setattr(firewall, "restore", broken)
+    monkeypatch.setattr(firewall, "remove", broken)
+    m.remove("sticky", background=True)
+    m.settle()
+    monkeypatch.undo()
+    assert m.get("sticky").id == net.id  # back: a later rm (or the daemon's stop) retries
+    m.remove("sticky")
+    assert [n.name for n in m.list()] == ["other"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -20,6 +22,18 @@ from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Us
 from tests.support.busybox import make_busybox_rootfs
 
 ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root")
+
+
+def _wait_for_idle_trio_workers(timeout: float = 15) -> None:
+    """An earlier test module's trio.to_thread (tests/netbridge runs first in one pytest
+    process) leaves trio's cached worker threads behind; they exit after 10 s idle, and the
+    zygote may only be forked while this is the process's only thread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+        if not others or not all(t.name.startswith("Trio thread") for t in others):
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +55,7 @@ class Box:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:  # lazily: tests may change os.environ first
+            _wait_for_idle_trio_workers()
             self._runtime = Runtime.launch()
         return self._runtime
 
