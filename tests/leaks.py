@@ -60,7 +60,7 @@ def processes() -> set[str]:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "engine.daemon" in cmd or "engine serve" in cmd:
+        if "engine.daemon" in cmd or "engine serve" in cmd or "compose.cli.warm_server" in cmd:
             found.add(f"{entry} {cmd.strip()}")
     return found
 

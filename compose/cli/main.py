@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 # verb -> "module:attribute" of a typer.Typer app. Groups (container, image, ...) are apps with
 # several commands; compose verbs are apps with one command.
@@ -50,17 +49,28 @@ HELP_ORDER = ["up", "down", "ps", "logs", "run", "exec", "config", "build", "pul
               "container", "image", "network", "volume", "engine"]
 
 
-@dataclass
 class GlobalOptions:
-    """Compose's global flags (given before the verb), passed to commands as the click `obj`."""
+    """Compose's global flags (given before the verb), passed to commands as the click `obj`.
+    A plain class: `dataclasses` (and the `inspect` it pulls in) would cost the warm-CLI client
+    path 10 ms of imports."""
 
-    files: list[str] = field(default_factory=list)
-    project_name: str | None = None
-    project_directory: str | None = None
-    profiles: list[str] = field(default_factory=list)
-    env_files: list[str] = field(default_factory=list)
-    no_color: bool = False
-    debug: bool = False
+    def __init__(self, files: list[str] | None = None, project_name: str | None = None,
+                 project_directory: str | None = None, profiles: list[str] | None = None,
+                 env_files: list[str] | None = None, no_color: bool = False,
+                 debug: bool = False) -> None:
+        self.files = list(files or [])
+        self.project_name = project_name
+        self.project_directory = project_directory
+        self.profiles = list(profiles or [])
+        self.env_files = list(env_files or [])
+        self.no_color = no_color
+        self.debug = debug
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GlobalOptions) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"GlobalOptions({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 _VALUE_FLAGS = {
@@ -206,10 +216,17 @@ def _exit(code: int) -> int:
     return code
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: hand the command to a warm worker when one serves this engine
+    (compose/cli/warm.py), else run it here and start a warm server for the next command."""
+    from compose.cli import warm
+
+    code = warm.try_run(sys.argv[1:])
+    if code is None:
+        code = main()
+        warm.start_server()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry()
