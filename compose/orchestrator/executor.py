@@ -9,7 +9,7 @@ generation at a time, each generation in parallel.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import trio
@@ -26,6 +26,7 @@ from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOpt
                                        RecreatePolicy, Step, orphan_warning, plan_project,
                                        plan_stop, removal_rounds)
 from compose.orchestrator.progress import Progress
+from compose.orchestrator.readiness import Readiness
 from compose.orchestrator.project_view import Dependency, ProjectSpec, ServiceSpec
 from compose.orchestrator.waiting import check_condition, check_ready, poll
 from engine.errors import EngineError, NotFound, PycomposeError
@@ -357,14 +358,26 @@ class Orchestrator:
 
     async def up(self, opts: UpOptions) -> UpResult:
         names = self._targets(opts)
-        if opts.build is not False:
-            await self.build(names, always=bool(opts.build))
-        existing = await self.observed(all=True)
+        existing: list[Observed] = []
+
+        async def images() -> None:
+            if opts.build is not False:
+                await self.build(names, always=bool(opts.build))
+            await self.resolve_images(names, opts.pull)
+
+        async def listing() -> None:
+            existing.extend(await self.observed(all=True))
+
+        async def volumes() -> None:
+            await self.ensure_volumes([k for n in names
+                                       for k in self.project.services[n].named_volumes()])
+
+        # independent engine round trips, together (a warm `up` is mostly these)
+        await together(images, listing, volumes)
         for c in existing:
             if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:
                 self._ids.setdefault(c.service, c.id)
         order = [n for layer in self.project.start_generations(names) for n in layer]
-        await self.resolve_images(names, opts.pull)
         desired = []
         for n in order:
             spec = self.project.services[n]
@@ -384,9 +397,8 @@ class Orchestrator:
             elif not opts.ignore_orphans:
                 self.progress.warn(orphan_warning(plan.orphans))
         await self.ensure_networks(networks.needed(self.project, names))
-        await self.ensure_volumes([k for n in names
-                                   for k in self.project.services[n].named_volumes()])
         result = UpResult()
+        readiness: Readiness | None = None   # --wait: made below, watches as services start
         done = {n: trio.Event() for n in names}
         in_run = set(names)
         changed: set[str] = set()
@@ -421,6 +433,10 @@ class Orchestrator:
                                                          time.time()))
                         continue
                     await self._apply(spec, step, opts, result, precreated.get(step.name))
+                if readiness is not None:
+                    for c in result.containers:
+                        if c.service == name:
+                            readiness.watch(c)
             except PycomposeError as e:
                 result.failures[name] = e
                 shown = spec.container_name or naming.container_name(self.project.name, name, 1)
@@ -436,26 +452,27 @@ class Orchestrator:
         waits = opts.start and (opts.wait or any(
             d.condition != "service_started" and d.service in in_run
             for n in names for d in self.project.services[n].depends_on))
-        not_ready: PycomposeError | None = None
         async with trio.open_nursery() as watch:
             if waits and self.gw.threaded:
                 self._changes = ContainerChanges.for_project(self.gw.dedicated,
                                                              self.project.name)
                 watch.start_soon(self._changes.run)
+            if opts.wait and opts.start:
+                readiness = Readiness(self._until_ready, self.progress)
+                await watch.start(readiness.host)
             try:
                 async with trio.open_nursery() as nursery:
                     for name in order:
                         nursery.start_soon(run_service, name)
-                if opts.wait and opts.start and not result.failures:
-                    try:
-                        await self.wait_ready(result, opts.wait_timeout)
-                    except PycomposeError as e:   # raised below, not inside a group
-                        not_ready = e
+                if readiness is not None:
+                    readiness.start_phase_over(failed=bool(result.failures),
+                                               timeout=opts.wait_timeout)
+                    await readiness.finished.wait()
             finally:
                 self._changes = None
                 watch.cancel_scope.cancel()
-        if not_ready is not None:
-            raise not_ready
+        if readiness is not None:
+            readiness.raise_if_not_ready()
         return result
 
     async def _wait_dependencies(self, spec: ServiceSpec, in_run: set[str],
@@ -517,30 +534,15 @@ class Orchestrator:
         changes = self._changes
         return None if changes is None else (lambda: changes.arm(cid))
 
-    async def wait_ready(self, result: UpResult, timeout: float | None) -> None:
-        """`up --wait`: every started container running, or healthy if it has a check."""
-        completed_ok = {d.service for s in self.project.services.values()
-                        for d in s.depends_on if d.condition == "service_completed_successfully"}
-
-        async def one(c: Started) -> None:
-            await poll(lambda: self.gw.call("inspect_container", c.id),
-                       lambda data: check_ready(c.name, data, c.service in completed_ok),
-                       arm=self._arm(c.id))
-            self.progress.done("Container", c.name, "Healthy")
-
-        with trio.move_on_after(timeout if timeout else float("inf")) as scope:
-            try:
-                async with trio.open_nursery() as nursery:
-                    for c in result.containers:
-                        nursery.start_soon(one, c)
-            except BaseExceptionGroup as group:
-                first = first_error(group)
-                if first is None:
-                    raise
-                raise first from None
-        if scope.cancelled_caught:
-            raise OrchestratorError(f"timeout waiting for the project to be ready after "
-                                    f"{timeout:g}s")
+    async def _until_ready(self, c: Started) -> None:
+        """`up --wait` for one container (readiness.py): running, healthy if it has a check;
+        exited 0 only for services others wait on with `service_completed_successfully`."""
+        completed_ok = any(d.service == c.service and
+                           d.condition == "service_completed_successfully"
+                           for s in self.project.services.values() for d in s.depends_on)
+        await poll(lambda: self.gw.call("inspect_container", c.id),
+                   lambda data: check_ready(c.name, data, completed_ok),
+                   arm=self._arm(c.id))
 
     # -- stop / down -----------------------------------------------------------------------
 
@@ -707,6 +709,20 @@ class Orchestrator:
             for c in chosen:
                 nursery.start_soon(self._stop_remove, c, timeout, False, volumes)
         return [c.name for c in chosen]
+
+
+async def together(*fns: Callable[[], Awaitable[None]]) -> None:
+    """Run `fns` concurrently; a user-facing error comes out alone, not in an exception group
+    (the first one; the others are cancelled)."""
+    try:
+        async with trio.open_nursery() as nursery:
+            for fn in fns:
+                nursery.start_soon(fn)
+    except BaseExceptionGroup as group:
+        first = first_error(group)
+        if first is None:
+            raise
+        raise first from None
 
 
 def first_error(group: BaseException) -> PycomposeError | None:
