@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -134,12 +133,9 @@ def serve() -> int:
 
 
 def health() -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=2) as r:
-            return 0 if r.status == 200 else 1
-    except OSError as e:
-        print(f"unhealthy: {e}", file=sys.stderr)
-        return 1
+    from healthcheck import main   # the compose healthcheck runs healthcheck.py directly
+
+    return main()
 
 
 def check() -> int:
