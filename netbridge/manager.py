@@ -360,14 +360,15 @@ class NetworkManager:
     def release(self, container_id: str) -> None:
         """Everything of a container whose PID 1 is gone: published ports, endpoints, DNS names.
 
-        The state changes at once; the port rules are removed (and the host ports freed) before
-        this returns, outside our lock, so other containers' teardowns need not queue behind
-        this one's iptables-restore (~20 ms, an nft commit waits for an RCU grace period). The
-        host veth ends are deleted on a background thread: with PID 1 gone the kernel is
-        tearing the netns down anyway (the veths go with it), and an explicit delete waits for
-        the same grace periods (~20-30 ms). create(), cleanup() and stop() wait for these.
-        A failed port-rule removal puts the ports back into the state (stop() and cleanup()
-        retry them) and raises.
+        The state changes at once; the kernel work happens on background threads, so a
+        teardown (and `rm -f`, `down`) does not wait for it, nor does one container's teardown
+        queue behind another's: removing port rules is an nft commit that waits for an RCU
+        grace period (~15-25 ms), deleting a veth waits for several (~20-30 ms), and with PID 1
+        gone the kernel is tearing the netns (and the veths) down anyway. The host ports stay
+        held until their rules are gone. publish(), create(), remove(), cleanup() and stop()
+        wait for pending work first, so nothing after this can see its remains: a port is
+        published again only once the old rules are gone. A failed port-rule removal records
+        the ports again (stop() and cleanup() retry them) and is logged.
         """
         with self._lock:
             eps = self._state.endpoints_for(container_id)
@@ -381,9 +382,9 @@ class NetworkManager:
                 self._state.endpoints.remove(ep)
             veths = [ep.host_veth for ep in eps]
             if veths:
-                self._pending_links += 1   # before our lock goes: a create() now must wait
+                self._pending_links += 1   # counted before our lock goes
             if recorded:
-                self._pending_rules += 1   # a remove() of the last network waits for it
+                self._pending_rules += 1
             self._save()
         if veths:
             self._delete_links_later(veths, counted=True)
@@ -391,22 +392,30 @@ class NetworkManager:
             for r in held:
                 r.close()
             return
+        threading.Thread(target=self._unpublish_released, args=(container_id, bindings, held),
+                         daemon=True, name=f"unpublish {container_id[:12]}").start()
+
+    def _unpublish_released(self, container_id: str, bindings: list[PortBinding],
+                            held: list[PortReservation]) -> None:
+        failed = False
         try:
             with step("netbridge.uninstall_port_rules"):
                 self._uninstall(firewall.port_rules(self.chains, container_id, []))
-        except BaseException:
+        except Exception as exc:
+            failed = True
+            log.error("removing the published ports of %s: %s (they stay recorded)",
+                      container_id[:12], exc)
+        finally:
             with self._released:
-                self._state.ports[container_id] = bindings
-                self._reservations.setdefault(container_id, []).extend(held)
-                self._save()
+                if failed:
+                    self._state.ports[container_id] = bindings
+                    self._reservations.setdefault(container_id, []).extend(held)
+                    self._save()
+                else:
+                    for r in held:
+                        r.close()
                 self._pending_rules -= 1
-                self._released.notify_all()
-            raise
-        for r in held:
-            r.close()
-        with self._released:
-            self._pending_rules -= 1
-            self._quiet()
+                self._quiet()
 
     def _delete_links_later(self, names: list[str], *, counted: bool = False) -> None:
         """Delete host links on a background thread; _settle() waits for it. `counted`: the

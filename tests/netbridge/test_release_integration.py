@@ -29,7 +29,7 @@ def _link_names(prefix: str = "pcv") -> set[str]:
     return {link.name for link in netlink.list_host_links(prefix)}
 
 
-def test_release_removes_ports_at_once_and_veths_before_network_rm(harness, make_netns):
+def test_release_forgets_at_once_and_settle_finds_everything_gone(harness, make_netns):
     m = harness.manager
     m.create("relnet")
     web, worker = make_netns(), make_netns()
@@ -43,57 +43,65 @@ def test_release_removes_ports_at_once_and_veths_before_network_rm(harness, make
     web.destroy()   # PID 1 gone: the kernel tears the netns down (and the veth with it)
 
     m.release("a" * 64)
-    # ports: rules gone and the host port free when release returns
-    assert not any(chain in ln.split() for ln in firewall.tagged_lines())
-    assert _port_free(port)
     assert m.ports("a" * 64) == []
     assert [e.container_id for e in m.endpoints("relnet")] == ["b" * 64]
-    assert ep.host_veth not in {e.host_veth for e in m.endpoints()}
     m.release("a" * 64)   # twice: nothing left to do
-
     # the other container's veth stays until its own release (its netns lives on: only our
-    # background delete removes this one); settle() waits for the deletes of veths and bridge
+    # background delete removes this one)
     assert other.host_veth in _link_names()
     m.release("b" * 64)
+    m.settle()
+    assert not any(chain in ln.split() for ln in firewall.tagged_lines())
+    assert _port_free(port)
+    assert {ep.host_veth, other.host_veth} & _link_names() == set()
     bridge = m.get("relnet").bridge
     m.remove("relnet")
-    assert m.list() == []
-    m.settle()
-    assert {ep.host_veth, other.host_veth, bridge} & _link_names(prefix="pc") == set()
+    assert m.list() == [] and bridge not in _link_names(prefix="pc")
     assert not m._state.live   # the last network's objects are gone: nothing to clean up
 
 
-def test_release_does_not_wait_for_another_containers_port_removal(harness, make_netns,
-                                                                   monkeypatch):
-    """Two teardowns at once: the second is not queued behind the first's iptables-restore."""
+def test_a_port_is_published_again_only_after_its_old_rules_are_gone(harness, make_netns,
+                                                                     monkeypatch):
+    """Two teardowns at once do not wait for each other's iptables-restore; publishing the
+    same host port again waits for the old rules to go (never two DNATs for one port)."""
     m = harness.manager
     m.create("relnet2")
-    a, b = make_netns(), make_netns()
+    a, b, c = make_netns(), make_netns(), make_netns()
     m.connect("relnet2", "c" * 64, a.path, container_name="a")
     m.connect("relnet2", "d" * 64, b.path, container_name="b")
-    m.publish("c" * 64, [PortSpec(80, "tcp", "127.0.0.1", free_port())])
+    port = free_port()
+    m.publish("c" * 64, [PortSpec(80, "tcp", "127.0.0.1", port)])
     entered, go = threading.Event(), threading.Event()
     real = firewall.restore
 
     def slow_restore(script: str) -> None:
-        entered.set()
-        go.wait(10)
+        if "PC-P-cccccccccccc" in script:
+            entered.set()
+            go.wait(10)
         real(script)
 
     monkeypatch.setattr(firewall, "restore", slow_restore)
-    first = threading.Thread(target=m.release, args=("c" * 64,))
-    first.start()
+    published = threading.Event()
     try:
-        assert entered.wait(10)
         started = time.monotonic()
-        m.release("d" * 64)           # no ports: must not wait for the blocked restore
+        m.release("c" * 64)           # returns while its restore is blocked
+        m.release("d" * 64)
         assert time.monotonic() - started < 5
-        assert [e.container_id for e in m.endpoints("relnet2")] == []
+        assert entered.wait(10)
+        assert m.endpoints("relnet2") == []
+        m.connect("relnet2", "e" * 64, c.path, container_name="c")
+        again = threading.Thread(target=lambda: (
+            m.publish("e" * 64, [PortSpec(80, "tcp", "127.0.0.1", port)]), published.set()))
+        again.start()
+        assert not published.wait(0.3)   # the old rules are still there: it waits
     finally:
         go.set()
-        first.join(10)
-    monkeypatch.setattr(firewall, "restore", real)
-    assert m.ports("c" * 64) == []
+    again.join(10)
+    assert published.is_set()
+    lines = firewall.tagged_lines()
+    assert not any("PC-P-cccccccccccc" in ln.split() for ln in lines)
+    assert any("PC-P-eeeeeeeeeeee" in ln.split() for ln in lines)
+    m.release("e" * 64)
     m.remove("relnet2")
 
 
@@ -110,8 +118,8 @@ def test_failed_port_removal_keeps_the_ports_recorded(harness, make_netns, monke
 
     monkeypatch.setattr(firewall, "restore", broken)
     monkeypatch.setattr(firewall, "remove", broken)
-    with pytest.raises(firewall.FirewallError):
-        m.release("e" * 64)
+    m.release("e" * 64)
+    m.settle()
     monkeypatch.undo()
     # still recorded (and the port still held), so a later unpublish/stop removes it
     assert [b.host_port for b in m.ports("e" * 64)] == [port]
