@@ -132,6 +132,20 @@ def _load_app(verb: str):
     return getattr(importlib.import_module(module_name), attr)
 
 
+_built: dict[str, object] = {}
+
+
+def command_for(verb: str):
+    """The click command of a verb, built once per process (the warm server builds them all
+    before it forks workers)."""
+    command = _built.get(verb)
+    if command is None:
+        import typer.main
+
+        command = _built[verb] = typer.main.get_command(_load_app(verb))
+    return command
+
+
 def _error(message: str) -> None:
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         sys.stderr.write(f"\x1b[31mError: {message}\x1b[0m\n")
@@ -173,11 +187,8 @@ def run_app(verb: str, args: list[str], opts: GlobalOptions, debug: bool = False
     except ImportError:
         from click import exceptions as click_exc
         from click.exceptions import Abort, Exit
-    import typer.main
-
     try:
-        app = _load_app(verb)
-        command = typer.main.get_command(app)
+        command = command_for(verb)
         result = command.main(args=args, prog_name=f"pycompose {verb}", obj=opts,
                               standalone_mode=False)
         return result if isinstance(result, int) else 0

@@ -29,12 +29,13 @@ from compose.cli.warm import MAGIC, package_dir, server_socket
 IDLE_SECONDS = 30 * 60
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 4 << 20
-# What a command imports besides its own module (which the COMMANDS table names).
+# Third-party modules commands import (often lazily); all of ours under these packages are loaded
+# too (see preload). networkx and jsonschema stay out: no command path imports them.
 PRELOAD = ("trio", "typer", "typer.main", "yaml", "rich.console", "rich.text", "rich.progress",
-           "rich.table", "compose.project", "compose.schema", "compose.orchestrator.session",
-           "compose.orchestrator.executor", "compose.orchestrator.attach",
-           "compose.orchestrator.upflow", "compose.orchestrator.plan", "compose.logprinter",
-           "engine.client", "engine.humanize")
+           "rich.table", "rich.markup")
+PRELOAD_PACKAGES = ("compose", "engine.cli", "engine.client")
+PRELOAD_MODULES = ("engine.build.client", "engine.build.context", "engine.build.ignore",
+                   "engine.humanize", "engine.config", "engine.errors")
 
 
 class Request:
@@ -68,17 +69,27 @@ def engine_pid(engine_sock: str) -> int:
 
 
 def preload() -> None:
+    """Import what commands use, build every verb's click command and read the schema, so that
+    a worker starts with all of it done."""
     import importlib
+    import pkgutil
 
-    from compose.cli.main import COMMANDS
-
-    for name in PRELOAD + tuple(sorted({target.partition(":")[0] for target in COMMANDS.values()})):
+    names = list(PRELOAD)
+    for package_name in PRELOAD_PACKAGES:
+        package = importlib.import_module(package_name)
+        names += [info.name for info in pkgutil.walk_packages(package.__path__, package_name + ".")
+                  if not info.name.endswith("warm_server")]
+    names += PRELOAD_MODULES
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception as e:  # a broken optional import only costs that command its warmth
             print(f"warm server: preload {name}: {type(e).__name__}: {e}", file=sys.stderr)
+    from compose.cli.main import COMMANDS, command_for
     from compose.schema import load_schema
 
+    for verb in COMMANDS:
+        command_for(verb)
     load_schema()
 
 
