@@ -10,9 +10,11 @@ from typer.core import TyperGroup
 
 from engine.errors import PycomposeError
 
-# Everything after the first positional belongs to the container's command
-# (`run busybox ls -l`), and `-h` is help as in docker.
-COMMAND_SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
+# Options may follow the arguments (`rm web -f`, `inspect web -f '{{.Id}}'`) as in docker, and `-h`
+# is help. Commands that take a command line (`run busybox ls -l`, `exec`, `top`) stop parsing
+# options at the first positional instead: the rest belongs to the command.
+COMMAND_SETTINGS = {"allow_interspersed_args": True, "help_option_names": ["-h", "--help"]}
+COMMAND_LINE_SETTINGS = {**COMMAND_SETTINGS, "allow_interspersed_args": False}
 
 
 class UsageError(PycomposeError):

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
+from engine.cli.app import COMMAND_LINE_SETTINGS, COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.cli import format as fmt
 from engine.errors import EngineError, NotFound, PycomposeError
 
@@ -66,7 +66,7 @@ _RUN_ONLY: list[tuple[str, object, object]] = [
     ("detach", bool, _O(False, "-d", "--detach", help="Run in the background, print the id.")),
 ]
 # `-h` is --hostname for create/run, as in docker
-_CREATE_SETTINGS = {**COMMAND_SETTINGS, "help_option_names": ["--help"]}
+_CREATE_SETTINGS = {**COMMAND_LINE_SETTINGS, "help_option_names": ["--help"]}
 
 
 def _with_params(params: list[tuple[str, object, object]]):
@@ -491,7 +491,7 @@ def attach(name: str = typer.Argument(..., help="Container name or id."),
     raise typer.Exit(0 if state.get("Running") else int(state.get("ExitCode", 0)))
 
 
-@commands.command("exec", context_settings=COMMAND_SETTINGS)
+@commands.command("exec", context_settings=COMMAND_LINE_SETTINGS)
 def exec_(name: str = typer.Argument(..., help="Container name or id."),
           command: List[str] = typer.Argument(..., help="Command and its arguments."),
           detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background."),
@@ -534,7 +534,7 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
     raise typer.Exit(int(code) if code is not None else 0)
 
 
-@commands.command("top", context_settings=COMMAND_SETTINGS)
+@commands.command("top", context_settings=COMMAND_LINE_SETTINGS)
 def top(name: str = typer.Argument(..., help="Container name or id."),
         ps_args: Optional[List[str]] = typer.Argument(None, help="ps options.")) -> None:
     """Show the processes of a running container."""

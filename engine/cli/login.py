@@ -105,7 +105,7 @@ def logout(server: Optional[str] = typer.Argument(None, help="Registry host[:por
 
 def _single(fn, name: str) -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command(name, context_settings={**COMMAND_SETTINGS, "allow_interspersed_args": True})(fn)
+    app.command(name, context_settings=COMMAND_SETTINGS)(fn)
     return app
 
 

@@ -111,6 +111,9 @@ def test_detached_run_logs_follow_and_ps_exit_code(engine):
             "Exited (4)")
         assert engine.cli("container", "inspect", "-f", "{{.State.ExitCode}} {{.Name}}",
                           n).stdout == f"4 /{n}\n"
+        # options may follow the names, as in docker
+        assert engine.cli("container", "inspect", n, "--format",
+                          "{{.State.ExitCode}}").stdout == "4\n"
         tail = engine.cli("container", "logs", "--tail", "1", n)
         assert tail.stdout + tail.stderr == "two\n"
     finally:
@@ -131,7 +134,7 @@ def test_exec_stop_kill_rm(engine):
         ps = engine.cli("container", "ps", "--filter", f"name={n}").stdout
         assert "Up " in ps
         started = time.monotonic()
-        assert engine.cli("container", "stop", "-t", "1", n).stdout == f"{n}\n"
+        assert engine.cli("container", "stop", n, "-t", "1").stdout == f"{n}\n"
         assert time.monotonic() - started < 10
         state = engine.cli("container", "inspect", "-f", "{{.State.Status}}", n).stdout
         assert state == "exited\n"
