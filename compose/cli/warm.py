@@ -193,8 +193,12 @@ def start_server() -> None:
     except OSError:
         log = subprocess.DEVNULL
     try:
+        # the server must import the very code this client runs, also from a bare checkout
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (os.path.dirname(package_dir()), env.get("PYTHONPATH")) if p)
         subprocess.Popen([sys.executable, "-m", "compose.cli.warm_server", engine_sock],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", env=env,
                          start_new_session=True, close_fds=True)
     except OSError:
         pass
