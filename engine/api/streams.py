@@ -1,6 +1,7 @@
 """Moving container output and client input over hijacked connections and chunked bodies."""
 from __future__ import annotations
 
+import functools
 from typing import AsyncIterator
 
 import trio
@@ -51,18 +52,53 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
     await conn.close_write()
 
 
+def encode_batch(batch: Rendered, tty: bool) -> bytes:
+    """One batch of log lines → its bytes on the wire: raw for a tty, else one Docker frame per
+    line, built without a Python-level step per line."""
+    sids, datas, ends = batch
+    if tty:
+        return ends.join(datas) + ends if ends and datas else b"".join(datas)
+    if not datas:
+        return b""
+    if ends and sids.count(sids[0]) == len(sids):
+        encoded = _one_stream(sids[0], datas, ends)
+        if encoded is not None:
+            return encoded
+    sizes = map(len, datas)
+    if ends:
+        sizes = map(len(ends).__add__, sizes)
+    step = 3 if ends else 2
+    parts: list[bytes] = [ends] * (step * len(datas))
+    parts[0::step] = map(HEADER.pack, sids, sizes)
+    parts[1::step] = datas
+    return b"".join(parts)
+
+
+def _one_stream(sid: int, datas: list[bytes], ends: bytes) -> bytes | None:
+    """The frames of lines of one stream that each lack `ends`: the end of one line is joined
+    to the next one's header, and headers come from a table by size (no struct call per line),
+    so the join has two parts per line. None if a line is too long for the table."""
+    table = _table(sid, ends)
+    parts: list[bytes] = [ends] * (2 * len(datas) + 1)
+    try:
+        parts[0:-1:2] = map(table.__getitem__, map(len, datas))
+    except IndexError:
+        return None
+    parts[0] = parts[0][len(ends):]   # the first header follows no line
+    parts[1::2] = datas
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _table(sid: int, ends: bytes) -> list[bytes]:
+    return [ends + HEADER.pack(sid, n + len(ends)) for n in range(2048)]
+
+
 async def framed(batches: AsyncIterator[Rendered], tty: bool) -> AsyncIterator[bytes]:
     """Log batches → one body chunk each (a tty stream is raw, others multiplexed)."""
     try:
-        pack = HEADER.pack
-        async for sids, datas in batches:
-            if tty:
-                yield b"".join(datas)
-            else:  # `frame` for every line, without a Python-level step per line
-                parts: list[bytes] = [b""] * (2 * len(datas))
-                parts[0::2] = map(pack, sids, map(len, datas))
-                parts[1::2] = datas
-                yield b"".join(parts)
+        async for batch in batches:
+            yield encode_batch(batch, tty)
     finally:
         aclose = getattr(batches, "aclose", None)
         if aclose is not None:

@@ -67,6 +67,9 @@ def _is_number(text: str) -> bool:
 
 
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+# What that JSON string encoding keeps as it is (printable ASCII but quote and backslash), and
+# the newline that ends lines.
+_AS_IS_LINES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\') + b"\n"
 
 
 # The exact shape `LogEntry.to_line` writes; matched over a whole buffer in one C pass.
@@ -86,6 +89,7 @@ def _unescape(esc: bytes) -> bytes:
 # What separates one plain line's payload from the next (its stream and time captured).
 _BETWEEN = re.compile(rb'", "stream": "(stdout|stderr)", "time": "([^"\\]*)"\}\n(?:\{"log": ")?')
 _QUOTES_PER_LINE = 12  # {"log": "…", "stream": "…", "time": "…"} with nothing escaped
+_SIDS = {b"stdout": 1, b"stderr": 2}
 
 
 class Records(NamedTuple):
@@ -98,6 +102,100 @@ class Records(NamedTuple):
 class Rendered(NamedTuple):
     sids: list[int]          # 1 stdout, 2 stderr
     datas: list[bytes]
+    ends: bytes = b""        # what each data lacks at its end (b"\n": see `plain_records`)
+
+
+_LOG_KEY = b'{"log": "'
+_STREAM_KEY = b'", "stream": "'
+_TIME_KEY = b'", "time": "'
+_LINE_END = b'"}\n'
+_RUN_WINDOW = 4096      # bytes first searched for a run's last line (doubled while it goes on)
+_SHORT_RUNS = 64        # lines per run below which cutting by runs costs more than a regex
+_SPLIT_WINDOW = 16384   # bytes split at once (CPython's plain search is used below 30000)
+
+
+def _run_end(text: bytes, tail: bytes, first_end: int) -> int:
+    """Where the run of lines ending in `tail` whose first line ends at `first_end` ends (the
+    lines of one write are contiguous), searched in a window that doubles while the run reaches
+    its end: a short run costs a short search, a long one about two passes over it."""
+    size = len(text)
+    window = _RUN_WINDOW
+    while True:
+        hi = min(size, first_end + window)
+        found = text.rfind(tail, first_end, hi)
+        last = first_end if found < 0 else found + len(tail)
+        if hi == size or text.find(_LINE_END, last, hi) >= 0:
+            return last    # the next line ends inside the window and is not of this run
+        window *= 2
+
+
+def _split(text: bytes, start: int, stop: int, sep: bytes) -> list[bytes]:
+    """`text[start:stop].split(sep)`, cut into pieces of about `_SPLIT_WINDOW` bytes: CPython
+    searches a long separator in a long text with an algorithm whose set-up is paid again for
+    every piece found (~0.4 µs a line here), in a short text with a plain scan."""
+    out: list[bytes] = []
+    while stop - start > _SPLIT_WINDOW:
+        cut = text.find(sep, start + _SPLIT_WINDOW, stop)
+        if cut < 0:
+            break
+        out += text[start:cut].split(sep)
+        start = cut + len(sep)
+    out += text[start:stop].split(sep)
+    return out
+
+
+def _run_records(text: bytes, lines: int, lead: bytes = b"") -> Records | None:
+    """The fastest bulk path, for plain text lines of ours (no escapes but each line's final
+    newline): the lines of one write share stream and time, so one split by
+    `<lead>", "stream": S, "time": T}\\n{"log": "` cuts a whole run into its payloads, with
+    nothing done per line in Python. `lead` is b"" when the newline escapes were already turned
+    back into newline bytes (payloads keep them), `b"\\\\n"` on the file's bytes as they are
+    (payloads come without their final newline). None when a run is not such lines, or the data
+    is made of many short runs (a slow writer: a search per run costs more than the regex)."""
+    payloads: list[bytes] = []
+    streams: list[bytes] = []
+    times: list[bytes] = []
+    key = lead + _STREAM_KEY
+    k = len(key)
+    pos, size, runs = 0, len(text), 0
+    while pos < size:
+        at = text.find(key, pos)
+        end = text.find(_LINE_END, at) + 3
+        tail = text[at:end]
+        stream = tail[k:k + 6]
+        if at < 0 or end < 3 or tail[k + 6:k + 18] != _TIME_KEY or stream not in _SIDS:
+            return None
+        stop = _run_end(text, tail, end)
+        run = _split(text, pos + 9, stop - len(tail), tail + _LOG_KEY)
+        payloads += run
+        streams += [stream] * len(run)
+        times += [tail[k + 18:-3]] * len(run)
+        pos = stop
+        runs += 1
+        if runs >= 16 and len(payloads) < _SHORT_RUNS * runs:
+            return None
+    # A separator holds the only `"}\\n` of a line (payloads hold no quote), so a line of
+    # another write inside a run leaves a line end uncut: fewer payloads than lines.
+    return Records(payloads, streams, times) if len(payloads) == lines else None
+
+
+def _plain(data: bytes, lines: int) -> bool:
+    """Every line is ours with nothing escaped but its final newline (cheap counts; the run
+    and regex cuts then check the layout itself)."""
+    return (data.count(b"\\") == lines and data.count(b'"') == _QUOTES_PER_LINE * lines
+            and data.startswith(_LOG_KEY) and data.endswith(_LINE_END))
+
+
+def plain_records(data: bytes) -> Records | None:
+    """Complete lines of ours → their columns with payloads *without* their final newline
+    (every line has one), or None when `raw_records` must be used: the cheapest read path,
+    for `render_records(..., ends=b"\\n")`. Newline bytes only end lines and every line is cut
+    at its `\\n", "stream"`, so one backslash per line means nothing else is escaped."""
+    lines = data.count(b"\n")
+    if not (lines and data.count(b"\\") == lines and data.startswith(_LOG_KEY)
+            and data.endswith(_LINE_END)):
+        return None
+    return _run_records(data, lines, b"\\n")
 
 
 def raw_records(data: bytes) -> Records | None:
@@ -105,15 +203,19 @@ def raw_records(data: bytes) -> Records | None:
     in the shape we write (torn, or another writer's): then `parse_lines` must be used.
 
     The bulk read path: no JSON decoding and no per-line Python work. Plain text output (whose
-    only escapes are the lines' final newlines) is cut by one regex split over the whole buffer;
-    anything else of ours by one regex scan plus an unescape per line."""
+    only escapes are the lines' final newlines) is cut by a split per write (`_run_records`) or
+    one regex split over the whole buffer; anything else of ours by one regex scan plus an
+    unescape per line."""
     if not data:
         return Records([], [], [])
     lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if (data.count(b"\\") == lines == data.count(_NEWLINE_END)
-            and data.count(b'"') == _QUOTES_PER_LINE * lines
-            and data.startswith(b'{"log": "') and data.endswith(b'"}\n')):
-        parts = _BETWEEN.split(data[9:].replace(_NEWLINE_END, b'\n", "stream": "'))
+    if _plain(data, lines) and data.count(_NEWLINE_END) == lines:
+        # Payloads keep their newline; they hold no quote, so keys only match as keys.
+        text = data.replace(_NEWLINE_END, b'\n", "stream": "')
+        records = _run_records(text, lines)
+        if records is not None:
+            return records
+        parts = _BETWEEN.split(text[9:])
         if len(parts) == 3 * lines + 1 and not parts[-1]:
             return Records(parts[0:-1:3], parts[1::3], parts[2::3])
     found = _OUR_LINE.findall(data)
@@ -185,34 +287,54 @@ class LogFile:
         """Append output; returns how many entries (lines) were written.
 
         One read's lines share one time (Docker stamps per read too) and are encoded in one
-        batch of C-level passes (decode, split, JSON string escape, join): no Python per line,
-        so the pump keeps up with a fast writer."""
+        batch of C-level passes, no Python per line, so the pump (which runs on the event
+        loop) keeps up with a fast writer: plain text (printable ASCII but quote and backslash)
+        is its JSON string already, so its lines become JSON lines by one `replace`; anything
+        else is decoded, split, JSON-escaped and joined."""
         buf = self._partial.setdefault(stream, bytearray())
         buf += data
         end = buf.rfind(b"\n") + 1
-        pieces: list[str] = []
+        complete = b""
         if end:
-            pieces = bytes(buf[:end]).decode("utf-8", "replace").split("\n")
+            complete = bytes(buf[:end])
+            del buf[:end]
+        rest: str | None = None
+        if len(buf) >= MAX_PARTIAL:
+            rest = bytes(buf).decode("utf-8", "replace")
+            buf.clear()
+        if not complete and rest is None:
+            return 0
+        now = time.time_ns() if now_ns is None else now_ns
+        if complete and self.max_size is None and not complete.translate(None, _AS_IS_LINES):
+            tail = f'\\n", "stream": "{stream}", "time": "{rfc3339_nanos(now)}"}}\n'.encode()
+            out = b'{"log": "' + complete[:-1].replace(b"\n", tail + b'{"log": "') + tail
+            if rest is not None:
+                out += self._encoded(stream, [rest], now)
+            self._write([out])
+            return complete.count(b"\n") + (rest is not None)
+        pieces: list[str] = []
+        if complete:
+            pieces = complete.decode("utf-8", "replace").split("\n")
             pieces.pop()  # what followed the last newline: nothing
             pieces = list(map(operator.add, pieces, itertools.repeat("\n")))
-            del buf[:end]
-        if len(buf) >= MAX_PARTIAL:
-            pieces.append(bytes(buf).decode("utf-8", "replace"))
-            buf.clear()
-        if pieces:
-            self._append_encoded(stream, pieces, time.time_ns() if now_ns is None else now_ns)
+        if rest is not None:
+            pieces.append(rest)
+        self._append_encoded(stream, pieces, now)
         return len(pieces)
 
-    def _append_encoded(self, stream: str, texts: list[str], now_ns: int) -> None:
+    @staticmethod
+    def _encoded(stream: str, texts: list[str], now_ns: int) -> bytes:
         tail = f', "stream": "{stream}", "time": "{rfc3339_nanos(now_ns)}"}}\n'
         head = '{"log": '
-        encoded = list(map(_encode_str, texts))
-        out = (head + (tail + head).join(encoded) + tail).encode()
+        return (head + (tail + head).join(map(_encode_str, texts)) + tail).encode()
+
+    def _append_encoded(self, stream: str, texts: list[str], now_ns: int) -> None:
+        out = self._encoded(stream, texts, now_ns)
         if self.max_size is not None:
             size = self.path.stat().st_size if self.path.exists() else 0
             if size + len(out) > self.max_size:
                 # rotation is decided per line: the rare chunk that crosses the limit
-                self._append_lines([(head + e + tail).encode() for e in encoded])
+                self._append_lines([self._encoded(stream, [t], now_ns) for t in texts])
                 return
         self._write([out])
 
@@ -348,27 +470,32 @@ class LogQuery:
         return entry.data
 
 
-_SIDS = {b"stdout": 1, b"stderr": 2}
-
-
 @functools.lru_cache(maxsize=4096)
 def _time_of(stamp: bytes) -> int:
     return parse_time(stamp.decode())
 
 
-def render_records(records: Records, query: LogQuery) -> Rendered:
-    """`raw_records` → what `logs` sends; the bulk path of `logs` and of following. since/until
-    parse each distinct time once (a read's lines share one), the filters are C-level maps."""
+def render_records(records: Records, query: LogQuery, ends: bytes = b"") -> Rendered:
+    """`raw_records` (or `plain_records` with `ends=b"\\n"`) → what `logs` sends; the bulk path
+    of `logs` and of following. since/until parse each distinct time once (a read's lines share
+    one), the filters are C-level maps."""
     payloads, streams, times = records
     if not (query.stdout or query.stderr):
-        return Rendered([], [])
+        return Rendered([], [], ends)
     if not (query.stdout and query.stderr):
         keep = [s == (b"stdout" if query.stdout else b"stderr") for s in streams]
         payloads, streams, times = (list(itertools.compress(col, keep))
                                     for col in (payloads, streams, times))
     for bound, keeps in ((query.since_ns, "__le__"), (query.until_ns, "__ge__")):
         if bound is not None:
-            keep = list(map(getattr(bound, keeps), map(_time_of, times)))
+            # Decided per distinct time (a write's lines share one); only a bound that falls
+            # inside the lines costs a pass over them.
+            test = getattr(bound, keeps)
+            distinct = dict.fromkeys(times)
+            passing = {t for t in distinct if test(_time_of(t))}
+            if len(passing) == len(distinct):
+                continue
+            keep = list(map(passing.__contains__, times))
             payloads, streams, times = (list(itertools.compress(col, keep))
                                         for col in (payloads, streams, times))
     if query.tail is not None:
@@ -376,7 +503,9 @@ def render_records(records: Records, query: LogQuery) -> Rendered:
         payloads, streams, times = (col[-n:] if n else [] for col in (payloads, streams, times))
     if query.timestamps:
         payloads = [t + b" " + p for t, p in zip(times, payloads)]
-    return Rendered(list(map(_SIDS.__getitem__, streams)), payloads)
+    if streams.count(b"stdout") == len(streams):
+        return Rendered([1] * len(streams), payloads, ends)
+    return Rendered(list(map(_SIDS.__getitem__, streams)), payloads, ends)
 
 
 def parse_tail(value: str | None) -> int | None:

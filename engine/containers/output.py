@@ -11,24 +11,45 @@ import trio
 from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, set_winsize,
                                   stream_writer)
 from engine.containers.logs import (LogFile, LogQuery, Rendered, join_records, parse_lines,
-                                   raw_records, render_records, select)
+                                   plain_records, raw_records, render_records, select)
 from engine.containers.model import ContainerState
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter, Conflict
 
 
 BATCH = 16384  # lines per chunk: few large writes
+FIRST_PIECE = 256 * 1024   # log bytes rendered before the first lines are sent
+PIECE = 1024 * 1024        # and then per thread hop
 
 
 def render(datas: list[bytes], query: LogQuery) -> Rendered:
-    """Complete json-file lines (oldest first) → what `logs` sends. Ours take the bulk path
-    (no per-line JSON decoding or objects: 200k lines in ~0.1 s); torn or foreign lines the
-    general one."""
+    """Complete json-file lines (oldest first) → what `logs` sends. Ours take the bulk paths
+    (no per-line JSON decoding or objects: 200k plain lines in ~0.05 s); torn or foreign lines
+    the general one."""
+    plain = [plain_records(d) for d in datas]
+    if all(r is not None for r in plain):
+        return render_records(join_records(plain), query, b"\n")  # type: ignore[arg-type]
     records = [raw_records(d) for d in datas]
     if all(r is not None for r in records):
         return render_records(join_records(records), query)  # type: ignore[arg-type]
     entries = select(iter([e for d in datas for e in parse_lines(d)]), query)
     return Rendered([STREAM_IDS[e.stream] for e in entries], [query.render(e) for e in entries])
+
+
+def cut_lines(data: bytes, first: int = FIRST_PIECE, size: int = PIECE) -> list[bytes]:
+    """Complete lines → pieces of about `size` bytes cut after a newline (the first one
+    smaller, to be sent sooner); no piece is empty."""
+    pieces: list[bytes] = []
+    start, want = 0, first
+    while len(data) - start > want:
+        end = data.find(b"\n", start + want) + 1
+        if not end:
+            break
+        pieces.append(data[start:end])
+        start, want = end, size
+    if start < len(data):
+        pieces.append(data[start:] if start else data)
+    return pieces
 
 
 class OutputMixin:
@@ -55,25 +76,35 @@ class OutputMixin:
                           follow: bool) -> AsyncIterator[Rendered]:
         """Batches of lines (stream ids, bytes): one write per batch, not per line. Reading and
         rendering run in a worker thread, in bulk, so neither a long log nor a fast writer being
-        followed stalls the event loop (and with it the pump that writes the log)."""
-        def snapshot() -> tuple[Rendered, int, int | None]:
+        followed stalls the event loop (and with it the pump that writes the log). A long read
+        is rendered a piece at a time, each sent before the next is rendered, so the client
+        works on the first lines while we cut the rest (without a tail, which needs them all)."""
+        def snapshot() -> tuple[Rendered, list[bytes], int, int | None]:
             datas = logfile.read_rotated()
             current, offset, inode = logfile.read_raw_from(0, None)
             datas.append(current)
-            return render(datas, query), offset, inode
+            if query.tail is not None:
+                return render(datas, query), [], offset, inode
+            pieces = [p for d in datas for p in cut_lines(d)]
+            return render(pieces[:1], query), pieces[1:], offset, inode
 
-        def more(offset: int, inode: int | None) -> tuple[Rendered, int, int | None]:
+        def more(offset: int, inode: int | None) -> tuple[Rendered, list[bytes], int, int | None]:
             data, offset, inode = logfile.read_raw_from(offset, inode)
-            return render([data], later), offset, inode
+            pieces = cut_lines(data)
+            return render(pieces[:1], later), pieces[1:], offset, inode
 
         # Events are taken before each read, so a write during the read wakes the next wait.
         event = self._log_written.setdefault(rec.id, trio.Event())
-        out, offset, inode = await trio.to_thread.run_sync(snapshot)
+        out, rest, offset, inode = await trio.to_thread.run_sync(snapshot)
         later = dataclasses.replace(query, tail=None)  # tail counts from the snapshot only
         while True:
-            for i in range(0, len(out.datas), BATCH):
-                yield Rendered(out.sids[i:i + BATCH], out.datas[i:i + BATCH])
-            del out
+            while True:
+                for i in range(0, len(out.datas), BATCH):
+                    yield Rendered(out.sids[i:i + BATCH], out.datas[i:i + BATCH], out.ends)
+                del out
+                if not rest:
+                    break
+                out = await trio.to_thread.run_sync(render, [rest.pop(0)], later)
             if not follow:
                 return
             changed = self._changed.setdefault(rec.id, trio.Event())
@@ -90,7 +121,7 @@ class OutputMixin:
                         n.start_soon(on, event)
                         n.start_soon(on, changed)
             event = self._log_written.setdefault(rec.id, trio.Event())
-            out, offset, inode = await trio.to_thread.run_sync(more, offset, inode)
+            out, rest, offset, inode = await trio.to_thread.run_sync(more, offset, inode)
             follow = alive
 
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
