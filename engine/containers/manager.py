@@ -141,7 +141,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         if not isinstance(body, dict):
             raise BadParameter("body: expected a JSON object")
         parse_create(body)  # validate the request itself before touching the image store
-        image = await trio.to_thread.run_sync(self.images.get, body["Image"])
+        with step("create.image"):
+            image = await trio.to_thread.run_sync(self.images.get, body["Image"])
         merged = merge_image_config(body, image.config)
         cfg = parse_create(merged)
         if not cfg.args:
@@ -160,7 +161,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 (await trio.to_thread.run_sync(self.volumes.create, None)).name
                 for _ in anonymous_targets(cfg)]
             # one worker-thread hop for all of the files (each hop costs ~1 ms when loaded)
-            await trio.to_thread.run_sync(_write_new_container, rec)
+            with step("create.files", rec.short_id):
+                await trio.to_thread.run_sync(_write_new_container, rec)
             self.store.add(rec)
         except BaseException:
             for vol in rec.anonymous_volumes:
@@ -279,7 +281,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         merged = rec.dir / "merged"
         merged.mkdir(exist_ok=True)
         rootfs_ops.unmount(merged)  # a leftover from a crash
-        rootfs_ops.mount_overlay(list(lowers), rec.dir / "upper", rec.dir / "work", merged)
+        with step("prepare.overlay", rec.short_id):
+            rootfs_ops.mount_overlay(list(lowers), rec.dir / "upper", rec.dir / "work", merged)
         undo.append(lambda: rootfs_ops.unmount(merged))
         mounts = setup.build_mounts(rec, self.volumes, merged)
         user = users.resolve_user(merged, cfg.user)
@@ -289,7 +292,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
             readonly_rootfs=cfg.readonly_rootfs, network=network,
             init_path=setup.init_path(cfg), resources=setup.resources(cfg))
-        cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
+        with step("prepare.cgroup", rec.short_id):
+            cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
         undo.append(cgroup.remove)
         return spec, cgroup
 
