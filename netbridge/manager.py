@@ -401,9 +401,14 @@ class NetworkManager:
                 self._pending_links += 1   # counted before our lock goes
             if recorded:
                 self._pending_rules += 1
-            self._save()
+            if not veths and not recorded:
+                self._save()
+            # else the background jobs save the state once their kernel work is done: a state
+            # file write (a rename) stalls 5-20 ms behind the journal commits of the overlay
+            # syncs a `down` starts, and until then the file still lists objects that may
+            # exist (a crash meanwhile: cleanup() removes what dead containers left)
         if veths:
-            self._delete_links_later(veths, counted=True)
+            self._delete_links_later(veths, counted=True, save=True)
         if not recorded:
             for r in held:
                 r.close()
@@ -426,23 +431,26 @@ class NetworkManager:
                 if failed:
                     self._state.ports[container_id] = bindings
                     self._reservations.setdefault(container_id, []).extend(held)
-                    self._save()
                 else:
                     for r in held:
                         r.close()
+                snapshot = self._store.snapshot(self._state)
                 self._pending_rules -= 1
                 self._quiet()
+            self._write(snapshot)   # without holding our lock
 
-    def _delete_links_later(self, names: list[str], *, counted: bool = False) -> None:
+    def _delete_links_later(self, names: list[str], *, counted: bool = False,
+                            save: bool = False) -> None:
         """Delete host links on a background thread; _settle() waits for it. `counted`: the
-        caller already counted it in _pending_links (under our lock)."""
+        caller already counted it in _pending_links (under our lock); `save`: write the state
+        file afterwards."""
         if not counted:
             with self._lock:
                 self._pending_links += 1
-        threading.Thread(target=self._delete_links, args=(names,), daemon=True,
+        threading.Thread(target=self._delete_links, args=(names, save), daemon=True,
                          name=f"rm {names[0]}").start()
 
-    def _delete_links(self, names: list[str]) -> None:
+    def _delete_links(self, names: list[str], save: bool = False) -> None:
         try:
             for name in names:
                 try:
@@ -453,7 +461,10 @@ class NetworkManager:
         finally:
             with self._released:
                 self._pending_links -= 1
+                snapshot = self._store.snapshot(self._state) if save else None
                 self._quiet()
+            if snapshot is not None:   # written without holding our lock
+                self._write(snapshot)
 
     def _quiet(self) -> None:
         """A background job ended (caller holds the condition): wake waiters; once nothing is
@@ -691,6 +702,12 @@ class NetworkManager:
 
     def _save(self) -> None:
         self._store.save(self._state)
+
+    def _write(self, snapshot: tuple[int, dict]) -> None:
+        try:
+            self._store.write(snapshot)
+        except OSError as exc:   # on a background thread: nobody to raise to
+            log.error("cannot write network state: %s", exc)
 
     def _mark_live(self) -> None:
         """Recorded before the first kernel object is made, so a crash afterwards is noticed."""

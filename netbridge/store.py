@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,10 @@ class Store:
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir)
         self.path = self.dir / STATE_FILE
+        self._seq_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._seq = 0
+        self._written = 0
 
     def load(self) -> State:
         try:
@@ -94,7 +99,11 @@ class Store:
         )
 
     def save(self, state: State) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.write(self.snapshot(state))
+
+    def snapshot(self, state: State) -> tuple[int, dict]:
+        """The state as file data, numbered: take it while the state cannot change (under the
+        manager's lock); write() it later, possibly after the lock is gone."""
         # vars(), not asdict(): the models are flat, and asdict's deep copies were a third of
         # a connect's cost
         data = {
@@ -103,9 +112,23 @@ class Store:
             "ports": {cid: [vars(b) for b in bs] for cid, bs in state.ports.items()},
             "live": state.live,
         }
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
-        # no fsync: it costs ~3 ms per connect; rename keeps the file whole, and what a power
-        # loss could drop (the newest endpoints) is what cleanup() removes after a restart anyway
-        os.replace(tmp, self.path)
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq, data
+
+    def write(self, snapshot: tuple[int, dict]) -> None:
+        """Write a snapshot unless a newer one was written already (writers may finish in any
+        order); one writer at a time (they share the temporary file)."""
+        seq, data = snapshot
+        with self._write_lock:
+            if seq <= self._written:
+                return
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w") as f:
+                json.dump(data, f, separators=(",", ":"))
+            # no fsync: it costs ~3 ms per connect; rename keeps the file whole, and what a
+            # power loss could drop (the newest endpoints) is what cleanup() removes after a
+            # restart anyway
+            os.replace(tmp, self.path)
+            self._written = seq
