@@ -1,0 +1,115 @@
+"""`rm -f` and `network rm` answer before the kernel's slow parts are done (overlay release,
+veth/bridge deletes, firewall commits) yet everything still goes, and nothing after them can see
+the remains: the overlay leaves the mount table at once, a host port is published again only
+once the old DNAT is gone, a new network gets the freed subnet."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import urllib.request
+
+import pytest
+
+from tests.daemon.conftest import mounts_under, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.read()
+    except OSError:
+        return None
+
+
+def _links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def _rules() -> str:
+    return os.popen("iptables-save -t filter; iptables-save -t nat").read()
+
+
+def _state(daemon) -> dict:
+    return json.loads((daemon.root / "network" / "netbridge.json").read_text())
+
+
+def test_rm_f_of_a_stack_then_network_rm_leaves_nothing(daemon, client):
+    net = client.networks.create("rmstack")
+    port = _free_port()
+    web = client.containers.run("busybox", ["httpd", "-f", "-p", "8080", "-h", "/var/www"],
+                                detach=True, network="rmstack",
+                                ports={"8080/tcp": ("127.0.0.1", port)})
+    workers = [client.containers.run("busybox", ["sleep", "3600"], detach=True,
+                                     network="rmstack") for _ in range(2)]
+    assert wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), 10) == b"hello\n"
+    state = _state(daemon)
+    veths = {e["host_veth"] for e in state["endpoints"] if e["network_id"] == net.id}
+    bridge = next(n["bridge"] for n in state["networks"] if n["id"] == net.id)
+    assert len(veths) == 3 and veths | {bridge} <= _links()
+    ids = [web.id] + [w.id for w in workers]
+
+    errors = []
+
+    def remove(cid: str) -> None:
+        try:
+            client.api.remove_container(cid, force=True)
+        except Exception as exc:   # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remove, args=(cid,)) for cid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    for cid in ids:   # gone from the API and from the mount table when rm answers
+        assert mounts_under(daemon.root / "containers" / cid) == []
+        assert cid not in {c.id for c in client.containers.list(all=True)}
+    client.api.remove_network(net.id)
+    assert "rmstack" not in {n.name for n in client.networks.list()}
+
+    # the rest goes in the background, promptly
+    chains = {f"PC-N-{net.id[:12]}", f"PC-P-{web.id[:12]}"}
+    assert wait_for(lambda: not ((veths | {bridge}) & _links()), 10)
+    assert wait_for(lambda: not any(c in _rules().split() for c in chains), 10)
+    assert wait_for(lambda: _port_free(port), 10)
+    assert wait_for(lambda: not any((daemon.root / "containers" / cid).exists()
+                                    for cid in ids), 10)
+
+
+def test_the_same_port_and_subnet_right_after_rm(daemon, client):
+    """A new container publishing the same host port at once gets the traffic (never the old,
+    dead DNAT); a network created right after rm gets the subnet it freed."""
+    client.networks.create("again")
+    subnet = client.api.inspect_network("again")["IPAM"]["Config"][0]["Subnet"]
+    port = _free_port()
+    for _ in range(3):
+        c = client.containers.run("busybox", ["httpd", "-f", "-p", "8080", "-h", "/var/www"],
+                                  detach=True, network="again",
+                                  ports={"8080/tcp": ("127.0.0.1", port)})
+        assert wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), 10) == b"hello\n"
+        client.api.remove_container(c.id, force=True)
+    client.api.remove_network("again")
+    client.networks.create("again")
+    assert client.api.inspect_network("again")["IPAM"]["Config"][0]["Subnet"] == subnet
+    client.api.remove_network("again")
