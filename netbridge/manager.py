@@ -65,6 +65,9 @@ class NetworkManager:
         # and firewall removals. Whatever depends on them waits (_settle) on this condition.
         self._released = threading.Condition(self._lock)
         self._pending_links = 0
+        # (network id, address) of veths release() is still deleting: the address (and the MAC
+        # made from it) is not handed out again until the old port has left the bridge
+        self._dying: set[tuple[str, str]] = set()
         self._pending_rules = 0
         self._state: State = self._store.load()
         self._tables: dict[str, NameTable] = {}
@@ -339,8 +342,15 @@ class NetworkManager:
             if any(e.network_id == net.id for e in self._state.endpoints_for(container_id)):
                 raise Conflict(f"container {container_name} is already connected to network "
                                f"{net.name}")
-            taken = [e.ip for e in self._state.endpoints_of(net.id)]
-            address = ipam.allocate_address(net.subnet, net.gateway, taken, ip)
+            while True:
+                taken = [e.ip for e in self._state.endpoints_of(net.id)]
+                address = ipam.allocate_address(net.subnet, net.gateway, taken, ip)
+                if (net.id, address) not in self._dying:
+                    break
+                # its last holder's veth is still being deleted (release()): the bridge may
+                # still send that MAC's frames there; the wait gives up our lock meanwhile
+                self._released.wait()
+                net = self.get(network)
             ep = Endpoint(network_id=net.id, container_id=container_id,
                           container_name=container_name, aliases=tuple(aliases), ip=address,
                           mac=ipam.mac_for(address),
@@ -397,8 +407,10 @@ class NetworkManager:
                 self._table(ep.network_id).remove(ep.container_id)
                 self._state.endpoints.remove(ep)
             veths = [ep.host_veth for ep in eps]
+            dying = {(ep.network_id, ep.ip) for ep in eps}
             if veths:
                 self._pending_links += 1   # counted before our lock goes
+                self._dying |= dying
             if recorded:
                 self._pending_rules += 1
             if not veths and not recorded:
@@ -408,7 +420,7 @@ class NetworkManager:
             # syncs a `down` starts, and until then the file still lists objects that may
             # exist (a crash meanwhile: cleanup() removes what dead containers left)
         if veths:
-            self._delete_links_later(veths, counted=True, save=True)
+            self._delete_links_later(veths, counted=True, save=True, dying=dying)
         if not recorded:
             for r in held:
                 r.close()
@@ -440,17 +452,19 @@ class NetworkManager:
             self._write(snapshot)   # without holding our lock
 
     def _delete_links_later(self, names: list[str], *, counted: bool = False,
-                            save: bool = False) -> None:
+                            save: bool = False,
+                            dying: set[tuple[str, str]] = frozenset()) -> None:
         """Delete host links on a background thread; _settle() waits for it. `counted`: the
         caller already counted it in _pending_links (under our lock); `save`: write the state
-        file afterwards."""
+        file afterwards; `dying`: entries of _dying to drop afterwards."""
         if not counted:
             with self._lock:
                 self._pending_links += 1
-        threading.Thread(target=self._delete_links, args=(names, save), daemon=True,
+        threading.Thread(target=self._delete_links, args=(names, save, dying), daemon=True,
                          name=f"rm {names[0]}").start()
 
-    def _delete_links(self, names: list[str], save: bool = False) -> None:
+    def _delete_links(self, names: list[str], save: bool = False,
+                      dying: set[tuple[str, str]] = frozenset()) -> None:
         try:
             for name in names:
                 try:
@@ -461,6 +475,7 @@ class NetworkManager:
         finally:
             with self._released:
                 self._pending_links -= 1
+                self._dying -= dying
                 snapshot = self._store.snapshot(self._state) if save else None
                 self._quiet()
             if snapshot is not None:   # written without holding our lock

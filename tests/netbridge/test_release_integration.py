@@ -164,3 +164,40 @@ def test_failed_background_network_rm_records_the_network_again(harness, monkeyp
     assert m.get("sticky").id == net.id  # back: a later rm (or the daemon's stop) retries
     m.remove("sticky")
     assert [n.name for n in m.list()] == ["other"]
+
+
+def test_an_address_is_handed_out_again_only_after_its_old_veth_is_gone(harness, make_netns,
+                                                                        monkeypatch):
+    """The MAC is made from the address: while the old port is still on the bridge, a new
+    container with the same address would share it."""
+    m = harness.manager
+    m.create("reuse")
+    old_ns, new_ns = make_netns(), make_netns()
+    old = m.connect("reuse", "f" * 64, old_ns.path, container_name="old")
+    gate, deleting = threading.Event(), threading.Event()
+    real = netlink.delete_link
+
+    def slow_delete(name: str) -> bool:
+        if name == old.host_veth:
+            deleting.set()
+            gate.wait(10)
+        return real(name)
+
+    monkeypatch.setattr(netlink, "delete_link", slow_delete)
+    m.release("f" * 64)
+    assert deleting.wait(10)
+    done = threading.Event()
+    result = {}
+    t = threading.Thread(target=lambda: (result.update(ep=m.connect(
+        "reuse", "9" * 64, new_ns.path, container_name="new")), done.set()))
+    t.start()
+    try:
+        assert not done.wait(0.3)          # the old veth still holds the address's MAC
+    finally:
+        gate.set()
+    t.join(10)
+    assert done.is_set()
+    assert result["ep"].ip == old.ip and result["ep"].mac == old.mac
+    assert old.host_veth not in _link_names()
+    m.release("9" * 64)
+    m.remove("reuse")
