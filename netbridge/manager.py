@@ -336,12 +336,26 @@ class NetworkManager:
 
     def connect(self, network: str, container_id: str, netns_path: str, *, container_name: str,
                 aliases: Iterable[str] = (), ip: str | None = None,
-                ifname: str = "eth0") -> Endpoint:
+                ifname: str = "eth0", publish: Iterable[PortSpec] = ()) -> Endpoint:
+        """Wire the container's netns to `network`.
+
+        `publish`: ports to publish on this endpoint as publish() would, when it is the
+        container's first one on a non-internal network and nothing is published yet (else
+        they are ignored: call publish() afterwards, ports() tells). Their iptables-restore
+        then runs while the veth is made (~5 ms less on a start's path); all or nothing.
+        """
+        specs = list(publish)
         with self._lock:
+            if specs:
+                self._settle(links=False)   # as publish(): a base-chain removal may run
             net = self.get(network)
             if any(e.network_id == net.id for e in self._state.endpoints_for(container_id)):
                 raise Conflict(f"container {container_name} is already connected to network "
                                f"{net.name}")
+            if net.internal or container_id in self._state.ports or any(
+                    not self._state.networks[e.network_id].internal
+                    for e in self._state.endpoints_for(container_id)):
+                specs = []
             while True:
                 taken = [e.ip for e in self._state.endpoints_of(net.id)]
                 address = ipam.allocate_address(net.subnet, net.gateway, taken, ip)
@@ -357,14 +371,33 @@ class NetworkManager:
                           gateway="" if net.internal else net.gateway,
                           dns_server=net.gateway, prefixlen=net.prefixlen, ifname=ifname,
                           host_veth="pcv" + secrets.token_hex(6), netns_path=netns_path)
-            with step("netbridge.connect_veth"):
-                netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
-                                     ep.prefixlen, ep.gateway or None, ep.mac)
+            held: list[PortReservation] = []
+            ports = _RulesInstall(self, container_id, address, specs, held) if specs else None
+            try:
+                with step("netbridge.connect_veth"):
+                    netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
+                                         ep.prefixlen, ep.gateway or None, ep.mac)
+            except BaseException:
+                if ports is not None:
+                    ports.undo()
+                raise
+            if ports is not None:
+                try:
+                    ports.finish()
+                except BaseException:
+                    netlink.delete_link(ep.host_veth)
+                    raise
+                self._reservations.setdefault(container_id, []).extend(held)
+                self._state.ports[container_id] = ports.bindings
             self._state.endpoints.append(ep)
             try:
                 self._save()
             except BaseException:
                 self._state.endpoints.remove(ep)
+                if ports is not None:
+                    self._state.ports.pop(container_id, None)
+                    self._reservations.pop(container_id, None)
+                    ports.undo()
                 netlink.delete_link(ep.host_veth)
                 raise
             self._table(net.id).add(container_id, ep.dns_names(), ep.ip)
@@ -810,6 +843,58 @@ class NetworkManager:
         """True once the network's DNS server is listening."""
         net = self._find(name_or_id)
         return net is not None and net.id in self._dns_ready
+
+
+class _RulesInstall:
+    """connect()'s publish: host ports reserved at once (a busy one raises before any kernel
+    work), then the rules installed on a thread of their own while the caller makes the veth.
+    The caller holds the manager's lock throughout."""
+
+    def __init__(self, mgr: NetworkManager, container_id: str, address: str,
+                 specs: list[PortSpec], held: list[PortReservation]) -> None:
+        self._mgr = mgr
+        self._held = held
+        try:
+            for spec in specs:
+                held.append(reserve(spec))
+        except BaseException:
+            for r in held:
+                r.close()
+            held.clear()
+            raise
+        self.bindings = [replace(r.binding, container_ip=address) for r in held]
+        self._rules = firewall.port_rules(mgr.chains, container_id, self.bindings)
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._install, name=f"publish {container_id[:12]}")
+        self._thread.start()
+
+    def _install(self) -> None:
+        try:
+            with step("netbridge.install_port_rules"):
+                self._mgr._install(self._rules)
+        except BaseException as exc:   # re-raised by finish()
+            self._failed.append(exc)
+
+    def finish(self) -> None:
+        """Wait for the rules; on failure nothing stays reserved and the error is raised."""
+        self._thread.join()
+        if self._failed:
+            self._close()
+            raise self._failed[0]
+
+    def undo(self) -> None:
+        """The connect failed: rules (if they went in) and reservations go."""
+        self._thread.join()
+        if not self._failed:
+            try:
+                self._mgr._uninstall(self._rules)
+            except Exception as exc:   # the connect's own failure is the one to report
+                log.error("removing the ports of a failed connect: %s", exc)
+        self._close()
+
+    def _close(self) -> None:
+        for r in self._held:
+            r.close()
 
 
 class _Base(enum.Enum):

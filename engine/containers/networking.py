@@ -56,18 +56,23 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
     netns = f"/proc/{pid}/ns/net"
     own_ips: list[str] = []
     dns: list[str] = []
-    for i, (name, cfg) in enumerate(wanted_networks(rec)):
-        with step("net.connect", rec.short_id):
-            ep = nets.connect(name, rec.id, netns, container_name=rec.name,
-                              aliases=_aliases(cfg), ip=_ip(cfg), ifname=f"eth{i}")
-        own_ips.append(ep.ip)
-        if getattr(ep, "dns_server", "") and ep.dns_server not in dns:
-            dns.append(ep.dns_server)
+    specs = []
     if rec.config.port_bindings:
         from netbridge.ports import PortSpec
 
         specs = [PortSpec(b.container_port, b.protocol, b.host_ip, b.host_port)
                  for b in rec.config.port_bindings]
+    for i, (name, cfg) in enumerate(wanted_networks(rec)):
+        with step("net.connect", rec.short_id):
+            # the first network publishes the ports itself when it can (in parallel with
+            # making the veth); otherwise publish() below does
+            ep = nets.connect(name, rec.id, netns, container_name=rec.name,
+                              aliases=_aliases(cfg), ip=_ip(cfg), ifname=f"eth{i}",
+                              publish=specs if i == 0 else ())
+        own_ips.append(ep.ip)
+        if getattr(ep, "dns_server", "") and ep.dns_server not in dns:
+            dns.append(ep.dns_server)
+    if specs and not nets.ports(rec.id):
         with step("net.publish", rec.short_id):
             nets.publish(rec.id, specs)
     with step("net.etc_files", rec.short_id):
