@@ -22,8 +22,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pwfile=$(mktemp)
     head -n 1 "$POSTGRES_PASSWORD_FILE" | tr -d '\n' > "$pwfile"
     chown postgres "$pwfile"
+    # --no-sync, then one syncfs: as safe once it returns, ~0.7 s sooner than initdb's own
+    # file-by-file fsync (this is on the path of a first `up --wait`)
     as_postgres initdb --username=postgres --pwfile="$pwfile" --auth-local=peer \
-        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -D "$PGDATA" >/dev/null
+        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --no-sync -D "$PGDATA" \
+        >/dev/null
+    sync -f "$PGDATA"
     echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
     # a private server (unix socket only) for the set-up, then the real one
     as_postgres pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
