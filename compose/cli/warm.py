@@ -12,7 +12,7 @@ server is started in the background for the next one. PYCOMPOSE_WARM=0 turns all
 
 Wire format (a unix stream socket; the peer must be the same uid):
   request   4-byte big-endian length, then NUL-separated fields: b"PCW1", cwd, umask (octal),
-            sys.executable, the compose package directory, argc, argv..., then KEY=VALUE
+            interpreter(), the compose package directory, argc, argv..., then KEY=VALUE
             environment entries; stdin/stdout/stderr ride along as SCM_RIGHTS on the first byte.
   replies   b"pid N\\n" once the worker runs, then b"exit N\\n" or b"signal N\\n";
             b"stale\\n" instead when the server cannot serve this client (run in-process then).
@@ -50,6 +50,12 @@ def server_socket(engine_sock: str) -> str:
     return engine_sock + ".cli"
 
 
+def interpreter() -> str:
+    """Which Python this is: the binary behind any symlink (python3, python3.11 and the console
+    script's interpreter are one) plus the prefix (a venv shares the binary, not the packages)."""
+    return os.path.realpath(sys.executable) + "|" + sys.prefix
+
+
 def package_dir() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,7 +90,7 @@ def try_run(argv: list[str]) -> int | None:
         return None
     umask = os.umask(0)
     os.umask(umask)
-    request = encode_request([sys.argv[0]] + argv, cwd, umask, sys.executable, package_dir(),
+    request = encode_request([sys.argv[0]] + argv, cwd, umask, interpreter(), package_dir(),
                              dict(os.environb))
     stdio, spare = _stdio_fds()
     try:

@@ -24,7 +24,7 @@ import struct
 import sys
 import time
 
-from compose.cli.warm import MAGIC, package_dir, server_socket
+from compose.cli.warm import MAGIC, interpreter, package_dir, server_socket
 
 IDLE_SECONDS = 30 * 60
 REQUEST_TIMEOUT = 5.0
@@ -214,12 +214,14 @@ class Server:
             conn.close()
             return
         try:
-            if (request.exe != sys.executable or request.pkg != package_dir()
-                    or fingerprint() != self.files):
+            if request.exe != interpreter() or request.pkg != package_dir():
+                conn.sendall(b"stale\n")  # another Python or checkout: it runs in-process
+                conn.close()
+                return
+            if fingerprint() != self.files:
                 conn.sendall(b"stale\n")
                 conn.close()
-                if request.pkg == package_dir():  # our own code changed: make way for a new server
-                    self.stop_listening()
+                self.stop_listening()  # our code changed on disk: make way for a fresh server
                 return
             pid = os.fork()
             if pid == 0:

@@ -219,14 +219,23 @@ def test_a_cold_command_starts_a_server_for_the_next(engine):
     assert "warm worker" in _run(env, "--help").stderr
 
 
-def test_another_interpreter_is_served_cold(engine, tmp_path):
+def test_same_python_by_another_name_is_served_warm_and_a_venv_cold(engine, tmp_path):
     env, _engine, servers = engine
     _start_server(env, servers)
-    other_python = tmp_path / "python3"
-    other_python.symlink_to(sys.executable)
-    result = subprocess.run([str(other_python), "-m", "compose.cli.main", "--help"], env=env,
+    alias = tmp_path / "python-alias"
+    alias.symlink_to(sys.executable)  # like python3 vs python3.11 vs the console script's
+    result = subprocess.run([str(alias), "-m", "compose.cli.main", "--help"], env=env,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0
+    assert result.returncode == 0 and "warm worker" in result.stderr
+
+    # a venv shares the binary but not the packages: it must not be served by our server
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")],
+                   check=True, timeout=120)
+    repo = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "compose.cli.main",
+                             "--help"], env=dict(env, PYTHONPATH=repo, PYCOMPOSE_WARM="1"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
     assert "warm worker" not in result.stderr
     assert "Usage: pycompose" in result.stdout
 
