@@ -412,3 +412,41 @@ def test_completed_successfully_waits_for_the_one_shot_started_again():
     result = run(lambda: o.up(UpOptions(wait=True)))
     assert "didn't complete successfully: exit 4" in result.failures["web"].message
     assert engine.names("start")[-1] == "demo-migrate-1"
+
+
+def test_up_wait_watches_early_but_reports_after_the_start_phase():
+    """db is healthy long before web starts (web waits 5 s for the one-shot): --wait knows
+    that early, yet every "Healthy" line comes after the last "Started", as before."""
+    data = {"services": {
+        "db": {"image": "b", "healthcheck": {"test": ["CMD", "true"]}},
+        "slow": {"image": "b", "depends_on": {"db": {"condition": "service_healthy"}}},
+        "web": {"image": "b", "depends_on": {"slow": {"condition": "service_healthy"}}}}}
+    data["services"]["slow"]["healthcheck"] = {"test": ["CMD", "true"]}
+    engine = FakeEngine()
+    engine.health["db"] = ("healthy", 1.0)
+    engine.health["slow"] = ("healthy", 5.0)
+    o = orch(engine, data)
+    assert not run(lambda: o.up(UpOptions(wait=True))).failures
+    lines = [line.split()[-1] + " " + line.split()[2] for line in o.progress.lines
+             if line.endswith(("Started", "Healthy"))]
+    last_started = max(i for i, x in enumerate(lines) if x.startswith("Started"))
+    assert all(x.startswith("Healthy") for x in lines[last_started + 1:])
+    assert sorted(lines[last_started + 1:]) == ["Healthy demo-db-1", "Healthy demo-slow-1",
+                                                "Healthy demo-web-1"]
+
+
+def test_up_wait_after_a_failed_start_reports_the_start_error_only():
+    """A service that fails to start is the answer; `sick` turning unhealthy meanwhile (at
+    0.5 s, before the failure at 2 s) is not raised over it: nothing is waited for once the
+    start phase failed."""
+    data = {"services": {
+        "sick": {"image": "b", "healthcheck": {"test": ["CMD", "false"]}},
+        "gate": {"image": "b", "healthcheck": {"test": ["CMD", "false"]}},
+        "after": {"image": "b", "depends_on": {"gate": {"condition": "service_healthy"}}}}}
+    engine = FakeEngine()
+    engine.health["sick"] = ("unhealthy", 0.5)
+    engine.health["gate"] = ("unhealthy", 2.0)
+    result = run(lambda: orch(engine, data).up(UpOptions(wait=True)))
+    assert set(result.failures) == {"after"}
+    assert summarize_failures(result).message == (
+        "dependency failed to start: container demo-gate-1 is unhealthy")
