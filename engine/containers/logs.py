@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+from engine.containers import logcache
 from engine.errors import BadParameter
 
 MAX_PARTIAL = 16 * 1024
@@ -306,11 +307,13 @@ class LogFile:
             return 0
         now = time.time_ns() if now_ns is None else now_ns
         if complete and self.max_size is None and not complete.translate(None, _AS_IS_LINES):
-            tail = f'\\n", "stream": "{stream}", "time": "{rfc3339_nanos(now)}"}}\n'.encode()
+            stamp = rfc3339_nanos(now)
+            tail = f'\\n", "stream": "{stream}", "time": "{stamp}"}}\n'.encode()
             out = b'{"log": "' + complete[:-1].replace(b"\n", tail + b'{"log": "') + tail
             if rest is not None:
-                out += self._encoded(stream, [rest], now)
-            self._write([out])
+                self._write([out, self._encoded(stream, [rest], now)])
+            else:
+                self._write_plain(out, stream, stamp, complete)
             return complete.count(b"\n") + (rest is not None)
         pieces: list[str] = []
         if complete:
@@ -373,6 +376,15 @@ class LogFile:
             with open(self.path, "ab") as f:
                 f.write(b"".join(lines))
 
+    def _write_plain(self, out: bytes, stream: str, stamp: str, raw: bytes) -> None:
+        """Append the JSON lines `out` of the plain output `raw`, which readers may then take
+        from memory (see logcache) instead of cutting `out` back into lines."""
+        with open(self.path, "ab") as f:
+            st = os.fstat(f.fileno())
+            f.write(out)
+        logcache.record(str(self.path), st.st_ino, logcache.Segment(
+            st.st_size, st.st_size + len(out), stream.encode(), stamp.encode(), raw))
+
     def _rotate(self) -> None:
         if self.max_file <= 1:
             self.path.unlink(missing_ok=True)  # docker with max-file 1 truncates
@@ -391,6 +403,7 @@ class LogFile:
                 if p.exists()]
 
     def remove(self) -> None:
+        logcache.forget(str(self.path))
         for p in self.files():
             p.unlink(missing_ok=True)
 

@@ -3,15 +3,20 @@ A mixin of ContainerManager (it uses the manager's store, hubs and running table
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, List, Union
 
 import trio
 
 from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, set_winsize,
                                   stream_writer)
+from engine.containers import logcache
+from engine.containers.logcache import Segment
 from engine.containers.logs import (LogFile, LogQuery, Rendered, join_records, parse_lines,
-                                   plain_records, raw_records, render_records, select)
+                                   parse_time, plain_records, raw_records, render_records,
+                                   select)
 from engine.containers.model import ContainerState
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter, Conflict
@@ -20,6 +25,7 @@ from engine.errors import BadParameter, Conflict
 BATCH = 16384  # lines per chunk: few large writes
 FIRST_PIECE = 256 * 1024   # log bytes rendered before the first lines are sent
 PIECE = 1024 * 1024        # and then per thread hop
+HELD_GROUP = 128 * 1024    # bytes of held output rendered per thread hop
 
 
 def render(datas: list[bytes], query: LogQuery) -> Rendered:
@@ -52,6 +58,56 @@ def cut_lines(data: bytes, first: int = FIRST_PIECE, size: int = PIECE) -> list[
     return pieces
 
 
+Item = Union[bytes, List[Segment]]   # json-file lines to cut, or held output (logcache)
+EMPTY = Rendered([], [])
+
+
+def work_items(path: str, data: bytes, start: int, inode: int | None) -> list[Item]:
+    """Complete lines of the current log file (at `start`) → what to render, in order: the
+    ranges the writer holds in memory as they are, the rest as pieces of file bytes."""
+    held = logcache.segments(path, inode, start, start + len(data))
+    if not held:
+        return cut_lines(data)  # type: ignore[return-value]
+    items: list[Item] = list(cut_lines(data[:held[0].start - start]))
+    group: list[Segment] = []
+    size = 0
+    for seg in held:
+        group.append(seg)
+        size += len(seg.raw)
+        if size >= HELD_GROUP:
+            items.append(group)
+            group, size = [], 0
+    if group:
+        items.append(group)
+    items += cut_lines(data[held[-1].end - start:])
+    return items
+
+
+def render_item(item: Item, query: LogQuery) -> Rendered:
+    return render([item], query) if isinstance(item, bytes) else render_held(item, query)
+
+
+def render_held(segments: list[Segment], query: LogQuery) -> Rendered:
+    """Held plain output → what `logs` sends: lines without their newline (`ends`), cut by one
+    split per write; since/until and the stream are decided per write (its lines share them)."""
+    sids: list[int] = []
+    datas: list[bytes] = []
+    for seg in segments:
+        if not (query.stdout if seg.stream == b"stdout" else query.stderr):
+            continue
+        if query.since_ns is not None or query.until_ns is not None:
+            ns = parse_time(seg.time.decode())
+            if (query.since_ns is not None and ns < query.since_ns) or \
+                    (query.until_ns is not None and ns > query.until_ns):
+                continue
+        lines = seg.raw[:-1].split(b"\n")
+        if query.timestamps:
+            lines = list(map(operator.add, itertools.repeat(seg.time + b" "), lines))
+        datas += lines
+        sids += [STREAM_IDS[seg.stream.decode()]] * len(lines)
+    return Rendered(sids, datas, b"\n")
+
+
 class OutputMixin:
     def _logfile(self, rec: ContainerRecord) -> LogFile | None:
         lc = rec.config.log_config
@@ -79,19 +135,19 @@ class OutputMixin:
         followed stalls the event loop (and with it the pump that writes the log). A long read
         is rendered a piece at a time, each sent before the next is rendered, so the client
         works on the first lines while we cut the rest (without a tail, which needs them all)."""
-        def snapshot() -> tuple[Rendered, list[bytes], int, int | None]:
+        def snapshot() -> tuple[Rendered, list[Item], int, int | None]:
             datas = logfile.read_rotated()
             current, offset, inode = logfile.read_raw_from(0, None)
-            datas.append(current)
             if query.tail is not None:
-                return render(datas, query), [], offset, inode
-            pieces = [p for d in datas for p in cut_lines(d)]
-            return render(pieces[:1], query), pieces[1:], offset, inode
+                return render(datas + [current], query), [], offset, inode
+            items = [p for d in datas for p in cut_lines(d)]
+            items += work_items(str(logfile.path), current, offset - len(current), inode)
+            return render_item(items.pop(0), query) if items else EMPTY, items, offset, inode
 
-        def more(offset: int, inode: int | None) -> tuple[Rendered, list[bytes], int, int | None]:
+        def more(offset: int, inode: int | None) -> tuple[Rendered, list[Item], int, int | None]:
             data, offset, inode = logfile.read_raw_from(offset, inode)
-            pieces = cut_lines(data)
-            return render(pieces[:1], later), pieces[1:], offset, inode
+            items = work_items(str(logfile.path), data, offset - len(data), inode)
+            return render_item(items.pop(0), later) if items else EMPTY, items, offset, inode
 
         # Events are taken before each read, so a write during the read wakes the next wait.
         event = self._log_written.setdefault(rec.id, trio.Event())
@@ -104,7 +160,7 @@ class OutputMixin:
                 del out
                 if not rest:
                     break
-                out = await trio.to_thread.run_sync(render, [rest.pop(0)], later)
+                out = await trio.to_thread.run_sync(render_item, rest.pop(0), later)
             if not follow:
                 return
             changed = self._changed.setdefault(rec.id, trio.Event())
