@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +38,11 @@ class ContainerChanges:
     def for_project(cls, client_factory: Callable[[], Any], project: str) -> ContainerChanges:
         def open_stream() -> Any:
             client = client_factory()
-            return client.request("GET", "/events", {"filters": {
-                "type": ["container"], "label": [f"{L.PROJECT}={project}"]}})
+            # `since` now: what happened before this `up` wakes nobody (an engine may replay
+            # its whole event history to a subscriber that gives no `since`)
+            return client.request("GET", "/events", {
+                "since": f"{time.time():.9f}",
+                "filters": {"type": ["container"], "label": [f"{L.PROJECT}={project}"]}})
         return cls(open_stream)
 
     def arm(self, cid: str) -> trio.Event | None:

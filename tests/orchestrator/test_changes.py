@@ -145,3 +145,25 @@ def test_poll_without_wake_ups_backs_off_as_before():
     trio.run(lambda: poll(inspect, judge, first=0.02, interval=0.05, arm=lambda: None),
              clock=trio.testing.MockClock(autojump_threshold=0))
     assert seen == pytest.approx([0, 0.02, 0.06, 0.11, 0.16])
+
+
+def test_the_subscription_asks_only_for_this_projects_containers_from_now_on():
+    """No `since` would let an engine replay its event history (1000 events: a burst of stale
+    wake-ups at the start of every `up`)."""
+    import time
+
+    asked = []
+
+    class Client:
+        def request(self, method, path, params=None, **kw):
+            asked.append((method, path, params))
+            raise ConnectionRefusedError("enough")
+
+    before = time.time()
+    changes = ContainerChanges.for_project(Client, "demo")
+    trio.run(changes.run)
+    (method, path, params), = asked
+    assert (method, path) == ("GET", "/events")
+    assert params["filters"] == {"type": ["container"],
+                                 "label": ["com.docker.compose.project=demo"]}
+    assert before <= float(params["since"]) <= time.time()
