@@ -21,7 +21,6 @@ from a worker thread) or moments later (when called on the trio thread).
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
 import re
@@ -38,9 +37,11 @@ from engine.errors import BadParameter, Conflict, EngineError, NotFound
 from engine.runtime.steptime import step
 
 from . import firewall, ipam, netlink
-from .dns import DnsServer, NameTable, host_resolvers
+from .dns import NameTable
+from .dnsserving import DnsServing
 from .ports import PortBinding, PortReservation, PortSpec, parse_port_spec, reserve
 from .store import Endpoint, Network, State, Store
+from .teardown import Base, Teardown
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 __all__ = ["NetworkManager", "Network", "Endpoint", "PortBinding", "PortSpec"]
 
 
-class NetworkManager:
+class NetworkManager(Teardown, DnsServing):
     def __init__(self, state_dir: Path, address_pool: str, *,
                  resolv_conf: str | Path = "/etc/resolv.conf", dns_port: int = 53) -> None:
         self._store = Store(Path(state_dir))
@@ -82,7 +83,7 @@ class NetworkManager:
         # networks and ports go in with one iptables-restore and no iptables-save (each save
         # reads the whole table: 20-80 ms per table on a host with ~2800 rules). ABSENT at
         # start: `live` is cleared only after the base rules were removed.
-        self._base = _Base.UNKNOWN if self._state.live else _Base.ABSENT
+        self._base = Base.UNKNOWN if self._state.live else Base.ABSENT
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class NetworkManager:
         rules = self._network_rules(net)
         if with_base:
             rules = firewall.base_rules(self.chains) + rules
-            self._base = _Base.UNKNOWN
+            self._base = Base.UNKNOWN
         # the bridge goes while iptables-restore runs: each is ~30 ms, mostly waiting for the
         # kernel (nft commit, RCU grace period on unregister); the rules name the bridge only
         # as a string, so the order does not matter
@@ -188,7 +189,7 @@ class NetworkManager:
         finally:
             worker.join()
         if with_base:
-            self._base = _Base.ABSENT
+            self._base = Base.ABSENT
         if failed:
             raise failed[0]
 
@@ -201,18 +202,18 @@ class NetworkManager:
         everything is re-applied, base included.
         """
         base = firewall.base_rules(self.chains)
-        if self._base is not _Base.UNKNOWN:
-            absent = self._base is _Base.ABSENT
+        if self._base is not Base.UNKNOWN:
+            absent = self._base is Base.ABSENT
             try:
                 firewall.restore(firewall.fresh_script(base + rules if absent else rules,
                                                        present, builtin=absent))
-                self._base = _Base.INSTALLED
+                self._base = Base.INSTALLED
                 return
             except firewall.FirewallError as exc:
                 log.info("iptables rules differ from our state (%s); re-reading them", exc)
-                self._base = _Base.UNKNOWN
+                self._base = Base.UNKNOWN
         firewall.apply_with_base(base, rules)
-        self._base = _Base.INSTALLED
+        self._base = Base.INSTALLED
 
     def _uninstall(self, rules: list[firewall.Rule]) -> None:
         """Remove rules our state says exist; when they do not (exactly), read and remove."""
@@ -223,9 +224,9 @@ class NetworkManager:
             firewall.remove(rules)
 
     def _remove_base(self) -> None:
-        self._base = _Base.UNKNOWN
+        self._base = Base.UNKNOWN
         firewall.remove(firewall.base_rules(self.chains))
-        self._base = _Base.ABSENT
+        self._base = Base.ABSENT
 
     def _network_rules(self, net: Network) -> list[firewall.Rule]:
         return firewall.network_rules(self.chains, net.id, net.bridge, net.subnet, net.internal)
@@ -286,7 +287,7 @@ class NetworkManager:
             rules = self._network_rules(net)
             if last:   # one iptables-restore for both
                 rules = firewall.base_rules(self.chains) + rules
-                self._base = _Base.UNKNOWN
+                self._base = Base.UNKNOWN
             del self._state.networks[net.id]
             self._tables.pop(net.id, None)
             self._pending_rules += 1
@@ -300,31 +301,6 @@ class NetworkManager:
             finally:
                 self.settle()
         self._dns_changed(wait=False)
-
-    def _finish_remove(self, net: Network, rules: list[firewall.Rule], with_base: bool, *,
-                       raise_errors: bool = False) -> None:
-        failed = False
-        try:
-            self._delete_links_later([net.bridge])   # in parallel with the restore below
-            with step("netbridge.uninstall_network_rules"):
-                self._uninstall(rules)
-        except Exception as exc:
-            failed = True
-            if raise_errors:
-                raise
-            log.error("removing network %s: %s (it stays recorded)", net.name, exc)
-        finally:
-            with self._released:
-                if failed:
-                    self._state.networks[net.id] = net
-                    self._state.live = True
-                    self._save()
-                elif with_base:
-                    self._base = _Base.ABSENT
-                self._pending_rules -= 1
-                self._quiet()
-        if failed:
-            self._dns_changed(wait=False)
 
     def endpoints(self, network: str | None = None) -> list[Endpoint]:
         with self._lock:
@@ -415,126 +391,6 @@ class NetworkManager:
                                f"{net.name}")
             self._drop_endpoint(ep)
             self._save()
-
-    def release(self, container_id: str) -> None:
-        """Everything of a container whose PID 1 is gone: published ports, endpoints, DNS names.
-
-        The state changes at once; the kernel work happens on background threads, so a
-        teardown (and `rm -f`, `down`) does not wait for it, nor does one container's teardown
-        queue behind another's: removing port rules is an nft commit that waits for an RCU
-        grace period (~15-25 ms), deleting a veth waits for several (~20-30 ms), and with PID 1
-        gone the kernel is tearing the netns (and the veths) down anyway. The host ports stay
-        held until their rules are gone. publish(), create(), remove(), cleanup() and stop()
-        wait for pending work first, so nothing after this can see its remains: a port is
-        published again only once the old rules are gone. A failed port-rule removal records
-        the ports again (stop() and cleanup() retry them) and is logged.
-        """
-        with self._lock:
-            eps = self._state.endpoints_for(container_id)
-            recorded = container_id in self._state.ports
-            bindings = self._state.ports.pop(container_id, [])
-            held = self._reservations.pop(container_id, [])
-            if not eps and not recorded and not held:
-                return
-            for ep in eps:
-                self._table(ep.network_id).remove(ep.container_id)
-                self._state.endpoints.remove(ep)
-            veths = [ep.host_veth for ep in eps]
-            dying = {(ep.network_id, ep.ip) for ep in eps}
-            if veths:
-                self._pending_links += 1   # counted before our lock goes
-                self._dying |= dying
-            if recorded:
-                self._pending_rules += 1
-            if not veths and not recorded:
-                self._save()
-            # else the background jobs save the state once their kernel work is done: a state
-            # file write (a rename) stalls 5-20 ms behind the journal commits of the overlay
-            # syncs a `down` starts, and until then the file still lists objects that may
-            # exist (a crash meanwhile: cleanup() removes what dead containers left)
-        if veths:
-            self._delete_links_later(veths, counted=True, save=True, dying=dying)
-        if not recorded:
-            for r in held:
-                r.close()
-            return
-        threading.Thread(target=self._unpublish_released, args=(container_id, bindings, held),
-                         daemon=True, name=f"unpublish {container_id[:12]}").start()
-
-    def _unpublish_released(self, container_id: str, bindings: list[PortBinding],
-                            held: list[PortReservation]) -> None:
-        failed = False
-        try:
-            with step("netbridge.uninstall_port_rules"):
-                self._uninstall(firewall.port_rules(self.chains, container_id, []))
-        except Exception as exc:
-            failed = True
-            log.error("removing the published ports of %s: %s (they stay recorded)",
-                      container_id[:12], exc)
-        finally:
-            with self._released:
-                if failed:
-                    self._state.ports[container_id] = bindings
-                    self._reservations.setdefault(container_id, []).extend(held)
-                else:
-                    for r in held:
-                        r.close()
-                snapshot = self._store.snapshot(self._state)
-                self._pending_rules -= 1
-                self._quiet()
-            self._write(snapshot)   # without holding our lock
-
-    def _delete_links_later(self, names: list[str], *, counted: bool = False,
-                            save: bool = False,
-                            dying: set[tuple[str, str]] = frozenset()) -> None:
-        """Delete host links on a background thread; _settle() waits for it. `counted`: the
-        caller already counted it in _pending_links (under our lock); `save`: write the state
-        file afterwards; `dying`: entries of _dying to drop afterwards."""
-        if not counted:
-            with self._lock:
-                self._pending_links += 1
-        threading.Thread(target=self._delete_links, args=(names, save, dying), daemon=True,
-                         name=f"rm {names[0]}").start()
-
-    def _delete_links(self, names: list[str], save: bool = False,
-                      dying: set[tuple[str, str]] = frozenset()) -> None:
-        try:
-            for name in names:
-                try:
-                    with step("netbridge.delete_link"):
-                        netlink.delete_link(name)
-                except Exception as exc:   # a restart's cleanup() deletes what is left
-                    log.error("cannot delete %s: %s", name, exc)
-        finally:
-            with self._released:
-                self._pending_links -= 1
-                self._dying -= dying
-                snapshot = self._store.snapshot(self._state) if save else None
-                self._quiet()
-            if snapshot is not None:   # written without holding our lock
-                self._write(snapshot)
-
-    def _quiet(self) -> None:
-        """A background job ended (caller holds the condition): wake waiters; once nothing is
-        pending and no network, endpoint or port is left, no kernel object of ours remains."""
-        state = self._state
-        if not self._pending_links and not self._pending_rules and state.live \
-                and not state.networks and not state.ports and not state.endpoints \
-                and self._base is _Base.ABSENT:
-            state.live = False
-            self._save()
-        self._released.notify_all()
-
-    def settle(self) -> None:
-        """Wait until background kernel work (release(), remove()) is done."""
-        with self._lock:
-            self._settle()
-
-    def _settle(self, *, links: bool = True, rules: bool = True) -> None:
-        """Wait (holding our lock, which the wait gives up meanwhile) until the background
-        link deletions and/or firewall removals are done."""
-        while (links and self._pending_links) or (rules and self._pending_rules):
-            self._released.wait()
 
     def _drop_endpoint(self, ep: Endpoint) -> None:
         self._table(ep.network_id).remove(ep.container_id)
@@ -634,7 +490,7 @@ class NetworkManager:
                 self._bridge_up(net)
             firewall.apply_with_base(firewall.base_rules(self.chains),
                                      [r for net in nets for r in self._network_rules(net)])
-            self._base = _Base.INSTALLED
+            self._base = Base.INSTALLED
             return
         except Exception as exc:
             log.warning("restoring networks together failed (%s); one by one", exc)
@@ -678,7 +534,7 @@ class NetworkManager:
     def _remove_kernel_objects(self) -> None:
         state = self._state
         rules = firewall.base_rules(self.chains)
-        self._base = _Base.UNKNOWN
+        self._base = Base.UNKNOWN
         for cid in state.ports:
             rules += firewall.port_rules(self.chains, cid, [])
         for net in state.networks.values():
@@ -686,7 +542,7 @@ class NetworkManager:
         failures: list[str] = []
         try:
             firewall.remove(rules)   # one iptables-save + one iptables-restore for everything
-            self._base = _Base.ABSENT
+            self._base = Base.ABSENT
         except Exception as exc:
             failures.append(str(exc))
         links = [e.host_veth for e in state.endpoints] + [n.bridge for n in state.networks.values()]
@@ -763,88 +619,6 @@ class NetworkManager:
             self._state.live = True
             self._save()
 
-    # --- DNS --------------------------------------------------------------------------------
-
-    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run every network's DNS server until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._dns_nursery = nursery
-            self._token = trio.lowlevel.current_trio_token()
-            try:
-                await self._reconcile_dns()
-                task_status.started()
-                await trio.sleep_forever()
-            finally:
-                self._token = None
-                self._dns_nursery = None
-                self._dns_scopes.clear()
-                self._dns_ready.clear()
-
-    async def _reconcile_dns(self) -> None:
-        nursery = self._dns_nursery
-        if nursery is None:
-            return
-        # no self._lock here: this runs on the trio thread, possibly while a worker thread that
-        # holds the lock waits for this very reconcile (create() → _dns_changed()); copying the
-        # dict is atomic under the GIL
-        wanted = dict(self._state.networks)
-        for net_id in list(self._dns_scopes):
-            if net_id not in wanted:
-                self._dns_scopes.pop(net_id).cancel()
-                self._dns_ready.discard(net_id)
-        for net_id, net in wanted.items():
-            if net_id not in self._dns_scopes:
-                self._dns_scopes[net_id] = trio.CancelScope()
-                await nursery.start(self._run_dns, net, self._dns_scopes[net_id])
-                self._dns_ready.add(net_id)
-
-    async def _run_dns(self, net: Network, scope: trio.CancelScope,
-                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        upstreams = [] if net.internal else host_resolvers(self._resolv_conf)
-        server = DnsServer(net.gateway, self._table(net.id), not net.internal, upstreams,
-                           self._dns_port)
-        status = _StartOnce(task_status)
-        with scope:
-            try:
-                await server.serve(task_status=status)
-            except OSError as exc:
-                log.error("DNS server for network %s on %s failed: %s", net.name, net.gateway, exc)
-        status.started()  # unblocks the reconcile even when the server could not start
-
-    def _dns_changed(self, *, wait: bool) -> None:
-        """Start/stop DNS servers to match the networks.
-
-        With `wait` (only when this thread holds no lock of ours) a worker thread blocks until
-        new servers listen; otherwise the reconcile is only scheduled on the trio thread.
-        """
-        token = self._token
-        if token is None:
-            return
-        try:
-            trio.lowlevel.current_trio_token()
-            on_trio_thread = True
-        except RuntimeError:
-            on_trio_thread = False
-        try:
-            if on_trio_thread:
-                self._spawn_reconcile()
-            elif wait:
-                trio.from_thread.run(self._reconcile_dns, trio_token=token)
-            else:
-                token.run_sync_soon(self._spawn_reconcile)
-        except trio.RunFinishedError:
-            pass
-
-    def _spawn_reconcile(self) -> None:
-        if self._dns_nursery is not None:
-            self._dns_nursery.start_soon(self._reconcile_dns)
-
-    def dns_serving(self, name_or_id: str) -> bool:
-        """True once the network's DNS server is listening."""
-        net = self._find(name_or_id)
-        return net is not None and net.id in self._dns_ready
-
-
 class _RulesInstall:
     """connect()'s publish: host ports reserved at once (a busy one raises before any kernel
     work), then the rules installed on a thread of their own while the caller makes the veth.
@@ -895,22 +669,3 @@ class _RulesInstall:
     def _close(self) -> None:
         for r in self._held:
             r.close()
-
-
-class _Base(enum.Enum):
-    UNKNOWN = "unknown"       # read the tables before touching built-in chains
-    ABSENT = "absent"
-    INSTALLED = "installed"
-
-
-class _StartOnce:
-    """A task status whose started() may be called again (later calls do nothing)."""
-
-    def __init__(self, status: trio.TaskStatus[None]) -> None:
-        self._status = status
-        self._done = False
-
-    def started(self, value: None = None) -> None:
-        if not self._done:
-            self._done = True
-            self._status.started(value)
