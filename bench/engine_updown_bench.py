@@ -10,6 +10,10 @@ bench/busybox:latest, then per round runs `up -d` (until http://127.0.0.1:18080/
 `down -t 0` through the real CLI code in a child interpreter whose engine client records every
 request (method, path, start, end). CLI import time is reported apart ("first request at"), so
 the numbers show what the daemon costs. Prints medians over the rounds, with the load average.
+The stack's published port is moved to 18281 (other benchmarks on this machine use 18080).
+
+Environment: PCBENCH_TIMELINE=1 prints every round's request timeline; PCBENCH_KEEPLOG=FILE
+keeps the engine's log (with its step lines) in FILE.
 """
 from __future__ import annotations
 
