@@ -83,6 +83,24 @@ def work_items(path: str, data: bytes, start: int, inode: int | None) -> list[It
     return items
 
 
+def last_lines(items: list[Item], query: LogQuery) -> list[Rendered]:
+    """The last `query.tail` lines of what `items` render to: items are rendered from the end
+    until that many lines were found, so a short tail of a long log cuts only its end."""
+    assert query.tail is not None
+    need = query.tail
+    whole = dataclasses.replace(query, tail=None)
+    found: list[Rendered] = []
+    for item in reversed(items):
+        if not need:
+            break
+        out = render_item(item, whole)
+        if len(out.datas) > need:
+            out = Rendered(out.sids[-need:], out.datas[-need:], out.ends)
+        found.append(out)
+        need -= len(out.datas)
+    return found[::-1]
+
+
 def render_item(item: Item, query: LogQuery) -> Rendered:
     return render([item], query) if isinstance(item, bytes) else render_held(item, query)
 
@@ -134,17 +152,19 @@ class OutputMixin:
         rendering run in a worker thread, in bulk, so neither a long log nor a fast writer being
         followed stalls the event loop (and with it the pump that writes the log). A long read
         is rendered a piece at a time, each sent before the next is rendered, so the client
-        works on the first lines while we cut the rest (without a tail, which needs them all)."""
-        def snapshot() -> tuple[Rendered, list[Item], int, int | None]:
+        works on the first lines while we cut the rest; a tail renders pieces from the end
+        until it has its lines."""
+        def snapshot() -> tuple[Rendered, list[Item | Rendered], int, int | None]:
             datas = logfile.read_rotated()
             current, offset, inode = logfile.read_raw_from(0, None)
-            if query.tail is not None:
-                return render(datas + [current], query), [], offset, inode
             items = [p for d in datas for p in cut_lines(d)]
             items += work_items(str(logfile.path), current, offset - len(current), inode)
+            if query.tail is not None:
+                return EMPTY, last_lines(items, query), offset, inode
             return render_item(items.pop(0), query) if items else EMPTY, items, offset, inode
 
-        def more(offset: int, inode: int | None) -> tuple[Rendered, list[Item], int, int | None]:
+        def more(offset: int, inode: int | None) -> tuple[Rendered, list[Item | Rendered],
+                                                          int, int | None]:
             data, offset, inode = logfile.read_raw_from(offset, inode)
             items = work_items(str(logfile.path), data, offset - len(data), inode)
             return render_item(items.pop(0), later) if items else EMPTY, items, offset, inode
@@ -160,7 +180,9 @@ class OutputMixin:
                 del out
                 if not rest:
                     break
-                out = await trio.to_thread.run_sync(render_item, rest.pop(0), later)
+                item = rest.pop(0)
+                out = item if isinstance(item, Rendered) else \
+                    await trio.to_thread.run_sync(render_item, item, later)
             if not follow:
                 return
             changed = self._changed.setdefault(rec.id, trio.Event())

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.api.streams import encode_batch
 from engine.containers import logcache
 from engine.containers.logs import LogFile, LogQuery
-from engine.containers.output import render, render_item, work_items
+from engine.containers.output import cut_lines, last_lines, render, render_item, work_items
 
 T1 = 1767225600_000_000_001
 
@@ -109,3 +109,23 @@ def test_memory_is_bounded_and_removal_forgets(tmp_path, monkeypatch):
     a.remove()
     assert str(tmp_path / "a-json.log") not in logcache._logs
     assert logcache.held() == len(b"y\n") + logcache.SEGMENT_COST
+
+
+@settings(max_examples=100, deadline=None)
+@given(writes, queries, st.sampled_from([0, 1, 3, 10, 1000]), st.integers(20, 400))
+def test_a_tail_renders_from_the_end_like_the_whole(tmp_path_factory, items, query, tail, piece):
+    logcache._logs.clear()
+    logcache._held = 0
+    path = tmp_path_factory.mktemp("t") / "c-json.log"
+    log = LogFile(path)
+    for i, (stream, data) in enumerate(items):
+        log.write(stream, data, T1 + i)
+    log.flush("stdout")
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    query = LogQuery(**{**query.__dict__, "tail": tail})
+    pieces = [p for item in work_items(str(path), data, 0, os.stat(path).st_ino)
+              for p in (cut_lines(item, piece, piece) if isinstance(item, bytes) else [item])]
+    got = b"".join(wire(r) for r in last_lines(pieces, query))
+    assert got == wire(render([data], query))
