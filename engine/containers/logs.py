@@ -309,11 +309,14 @@ class LogFile:
         if complete and self.max_size is None and not complete.translate(None, _AS_IS_LINES):
             stamp = rfc3339_nanos(now)
             tail = f'\\n", "stream": "{stream}", "time": "{stamp}"}}\n'.encode()
-            out = b'{"log": "' + complete[:-1].replace(b"\n", tail + b'{"log": "') + tail
+            # every newline becomes the end of a line and the start of the next: the last
+            # one's start is cut off again by a view (a read's JSON can be 12 MB: no copies)
+            joined = complete.replace(b"\n", tail + _LOG_KEY)
+            parts = [_LOG_KEY, memoryview(joined)[:-len(_LOG_KEY)]]
             if rest is not None:
-                self._write([out, self._encoded(stream, [rest], now)])
+                self._write([b"".join(parts), self._encoded(stream, [rest], now)])
             else:
-                self._write_plain(out, stream, stamp, complete)
+                self._write_plain(parts, stream, stamp, complete)
             return complete.count(b"\n") + (rest is not None)
         pieces: list[str] = []
         if complete:
@@ -376,14 +379,22 @@ class LogFile:
             with open(self.path, "ab") as f:
                 f.write(b"".join(lines))
 
-    def _write_plain(self, out: bytes, stream: str, stamp: str, raw: bytes) -> None:
-        """Append the JSON lines `out` of the plain output `raw`, which readers may then take
-        from memory (see logcache) instead of cutting `out` back into lines."""
-        with open(self.path, "ab") as f:
-            st = os.fstat(f.fileno())
-            f.write(out)
+    def _write_plain(self, parts: list, stream: str, stamp: str, raw: bytes) -> None:
+        """Append the JSON lines (`parts`, written as they are) of the plain output `raw`,
+        which readers may then take from memory (see logcache) instead of cutting the JSON
+        back into lines."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            st = os.fstat(fd)
+            size = sum(map(len, parts))
+            written = os.writev(fd, parts)
+            while written < size:  # a short write: the rest, from where it stopped
+                rest = memoryview(b"".join(parts))[written:]
+                written += os.write(fd, rest)
+        finally:
+            os.close(fd)
         logcache.record(str(self.path), st.st_ino, logcache.Segment(
-            st.st_size, st.st_size + len(out), stream.encode(), stamp.encode(), raw))
+            st.st_size, st.st_size + size, stream.encode(), stamp.encode(), raw))
 
     def _rotate(self) -> None:
         if self.max_file <= 1:
