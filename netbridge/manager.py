@@ -102,7 +102,8 @@ class NetworkManager(Teardown, DnsServing):
             # a bridge still being deleted holds its subnet's route, and a removal of the base
             # chains may be running: wait, so everything below sees what a synchronous
             # network rm would have left
-            self._settle()
+            with step("netbridge.create_settle"):
+                self._settle()
             if any(n.name == name for n in self._state.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
             used = [n.subnet for n in self._state.networks.values()]
