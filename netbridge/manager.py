@@ -129,26 +129,10 @@ class NetworkManager(Teardown, DnsServing):
         """Bridge + rules for `net` (idempotent); on failure of a new network nothing is left."""
         self._mark_live()
         try:
-            # the rules name the bridge only as a string: iptables-restore (an exec and an nft
-            # commit, 4-15 ms) runs on a thread of its own while the bridge is made
-            failed: list[BaseException] = []
-
-            def install() -> None:
-                try:
-                    with step("netbridge.install_network_rules"):
-                        self._install(self._network_rules(net))
-                except BaseException as exc:   # re-raised on the calling thread
-                    failed.append(exc)
-
-            worker = threading.Thread(target=install, name=f"rules {net.bridge}")
-            worker.start()
-            try:
-                with step("netbridge.bridge_up"):
-                    self._bridge_up(net)
-            finally:
-                worker.join()
-            if failed:
-                raise failed[0]
+            with step("netbridge.bridge_up"):
+                self._bridge_up(net)
+            with step("netbridge.install_network_rules"):
+                self._install(self._network_rules(net))
         except BaseException:
             if not undo_on_failure:
                 raise
