@@ -62,13 +62,23 @@ Item = Union[bytes, List[Segment]]   # json-file lines to cut, or held output (l
 EMPTY = Rendered([], [])
 
 
-def work_items(path: str, data: bytes, start: int, inode: int | None) -> list[Item]:
-    """Complete lines of the current log file (at `start`) → what to render, in order: the
-    ranges the writer holds in memory as they are, the rest as pieces of file bytes."""
-    held = logcache.segments(path, inode, start, start + len(data))
-    if not held:
-        return cut_lines(data)  # type: ignore[return-value]
-    items: list[Item] = list(cut_lines(data[:held[0].start - start]))
+def read_items(logfile: LogFile, offset: int,
+               inode: int | None) -> tuple[list[Item], int, int | None]:
+    """The complete lines of the current log file after `offset` (from 0 again if the file was
+    replaced or cut) as work items, the offset after them and the file's inode. When the writer
+    holds all of them in memory the file is not even read."""
+    size, now = logfile.size_and_inode()
+    if now is not None and (inode is None or (now == inode and size >= offset)):
+        held = logcache.segments(str(logfile.path), now, offset, size)
+        if held and held[0].start == offset and held[-1].end == size:
+            return _held_groups(held), size, now
+    data, offset, inode = logfile.read_raw_from(offset, inode)
+    return work_items(str(logfile.path), data, offset - len(data), inode), offset, inode
+
+
+def _held_groups(held: list[Segment]) -> list[Item]:
+    """Held segments in groups of about `HELD_GROUP` bytes (one thread hop each)."""
+    items: list[Item] = []
     group: list[Segment] = []
     size = 0
     for seg in held:
@@ -79,6 +89,17 @@ def work_items(path: str, data: bytes, start: int, inode: int | None) -> list[It
             group, size = [], 0
     if group:
         items.append(group)
+    return items
+
+
+def work_items(path: str, data: bytes, start: int, inode: int | None) -> list[Item]:
+    """Complete lines of the current log file (at `start`) → what to render, in order: the
+    ranges the writer holds in memory as they are, the rest as pieces of file bytes."""
+    held = logcache.segments(path, inode, start, start + len(data))
+    if not held:
+        return cut_lines(data)  # type: ignore[return-value]
+    items: list[Item] = list(cut_lines(data[:held[0].start - start]))
+    items += _held_groups(held)
     items += cut_lines(data[held[-1].end - start:])
     return items
 
@@ -156,17 +177,16 @@ class OutputMixin:
         until it has its lines."""
         def snapshot() -> tuple[Rendered, list[Item | Rendered], int, int | None]:
             datas = logfile.read_rotated()
-            current, offset, inode = logfile.read_raw_from(0, None)
-            items = [p for d in datas for p in cut_lines(d)]
-            items += work_items(str(logfile.path), current, offset - len(current), inode)
+            items: list[Item] = [p for d in datas for p in cut_lines(d)]
+            current, offset, inode = read_items(logfile, 0, None)
+            items += current
             if query.tail is not None:
                 return EMPTY, last_lines(items, query), offset, inode
             return render_item(items.pop(0), query) if items else EMPTY, items, offset, inode
 
         def more(offset: int, inode: int | None) -> tuple[Rendered, list[Item | Rendered],
                                                           int, int | None]:
-            data, offset, inode = logfile.read_raw_from(offset, inode)
-            items = work_items(str(logfile.path), data, offset - len(data), inode)
+            items, offset, inode = read_items(logfile, offset, inode)
             return render_item(items.pop(0), later) if items else EMPTY, items, offset, inode
 
         # Events are taken before each read, so a write during the read wakes the next wait.

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from engine.api.streams import encode_batch
 from engine.containers import logcache
 from engine.containers.logs import LogFile, LogQuery
-from engine.containers.output import cut_lines, last_lines, render, render_item, work_items
+from engine.containers.output import (cut_lines, last_lines, read_items, render, render_item,
+                                      work_items)
 
 T1 = 1767225600_000_000_001
 
@@ -129,3 +130,26 @@ def test_a_tail_renders_from_the_end_like_the_whole(tmp_path_factory, items, que
               for p in (cut_lines(item, piece, piece) if isinstance(item, bytes) else [item])]
     got = b"".join(wire(r) for r in last_lines(pieces, query))
     assert got == wire(render([data], query))
+
+
+def test_read_items_skips_the_file_when_all_of_it_is_held(tmp_path, monkeypatch):
+    path = tmp_path / "c-json.log"
+    log = LogFile(path)
+    log.write("stdout", b"one\ntwo\n", T1)
+    size = path.stat().st_size
+    log.write("stderr", b"three\n", T1 + 1)
+    reader = LogFile(path)
+    whole = wire(render([path.read_bytes()], LogQuery()))
+    unread = LogFile(path)
+    monkeypatch.setattr(unread, "read_raw_from", lambda *a: pytest.fail("file read"))
+    items, offset, inode = read_items(unread, 0, None)
+    assert offset == path.stat().st_size and inode == os.stat(path).st_ino
+    assert b"".join(wire(render_item(i, LogQuery())) for i in items) == whole
+    items, _o, _i = read_items(unread, size, inode)             # a follower's next read
+    assert wire(render_item(items[0], LogQuery())) == wire(render(
+        [path.read_bytes()[size:]], LogQuery()))
+    log.write("stdout", b"tab\there\n", T1 + 2)                 # not held: the file is read
+    items, offset, _i = read_items(reader, 0, None)
+    assert offset == path.stat().st_size
+    assert b"".join(wire(render_item(i, LogQuery())) for i in items) == \
+        wire(render([path.read_bytes()], LogQuery()))
