@@ -15,7 +15,9 @@ from the recorded networks, endpoints and ports; after a graceful stop with no n
 it costs nothing (no iptables, no pyroute2).
 
 Synchronous methods do blocking netlink/iptables work: the daemon calls them from worker threads
-(`trio.to_thread.run_sync`). `serve()` runs in the daemon's trio loop and hosts one DNS server per
+(`trio.to_thread.run_sync`). A dead container's teardown (`release()`) and the API's network rm
+(`remove(background=True)`) finish their kernel work on background threads (teardown.py);
+`settle()` waits for it, and so does everything that depends on it. `serve()` runs in the daemon's trio loop and hosts one DNS server per
 network; networks created while it runs get their server before `create()` returns (when called
 from a worker thread) or moments later (when called on the trio thread).
 """
