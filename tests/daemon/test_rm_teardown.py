@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import urllib.request
@@ -113,3 +114,38 @@ def test_the_same_port_and_subnet_right_after_rm(daemon, client):
     client.networks.create("again")
     assert client.api.inspect_network("again")["IPAM"]["Config"][0]["Subnet"] == subnet
     client.api.remove_network("again")
+
+
+def test_a_daemon_stopped_right_after_rm_and_network_rm_leaves_nothing(tmp_path_factory):
+    """The background work finishes before the daemon exits (or the next start cleans up)."""
+    from tests.daemon.conftest import assert_clean, import_busybox, make_daemon
+
+    d = make_daemon(tmp_path_factory, "rmstop")
+    d.start()
+    try:
+        client = d.client()
+        import_busybox(client, d.base)
+        net = client.networks.create("quick")
+        port = _free_port()
+        c = client.containers.run("busybox", ["httpd", "-f", "-p", "8080", "-h", "/var/www"],
+                                  detach=True, network="quick",
+                                  ports={"8080/tcp": ("127.0.0.1", port)})
+        assert wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), 10) == b"hello\n"
+        state = _state(d)
+        links = {e["host_veth"] for e in state["endpoints"]} | {
+            n["bridge"] for n in state["networks"] if n["id"] == net.id}
+        client.api.remove_container(c.id, force=True)
+        client.api.remove_network(net.id)
+        client.close()
+        assert d.stop() == 0, d.output()
+        assert_clean(d)
+        assert not (links & _links())
+        assert not any(ch in _rules().split()
+                       for ch in (f"PC-N-{net.id[:12]}", f"PC-P-{c.id[:12]}"))
+        assert _port_free(port)
+        assert not (d.root / "containers" / c.id).exists()
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.kill9()
+        if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
+            shutil.rmtree(d.base, ignore_errors=True)
