@@ -75,16 +75,18 @@ def _prune() -> None:
 
 
 def _evict(current: _Log) -> None:
-    """Drop other logs (largest first), then the oldest segments of `current`."""
+    """Drop other logs (largest first), then the oldest segments of `current`, down to 3/4 of
+    the budget (so that a log written at the limit does not shift its lists on every write)."""
     global _held
+    target = BUDGET * 3 // 4
     for path, log in sorted(_logs.items(), key=lambda item: -item[1].held):
-        if _held <= BUDGET:
+        if _held <= target:
             return
         if log is not current:
             _held -= log.held
             del _logs[path]
     drop = 0
-    while _held > BUDGET and drop < len(current.segments) - 1:
+    while _held > target and drop < len(current.segments) - 1:
         cost = len(current.segments[drop].raw) + SEGMENT_COST
         current.held -= cost
         _held -= cost
