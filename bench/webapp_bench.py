@@ -95,6 +95,7 @@ def docker_compose_v1(engine: Engine, app: Path, env: dict, port: int, runs: int
     dc = [found, "-f", str(v1_compose_file(app))]
     denv = {**engine.env, **env, "DOCKER_HOST": f"unix://{engine.socket}",
             "COMPOSE_PROJECT_NAME": "webappv1"}
+    denv.pop("PYTHONPATH", None)   # a tree on it (bench of a checkout) shadows its `compose`
 
     def up() -> float:
         started = time.perf_counter()
