@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.api.streams import encode_batch
-from engine.containers.logs import (LogEntry, LogFile, LogQuery, Rendered, plain_records,
-                                    raw_records, render_records, rfc3339_nanos)
+from engine.containers.logs import (LogEntry, LogFile, LogQuery, Rendered, parse_lines,
+                                    plain_records, raw_records, render_records, rfc3339_nanos)
 from engine.containers.output import cut_lines, render
 
 T1 = 1767225600_000_000_001
@@ -80,6 +80,12 @@ def test_lines_that_are_not_plain_or_not_ours_leave_the_run_cut():
     assert plain_records(ours + line("stdout", b"tab\there\n", 1)) is None
     assert plain_records(ours + line("stderr", b"no newline", 1)) is None
     assert plain_records(ours + b'{"log":"x\\n","stream":"stdout","time":"t"}\n') is None
+    # a line torn by a crash, then the next run's first line: left to the general path
+    torn = ours + b'{"log": "ab' + line("stdout", b"c\n", 1)
+    assert plain_records(torn) is None
+    assert [e.data for e in parse_lines(torn)] == [b"a\n", b"b\n"]
+    extra = ours + b'{"x": 1, "log": "c\\n", "stream": "stdout", "time": "t"}\n'
+    assert plain_records(extra) is None
     # a line of another write inside a run (times out of order): not cut as one run
     mixed = line("stdout", b"a\n", 0) + line("stdout", b"b\n", 1) + line("stdout", b"c\n", 0)
     got = plain_records(mixed)
