@@ -27,6 +27,7 @@ import time
 from compose.cli.warm import MAGIC, interpreter, package_dir, server_socket
 
 IDLE_SECONDS = 30 * 60
+ORPHAN_GRACE_SECONDS = 30.0  # workers still running this long after the engine left are killed
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 4 << 20
 # Third-party modules commands import (often lazily); all of ours under these packages are loaded
@@ -128,6 +129,7 @@ class Server:
         # worker pidfd -> (pid, client connection)
         self.workers: dict[int, tuple[int, socket.socket]] = {}
         self.last_request = time.monotonic()
+        self.engine_gone_at: float | None = None
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -167,8 +169,17 @@ class Server:
 
     def serve(self) -> None:
         while self.listener is not None or self.workers:
-            timeout = None if self.workers else max(
-                0.0, self.last_request + IDLE_SECONDS - time.monotonic())
+            now = time.monotonic()
+            if self.engine_gone_at is not None:
+                # the engine is gone: what still runs talks to nothing; don't linger for it
+                if now - self.engine_gone_at > ORPHAN_GRACE_SECONDS:
+                    for pidfd in self.workers:
+                        _send_signal(pidfd, signal.SIGKILL)
+                timeout = 1.0
+            elif self.workers:
+                timeout = None
+            else:
+                timeout = max(0.0, self.last_request + IDLE_SECONDS - now)
             events = self.selector.select(timeout)
             if not events and not self.workers:
                 self.stop_listening()
@@ -197,6 +208,7 @@ class Server:
     # --- events ---------------------------------------------------------------------------
 
     def _engine_gone(self, _fd) -> None:
+        self.engine_gone_at = time.monotonic()
         self.stop_listening()
 
     def _accept(self, listener: socket.socket) -> None:
