@@ -189,8 +189,11 @@ def register(router: Router, engine: Engine) -> None:
         until = parse_since(req.arg("until"), "until")
         live = mgr.events.subscribe() if until is None or until > time.time_ns() else None
 
+        # as docker: the buffered history only when asked for a time range, else live events only
+        past = mgr.events.history(since, until) if since is not None or until is not None else []
+
         async def body():
-            for ev in mgr.events.history(since, until):
+            for ev in past:
                 if matches(ev, filters):
                     yield json.dumps(ev).encode() + b"\n"
             if live is None:

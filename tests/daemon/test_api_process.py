@@ -77,6 +77,21 @@ def test_events_rename_and_prune(client):
     assert pruned["ContainersDeleted"] == [c.id]
 
 
+def test_events_without_a_time_range_are_live_only(client):
+    """Like docker: `GET /events` with neither since nor until replays no history."""
+    old = client.containers.run("busybox", ["true"], detach=True, labels={"team": "live"})
+    old.wait()
+    stream = client.events(decode=True, filters={"label": "team=live", "type": "container"})
+    try:
+        new = client.containers.create("busybox", ["true"], labels={"team": "live"})
+        first = next(stream)
+        assert (first["Action"], first["id"]) == ("create", new.id)
+    finally:
+        stream.close()
+        old.remove(force=True)
+        new.remove(force=True)
+
+
 def test_missing_command_fails_start_with_127_recorded(client):
     import docker
     c = client.containers.create("busybox", ["/no/such/binary"])
