@@ -40,7 +40,9 @@ def network_json(net: Network, endpoints: list[Endpoint]) -> dict:
                 "IPv6Address": "",
             } for ep in endpoints if ep.network_id == net.id
         },
-        "Options": {"com.docker.network.bridge.name": net.bridge},
+        # the driver options given at create, as docker: none are kept, so none are shown (a
+        # made-up bridge.name made docker-compose v1 want to recreate the network on every up)
+        "Options": {},
         "Labels": dict(net.labels),
     }
 

@@ -19,6 +19,8 @@ def test_network_json_has_docker_shape():
     assert c["Name"] == "web" and c["IPv4Address"] == "10.231.0.2/24"
     assert len(c["EndpointID"]) == 64 and doc["Labels"] == {"k": "v"}
     assert doc["Driver"] == "bridge" and doc["Scope"] == "local"
+    # no driver options were given, so none are shown (docker-compose v1 compares them)
+    assert doc["Options"] == {}
 
 
 def test_endpoint_settings_and_ports():
