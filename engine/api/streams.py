@@ -39,8 +39,10 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
             if session.write_stdin is not None:
                 nursery.start_soon(from_client)
             try:
-                for stream, data in session.initial:
-                    await conn.send_all(encode(session.tty, stream, data))
+                if session.initial:  # the past output (`logs=1`): one send, not one per line
+                    await conn.send_all(encode_batch(Rendered(
+                        [s for s, _d in session.initial], [d for _s, d in session.initial]),
+                        session.tty))
                 async with session.output:
                     async for stream, data in session.output:
                         await conn.send_all(encode(session.tty, stream, data))

@@ -147,6 +147,17 @@ def render_held(segments: list[Segment], query: LogQuery) -> Rendered:
     return Rendered(sids, datas, b"\n")
 
 
+def past_output(logfile: LogFile, query: LogQuery) -> list[tuple[int, bytes]]:
+    """The whole log as (stream id, line) for `attach?logs=1`, by the bulk paths."""
+    items: list[Item] = [p for d in logfile.read_rotated() for p in cut_lines(d)]
+    items += read_items(logfile, 0, None)[0]
+    out: list[tuple[int, bytes]] = []
+    for item in items:
+        sids, datas, ends = render_item(item, query)
+        out += zip(sids, map(operator.add, datas, itertools.repeat(ends)) if ends else datas)
+    return out
+
+
 class OutputMixin:
     def _logfile(self, rec: ContainerRecord) -> LogFile | None:
         lc = rec.config.log_config
@@ -232,9 +243,8 @@ class OutputMixin:
         if logs:
             logfile = self._logfile(rec)
             if logfile is not None:
-                q = LogQuery(stdout=stdout, stderr=stderr)
-                initial = [(STREAM_IDS[e.stream], e.data) for e in
-                           await trio.to_thread.run_sync(lambda: select(logfile.entries(), q))]
+                initial = await trio.to_thread.run_sync(
+                    past_output, logfile, LogQuery(stdout=stdout, stderr=stderr))
         send, receive = trio.open_memory_channel[tuple[int, bytes]](256)
         if stream:
             source = self.hub(rec.id).subscribe()
