@@ -33,8 +33,8 @@ def decode(wire: bytes, cuts: list[int]) -> list[bytes]:
 
 payloads = st.one_of(
     st.sampled_from([b"1\n", b"123456789\n", b"x" * 2569 + b"\n", b"y" * 5000 + b"\n", b"\n",
-                     b"crlf\r\n", b"no newline", b"two\nlines\n", b"\x01\x00\x00\x00\x00\x00\x00\x05",
-                     b"a\n\x02\x00\x00\x00\x00\x00\x00\x02b\n"]),
+                     b"crlf\r\n", b"no newline", b"two\nlines\n",
+                     b"\x01\x00\x00\x00\x00\x00\x00\x05", b"a\n\x02\x00\x00\x00\x00\x00\x00\x02b\n"]),
     st.binary(max_size=30), st.text(max_size=12).map(lambda t: (t + "\n").encode()))
 
 
