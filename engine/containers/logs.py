@@ -2,7 +2,9 @@
 
 The writer splits output into lines (a partial line is kept until its newline, or flushed at
 16 KiB and at end of stream, like Docker); the reader applies since/until/tail and renders
-with or without timestamps. Following is done by the manager on top of `LogFile.read_from`.
+with or without timestamps. Reading is done in bulk, never a JSON decode per line for lines of
+ours; plain output written here is also held in memory for readers (logcache.py), and
+following is done by the manager (output.py) on top of `LogFile.read_raw_from`.
 """
 from __future__ import annotations
 
