@@ -224,6 +224,9 @@ class ContainerStore:
         if self._names.get(rec.name) == rec.id:
             del self._names[rec.name]
         self._locks.pop(rec.id, None)
+        from engine.containers import logcache
+
+        logcache.forget(str(rec.log_path))  # its recent output held in memory goes now
         if delete:
             shutil.rmtree(rec.dir, ignore_errors=True)
 

@@ -65,3 +65,19 @@ def test_duplicate_name_left_by_a_crash_keeps_one_record(tmp_path):
     assert len(recs) == 1 and recs[0].name == "gamma"
     assert recs[0].id == min(first.id, second.id)  # load order is the sorted directory order
     assert loaded.get("gamma").id == recs[0].id
+
+
+def test_forgetting_a_record_drops_its_output_held_in_memory(tmp_path):
+    from engine.containers import logcache
+
+    store = ContainerStore(tmp_path / "containers")
+    rec = _record(store, "delta")
+    logcache.record(str(rec.log_path), 1, logcache.Segment(0, 60, b"stdout",
+                                                           b"2026-01-01T00:00:00Z", b"hi\n"))
+    assert str(rec.log_path) in logcache._logs
+    try:
+        store.forget(rec)
+        assert str(rec.log_path) not in logcache._logs
+        assert not rec.dir.exists()
+    finally:
+        logcache.forget(str(rec.log_path))
