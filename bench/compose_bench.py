@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import statistics
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from run_bench import start_engine, stop_engine  # noqa: E402
 STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
 CLI = [sys.executable, "-m", "compose.cli.main"]
 POOL = "10.239.0.0/16"
@@ -153,21 +153,18 @@ def main() -> int:
     env = dict(os.environ, PYCOMPOSE_ROOT=str(root / "state"), PYCOMPOSE_HOST=f"unix://{sock}",
                PYCOMPOSE_ADDRESS_POOL=POOL, NO_COLOR="1")
     (root / "state").mkdir()
-    log = open(root / "daemon.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    try:
+        proc = start_engine(root, env)
+    except RuntimeError as e:
+        print(e)
+        shutil.rmtree(root, ignore_errors=True)
+        return 1
     results: dict[str, list[float]] = {}
     failed: set[str] = set()
     try:
         from engine.client import Client
 
         client = Client(sock)
-        deadline = time.monotonic() + 20
-        while not client.ping():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("engine did not start:", (root / "daemon.log").read_text()[-1000:])
-                return 1
-            time.sleep(0.05)
         with open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
             client.import_image(f, repo="bench/busybox", tag="latest")
         client.close()
@@ -199,18 +196,12 @@ def main() -> int:
                         results.setdefault(key, []).append(v)
         others = other_tools(env, work) if not args.only or "up" in args.only else []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_engine(proc)
         # a daemon the CLI autostarted (if ours died mid-run) serves the same root: stop it too
         from tests.orchestrator.conftest import daemons_for, stop_foreign
 
         for pid in daemons_for(root / "state"):
             stop_foreign(pid)
-        log.close()
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
         for m in sorted(mounts, reverse=True):

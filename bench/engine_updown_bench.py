@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from run_bench import start_engine, stop_engine  # noqa: E402
 STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
 POOL = "10.238.0.0/16"
 # the stack's published port, moved: other engineers' benchmarks use 18080 on this machine
@@ -148,20 +148,17 @@ def main() -> int:
                PYCOMPOSE_ADDRESS_POOL=POOL, NO_COLOR="1", PYCOMPOSE_STEP_TIMES="1",
                PYTHONPATH=str(REPO))
     (root / "state").mkdir()
-    log = open(root / "daemon.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.daemon"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        proc = start_engine(root, env)
+    except RuntimeError as e:
+        print(e)
+        shutil.rmtree(root, ignore_errors=True)
+        return 1
     ups, downs, up_totals, down_totals, http_after = [], [], [], [], []
     try:
         from engine.client import Client
 
         client = Client(sock)
-        deadline = time.monotonic() + 20
-        while not client.ping():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("engine did not start:", (root / "daemon.log").read_text()[-1000:])
-                return 1
-            time.sleep(0.05)
         with open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
             client.import_image(f, repo="bench/busybox", tag="latest")
         client.close()
@@ -186,13 +183,7 @@ def main() -> int:
                 down_totals.append(down_total)
             time.sleep(0.3)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_engine(proc)
         engine_log = (root / "state" / "engine.log").read_text() \
             if (root / "state" / "engine.log").exists() else ""
         if os.environ.get("PCBENCH_KEEPLOG"):

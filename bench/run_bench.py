@@ -69,6 +69,7 @@ def start_engine(root: Path, env: dict[str, str]) -> subprocess.Popen:
     deadline = time.monotonic() + 20
     while not client.ping():
         if proc.poll() is not None or time.monotonic() > deadline:
+            stop_engine(proc)
             raise RuntimeError(f"engine did not start; see {root / 'daemon.log'}")
         time.sleep(0.05)
     return proc
