@@ -1,11 +1,11 @@
 """Containers on netbridge networks through the API: addresses, names, published ports."""
 from __future__ import annotations
 
-import urllib.request
 
 import pytest
 
 from tests.daemon.conftest import wait_for
+from tests.support.net import http_get as _get
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,3 @@ def test_network_none_has_only_loopback(client):
     assert out.split() == [b"lo"]
 
 
-def _get(url: str) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.read()
-    except OSError:
-        return None

@@ -8,11 +8,11 @@ import os
 import re
 import shutil
 import socket
-import urllib.request
 
 import pytest
 
 from tests.daemon.conftest import assert_clean, import_busybox, make_daemon, wait_for
+from tests.support.net import http_get as _get
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +74,6 @@ def _port_free(port: int) -> bool:
         return False
     finally:
         s.close()
-
-
-def _get(url: str) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.read()
-    except OSError:
-        return None
 
 
 def _run_web(client, network: str):

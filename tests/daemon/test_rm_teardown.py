@@ -7,39 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
-import urllib.request
 
 import pytest
 
 from tests.daemon.conftest import mounts_under, wait_for
+from tests.support.net import free_port as _free_port, http_get as _get, port_free as _port_free
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def _get(url: str) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.read()
-    except OSError:
-        return None
 
 
 def _links() -> set[str]:

@@ -1,7 +1,6 @@
 """NetworkManager.release(): the teardown of a container whose PID 1 is gone (root)."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -11,18 +10,9 @@ from netbridge import firewall, netlink
 from netbridge.ports import PortSpec
 
 from .test_ports_integration import free_port
+from tests.support.net import port_free as _port_free
 
 pytestmark = pytest.mark.integration
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def _link_names(prefix: str = "pcv") -> set[str]:
