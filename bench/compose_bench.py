@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from run_bench import start_engine, stop_engine  # noqa: E402
+from run_bench import start_busybox_engine, stop_engine  # noqa: E402
 STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
 CLI = [sys.executable, "-m", "compose.cli.main"]
 POOL = "10.239.0.0/16"
@@ -146,28 +146,19 @@ def main() -> int:
     if os.geteuid() != 0:
         print("compose_bench: needs root (it starts an engine)")
         return 1
-    from tests.support.busybox import make_busybox_tar
 
     root = Path(tempfile.mkdtemp(prefix="pcbench-", dir="/tmp"))
     sock = root / "engine.sock"
     env = dict(os.environ, PYCOMPOSE_ROOT=str(root / "state"), PYCOMPOSE_HOST=f"unix://{sock}",
                PYCOMPOSE_ADDRESS_POOL=POOL, NO_COLOR="1")
     (root / "state").mkdir()
-    try:
-        proc = start_engine(root, env)
-    except RuntimeError as e:
-        print(e)
+    proc = start_busybox_engine(root, env)
+    if proc is None:
         shutil.rmtree(root, ignore_errors=True)
         return 1
     results: dict[str, list[float]] = {}
     failed: set[str] = set()
     try:
-        from engine.client import Client
-
-        client = Client(sock)
-        with open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
-            client.import_image(f, repo="bench/busybox", tag="latest")
-        client.close()
         work = root / "work"
         work.mkdir()
         measures = (("up", lambda: bench_up_http(env, work)),

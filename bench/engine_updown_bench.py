@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from run_bench import start_engine, stop_engine  # noqa: E402
+from run_bench import start_busybox_engine, stop_engine  # noqa: E402
+import compose_bench  # noqa: E402
 STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
 POOL = "10.238.0.0/16"
 # the stack's published port, moved: other engineers' benchmarks use 18080 on this machine
@@ -76,14 +76,7 @@ def _load() -> str:
 
 
 def http_ready(deadline: float) -> bool:
-    while time.perf_counter() < deadline:
-        try:
-            with urllib.request.urlopen(URL, timeout=0.5) as resp:
-                if resp.read().strip() == b"hello":
-                    return True
-        except OSError:
-            time.sleep(0.002)
-    return False
+    return compose_bench.http_ready(URL, deadline)
 
 
 def run_cli(env: dict, cwd: Path, calls_file: Path, *args: str) -> tuple[float, dict]:
@@ -139,7 +132,6 @@ def main() -> int:
     if os.geteuid() != 0:
         print("engine_updown_bench: needs root (it starts an engine)")
         return 1
-    from tests.support.busybox import make_busybox_tar
 
     load_before = _load()
     root = Path(tempfile.mkdtemp(prefix="pcudbench-", dir="/tmp"))
@@ -148,20 +140,12 @@ def main() -> int:
                PYCOMPOSE_ADDRESS_POOL=POOL, NO_COLOR="1", PYCOMPOSE_STEP_TIMES="1",
                PYTHONPATH=str(REPO))
     (root / "state").mkdir()
-    try:
-        proc = start_engine(root, env)
-    except RuntimeError as e:
-        print(e)
+    proc = start_busybox_engine(root, env)
+    if proc is None:
         shutil.rmtree(root, ignore_errors=True)
         return 1
     ups, downs, up_totals, down_totals, http_after = [], [], [], [], []
     try:
-        from engine.client import Client
-
-        client = Client(sock)
-        with open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
-            client.import_image(f, repo="bench/busybox", tag="latest")
-        client.close()
         work = root / "work"
         work.mkdir()
         (work / "compose.yaml").write_text(

@@ -75,6 +75,27 @@ def start_engine(root: Path, env: dict[str, str]) -> subprocess.Popen:
     return proc
 
 
+def start_busybox_engine(root: Path, env: dict[str, str]) -> subprocess.Popen | None:
+    """An engine on `env`'s root and socket with busybox imported as bench/busybox:latest (the
+    image of ../shared/reference/bench-stack.yaml); None, with the reason printed, if it fails."""
+    from engine.client import Client
+
+    try:
+        proc = start_engine(root, env)
+    except RuntimeError as e:
+        print(e)
+        return None
+    try:
+        with Client(env["PYCOMPOSE_HOST"][len("unix://"):]) as client, \
+                open(make_busybox_tar(root / "busybox.tar"), "rb") as f:
+            client.import_image(f, repo="bench/busybox", tag="latest")
+    except Exception as e:
+        print(f"importing busybox failed: {e}")
+        stop_engine(proc)
+        return None
+    return proc
+
+
 def stop_engine(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
