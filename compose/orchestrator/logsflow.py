@@ -41,7 +41,7 @@ async def run_logs(session, services: list[str], *, style: LogStyle, follow: boo
                    index: int | None) -> int:
     orch = session.orchestrator()
     since_t, until_t = parse_time(since), parse_time(until)
-    items = await orch.containers(all=True)
+    items = await orch.containers(all=True, oneoff=False)  # as Compose: `run` one-offs excluded
     wanted = set(services)
     chosen = []
     for item in sorted(items, key=lambda i: (i.get("Names") or [""])[0]):

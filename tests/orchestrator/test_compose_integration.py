@@ -111,6 +111,9 @@ services:
     stop_signal: SIGKILL
 """)
     engine.cli("up", "-d", cwd=project, check=True)
+    # a finished one-off is kept (no --rm) but, as in Compose, not part of `logs`
+    assert engine.cli("run", "-T", "a", "echo", "from-run", cwd=project,
+                      check=True).stdout == "from-run\n"
     deadline = time.monotonic() + 10
     while True:
         r = engine.cli("logs", "--no-color", cwd=project, check=True)
@@ -119,6 +122,7 @@ services:
         time.sleep(0.1)
     lines = set(r.stdout.splitlines())
     assert "a-1   | from-a" in lines and "bb-1  | from-bb" in lines
+    assert "from-run" not in r.stdout
 
 
 def test_attached_up_streams_logs_and_exit_code_from(engine, project):

@@ -32,6 +32,7 @@ def test_unexpected_exception_is_one_line_not_a_traceback(capsys, monkeypatch):
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(cli_main, "_load_app", boom)
+    monkeypatch.setattr(cli_main, "_built", {})  # commands built by earlier tests are cached
     assert main(["config"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "Error: internal error: RuntimeError: kaboom (run with --debug for details)"
