@@ -189,8 +189,9 @@ def start_server() -> None:
     if not enabled():
         return
     engine_sock = engine_socket()
-    if engine_sock is None or not os.path.exists(engine_sock):
-        return
+    if engine_sock is None or not os.path.exists(engine_sock) \
+            or not os.access(os.path.dirname(engine_sock) or ".", os.W_OK):
+        return  # no engine, or we could not make the server's socket next to it anyway
     import subprocess
 
     root = os.environ.get("PYCOMPOSE_ROOT", "/var/lib/pycompose")
