@@ -14,7 +14,7 @@ from engine.api.router import Router
 from engine.api.streams import framed, pump_session
 from engine.containers.logs import LogQuery, parse_since, parse_tail
 from engine.containers.manager import NotModified
-from engine.containers.model import parse_signal
+from engine.containers.model import parse_console_size, parse_signal
 from engine.api.framing import frame
 from engine.api.http import RawConnection
 from engine.errors import BadParameter, NotFound, PycomposeError
@@ -145,8 +145,9 @@ def register(router: Router, engine: Engine) -> None:
         if not isinstance(body, dict):
             raise BadParameter("body: expected a JSON object")
         eid = req.params["id"]
+        size = parse_console_size(body.get("ConsoleSize"), "ConsoleSize")
         if body.get("Detach"):
-            await mgr.execs.start(eid, detach=True, tty=body.get("Tty"))
+            await mgr.execs.start(eid, detach=True, tty=body.get("Tty"), console_size=size)
             return Response(200, b"", None)
         inst = mgr.execs.check_startable(eid)
 
@@ -154,7 +155,8 @@ def register(router: Router, engine: Engine) -> None:
             # The process starts only after the 101 went out: a client that reads the response
             # head through a buffered reader (docker-py) would otherwise swallow early output.
             try:
-                session = await mgr.execs.start(eid, detach=False, tty=body.get("Tty"))
+                session = await mgr.execs.start(eid, detach=False, tty=body.get("Tty"),
+                                                console_size=size)
             except PycomposeError as exc:
                 await conn.send_all(frame(2, exc.message.encode() + b"\n"))
                 return

@@ -305,8 +305,12 @@ class Client:
         self._discard("POST", f"/exec/{_q(exec_id)}/start", json_body={"Detach": True,
                                                                        "Tty": False})
 
-    def exec_start(self, exec_id: str, tty: bool = False) -> Hijacked:
-        return self._hijack(f"/exec/{_q(exec_id)}/start", None, {"Detach": False, "Tty": tty}, tty)
+    def exec_start(self, exec_id: str, tty: bool = False,
+                   console_size: tuple[int, int] | None = None) -> Hijacked:
+        body: dict[str, Any] = {"Detach": False, "Tty": tty}
+        if console_size:
+            body["ConsoleSize"] = list(console_size)  # (rows, cols) before the command runs
+        return self._hijack(f"/exec/{_q(exec_id)}/start", None, body, tty)
 
     def exec_inspect(self, exec_id: str) -> dict:
         return self._json("GET", f"/exec/{_q(exec_id)}/json")

@@ -122,7 +122,8 @@ class ExecRegistry:
         set_winsize(inst.pty.fileno(), height, width)
 
     async def _spawn(self, rec: ContainerRecord, run: Running, args: tuple[str, ...],
-                     env: tuple[str, ...], user: str, cwd: str, tty: bool, want_stdin: bool
+                     env: tuple[str, ...], user: str, cwd: str, tty: bool, want_stdin: bool,
+                     console_size: tuple[int, int] | None = None
                      ) -> tuple[Any, dict[str, trio.lowlevel.FdStream]]:
         from engine.runtime.runtime import Stdio
 
@@ -138,7 +139,7 @@ class ExecRegistry:
         pspec = ProcessSpec(args=args, env=tuple(merged.values()),
                             cwd=cwd or cfg.working_dir or "/", user=resolved, tty=tty,
                             no_new_privileges=cfg.no_new_privileges, cap_add=cfg.cap_add,
-                            cap_drop=cfg.cap_drop)
+                            cap_drop=cfg.cap_drop, console_size=console_size if tty else None)
         stdio, child, parent = Stdio(), [], {}
         try:
             if not tty:
@@ -174,8 +175,13 @@ class ExecRegistry:
                            else f"Exec command {exec_id} is already running")
         return inst
 
-    async def start(self, exec_id: str, *, detach: bool, tty: bool | None = None) -> IoSession | None:
+    async def start(self, exec_id: str, *, detach: bool, tty: bool | None = None,
+                    console_size: tuple[int, int] | None = None) -> IoSession | None:
+        """console_size (ExecStart's ConsoleSize, or a resize made before the start) is set on
+        the pty before the command runs."""
         inst = self.check_startable(exec_id)
+        if console_size:
+            inst.pending_size = console_size
         rec = self.manager.get(inst.container_id)
         run = _check_running(rec, self.manager.running(rec.id))
         if tty is not None:
@@ -184,7 +190,8 @@ class ExecRegistry:
         try:
             process, streams = await self._spawn(rec, run, inst.args, inst.env, inst.user,
                                                  inst.working_dir, inst.tty,
-                                                 inst.attach_stdin and not detach)
+                                                 inst.attach_stdin and not detach,
+                                                 inst.pending_size)
         except BaseException:
             inst.exit_code = 126
             inst.done.set()

@@ -164,6 +164,7 @@ class ContainerConfig:
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
+    console_size: tuple[int, int] | None = None  # HostConfig.ConsoleSize (rows, cols), with Tty
     endpoints: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
     body: dict[str, Any] = field(default_factory=dict)       # the (merged) create body, for inspect
 
@@ -358,6 +359,19 @@ def parse_mounts(body: dict, host: dict) -> tuple[MountSpec, ...]:
     return tuple(mounts)
 
 
+def parse_console_size(value: object, field_name: str = "HostConfig.ConsoleSize"
+                       ) -> tuple[int, int] | None:
+    """HostConfig.ConsoleSize `[height, width]` (API 1.42; 1.41 clients leave it out). [0, 0],
+    docker's default, means none."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFF
+                    for v in value)):
+        raise BadParameter(f"{field_name}: expected [height, width], got {value!r}")
+    return (value[0], value[1]) if value[0] and value[1] else None
+
+
 def parse_create(body: object) -> ContainerConfig:
     """Validate a ContainerCreate body (Config fields at top level, plus HostConfig and
     NetworkingConfig)."""
@@ -435,6 +449,7 @@ def parse_create(body: object) -> ContainerConfig:
         dns_search=_strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
         dns_options=_strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
         group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
+        console_size=parse_console_size(host.get("ConsoleSize")),
         endpoints=_dict(_dict(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
                         "NetworkingConfig.EndpointsConfig"),
         body=b,

@@ -164,7 +164,7 @@ def process_spec(cfg: ContainerConfig, user: User, hostname: str) -> ProcessSpec
     return ProcessSpec(args=args, env=container_env(cfg, hostname),
                        cwd=cfg.working_dir or "/", user=user, tty=cfg.tty,
                        no_new_privileges=cfg.no_new_privileges, cap_add=cfg.cap_add,
-                       cap_drop=cfg.cap_drop)
+                       cap_drop=cfg.cap_drop, console_size=cfg.console_size if cfg.tty else None)
 
 
 def resources(cfg: ContainerConfig) -> Resources:

@@ -142,6 +142,9 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
         master = None
         if process.tty:
             master, slave = terminal.open_pty()
+            if process.console_size:
+                # the size is there before the command starts: no 0x0 race with a resize later
+                terminal.set_window_size(master, *process.console_size)
             terminal.make_controlling(slave)
         else:
             os.setsid()  # its own session: no job-control signals from the daemon's terminal

@@ -56,6 +56,7 @@ class ProcessSpec:
     cap_add: tuple[str, ...] = ()     # on top of Docker's default set ("ALL" allowed)
     cap_drop: tuple[str, ...] = ()
     rlimits: tuple[Rlimit, ...] = ()
+    console_size: tuple[int, int] | None = None  # (rows, cols) of the pty before exec (with tty)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def process_from_dict(d: dict) -> ProcessSpec:
         user=User(u.get("uid", 0), u.get("gid", 0), _tuple(u.get("additional_gids"))),
         tty=bool(d.get("tty")), no_new_privileges=bool(d.get("no_new_privileges")),
         cap_add=_tuple(d.get("cap_add")), cap_drop=_tuple(d.get("cap_drop")),
-        rlimits=tuple(Rlimit(**r) for r in d.get("rlimits") or ()))
+        rlimits=tuple(Rlimit(**r) for r in d.get("rlimits") or ()),
+        console_size=tuple(d["console_size"]) if d.get("console_size") else None)
 
 
 def spec_from_dict(d: dict) -> ContainerSpec:

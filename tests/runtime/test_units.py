@@ -182,7 +182,8 @@ def test_spec_json_round_trip():
                  resources=Resources(memory=64 << 20, pids_limit=10), init_path="/usr/bin/x",
                  process=ProcessSpec(args=("sh", "-c", "x"), env=("A=1",), cwd="/w",
                                      user=User(1, 2, (3, 4)), tty=True, cap_add=("NET_ADMIN",),
-                                     rlimits=(Rlimit("nofile", 10, 20),)))
+                                     rlimits=(Rlimit("nofile", 10, 20),),
+                                     console_size=(40, 100)))
     validate_spec(spec)
     assert spec_from_dict(spec_to_dict(spec)) == spec
 
