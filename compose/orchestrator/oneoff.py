@@ -98,6 +98,9 @@ async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, 
         workdir=opts.workdir, tty=tty, stdin_open=stdin, extra_volumes=opts.volumes)
     body["AttachStdin"] = stdin
     body["StdinOnce"] = stdin
+    size = terminal_size() if tty else None
+    if size:  # the pty has our size before the command starts (docker's ConsoleSize)
+        body.setdefault("HostConfig", {})["ConsoleSize"] = list(size)
     created = await orch.gw.call("create_container", body, name)
     return created["Id"], tty, stdin
 
@@ -158,7 +161,7 @@ def exec_in(client, cid: str, command: list[str], *, detach: bool, tty: bool,
     if detach:
         client.exec_start_detached(exec_id)
         return 0
-    sock = client.exec_start(exec_id, tty=tty)
+    sock = client.exec_start(exec_id, tty=tty, console_size=terminal_size() if tty else None)
     try:
         with _terminal(tty), _resizing(tty, lambda h, w: client.exec_resize(exec_id, h, w)):
             _pump(sock, tty, stdin)
@@ -212,6 +215,15 @@ def _terminal(tty: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def terminal_size() -> tuple[int, int] | None:
+    """(rows, columns) of the terminal on our stdout, if it is one."""
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return None
+    return size.lines, size.columns
+
+
 @contextmanager
 def _resizing(tty: bool, resize) -> Iterator[None]:
     if not tty:
@@ -219,9 +231,11 @@ def _resizing(tty: bool, resize) -> Iterator[None]:
         return
 
     def apply(*_: object) -> None:
+        size = terminal_size()
+        if size is None:
+            return
         try:
-            size = os.get_terminal_size(sys.stdout.fileno())
-            resize(size.lines, size.columns)
+            resize(*size)
         except Exception:   # noqa: BLE001 - a failed resize must never end the session
             pass
 

@@ -105,7 +105,14 @@ def _body(flags) -> dict:
         with open(path, encoding="utf-8") as f:
             return f.read()
 
-    return create_body(flags, os.environ, os.getcwd(), read_file)
+    body = create_body(flags, os.environ, os.getcwd(), read_file)
+    if flags.tty:
+        from engine.cli.stdio import terminal_size
+
+        size = terminal_size()
+        if size:  # the pty has our size before the command starts (docker's ConsoleSize)
+            body["HostConfig"]["ConsoleSize"] = list(size)
+    return body
 
 
 def _create(client, body: dict, name: str | None, pull: str = "never") -> str:
@@ -517,7 +524,8 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
         return
     side = Client(client.socket_path)
     try:
-        hijacked = client.exec_start(exec_id, tty=tty)
+        hijacked = client.exec_start(exec_id, tty=tty,
+                                     console_size=stdio.terminal_size() if tty else None)
     except EngineError as e:
         err = EngineError(e.message)
         err.exit_code = start_error_code(e.message)

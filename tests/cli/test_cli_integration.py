@@ -1,18 +1,14 @@
 """The real `pycompose container|image|volume|engine` CLI against a real engine daemon."""
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
-import select
 import signal
-import struct
-import termios
 import time
 import uuid
 
 import pytest
+
+from tests.support.terminal import Terminal
 
 from .conftest import CLI
 
@@ -146,55 +142,18 @@ def test_exec_stop_kill_rm(engine):
     assert r.returncode == 1 and "No such container" in r.stderr
 
 
-class PtySession:
-    """The real CLI on a real terminal (pty.fork): type into it, wait for output."""
+def PtySession(engine, *args: str, rows: int = 33, cols: int = 101) -> Terminal:
+    """The real CLI on a real terminal of rows x cols."""
+    return Terminal(CLI + list(args), engine.env, rows=rows, cols=cols)
 
-    def __init__(self, engine, *args: str, rows: int = 33, cols: int = 101) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # child
-            os.execvpe(CLI[0], CLI + list(args), engine.env)
-        # our side of the terminal has a size; the container's pty must follow it
-        self.resize(rows, cols)
-        self.out = b""
 
-    def resize(self, rows: int, cols: int) -> None:
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def type(self, text: bytes) -> None:
-        os.write(self.fd, text)
-
-    def expect(self, token: bytes, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while token not in self.out:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"did not see {token!r} in {self.out[-500:]!r}")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                try:
-                    self.out += os.read(self.fd, 4096)
-                except OSError:
-                    raise AssertionError(f"terminal closed before {token!r}: "
-                                         f"{self.out[-500:]!r}") from None
-
-    def exit_code(self, timeout: float = 20) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.pid = 0
-                return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 4096)  # keep draining so the CLI never blocks on output
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the CLI did not exit")
-
-    def close(self) -> None:
-        if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        os.close(self.fd)
+def test_run_t_has_our_size_before_its_command_starts(engine):
+    term = PtySession(engine, "container", "run", "-t", "--rm", "busybox", "stty", "size")
+    try:
+        term.expect(b"33 101")
+        assert term.exit_code() == 0
+    finally:
+        term.close()
 
 
 def test_run_it_has_a_tty_and_ctrl_c_reaches_the_container(engine):
