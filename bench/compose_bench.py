@@ -193,10 +193,9 @@ def main() -> int:
 
         for pid in daemons_for(root / "state"):
             stop_foreign(pid)
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
-        for m in sorted(mounts, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        from tests.support.daemon import unmount_below
+
+        unmount_below(root)
         shutil.rmtree(root, ignore_errors=True)
     print(f"load average before {load_before}, after {_load()}; {rounds} round(s)")
     print(f"{'measure':<28} {'median':>8} {'min':>8} {'goal':>6}  failures")

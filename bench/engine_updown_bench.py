@@ -172,10 +172,9 @@ def main() -> int:
             if (root / "state" / "engine.log").exists() else ""
         if os.environ.get("PCBENCH_KEEPLOG"):
             Path(os.environ["PCBENCH_KEEPLOG"]).write_text(engine_log)
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
-        for m in sorted(mounts, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        from tests.support.daemon import unmount_below
+
+        unmount_below(root)
         shutil.rmtree(root, ignore_errors=True)
     print(f"load average before {load_before}, after {_load()}; {rounds} round(s)")
     print(f"up -d → HTTP answer: median {statistics.median(up_totals):.3f} s "
