@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from engine.build.context import BuildContext
-from engine.errors import BadParameter, EngineError
+from engine.client.streams import json_messages
+from engine.errors import BadParameter
 
 SECRETS_HEADER = "X-Pycompose-Build-Secrets"
 
@@ -98,7 +99,7 @@ def build(client, directory: str | Path, *, dockerfile: str | None = None,
         response = client.request("POST", "/build", params, body=body, headers=headers)
     finally:
         body.close()
-    yield from _messages(response)
+    yield from json_messages(response)
 
 
 def bootstrap(client, ref: str = "debian:bookworm", *, suite: str | None = None,
@@ -107,20 +108,6 @@ def bootstrap(client, ref: str = "debian:bookworm", *, suite: str | None = None,
     response = client.request("POST", "/pycompose/images/bootstrap", {
         "ref": ref, "suite": suite, "mirror": mirror, "include": list(include) or None,
         "variant": variant, "force": "1" if force else None})
-    yield from _messages(response)
+    yield from json_messages(response)
 
 
-def _messages(response) -> Iterator[dict]:
-    try:
-        for line in response.iter_lines():
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                raise EngineError(f"engine sent invalid JSON: {line[:80]!r}") from None
-            if message.get("error"):
-                raise EngineError(str(message["error"]))
-            yield message
-    finally:
-        response.close()

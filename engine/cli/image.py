@@ -129,7 +129,8 @@ def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:50
          platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
     """Pull an image from a registry."""
-    from engine.cli.progress import json_messages, show_all
+    from engine.cli.progress import show_all
+    from engine.client.streams import json_messages
 
     response = get_client().request("POST", "/images/create",
                                     {"fromImage": ref, "platform": platform})
@@ -142,7 +143,8 @@ def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:50
 def push(ref: str = typer.Argument(..., help="REPOSITORY[:TAG] to push."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
     """Push an image to its registry (with the login stored by `pycompose login`)."""
-    from engine.cli.progress import json_messages, show_all
+    from engine.cli.progress import show_all
+    from engine.client.streams import json_messages
 
     repo, tag_ = split_ref(ref)
     response = get_client().request("POST", f"/images/{_quote(repo)}/push", {"tag": tag_})

@@ -6,37 +6,15 @@ counts are left out there, they would only flood a log. rich is imported only fo
 """
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
-from engine.errors import EngineError
 
 # Messages the engine may repeat at the end of a transfer (the transfer and the API route both
 # announce the digest/status); the first of each kind is the one shown.
 _ONCE_PREFIXES = ("Digest: ", "Status: ")
 _DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists")
-
-
-def json_messages(response: Any) -> Iterator[dict]:
-    """The JSON objects of a streamed response; an `error` object raises EngineError (after the
-    messages before it were yielded). Closes the response."""
-    try:
-        for line in response.iter_lines():
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                raise EngineError(f"engine sent invalid JSON: {line[:80]!r}") from None
-            if not isinstance(message, dict):
-                continue
-            if message.get("error"):
-                raise EngineError(str(message["error"]))
-            yield message
-    finally:
-        response.close()
 
 
 def once_key(status: str) -> str | None:

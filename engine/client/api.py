@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from engine.client.http import Body, Connection, ProtocolError, Response, StaleConnection
-from engine.client.streams import Hijacked, read_frames
+from engine.client.streams import Hijacked, json_messages, read_frames
 from engine.errors import EngineError, EngineUnavailable, NotFound, error_for_status
 
 API_VERSION = "1.41"
@@ -338,18 +338,18 @@ class Client:
         response = self.request("POST", "/images/create", {
             "fromSrc": "-", "repo": repo, "tag": tag, "changes": changes or None},
             body=source, headers={"Content-Type": "application/x-tar"})
-        return _json_stream(response)
+        return list(json_messages(response))
 
     def pull_image(self, ref: str, platform: str | None = None) -> list[dict]:
         """POST /images/create?fromImage=ref: pull from a registry; the progress messages."""
         response = self.request("POST", "/images/create", {"fromImage": ref,
                                                            "platform": platform})
-        return _json_stream(response)
+        return list(json_messages(response))
 
     def load_images(self, source: Body) -> list[dict]:
         response = self.request("POST", "/images/load", {"quiet": True}, body=source,
                                 headers={"Content-Type": "application/x-tar"})
-        return _json_stream(response)
+        return list(json_messages(response))
 
     def save_images(self, refs: list[str]) -> Iterator[bytes]:
         response = self.request("GET", "/images/get", {"names": refs})  # errors raise here
@@ -418,22 +418,6 @@ def _chunks(response: Response) -> Iterator[bytes]:
         yield from response.iter_chunks()
     finally:
         response.close()
-
-
-def _json_stream(response: Response) -> list[dict]:
-    """A progress stream of JSON objects; an `error` object in it is raised."""
-    messages = []
-    for line in response.iter_lines():
-        if not line.strip():
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            raise EngineError(f"engine sent invalid JSON: {line[:80]!r}") from None
-        if isinstance(message, dict) and message.get("error"):
-            raise EngineError(str(message.get("error")))
-        messages.append(message)
-    return messages
 
 
 def _error_from(response: Response) -> EngineError:

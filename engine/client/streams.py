@@ -1,4 +1,5 @@
-"""Docker's stream formats: 8-byte multiplexed frames, raw tty streams, hijacked sockets.
+"""Docker's stream formats: 8-byte multiplexed frames, raw tty streams, hijacked sockets, and
+the newline-separated JSON of progress responses.
 
 A multiplexed frame is `[stream, 0, 0, 0, size (uint32 big-endian)]` followed by `size` bytes;
 stream 0 = stdin, 1 = stdout, 2 = stderr (3 = the engine's own error text, as Docker sends it).
@@ -6,9 +7,13 @@ Containers with a tty send their output raw, without frames: it is all "stdout".
 """
 from __future__ import annotations
 
+import json
 import socket
 import struct
 from collections.abc import Iterator
+from typing import Any
+
+from engine.errors import EngineError
 
 STDIN, STDOUT, STDERR, SYSERR = 0, 1, 2, 3
 _HEADER = struct.Struct(">BxxxL")
@@ -120,3 +125,24 @@ class Hijacked:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def json_messages(response: Any) -> Iterator[dict]:
+    """The JSON objects of a streamed progress response (pull, push, import, load, build); an
+    `error` object raises EngineError after the messages before it were yielded. Closes the
+    response."""
+    try:
+        for line in response.iter_lines():
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise EngineError(f"engine sent invalid JSON: {line[:80]!r}") from None
+            if not isinstance(message, dict):
+                continue
+            if message.get("error"):
+                raise EngineError(str(message["error"]))
+            yield message
+    finally:
+        response.close()

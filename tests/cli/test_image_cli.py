@@ -9,7 +9,8 @@ import pytest
 from compose.cli.main import main
 from engine.cli import image as image_cli
 from engine.cli import login as login_cli
-from engine.cli.progress import PlainDisplay, json_messages, once_key, plain_line, show_all
+from engine.cli.progress import PlainDisplay, once_key, plain_line, show_all
+from engine.client.streams import json_messages
 from engine.errors import BadParameter, EngineError
 
 PULL = [
