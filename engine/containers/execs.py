@@ -252,12 +252,7 @@ class ExecRegistry:
             log.exception("exec %s: watcher failed", inst.id[:12])
         finally:
             # the exec always ends (inspect, waiting clients), whatever failed above
-            with trio.CancelScope(shield=True):
-                for stream in streams.values():
-                    try:
-                        await stream.aclose()
-                    except Exception:
-                        pass
+            await _close_all(streams)
             inst.exit_code = status.code if status is not None else 255
             inst.running, inst.pty = False, None
             inst.done.set()
@@ -282,12 +277,7 @@ class ExecRegistry:
                 nursery.cancel_scope.deadline = trio.current_time() + 1
             return status.code, out.decode("utf-8", "replace")
         finally:
-            with trio.CancelScope(shield=True):
-                for stream in streams.values():
-                    try:
-                        await stream.aclose()
-                    except Exception:
-                        pass
+            await _close_all(streams)
             if runtime.exit_status(process) is None:
                 runtime.signal(process, signal.SIGKILL)
                 self.manager.spawn(_reap, runtime, process)
@@ -324,3 +314,13 @@ def _close(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+async def _close_all(streams: dict[str, trio.lowlevel.FdStream]) -> None:
+    """Close an exec's pipes or pty, shielded: it runs in cleanup, also when cancelled."""
+    with trio.CancelScope(shield=True):
+        for stream in streams.values():
+            try:
+                await stream.aclose()
+            except Exception:
+                pass
