@@ -22,6 +22,7 @@ import trio
 
 from engine.api.context import Engine
 from engine.api.http import Request, StreamResponse
+from engine.api.progress import error_line as _error_line, json_line as _line, progress_stream
 from engine.api.router import Router
 from engine.build.bootstrap import bootstrap
 from engine.build.builder import Builder, BuildOptions
@@ -29,14 +30,6 @@ from engine.build.context import BuildContext
 from engine.errors import BadParameter, PycomposeError
 
 SECRETS_HEADER = "x-pycompose-build-secrets"
-
-
-def _line(obj: dict) -> bytes:
-    return json.dumps(obj).encode() + b"\r\n"
-
-
-def _error_line(message: str) -> bytes:
-    return _line({"errorDetail": {"message": message}, "error": message})
 
 
 def _json_arg(req: Request, name: str) -> dict[str, str]:
@@ -108,7 +101,9 @@ def register(router: Router, engine: Engine) -> None:
         def work(progress: Callable[[dict], None]) -> Any:
             return bootstrap(engine.images, ref, progress=progress, **kwargs)
 
-        return StreamResponse(_thread_stream(work, lambda image: [{"aux": {"ID": image.id}}]))
+        # unbounded: every line of the bootstrap's log reaches the client
+        return StreamResponse(progress_stream(work, lambda image: [{"aux": {"ID": image.id}}],
+                                              buffer=math.inf))
 
     router.add("POST", "/build", build)
     router.add("POST", "/pycompose/images/bootstrap", bootstrap_image)
@@ -158,32 +153,3 @@ async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
             await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
 
 
-async def _thread_stream(work: Callable[[Callable[[dict], None]], Any],
-                         last: Callable[[Any], list[dict]]) -> AsyncIterator[bytes]:
-    """Run blocking `work(progress)` in a thread, streaming its progress as JSON lines."""
-    send, receive = trio.open_memory_channel[dict](math.inf)
-    token = trio.lowlevel.current_trio_token()
-    result: dict[str, Any] = {}
-
-    def progress(msg: dict) -> None:
-        try:
-            trio.from_thread.run_sync(send.send_nowait, msg, trio_token=token)
-        except (trio.WouldBlock, trio.RunFinishedError, trio.ClosedResourceError):
-            pass
-
-    async def runner() -> None:
-        async with send:
-            try:
-                result["value"] = await trio.to_thread.run_sync(work, progress)
-            except PycomposeError as exc:
-                result["error"] = exc.message
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(runner)
-        async for msg in receive:
-            yield _line(msg)
-    if "error" in result:
-        yield _error_line(result["error"])
-    elif "value" in result:
-        for msg in last(result["value"]):
-            yield _line(msg)
