@@ -15,17 +15,10 @@ def build(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(Non
           build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", help="KEY=VALUE"),
           quiet: bool = typer.Option(False, "-q", "--quiet"),
           with_dependencies: bool = typer.Option(False, "--with-dependencies")) -> int:
-    import os
-
     from compose.orchestrator import session as S
+    from compose.orchestrator.oneoff import parse_env
 
-    args = {}
-    for item in build_arg or []:
-        key, sep, value = item.partition("=")
-        if sep:
-            args[key] = value
-        elif key in os.environ:
-            args[key] = os.environ[key]
+    args = parse_env(build_arg)  # `--build-arg K` takes K from our environment, as `-e K`
     session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
     spec = session.project
     names = list(services or spec.services)

@@ -88,6 +88,20 @@ class FakeEngine:
     def kill(self, ref: str, signal=None) -> None:
         self.stop(ref)
 
+    def refuse_removal(self, name: str, message: str = "container is stuck") -> None:
+        """From now on, removing container `name` fails with Conflict(message)."""
+        from engine.errors import Conflict
+
+        stuck = self._get(name)["Id"]
+        original = self.remove_container
+
+        def remove_container(ref, force=False, volumes=False):
+            if ref == stuck:
+                raise Conflict(message)
+            return original(ref, force, volumes)
+
+        self.remove_container = remove_container
+
     def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self._get(ref)
         if c["State"]["Status"] == "running" and not force:

@@ -301,19 +301,10 @@ def test_image_label_is_the_image_id_and_a_new_image_recreates():
 
 def test_down_carries_on_past_a_container_the_engine_refuses_to_remove():
     from compose.orchestrator.errors import OrchestratorError
-    from engine.errors import Conflict
 
     engine = FakeEngine()
     run(lambda: orch(engine).up(UpOptions()))
-    stuck = engine._get("demo-api-1")["Id"]
-    original = engine.remove_container
-
-    def remove_container(ref, force=False, volumes=False):
-        if ref == stuck:
-            raise Conflict("container is stuck")
-        return original(ref, force, volumes)
-
-    engine.remove_container = remove_container
+    engine.refuse_removal("demo-api-1")
     with pytest.raises(OrchestratorError, match="container is stuck"):
         run(lambda: orch(engine).down(timeout=0))
     assert [c["Name"] for c in engine.containers_by_id.values()] == ["demo-api-1"]

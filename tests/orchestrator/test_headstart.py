@@ -181,19 +181,9 @@ def test_down_head_start_leaves_orphans_unless_asked():
 
 
 def test_down_head_start_errors_are_reported_per_container():
-    from engine.errors import Conflict
-
     engine = FakeEngine()
     run(lambda: _orch(engine, STACK, None).up(UpOptions()))
-    stuck = engine._get("demo-api-1")["Id"]
-    original = engine.remove_container
-
-    def remove_container(ref, force=False, volumes=False):
-        if ref == stuck:
-            raise Conflict("container is stuck")
-        return original(ref, force, volumes)
-
-    engine.remove_container = remove_container
+    engine.refuse_removal("demo-api-1")
     with pytest.raises(OrchestratorError, match="container is stuck"):
         _down_with(engine, _removal(engine))
     assert [c["Name"] for c in engine.containers_by_id.values()] == ["demo-api-1"]
