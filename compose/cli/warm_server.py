@@ -13,7 +13,6 @@ request; it exits once its last worker is gone.
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import io
 import os
@@ -241,16 +240,18 @@ class Server:
             pidfd = os.pidfd_open(pid)
             self.workers[pidfd] = (pid, conn)
             self.selector.register(pidfd, selectors.EVENT_READ, self._worker_done)
-            self.selector.register(conn, selectors.EVENT_READ, self._client_says)
+            self.selector.register(conn, selectors.EVENT_READ,
+                                   lambda c, pidfd=pidfd: self._client_says(pidfd, c))
             conn.sendall(b"pid %d\n" % pid)
         except OSError as e:
             print(f"warm server: {e}", file=sys.stderr)
+            if not any(c is conn for _pid, c in self.workers.values()):
+                conn.close()  # no worker took it: the client sees EOF and runs the command itself
         finally:
             for fd in fds:
                 os.close(fd)
 
-    def _client_says(self, conn: socket.socket) -> None:
-        pidfd = next(fd for fd, (_pid, c) in self.workers.items() if c is conn)
+    def _client_says(self, pidfd: int, conn: socket.socket) -> None:
         try:
             data = conn.recv(4096)
         except OSError:
@@ -298,8 +299,7 @@ class Server:
             for _pid, other in self.workers.values():
                 other.close()
             conn.close()
-            for fd in (signal.SIGINT, ):
-                signal.signal(fd, signal.default_int_handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD,
                            signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
                 signal.signal(signum, signal.SIG_DFL)
@@ -403,11 +403,12 @@ def _receive(conn: socket.socket) -> tuple[Request, list[int]]:
 
 
 def _send_signal(pidfd: int, signum: int) -> None:
+    """Best effort: the worker may be gone (ESRCH), and a client's bad signal number (EINVAL)
+    must not end the server."""
     try:
         signal.pidfd_send_signal(pidfd, signum)
-    except OSError as e:
-        if e.errno != errno.ESRCH:
-            raise
+    except (OSError, ValueError, OverflowError):
+        pass
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compose.cli.warm import encode_request, server_socket
+from compose.cli.warm import encode_request, interpreter, package_dir, server_socket
 from compose.cli.warm_server import Request, fingerprint
 
 CLI = [sys.executable, "-m", "compose.cli.main"]
@@ -245,3 +245,28 @@ def test_warm_can_be_turned_off(engine):
     _start_server(env, servers)
     result = _run(dict(env, PYCOMPOSE_WARM="0"), "--help")
     assert result.returncode == 0 and "warm worker" not in result.stderr
+
+
+def test_a_bad_signal_number_from_a_client_does_not_end_the_server(engine):
+    env, _engine, servers = engine
+    server = _start_server(env, servers)
+    cli_sock = server_socket(env["PYCOMPOSE_HOST"][len("unix://"):])
+    request = encode_request(["pycompose", "container", "ls"], "/", 0o022, interpreter(),
+                             package_dir(), {k.encode(): v.encode() for k, v in env.items()})
+    with socket.socket(socket.AF_UNIX) as conn, open(os.devnull, "r+b") as null:
+        conn.settimeout(30)
+        conn.connect(cli_sock)
+        socket.send_fds(conn, [request], [null.fileno()] * 3)
+        reply = b""
+        while b"\n" not in reply:
+            reply += conn.recv(64)
+        assert reply.startswith(b"pid ")
+        conn.sendall(b"sig 99999\n")
+        conn.sendall(b"sig %d\n" % signal.SIGINT)  # `container ls` blocks: Ctrl-C ends it
+        while b"exit" not in reply:
+            chunk = conn.recv(64)
+            assert chunk, reply
+            reply += chunk
+        assert reply.endswith(b"exit 130\n")
+    assert server.poll() is None
+    assert "warm worker" in _run(env, "--help").stderr
