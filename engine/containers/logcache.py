@@ -10,12 +10,12 @@ write that was not plain, a restart of the daemon, a file changed behind our bac
 falls back to reading the file.
 
 The writer runs on the event loop, readers in worker threads: one lock guards the table.
-Memory is bounded over all logs (`BUDGET`): the oldest segments go first.
+Memory is bounded over all logs (`BUDGET`): the oldest segments go first. A removed
+container's log is dropped by the container store (`forget`).
 """
 from __future__ import annotations
 
 import bisect
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -56,8 +56,6 @@ def record(path: str, inode: int, segment: Segment) -> None:
                 or log.segments[-1].end != segment.start:
             if log is not None:
                 _held -= log.held
-            else:
-                _prune()
             log = _logs[path] = _Log(inode)
         log.segments.append(segment)
         log.starts.append(segment.start)
@@ -65,13 +63,6 @@ def record(path: str, inode: int, segment: Segment) -> None:
         _held += cost
         if _held > BUDGET:
             _evict(log)
-
-
-def _prune() -> None:
-    """Forget logs whose file is gone (their container was removed)."""
-    global _held
-    for path in [p for p in _logs if not os.path.exists(p)]:
-        _held -= _logs.pop(path).held
 
 
 def _evict(current: _Log) -> None:
