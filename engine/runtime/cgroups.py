@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.runtime import devfilter
 from engine.runtime.spec import Resources
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
@@ -34,6 +35,7 @@ CPU_PERIOD = 100_000
 # plus mknod of anything (it is access, not creation, that the cgroup stops).
 DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
                 "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
+V2_DEVICE_RULES = [devfilter.parse_rule(r) for r in DEVICE_RULES]
 
 
 class CgroupMode(enum.Enum):
@@ -458,9 +460,14 @@ class V2Driver(CgroupDriver):
         cg = V2Cgroup(name, path)
         try:
             self._limit(path, resources)
+            # v2 has no devices controller: the allow-list is a BPF program on the cgroup
+            devfilter.attach(path, V2_DEVICE_RULES)
         except OSError as e:
             cg.remove()
             raise EngineError(f"cannot set cgroup limits for {name}: {e}") from None
+        except EngineError:
+            cg.remove()
+            raise
         return cg
 
     def _limit(self, d: Path, r: Resources) -> None:
