@@ -63,7 +63,10 @@ class Result:
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> Result:
     """`docker-compose ARGS` in `cwd`, no network, as nobody, with exactly `env`."""
-    cmd = ["unshare", "-n", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-           "--clear-groups", "--", str(binary()), *args]
+    if os.geteuid() == 0:
+        cmd = ["unshare", "-n", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+               "--clear-groups", "--", str(binary()), *args]
+    else:   # already unprivileged: a user namespace gives us the empty network namespace
+        cmd = ["unshare", "-rn", str(binary()), *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     return Result(done.returncode, done.stdout, done.stderr)
