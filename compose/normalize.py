@@ -139,7 +139,10 @@ def _port_range(text: str, key: str) -> tuple[int, int]:
         start, end = int(lo), int(hi or lo)
     except ValueError:
         raise NormalizeError(f"invalid port {text!r}", key) from None
-    if not (0 <= start <= end <= 65535):
+    for port in (start, end):
+        if not 0 <= port <= 65535:
+            raise NormalizeError(f"port {port} is out of range 0-65535", key)
+    if start > end:
         raise NormalizeError(f"invalid port range {text!r}", key)
     return start, end
 

@@ -504,15 +504,15 @@ class Orchestrator(ExistingContainers):
         changes = self._changes
         return None if changes is None else (lambda: changes.arm(cid))
 
-    async def _until_ready(self, c: Started) -> None:
+    async def _until_ready(self, c: Started) -> object:
         """`up --wait` for one container (readiness.py): running, healthy if it has a check;
         exited 0 only for services others wait on with `service_completed_successfully`."""
         completed_ok = any(d.service == c.service and
                            d.condition == "service_completed_successfully"
                            for s in self.project.services.values() for d in s.depends_on)
-        await poll(lambda: self.gw.call("inspect_container", c.id),
-                   lambda data: check_ready(c.name, data, completed_ok),
-                   arm=self._arm(c.id))
+        return await poll(lambda: self.gw.call("inspect_container", c.id),
+                          lambda data: check_ready(c.name, data, completed_ok),
+                          arm=self._arm(c.id))
 
 async def together(*fns: Callable[[], Awaitable[None]]) -> None:
     """Run `fns` concurrently; a user-facing error comes out alone, not in an exception group

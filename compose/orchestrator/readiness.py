@@ -1,5 +1,6 @@
-"""`up --wait`: every started container running, or healthy if it has a healthcheck (exited 0
-counts for the one-shots others wait on with `service_completed_successfully`).
+"""`up --wait`: every started container running, or healthy if it has a healthcheck; the one-shots
+others wait on with `service_completed_successfully` must have exited 0 (shown as `Exited`, as
+Compose shows them).
 
 Each container is watched from the moment its service has been started, while the rest of the
 project is still starting, so when the last service is up most of the others are known to be
@@ -22,8 +23,10 @@ class Readiness:
     """`await nursery.start(r.host)`, then `watch(c)` per started container, then
     `start_phase_over(...)`, `await r.finished.wait()` and `r.raise_if_not_ready()`."""
 
-    def __init__(self, until_ready: Callable[[Any], Awaitable[None]], progress: Any) -> None:
-        self._until_ready = until_ready    # returns once ready; raises PycomposeError if never
+    def __init__(self, until_ready: Callable[[Any], Awaitable[Any]], progress: Any) -> None:
+        # returns once ready (a waiting.Check whose `status` is shown, e.g. "Exited" for a
+        # one-shot that completed; anything else shows "Healthy"); raises PycomposeError if never
+        self._until_ready = until_ready
         self._progress = progress
         self._scope = trio.CancelScope()
         self._over = trio.Event()          # the start phase is over
@@ -52,13 +55,14 @@ class Readiness:
 
     async def _one(self, container: Any) -> None:
         try:
-            await self._until_ready(container)
+            outcome = await self._until_ready(container)
         except PycomposeError as e:
             self._errors.append(e)
             self._scope.cancel()      # the first error is the answer: stop the other watches
             return
         await self._over.wait()
-        self._progress.done("Container", container.name, "Healthy")
+        self._progress.done("Container", container.name,
+                            getattr(outcome, "status", None) or "Healthy")
 
     def start_phase_over(self, *, failed: bool, timeout: float | None) -> None:
         """Failed: the start errors are the answer, stop watching. Else `timeout` (--wait-timeout)

@@ -25,6 +25,7 @@ class Verdict(enum.Enum):
 class Check:
     verdict: Verdict
     message: str = ""
+    status: str = "Healthy"   # what `up --wait` shows for a container that met its check
 
 
 def check_condition(condition: str, service: str, name: str, inspect: Mapping) -> Check:
@@ -59,14 +60,15 @@ def check_condition(condition: str, service: str, name: str, inspect: Mapping) -
 
 
 def check_ready(name: str, inspect: Mapping, completed_ok: bool = False) -> Check:
-    """`up --wait`: running (healthy when it has a healthcheck); exited 0 counts only for
-    services others wait on with `service_completed_successfully` (`completed_ok`)."""
+    """`up --wait`: running (healthy when it has a healthcheck). A service others wait on with
+    `service_completed_successfully` (`completed_ok`) is waited for as they wait for it, as
+    Compose does: until it exits, and it must exit 0; it is then shown as `Exited`."""
     state = inspect.get("State") or {}
     status = state.get("Status", "")
     health = (state.get("Health") or {}).get("Status")
+    if completed_ok:
+        return _completed(name, status, state.get("ExitCode", 0))
     if status in ("exited", "dead"):
-        if completed_ok and state.get("ExitCode", 0) == 0:
-            return Check(Verdict.MET)
         return Check(Verdict.FAILED, f"container {name} exited ({state.get('ExitCode', 0)})")
     if health == "unhealthy":
         return Check(Verdict.FAILED, f"container {name} is unhealthy")
@@ -75,10 +77,19 @@ def check_ready(name: str, inspect: Mapping, completed_ok: bool = False) -> Chec
     return Check(Verdict.WAIT)
 
 
+def _completed(name: str, status: str, code: int) -> Check:
+    if status not in ("exited", "dead"):
+        return Check(Verdict.WAIT)
+    if code == 0:
+        return Check(Verdict.MET, status="Exited")
+    return Check(Verdict.FAILED, f"container {name} didn't complete successfully: exit {code}")
+
+
 async def poll(inspect: Callable[[], Awaitable[Mapping]], judge: Callable[[Mapping], Check],
                first: float = 0.02, interval: float = 0.5,
-               arm: Callable[[], trio.Event | None] | None = None) -> None:
-    """Re-inspect until `judge` says met; raise DependencyError when it says failed.
+               arm: Callable[[], trio.Event | None] | None = None) -> Check:
+    """Re-inspect until `judge` says met (that verdict is returned); raise DependencyError when
+    it says failed.
 
     `arm()` (changes.ContainerChanges.arm) gives an event set when the engine reports a change
     of the container: the next inspect then follows that change at once instead of at the end
@@ -89,7 +100,7 @@ async def poll(inspect: Callable[[], Awaitable[Mapping]], judge: Callable[[Mappi
         woken = arm() if arm is not None else None
         result = judge(await inspect())
         if result.verdict is Verdict.MET:
-            return
+            return result
         if result.verdict is Verdict.FAILED:
             raise DependencyError(result.message)
         if woken is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets as secrets_mod
 import tarfile
 import tempfile
@@ -18,7 +19,8 @@ from typing import IO, Iterator
 
 from engine.build.context import BuildContext
 from engine.client.streams import json_messages
-from engine.errors import BadParameter
+from engine.errors import BadParameter, EngineError, PycomposeError
+from engine.images import reference
 
 SECRETS_HEADER = "X-Pycompose-Build-Secrets"
 
@@ -99,7 +101,48 @@ def build(client, directory: str | Path, *, dockerfile: str | None = None,
         response = client.request("POST", "/build", params, body=body, headers=headers)
     finally:
         body.close()
-    yield from json_messages(response)
+    try:
+        yield from json_messages(response)
+    except EngineError as e:
+        hint = base_image_hint(e.message)
+        if hint is None:
+            raise
+        raise type(e)(f"{e.message} ({hint})") from None
+
+
+# Debian's release names by version number, for tags like `debian:12` (the suite bootstrap needs).
+DEBIAN_SUITES = {"10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie",
+                 "14": "forky", "latest": "stable"}
+_FROM_FAILED = re.compile(r"FROM (\S+): (?:cannot reach registry|.*pull access denied|"
+                          r".*manifest unknown|.*not found)")
+
+
+def base_image_hint(message: str) -> str | None:
+    """A build that could not get its base image from a registry: for Debian bases, the
+    `pycompose image bootstrap` command that makes it locally (no registry involved); for
+    Ubuntu, which bootstrap cannot make (it builds from the host's Debian mirror and keyring),
+    the Debian base to use instead. None for any other failure."""
+    found = _FROM_FAILED.search(message)
+    if found is None:
+        return None
+    try:
+        ref = reference.parse(found.group(1))
+    except PycomposeError:
+        return None
+    if ref.digest or ref.domain != "docker.io":
+        return None
+    tag = ref.tag or "latest"
+    if ref.path == "library/debian":
+        suite = tag.split("-")[0]
+        suite = DEBIAN_SUITES.get(suite.split(".")[0], suite)
+        command = f"pycompose image bootstrap debian:{tag}"
+        if suite != tag:
+            command += f" --suite {suite}"
+        return f"make it locally with `{command}`"
+    if ref.path == "library/ubuntu":
+        return ("`pycompose image bootstrap` makes Debian base images only: bootstrap one, "
+                "e.g. `pycompose image bootstrap debian:bookworm`, and build FROM it")
+    return None
 
 
 def bootstrap(client, ref: str = "debian:bookworm", *, suite: str | None = None,
