@@ -57,7 +57,9 @@ def register(router: Router, engine: Engine) -> None:
             raise Conflict(f"conflict: unable to remove repository reference \"{name}\" "
                            f"(must force) - container {users[0].short_id} is using its "
                            f"referenced image {image.id[7:19]}")
-        return json_response(await trio.to_thread.run_sync(lambda: store.remove(name, force)))
+        prune = not req.bool_arg("noprune")
+        return json_response(await trio.to_thread.run_sync(
+            lambda: store.remove(name, force, prune=prune)))
 
     async def load(req: Request) -> StreamResponse:
 

@@ -354,8 +354,11 @@ class ImageStore:
     # -- removal -------------------------------------------------------------------------
 
     def remove(self, ref_or_id: str, force: bool = False,
-               in_use: Callable[[str], bool] | None = None) -> list[dict]:
-        """Like `docker rmi`: untag, and delete the image once no tag is left.
+               in_use: Callable[[str], bool] | None = None, prune: bool = True) -> list[dict]:
+        """Like `docker rmi`: untag, and delete the image once no tag is left; then (unless
+        `prune` is off: the API's `noprune=1`) its untagged parents that nothing else holds,
+        as Docker does, so removing a build's image does not leave its steps as new `<none>`
+        images one at a time.
 
         An image a container uses (per `in_use`) is never deleted, since its layers are that
         container's overlay lower dirs: without `force` that is a Conflict, with `force` only
@@ -393,12 +396,33 @@ class ImageStore:
                 return removed
             digests = [r for r, i in state["digests"].items() if i == image_id]
             self._untag(state, digests, removed)
-            state["tag_times"].pop(image_id, None)
-            _unlink(self._record_path(image_id))
+            parent = self._record(image_id).get("parent", "") if prune else ""
+            self._delete_record(state, image_id, removed)
+            while parent and self._prunable(state, parent, checker):
+                grandparent = self._record(parent).get("parent", "")
+                self._delete_record(state, parent, removed)
+                parent = grandparent
             self._save_tags(state)
-            removed.append({"Deleted": image_id})
             self._collect_garbage()
             return removed
+
+    def _delete_record(self, state: dict, image_id: str, removed: list[dict]) -> None:
+        state["tag_times"].pop(image_id, None)
+        _unlink(self._record_path(image_id))
+        removed.append({"Deleted": image_id})
+
+    def _prunable(self, state: dict, image_id: str,
+                  checker: Callable[[str], bool] | None) -> bool:
+        """May a removal take this parent along? Only when nothing else holds it: no tag or
+        digest, no container, and no other image built on it (its child was just deleted)."""
+        if not self._record_path(image_id).is_file():
+            return False
+        if image_id in state["tags"].values() or image_id in state["digests"].values():
+            return False
+        if checker and checker(image_id):
+            return False
+        return not any(self._record(other).get("parent") == image_id
+                       for other in self._image_ids() if other != image_id)
 
     def prune(self, dangling_only: bool = True,
               in_use: Callable[[str], bool] | None = None) -> dict:
