@@ -83,6 +83,7 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         if not isinstance(data, dict):
             raise ComposeError("top-level object must be a mapping", filename=_display(path))
         try:
+            check_structure(data)
             data = _apply_include(data, path, env, options, warn)
             data = _apply_extends(data, path, env, options, warn)
             merged = merge(merged, data, ())
@@ -171,15 +172,7 @@ def _setup(options: ProjectOptions, warn: Warn) -> _Setup:
         if path == "-":
             sources.append(("-", sys.stdin.read()))
             continue
-        try:
-            with open(path, encoding="utf-8") as fh:
-                sources.append((path, fh.read()))
-        except FileNotFoundError:
-            from compose.errors import ComposeFileNotFound
-
-            raise ComposeFileNotFound(f"open {path}: no such file or directory") from None
-        except OSError as e:
-            raise ComposeError(f"cannot read {path}: {e.strerror}") from None
+        sources.append((path, _read_text(path)))
     return _Setup(tuple(sources), str(found.working_dir), dict(found.environment))
 
 
@@ -194,6 +187,30 @@ def raw_documents(options: ProjectOptions):
 
 
 # --- stages -------------------------------------------------------------------------------------
+
+def check_structure(data: dict) -> None:
+    """The shapes include and extends walk before the schema sees the merged document: a wrong
+    type there must be the user's one-line error, not ours."""
+    from compose.schema import yaml_kind
+
+    def refuse(path: tuple, wanted: str, value: Any) -> ComposeError:
+        return ComposeError(f"must be {wanted}, not {yaml_kind(value)}", path=path)
+
+    services = data.get("services")
+    if services is not None and not isinstance(services, dict):
+        raise refuse(("services",), "a mapping", services)
+    include = data.get("include")
+    if include is not None:
+        if not isinstance(include, list):
+            raise refuse(("include",), "a sequence", include)
+        for i, entry in enumerate(include):
+            if not isinstance(entry, (str, dict)):
+                raise refuse(("include", i), "a string or a mapping", entry)
+    for name, service in (services or {}).items():
+        if isinstance(service, dict) and "extends" in service \
+                and not isinstance(service["extends"], (str, dict)):
+            raise refuse(("services", name, "extends"), "a string or a mapping", service["extends"])
+
 
 def _interpolate(data: Any, env: Mapping[str, str], doc: Any, warn: Warn) -> Any:
     from compose.loader.interpolation import interpolate
@@ -227,28 +244,48 @@ def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: War
     from compose.loader.yaml_reader import read_yaml_all
     from compose.merge import merge
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ComposeError(f"cannot read {path}: {e.strerror}") from None
+    text = _read_text(path)
     result: Any = {}
     for doc in read_yaml_all(text, filename=_display(path)):
         data = _interpolate(doc.data, env, doc, warn) if interpolate else doc.data
+        if isinstance(data, dict):
+            try:
+                check_structure(data)
+            except ComposeError as e:
+                raise e.located(filename=_display(path), line=_nearest(doc.line_of, e.path or ()))
         if data is not None:
             result = merge(result, data, ())
     return result
 
 
+def _read_text(path: str) -> str:
+    """A compose or env file's text; a file that is not UTF-8 is the user's error, said once."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        from compose.errors import ComposeFileNotFound
+
+        raise ComposeFileNotFound(f"open {path}: no such file or directory") from None
+    except OSError as e:
+        raise ComposeError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ComposeError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x})",
+                           filename=_display(path), line=line) from None
+
+
 def _env_file_reader(env: Mapping[str, str]) -> Callable[[str, str | None], dict]:
     def read(path: str, fmt: str | None) -> dict:
+        from compose.errors import ComposeFileNotFound
         from compose.loader.dotenv import parse_dotenv, parse_raw_env
 
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise ComposeError(f"cannot read env file {path}: {e.strerror}") from None
+            text = _read_text(path)
+        except ComposeFileNotFound:
+            raise ComposeError(f"cannot read env file {path}: No such file or directory") from None
         if fmt == "raw":
             return dict(parse_raw_env(text, env.get, _display(path)))
         return dict(parse_dotenv(text, env.get, _display(path)))

@@ -10,7 +10,8 @@ Two validators read the same schema file:
   a document the built-in checker rejects but jsonschema accepts is accepted.
   `PYCOMPOSE_SCHEMA=jsonschema` forces jsonschema for every document.
 
-The error becomes one line, `compose.yaml:12: services.web.ports: 80 is not of type 'array'`.
+The error becomes one line, in YAML's terms:
+`compose.yaml:12: services.web.ports: 80 is an integer, expected a sequence`.
 
 Attributes the schema accepts but pycompose does not act on yet produce a one-line warning
 naming them (`unsupported_attributes`); the list of what we act on is `SUPPORTED_SERVICE_KEYS`.
@@ -162,8 +163,13 @@ def _describe(error) -> tuple[list, str]:
             t = sub.get("type")
             kinds += t if isinstance(t, list) else [t] if t else []
         if kinds:
-            names = ", ".join(dict.fromkeys(kinds))
-            return path, f"{_short(error.instance)} must be one of these types: {names}"
+            names = " or ".join(_YAML_KINDS.get(k, k) for k in dict.fromkeys(kinds))
+            return path, f"{_short(error.instance)} is {yaml_kind(error.instance)}, expected {names}"
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) \
+            else [error.validator_value]
+        names = " or ".join(_YAML_KINDS.get(t, t) for t in wanted)
+        return path, f"{_short(error.instance)} is {yaml_kind(error.instance)}, expected {names}"
     if error.validator == "pattern" and error.schema.get("description"):
         return path, f"{_short(error.instance)} is not {error.schema['description']}"
     return path, error.message
@@ -178,8 +184,37 @@ def _deref(schema: dict) -> dict:
     return schema
 
 
+# JSON Schema's type names, as a YAML author knows them
+_YAML_KINDS = {"object": "a mapping", "array": "a sequence", "string": "a string",
+               "integer": "an integer", "number": "a number", "boolean": "a boolean",
+               "null": "null"}
+
+
+def yaml_kind(value: Any) -> str:
+    """What a YAML author calls this value's type: "a mapping", "a sequence", "an integer"…"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a sequence" if isinstance(value, list) else "a mapping"
+
+
 def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    """A value as it would be written in YAML (flow style), cut at 60 characters."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        import yaml
+
+        text = yaml.safe_dump(value, default_flow_style=True, width=10_000,
+                              allow_unicode=True).strip()
+        text = text.removesuffix("\n...").strip()
     return text if len(text) <= 60 else text[:57] + "..."
 
 
