@@ -78,8 +78,13 @@ def drop_bounding_set(keep: int, last: int) -> None:
                     raise
 
 
-def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, last: int) -> None:
-    """Bounding set, groups, gid, uid, then the remaining capability sets — in that order."""
+def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, last: int,
+                      hold: int = 0) -> None:
+    """Bounding set, groups, gid, uid, then the remaining capability sets — in that order.
+
+    `hold`: capabilities kept in the effective and permitted sets beyond `caps` (not in the
+    bounding set, so no execve can get them back) until `release_held`; seccomp needs
+    CAP_SYS_ADMIN to install a filter without no_new_privileges (seccomp/install.py)."""
     drop_bounding_set(caps, last)
     syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
     os.setgroups(list(groups))
@@ -87,4 +92,14 @@ def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, la
     os.setresuid(uid, uid, uid)
     syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
     # Inheritable stays empty (Docker after CVE-2022-24769); execve recomputes the rest.
+    syscalls.capset(caps | hold, caps | hold, 0)
+
+
+def release_held(caps: int) -> None:
+    """Drop what `apply_credentials(hold=...)` kept: exactly `caps` remain."""
     syscalls.capset(caps, caps, 0)
+
+
+def privileged_mask(last: int | None = None) -> int:
+    """Every capability the kernel knows (Docker's --privileged)."""
+    return ALL_CAPS if last is None else (1 << (last + 1)) - 1

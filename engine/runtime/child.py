@@ -16,6 +16,7 @@ import socket
 import stat
 
 from engine.runtime import capabilities, mounts, protocol, terminal
+from engine.runtime.seccomp import install as seccomp
 from engine.runtime import syscalls as sc
 from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, ProcessSpec
 
@@ -154,7 +155,7 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
         _set_rlimits(process)
         caps = capabilities.effective_mask(process.cap_add, process.cap_drop)
         capabilities.apply_credentials(user.uid, user.gid, (user.gid, *user.additional_gids),
-                                       caps, capabilities.last_cap())
+                                       caps, capabilities.last_cap(), seccomp.held_caps(process))
         if process.no_new_privileges:
             sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     except OSError as e:
@@ -174,6 +175,10 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
     _reset_signals()
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
     env = dict(e.split("=", 1) for e in process.env)
+    try:
+        seccomp.install(process, caps)  # last: only execve (and capset) run under the filter
+    except OSError as e:
+        raise _Stage(e.errno or errno.EIO, f"seccomp filter: {e}") from None
     try:
         os.execve(path, argv, env)
     except OSError as e:

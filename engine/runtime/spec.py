@@ -57,6 +57,7 @@ class ProcessSpec:
     cap_drop: tuple[str, ...] = ()
     rlimits: tuple[Rlimit, ...] = ()
     console_size: tuple[int, int] | None = None  # (rows, cols) of the pty before exec (with tty)
+    seccomp_filter: str = ""          # base64 BPF program compiled by the daemon; "" = none
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ContainerSpec:
     network: str = "private"          # "private" | "none" | "host" | "ns:/proc/<pid>/ns/net"
     init_path: str | None = None      # host path of a static init (catatonit) to run as PID 1
     resources: Resources = field(default_factory=Resources)
+    privileged: bool = False          # Docker's --privileged (caps and seccomp are in process)
 
 
 RLIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
@@ -170,7 +172,8 @@ def process_from_dict(d: dict) -> ProcessSpec:
         tty=bool(d.get("tty")), no_new_privileges=bool(d.get("no_new_privileges")),
         cap_add=_tuple(d.get("cap_add")), cap_drop=_tuple(d.get("cap_drop")),
         rlimits=tuple(Rlimit(**r) for r in d.get("rlimits") or ()),
-        console_size=tuple(d["console_size"]) if d.get("console_size") else None)
+        console_size=tuple(d["console_size"]) if d.get("console_size") else None,
+        seccomp_filter=d.get("seccomp_filter") or "")
 
 
 def spec_from_dict(d: dict) -> ContainerSpec:
@@ -181,4 +184,5 @@ def spec_from_dict(d: dict) -> ContainerSpec:
                            _tuple(m.get("options")), bool(m.get("readonly")))
                      for m in d.get("mounts") or ()),
         readonly_rootfs=bool(d.get("readonly_rootfs")), network=d.get("network", "private"),
-        init_path=d.get("init_path"), resources=Resources(**(d.get("resources") or {})))
+        init_path=d.get("init_path"), resources=Resources(**(d.get("resources") or {})),
+        privileged=bool(d.get("privileged")))
