@@ -54,3 +54,29 @@ def apply_profiles(services: Mapping[str, dict], profiles: Iterable[str],
         if "depends_on" in svc and not deps:
             del svc["depends_on"]
     return enabled, disabled, sorted(active)
+
+
+def drop_unused_resources(canonical: dict) -> None:
+    """Keep only the top-level networks, volumes, secrets and configs that an enabled service
+    uses, as Compose v2 does after applying profiles (a disabled service's network is not made,
+    an unused volume not created); a section left empty disappears."""
+    used: dict[str, set] = {"networks": set(), "volumes": set(), "secrets": set(), "configs": set()}
+    for service in canonical.get("services", {}).values():
+        used["networks"].update(service.get("networks") or {})
+        used["volumes"].update(v.get("source") for v in service.get("volumes") or []
+                               if isinstance(v, dict) and v.get("type") == "volume" and v.get("source"))
+        used["secrets"].update(_sources(service.get("secrets")))
+        used["secrets"].update(_sources((service.get("build") or {}).get("secrets")))
+        used["configs"].update(_sources(service.get("configs")))
+    for section, names in used.items():
+        if section not in canonical:
+            continue
+        kept = {k: v for k, v in (canonical[section] or {}).items() if k in names}
+        if kept:
+            canonical[section] = kept
+        else:
+            del canonical[section]
+
+
+def _sources(refs) -> list[str]:
+    return [r if isinstance(r, str) else r.get("source") for r in refs or []]

@@ -122,11 +122,12 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         file, line = _where(line_maps, path)
         raise ComposeError(e.message, filename=file, line=line, path=path) from None
 
-    from compose.profiles import active_profiles, apply_profiles
+    from compose.profiles import active_profiles, apply_profiles, drop_unused_resources
 
     active = active_profiles(options.profiles, env)
     enabled, disabled, active = apply_profiles(canonical["services"], active, options.services)
     canonical["services"] = enabled
+    drop_unused_resources(canonical)
 
     from compose.graph import DependencyCycleError, find_cycle
 

@@ -163,10 +163,13 @@ def config(
         lines = _variables(ctx, targets)
     if lines is not None:
         text = "\n".join(lines) + ("\n" if lines else "")
-    elif format == "json":
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     else:
-        text = _dump_yaml(doc)
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if format == "json" \
+            else _dump_yaml(doc)
+        if not no_interpolate:
+            # interpolation has been done: a `$` left is literal, and must stay literal when
+            # this output is read again as a compose file (Compose v2 escapes every one)
+            text = text.replace("$", "$$")
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)

@@ -23,7 +23,6 @@ from tests.compose.differential import normalize, reference
 
 CASES_DIR = Path(__file__).parent / "cases"
 GAPS: dict[str, str] = {  # issue #12: cases we still get wrong, the reference is right
-    'composition/interpolation_dotenv': '`$` in values is not escaped as `$$` in the output',
     'composition/extends_file_from_override_in_other_dir': "extends.file in an override in another directory resolves against the override's directory",
     'composition/extends_chain_reset_command': '!reset of command through a chain of extends across files is lost',
     'composition/include_with_env_file': "include's env_file does not resolve environment: [VAR] of included services",
@@ -48,8 +47,6 @@ GAPS: dict[str, str] = {  # issue #12: cases we still get wrong, the reference i
     'issue12/byte_sizes': 'byte sizes and blkio rates not converted (and keys not as the reference prints them)',
     'issue12/floats_in_environment': 'floats in environment print as 1.0',
     'issue12/update_config_durations': 'update_config/rollback_config durations not canonical',
-    'issue12/dollar_escape_in_output': '`$` in values is not escaped as `$$` in the output',
-    'issue12/unused_top_level_resources': 'unused top-level networks, volumes, secrets are kept',
     'issue12/env_file_values_merged': 'env_file stays in the output after its values were merged',
     'issue12/depends_on_optional_profile_disabled': 'depends_on with required: false on a profile-disabled service is dropped',
     'services/volumes_short_and_long': 'tmpfs.size stays an int (reference: string)',

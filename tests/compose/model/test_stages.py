@@ -330,9 +330,10 @@ def test_include(tmp_path):
           db:
             image: ${DB_IMAGE}
             labels: {tag: "${TAG}"}
-            volumes: ["./init:/docker-entrypoint-initdb.d"]
+            volumes: ["./init:/docker-entrypoint-initdb.d", "dbdata:/var/lib/postgresql/data"]
         volumes:
           dbdata: {}
+          unused: {}
     """))
     r = _load(tmp_path, """
         include: [db/compose.yaml]
@@ -343,7 +344,7 @@ def test_include(tmp_path):
     assert db["image"] == "postgres:16"
     assert db["labels"] == {"tag": "from-shell"}
     assert db["volumes"][0]["source"] == str(tmp_path / "db" / "init")
-    assert "dbdata" in r.canonical["volumes"]
+    assert list(r.canonical["volumes"]) == ["dbdata"]   # imported; unused ones dropped (Compose v2)
     with pytest.raises(ComposeError, match="services.db conflicts with imported resource"):
         _load(tmp_path, "include: [db/compose.yaml]\nservices:\n  db: {image: other}\n")
 
