@@ -1,13 +1,26 @@
 """Images for services with `build:`: built by the engine (POST /build) from the service's
-context, tagged with its `image:` or `<project>-<service>`."""
+context, tagged with its `image:` or `<project>-<service>`.
+
+Each image is built once however many services use it (webapp's `migrate` and `web` share
+`build: ./web` and `image: webapp/web:latest`): building it twice in parallel did the work twice
+and left the first result behind as a dangling image. Services whose image name is the same but
+whose `build:` differs cannot both have their way under one tag. Compose v2 builds each of them
+and the tag goes to whichever finishes last (so it varies from run to run); we build the image
+once, from the first of those services in the project's order, and say so in a warning.
+"""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import trio
+
 from compose.orchestrator import naming
+from compose.orchestrator.build_output import BuildView, view_for
 
 
 def image_of(project: str, config: Mapping[str, Any], service: str) -> str | None:
@@ -19,10 +32,54 @@ def image_of(project: str, config: Mapping[str, Any], service: str) -> str | Non
     return None
 
 
+@dataclass(frozen=True)
+class BuildJob:
+    """One image to build: its tag, the `build:` it is built from, the services that run it
+    (the first one's build is used; it names the build in the output)."""
+    tag: str
+    build: Mapping[str, Any]
+    services: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.services[0]
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    jobs: tuple[BuildJob, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def build_key(build: Mapping[str, Any]) -> str:
+    """Two `build:` mappings that make the same image have the same key (the canonical mapping
+    already has absolute contexts and a default dockerfile; key order does not matter)."""
+    return json.dumps(build, sort_keys=True, default=str)
+
+
+def plan_builds(wanted: Iterable[tuple[str, str, Mapping[str, Any]]]) -> BuildPlan:
+    """(service, tag, build) in project order -> one job per tag (pure)."""
+    by_tag: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for service, tag, build in wanted:
+        by_tag.setdefault(tag, []).append((service, build))
+    jobs, warnings = [], []
+    for tag, users in by_tag.items():
+        first, build = users[0]
+        differ = [s for s, b in users[1:] if build_key(b) != build_key(build)]
+        if differ:
+            others = ", ".join(f'"{s}"' for s in differ)
+            warnings.append(f'services "{first}" and {others} use image "{tag}" with different '
+                            f'build settings; it is built once, from "{first}"\'s build')
+        jobs.append(BuildJob(tag, build, tuple(s for s, _ in users)))
+    return BuildPlan(tuple(jobs), tuple(warnings))
+
+
 def run_build(client: Any, tag: str, build: Mapping[str, Any], *, no_cache: bool = False,
-              pull: bool = False, extra_args: Mapping[str, str] | None = None) -> str:
-    """Blocking: build `tag` from the canonical `build:` mapping; returns the last stream line
-    the engine sent (for the progress line). Errors are the engine's, raised as EngineError."""
+              pull: bool = False, extra_args: Mapping[str, str] | None = None,
+              on_text: Callable[[str], None] | None = None) -> str:
+    """Blocking: build `tag` from the canonical `build:` mapping; every stream message goes to
+    `on_text` as it comes; returns the last stream line. Errors are the engine's, raised as
+    EngineError (after the output before them went to `on_text`)."""
     from engine.build.client import build as build_stream   # client-side helper made for this
 
     args = {k: str(v) for k, v in (build.get("args") or {}).items() if v is not None}
@@ -42,10 +99,59 @@ def run_build(client: Any, tag: str, build: Mapping[str, Any], *, no_cache: bool
                 tags=[tag, *(build.get("tags") or [])], build_args=args or None,
                 target=build.get("target"), no_cache=no_cache or bool(build.get("no_cache")),
                 pull=pull or bool(build.get("pull")), labels=dict(build.get("labels") or {})):
-            text = (message.get("stream") or "").strip()
+            raw = message.get("stream")
+            if not raw:
+                continue
+            if on_text is not None:
+                on_text(str(raw))
+            text = str(raw).strip()
             if text:
                 last = text
         return last
     finally:
         if temp is not None:
             os.unlink(temp.name)
+
+
+async def build_images(gw: Any, progress: Any, plan: BuildPlan, *, no_cache: bool = False,
+                       pull: bool = False, args: Mapping[str, str] | None = None,
+                       view: BuildView | None = None) -> list[BuildJob]:
+    """Run the plan's builds in parallel, their output on `view` (default: the one the progress
+    stream calls for); returns the jobs built. The first failure is raised once every build
+    has ended (a build runs in a thread that cannot be interrupted), after the failed step's
+    output was shown."""
+    for warning in plan.warnings:
+        progress.warn(warning)
+    if not plan.jobs:
+        return []
+    view = view or view_for(progress, [job.name for job in plan.jobs])
+    built: list[BuildJob] = []
+    failed: list[BuildJob] = []
+
+    async def one(job: BuildJob) -> None:
+        view.begin(job.name, job.tag)
+        ok = False
+        try:
+            await gw.blocking(lambda: run_build(gw.client(), job.tag, job.build,
+                                                no_cache=no_cache, pull=pull, extra_args=args,
+                                                on_text=lambda t: view.text(job.name, t)),
+                              abandon=False)
+            ok = True
+            built.append(job)
+        except Exception:
+            failed.append(job)   # not a cancelled one: another build's failure ended it
+            raise
+        finally:
+            view.end(job.name, ok)
+
+    try:
+        with view:
+            async with trio.open_nursery() as nursery:
+                for job in plan.jobs:
+                    nursery.start_soon(one, job)
+    finally:
+        for job in built:
+            progress.done("Image", job.tag, "Built")
+        for job in failed:
+            view.report_failure(job.name, job.tag)
+    return built

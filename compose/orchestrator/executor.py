@@ -16,7 +16,7 @@ import trio
 
 from compose.orchestrator import headstart, naming, networks
 from compose.orchestrator import labels as L
-from compose.orchestrator.builds import image_of, run_build
+from compose.orchestrator.builds import build_images, image_of, plan_builds
 from compose.orchestrator.changes import ContainerChanges
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
@@ -294,14 +294,15 @@ class Orchestrator(ExistingContainers):
     async def build(self, names: Iterable[str], *, always: bool, no_cache: bool = False,
                     pull: bool = False, args: Mapping[str, str] | None = None) -> None:
         """Build the images of services with `build:` (all of them with `always`, else only
-        the missing ones), in parallel. Each tag is inspected once, however many services
-        share it, and what was found is kept for resolve_images."""
+        the missing ones), each image once (builds.py), in parallel. Each tag is inspected
+        once, however many services share it, and what was found is kept for resolve_images."""
         wanted = []
-        for name in names:
+        order = list(self.project.services)   # who comes first decides a shared tag's build
+        for name in sorted(dict.fromkeys(names), key=order.index):
             spec = self.project.services[name]
             tag = self.image_ref(spec)
             if spec.has_build and tag:
-                wanted.append((spec, tag))
+                wanted.append((spec.name, tag, spec.config["build"]))
         if not always:
             async def check(tag: str) -> None:
                 try:
@@ -310,21 +311,13 @@ class Orchestrator(ExistingContainers):
                     pass
 
             async with trio.open_nursery() as nursery:
-                for tag in dict.fromkeys(tag for _, tag in wanted):
+                for tag in dict.fromkeys(tag for _, tag, _ in wanted):
                     nursery.start_soon(check, tag)
-            wanted = [(spec, tag) for spec, tag in wanted if tag not in self._present]
-
-        async def one(spec: ServiceSpec, tag: str) -> None:
+            wanted = [w for w in wanted if w[1] not in self._present]
+        for _, tag, _ in wanted:
             self._present.pop(tag, None)
-            build = dict(spec.config["build"])
-            await self.gw.blocking(lambda: run_build(self.gw.client(), tag, build,
-                                                     no_cache=no_cache, pull=pull,
-                                                     extra_args=args), abandon=False)
-            self.progress.done("Image", tag, "Built")
-
-        async with trio.open_nursery() as nursery:
-            for spec, tag in wanted:
-                nursery.start_soon(one, spec, tag)
+        await build_images(self.gw, self.progress, plan_builds(wanted), no_cache=no_cache,
+                           pull=pull, args=args)
 
     async def up(self, opts: UpOptions) -> UpResult:
         names = self._targets(opts)

@@ -249,7 +249,7 @@ def test_restart_true_dependency_restarts_running_dependents():
 
 
 def test_services_with_build_are_built_when_missing_or_asked(monkeypatch):
-    import compose.orchestrator.executor as executor
+    import compose.orchestrator.builds as builds
 
     built = []
 
@@ -258,7 +258,7 @@ def test_services_with_build_are_built_when_missing_or_asked(monkeypatch):
         engine.images = dict(engine.images or {}, **{tag: "sha256:" + tag})
         return ""
 
-    monkeypatch.setattr(executor, "run_build", fake_build)
+    monkeypatch.setattr(builds, "run_build", fake_build)
     data = {"services": {"app": {"build": {"context": "/src"}},
                          "tagged": {"image": "me/tagged:1", "build": {"context": "/t"}}}}
     engine = FakeEngine()

@@ -1,0 +1,197 @@
+"""What the user sees of the builds of `build` and `up`, while they run (as Compose v2 shows them).
+
+On a terminal: a live block per image, its last few lines under a spinner, which goes away when
+the builds are over (the ` ✔ Image … Built` lines stay). Not on a terminal: the whole log, each
+line prefixed with the service (as `logs` prefixes container lines), so a CI log has everything.
+Quiet: nothing while it runs. In every mode a failed build ends with the output of the step that
+failed (the plain log has already shown it, just above the error), since the engine's error says
+only `returned a non-zero code`.
+
+Build output is untrusted text: it goes through as bytes in plain mode and as `rich.text.Text`
+(never markup) on the terminal. Views are called from the build threads, hence the locks.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import IO, Any
+
+from compose.logprinter import LineSplitter, LogPresenter, LogStyle
+
+TAIL_LINES = 5        # lines of each build shown live on a terminal
+STEP_LINES = 2000     # a failed step's output kept for the report (its last lines)
+
+
+class BuildLog:
+    """One image's build output cut into lines, remembering where the current step began (a
+    `Step N/M : …` line), so a failure can show that step's output and nothing older."""
+
+    def __init__(self) -> None:
+        self._splitter = LineSplitter()
+        self.step: deque[bytes] = deque(maxlen=STEP_LINES)
+        self.dropped = 0      # lines of the current step that fell out of `step`
+
+    def feed(self, text: str) -> list[bytes]:
+        """Complete lines of a stream message (a message may hold part of a line)."""
+        lines = self._splitter.feed(text.replace("\r\n", "\n").replace("\r", "\n")
+                                    .encode("utf-8", "replace"))
+        self._keep(lines)
+        return lines
+
+    def flush(self) -> list[bytes]:
+        lines = self._splitter.flush()
+        self._keep(lines)
+        return lines
+
+    def _keep(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if line.startswith(b"Step ") and b" : " in line:
+                self.step.clear()
+                self.dropped = 0
+            elif len(self.step) == self.step.maxlen:
+                self.dropped += 1
+            self.step.append(line)
+
+    def failed_step(self) -> list[bytes]:
+        head = [f"... ({self.dropped} lines of this step left out)".encode()] \
+            if self.dropped else []
+        return head + list(self.step)
+
+
+class BuildView:
+    """The quiet view, and the base of the others: a build's lines are only kept."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.logs: dict[str, BuildLog] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> BuildView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def begin(self, name: str, tag: str) -> None:
+        with self._lock:
+            self.logs[name] = BuildLog()
+
+    def text(self, name: str, text: str) -> None:
+        """A stream message of the build named `name` (a service)."""
+        lines = self.logs[name].feed(text)
+        if lines:
+            self._show(name, lines)
+
+    def end(self, name: str, ok: bool) -> None:
+        lines = self.logs[name].flush()
+        if lines:
+            self._show(name, lines)
+        self._ended(name, ok)
+
+    def _show(self, name: str, lines: list[bytes]) -> None:
+        pass
+
+    def _ended(self, name: str, ok: bool) -> None:
+        pass
+
+    def report_failure(self, name: str, tag: str) -> None:
+        """After the view is closed: the failed step's output, prefixed like the plain log."""
+        presenter = LogPresenter([name], LogStyle(colour=False))
+        block = presenter.lines(name, self.logs[name].failed_step())
+        self.stream.write(f"failed to build {tag}; the output of the step that failed:\n")
+        self.stream.write(block.decode("utf-8", "replace"))
+        self.stream.flush()
+
+
+class PlainBuildView(BuildView):
+    """Every line as it comes, `service | line` (the service names padded to one width)."""
+
+    def __init__(self, stream: IO[str], names: list[str], colour: bool = False) -> None:
+        super().__init__(stream)
+        self.presenter = LogPresenter(names, LogStyle(colour=colour))
+
+    def _show(self, name: str, lines: list[bytes]) -> None:
+        block = self.presenter.lines(name, lines).decode("utf-8", "replace")
+        with self._lock:
+            self.stream.write(block)
+            self.stream.flush()
+
+    def report_failure(self, name: str, tag: str) -> None:
+        pass    # its every line is on screen already, right above the error
+
+
+class LiveBuildView(BuildView):
+    """A spinner and the last TAIL_LINES lines per build, redrawn in place (rich Live)."""
+
+    def __init__(self, stream: IO[str], names: list[str]) -> None:
+        super().__init__(stream)
+        self.names = list(names)
+        self.tails: dict[str, deque[str]] = {}
+        self.state: dict[str, str] = {}       # name -> "building" | "built" | "failed"
+        self._live: Any = None
+
+    def __enter__(self) -> LiveBuildView:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=self.stream, highlight=False)
+        self._live = Live(get_renderable=self._render, console=console, transient=True,
+                          refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def begin(self, name: str, tag: str) -> None:
+        super().begin(name, tag)
+        with self._lock:
+            self.tails[name] = deque(maxlen=TAIL_LINES)
+            self.state[name] = "building"
+
+    def _show(self, name: str, lines: list[bytes]) -> None:
+        with self._lock:
+            self.tails[name].extend(line.decode("utf-8", "replace") for line in lines)
+
+    def _ended(self, name: str, ok: bool) -> None:
+        with self._lock:
+            self.state[name] = "built" if ok else "failed"
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            snapshot = [(n, self.state.get(n), list(self.tails.get(n, ())))
+                        for n in self.names if n in self.state]
+        rows = []
+        for name, state, tail in snapshot:
+            head = Table.grid(padding=(0, 1))
+            if state == "building":
+                head.add_row(Spinner("dots"), Text(f"Building {name}"))
+            else:
+                mark = Text("✔", style="green") if state == "built" else Text("✘", style="red")
+                head.add_row(mark, Text(f"{name} {state}"))
+            rows.append(head)
+            if state == "building":
+                rows.extend(Text("    " + line, style="dim", no_wrap=True, overflow="ellipsis")
+                            for line in tail)
+        return Group(*rows)
+
+
+def view_for(progress: Any, names: list[str]) -> BuildView:
+    """The view the progress stream calls for: quiet, live on a terminal, else plain."""
+    stream = progress.stream
+    if getattr(progress, "quiet", False):
+        return BuildView(stream)
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        return LiveBuildView(stream, names)
+    return PlainBuildView(stream, names, colour=False)
