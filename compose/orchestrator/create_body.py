@@ -299,6 +299,35 @@ def network_mode_of(service: Mapping, ctx: CreateContext) -> tuple[str, dict]:
     return first, endpoints
 
 
+def security_opts(values: list, ctx: CreateContext) -> list[str]:
+    """As Compose: `seccomp=FILE` (or `seccomp:FILE`) is sent as the file's compacted JSON, the
+    path taken from the project directory. The one read of a file here: the engine wants the
+    profile's content, and the project directory is only known on this side."""
+    import json
+    import os
+
+    from compose.orchestrator.labels import WORKING_DIR
+
+    out = []
+    for opt in (str(v) for v in values):
+        key, sep, value = opt.partition("=" if "=" in opt else ":")
+        if key != "seccomp" or not sep or value in ("unconfined", "builtin"):
+            out.append(opt)
+            continue
+        path = os.path.join(ctx.labels.get(WORKING_DIR) or ".", os.path.expanduser(value))
+        try:
+            with open(path) as f:
+                profile = json.load(f)
+        except OSError as e:
+            raise OrchestratorError(f"service {ctx.service!r}: security_opt {opt!r}: cannot "
+                                    f"read the seccomp profile: {e.strerror}") from None
+        except ValueError as e:
+            raise OrchestratorError(f"service {ctx.service!r}: security_opt {opt!r}: the "
+                                    f"seccomp profile is not JSON: {e}") from None
+        out.append("seccomp=" + json.dumps(profile, separators=(",", ":")))
+    return out
+
+
 def create_body(service: Mapping, ctx: CreateContext) -> dict:
     """The ContainerCreate JSON for one container of `service`."""
     image = service.get("image")
@@ -332,7 +361,7 @@ def create_body(service: Mapping, ctx: CreateContext) -> dict:
         "Privileged": bool(service.get("privileged")),
         "CapAdd": list(service.get("cap_add") or []),
         "CapDrop": list(service.get("cap_drop") or []),
-        "SecurityOpt": list(service.get("security_opt") or []),
+        "SecurityOpt": security_opts(service.get("security_opt") or [], ctx),
         "Dns": _as_list(service.get("dns")) or [],
         "DnsSearch": _as_list(service.get("dns_search")) or [],
         "DnsOptions": list(service.get("dns_opt") or []),

@@ -80,7 +80,7 @@ def register(router: Router, engine: Engine) -> None:
                         "Log": ["json-file"]},
             "Swarm": {"LocalNodeState": "inactive"},
             "Labels": [],
-            "SecurityOptions": [],
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Warnings": None,
         })
 

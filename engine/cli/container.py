@@ -55,7 +55,9 @@ _CREATE_FLAGS: list[tuple[str, object, object]] = [
     ("add_host", Optional[List[str]], _O(None, "--add-host", help="HOST:IP in /etc/hosts.")),
     ("cap_add", Optional[List[str]], _O(None, "--cap-add", help="Add a capability.")),
     ("cap_drop", Optional[List[str]], _O(None, "--cap-drop", help="Drop a capability.")),
-    ("security_opt", Optional[List[str]], _O(None, "--security-opt", help="no-new-privileges.")),
+    ("security_opt", Optional[List[str]], _O(None, "--security-opt",
+                                              help="seccomp=FILE|unconfined, no-new-privileges.")),
+    ("privileged", bool, _O(False, "--privileged", help="All capabilities, no seccomp filter.")),
 ]
 _POSITIONALS: list[tuple[str, object, object]] = [
     ("image", str, _A(..., help="Image to run.")),
@@ -95,7 +97,7 @@ def _flags(kw: dict, detach: bool):
         network_aliases=t("network_alias"), ip=kw["ip"], publish=t("publish"),
         publish_all=kw["publish_all"], expose=t("expose"), dns=t("dns"),
         add_hosts=t("add_host"), cap_add=t("cap_add"), cap_drop=t("cap_drop"),
-        security_opt=t("security_opt"))
+        security_opt=t("security_opt"), privileged=kw["privileged"])
 
 
 def _body(flags) -> dict:
@@ -506,7 +508,9 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
           tty: bool = typer.Option(False, "-t", "--tty", help="Allocate a pseudo-terminal."),
           env: Optional[List[str]] = typer.Option(None, "-e", "--env", help="Set K=V."),
           user: Optional[str] = typer.Option(None, "-u", "--user", help="USER[:GROUP]."),
-          workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Directory.")) -> None:
+          workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Directory."),
+          privileged: bool = typer.Option(False, "--privileged",
+                                          help="Every capability for the command.")) -> None:
     """Run a command in a running container."""
     from engine.cli import parse, stdio
     from engine.client import Client
@@ -516,7 +520,8 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
     try:
         exec_id = client.exec_create(name, list(command), stdin=interactive and not detach,
                                      stdout=not detach, stderr=not detach, tty=tty,
-                                     env=environment, user=user, workdir=workdir)
+                                     env=environment, user=user, workdir=workdir,
+                                     privileged=privileged)
     except EngineError as e:
         raise PycomposeError(e.message) from None  # docker: exit 1 for "not running" and co.
     if detach:

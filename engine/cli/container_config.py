@@ -50,6 +50,7 @@ class ContainerFlags:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
+    privileged: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +163,8 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
         host["CapAdd"] = [c.upper() for c in flags.cap_add]
     if flags.cap_drop:
         host["CapDrop"] = [c.upper() for c in flags.cap_drop]
+    if flags.privileged:
+        host["Privileged"] = True
     if flags.security_opt:
         host["SecurityOpt"] = [parse.parse_security_opt(s) for s in flags.security_opt]
     config["HostConfig"] = host

@@ -123,7 +123,7 @@ class ExecRegistry:
 
     async def _spawn(self, rec: ContainerRecord, run: Running, args: tuple[str, ...],
                      env: tuple[str, ...], user: str, cwd: str, tty: bool, want_stdin: bool,
-                     console_size: tuple[int, int] | None = None
+                     console_size: tuple[int, int] | None = None, privileged: bool = False
                      ) -> tuple[Any, dict[str, trio.lowlevel.FdStream]]:
         from engine.runtime.runtime import Stdio
 
@@ -138,8 +138,8 @@ class ExecRegistry:
             merged.setdefault("TERM", "TERM=xterm")
         pspec = ProcessSpec(args=args, env=tuple(merged.values()),
                             cwd=cwd or cfg.working_dir or "/", user=resolved, tty=tty,
-                            no_new_privileges=cfg.no_new_privileges, cap_add=cfg.cap_add,
-                            cap_drop=cfg.cap_drop, console_size=console_size if tty else None)
+                            console_size=console_size if tty else None,
+                            **setup.confinement(cfg, privileged))
         stdio, child, parent = Stdio(), [], {}
         try:
             if not tty:
@@ -191,7 +191,7 @@ class ExecRegistry:
             process, streams = await self._spawn(rec, run, inst.args, inst.env, inst.user,
                                                  inst.working_dir, inst.tty,
                                                  inst.attach_stdin and not detach,
-                                                 inst.pending_size)
+                                                 inst.pending_size, inst.privileged)
         except BaseException:
             inst.exit_code = 126
             inst.done.set()

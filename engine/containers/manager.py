@@ -291,7 +291,8 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             id=rec.id, rootfs=str(merged), hostname=hostname,
             process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
             readonly_rootfs=cfg.readonly_rootfs, network=network,
-            init_path=setup.init_path(cfg), resources=setup.resources(cfg))
+            init_path=setup.init_path(cfg), resources=setup.resources(cfg),
+            privileged=cfg.privileged)
         with step("prepare.cgroup", rec.short_id):
             cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
         undo.append(cgroup.remove)

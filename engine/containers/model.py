@@ -14,6 +14,8 @@ from typing import Any
 
 from engine.containers.restart import RestartPolicy
 from engine.errors import BadParameter
+from engine.runtime.capabilities import check_cap_names
+from engine.runtime.seccomp.options import check_security_opts
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor for HostConfig.Memory
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
@@ -158,6 +160,8 @@ class ContainerConfig:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
+    privileged: bool = False
+    seccomp_profile: str = ""              # SecurityOpt seccomp=: "", "unconfined", "builtin", JSON
     log_config: LogConfig = LogConfig()
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
@@ -404,7 +408,8 @@ def parse_create(body: object) -> ContainerConfig:
     exposed = tuple(f"{p}/{proto}" for p, proto in
                     (parse_port_key(k, "Config.ExposedPorts")
                      for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
-    security = _strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt") or ()
+    security = check_security_opts(_strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt")
+                                   or ())
     restart_policy = RestartPolicy.parse(host.get("RestartPolicy"))
     if host.get("AutoRemove") and restart_policy.name != "no":
         raise BadParameter("HostConfig.AutoRemove: conflicting options: cannot combine a restart "
@@ -439,10 +444,12 @@ def parse_create(body: object) -> ContainerConfig:
         network_mode=network_mode,
         init=bool(host.get("Init")),
         port_bindings=parse_port_bindings(host.get("PortBindings")),
-        cap_add=_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (),
-        cap_drop=_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
-        no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith(":false")
-                              for s in security),
+        cap_add=check_cap_names(_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (), "CapAdd"),
+        cap_drop=check_cap_names(_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
+                                 "CapDrop"),
+        no_new_privileges=security.no_new_privileges,
+        privileged=bool(host.get("Privileged")),
+        seccomp_profile=security.seccomp,
         log_config=parse_log_config(host.get("LogConfig")),
         extra_hosts=_strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
         dns=_strings(host.get("Dns"), "HostConfig.Dns") or (),

@@ -9,6 +9,8 @@ from pathlib import Path
 from engine.containers.model import ContainerConfig, MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter
+from engine.runtime import capabilities
+from engine.runtime.seccomp import cache as seccomp_cache
 from engine.runtime.spec import DEFAULT_PATH, Mount, ProcessSpec, Resources, User
 from engine.volumes import VolumeStore
 
@@ -163,8 +165,21 @@ def process_spec(cfg: ContainerConfig, user: User, hostname: str) -> ProcessSpec
         raise BadParameter("no command specified")
     return ProcessSpec(args=args, env=container_env(cfg, hostname),
                        cwd=cfg.working_dir or "/", user=user, tty=cfg.tty,
-                       no_new_privileges=cfg.no_new_privileges, cap_add=cfg.cap_add,
-                       cap_drop=cfg.cap_drop, console_size=cfg.console_size if cfg.tty else None)
+                       console_size=cfg.console_size if cfg.tty else None, **confinement(cfg))
+
+
+def confinement(cfg: ContainerConfig, privileged_exec: bool = False) -> dict:
+    """ProcessSpec's capability, no_new_privileges and seccomp fields. Privileged: every
+    capability and no filter (unless a profile was named), as Docker. An exec runs under its
+    container's filter (compiled for the container's capabilities); `exec --privileged` only
+    widens its capabilities."""
+    cap_add, cap_drop = (("ALL",), ()) if cfg.privileged else (cfg.cap_add, cfg.cap_drop)
+    caps = capabilities.effective_mask(cap_add, cap_drop) & capabilities.held_by_engine()
+    seccomp = seccomp_cache.filter_for(cfg.seccomp_profile, caps, cfg.privileged)
+    if privileged_exec:
+        cap_add, cap_drop = ("ALL",), ()
+    return {"cap_add": cap_add, "cap_drop": cap_drop, "seccomp_filter": seccomp,
+            "no_new_privileges": cfg.no_new_privileges}
 
 
 def resources(cfg: ContainerConfig) -> Resources:

@@ -36,6 +36,19 @@ def cap_number(name: str) -> int:
         raise BadParameter(f"unknown capability: {name!r}") from None
 
 
+def check_cap_names(names: tuple[str, ...], field_name: str) -> tuple[str, ...]:
+    """`names` unchanged if each is a capability (with or without CAP_) or ALL; else Docker's
+    one-line 400."""
+    for name in names:
+        if name.upper() != "ALL":
+            try:
+                cap_number(name)
+            except BadParameter:
+                key = name.upper() if name.upper().startswith("CAP_") else f"CAP_{name.upper()}"
+                raise BadParameter(f'invalid {field_name}: unknown capability: "{key}"') from None
+    return names
+
+
 def mask_of(names: tuple[str, ...] | list[str]) -> int:
     mask = 0
     for name in names:
@@ -84,7 +97,10 @@ def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, la
 
     `hold`: capabilities kept in the effective and permitted sets beyond `caps` (not in the
     bounding set, so no execve can get them back) until `release_held`; seccomp needs
-    CAP_SYS_ADMIN to install a filter without no_new_privileges (seccomp/install.py)."""
+    CAP_SYS_ADMIN to install a filter without no_new_privileges (seccomp/install.py).
+    Capabilities the engine itself lacks (it may run with a reduced set) are left out rather
+    than failing the start: "ALL" means all the engine has."""
+    caps &= held_by_engine()
     drop_bounding_set(caps, last)
     syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
     os.setgroups(list(groups))
@@ -97,9 +113,15 @@ def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, la
 
 def release_held(caps: int) -> None:
     """Drop what `apply_credentials(hold=...)` kept: exactly `caps` remain."""
+    caps &= syscalls.capget()[1]
     syscalls.capset(caps, caps, 0)
 
 
+def held_by_engine() -> int:
+    """The calling process's permitted set: the most a container can get from us."""
+    return syscalls.capget()[1]
+
+
 def privileged_mask(last: int | None = None) -> int:
-    """Every capability the kernel knows (Docker's --privileged)."""
+    """Every capability the kernel knows (Docker's --privileged, before `held_by_engine`)."""
     return ALL_CAPS if last is None else (1 << (last + 1)) - 1

@@ -140,8 +140,20 @@ def test_security_opt():
     assert parse.parse_security_opt("no-new-privileges") == "no-new-privileges"
     assert parse.parse_security_opt("no-new-privileges:true") == "no-new-privileges"
     assert parse.parse_security_opt("no-new-privileges=false") == "no-new-privileges:false"
-    with pytest.raises(FlagError, match="only no-new-privileges"):
-        parse.parse_security_opt("seccomp=unconfined")
+    assert parse.parse_security_opt("seccomp=unconfined") == "seccomp=unconfined"
+    assert parse.parse_security_opt("apparmor=x") == "apparmor=x"  # the daemon judges it
+    with pytest.raises(FlagError, match="opening seccomp profile failed"):
+        parse.parse_security_opt("seccomp=/nonexistent/profile.json")
+
+
+def test_security_opt_seccomp_file_is_sent_as_its_json(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n')
+    assert parse.parse_security_opt(f"seccomp={path}") == \
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}'
+    path.write_text("{not json")
+    with pytest.raises(FlagError, match="not JSON"):
+        parse.parse_security_opt(f"seccomp:{path}")
 
 
 def test_durations_and_since():
