@@ -93,3 +93,12 @@ class ProjectNameError(ComposeError):
 
 class ComposeFileNotFound(ComposeError):
     """No compose file was given or found, or a named one does not exist."""
+
+
+class NormalizeError(Exception):
+    """Raised with a key path; project.py turns it into a ComposeError with file and line."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key

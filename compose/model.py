@@ -389,7 +389,9 @@ def _file_ref(ref: dict, kind: str) -> FileReference:
         target = target if target and target.startswith("/") else f"/run/secrets/{target or src}"
     else:
         target = target or f"/{src}"
-    return FileReference(source=src, target=target, uid=ref.get("uid"), gid=ref.get("gid"), mode=ref.get("mode"))
+    mode = ref.get("mode")
+    return FileReference(source=src, target=target, uid=ref.get("uid"), gid=ref.get("gid"),
+                         mode=int(mode, 8) if isinstance(mode, str) else mode)
 
 
 def _ulimits(u: dict | None) -> tuple[Ulimit, ...]:

@@ -16,16 +16,11 @@ import re
 import shlex
 from typing import Any, Callable, Mapping
 
-from compose.merge import _split_short, dedupe, _port_key
-
-
-class NormalizeError(Exception):
-    """Raised with a key path; project.py turns it into a ComposeError with file and line."""
-
-    def __init__(self, message: str, key: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.key = key
+from compose.errors import NormalizeError
+from compose.merge import dedupe, _port_key
+from compose.shortsyntax import _long_port, parse_port, parse_volume
+from compose.values import (extra_hosts, format_duration, kv_mapping, ordered as _ordered,
+                            parse_bytes, parse_duration, to_bool, to_int as _to_int)
 
 
 # Service attribute order of compose-go's ServiceConfig, which `config` output follows.
@@ -45,202 +40,6 @@ SERVICE_ORDER = (
 _MAP_FIELDS = ("environment", "labels", "annotations", "sysctls", "depends_on", "networks",
                "ulimits", "storage_opt", "models")
 TOP_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
-
-
-def _ordered(mapping: dict, order) -> dict:
-    rank = {k: i for i, k in enumerate(order)}
-    return dict(sorted(mapping.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
-
-
-# --- small value parsers --------------------------------------------------------------------
-
-_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_bytes(value: Any) -> int:
-    """`256m`, `1g`, `512kb`, `1.5GiB`, 1024 -> bytes (Docker's RAMInBytes, binary units)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"invalid size: {value!r} (must not be negative)")
-        return value
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgtBKMGT]?)(?:i?[bB])?\s*", str(value))
-    if not m:
-        raise ValueError(f"invalid size: {value!r}")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
-
-
-_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
-def parse_duration(value: Any) -> int:
-    """Go duration text (`1m30s`, `500ms`) -> nanoseconds."""
-    text = str(value).strip()
-    if text in ("0", ""):
-        return 0
-    sign = -1 if text.startswith("-") else 1
-    text = text.lstrip("+-")
-    pos, total = 0, 0.0
-    for m in _DUR.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _NS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"invalid duration: {value!r}")
-    return sign * int(total)
-
-
-def format_duration(ns: int) -> str:
-    """Nanoseconds -> Go's time.Duration.String() (`1m0s`, `1.5s`, `500ms`)."""
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    if ns < 10**9:
-        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
-            if ns >= size:
-                return sign + _trim(ns / size) + unit
-    h, rest = divmod(ns, 3600 * 10**9)
-    m, rest = divmod(rest, 60 * 10**9)
-    s = _trim(rest / 10**9) + "s"
-    if h:
-        return f"{sign}{h}h{m}m{s}"
-    if m:
-        return f"{sign}{m}m{s}"
-    return sign + s
-
-
-def _trim(x: float) -> str:
-    return f"{x:.9f}".rstrip("0").rstrip(".")
-
-
-def _to_int(value: Any, key: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NormalizeError(f"{value!r} is not an integer", key) from None
-
-
-_TRUE = {"true", "yes", "y", "on", "1"}
-
-
-def to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in _TRUE
-
-
-# --- ports ------------------------------------------------------------------------------------
-
-def _port_range(text: str, key: str) -> tuple[int, int]:
-    lo, _, hi = text.partition("-")
-    try:
-        start, end = int(lo), int(hi or lo)
-    except ValueError:
-        raise NormalizeError(f"invalid port {text!r}", key) from None
-    for port in (start, end):
-        if not 0 <= port <= 65535:
-            raise NormalizeError(f"port {port} is out of range 0-65535", key)
-    if start > end:
-        raise NormalizeError(f"invalid port range {text!r}", key)
-    return start, end
-
-
-def parse_port(spec: Any, key: str) -> list[dict]:
-    """Short port syntax -> canonical long entries (one per port of a range)."""
-    text = str(spec)
-    text, _, proto = text.partition("/")
-    proto = proto or "tcp"
-    host_ip = ""
-    if text.startswith("["):  # [::1]:8080:80
-        end = text.find("]")
-        host_ip, text = text[1:end], text[end + 2:]
-        parts = text.split(":")
-        published, target = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
-    else:
-        parts = text.split(":")
-        if len(parts) == 1:
-            published, target = "", parts[0]
-        elif len(parts) == 2:
-            published, target = parts
-        elif len(parts) == 3:
-            host_ip, published, target = parts
-        else:  # bare IPv6 host ip
-            host_ip, published, target = ":".join(parts[:-2]), parts[-2], parts[-1]
-    t0, t1 = _port_range(target, key)
-    entries = []
-    if published:
-        p0, p1 = _port_range(published, key)
-        if t1 - t0 == 0 and p1 - p0 > 0:
-            pairs = [(t0, published)]
-        elif p1 - p0 != t1 - t0:
-            raise NormalizeError(f"invalid port range {spec!r}: host and container ranges differ", key)
-        else:
-            pairs = [(t, str(p0 + i)) for i, t in enumerate(range(t0, t1 + 1))]
-    else:
-        pairs = [(t, None) for t in range(t0, t1 + 1)]
-    for target_port, pub in pairs:
-        entry: dict = {"mode": "ingress"}
-        if host_ip:
-            entry["host_ip"] = host_ip
-        entry["target"] = target_port
-        if pub is not None:
-            entry["published"] = pub
-        entry["protocol"] = proto
-        entries.append(entry)
-    return entries
-
-
-def _long_port(item: dict, key: str) -> dict:
-    if item.get("target") in (None, ""):
-        raise NormalizeError("port target is required", key)
-    entry: dict = {}
-    for k in ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"):
-        if item.get(k) not in (None, ""):
-            entry[k] = item[k]
-    entry.setdefault("mode", "ingress")
-    entry["target"] = _to_int(item.get("target"), key)
-    if "published" in entry:
-        entry["published"] = str(entry["published"])
-    entry.setdefault("protocol", "tcp")
-    return _ordered(entry, ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"))
-
-
-# --- volumes ----------------------------------------------------------------------------------
-
-_PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
-
-
-def _is_bind_source(src: str) -> bool:
-    return src.startswith((".", "/", "~", "\\\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", src))
-
-
-def parse_volume(spec: str, key: str) -> dict:
-    parts = _split_short(spec)
-    if len(parts) == 1:
-        return {"type": "volume", "target": posixpath.normpath(parts[0]), "volume": {}}
-    if len(parts) > 3:
-        raise NormalizeError(f"invalid volume specification: {spec!r}", key)
-    source, target = parts[0], parts[1]
-    options = parts[2].split(",") if len(parts) == 3 else []
-    if not target.startswith("/") and not re.match(r"^[A-Za-z]:", target):
-        raise NormalizeError(f"invalid volume specification: {spec!r}: target must be an absolute path", key)
-    bind = _is_bind_source(source)
-    entry: dict = {"type": "bind" if bind else "volume", "source": source,
-                   "target": posixpath.normpath(target)}
-    sub: dict = {"create_host_path": True} if bind else {}
-    for opt in options:
-        if opt == "ro":
-            entry["read_only"] = True
-        elif opt == "nocopy" and not bind:
-            sub["nocopy"] = True
-        elif opt in ("z", "Z") and bind:
-            sub["selinux"] = opt
-        elif opt in _PROPAGATION and bind:
-            sub["propagation"] = opt
-    entry["bind" if bind else "volume"] = sub
-    return entry
 
 
 # --- the normalizer ---------------------------------------------------------------------------
@@ -312,7 +111,7 @@ class Normalizer:
             if flag in value:
                 value[flag] = to_bool(value[flag])
         if "labels" in value:
-            value["labels"] = _kv_mapping(value["labels"], None)
+            value["labels"] = kv_mapping(value["labels"], None)
         return _ordered(value, ("name", "driver", "driver_opts", "ipam", "external", "internal",
                                 "attachable", "enable_ipv4", "enable_ipv6", "labels"))
 
@@ -321,7 +120,7 @@ class Normalizer:
         value["name"] = self._engine_name(key, value)
         self._external(value)
         if "labels" in value:
-            value["labels"] = _kv_mapping(value["labels"], None)
+            value["labels"] = kv_mapping(value["labels"], None)
         opts = value.get("driver_opts")
         if isinstance(opts, dict) and "bind" in str(opts.get("o", "")) and opts.get("device"):
             value["driver_opts"] = {**opts, "device": self.abspath(str(opts["device"]))}
@@ -334,7 +133,7 @@ class Normalizer:
         if value.get("file"):
             value["file"] = self.abspath(str(value["file"]))
         if "labels" in value:
-            value["labels"] = _kv_mapping(value["labels"], None)
+            value["labels"] = kv_mapping(value["labels"], None)
         return _ordered(value, ("name", "file", "environment", "content", "external", "labels"))
 
     # services
@@ -352,14 +151,31 @@ class Normalizer:
             for entry in svc["env_file"]:
                 env.update(self._read_env_file(entry, key + ".env_file"))
         if "environment" in svc:
-            env.update(_kv_mapping(svc["environment"], self.env.get))
+            env.update(kv_mapping(svc["environment"], self.env.get))
         if "env_file" in svc or "environment" in svc:
             svc["environment"] = env
-        for k in ("labels", "annotations", "sysctls"):
+        if "env_file" in svc and self.read_env_file is not None:
+            del svc["env_file"]   # its values are in `environment` now, as Compose v2 prints it
+        for k in ("labels", "annotations"):
             if k in svc:
-                svc[k] = _kv_mapping(svc[k], None)
+                svc[k] = kv_mapping(svc[k], None, missing="")
+        if "sysctls" in svc:
+            svc["sysctls"] = kv_mapping(svc["sysctls"], None)
+        if "label_file" in svc:
+            svc["labels"] = {**self._label_files(svc.pop("label_file"), key + ".label_file"),
+                             **(svc.get("labels") or {})}
         if "extra_hosts" in svc:
-            svc["extra_hosts"] = _extra_hosts(svc["extra_hosts"])
+            try:
+                svc["extra_hosts"] = extra_hosts(svc["extra_hosts"])
+            except ValueError as e:
+                raise NormalizeError(str(e), key + ".extra_hosts") from None
+        if "devices" in svc:
+            svc["devices"] = [_device(d, f"{key}.devices[{i}]") for i, d in enumerate(svc["devices"])]
+        if "gpus" in svc:
+            svc["gpus"] = _gpus(svc["gpus"])
+        for hook in ("post_start", "pre_stop"):
+            if isinstance(svc.get(hook), list):
+                svc[hook] = [self._hook(h) for h in svc[hook]]
         if "ports" in svc:
             ports: list = []
             for i, p in enumerate(svc["ports"]):
@@ -388,6 +204,8 @@ class Normalizer:
         for k in ("init", "privileged", "read_only", "tty", "stdin_open", "oom_kill_disable", "attach"):
             if k in svc:
                 svc[k] = to_bool(svc[k])
+                if not svc[k] and k in _OMITTED_WHEN_FALSE:
+                    del svc[k]
         for k in ("cpu_shares", "pids_limit", "cpu_quota", "cpu_period", "oom_score_adj", "mem_swappiness"):
             if k in svc:
                 svc[k] = _to_int(svc[k], f"{key}.{k}")
@@ -441,7 +259,15 @@ class Normalizer:
                 resources[kind] = spec
             deploy["resources"] = resources
         if "labels" in deploy:
-            deploy["labels"] = _kv_mapping(deploy["labels"], None)
+            deploy["labels"] = kv_mapping(deploy["labels"], None)
+        for section in ("update_config", "rollback_config"):
+            config = deploy.get(section)
+            if isinstance(config, dict):
+                config = dict(config)
+                for k in ("delay", "monitor"):
+                    if k in config:
+                        config[k] = self._duration(config[k], f"{key}.{section}.{k}")
+                deploy[section] = config
         policy = deploy.get("restart_policy")
         if isinstance(policy, dict):
             policy = dict(policy)
@@ -470,18 +296,44 @@ class Normalizer:
         if "dockerfile_inline" not in build:
             build.setdefault("dockerfile", "Dockerfile")
         if "args" in build:
-            args = _kv_mapping(build["args"], self.env.get)
+            args = kv_mapping(build["args"], self.env.get)
             build["args"] = {k: v for k, v in args.items() if v is not None}
         if "labels" in build:
-            build["labels"] = _kv_mapping(build["labels"], None)
+            build["labels"] = kv_mapping(build["labels"], None)
         if "additional_contexts" in build:
-            build["additional_contexts"] = _kv_mapping(build["additional_contexts"], None)
+            build["additional_contexts"] = kv_mapping(build["additional_contexts"], None)
         if "extra_hosts" in build:
-            build["extra_hosts"] = _extra_hosts(build["extra_hosts"])
+            try:
+                build["extra_hosts"] = extra_hosts(build["extra_hosts"])
+            except ValueError as e:
+                raise NormalizeError(str(e), key + ".extra_hosts") from None
+        if "secrets" in build:
+            build["secrets"] = [{"source": s} if isinstance(s, str) else dict(s)
+                                for s in build["secrets"]]
         return _ordered(build, ("context", "dockerfile", "dockerfile_inline", "args", "ssh", "labels",
                                 "cache_from", "cache_to", "no_cache", "additional_contexts", "network",
                                 "pull", "target", "shm_size", "extra_hosts", "isolation", "privileged",
                                 "secrets", "tags", "ulimits", "platforms"))
+
+    def _label_files(self, value: Any, key: str) -> dict:
+        """label_file: dotenv-format files of labels, in order (later ones win)."""
+        labels: dict = {}
+        for path in value if isinstance(value, list) else [value]:
+            path = self.abspath(str(path))
+            if not os.path.isfile(path):
+                raise NormalizeError(f"label file {path} not found", key)
+            if self.read_env_file is not None:
+                labels.update(self.read_env_file(path, None))
+        return labels
+
+    def _hook(self, hook: Any) -> dict:
+        """post_start / pre_stop: a command string is split, an environment list is a mapping."""
+        hook = dict(hook)
+        if isinstance(hook.get("command"), str):
+            hook["command"] = shlex.split(hook["command"])
+        if "environment" in hook:
+            hook["environment"] = kv_mapping(hook["environment"], self.env.get)
+        return hook
 
     def env_files(self, value: Any) -> list[dict]:
         items = value if isinstance(value, list) else [value]
@@ -527,7 +379,7 @@ class Normalizer:
                 tmpfs = dict(tmpfs)
                 if tmpfs.get("size") is not None:
                     try:
-                        tmpfs["size"] = parse_bytes(tmpfs["size"])
+                        tmpfs["size"] = str(parse_bytes(tmpfs["size"]))
                     except ValueError as e:
                         raise NormalizeError(str(e), vk + ".tmpfs.size") from None
                 if tmpfs.get("mode") is not None:
@@ -556,7 +408,10 @@ class Normalizer:
         for i, item in enumerate(items):
             entry = {"source": item} if isinstance(item, str) else dict(item)
             if entry.get("mode") is not None:
-                entry["mode"] = _file_mode(entry["mode"], f"{key}[{i}].mode")
+                # printed as compose-go's FileMode prints: an octal string ("0440")
+                entry["mode"] = f"0{_file_mode(entry['mode'], f'{key}[{i}].mode'):o}"
+            if kind == "secrets" and not entry.get("target"):
+                entry["target"] = f"/run/secrets/{entry['source']}"
             if entry["source"] not in defined:
                 noun = "secret" if kind == "secrets" else "config"
                 raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined {noun} "
@@ -653,20 +508,33 @@ class Normalizer:
                                  f"{svc['container_name']!r} must be unique", key + ".container_name")
 
 
-def _kv_mapping(value: Any, resolve: Callable[[str], Any] | None) -> dict:
-    """`K=V` list or mapping -> mapping of strings. A bare `K` takes resolve(K) (None if unset
-    or without a resolver)."""
-    out: dict = {}
+# service booleans compose-go prints only when true (`omitempty`); `init` is a pointer: kept
+_OMITTED_WHEN_FALSE = frozenset({"privileged", "read_only", "tty", "stdin_open", "oom_kill_disable"})
+
+
+def _device(value: Any, key: str) -> dict:
+    """devices: `src[:dst[:perms]]` -> {source, target, permissions}, as compose-go prints it."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            if v is None:
-                out[str(k)] = resolve(str(k)) if resolve else None
-            else:
-                out[str(k)] = _text(v)
-        return out
+        return dict(value)
+    parts = str(value).split(":")
+    if not parts[0] or len(parts) > 3:
+        raise NormalizeError(f"invalid device: {value}", key)
+    source = parts[0]
+    target = parts[1] if len(parts) > 1 and parts[1] else source
+    return {"source": source, "target": target,
+            "permissions": parts[2] if len(parts) > 2 else "rwm"}
+
+
+def _gpus(value: Any) -> list[dict]:
+    """gpus: `all` is every device (count -1), as is `count: all`; a count as text is a number."""
+    if value == "all":
+        return [{"count": -1}]
+    out = []
     for item in value or []:
-        k, eq, v = str(item).partition("=")
-        out[k] = v if eq else (resolve(k) if resolve else None)
+        item = dict(item)
+        if "count" in item:
+            item["count"] = -1 if str(item["count"]) == "all" else int(item["count"])
+        out.append(item)
     return out
 
 
@@ -679,20 +547,3 @@ def _file_mode(value: Any, key: str) -> int:
         return int(str(value), 8)
     except ValueError:
         raise NormalizeError(f"invalid file mode {value!r}: expected an octal number like 0440", key) from None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _extra_hosts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        out = []
-        for host, ips in value.items():
-            for ip in ips if isinstance(ips, list) else [ips]:
-                out.append(f"{host}={ip}")
-        return out
-    # compose-go accepts host:ip and host=ip; `=` is canonical (IPv6 addresses contain ':')
-    return [h if "=" in str(h) else str(h).replace(":", "=", 1) for h in value]

@@ -198,17 +198,11 @@ def parse_dotenv(text: str, lookup: Lookup | None = None, filename: str | None =
     return out
 
 
-def _trim_quotes(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
 def parse_raw_env(text: str, lookup: Lookup | None = None, filename: str | None = None, *,
                   into: dict[str, str] | None = None) -> dict[str, str]:
     """`env_file` entries with `format: raw`: docker's `--env-file` syntax (docker/cli kvfile).
-    One `KEY=VALUE` per line, taken verbatim (no interpolation, no escapes; only one pair of
-    surrounding quotes is removed); a bare `KEY` takes the lookup's value if it has one."""
+    One `KEY=VALUE` per line, taken verbatim (no interpolation, no escapes, quotes kept: Compose v2
+    keeps them); a bare `KEY` takes the lookup's value if it has one."""
     out: dict[str, str] = {} if into is None else into
     get = lookup_function(lookup)
     if text.startswith(_BOM):
@@ -226,11 +220,11 @@ def parse_raw_env(text: str, lookup: Lookup | None = None, filename: str | None 
             raise EnvFileError(f"failed to parse env_file: variable '{key}' contains whitespaces",
                                filename=filename)
         if has_value:
-            out[key] = _trim_quotes(value)
+            out[key] = value
             continue
         found = get(line)
         if found is not None:
-            out[key] = _trim_quotes(found)
+            out[key] = found
     return out
 
 

@@ -84,7 +84,7 @@ def test_raw_format_takes_values_verbatim():
     text = ("\ufeff# comment\n  A=${NOT} interpolated # kept \n"
             "B='quoted'\nC=\"x\ny\nD\nE\nF=a=b\r\nG=\n")
     assert parse_raw_env(text, {"D": "'from lookup'"}) == {
-        "A": "${NOT} interpolated # kept ", "B": "quoted", "C": '"x', "D": "from lookup",
+        "A": "${NOT} interpolated # kept ", "B": "'quoted'", "C": '"x', "D": "'from lookup'",
         "F": "a=b", "G": ""}
     with pytest.raises(EnvFileError, match="variable 'A B' contains whitespaces"):
         parse_raw_env("A B=1\n", None, "r.env")

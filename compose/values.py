@@ -1,0 +1,167 @@
+"""Compose's scalar values as compose-go reads and prints them: sizes, durations, booleans,
+numbers in string maps, `K=V` lists, extra hosts. Pure functions; ValueError on bad input (the
+caller knows the key)."""
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from typing import Any, Callable
+
+from compose.errors import NormalizeError
+
+_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(value: Any) -> int:
+    """`256m`, `1g`, `512kb`, `1.5GiB`, 1024 -> bytes (Docker's RAMInBytes, binary units)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"invalid size: {value!r} (must not be negative)")
+        return value
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgtBKMGT]?)(?:i?[bB])?\s*", str(value))
+    if not m:
+        raise ValueError(f"invalid size: {value!r}")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+
+
+_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def parse_duration(value: Any) -> int:
+    """Go duration text (`1m30s`, `500ms`) -> nanoseconds."""
+    text = str(value).strip()
+    if text in ("0", ""):
+        return 0
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-")
+    pos, total = 0, 0.0
+    for m in _DUR.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _NS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration: {value!r}")
+    return sign * int(total)
+
+
+def format_duration(ns: int) -> str:
+    """Nanoseconds -> Go's time.Duration.String() (`1m0s`, `1.5s`, `500ms`)."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if ns >= size:
+                return sign + _trim(ns / size) + unit
+    h, rest = divmod(ns, 3600 * 10**9)
+    m, rest = divmod(rest, 60 * 10**9)
+    s = _trim(rest / 10**9) + "s"
+    if h:
+        return f"{sign}{h}h{m}m{s}"
+    if m:
+        return f"{sign}{m}m{s}"
+    return sign + s
+
+
+def _trim(x: float) -> str:
+    return f"{x:.9f}".rstrip("0").rstrip(".")
+
+
+_TRUE = {"true", "yes", "y", "on", "1"}
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+
+def go_float(value: float) -> str:
+    """A float as Go's strconv.FormatFloat(f, 'g', -1, 64) prints it: the shortest digits that
+    read back the same, in exponent form below 1e-4 and from 1e6 (`1`, `1.5`, `1e+06`, `+Inf`)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    prefix = "-" if sign else ""
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    exponent += len(digits) - len(text)            # the zeros we cut off
+    if text == "0":
+        return prefix + "0"
+    point = len(text) + exponent                   # where the decimal point goes
+    exp = point - 1
+    if exp < -4 or exp >= 6:   # strconv.FormatFloat(f, "g", -1, 64) switches at 6 digits
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return prefix + text + "0" * (point - len(text))
+    return f"{prefix}{text[:point]}.{text[point:]}"
+
+
+def go_text(value: Any) -> str:
+    """A scalar in a string map (environment, labels…) as compose-go turns it into a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return go_float(value)
+    return str(value)
+
+
+def kv_mapping(value: Any, resolve: Callable[[str], Any] | None, missing: Any = None) -> dict:
+    """`K=V` list or mapping -> mapping of strings. A bare `K` takes resolve(K) when there is a
+    resolver (None if unset), else `missing`."""
+    out: dict = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is None:
+                out[str(k)] = resolve(str(k)) if resolve else missing
+            else:
+                out[str(k)] = go_text(v)
+        return out
+    for item in value or []:
+        k, eq, v = str(item).partition("=")
+        out[k] = v if eq else (resolve(k) if resolve else missing)
+    return out
+
+
+def extra_hosts(value: Any) -> list[str]:
+    """`host=ip`, one entry per address: `host:ip`, `host=ip1,ip2`, `host:[::1]` and the mapping
+    form all come out as compose-go prints them. ValueError for an entry without an address."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for host, ips in value.items():
+            for ip in ips if isinstance(ips, list) else [ips]:
+                pairs.append((str(host), str(ip)))
+    else:
+        for entry in value:
+            text = str(entry)
+            # `=` is the separator when present (IPv6 addresses contain ':'), else the first ':'
+            host, sep, ips = text.partition("=") if "=" in text else text.partition(":")
+            if not sep or not ips:
+                raise ValueError(f"invalid additional host, missing IP: {text}")
+            pairs += [(host, ip) for ip in ips.split(",")]
+    return [f"{host}={_unbracket(ip.strip())}" for host, ip in pairs]
+
+
+def _unbracket(ip: str) -> str:
+    return ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+
+
+def ordered(mapping: dict, order) -> dict:
+    rank = {k: i for i, k in enumerate(order)}
+    return dict(sorted(mapping.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def to_int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NormalizeError(f"{value!r} is not an integer", key) from None
