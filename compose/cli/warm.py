@@ -10,12 +10,27 @@ signals it gets (Ctrl-C, SIGTERM, SIGWINCH, job control) and exits as the worker
 Nothing here is required: when no server answers, the command runs in this process as before and a
 server is started in the background for the next one. PYCOMPOSE_WARM=0 turns all of it off.
 
-Wire format (a unix stream socket; the peer must be the same uid):
-  request   4-byte big-endian length, then NUL-separated fields: b"PCW1", cwd, umask (octal),
-            interpreter(), the compose package directory, argc, argv..., then KEY=VALUE
-            environment entries; stdin/stdout/stderr ride along as SCM_RIGHTS on the first byte.
+Who may serve a command (the caller's environment, argv and terminal go to the server):
+  - the directory holding the engine's socket (and so the server's) must be owned by root or by us
+    and writable by no one else: neither group- nor other-writable, sticky bit or not (in a sticky
+    /tmp another user can still take the name first). A server is never started in, and a client
+    never connects into, any other directory;
+  - the server's socket file must be a socket owned by our effective uid, and the process listening
+    on it (SO_PEERCRED) must run as our effective uid; this is checked before anything is sent;
+  - the server answers b"stale" (and the command runs in-process) unless the caller shares its
+    namespaces (mount, pid, net, user, uts, ipc, cgroup), root directory and credentials beyond the
+    uid (groups, capabilities, no_new_privs, seccomp) — see caller_context(). Resource limits may
+    differ: the worker takes the caller's (see compose/cli/warm_server.py).
+Any refusal runs the command in-process; PYCOMPOSE_WARM_TRACE=1 prints the reason on stderr.
+
+Wire format (a unix stream socket):
+  request   4-byte big-endian length, then NUL-separated fields: b"PCW2", cwd, umask (octal),
+            interpreter(), the compose package directory, caller_context(), the text of
+            /proc/self/limits, argc, argv..., then KEY=VALUE environment entries;
+            stdin/stdout/stderr ride along as SCM_RIGHTS on the first byte.
   replies   b"pid N\\n" once the worker runs, then b"exit N\\n" or b"signal N\\n";
-            b"stale\\n" instead when the server cannot serve this client (run in-process then).
+            b"stale REASON\\n" instead when the server cannot serve this client (it runs
+            in-process then).
   client    b"sig N\\n" for each forwarded signal.
 """
 from __future__ import annotations
@@ -29,11 +44,19 @@ import sys
 # 6 ms, more than everything else it imports.
 import _socket
 
-MAGIC = b"PCW1"
+MAGIC = b"PCW2"
 DEFAULT_ENGINE_SOCKET = "/run/pycompose/engine.sock"
 # Signals the client passes on to its worker, as a terminal would deliver them to it.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH,
              signal.SIGUSR1, signal.SIGUSR2)
+# What a worker must share with its caller to see and do what the caller would: which files a
+# path names (mnt, and the root directory), which process a pid names (pid), addresses (net), what
+# ids and capabilities mean (user), and the rest for good measure (uts, ipc, cgroup).
+NAMESPACES = ("mnt", "pid", "net", "user", "uts", "ipc", "cgroup")
+# /proc/self/status lines that must match: credentials SO_PEERCRED does not show
+CREDENTIAL_FIELDS = (b"Uid:", b"Gid:", b"Groups:", b"CapInh:", b"CapPrm:", b"CapEff:", b"CapBnd:",
+                     b"CapAmb:", b"NoNewPrivs:", b"Seccomp:")
+_S_IFMT, _S_IFSOCK = 0o170000, 0o140000
 
 
 def enabled(env=os.environ) -> bool:
@@ -60,10 +83,65 @@ def package_dir() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def directory_refusal(directory: str, owner: int, mode: int, euid: int) -> str | None:
+    """Why a server's socket must not live in this directory (None: it may). Only root and we
+    may be able to create, replace or remove names in it."""
+    if owner not in (0, euid):
+        return f"{directory} belongs to uid {owner}"
+    if mode & 0o022:
+        return f"{directory} is writable by others (mode {mode & 0o7777:o})"
+    return None
+
+
+def socket_refusal(path: str, owner: int, mode: int, euid: int) -> str | None:
+    if mode & _S_IFMT != _S_IFSOCK:
+        return f"{path} is not a socket"
+    if owner != euid:
+        return f"{path} belongs to uid {owner}"
+    return None
+
+
+def trusted_directory(directory: str) -> str | None:
+    """directory_refusal() of a directory on disk (a reason also when it cannot be stat-ed)."""
+    try:
+        st = os.stat(directory)
+    except OSError as e:
+        return f"{directory}: {e.strerror}"
+    return directory_refusal(directory, st.st_uid, st.st_mode, os.geteuid())
+
+
+def caller_context() -> bytes:
+    """This process's namespaces, root directory and credentials, as one comparable value
+    (about 60 us: eight stats and one read of /proc/self/status)."""
+    parts = []
+    for name in NAMESPACES:
+        st = os.stat("/proc/self/ns/" + name)
+        parts.append(b"%s=%d:%d" % (name.encode(), st.st_dev, st.st_ino))
+    st = os.stat("/")
+    parts.append(b"root=%d:%d" % (st.st_dev, st.st_ino))
+    parts += [line.replace(b"\t", b" ") for line in _read("/proc/self/status").splitlines()
+              if line.startswith(CREDENTIAL_FIELDS)]
+    return b";".join(parts)
+
+
+def caller_limits() -> bytes:
+    """The text of /proc/self/limits (one read; importing `resource` would cost 0.3 ms)."""
+    return _read("/proc/self/limits")
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
+
+
 def encode_request(argv: list[str], cwd: str, umask: int, exe: str, pkg: str,
-                   environ: dict[bytes, bytes]) -> bytes:
+                   environ: dict[bytes, bytes], context: bytes = b"",
+                   limits: bytes = b"") -> bytes:
     fields = [MAGIC, os.fsencode(cwd), b"%o" % umask, os.fsencode(exe), os.fsencode(pkg),
-              b"%d" % len(argv)]
+              context, limits, b"%d" % len(argv)]
     fields += [os.fsencode(a) for a in argv]
     fields += [k + b"=" + v for k, v in environ.items()]
     body = b"\0".join(fields)
@@ -78,20 +156,21 @@ def try_run(argv: list[str]) -> int | None:
     engine_sock = engine_socket()
     if engine_sock is None:
         return None
+    conn, refusal = connect(server_socket(engine_sock))
+    if conn is None:
+        _trace(refusal)
+        return None
     try:
         cwd = os.getcwd()
-    except OSError:
-        return None
-    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        conn.connect(server_socket(engine_sock))
-    except OSError:
+        context, limits = caller_context(), caller_limits()
+    except OSError as e:
         conn.close()
+        _trace(f"cannot describe this process: {e}")
         return None
     umask = os.umask(0)
     os.umask(umask)
     request = encode_request([sys.argv[0]] + argv, cwd, umask, interpreter(), package_dir(),
-                             dict(os.environb))
+                             dict(os.environb), context, limits)
     stdio, spare = _stdio_fds()
     try:
         conn.sendmsg([request[:1]], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
@@ -107,11 +186,47 @@ def try_run(argv: list[str]) -> int | None:
     first = reader.next()
     if first is None or not first.startswith(b"pid "):
         conn.close()
+        stale = first is not None and first.startswith(b"stale")
+        _trace(f"the server cannot serve this process: {first[6:].decode(errors='replace')}"
+               if stale else "the server hung up")
         return None
     if os.environ.get("PYCOMPOSE_WARM_TRACE"):
         sys.stderr.write(f"pycompose: warm worker {int(first[4:])}\n")
         sys.stderr.flush()
     return _follow(conn, reader)
+
+
+def connect(path: str) -> tuple[_socket.socket | None, str]:
+    """A connection to the server at `path` that may be trusted with a request, or None and why
+    not. Nothing is sent: the caller's environment goes only to a server running as our euid,
+    listening in a directory no one else can write to."""
+    euid = os.geteuid()
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return None, f"{path}: {e.strerror}"
+    refusal = socket_refusal(path, st.st_uid, st.st_mode, euid) \
+        or trusted_directory(os.path.dirname(path) or ".")
+    if refusal:
+        return None, refusal
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
+            _socket.SOL_SOCKET, _socket.SO_PEERCRED, 12))
+    except OSError as e:
+        conn.close()
+        return None, f"{path}: {e.strerror}"
+    if uid != euid:
+        conn.close()
+        return None, f"{path} is served by uid {uid}"
+    return conn, ""
+
+
+def _trace(reason: str) -> None:
+    if os.environ.get("PYCOMPOSE_WARM_TRACE"):
+        sys.stderr.write(f"pycompose: warm CLI not used: {reason}\n")
+        sys.stderr.flush()
 
 
 def _stdio_fds() -> tuple[list[int], list[int]]:
@@ -189,9 +304,11 @@ def start_server() -> None:
     if not enabled():
         return
     engine_sock = engine_socket()
-    if engine_sock is None or not os.path.exists(engine_sock) \
-            or not os.access(os.path.dirname(engine_sock) or ".", os.W_OK):
-        return  # no engine, or we could not make the server's socket next to it anyway
+    if engine_sock is None or not os.path.exists(engine_sock):
+        return  # no engine
+    directory = os.path.dirname(engine_sock) or "."
+    if trusted_directory(directory) or not os.access(directory, os.W_OK):
+        return  # a server there could be squatted, or we could not make its socket anyway
     import subprocess
 
     root = os.environ.get("PYCOMPOSE_ROOT", "/var/lib/pycompose")

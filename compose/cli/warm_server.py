@@ -2,13 +2,19 @@
 
 `python -m compose.cli.warm_server ENGINE_SOCKET` takes a lock, finds the engine daemon behind
 ENGINE_SOCKET (SO_PEERCRED, then a pidfd), imports the CLI's modules once, and listens on
-`ENGINE_SOCKET.cli` (mode 0600, same uid only). Each request is served by a forked worker that takes
-the client's stdio, working directory, umask, environment and argv and runs `compose.cli.main.main`.
+`ENGINE_SOCKET.cli` (mode 0600, same euid only, in a directory no one else can write to). Each
+request is served by a forked worker that takes the client's stdio, working directory, umask,
+environment, resource limits and argv and runs `compose.cli.main.main`. A client that does not
+share the server's namespaces, root and credentials is told "stale" and runs the command itself.
 The server itself never runs a command and holds no engine state, so a crash of either side costs
 at most one cold start.
 
-It stops listening when the engine exits, when a module it imported changed on disk (an upgrade
-or an edit: the next command runs cold and starts a fresh server), or after IDLE_SECONDS without a
+Requests arrive on non-blocking connections, each with its own deadline: a client that connects
+and says nothing holds up no one else.
+
+It stops listening (and removes its socket and lock file) when the engine exits, when code it
+imported changed on disk (compose/cli/warm_watch.py: an upgrade or an edit, ours or a third-party
+package's; the next command runs cold and starts a fresh server), or after IDLE_SECONDS without a
 request; it exits once its last worker is gone.
 """
 from __future__ import annotations
@@ -23,12 +29,17 @@ import struct
 import sys
 import time
 
-from compose.cli.warm import MAGIC, interpreter, package_dir, server_socket
+from compose.cli.warm import (MAGIC, caller_context, caller_limits, interpreter, package_dir,
+                              server_socket, trusted_directory)
+from compose.cli.warm_limits import (CAP_SYS_RESOURCE, apply_limits, has_capability, limits_plan,
+                                     parse_limits)
+from compose.cli.warm_watch import SourceWatch, changed_since, watch_plan
 
 IDLE_SECONDS = 30 * 60
 ORPHAN_GRACE_SECONDS = 30.0  # workers still running this long after the engine left are killed
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 4 << 20
+MAX_PENDING = 64  # connections still sending their request; more are turned away
 # Third-party modules commands import (often lazily); all of ours under these packages are loaded
 # too (see preload). networkx and jsonschema stay out: no command path imports them.
 PRELOAD = ("trio", "typer", "typer.main", "yaml", "rich.console", "rich.text", "rich.progress",
@@ -36,6 +47,11 @@ PRELOAD = ("trio", "typer", "typer.main", "yaml", "rich.console", "rich.text", "
 PRELOAD_PACKAGES = ("compose", "engine.cli", "engine.client")
 PRELOAD_MODULES = ("engine.build.client", "engine.build.context", "engine.build.ignore",
                    "engine.humanize", "engine.config", "engine.errors")
+# Signals a client may forward (and the worker resets): held back from fork until the worker's
+# own handlers are in place, else one that lands in between is lost (Python's after-fork code
+# drops signals that arrived before it ran) and the worker never learns of a Ctrl-C.
+WORKER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                            signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH})
 
 
 class Request:
@@ -43,22 +59,26 @@ class Request:
 
     def __init__(self, body: bytes) -> None:
         fields = body.split(b"\0")
-        if len(fields) < 6 or fields[0] != MAGIC:
+        if len(fields) < 8 or fields[0] != MAGIC:
             raise ValueError("not a warm CLI request")
         self.cwd = os.fsdecode(fields[1])
         self.umask = int(fields[2], 8)
         self.exe = os.fsdecode(fields[3])
         self.pkg = os.fsdecode(fields[4])
-        argc = int(fields[5])
-        self.argv = [os.fsdecode(a) for a in fields[6:6 + argc]]
+        self.context = fields[5]
+        self.limits = fields[6]
+        argc = int(fields[7])
+        self.argv = [os.fsdecode(a) for a in fields[8:8 + argc]]
         if len(self.argv) != argc or argc < 1:
             raise ValueError("truncated argv")
         self.env: dict[bytes, bytes] = {}
-        for entry in fields[6 + argc:]:
+        for entry in fields[8 + argc:]:
             key, eq, value = entry.partition(b"=")
             if eq and key:
                 self.env[key] = value
 
+
+# --- start-up --------------------------------------------------------------------------------
 
 def engine_pid(engine_sock: str) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -93,59 +113,138 @@ def preload() -> None:
     load_schema()
 
 
-def fingerprint() -> dict[str, int]:
-    """mtime of every file of ours the server has loaded (modules and the schema)."""
-    roots = tuple(os.path.join(os.path.dirname(package_dir()), top) + os.sep
-                  for top in ("compose", "engine", "netbridge"))
-    files = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and path.startswith(roots):
-            files[path] = _mtime(path)
+def loaded_files() -> list[str]:
+    """Every file the server has loaded code or data from: all modules (ours and third-party,
+    C extensions too) and the schema."""
     from compose.schema import SCHEMA_PATH
 
-    files[str(SCHEMA_PATH)] = _mtime(str(SCHEMA_PATH))
+    files = [str(SCHEMA_PATH)]
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.isabs(path):
+            files.append(path)
     return files
 
 
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
+def package_dirs() -> list[str]:
+    """The sys.path directories pip installs into (new `*.dist-info`, `.pth` files appear here)."""
+    return [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+
+
+class _Pending:
+    """A connection whose request is still arriving; it holds up only itself."""
+
+    def __init__(self, conn: socket.socket, deadline: float) -> None:
+        self.conn = conn
+        self.deadline = deadline
+        self.data = bytearray()
+        self.fds: list[int] = []
+
+    def feed(self) -> Request | None:
+        """Read what has arrived: the request once complete, None while more is due; ValueError
+        or OSError for a bad one."""
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.conn, 65536, 3)
+            except BlockingIOError:
+                return None
+            self.fds += fds
+            if not data:
+                raise ValueError("truncated request")
+            self.data += data
+            if len(self.data) < 4:
+                continue
+            (length,) = struct.unpack(">I", self.data[:4])
+            if length > MAX_REQUEST:
+                raise ValueError("request too large")
+            if len(self.data) >= 4 + length:
+                if len(self.fds) != 3:
+                    raise ValueError("a request carries stdin, stdout and stderr")
+                return Request(bytes(self.data[4:4 + length]))
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
 
 class Server:
     def __init__(self, engine_sock: str) -> None:
         self.engine_sock = engine_sock
         self.path = server_socket(engine_sock)
+        self.lock_path = self.path + ".lock"
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.socket_inode = 0
         self.lock_fd: int | None = None
+        self.lock_id: tuple[int, int] | None = None
         self.engine_pidfd: int | None = None
-        self.files: dict[str, int] = {}
+        self.watch: SourceWatch | None = None
+        self.context = b""
+        self.limits: list[tuple[int, int]] = []
+        self.can_raise_limits = False
         # worker pidfd -> (pid, client connection)
         self.workers: dict[int, tuple[int, socket.socket]] = {}
+        self.pending: dict[socket.socket, _Pending] = {}
         self.last_request = time.monotonic()
         self.engine_gone_at: float | None = None
 
     # --- life cycle -----------------------------------------------------------------------
 
     def start(self) -> bool:
-        """Lock, find the engine, import, listen. False when another server holds the lock or the
-        engine is not there."""
-        self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        """Lock, find the engine, import, watch, listen. False when the directory is not safe,
+        another server holds the lock, the engine is not there or the code changed meanwhile."""
+        refusal = trusted_directory(os.path.dirname(self.path) or ".")
+        if refusal:
+            print(f"warm server: not started: {refusal}", file=sys.stderr)
+            return False
+        if not self._take_lock():
             return False
         try:
             self.engine_pidfd = os.pidfd_open(engine_pid(self.engine_sock))
         except OSError:
             return False
+        began = time.time_ns()
         preload()
-        self.files = fingerprint()
+        self.context = caller_context()
+        self.limits = parse_limits(caller_limits())
+        self.can_raise_limits = has_capability(CAP_SYS_RESOURCE)
+        plan = watch_plan(loaded_files(), package_dirs())
+        try:
+            self.watch = SourceWatch(plan)
+        except OSError as e:
+            print(f"warm server: not started: cannot watch its code: {e}", file=sys.stderr)
+            return False
+        if changed_since(plan, began):
+            return False  # changed while we imported it: the next command starts afresh
+        self._listen()
+        self.selector.register(self.engine_pidfd, selectors.EVENT_READ, self._engine_gone)
+        self.selector.register(self.watch, selectors.EVENT_READ, self._code_event)
+        import gc
+
+        gc.freeze()  # keep the imported heap shared with the workers (copy-on-write)
+        return True
+
+    def _take_lock(self) -> bool:
+        """One server per engine. The lock file is removed by its holder when it stops, so a
+        lock taken on a file that is no longer at the path is retried on the fresh one."""
+        for _attempt in range(3):
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                         0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = os.fstat(fd)
+                at_path = os.stat(self.lock_path)
+            except OSError:
+                os.close(fd)
+                return False  # held by a running server (or removed under us: let it be)
+            if (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino):
+                self.lock_fd, self.lock_id = fd, (held.st_dev, held.st_ino)
+                return True
+            os.close(fd)
+        return False
+
+    def _listen(self) -> None:
         try:
             os.unlink(self.path)
         except FileNotFoundError:
@@ -157,36 +256,41 @@ class Server:
         finally:
             os.umask(old_umask)
         listener.listen(64)
+        listener.setblocking(False)
         self.listener = listener
         self.socket_inode = os.stat(self.path).st_ino
         self.selector.register(listener, selectors.EVENT_READ, self._accept)
-        self.selector.register(self.engine_pidfd, selectors.EVENT_READ, self._engine_gone)
-        import gc
-
-        gc.freeze()  # keep the imported heap shared with the workers (copy-on-write)
-        return True
 
     def serve(self) -> None:
         while self.listener is not None or self.workers:
             now = time.monotonic()
-            if self.engine_gone_at is not None:
-                # the engine is gone: what still runs talks to nothing; don't linger for it
-                if now - self.engine_gone_at > ORPHAN_GRACE_SECONDS:
-                    for pidfd in self.workers:
-                        _send_signal(pidfd, signal.SIGKILL)
-                timeout = 1.0
-            elif self.workers:
-                timeout = None
-            else:
-                timeout = max(0.0, self.last_request + IDLE_SECONDS - now)
-            events = self.selector.select(timeout)
-            if not events and not self.workers:
-                self.stop_listening()
-            for key, _mask in events:
+            for pending in [p for p in self.pending.values() if p.deadline <= now]:
+                print("warm server: bad request: none within "
+                      f"{REQUEST_TIMEOUT:.0f} s", file=sys.stderr)
+                self._drop(pending)
+            for key, _mask in self.selector.select(self._timeout(now)):
                 key.data(key.fileobj)
+            if self.listener is not None and not self.workers and not self.pending \
+                    and time.monotonic() >= self.last_request + IDLE_SECONDS:
+                self.stop_listening()
+
+    def _timeout(self, now: float) -> float | None:
+        deadlines = [p.deadline for p in self.pending.values()]
+        if self.engine_gone_at is not None:
+            # the engine is gone: what still runs talks to nothing; don't linger for it
+            if now - self.engine_gone_at > ORPHAN_GRACE_SECONDS:
+                for pidfd in self.workers:
+                    _send_signal(pidfd, signal.SIGKILL)
+            deadlines.append(now + 1.0)
+        elif not self.workers:
+            deadlines.append(self.last_request + IDLE_SECONDS)
+        return max(0.0, min(deadlines) - now) if deadlines else None
 
     def stop_listening(self) -> None:
-        """No new requests; release the socket and the lock so a fresh server can take over."""
+        """No new requests; release the socket and the lock (removing both if still ours) so a
+        fresh server can take over."""
+        for pending in list(self.pending.values()):
+            self._drop(pending)
         if self.listener is not None:
             self.selector.unregister(self.listener)
             try:
@@ -197,12 +301,28 @@ class Server:
             self.listener.close()
             self.listener = None
         if self.engine_pidfd is not None:
-            self.selector.unregister(self.engine_pidfd)
+            self._forget_fd(self.engine_pidfd)
             os.close(self.engine_pidfd)
             self.engine_pidfd = None
+        if self.watch is not None:
+            self._forget_fd(self.watch)
+            self.watch.close()
+            self.watch = None
         if self.lock_fd is not None:
+            try:
+                at_path = os.stat(self.lock_path)
+                if (at_path.st_dev, at_path.st_ino) == self.lock_id:
+                    os.unlink(self.lock_path)  # while still holding it: see _take_lock
+            except OSError:
+                pass
             os.close(self.lock_fd)
             self.lock_fd = None
+
+    def _forget_fd(self, fileobj) -> None:
+        try:
+            self.selector.unregister(fileobj)
+        except (KeyError, ValueError):
+            pass
 
     # --- events ---------------------------------------------------------------------------
 
@@ -210,33 +330,85 @@ class Server:
         self.engine_gone_at = time.monotonic()
         self.stop_listening()
 
+    def _code_event(self, watch: SourceWatch) -> None:
+        if watch.changed():
+            self.stop_listening()  # our code changed on disk: make way for a fresh server
+
     def _accept(self, listener: socket.socket) -> None:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
         self.last_request = time.monotonic()
         try:
             _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            if uid != os.getuid():
-                conn.close()
-                return
-            request, fds = _receive(conn)
-        except (OSError, ValueError) as e:
-            print(f"warm server: bad request: {e}", file=sys.stderr)
+        except OSError:
+            uid = -1
+        if uid != os.geteuid() or len(self.pending) >= MAX_PENDING:
             conn.close()
             return
+        conn.setblocking(False)
+        pending = _Pending(conn, self.last_request + REQUEST_TIMEOUT)
+        self.pending[conn] = pending
+        self.selector.register(conn, selectors.EVENT_READ, self._request_data)
+
+    def _request_data(self, conn: socket.socket) -> None:
+        pending = self.pending[conn]
         try:
-            if request.exe != interpreter() or request.pkg != package_dir():
-                conn.sendall(b"stale\n")  # another Python or checkout: it runs in-process
+            request = pending.feed()
+        except (OSError, ValueError) as e:
+            print(f"warm server: bad request: {e}", file=sys.stderr)
+            self._drop(pending)
+            return
+        if request is None:
+            return
+        del self.pending[conn]
+        self.selector.unregister(conn)
+        fds, pending.fds = pending.fds, []
+        try:
+            self._dispatch(conn, request, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _drop(self, pending: _Pending) -> None:
+        self.pending.pop(pending.conn, None)
+        self._forget_fd(pending.conn)
+        pending.close_fds()
+        pending.conn.close()
+
+    def _refusal(self, request: Request) -> tuple[str | None, list[tuple[int, int, int]]]:
+        """Why this server must not run the request (None: it may), and the limits to set."""
+        if request.exe != interpreter() or request.pkg != package_dir():
+            return "another Python or pycompose", []
+        if request.context != self.context:
+            return "other namespaces, root or credentials", []
+        try:
+            plan = limits_plan(parse_limits(request.limits), self.limits, self.can_raise_limits)
+        except ValueError:
+            plan = None
+        if plan is None:
+            return "resource limits above the server's", []
+        if self.watch is None or self.watch.changed():
+            self.stop_listening()  # our code changed on disk: make way for a fresh server
+            return "its code changed", []
+        return None, plan
+
+    def _dispatch(self, conn: socket.socket, request: Request, fds: list[int]) -> None:
+        try:
+            refusal, limits = self._refusal(request)
+            if refusal is not None:
+                conn.sendall(b"stale %s\n" % refusal.encode())  # the client runs it in-process
                 conn.close()
                 return
-            if fingerprint() != self.files:
-                conn.sendall(b"stale\n")
-                conn.close()
-                self.stop_listening()  # our code changed on disk: make way for a fresh server
-                return
-            pid = os.fork()
-            if pid == 0:
-                self._become_worker(conn, fds, request)  # never returns
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    self._become_worker(conn, fds, request, limits, old_mask)  # never returns
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             pidfd = os.pidfd_open(pid)
             self.workers[pidfd] = (pid, conn)
             self.selector.register(pidfd, selectors.EVENT_READ, self._worker_done)
@@ -247,13 +419,12 @@ class Server:
             print(f"warm server: {e}", file=sys.stderr)
             if not any(c is conn for _pid, c in self.workers.values()):
                 conn.close()  # no worker took it: the client sees EOF and runs the command itself
-        finally:
-            for fd in fds:
-                os.close(fd)
 
     def _client_says(self, pidfd: int, conn: socket.socket) -> None:
         try:
             data = conn.recv(4096)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
@@ -271,10 +442,7 @@ class Server:
         self.selector.unregister(pidfd)
         _, status = os.waitpid(pid, 0)
         os.close(pidfd)
-        try:
-            self.selector.unregister(conn)
-        except (KeyError, ValueError):
-            pass
+        self._forget_fd(conn)
         if os.WIFSIGNALED(status):
             reply = b"signal %d\n" % os.WTERMSIG(status)
         else:
@@ -287,22 +455,34 @@ class Server:
 
     # --- the worker -----------------------------------------------------------------------
 
-    def _become_worker(self, conn: socket.socket, fds: list[int], request: Request) -> None:
+    def _close_inherited(self, conn: socket.socket) -> None:
+        """What the worker inherited from the server and must not hold (other clients' conns)."""
+        self.selector.close()
+        if self.listener is not None:
+            self.listener.close()
+        for fd in [self.engine_pidfd, self.lock_fd, *self.workers]:
+            if fd is not None:
+                os.close(fd)
+        if self.watch is not None:
+            self.watch.close()
+        for _pid, other in self.workers.values():
+            other.close()
+        for pending in self.pending.values():
+            pending.close_fds()
+            pending.conn.close()
+        conn.close()
+
+    def _become_worker(self, conn: socket.socket, fds: list[int], request: Request,
+                       limits: list[tuple[int, int, int]], old_mask) -> None:
         code = 1
         try:
-            self.selector.close()
-            if self.listener is not None:
-                self.listener.close()
-            for fd in [self.engine_pidfd, self.lock_fd, *self.workers]:
-                if fd is not None:
-                    os.close(fd)
-            for _pid, other in self.workers.values():
-                other.close()
-            conn.close()
+            self._close_inherited(conn)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD,
-                           signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+            for signum in WORKER_SIGNALS - {signal.SIGINT}:
                 signal.signal(signum, signal.SIG_DFL)
+            # a signal the client forwarded since the fork is delivered here, to these handlers
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            apply_limits(limits)
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
                 if fd > 2:
@@ -370,36 +550,6 @@ def _exit_worker(code: int) -> None:
         except BaseException:
             pass
     os._exit(code & 0xFF)
-
-
-def _receive(conn: socket.socket) -> tuple[Request, list[int]]:
-    conn.settimeout(REQUEST_TIMEOUT)
-    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
-    if len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        raise ValueError("a request carries stdin, stdout and stderr")
-    try:
-        while len(data) < 4:
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise ValueError("truncated request")
-            data += chunk
-        (length,) = struct.unpack(">I", data[:4])
-        if length > MAX_REQUEST:
-            raise ValueError("request too large")
-        while len(data) < 4 + length:
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise ValueError("truncated request")
-            data += chunk
-        request = Request(data[4:4 + length])
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    conn.settimeout(None)
-    return request, fds
 
 
 def _send_signal(pidfd: int, signum: int) -> None:

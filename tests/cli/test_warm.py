@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from compose.cli.warm import encode_request, interpreter, package_dir, server_socket
-from compose.cli.warm_server import Request, fingerprint
+from compose.cli.warm import (caller_context, caller_limits, encode_request, interpreter,
+                              package_dir, server_socket)
+from compose.cli.warm_server import Request
 
 CLI = [sys.executable, "-m", "compose.cli.main"]
 SERVER = [sys.executable, "-m", "compose.cli.warm_server"]
@@ -117,7 +118,7 @@ def _worker_pid(proc: subprocess.Popen) -> int:
 def test_request_round_trips_bytes_that_are_not_utf8():
     env = {b"A": b"1=2", b"ODD": b"\xff\xfe", b"EMPTY": b""}
     wire = encode_request(["pycompose", "config", "caf\udce9"], "/tmp/x y", 0o027, "/usr/bin/python3",
-                          "/opt/pc", env)
+                          "/opt/pc", env, b"mnt=1:2;CapEff: 0", b"Limit x\nMax cpu time  1  2")
     (length,) = struct.unpack(">I", wire[:4])
     request = Request(wire[4:])
     assert length == len(wire) - 4
@@ -125,23 +126,14 @@ def test_request_round_trips_bytes_that_are_not_utf8():
     assert (request.cwd, request.umask, request.exe, request.pkg) == ("/tmp/x y", 0o027,
                                                                        "/usr/bin/python3", "/opt/pc")
     assert request.env == env
+    assert (request.context, request.limits) == (b"mnt=1:2;CapEff: 0", b"Limit x\nMax cpu time  1  2")
 
 
 def test_garbage_is_not_a_request():
     with pytest.raises(ValueError):
         Request(b"GET / HTTP/1.1")
     with pytest.raises(ValueError):
-        Request(b"\0".join([b"PCW1", b"/", b"22", b"py", b"pkg", b"3", b"only-one"]))
-
-
-def test_fingerprint_covers_our_loaded_modules_and_the_schema():
-    import compose.cli.warm_server as server_module
-    from compose.schema import SCHEMA_PATH
-
-    files = fingerprint()
-    assert files[server_module.__file__] == os.stat(server_module.__file__).st_mtime_ns
-    assert str(SCHEMA_PATH) in files
-    assert not any("site-packages" in path for path in files)
+        Request(b"\0".join([b"PCW2", b"/", b"22", b"py", b"pkg", b"", b"", b"3", b"only-one"]))
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -252,7 +244,8 @@ def test_a_bad_signal_number_from_a_client_does_not_end_the_server(engine):
     server = _start_server(env, servers)
     cli_sock = server_socket(env["PYCOMPOSE_HOST"][len("unix://"):])
     request = encode_request(["pycompose", "container", "ls"], "/", 0o022, interpreter(),
-                             package_dir(), {k.encode(): v.encode() for k, v in env.items()})
+                             package_dir(), {k.encode(): v.encode() for k, v in env.items()},
+                             caller_context(), caller_limits())
     with socket.socket(socket.AF_UNIX) as conn, open(os.devnull, "r+b") as null:
         conn.settimeout(30)
         conn.connect(cli_sock)

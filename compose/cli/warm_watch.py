@@ -1,0 +1,131 @@
+"""Knows when the code a warm server imported has changed on disk (see compose/cli/warm_server.py).
+
+A worker forked from a server runs the server's imported code, so after an upgrade or an edit —
+of pycompose or of any package it imported (`pip install -U trio`) — the server must stop serving.
+Stat-ing every loaded file per request would cost each command about 1.5 ms (some 430 files), so
+the server asks inotify instead: one watch per directory that holds a loaded module, plus each
+`sys.path` directory (where pip adds and removes `*.dist-info` and `.pth` files). Checking before a
+request is then one non-blocking read that finds nothing.
+
+What counts as a change: anything done to a file the server loaded; a watched directory moved or
+deleted; a file appearing, going or being renamed whose name is a source (`.py`, `.so`, `.pth`) or
+package metadata (`.dist-info`, `.egg-info`, `.egg-link`). Editors' swap files and `__pycache__`
+don't count.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+from collections.abc import Iterable, Mapping
+
+IN_MODIFY = 0x2
+IN_ATTRIB = 0x4
+IN_CLOSE_WRITE = 0x8
+IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ONLYDIR = 0x1000000
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+WATCH_MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
+              | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+# the watched directory itself went away (or the kernel dropped events): always a change
+SELF_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
+SOURCE_SUFFIXES = (".py", ".so", ".pth", ".dist-info", ".egg-info", ".egg-link")
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
+# an mtime this close before the server began importing may belong to a write the import missed
+# (file times come from a coarse clock)
+MTIME_SLACK_NS = 50_000_000
+
+
+def watch_plan(files: Iterable[str], path_dirs: Iterable[str]) -> dict[str, frozenset[str]]:
+    """directory -> the names in it that were loaded; `sys.path` directories are watched even
+    when nothing was loaded straight from them."""
+    plan: dict[str, set[str]] = {}
+    for path in files:
+        directory, name = os.path.split(os.path.abspath(path))
+        plan.setdefault(directory, set()).add(name)
+    for directory in path_dirs:
+        if directory and os.path.isdir(directory):
+            plan.setdefault(os.path.abspath(directory), set())
+    return {directory: frozenset(names) for directory, names in plan.items()}
+
+
+def event_matters(mask: int, name: str, loaded: frozenset[str]) -> bool:
+    if mask & SELF_GONE:
+        return True
+    if not name or name == "__pycache__":
+        return False
+    return name in loaded or name.endswith(SOURCE_SUFFIXES)
+
+
+def changed_since(plan: Mapping[str, frozenset[str]], since_ns: int) -> bool:
+    """Whether a watched directory or loaded file changed (or went) after `since_ns` (a
+    time.time_ns() taken before the imports): closes the gap between importing and watching."""
+    cutoff = since_ns - MTIME_SLACK_NS
+    for directory, names in plan.items():
+        for path in (directory, *(os.path.join(directory, n) for n in names)):
+            try:
+                if os.stat(path).st_mtime_ns >= cutoff:
+                    return True
+            except OSError:
+                return True
+    return False
+
+
+class SourceWatch:
+    """inotify over a watch plan. `changed()` is sticky: once true, the server is stale."""
+
+    def __init__(self, plan: Mapping[str, frozenset[str]]) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.fd = fd
+        self._loaded: dict[int, frozenset[str]] = {}
+        self._changed = False
+        try:
+            for directory, names in plan.items():
+                wd = self._libc.inotify_add_watch(fd, os.fsencode(directory), WATCH_MASK)
+                if wd < 0:
+                    err = ctypes.get_errno()
+                    if err in (errno.ENOENT, errno.ENOTDIR):
+                        self._changed = True  # gone since it was imported from
+                        continue
+                    raise OSError(err, f"inotify_add_watch {directory}: {os.strerror(err)}")
+                self._loaded[wd] = names
+        except BaseException:
+            self.close()
+            raise
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def changed(self) -> bool:
+        """Drain the pending events (one read when there are none)."""
+        while not self._changed:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset < len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
+                offset += _EVENT.size + length
+                name = os.fsdecode(raw.rstrip(b"\0"))
+                if event_matters(mask, name, self._loaded.get(wd, frozenset())):
+                    self._changed = True
+        return self._changed
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
