@@ -56,7 +56,12 @@ def run(
             info = client.inspect_container(cid)
             typer.echo(info.get("Name", cid).lstrip("/"))
             return 0
-        return run_attached(client, cid, tty, stdin, rm)
+        waiter = session.gateway.dedicated() if rm else None
+        try:
+            return run_attached(client, cid, tty, stdin, rm, waiter)
+        finally:
+            if waiter is not None:
+                waiter.close()
     finally:
         session.gateway.close()
 

@@ -5,6 +5,7 @@ container -> stdout/stderr); trio is only used to start the dependencies of `run
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
 from compose.orchestrator.plan import Observed
 from compose.orchestrator.errors import OrchestratorError
-from engine.errors import EngineError, NotFound
+from engine.errors import Conflict, EngineError, NotFound
 
 
 async def find_replica(orch: Orchestrator, service: str, index: int | None = None,
@@ -98,6 +99,10 @@ async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, 
         workdir=opts.workdir, tty=tty, stdin_open=stdin, extra_volumes=opts.volumes)
     body["AttachStdin"] = stdin
     body["StdinOnce"] = stdin
+    if opts.remove:
+        # The engine removes it when it exits, also when we are no longer there to (killed,
+        # terminal closed): with stdin attached it then stops it too (see run_attached).
+        body.setdefault("HostConfig", {})["AutoRemove"] = True
     size = terminal_size() if tty else None
     if size:  # the pty has our size before the command starts (docker's ConsoleSize)
         body.setdefault("HostConfig", {})["ConsoleSize"] = list(size)
@@ -105,23 +110,81 @@ async def prepare_run(orch: Orchestrator, opts: RunOptions) -> tuple[str, bool, 
     return created["Id"], tty, stdin
 
 
-def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool) -> int:
-    """Attach, start, copy the streams until the process ends; its exit code."""
+class _ClientSignal(BaseException):
+    """SIGHUP (the terminal closed) or SIGTERM (`timeout`, a service manager) reached `run`:
+    raised from the handler so the blocking copy loop lets go."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool,
+                 waiter=None) -> int:
+    """Attach, start, copy the streams until the process ends; its exit code.
+
+    With `remove` the container was created with AutoRemove: `waiter` (a second client) waits
+    for its removal from before the start, the way the docker CLI reads the exit code of a
+    container the engine removes. The one-off goes with us: SIGHUP or SIGTERM stops and removes
+    it (then `run` exits 128+signal); when we die unannounced (SIGKILL) the engine sees the
+    attach connection close and stops it. Without `remove` those signals are passed on to the
+    container, as Ctrl-C is (docker's sig-proxy)."""
+    exit_wait = None
     try:
-        sock = client.attach(cid, stdin=stdin, stdout=True, stderr=True, tty=tty)
-        try:
-            start_or_raise(client, cid)
-            with _terminal(tty), _resizing(tty, lambda h, w: client.resize(cid, h, w)):
-                _pump(sock, tty, stdin, on_interrupt=lambda: _forward_sigint(client, cid))
-        finally:
-            sock.close()
-        return int(client.wait(cid).get("StatusCode", 0))
+        with _client_signals():
+            sock = client.attach(cid, stdin=stdin, stdout=True, stderr=True, tty=tty)
+            try:
+                if waiter is not None:
+                    exit_wait = waiter.request("POST", f"/containers/{cid}/wait",
+                                               {"condition": "removed"})
+                start_or_raise(client, cid)
+                with _terminal(tty), _resizing(tty, lambda h, w: client.resize(cid, h, w)):
+                    _pump(sock, tty, stdin, on_interrupt=lambda: _forward(client, cid, "SIGINT"),
+                          on_signal=None if remove else
+                          lambda signum: _forward(client, cid, signal.Signals(signum).name))
+            finally:
+                sock.close()
+            if exit_wait is not None:
+                return int((json.loads(exit_wait.read() or b"{}")).get("StatusCode") or 0)
+            return int(client.wait(cid).get("StatusCode", 0))
+    except _ClientSignal as e:
+        _stop_quietly(client, cid)
+        return 128 + e.signum
     finally:
+        if exit_wait is not None:
+            exit_wait.close()
         if remove:
             try:
                 client.remove_container(cid, force=True, volumes=True)
-            except NotFound:
-                pass
+            except (NotFound, Conflict):
+                pass   # the engine's auto-removal got there first (or is at it)
+
+
+@contextmanager
+def _client_signals() -> Iterator[None]:
+    """SIGHUP and SIGTERM raise _ClientSignal while a one-off runs (main thread only: that is
+    where Python runs signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise _ClientSignal(signum)
+
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _stop_quietly(client, cid: str) -> None:
+    try:
+        client.stop(cid)
+    except EngineError:
+        pass   # exited, or removed already
 
 
 def start_or_raise(client, cid: str) -> None:
@@ -143,9 +206,9 @@ def start_or_raise(client, cid: str) -> None:
         raise err from None
 
 
-def _forward_sigint(client, cid: str) -> None:
+def _forward(client, cid: str, signame: str) -> None:
     try:
-        client.kill(cid, "SIGINT")
+        client.kill(cid, signame)
     except Exception:   # noqa: BLE001 - best effort: the container may be gone already
         pass
 
@@ -171,7 +234,7 @@ def exec_in(client, cid: str, command: list[str], *, detach: bool, tty: bool,
     return 0 if code is None else int(code)
 
 
-def _pump(sock, tty: bool, stdin: bool, on_interrupt=None) -> None:
+def _pump(sock, tty: bool, stdin: bool, on_interrupt=None, on_signal=None) -> None:
     if stdin:
         threading.Thread(target=_copy_stdin, args=(sock,), daemon=True).start()
     while True:
@@ -183,6 +246,10 @@ def _pump(sock, tty: bool, stdin: bool, on_interrupt=None) -> None:
             if on_interrupt is None:
                 raise
             on_interrupt()
+        except _ClientSignal as e:
+            if on_signal is None:
+                raise
+            on_signal(e.signum)
 
 
 def _copy_stdin(sock) -> None:

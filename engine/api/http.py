@@ -154,6 +154,22 @@ class RawConnection:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
 
+    def peer_gone(self) -> bool:
+        """Has the client closed its end entirely, not just its writing half (stdin EOF)? A unix
+        socket says so with POLLHUP while we still write (TCP cannot tell: False there)."""
+        import select
+
+        try:
+            fd = self._stream.socket.fileno()
+        except (AttributeError, OSError):
+            return True
+        if fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLHUP | select.POLLERR)
+        return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
+                   for _fd, events in poller.poll(0))
+
 
 @dataclass
 class HijackResponse:

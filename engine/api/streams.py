@@ -16,8 +16,21 @@ def encode(tty: bool, stream: int, data: bytes) -> bytes:
     return data if tty else frame(stream, data)
 
 
+CLIENT_GONE_POLL = 0.5   # seconds between checks of a half-closed client that may vanish
+
+
 async def pump_session(conn: RawConnection, session: IoSession) -> None:
-    """Client bytes → stdin (closed at the client's EOF); output → client until it ends."""
+    """Client bytes → stdin (closed at the client's EOF); output → client until it ends.
+    A session with `on_client_gone` hears when the client vanishes, even one that had already
+    ended its stdin."""
+    gone = session.on_client_gone
+
+    def client_gone() -> None:
+        nonlocal gone
+        if gone is not None:
+            gone, call = None, gone
+            call()
+
     async def from_client() -> None:
         while True:
             data = await conn.receive_some()
@@ -33,6 +46,10 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
                 await session.close_stdin()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
+        if gone is not None:
+            while not conn.peer_gone():
+                await trio.sleep(CLIENT_GONE_POLL)
+            client_gone()
 
     try:
         async with trio.open_nursery() as nursery:
@@ -47,7 +64,7 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
                     async for stream, data in session.output:
                         await conn.send_all(encode(session.tty, stream, data))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass  # the client went away: the session just ends
+                client_gone()   # the client went away: the session just ends
             nursery.cancel_scope.cancel()
     finally:
         await session.output.aclose()

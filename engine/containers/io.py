@@ -30,6 +30,8 @@ class IoSession:
     initial: list[Chunk] = field(default_factory=list)
     write_stdin: Callable[[bytes], Awaitable[None]] | None = None
     close_stdin: Callable[[], Awaitable[None]] | None = None
+    # called once if the client vanishes (its connection closed entirely, not only its stdin)
+    on_client_gone: Callable[[], None] | None = None
 
 
 class OutputHub:

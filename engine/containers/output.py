@@ -19,7 +19,7 @@ from engine.containers.logs import (LogFile, LogQuery, Rendered, join_records, p
                                    select)
 from engine.containers.model import ContainerState
 from engine.containers.store import ContainerRecord
-from engine.errors import BadParameter, Conflict
+from engine.errors import BadParameter, Conflict, EngineError
 
 
 BATCH = 16384  # lines per chunk: few large writes
@@ -271,8 +271,20 @@ class OutputMixin:
                 await run.stdin.aclose()
 
         if stdin and rec.config.open_stdin:
-            return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin)
+            gone = None
+            if rec.config.stdin_once and rec.config.auto_remove:
+                # `run --rm -i` (compose `run --rm`): the container goes with its client. A
+                # client that vanished (killed, terminal closed) can never stop it; Docker would
+                # keep it running forever, and the next `down` would wait for it.
+                gone = lambda: self.spawn(self._stop_quietly, rec.id)  # noqa: E731
+            return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin, gone)
         return IoSession(rec.config.tty, receive, initial)
+
+    async def _stop_quietly(self, cid: str) -> None:
+        try:
+            await self.stop(cid)
+        except EngineError:
+            pass   # gone or stopped already
 
     def resize(self, ref: str, height: int, width: int) -> None:
         rec = self.get(ref)
