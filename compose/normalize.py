@@ -96,6 +96,19 @@ class Normalizer:
             return key
         return f"{self.project}_{key}"
 
+    @staticmethod
+    def _check_external(kind: str, key: str, value: dict) -> None:
+        """compose-go's consistency rules for external resources."""
+        ext = value.get("external")
+        if isinstance(ext, dict) and ext.get("name") and value.get("name") \
+                and str(ext["name"]) != str(value["name"]):
+            raise NormalizeError("name and external.name conflict; only use name", f"{kind}.{key}")
+        if kind == "volumes" and ext and to_bool(ext if not isinstance(ext, dict) else True):
+            for attr in ("driver", "driver_opts", "labels"):
+                if value.get(attr):
+                    raise NormalizeError(f'conflicting parameters "external" and "{attr}" specified',
+                                         f"{kind}.{key}")
+
     def _external(self, value: dict) -> dict:
         if "external" in value:
             value["external"] = bool(value["external"]) if not isinstance(value["external"], dict) else True
@@ -105,6 +118,7 @@ class Normalizer:
 
     def network(self, key: str, value: Any) -> dict:
         value = dict(value or {})
+        self._check_external("networks", key, value)
         value["name"] = self._engine_name(key, value)
         self._external(value)
         for flag in ("internal", "attachable", "enable_ipv4", "enable_ipv6"):
@@ -117,6 +131,7 @@ class Normalizer:
 
     def volume(self, key: str, value: Any) -> dict:
         value = dict(value or {})
+        self._check_external("volumes", key, value)
         value["name"] = self._engine_name(key, value)
         self._external(value)
         if "labels" in value:
@@ -152,6 +167,10 @@ class Normalizer:
                 env.update(self._read_env_file(entry, key + ".env_file"))
         if "environment" in svc:
             env.update(kv_mapping(svc["environment"], self.env.get))
+            for name_ in env:
+                if name_ != name_.rstrip():
+                    raise NormalizeError(f"environment variable {name_.rstrip()} is declared with a "
+                                         "trailing space", key + ".environment")
         if "env_file" in svc or "environment" in svc:
             svc["environment"] = env
         if "env_file" in svc and self.read_env_file is not None:
@@ -221,6 +240,10 @@ class Normalizer:
         if not svc["depends_on"]:
             del svc["depends_on"]
         self._scale(name, svc, key)
+        platforms = (svc.get("build") or {}).get("platforms") if isinstance(svc.get("build"), dict) else None
+        if svc.get("platform") and platforms and svc["platform"] not in platforms:
+            raise NormalizeError(f"service.build.platforms MUST include service.platform "
+                                 f"{svc['platform']!r}", key + ".platform")
         if isinstance(svc.get("deploy"), dict):
             svc["deploy"] = self.deploy(svc["deploy"], key + ".deploy")
             limits = ((svc["deploy"].get("resources") or {}).get("limits") or {})
@@ -256,6 +279,10 @@ class Normalizer:
                     raise NormalizeError(str(e), f"{key}.resources.{kind}") from None
                 if spec.get("pids") is not None:
                     spec["pids"] = _to_int(spec["pids"], f"{key}.resources.{kind}.pids")
+                for i, device in enumerate(spec.get("devices") or []):
+                    if isinstance(device, dict) and "count" in device and "device_ids" in device:
+                        raise NormalizeError('"count" and "device_ids" attributes are exclusive',
+                                             f"{key}.resources.{kind}.devices[{i}]")
                 resources[kind] = spec
             deploy["resources"] = resources
         if "labels" in deploy:
@@ -360,7 +387,10 @@ class Normalizer:
         for i, item in enumerate(volumes):
             vk = f"{key}.volumes[{i}]"
             entry = parse_volume(str(item), vk) if not isinstance(item, dict) else dict(item)
-            if entry.get("type") == "bind" and entry.get("source"):
+            if entry.get("type") == "bind" and not entry.get("source"):
+                raise NormalizeError('invalid mount config for type "bind": field Source must not '
+                                     'be empty', vk)
+            if entry.get("type") == "bind":
                 entry["source"] = self.abspath(str(entry["source"]))
             if "read_only" in entry:
                 entry["read_only"] = to_bool(entry["read_only"])

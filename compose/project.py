@@ -96,9 +96,10 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
     if "version" in merged:
         warn("the attribute `version` is obsolete, it will be ignored, please remove it to avoid "
              "potential confusion")
-    if not merged.get("services") and not merged.get("include"):
-        if "services" not in merged:
-            raise ComposeError("no service defined", filename=_display(setup.sources[0][0]))
+    if not merged:
+        # a file with only volumes, or only a name, is a project with no services (Compose v2)
+        raise ComposeError("empty compose file", filename=_display(setup.sources[0][0]))
+    merged.setdefault("services", {})
 
     from compose import schema
 

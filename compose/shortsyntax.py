@@ -97,6 +97,8 @@ def _is_bind_source(src: str) -> bool:
 
 def parse_volume(spec: str, key: str) -> dict:
     parts = _split_short(spec)
+    if "" in parts:
+        raise NormalizeError(f"invalid spec: {spec}: empty section between colons", key)
     if len(parts) == 1:
         return {"type": "volume", "target": posixpath.normpath(parts[0]), "volume": {}}
     if len(parts) > 3:
