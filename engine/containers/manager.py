@@ -292,7 +292,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
             readonly_rootfs=cfg.readonly_rootfs, network=network,
             init_path=setup.init_path(cfg), resources=setup.resources(cfg),
-            privileged=cfg.privileged)
+            privileged=cfg.privileged, devices=setup.host_devices(cfg))
         with step("prepare.cgroup", rec.short_id):
             cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
         undo.append(cgroup.remove)

@@ -9,9 +9,9 @@ from pathlib import Path
 from engine.containers.model import ContainerConfig, MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter
-from engine.runtime import capabilities
+from engine.runtime import capabilities, devices
 from engine.runtime.seccomp import cache as seccomp_cache
-from engine.runtime.spec import DEFAULT_PATH, Mount, ProcessSpec, Resources, User
+from engine.runtime.spec import DEFAULT_PATH, Device, Mount, ProcessSpec, Resources, User
 from engine.volumes import VolumeStore
 
 CATATONIT = "/usr/bin/catatonit"
@@ -184,7 +184,13 @@ def confinement(cfg: ContainerConfig, privileged_exec: bool = False) -> dict:
 
 def resources(cfg: ContainerConfig) -> Resources:
     return Resources(memory=cfg.memory, memory_swap=cfg.memory_swap, nano_cpus=cfg.nano_cpus,
-                     cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit)
+                     cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit,
+                     all_devices=cfg.privileged)
+
+
+def host_devices(cfg: ContainerConfig) -> tuple[Device, ...]:
+    """Privileged: every device of the host, read at each start (devices come and go)."""
+    return devices.host_devices() if cfg.privileged else ()
 
 
 def init_path(cfg: ContainerConfig) -> str | None:

@@ -36,6 +36,7 @@ CPU_PERIOD = 100_000
 DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
                 "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
 V2_DEVICE_RULES = [devfilter.parse_rule(r) for r in DEVICE_RULES]
+ALL_DEVICE_RULES = ("a",)  # privileged
 
 
 class CgroupMode(enum.Enum):
@@ -409,7 +410,7 @@ class V1Driver(CgroupDriver):
         dev = d.get("devices")
         if dev:
             _write(dev / "devices.deny", "a")
-            for rule in DEVICE_RULES:
+            for rule in ALL_DEVICE_RULES if r.all_devices else DEVICE_RULES:
                 _write(dev / "devices.allow", rule)
 
     def _wrap(self, name: str, dirs: list[Path]) -> Cgroup:
@@ -461,7 +462,8 @@ class V2Driver(CgroupDriver):
         try:
             self._limit(path, resources)
             # v2 has no devices controller: the allow-list is a BPF program on the cgroup
-            devfilter.attach(path, V2_DEVICE_RULES)
+            if not resources.all_devices:
+                devfilter.attach(path, V2_DEVICE_RULES)
         except OSError as e:
             cg.remove()
             raise EngineError(f"cannot set cgroup limits for {name}: {e}") from None

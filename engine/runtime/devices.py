@@ -7,7 +7,11 @@ cgroups.py).
 """
 from __future__ import annotations
 
+import os
+import stat
+
 from engine.runtime import syscalls as sc
+from engine.runtime.spec import Device
 
 # name -> (major, minor); all 0666 like Docker
 DEVICES = {
@@ -18,6 +22,33 @@ LINKS = {
     "ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
     "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
 }
+
+
+# Host /dev entries a privileged container does not get: its own instances (pts, shm, mqueue),
+# links, and the host's console (as runc's host-device walk leaves them out).
+_HOST_SKIP = {"pts", "shm", "mqueue", "fd", "console", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices(root: str = "/dev") -> tuple[Device, ...]:
+    """Every character and block device under the host's `root` (Docker's --privileged), minus
+    the ones every container has already."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not (dirpath == root and d in _HOST_SKIP))
+        for name in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, name), root)
+            if rel in _HOST_SKIP or rel in DEVICES or rel in LINKS:
+                continue
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue  # gone meanwhile
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append(Device(f"/dev/{rel}", "c" if stat.S_ISCHR(st.st_mode) else "b",
+                                  os.major(st.st_rdev), os.minor(st.st_rdev),
+                                  stat.S_IMODE(st.st_mode)))
+    return tuple(out)
 
 
 def dev_plan() -> list:

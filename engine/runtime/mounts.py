@@ -52,6 +52,7 @@ class MakeNode:
     major: int
     minor: int
     mode: int = 0o666
+    block: bool = False             # a block device (privileged containers' host devices)
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,11 @@ def _user_mount(m: Mount) -> list[Op]:
 def plan_mounts(spec: ContainerSpec) -> list[Op]:
     plan: list[Op] = [
         MountOp("/proc", "proc", "proc", _SAFE),
-        MountOp("/sys", "sysfs", "sysfs", _SAFE | sc.MS_RDONLY),
+        # privileged: a writable /sys and nothing masked below, as Docker's --privileged
+        MountOp("/sys", "sysfs", "sysfs", _SAFE | (0 if spec.privileged else sc.MS_RDONLY)),
     ]
     plan += dev_plan()
+    plan += [MakeNode(d.path, d.major, d.minor, d.mode, d.type == "b") for d in spec.devices]
     if spec.init_path:
         plan.append(MountOp(INIT_TARGET, spec.init_path, None, sc.MS_BIND, None, "file"))
         plan.append(MountOp(INIT_TARGET, None, None,
@@ -137,8 +140,9 @@ def plan_mounts(spec: ContainerSpec) -> list[Op]:
     depth = sorted(spec.mounts, key=lambda m: len([p for p in m.target.split("/") if p]))
     for m in depth:
         plan += _user_mount(m)
-    plan += [MaskPath(p) for p in MASKED_PATHS]
-    plan += [ReadonlyPath(p) for p in READONLY_PATHS]
+    if not spec.privileged:
+        plan += [MaskPath(p) for p in MASKED_PATHS]
+        plan += [ReadonlyPath(p) for p in READONLY_PATHS]
     return plan
 
 
@@ -193,7 +197,10 @@ def apply_op(root: str, op: Op) -> None:
         sc.mount(op.source, target, op.fstype, op.flags, op.data)
     elif isinstance(op, MakeNode):
         path = os.path.join(root, op.path.lstrip("/"))
-        os.mknod(path, stat.S_IFCHR | op.mode, os.makedev(op.major, op.minor))
+        if op.path.count("/") > 2:  # /dev/input/event0: its directory first
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        kind = stat.S_IFBLK if op.block else stat.S_IFCHR
+        os.mknod(path, kind | op.mode, os.makedev(op.major, op.minor))
         os.chmod(path, op.mode)  # mknod's mode is filtered by the umask
     elif isinstance(op, MakeLink):
         os.symlink(op.target, os.path.join(root, op.path.lstrip("/")))

@@ -36,6 +36,17 @@ class User:
 
 
 @dataclass(frozen=True)
+class Device:
+    """A device node made in the container's /dev (a privileged container gets the host's)."""
+
+    path: str                         # absolute, under /dev
+    type: str                         # "c" | "b"
+    major: int
+    minor: int
+    mode: int = 0o600                 # permission bits, as on the host
+
+
+@dataclass(frozen=True)
 class Rlimit:
     """docker's --ulimit: `name` as in `ulimit` (nofile, nproc, core, ...). Capped to the
     engine's own hard limit when applied (P19)."""
@@ -67,6 +78,7 @@ class Resources:
     nano_cpus: int | None = None      # --cpus 0.5 -> 500_000_000
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    all_devices: bool = False         # privileged: the devices cgroup allows every device
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,8 @@ class ContainerSpec:
     network: str = "private"          # "private" | "none" | "host" | "ns:/proc/<pid>/ns/net"
     init_path: str | None = None      # host path of a static init (catatonit) to run as PID 1
     resources: Resources = field(default_factory=Resources)
-    privileged: bool = False          # Docker's --privileged (caps and seccomp are in process)
+    privileged: bool = False          # Docker's --privileged: /sys writable, nothing masked
+    devices: tuple[Device, ...] = ()  # nodes beyond the default six (caps, seccomp: in process)
 
 
 RLIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
@@ -129,6 +142,10 @@ def validate_spec(spec: ContainerSpec) -> None:
             raise BadParameter(f"invalid bind mount source {m.source!r}: must be an absolute path")
     if not (spec.network in ("private", "none", "host") or spec.network.startswith("ns:/")):
         raise BadParameter(f"invalid network mode {spec.network!r}")
+    for dev in spec.devices:
+        if not dev.path.startswith("/dev/") or ".." in dev.path.split("/") \
+                or dev.type not in ("c", "b"):
+            raise BadParameter(f"invalid device {dev.path!r}")
     if spec.init_path is not None and not os.path.isabs(spec.init_path):
         raise BadParameter(f"init path must be absolute, got {spec.init_path!r}")
     validate_resources(spec.resources)
@@ -185,4 +202,5 @@ def spec_from_dict(d: dict) -> ContainerSpec:
                      for m in d.get("mounts") or ()),
         readonly_rootfs=bool(d.get("readonly_rootfs")), network=d.get("network", "private"),
         init_path=d.get("init_path"), resources=Resources(**(d.get("resources") or {})),
-        privileged=bool(d.get("privileged")))
+        privileged=bool(d.get("privileged")),
+        devices=tuple(Device(**x) for x in d.get("devices") or ()))

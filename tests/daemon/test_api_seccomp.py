@@ -71,10 +71,15 @@ def test_no_new_privileges_and_capabilities(client):
     assert int(fields["CapEff"], 16) == DOCKER_DEFAULT_MASK & ~mask_of(["CHOWN", "NET_RAW"])
 
 
-def test_privileged_has_every_capability_and_no_filter(client):
-    fields = status(run(client, STATUS, privileged=True))
+def test_privileged_has_every_capability_no_filter_and_the_host_devices(client):
+    out = run(client, f"{STATUS}; : < /dev/kmsg && echo kmsg=ok; grep ' /sys ' /proc/mounts",
+              privileged=True)
+    fields = status(out)
     assert int(fields["CapEff"], 16) == held_by_engine()  # the daemon's set, as ours
     assert fields["Seccomp"] == "0"
+    assert "kmsg=ok" in out and " /sys sysfs rw," in out
+    out = run(client, "ls /dev/kmsg; grep ' /sys ' /proc/mounts")
+    assert "No such file" in out and " /sys sysfs ro," in out
 
 
 def test_exec_runs_under_the_container_filter_and_privileged_exec_gets_all_caps(client):
