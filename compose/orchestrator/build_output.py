@@ -120,14 +120,35 @@ class PlainBuildView(BuildView):
         pass    # its every line is on screen already, right above the error
 
 
+class _AboveLive:
+    """Stands in for the progress stream while the live block is drawn: what others report
+    meanwhile (` ✔ Volume … Created`) is printed above the block instead of through it."""
+
+    def __init__(self, live: Any) -> None:
+        self.live = live
+
+    def write(self, text: str) -> int:
+        from rich.text import Text
+
+        self.live.console.print(Text.from_ansi(text.rstrip("\n")))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
 class LiveBuildView(BuildView):
     """A spinner and the last TAIL_LINES lines per build, redrawn in place (rich Live)."""
 
-    def __init__(self, stream: IO[str], names: list[str]) -> None:
+    def __init__(self, stream: IO[str], names: list[str], progress: Any = None) -> None:
         super().__init__(stream)
         self.names = list(names)
         self.tails: dict[str, deque[str]] = {}
         self.state: dict[str, str] = {}       # name -> "building" | "built" | "failed"
+        self.progress = progress
         self._live: Any = None
 
     def __enter__(self) -> LiveBuildView:
@@ -138,9 +159,13 @@ class LiveBuildView(BuildView):
         self._live = Live(get_renderable=self._render, console=console, transient=True,
                           refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
         self._live.start()
+        if self.progress is not None:
+            self.progress.stream = _AboveLive(self._live)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stream = self.stream
         if self._live is not None:
             self._live.stop()
             self._live = None
@@ -193,5 +218,5 @@ def view_for(progress: Any, names: list[str]) -> BuildView:
     except (AttributeError, ValueError):
         tty = False
     if tty:
-        return LiveBuildView(stream, names)
+        return LiveBuildView(stream, names, progress)
     return PlainBuildView(stream, names, colour=False)

@@ -198,3 +198,17 @@ def test_up_builds_webapps_shared_image_once(monkeypatch):
         " ✔ Image w/db  Built", " ✔ Image w/web  Built"]
     assert engine._get("demo-migrate-1")["Config"]["Image"] == "w/web"
     assert engine._get("demo-web-1")["Config"]["Image"] == "w/web"
+
+
+def test_progress_lines_during_the_live_view_print_above_it():
+    stream = _Tty()
+    progress = Progress(stream=stream, colour=False)
+    view = view_for(progress, ["web"])
+    with view:
+        view.begin("web", "w/web")
+        view.text("web", "Step 1/1 : FROM busybox\n")
+        progress.done("Volume", "demo_data", "Created")
+        assert progress.stream is not stream
+    assert progress.stream is stream
+    assert " ✔ Volume demo_data  Created" in stream.getvalue()
+    assert progress.lines == [" ✔ Volume demo_data  Created"]
