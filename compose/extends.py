@@ -62,20 +62,27 @@ def rebase_service(svc: dict, base_dir: str) -> dict:
     return svc
 
 
-def resolve_extends(data: dict, filename: str, load_file: LoadFile) -> dict:
-    """`data` (one file's interpolated document) with every `extends` resolved."""
+def resolve_extends(data: dict, filename: str, load_file: LoadFile,
+                    project_dir: str | None = None) -> dict:
+    """`data` (one file's interpolated document) with every `extends` resolved.
+
+    `extends.file` in a file of the project itself (the compose file, an override, an included
+    project's file) is relative to the project directory, `project_dir`, as in Compose v2, not
+    to that file's own directory; in a file reached through `extends`, to that file's directory.
+    """
     services = data.get("services")
     if not isinstance(services, dict):
         return data
     cache: dict[str, dict] = {os.path.abspath(filename): data}
     origin = os.path.abspath(filename)
-    resolved = {name: _resolve(name, services[name], origin, cache, load_file, [], origin)
+    base_dir = project_dir or os.path.dirname(origin)
+    resolved = {name: _resolve(name, services[name], origin, cache, load_file, [], origin, base_dir)
                 for name in services}
     return {**data, "services": resolved}
 
 
 def _resolve(name: str, svc: Any, filename: str, cache: dict[str, dict], load_file: LoadFile,
-             chain: list[tuple[str, str]], origin: str) -> Any:
+             chain: list[tuple[str, str]], origin: str, origin_dir: str) -> Any:
     if not isinstance(svc, dict) or "extends" not in svc:
         return svc
     # errors in the file being loaded get their line from the caller; others name their file
@@ -89,7 +96,8 @@ def _resolve(name: str, svc: Any, filename: str, cache: dict[str, dict], load_fi
     base_name = ext if isinstance(ext, str) else ext.get("service")
     base_file = filename
     if isinstance(ext, dict) and ext.get("file"):
-        base_file = posixpath.normpath(posixpath.join(os.path.dirname(filename), str(ext["file"])))
+        here = origin_dir if filename == origin else os.path.dirname(filename)
+        base_file = posixpath.normpath(posixpath.join(here, str(ext["file"])))
     if base_file not in cache:
         if not os.path.isfile(base_file):
             raise ExtendsError(f"extends file {base_file} not found", filename=where,
@@ -101,7 +109,7 @@ def _resolve(name: str, svc: Any, filename: str, cache: dict[str, dict], load_fi
                            f"{os.path.basename(base_file)}", filename=where,
                            path=("services", name, "extends"))
     base = _resolve(base_name, base_services[base_name], base_file, cache, load_file, chain + [link],
-                    origin)
+                    origin, origin_dir)
     base = strip_markers(base)
     if base_file != filename:
         base = rebase_service(base, os.path.dirname(base_file))

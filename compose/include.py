@@ -57,7 +57,8 @@ def apply_include(data: dict, path: str, environment: Mapping[str, str], interpo
             if any(isinstance(s, dict) and "extends" in s for s in (doc.get("services") or {}).values()):
                 from compose.extends import resolve_extends
 
-                doc = resolve_extends(doc, file, lambda p: read_single(p, env, interpolate, warn))
+                doc = resolve_extends(doc, file, lambda p: read_single(p, env, interpolate, warn),
+                                      project_dir)
             included = merge(included, doc, ())
         for kind in KINDS:
             for key, value in (included.get(kind) or {}).items():

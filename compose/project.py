@@ -85,7 +85,7 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         try:
             check_structure(data)
             data = _apply_include(data, path, env, options, warn)
-            data = _apply_extends(data, path, env, options, warn)
+            data = _apply_extends(data, path, env, options, warn, setup.working_dir)
             merged = merge(merged, data, ())
         except ComposeError as e:
             if e.filename:  # raised about another file (an extended or included one)
@@ -221,7 +221,7 @@ def _interpolate(data: Any, env: Mapping[str, str], doc: Any, warn: Warn) -> Any
 
 
 def _apply_extends(data: dict, path: str, env: Mapping[str, str], options: ProjectOptions,
-                   warn: Warn) -> dict:
+                   warn: Warn, project_dir: str) -> dict:
     if not any(isinstance(s, dict) and "extends" in s for s in (data.get("services") or {}).values()):
         return data
     from compose.extends import resolve_extends
@@ -229,7 +229,7 @@ def _apply_extends(data: dict, path: str, env: Mapping[str, str], options: Proje
     def load_file(other: str) -> dict:
         return _read_single(other, env, options.interpolate, warn)
 
-    return resolve_extends(data, path, load_file)
+    return resolve_extends(data, path, load_file, project_dir)
 
 
 def _apply_include(data: dict, path: str, env: Mapping[str, str], options: ProjectOptions,
@@ -247,7 +247,7 @@ def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: War
     from compose.merge import merge
 
     text = _read_text(path)
-    result: Any = {}
+    result: Any = None
     for doc in read_yaml_all(text, filename=_display(path)):
         data = _interpolate(doc.data, env, doc, warn) if interpolate else doc.data
         if isinstance(data, dict):
@@ -256,8 +256,10 @@ def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: War
             except ComposeError as e:
                 raise e.located(filename=_display(path), line=_nearest(doc.line_of, e.path or ()))
         if data is not None:
-            result = merge(result, data, ())
-    return result
+            # the first document as it is: its !reset / !override markers are for whatever it
+            # is merged onto later (the service it extends), not for an empty document
+            result = data if result is None else merge(result, data, ())
+    return result if result is not None else {}
 
 
 def _read_text(path: str) -> str:

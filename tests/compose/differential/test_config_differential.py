@@ -23,10 +23,7 @@ from tests.compose.differential import normalize, reference
 
 CASES_DIR = Path(__file__).parent / "cases"
 GAPS: dict[str, str] = {  # issue #12: cases we still get wrong, the reference is right
-    'composition/extends_file_from_override_in_other_dir': "extends.file in an override in another directory resolves against the override's directory",
-    'composition/extends_chain_reset_command': '!reset of command through a chain of extends across files is lost',
     'composition/include_with_env_file': "include's env_file does not resolve environment: [VAR] of included services",
-    'composition/include_project_directory': 'include with project_directory: . looks for extends files in dir/dir/',
     'issue12/byte_sizes': 'byte sizes and blkio rates not converted (and keys not as the reference prints them)',
     'issue12/depends_on_optional_profile_disabled': 'depends_on with required: false on a profile-disabled service is dropped',
 }
