@@ -126,3 +126,8 @@ def test_accepted_options_and_info(client):
     out = run(client, f"{STATUS}", security_opt=["label=disable", "apparmor=docker-default"])
     assert status(out)["Seccomp"] == "2"
     assert "name=seccomp,profile=builtin" in client.info()["SecurityOptions"]
+
+
+def test_init_and_its_child_run_under_the_filter(client):
+    out = run(client, f"{STATUS}; grep Seccomp: /proc/1/status", init=True)
+    assert out.count("Seccomp:\t2") == 2
