@@ -279,7 +279,10 @@ def _terminal(tty: bool) -> Iterator[None]:
         ttymod.setraw(fd)
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        except (termios.error, OSError):
+            pass   # the terminal is gone (closed window: SIGHUP); nothing left to restore
 
 
 def terminal_size() -> tuple[int, int] | None:

@@ -113,3 +113,24 @@ def test_a_detached_run_rm_is_removed_by_the_engine_when_it_exits(engine, projec
     r = engine.cli("run", "-d", "--rm", "job", "sh", "-c", "sleep 0.5", cwd=project)
     assert r.returncode == 0, r.stderr
     wait_for(lambda: containers(engine, project.name) == {}, 15, "the auto-removal")
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_closing_the_terminal_of_a_run_rm_removes_its_one_off(engine, project, warm):
+    """The real case: `run --rm` on a terminal (a tty one-off) whose window is closed. The kernel
+    hangs up the terminal (SIGHUP) and its output now fails."""
+    from tests.support.terminal import Terminal
+
+    write(project, SERVICE)
+    term = Terminal(CLI + ["run", "--rm", "job"], env_for(engine, warm), cwd=str(project))
+    try:
+        wait_for(lambda: any(c["State"]["Status"] == "running" and c["Config"]["Tty"]
+                             for c in containers(engine, project.name).values()),
+                 60, "the one-off to run on a tty")
+        os.close(term.fd)                       # the window closes
+        term.fd = os.open(os.devnull, os.O_RDONLY)   # (for term.close below)
+        wait_for(lambda: containers(engine, project.name) == {}, 30,
+                 "the one-off to go with its terminal")
+        assert term.exit_code(timeout=30) != 0
+    finally:
+        term.close()
