@@ -63,6 +63,8 @@ def apply_include(data: dict, path: str, environment: Mapping[str, str], interpo
         for kind in KINDS:
             for key, value in (included.get(kind) or {}).items():
                 value = _rebased(kind, value, project_dir)
+                if kind == "services":
+                    value = _with_environment(value, env)
                 if key in imported[kind] and imported[kind][key] != value:
                     raise IncludeError(f"{kind}.{key} conflicts with imported resource",
                                        path=("include", i))
@@ -76,6 +78,21 @@ def apply_include(data: dict, path: str, environment: Mapping[str, str], interpo
         if imported[kind]:
             result[kind] = {**imported[kind], **local}
     return result
+
+
+def _with_environment(service: Any, env: Mapping[str, str]) -> Any:
+    """An included service's bare `environment` names take their values from the included
+    project's environment (its env_file, then ours), as Compose v2 resolves them."""
+    if not isinstance(service, dict) or service.get("environment") is None:
+        return service
+    environment = service["environment"]
+    if isinstance(environment, dict):
+        environment = {k: env.get(str(k)) if v is None and str(k) in env else v
+                       for k, v in environment.items()}
+    else:
+        environment = [f"{item}={env[str(item)]}" if "=" not in str(item) and str(item) in env
+                       else item for item in environment]
+    return {**service, "environment": environment}
 
 
 def _rebased(kind: str, value: Any, project_dir: str) -> Any:

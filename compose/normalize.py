@@ -192,6 +192,8 @@ class Normalizer:
             svc["devices"] = [_device(d, f"{key}.devices[{i}]") for i, d in enumerate(svc["devices"])]
         if "gpus" in svc:
             svc["gpus"] = _gpus(svc["gpus"])
+        if isinstance(svc.get("blkio_config"), dict):
+            svc["blkio_config"] = _blkio(svc["blkio_config"], key + ".blkio_config")
         for hook in ("post_start", "pre_stop"):
             if isinstance(svc.get(hook), list):
                 svc[hook] = [self._hook(h) for h in svc[hook]]
@@ -553,6 +555,25 @@ def _device(value: Any, key: str) -> dict:
     target = parts[1] if len(parts) > 1 and parts[1] else source
     return {"source": source, "target": target,
             "permissions": parts[2] if len(parts) > 2 else "rwm"}
+
+
+def _blkio(config: dict, key: str) -> dict:
+    """blkio_config: byte rates as byte counts, iops as numbers, both printed as strings."""
+    config = dict(config)
+    for field in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
+        entries = []
+        for i, entry in enumerate(config.get(field) or []):
+            entry = dict(entry)
+            try:
+                entry["rate"] = str(parse_bytes(entry["rate"]) if field.endswith("bps")
+                                    else int(entry["rate"]))
+            except (KeyError, ValueError):
+                raise NormalizeError(f"invalid rate {entry.get('rate')!r}", f"{key}.{field}[{i}]") from None
+            entries.append(entry)
+        if field in config:
+            config[field] = entries
+    return _ordered(config, ("weight", "weight_device", "device_read_bps", "device_read_iops",
+                             "device_write_bps", "device_write_iops"))
 
 
 def _gpus(value: Any) -> list[dict]:

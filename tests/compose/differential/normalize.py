@@ -11,6 +11,12 @@ def reference(doc: dict[str, Any]) -> dict[str, Any]:
             if key in service and service[key] is None:
                 del service[key]
     for service in (doc.get("services") or {}).values():
+        # blkio device entries: the reference's JSON shows Go's field names (Path, Rate,
+        # Weight: its struct has no JSON tags); its YAML and the specification say path, rate
+        for entries in (service.get("blkio_config") or {}).values():
+            if isinstance(entries, list):
+                for i, entry in enumerate(entries):
+                    entries[i] = {k.lower(): v for k, v in entry.items()}
         deploy = service.get("deploy")
         # the same for deploy's placement and resources structs
         for key in ("placement", "resources"):

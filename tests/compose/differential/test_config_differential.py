@@ -23,8 +23,6 @@ from tests.compose.differential import normalize, reference
 
 CASES_DIR = Path(__file__).parent / "cases"
 GAPS: dict[str, str] = {  # issue #12: cases we still get wrong, the reference is right
-    'composition/include_with_env_file': "include's env_file does not resolve environment: [VAR] of included services",
-    'issue12/byte_sizes': 'byte sizes and blkio rates not converted (and keys not as the reference prints them)',
     'issue12/depends_on_optional_profile_disabled': 'depends_on with required: false on a profile-disabled service is dropped',
 }
 
