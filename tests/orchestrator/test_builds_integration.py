@@ -126,3 +126,21 @@ def test_image_rm_takes_the_builds_untagged_steps_unless_noprune(engine, project
         assert r.stdout.splitlines() == [f"Untagged: {tag}", f"Deleted: {top['Id']}",
                                          f"Deleted: {step['Id']}"]
         assert c.inspect_image("busybox:latest")["Id"] == base["Id"]
+
+
+def test_a_failed_build_on_a_terminal_leaves_the_failed_steps_output(engine, project):
+    (project / "app").mkdir()
+    (project / "app" / "Dockerfile").write_text(FAILING)
+    write(project, "services:\n  app:\n    build: ./app\n")
+    env = dict(engine.env, PYCOMPOSE_WARM="0")
+    env.pop("NO_COLOR", None)
+    term = Terminal([sys.executable, "-m", "compose.cli.main", "build"], env, cwd=str(project))
+    try:
+        term.expect(b"the output of the step that failed:", timeout=60)
+        term.expect(b"returned a non-zero code: 2", timeout=60)
+        report = term.out[term.out.index(b"the output of the step that failed:"):]
+        assert b"app  | compiling-now" in report
+        assert b"app  | app.c:1: error: expected" in report
+        assert term.exit_code(timeout=60) != 0
+    finally:
+        term.close()
