@@ -287,3 +287,74 @@ def test_tables_agree_with_libseccomp(arch):
         assert theirs == nr, (arch, name, theirs, nr)
         compared += 1
     assert compared > 280
+
+
+def test_too_large_profiles_are_refused_with_a_message():
+    many_syscalls = _custom([
+        {"names": [name], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": i, "value": 7, "op": "SCMP_CMP_GT"} for i in range(3)]}
+        for name in list(T["x86_64"])[:300]], default="SCMP_ACT_ERRNO")
+    with pytest.raises(BadParameter, match="too large"):
+        cache.check_profile(many_syscalls)
+    one_syscall = _custom([{"names": ["getpid"], "action": "SCMP_ACT_ALLOW",
+                            "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]}
+                           for n in range(60)], default="SCMP_ACT_ERRNO")
+    with pytest.raises(BadParameter, match="too many argument rules"):
+        cache.check_profile(one_syscall)
+
+
+_ACTION_CHOICES = [("SCMP_ACT_ALLOW", None), ("SCMP_ACT_ERRNO", None), ("SCMP_ACT_ERRNO", 13),
+                   ("SCMP_ACT_KILL_PROCESS", None), ("SCMP_ACT_TRAP", None)]
+_RETS = {("SCMP_ACT_ALLOW", None): ALLOW, ("SCMP_ACT_ERRNO", None): EPERM_RET,
+         ("SCMP_ACT_ERRNO", 13): profile.RET_ERRNO | 13, ("SCMP_ACT_KILL_PROCESS", None): KILL,
+         ("SCMP_ACT_TRAP", None): profile.RET_TRAP}
+_NAMES = sorted(T["x86_64"])
+
+
+@st.composite
+def _random_profiles(draw):
+    rules = []
+    for _ in range(draw(st.integers(0, 25))):
+        names = draw(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=4))
+        action = draw(st.sampled_from(_ACTION_CHOICES))
+        indexes = draw(st.lists(st.integers(0, 5), max_size=2, unique=True))
+        args = [{"index": i, "op": draw(st.sampled_from(sorted(_PYTHON_OPS))),
+                 "value": draw(_u64), "valueTwo": draw(_u64)} for i in indexes]
+        rule = {"names": names, "action": action[0], "args": args}
+        if action[1] is not None:
+            rule["errnoRet"] = action[1]
+        rules.append((rule, _RETS[action]))
+    default = draw(st.sampled_from([("SCMP_ACT_ALLOW", None), ("SCMP_ACT_ERRNO", None),
+                                    ("SCMP_ACT_KILL_PROCESS", None)]))
+    return rules, default
+
+
+def _reference(rules, default_ret: int, nr: int, args: tuple[int, ...]) -> int:
+    """The documented meaning (bpf.py's docstring), written plainly."""
+    mine = [(r, ret) for r, ret in rules if ret != default_ret
+            and any(T["x86_64"][n] == nr for n in r["names"])]
+    listed = {T["x86_64"][n] for r, ret in rules if ret != default_ret for n in r["names"]}
+    if listed and default_ret != ALLOW and nr > max(listed):
+        return ENOSYS_RET
+    for r, ret in mine:
+        if not r["args"]:
+            return ret
+    for r, ret in mine:
+        if all(_PYTHON_OPS[a["op"]](args[a["index"]], a["value"], a["valueTwo"])
+               for a in r["args"]):
+            return ret
+    return default_ret
+
+
+@settings(max_examples=150, deadline=None)
+@given(spec=_random_profiles(), probes=st.lists(
+    st.tuples(st.sampled_from(_NAMES + ["__hole__"]), st.lists(_u64, min_size=6, max_size=6)),
+    min_size=1, max_size=8))
+def test_random_profiles_compile_to_their_meaning(spec, probes):
+    rules, default = spec
+    text = _custom([r for r, _ in rules], default=default[0])
+    prog = program(text=text)
+    for name, args in probes:
+        nr = 400 if name == "__hole__" else T["x86_64"][name]
+        want = _reference(rules, _RETS[default], nr, tuple(args))
+        assert run(prog, seccomp_data(nr, X86_64, tuple(args))) == want, (name, args)

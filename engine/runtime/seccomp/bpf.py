@@ -90,18 +90,19 @@ def assemble(items: list[Item]) -> list[tuple[int, int, int, int]]:
         if isinstance(item, Label):
             continue
         pos = len(out)
-
-        def offset(target: int | str, limit: int) -> int:
-            off = target if isinstance(target, int) else where[target] - pos - 1
-            if not 0 <= off <= limit:
-                raise AssertionError(f"BPF jump out of range: {off}")  # a compiler bug
-            return off
-
         if item.code == JA:  # the target is in jt; ja jumps by k (32 bits)
-            out.append((JA, 0, 0, offset(item.jt, 2**32 - 1)))
+            out.append((JA, 0, 0, _offset(item.jt, pos, where, 2**32 - 1)))
         else:
-            out.append((item.code, offset(item.jt, 255), offset(item.jf, 255), item.k))
+            out.append((item.code, _offset(item.jt, pos, where, 255),
+                        _offset(item.jf, pos, where, 255), item.k))
     return out
+
+
+def _offset(target: int | str, pos: int, where: dict[str, int], limit: int) -> int:
+    off = target if isinstance(target, int) else where[target] - pos - 1
+    if not 0 <= off <= limit:
+        raise AssertionError(f"BPF jump out of range: {off}")  # a bug of this compiler
+    return off
 
 
 def encode(program: list[tuple[int, int, int, int]]) -> bytes:
