@@ -21,7 +21,7 @@ INCLUDE = "/usr/include"
 LATER = {
     451: ("cachestat", {"x86_64", "x86", "x32", "aarch64"}),
     452: ("fchmodat2", {"x86_64", "x86", "x32", "aarch64"}),
-    453: ("map_shadow_stack", {"x86_64", "x32", "aarch64"}),
+    453: ("map_shadow_stack", {"x86_64", "x86", "aarch64"}),  # not x32 (a "64" entry)
     454: ("futex_wake", {"x86_64", "x86", "x32", "aarch64"}),
     455: ("futex_wait", {"x86_64", "x86", "x32", "aarch64"}),
     456: ("futex_requeue", {"x86_64", "x86", "x32", "aarch64"}),
