@@ -128,3 +128,63 @@ def test_a_profile_that_blocks_capset_fails_the_start_with_a_message(box):
     # with no_new_privileges the filter goes in after the last capset: the start works
     st, _ = box.output("true", process_kw={"seccomp_filter": f, "no_new_privileges": True})
     assert st.code == 0
+
+
+def _int80(nr: int, arg: int) -> int:
+    """A 32-bit (i386 ABI) syscall from this 64-bit process: `int $0x80` in a scrap of code;
+    returns eax (a negative errno on failure)."""
+    import mmap
+
+    code = (b"\x53"                                  # push rbx (callee-saved)
+            + b"\xb8" + struct.pack("<I", nr)        # mov eax, nr
+            + b"\x89\xfb"                            # mov ebx, edi (the first argument)
+            + b"\xcd\x80"                            # int 0x80
+            + b"\x5b\xc3")                           # pop rbx; ret
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    return ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(addr)(arg)
+
+
+def test_compat_syscalls_meet_the_i386_and_x32_sections_in_the_kernel():
+    """i386 calls (int 0x80) and x32 calls (bit 30) are filtered by their own tables."""
+    program = base64.b64decode(cache.filter_for("", DOCKER_DEFAULT_MASK))
+    i386, x32 = bpf.syscall_tables()["x86"], bpf.syscall_tables()["x32"]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(r)
+            buf = ctypes.create_string_buffer(program, len(program))
+            prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+            sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
+            sc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+
+            def x32call(nr: int) -> int:
+                ctypes.set_errno(0)
+                res = libc.syscall(ctypes.c_long(bpf.X32_SYSCALL_BIT | nr), ctypes.c_long(0),
+                                   ctypes.c_long(0))
+                return -ctypes.get_errno() if res == -1 else res
+            out = [_int80(i386["getpid"], 0), _int80(i386["mkdir"], 0),
+                   _int80(i386["unshare"], 0x10000000), _int80(i386["mount"], 0),
+                   x32call(x32["getpid"]), x32call(x32["unshare"])]
+            os.write(w, struct.pack("6i", *out))
+            os._exit(0)
+        except BaseException:
+            os._exit(4)
+    os.close(w)
+    data = os.read(r, 64)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    getpid32, mkdir32, unshare32, mount32, getpid_x32, unshare_x32 = struct.unpack("6i", data)
+    if getpid32 == -errno.ENOSYS and mkdir32 == -errno.ENOSYS:
+        pytest.fail("this kernel runs no i386 code (ia32_emulation off): cannot check")
+    assert getpid32 == pid                 # allowed: the kernel answers
+    assert mkdir32 == -errno.EFAULT        # allowed: a NULL path is the kernel's EFAULT
+    assert unshare32 == -errno.EPERM       # the filter
+    assert mount32 == -errno.EPERM
+    assert getpid_x32 in (pid, -errno.ENOSYS)  # allowed (ENOSYS: a kernel without x32)
+    assert unshare_x32 == -errno.EPERM     # the filter answers before the kernel's x32 check
