@@ -112,8 +112,8 @@ def apply_credentials(uid: int, gid: int, groups: tuple[int, ...], caps: int, la
 
 
 def release_held(caps: int) -> None:
-    """Drop what `apply_credentials(hold=...)` kept: exactly `caps` remain."""
-    caps &= syscalls.capget()[1]
+    """Drop what `apply_credentials(hold=...)` kept: exactly `caps` remain (a subset of what
+    the process holds: one capset, nothing else, as it runs under the new filter)."""
     syscalls.capset(caps, caps, 0)
 
 

@@ -39,6 +39,8 @@ def install(process: ProcessSpec, caps: int) -> None:
     program = base64.b64decode(process.seccomp_filter)
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    held = held_caps(process)
+    keep = caps & capabilities.held_by_engine()  # what apply_credentials left, minus `held`
     sc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
-    if held_caps(process):
-        capabilities.release_held(caps)
+    if held:
+        capabilities.release_held(keep)
