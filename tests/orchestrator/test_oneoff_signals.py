@@ -134,3 +134,14 @@ def test_closing_the_terminal_of_a_run_rm_removes_its_one_off(engine, project, w
         assert term.exit_code(timeout=30) != 0
     finally:
         term.close()
+
+
+def test_run_rm_of_a_missing_command_exits_127_and_leaves_nothing(engine, project):
+    """The AutoRemove one-off never ran (the engine removes it only after an exit): run removes
+    it, and the wait issued before the start does not hang."""
+    write(project, SERVICE)
+    r = engine.cli("run", "--rm", "-T", "job", "no-such-command", cwd=project, input=b"",
+                   timeout=60)
+    assert r.returncode == 127, r.stderr
+    assert "Traceback" not in r.stderr
+    assert containers(engine, project.name) == {}
