@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.terminal import Terminal
 
-from .test_compose_integration import containers, write
+from .test_compose_integration import write
 
 pytestmark = pytest.mark.integration
 
