@@ -15,13 +15,15 @@ import signal
 import socket
 import stat
 
-from engine.runtime import capabilities, mounts, protocol, terminal
+from engine.runtime import capabilities, mounts, protocol, terminal, users
 from engine.runtime.seccomp import install as seccomp
 from engine.runtime import syscalls as sc
 from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, ProcessSpec
 
 EXIT_SETUP_FAILED = 125
-_EXEC_NS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+_ALL_FDS = 0xFFFFFFFF
+# the mount namespace is joined by the zygote before the fork (the child is born inside it)
+_EXEC_NS = sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 
 
 class _Stage(Exception):
@@ -40,12 +42,86 @@ def _fail(sock: socket.socket, err: _Stage) -> None:
     os._exit(EXIT_SETUP_FAILED)
 
 
+def close_fds_except(keep: list[int]) -> None:
+    """Close every fd above 2 that is not in `keep` (a few close_range calls, no /proc walk)."""
+    low = 3
+    for fd in sorted({k for k in keep if k >= 3}):
+        if fd > low:
+            sc.close_range(low, fd - 1)
+        low = fd + 1
+    sc.close_range(low, _ALL_FDS)
+
+
+def drop_inherited(keep: list[int], null: int) -> None:
+    """First thing after fork/clone, still in the host's namespaces: keep only `keep`.
+
+    The child starts with all of the zygote's fds (its own PID namespace, its wake-up pipe,
+    other containers' pidfds and sockets) and it is visible inside the container until it
+    execs; a container process that could reopen those through /proc/<pid>/fd would hold
+    host namespaces or stall the zygote. The zygote's stdio (the daemon's log) goes too: 0-2
+    point at the host's /dev/null (`null`, the zygote's) until the container's own stdio
+    replaces them."""
+    try:
+        signal.set_wakeup_fd(-1)  # its fd is about to be closed and its number reused
+    except ValueError:
+        pass
+    close_fds_except([*keep, null])
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def check_cwd_inside(cwd: str) -> None:
+    """Fail unless the working directory is reachable from the container's root.
+
+    A WORKDIR through /proc (/proc/self/fd/N, /proc/<pid>/cwd) could land on a directory of
+    another mount namespace (CVE-2024-21626). The kernel then reports the cwd as
+    "(unreachable)..." (glibc: ENOENT); and the path it names must be the directory we are in."""
+    outside = _Stage(errno.EPERM, f'working directory "{cwd}" is outside the container')
+    try:
+        here = os.getcwd()
+        st_here, st_dot = os.stat(here), os.stat(".")
+    except OSError:
+        raise outside from None
+    if not here.startswith("/") or (st_here.st_dev, st_here.st_ino) != (st_dot.st_dev,
+                                                                          st_dot.st_ino):
+        raise outside
+
+
+def read_passwd(limit: int = 4 * 1024 * 1024) -> str:
+    """The container's /etc/passwd (we are inside its root), "" when there is none usable.
+
+    O_NONBLOCK and a regular-file check: a FIFO planted there must not hang the start."""
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode(errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
 def join_cgroup(procs_files: list[str]) -> None:
     for path in procs_files:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
             os.write(fd, b"0")
         finally:
+            os.close(fd)
+
+
+def join_cgroup_fds(procs_fds: list[int]) -> None:
+    """Like join_cgroup, through cgroup.procs files the zygote opened (and closing them)."""
+    try:
+        for fd in procs_fds:
+            os.write(fd, b"0")
+    finally:
+        for fd in procs_fds:
             os.close(fd)
 
 
@@ -152,6 +228,10 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
             _stdio(stdio)
         ensure_cwd(process.cwd, user.uid, user.gid)
         os.chdir(process.cwd)
+        check_cwd_inside(process.cwd)
+        env = dict(e.split("=", 1) for e in process.env)
+        if "HOME" not in env:  # as runc: the user's home from the container's passwd, else /
+            env["HOME"] = users.home_of(users.parse_passwd(read_passwd()), user.uid)
         _set_rlimits(process)
         caps = capabilities.effective_mask(process.cap_add, process.cap_drop)
         capabilities.apply_credentials(user.uid, user.gid, (user.gid, *user.additional_gids),
@@ -174,7 +254,6 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
     os.umask(0o022)
     _reset_signals()
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-    env = dict(e.split("=", 1) for e in process.env)
     try:
         seccomp.install(process, caps)  # last: only execve (and capset) run under the filter
     except OSError as e:
@@ -187,10 +266,11 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
 
 
 def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
-             stdio: dict[str, int]) -> None:
+             stdio: dict[str, int], null: int) -> None:
     """Body of container PID 1 (called right after clone3 in the child)."""
     try:
         try:
+            drop_inherited([sock.fileno(), *stdio.values()], null)
             join_cgroup(cgroup_procs)
             if spec.network.startswith("ns:"):
                 fd = os.open(spec.network[3:], os.O_RDONLY | os.O_CLOEXEC)
@@ -218,11 +298,14 @@ def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
 
 
 def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
-             cgroup_procs: list[str], stdio: dict[str, int]) -> None:
-    """Body of an exec'd process: forked by the zygote after setns(CLONE_NEWPID)."""
+             cgroup_procs: list[int], stdio: dict[str, int], null: int) -> None:
+    """Body of an exec'd process: forked by the zygote inside the container's PID and mount
+    namespaces; `cgroup_procs` are open cgroup.procs files."""
     try:
         try:
-            join_cgroup(cgroup_procs)
+            drop_inherited([sock.fileno(), container_pidfd, *cgroup_procs, *stdio.values()],
+                           null)
+            join_cgroup_fds(cgroup_procs)
             sc.setns(container_pidfd, _EXEC_NS)
             os.chdir("/")
         except OSError as e:

@@ -80,7 +80,8 @@ class Failed:
     """The request failed; the process (if any) has already been reaped.
 
     kind: "exec" (the command could not be exec'd), "setup" (container set-up failed),
-    "notrunning" (exec into a dead container), "internal"."""
+    "notrunning" (exec into a dead container), "aborted" (killed on the daemon's Abort before
+    it failed on its own), "internal"."""
 
     req: int
     errno: int

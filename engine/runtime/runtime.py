@@ -295,9 +295,11 @@ class Runtime:
                     await joined.finished()  # no write of this pid once it may be reused
                     self._send_nowait(protocol.Abort(req_id))
                     failed = await self._drain_failure(req_id, pidfd)
-                # PID 1 can fail on its own (a missing command) while set-up still runs; then
-                # set-up trips over its exit, but the command is the user's error to report.
-                if isinstance(exc, Exception) and failed is not None and failed.kind == "exec":
+                # PID 1 can fail on its own (a missing command, a bad mount) while set-up still
+                # runs; then set-up trips over its exit ("cannot open netns /proc/N/ns/net"),
+                # but PID 1's own failure is the cause to report.
+                if isinstance(exc, Exception) and failed is not None \
+                        and failed.kind != "aborted":
                     raise failure_error(failed) from exc
                 raise
             if isinstance(msg, protocol.Failed):

@@ -20,7 +20,9 @@ _pylibc.syscall.restype = ctypes.c_long
 SYS_CAPGET = 125
 SYS_CAPSET = 126
 SYS_PIVOT_ROOT = 155
+SYS_EXECVEAT = 322
 SYS_PIDFD_SEND_SIGNAL = 424
+SYS_OPEN_TREE = 428
 SYS_MOVE_MOUNT = 429
 SYS_FSOPEN = 430
 SYS_FSCONFIG = 431
@@ -28,6 +30,7 @@ SYS_FSMOUNT = 432
 SYS_CLONE3 = 435
 SYS_CLOSE_RANGE = 436
 SYS_OPENAT2 = 437
+SYS_MOUNT_SETATTR = 442
 
 # clone / namespace flags
 CLONE_PIDFD = 0x1000
@@ -72,9 +75,15 @@ FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 MOVE_MOUNT_F_EMPTY_PATH = 4
 AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOUNT_ATTR_RDONLY = 0x1
 
 # prctl
 PR_SET_PDEATHSIG = 1
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
@@ -191,6 +200,34 @@ def move_mount(from_fd: int, to_path: str, *, from_path: str = "", to_dirfd: int
                flags: int = MOVE_MOUNT_F_EMPTY_PATH) -> None:
     _check(_libc.syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(from_fd), _bytes(from_path),
                          ctypes.c_int(to_dirfd), _bytes(to_path), ctypes.c_uint(flags)), to_path)
+
+
+def open_tree(path: str, flags: int = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) -> int:
+    """A detached copy of the mount at `path` (a file works too): an O_PATH fd."""
+    return _check(_libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD),
+                                _bytes(path), ctypes.c_uint(flags)), f"open_tree({path})")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "attr_set", "attr_clr", "propagation", "userns_fd")]
+
+
+def mount_setattr(fd: int, attr_set: int, attr_clr: int = 0) -> None:
+    """Change the attributes of the mount `fd` refers to (AT_EMPTY_PATH)."""
+    attr = _MountAttr(attr_set=attr_set, attr_clr=attr_clr)
+    _check(_libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(fd), b"",
+                         ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr),
+                         ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr")
+
+
+def execveat(fd: int, argv: list[str], env: dict[str, str]) -> None:
+    """execve of the file `fd` refers to (AT_EMPTY_PATH); returns only by raising."""
+    args = (ctypes.c_char_p * (len(argv) + 1))(*[os.fsencode(a) for a in argv], None)
+    envp = (ctypes.c_char_p * (len(env) + 1))(
+        *[os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()], None)
+    _check(_libc.syscall(ctypes.c_long(SYS_EXECVEAT), ctypes.c_int(fd), b"", args, envp,
+                         ctypes.c_int(AT_EMPTY_PATH)), "execveat")
 
 
 class _OpenHow(ctypes.Structure):

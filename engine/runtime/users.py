@@ -45,6 +45,15 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
     return entries
 
 
+def home_of(passwd: list[PasswdEntry], uid: int) -> str:
+    """HOME for a process running as `uid` when nothing set it: the home of the first passwd
+    entry with that uid, "/" without one (as Docker; the runtime applies it in the child)."""
+    for entry in passwd:
+        if entry.uid == uid and entry.home:
+            return entry.home
+    return "/"
+
+
 def parse_group(text: str) -> list[GroupEntry]:
     entries = []
     for line in text.splitlines():

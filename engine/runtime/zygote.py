@@ -29,10 +29,11 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from engine.runtime import child, protocol
+from engine.runtime import child, protocol, sealed_exe
 from engine.runtime import syscalls as sc
-from engine.runtime.spec import process_from_dict, spec_from_dict
+from engine.runtime.spec import ProcessSpec, process_from_dict, spec_from_dict
 
+_ALL_FDS = 0xFFFFFFFF
 _BASE_FLAGS = sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_PIDFD
 
 
@@ -61,6 +62,9 @@ class Zygote:
         self.by_req: dict[int, _Pending] = {}
         self.started: dict[int, int] = {}               # pid -> pidfd (zygote's own)
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.own_mntns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        # the host's /dev/null, for a child's 0-2 until the container's stdio replaces them
+        self.null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -141,7 +145,8 @@ class Zygote:
         if pid == 0:
             try:
                 zs.close()
-                child.run_init(cs, spec, msg.cgroup_procs if msg.join else [], stdio)
+                child.run_init(cs, spec, msg.cgroup_procs if msg.join else [], stdio,
+                               self.null)
             finally:
                 os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
@@ -156,19 +161,36 @@ class Zygote:
             return
         process = process_from_dict(msg.process)
         stdio = dict(zip(msg.stdio, fds))
+        try:  # opened here: the child is born inside the container and cannot reach them
+            procs = _open_all(msg.cgroup_procs)
+        except OSError as e:
+            self.reply(protocol.Failed(msg.req, e.errno, f"joining the container: cannot open "
+                                       f"{e.filename}: {e.strerror}", "setup"))
+            return
         try:
-            sc.setns(container_pidfd, sc.CLONE_NEWPID)
+            self._fork_exec(msg, container_pidfd, process, procs, stdio)
+        finally:
+            for fd in procs:
+                os.close(fd)
+
+    def _fork_exec(self, msg: protocol.Exec, container_pidfd: int, process: ProcessSpec,
+                   procs: list[int], stdio: dict[str, int]) -> None:
+        # Fork inside the container's PID *and* mount namespaces: the child is visible to the
+        # container from its first instruction, so it must never have the host's root or cwd
+        # (/proc/<pid>/root would be the host's file system to anyone allowed to follow it).
+        try:
+            sc.setns(container_pidfd, sc.CLONE_NEWPID | sc.CLONE_NEWNS)
         except OSError as e:
             self.reply(protocol.Failed(msg.req, e.errno, "container is not running", "notrunning"))
             return
         zs = cs = None
-        try:  # from here on, always return to our own pid namespace for children
+        try:  # from here on, always return to our own namespaces for children
             zs, cs = self._spawn_pair()
             pid = os.fork()
             if pid == 0:
                 try:
                     zs.close()
-                    child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio)
+                    child.run_exec(cs, container_pidfd, process, procs, stdio, self.null)
                 finally:
                     os._exit(child.EXIT_SETUP_FAILED)
         except OSError as e:  # ENOMEM from fork: PID 1 is gone but not yet reaped (P3)
@@ -180,10 +202,20 @@ class Zygote:
                                        if kind == "notrunning" else f"exec: {e}", kind))
             return
         finally:
-            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+            self._return_home()
         cs.close()
         p = _Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False, go_wanted=True)
         self.track(p)
+
+    def _return_home(self) -> None:
+        """Back to the zygote's own mount and PID namespaces; a zygote that cannot would
+        make every later container inside another one, so it stops instead."""
+        try:
+            sc.setns(self.own_mntns, sc.CLONE_NEWNS)
+            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+        except OSError:
+            traceback.print_exc(file=sys.stderr)
+            os._exit(70)
 
     def track(self, p: _Pending) -> None:
         p.sock.setblocking(False)
@@ -276,7 +308,7 @@ class Zygote:
         if p.error is not None:
             msg = protocol.Failed(p.req, p.error.errno, p.error.message, p.error.kind)
         elif p.aborted:
-            msg = protocol.Failed(p.req, 125, "start aborted", "setup")
+            msg = protocol.Failed(p.req, 125, "start aborted", "aborted")
         else:
             msg = protocol.Failed(p.req, 5, f"container process died during set-up "
                                   f"(wait status {status})", "internal")
@@ -320,6 +352,18 @@ def _thaw(dirs: list[str]) -> None:
                 os.close(fd)
 
 
+def _open_all(paths: list[str]) -> list[int]:
+    fds: list[int] = []
+    try:
+        for path in paths:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
 def _kill(pidfd: int) -> None:
     try:
         sc.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -327,27 +371,59 @@ def _kill(pidfd: int) -> None:
         pass
 
 
-def _close_inherited(keep: int) -> None:
-    """Drop every fd the daemon had open (except stdio and our socket)."""
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 20)
-
-
 def main(sock: socket.socket, daemon_pid: int) -> None:
-    """Entry point in the freshly forked zygote; never returns."""
+    """Entry point in the freshly forked copy of the daemon; never returns.
+
+    Becomes the zygote by exec'ing the interpreter through a read-only mount (sealed_exe), so
+    no runtime process's /proc/<pid>/exe is a host file anyone could write. Where the kernel
+    cannot do that, it serves in place and says so once on stderr (the daemon's log)."""
     code = 0
     try:
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)   # kept across execve (not set-id)
         if os.getppid() != daemon_pid:   # the daemon died before prctl took effect
             os._exit(1)
-        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        os.setsid()                      # no signals from the daemon's terminal at all
+        sc.close_range(3, _ALL_FDS, sc.CLOSE_RANGE_CLOEXEC)  # nothing of the daemon's crosses
+        try:
+            sealed_exe.exec_zygote(sock.fileno(), daemon_pid)
+        except OSError as e:
+            print(f"pycompose runtime: cannot run the zygote from a read-only view of "
+                  f"{sys.executable} ({e}); a container with CAP_SYS_PTRACE could write it "
+                  "through /proc/<pid>/exe", file=sys.stderr, flush=True)
         gc.freeze()                      # the daemon's objects are never collected here
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is for the daemon to handle
-        os.setsid()                      # and no signals from the daemon's terminal at all
-        _close_inherited(sock.fileno())
-        Zygote(sock).run()
+        _serve(sock, daemon_pid)
     except BaseException:
         traceback.print_exc(file=sys.stderr)
         code = 1
     finally:
         os._exit(code)
+
+
+def main_after_exec(sock_fd: int, daemon_pid: int) -> None:
+    """Entry point of the exec'd zygote (sealed_exe's boot line); never returns."""
+    code = 0
+    try:
+        os.set_inheritable(sock_fd, False)
+        _serve(socket.socket(fileno=sock_fd), daemon_pid)
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _serve(sock: socket.socket, daemon_pid: int) -> None:
+    # Non-dumpable first (execve reset it): /proc/<pid>/{exe,fd,cwd,root,environ,mem} of the
+    # zygote and of every child it forks (they inherit the flag until their own execve) stay
+    # closed to container root without CAP_SYS_PTRACE.
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    if os.getppid() != daemon_pid:
+        os._exit(1)
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is for the daemon to handle
+    os.chdir("/")  # children must not start in a host directory of the daemon's choosing
+    # Every fd the zygote opens later is close-on-exec by construction; make sure of the rest
+    # (the inherited stdio stays, it is where the zygote's own tracebacks go).
+    child.close_fds_except([sock.fileno()])
+    Zygote(sock).run()
