@@ -91,6 +91,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 CLOSE_RANGE_CLOEXEC = 4
+RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
 # pty ioctls missing from Python 3.11's termios (P1)
@@ -232,6 +233,13 @@ def execveat(fd: int, argv: list[str], env: dict[str, str]) -> None:
 
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2) with `resolve` (RESOLVE_*) flags; ENOSYS on kernels before 5.6."""
+    how = _OpenHow(flags=flags, mode=mode, resolve=resolve)
+    return _check(_libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dirfd), _bytes(path),
+                                ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))), path)
 
 
 def open_in_root(root_fd: int, path: str, flags: int = os.O_RDONLY | os.O_CLOEXEC) -> int:
