@@ -171,28 +171,28 @@ def try_run(argv: list[str]) -> int | None:
     os.umask(umask)
     request = encode_request([sys.argv[0]] + argv, cwd, umask, interpreter(), package_dir(),
                              dict(os.environb), context, limits)
+    relay = _Relay(conn)  # from here a Ctrl-C is the command's, wherever it runs
     stdio, spare = _stdio_fds()
     try:
         conn.sendmsg([request[:1]], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                       struct.pack("3i", *stdio))])
         conn.sendall(request[1:])
+        first = (reader := _Lines(conn)).next()
     except OSError:
-        conn.close()
-        return None
+        first = None
     finally:
         for fd in spare:
             os.close(fd)
-    reader = _Lines(conn)
-    first = reader.next()
     if first is None or not first.startswith(b"pid "):
         conn.close()
         stale = first is not None and first.startswith(b"stale")
         _trace(f"the server cannot serve this process: {first[6:].decode(errors='replace')}"
                if stale else "the server hung up")
-        return None
+        return relay.abandon()
     if os.environ.get("PYCOMPOSE_WARM_TRACE"):
         sys.stderr.write(f"pycompose: warm worker {int(first[4:])}\n")
         sys.stderr.flush()
+    relay.start()
     return _follow(conn, reader)
 
 
@@ -261,24 +261,55 @@ class _Lines:
         return line
 
 
-def _follow(conn: _socket.socket, reader: _Lines) -> int:
-    def forward(signum, _frame) -> None:
+class _Relay:
+    """The client's signals, which belong to the worker: held while the request is on its way,
+    forwarded once the worker runs, given back to this process if none will."""
+
+    def __init__(self, conn: _socket.socket) -> None:
+        self.conn = conn
+        self.held: list[int] = []
+        self.live = False
+        self.saved = {signum: signal.signal(signum, self.on_signal)
+                      for signum in FORWARDED + (signal.SIGCONT,)}
+        self.saved[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self.on_suspend)
+
+    def on_signal(self, signum: int, _frame) -> None:
+        if not self.live:
+            self.held.append(signum)
+            return
         try:
-            conn.sendall(b"sig %d\n" % signum)
+            self.conn.sendall(b"sig %d\n" % signum)
         except OSError:
             pass
 
-    def suspend(_signum, _frame) -> None:
+    def on_suspend(self, _signum, _frame) -> None:
         # Ctrl-Z: stop the worker, then ourselves; SIGCONT (fg/bg) resumes both.
-        forward(signal.SIGSTOP, None)
+        if self.live:
+            self.on_signal(signal.SIGSTOP, None)
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTSTP)
-        signal.signal(signal.SIGTSTP, suspend)
+        signal.signal(signal.SIGTSTP, self.on_suspend)
 
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
-    signal.signal(signal.SIGCONT, forward)
-    signal.signal(signal.SIGTSTP, suspend)
+    def start(self) -> None:
+        self.live = True
+        held, self.held = self.held, []
+        for signum in held:
+            self.on_signal(signum, None)
+
+    def abandon(self) -> int | None:
+        """No worker: restore our handlers and let what arrived meanwhile act here (a Ctrl-C
+        interrupts the command, which then never starts)."""
+        for signum, handler in self.saved.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        try:
+            for signum in self.held:
+                os.kill(os.getpid(), signum)
+        except KeyboardInterrupt:
+            return 130
+        return None
+
+
+def _follow(conn: _socket.socket, reader: _Lines) -> int:
     while True:
         line = reader.next()
         if line is None:

@@ -215,8 +215,11 @@ class Server:
         except OSError as e:
             print(f"warm server: not started: cannot watch its code: {e}", file=sys.stderr)
             return False
-        if changed_since(plan, began):
-            return False  # changed while we imported it: the next command starts afresh
+        changed = changed_since(plan, began)
+        if changed:  # the next command starts afresh
+            print(f"warm server: not started: {changed} changed as it was imported",
+                  file=sys.stderr)
+            return False
         self._listen()
         self.selector.register(self.engine_pidfd, selectors.EVENT_READ, self._engine_gone)
         self.selector.register(self.watch, selectors.EVENT_READ, self._code_event)

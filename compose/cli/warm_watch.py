@@ -66,18 +66,19 @@ def event_matters(mask: int, name: str, loaded: frozenset[str]) -> bool:
     return name in loaded or name.endswith(SOURCE_SUFFIXES)
 
 
-def changed_since(plan: Mapping[str, frozenset[str]], since_ns: int) -> bool:
-    """Whether a watched directory or loaded file changed (or went) after `since_ns` (a
-    time.time_ns() taken before the imports): closes the gap between importing and watching."""
+def changed_since(plan: Mapping[str, frozenset[str]], since_ns: int) -> str | None:
+    """A watched directory or loaded file that changed (or went) after `since_ns` (a
+    time.time_ns() taken before the imports), or None: closes the gap between importing and
+    watching."""
     cutoff = since_ns - MTIME_SLACK_NS
     for directory, names in plan.items():
         for path in (directory, *(os.path.join(directory, n) for n in names)):
             try:
                 if os.stat(path).st_mtime_ns >= cutoff:
-                    return True
+                    return path
             except OSError:
-                return True
-    return False
+                return path
+    return None
 
 
 class SourceWatch:
