@@ -43,10 +43,57 @@ COMMANDS: dict[str, str] = {
     "events": "compose.cli.events:app",
     "pull": "compose.cli.pull:app",
     "build": "compose.cli.build:app",
+    "version": "compose.cli.version:app",
 }
 
-HELP_ORDER = ["up", "down", "ps", "logs", "run", "exec", "config", "build", "pull",
-              "container", "image", "network", "volume", "engine"]
+# `pycompose --help`: one line per verb, in this order, without importing any command module
+# (typer's rich help would cost 100-300 ms). A verb missing here is still listed, under "Other".
+COMPOSE_VERBS: dict[str, str] = {
+    "up": "Create and start the project's containers (building or pulling images first)",
+    "down": "Stop and remove the project's containers and networks (-v: volumes too)",
+    "ps": "List the project's containers",
+    "logs": "Show the output of the project's containers",
+    "run": "Run a one-off command in a new container of a service",
+    "exec": "Run a command in a service's running container",
+    "config": "Check the compose files and print the resolved project",
+    "build": "Build the images of services that have a build section",
+    "pull": "Pull the images of the project's services",
+    "create": "Create the project's containers without starting them",
+    "start": "Start the project's existing containers",
+    "stop": "Stop the project's containers without removing them",
+    "restart": "Restart the project's containers",
+    "rm": "Remove the project's stopped containers",
+    "kill": "Send a signal (default SIGKILL) to the project's containers",
+    "pause": "Freeze the processes of the project's containers",
+    "unpause": "Thaw the project's paused containers",
+    "top": "Show the processes running in the project's containers",
+    "port": "Print the host address a service's port is published on",
+    "images": "List the images the project's containers use",
+    "wait": "Wait until the project's containers stop; print their exit codes",
+    "events": "Stream the events of the project's containers",
+    "ls": "List compose projects",
+    "version": "Show pycompose's version and the engine's",
+}
+ENGINE_VERBS: dict[str, str] = {
+    "container": "Manage containers: run, ls, exec, logs, stop, rm, ...",
+    "image": "Manage images: ls, pull, push, build, bootstrap, rm, ...",
+    "network": "Manage networks",
+    "volume": "Manage volumes",
+    "engine": "Run, query and stop the engine daemon",
+    "login": "Store credentials for a registry",
+    "logout": "Forget the credentials stored for a registry",
+}
+GLOBAL_OPTIONS: list[tuple[str, str]] = [
+    ("-f, --file FILE", "Compose file (repeatable; default compose.yaml found upwards)"),
+    ("-p, --project-name NAME", "Project name (default: the project directory's name)"),
+    ("--project-directory DIR", "Project directory (default: the first file's directory)"),
+    ("--profile NAME", "Enable a profile's services (repeatable)"),
+    ("--env-file FILE", "Environment file for interpolation (repeatable; default .env)"),
+    ("--no-color, --no-ansi", "Plain output without colours"),
+    ("--debug", "Show tracebacks for errors"),
+    ("--version", "Print pycompose's version and exit"),
+    ("-h, --help", "Show this help"),
+]
 
 
 class GlobalOptions:
@@ -115,14 +162,26 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
     return opts, argv[i:]
 
 
+def help_text() -> str:
+    """The top-level help: usage, verbs grouped with a one-line summary each, global options."""
+    def section(title: str, rows: list[tuple[str, str]]) -> list[str]:
+        width = max(len(name) for name, _ in rows) + 2
+        return [f"{title}:"] + [f"  {name:<{width}}{text}".rstrip() for name, text in rows] + [""]
+
+    lines = ["Usage: pycompose [OPTIONS] COMMAND [ARGS]...", "",
+             "Compose-style multi-service projects on pycompose's own container engine.", ""]
+    lines += section("Compose commands", [(v, t) for v, t in COMPOSE_VERBS.items() if v in COMMANDS])
+    lines += section("Engine commands", [(v, t) for v, t in ENGINE_VERBS.items() if v in COMMANDS])
+    other = sorted(set(COMMANDS) - set(COMPOSE_VERBS) - set(ENGINE_VERBS))
+    if other:
+        lines += section("Other commands", [(v, "") for v in other])
+    lines += section("Options", GLOBAL_OPTIONS)
+    lines.append("Run 'pycompose COMMAND --help' for more information on a command.")
+    return "\n".join(lines)
+
+
 def _print_help() -> None:
-    known = [v for v in HELP_ORDER if v in COMMANDS] + sorted(set(COMMANDS) - set(HELP_ORDER))
-    print("Usage: pycompose [-f FILE]... [-p NAME] [--project-directory DIR] [--profile P]... "
-          "[--env-file F]... [--debug] COMMAND [ARGS]...\n")
-    print("Commands:")
-    for verb in known:
-        print(f"  {verb}")
-    print("\nRun 'pycompose COMMAND --help' for more information on a command.")
+    sys.stdout.write(help_text() + "\n")
 
 
 def _load_app(verb: str):
@@ -166,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = debug or opts.debug
     if not rest or rest[0] in ("-h", "--help", "help"):
         _print_help()
+        return _exit(0)
+    if rest[0] == "--version":
+        # the client's one line, as `docker --version`: no engine, no typer
+        from compose.cli.version import short_line
+
+        print(short_line())
         return _exit(0)
     verb, args = rest[0], rest[1:]
     if verb not in COMMANDS:
