@@ -24,6 +24,7 @@ from engine.api.context import Engine
 from engine.api.http import Request, StreamResponse
 from engine.api.progress import error_line as _error_line, json_line as _line, progress_stream
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.build.bootstrap import bootstrap
 from engine.build.builder import Builder, BuildOptions
 from engine.build.context import BuildContext
@@ -105,8 +106,9 @@ def register(router: Router, engine: Engine) -> None:
         return StreamResponse(progress_stream(work, lambda image: [{"aux": {"ID": image.id}}],
                                               buffer=math.inf))
 
-    router.add("POST", "/build", build)
-    router.add("POST", "/pycompose/images/bootstrap", bootstrap_image)
+    add = adder(router)
+    add("POST", "/build", build)
+    add("POST", "/pycompose/images/bootstrap", bootstrap_image)
 
 
 async def _build_stream(builder: Builder, req: Request, options: BuildOptions,

@@ -11,6 +11,7 @@ from engine.api.context import Engine
 from engine.api.http import (HijackResponse, Request, Response, StreamResponse, empty_response,
                              json_response)
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.api.streams import framed, pump_session
 from engine.containers.logs import LogQuery, parse_since, parse_tail
 from engine.containers.manager import NotModified
@@ -217,7 +218,7 @@ def register(router: Router, engine: Engine) -> None:
 
         return StreamResponse(body())
 
-    add = router.add
+    add = adder(router)
     add("POST", "/containers/prune", prune)
     add("POST", "/containers/{id}/rename", rename)
     add("GET", "/events", events)

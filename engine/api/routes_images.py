@@ -12,6 +12,7 @@ from engine.api.context import Engine
 from engine.api.http import Request, Response, StreamResponse, json_response
 from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.errors import BadParameter, Conflict
 
 
@@ -151,18 +152,19 @@ def register(router: Router, engine: Engine) -> None:
         status = await trio.to_thread.run_sync(lambda: store.login(server, user, password))
         return json_response({"Status": status, "IdentityToken": ""})
 
-    router.add("POST", "/auth", auth)
-    router.add("POST", "/images/prune", prune)
-    router.add("GET", "/images/{name:path}/history", history)
-    router.add("POST", "/images/{name:path}/push", push)
-    router.add("GET", "/images/json", list_)
-    router.add("POST", "/images/load", load)
-    router.add("POST", "/images/create", create)
-    router.add("GET", "/images/get", get)
-    router.add("GET", "/images/{name:path}/json", inspect)
-    router.add("GET", "/images/{name:path}/get", get)
-    router.add("POST", "/images/{name:path}/tag", tag)
-    router.add("DELETE", "/images/{name:path}", remove)
+    add = adder(router)
+    add("POST", "/auth", auth)
+    add("POST", "/images/prune", prune)
+    add("GET", "/images/{name:path}/history", history)
+    add("POST", "/images/{name:path}/push", push)
+    add("GET", "/images/json", list_)
+    add("POST", "/images/load", load)
+    add("POST", "/images/create", create)
+    add("GET", "/images/get", get)
+    add("GET", "/images/{name:path}/json", inspect)
+    add("GET", "/images/{name:path}/get", get)
+    add("POST", "/images/{name:path}/tag", tag)
+    add("DELETE", "/images/{name:path}", remove)
 
 
 async def _save_stream(store: Any, names: list[str]) -> AsyncIterator[bytes]:

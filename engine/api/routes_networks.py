@@ -6,6 +6,7 @@ import trio
 from engine.api.context import Engine
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.containers.networking import _aliases, _ip
 from engine.errors import BadParameter, NotFound
 from netbridge.shapes import network_json
@@ -89,11 +90,12 @@ def register(router: Router, engine: Engine) -> None:
         await mgr.disconnect_network(rec.id, net.name)
         return Response(200, b"", None)
 
-    router.add("POST", "/networks/create", create)
-    router.add("POST", "/networks/prune", prune)
-    router.add("GET", "/networks", list_)
-    router.add("GET", "/networks/{id}", inspect)
-    router.add("DELETE", "/networks/{id}", remove)
-    router.add("POST", "/networks/{id}/connect", connect)
-    router.add("POST", "/networks/{id}/disconnect", disconnect)
+    add = adder(router)
+    add("POST", "/networks/create", create)
+    add("POST", "/networks/prune", prune)
+    add("GET", "/networks", list_)
+    add("GET", "/networks/{id}", inspect)
+    add("DELETE", "/networks/{id}", remove)
+    add("POST", "/networks/{id}/connect", connect)
+    add("POST", "/networks/{id}/disconnect", disconnect)
     _ = (_aliases, _ip, NotFound)

@@ -7,6 +7,7 @@ import platform
 from engine.api.context import Engine
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.containers.model import ContainerState
 
 API_VERSION = "1.41"
@@ -88,7 +89,8 @@ def register(router: Router, engine: Engine) -> None:
         engine.request_shutdown()
         return empty_response(204)
 
-    router.add("GET", "/_ping", ping)
-    router.add("GET", "/version", version)
-    router.add("GET", "/info", info)
-    router.add("POST", "/pycompose/shutdown", shutdown)
+    add = adder(router)
+    add("GET", "/_ping", ping)
+    add("GET", "/version", version)
+    add("GET", "/info", info)
+    add("POST", "/pycompose/shutdown", shutdown)

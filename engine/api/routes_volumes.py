@@ -6,6 +6,7 @@ import trio
 from engine.api.context import Engine
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
+from engine.api.validate import adder
 from engine.errors import BadParameter
 
 
@@ -59,11 +60,12 @@ def register(router: Router, engine: Engine) -> None:
             lambda: vols.prune(in_use, all_volumes, filters.get("label", [])))
         return json_response({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 
-    router.add("POST", "/volumes/create", create)
-    router.add("POST", "/volumes/prune", prune)
-    router.add("GET", "/volumes", list_)
-    router.add("GET", "/volumes/{name}", inspect)
-    router.add("DELETE", "/volumes/{name}", remove)
+    add = adder(router)
+    add("POST", "/volumes/create", create)
+    add("POST", "/volumes/prune", prune)
+    add("GET", "/volumes", list_)
+    add("GET", "/volumes/{name}", inspect)
+    add("DELETE", "/volumes/{name}", remove)
 
 
 def _label_ok(labels: dict[str, str], flt: str) -> bool:

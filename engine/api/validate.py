@@ -1,0 +1,368 @@
+"""Request checking before any handler runs: JSON bodies against declared shapes, query
+parameters against declared kinds.
+
+Shapes are data (frozen dataclasses) describing the types the Docker Engine API documents for
+each field we read. A mismatch is a 400 worded as Docker's Go decoder words it ("json: cannot
+unmarshal array into Go struct field X.Name of type string"), so a client sees the same kind of
+message from us as from dockerd, and no handler ever meets a list where it expects a string.
+As in Go: fields not declared are ignored, and null is accepted everywhere (it means "unset").
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from engine.errors import BadParameter
+
+INT64 = (-(1 << 63), (1 << 63) - 1)
+# Go's encoding/json refuses documents nested deeper than this; Python's parser would raise
+# RecursionError (not a ValueError) somewhat below it, so we check depth ourselves.
+MAX_DEPTH = 512
+
+
+class BadShape(BadParameter):
+    """A request body or query parameter of the wrong type (400)."""
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scalar:
+    kind: str                      # "string" | "bool" | "int" | "number"
+    go: str                        # the Go type named in messages
+    lo: int | None = None
+    hi: int | None = None
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: "Shape"
+    go: str = ""
+
+    @property
+    def go_name(self) -> str:
+        return self.go or "[]" + go_name(self.item)
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: "Shape"
+    go: str = ""
+
+    @property
+    def go_name(self) -> str:
+        return self.go or "map[string]" + go_name(self.value)
+
+
+@dataclass(frozen=True)
+class Obj:
+    go: str
+    fields: Mapping[str, "Shape"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Go types with their own decoder that take several JSON forms (strslice.StrSlice takes a
+    string or a list of strings; our size fields take bytes or "32m")."""
+    choices: tuple["Shape", ...]
+    go: str
+
+
+@dataclass(frozen=True)
+class AnyValue:
+    go: str = "interface {}"
+
+
+Shape = Scalar | ListOf | MapOf | Obj | OneOf | AnyValue
+
+STRING = Scalar("string", "string")
+BOOL = Scalar("bool", "bool")
+INT = Scalar("int", "int64", *INT64)
+UINT16 = Scalar("int", "uint16", 0, 0xFFFF)
+UINT32 = Scalar("int", "uint32", 0, 0xFFFFFFFF)
+UINT64 = Scalar("int", "uint64", 0, (1 << 64) - 1)
+STRINGS = ListOf(STRING)
+STRING_MAP = MapOf(STRING)
+STR_SLICE = OneOf((STRING, STRINGS), "strslice.StrSlice")
+EMPTY = Obj("struct {}")
+ANY = AnyValue()
+
+
+def go_name(shape: Shape) -> str:
+    if isinstance(shape, (ListOf, MapOf)):
+        return shape.go_name
+    return shape.go
+
+
+def json_kind(value: Any) -> str:
+    """What Go calls a JSON value in its unmarshal errors (numbers carry their literal)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return f"number {value}" if not isinstance(value, float) or math.isfinite(value) \
+            else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _fail(value: Any, shape: Shape, top: str, path: tuple[str, ...]) -> BadShape:
+    # Go names a field by its struct's bare type name (no package), a whole value by its type
+    where = (f"Go struct field {top.rsplit('.', 1)[-1]}.{'.'.join(path)}" if path
+             else f"Go value of type {top}")
+    of_type = f" of type {go_name(shape)}" if path else ""
+    return BadShape(f"json: cannot unmarshal {json_kind(value)} into {where}{of_type}")
+
+
+def _matches_scalar(value: Any, shape: Scalar) -> bool:
+    if shape.kind == "string":
+        return isinstance(value, str)
+    if shape.kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float):
+        # integral floats ("1.0", "1e3") are taken as the integer they spell, as our own
+        # model's parsers do; a fraction or an infinity is no int
+        if not math.isfinite(value) or (shape.kind == "int" and not value.is_integer()):
+            return False
+    if shape.lo is not None and value < shape.lo:
+        return False
+    return shape.hi is None or value <= shape.hi
+
+
+def check(value: Any, shape: Shape, top: str, path: tuple[str, ...] = ()) -> None:
+    """Raise BadShape naming the first field of `value` that does not fit `shape`."""
+    if value is None or isinstance(shape, AnyValue):
+        return
+    if isinstance(shape, Scalar):
+        if not _matches_scalar(value, shape):
+            raise _fail(value, shape, top, path)
+    elif isinstance(shape, ListOf):
+        if not isinstance(value, list):
+            raise _fail(value, shape, top, path)
+        for item in value:
+            check(item, shape.item, top, path)
+    elif isinstance(shape, MapOf):
+        if not isinstance(value, dict):
+            raise _fail(value, shape, top, path)
+        for item in value.values():
+            check(item, shape.value, top, path)
+    elif isinstance(shape, Obj):
+        if not isinstance(value, dict):
+            raise _fail(value, shape, top, path)
+        for name, sub in shape.fields.items():
+            if name in value:
+                check(value[name], sub, top, (*path, name))
+    elif isinstance(shape, OneOf):
+        for choice in shape.choices:
+            try:
+                check(value, choice, top, path)
+                return
+            except BadShape:
+                continue
+        raise _fail(value, shape, top, path)
+
+
+# -- JSON parsing -----------------------------------------------------------------------------
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _depth_exceeded(data: bytes) -> bool:
+    """Cheap pre-scan: only a document with that many brackets at all can be too deep."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:       # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fix_surrogates(value: Any) -> Any:
+    """Go decodes a lone UTF-16 surrogate escape as U+FFFD; Python keeps it, and such a string
+    cannot be written as UTF-8 later (a file, a label, a log line)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_fix_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_fix_surrogates(k): _fix_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def parse_json(data: bytes) -> tuple[Any, bool]:
+    """A request body as Go would decode it: (value, whether it had to be rewritten).
+
+    NaN/Infinity literals and numbers beyond float range are refused (Go has neither); a
+    document nested too deeply is refused instead of exhausting the stack.
+    """
+    if not data.strip():
+        return None, False
+    if _depth_exceeded(data):
+        raise BadShape(f"invalid JSON body: exceeded max depth of {MAX_DEPTH}")
+    try:
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BadShape(f"invalid JSON body: exceeded max depth of {MAX_DEPTH}") from None
+    except ValueError as exc:
+        raise BadShape(f"invalid JSON body: {exc}") from None
+    if b"\\ud" in data or b"\\uD" in data:
+        fixed = _fix_surrogates(value)
+        return fixed, fixed != value
+    return value, False
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text} is out of range")
+    return number
+
+
+# -- query parameters -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """How one query parameter must read: kind "bool" | "int" | "time" | "filters" |
+    "json_map" | "string" (anything), ints within [lo, hi]."""
+    kind: str
+    lo: int = INT64[0]
+    hi: int = INT64[1]
+
+
+Q_STR = Query("string")
+Q_BOOL = Query("bool")
+Q_INT = Query("int")
+Q_TIME = Query("time")
+Q_FILTERS = Query("filters")
+Q_JSON_MAP = Query("json_map")
+
+_BOOLS = {"", "0", "1", "true", "false", "yes", "no", "on", "off"}
+_INT = re.compile(r"^[+-]?[0-9]+$")
+# unix seconds whose nanoseconds still fit an int64 (Docker's timestamps are int64 ns)
+_MAX_SECONDS = INT64[1] / 1e9
+_FILTER_VALUE = OneOf((STRINGS, MapOf(BOOL)), "map[string]bool")
+
+
+def check_query_value(name: str, value: str, spec: Query) -> None:
+    if spec.kind == "bool":
+        if value.lower() not in _BOOLS:
+            raise BadShape(f"invalid boolean for query parameter {name!r}: {value!r}")
+    elif spec.kind == "int":
+        if value == "":
+            return
+        if not _INT.match(value.strip()) or not spec.lo <= int(value) <= spec.hi:
+            raise BadShape(f"invalid value for query parameter {name!r}: {value!r} (an "
+                           f"integer from {spec.lo} to {spec.hi})")
+    elif spec.kind == "time":
+        _check_time(name, value)
+    elif spec.kind in ("filters", "json_map"):
+        if value == "":
+            return
+        try:
+            doc, _ = parse_json(value.encode("utf-8", "surrogateescape"))
+        except BadShape:
+            raise BadShape(f"invalid {name}: {value!r} is not JSON") from None
+        shape = MapOf(_FILTER_VALUE) if spec.kind == "filters" else STRING_MAP
+        if not isinstance(doc, dict):
+            raise BadShape(f"invalid {name}: {value!r} is not a JSON object")
+        try:
+            check(doc, shape, name)
+        except BadShape:
+            raise BadShape(f"invalid {name}: {value!r} (expected "
+                           f"{go_name(shape)})") from None
+
+
+def _check_time(name: str, value: str) -> None:
+    """since/until: unix seconds (a float is fine) or a date; a number must fit Docker's int64
+    nanoseconds. Dates are left to the handler's parser (it answers 400 for bad ones)."""
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return
+    if not math.isfinite(seconds) or abs(seconds) > _MAX_SECONDS:
+        raise BadShape(f"invalid value for {name}: {value!r} (out of range)")
+
+
+# -- per-route checking ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one route accepts: `body` None = no JSON body is read (none, or a tarball);
+    `query` maps each parameter the route reads to its kind."""
+    body: Shape | None = None
+    body_go: str = ""
+    query: Mapping[str, Query] = field(default_factory=dict)
+
+
+def check_request(req: Any, spec: Endpoint) -> None:
+    """Check `req` (engine.api.http.Request) against `spec`; a body that Go would decode
+    differently (lone surrogates) is rewritten in place so the handler reads Go's value."""
+    for name, kind in spec.query.items():
+        for value in req.query.get(name, ()):
+            check_query_value(name, value, kind)
+    if spec.body is None:
+        return
+    value, rewritten = parse_json(req.body_bytes())
+    check(value, spec.body, spec.body_go or go_name(spec.body))
+    if rewritten:
+        req.body.seek(0)
+        req.body.truncate()
+        req.body.write(json.dumps(value).encode())
+        req.body.seek(0)
+
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+def checked(spec: Endpoint, handler: Handler) -> Handler:
+    async def run(req: Any) -> Any:
+        check_request(req, spec)
+        return await handler(req)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    return run
+
+
+def adder(router: Any, table: Mapping[tuple[str, str], Endpoint] | None = None
+          ) -> Callable[[str, str, Handler], None]:
+    """`router.add` with each route's declared shapes checked first (engine.api.shapes)."""
+    if table is None:
+        from engine.api.shapes import ENDPOINTS
+        table = ENDPOINTS
+
+    def add(method: str, template: str, handler: Handler) -> None:
+        spec = table.get((method.upper(), template))
+        router.add(method, template, checked(spec, handler) if spec is not None else handler)
+
+    return add
