@@ -11,7 +11,9 @@ from compose.loader.dotenv import parse_dotenv
 from compose.loader.interpolation import interpolate
 from compose.loader.yaml_reader import read_yaml
 
-from .conftest import CORPUS
+from .conftest import CORPUS, skip_module_without_corpus
+
+skip_module_without_corpus()
 
 STACKS = sorted(p for p in (CORPUS / "awesome-compose").glob("*/compose.y*ml"))
 

@@ -8,7 +8,9 @@ import pytest
 from compose.errors import ComposeError
 from compose.loader.dotenv import parse_dotenv, read_env_files
 
-from .conftest import CORPUS, load_corpus
+from .conftest import CORPUS, load_corpus, skip_module_without_corpus
+
+skip_module_without_corpus()
 
 EXPECTED = load_corpus("dotenv/expected.yaml")
 FIXTURE_CASES = [(name, exp) for name, expectations in EXPECTED.items() for exp in expectations]

@@ -6,7 +6,9 @@ import pytest
 from compose.errors import ComposeError
 from compose.loader.interpolation import interpolate, substitute, variables
 
-from .conftest import load_corpus
+from .conftest import load_corpus, skip_module_without_corpus
+
+skip_module_without_corpus()
 
 CASES = load_corpus("interpolation/cases.yaml")["cases"]
 VARIABLES = load_corpus("interpolation/variables.yaml")["cases"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,7 +12,10 @@ import yaml
 from compose.cli.main import main
 from compose.project import ProjectOptions, load
 
-STACKS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "awesome-compose"
+from .conftest import CORPUS, skip_module_without_corpus
+
+skip_module_without_corpus()
+STACKS = CORPUS / "awesome-compose"
 FILES = sorted(next(iter(sorted(d.glob("compose.y*")))) for d in STACKS.iterdir() if d.is_dir())
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from compose.cli.main import main
 
+from .conftest import CORPUS, needs_corpus
+
 ROOT = Path(__file__).resolve().parents[3]
-PIHOLE = ROOT / ".." / "shared" / "corpus" / "awesome-compose" / "pihole-cloudflared-DoH" / "compose.yaml"
+PIHOLE = CORPUS / "awesome-compose" / "pihole-cloudflared-DoH" / "compose.yaml"
 
 
 def _run(capsys, *args) -> str:
@@ -17,6 +19,7 @@ def _run(capsys, *args) -> str:
     return capsys.readouterr().out
 
 
+@needs_corpus
 def test_listing_flags(capsys):
     assert _run(capsys, "config", "--services").split() == ["cloudflared", "pihole"]
     assert _run(capsys, "config", "--networks").split() == ["dns-net"]
@@ -29,6 +32,7 @@ def test_listing_flags(capsys):
     assert _run(capsys, "config", "--variables").splitlines()[0].split()[0] == "NAME"
 
 
+@needs_corpus
 def test_format_json_output_file_and_targets(capsys, tmp_path):
     out = tmp_path / "out.json"
     assert _run(capsys, "config", "--format", "json", "-o", str(out), "pihole") == ""
@@ -37,15 +41,18 @@ def test_format_json_output_file_and_targets(capsys, tmp_path):
     assert doc["services"]["pihole"]["depends_on"]["cloudflared"]["condition"] == "service_started"
 
 
+@needs_corpus
 def test_no_interpolate(capsys):
     assert "${TIMEZONE}" in _run(capsys, "config", "--no-interpolate")
 
 
+@needs_corpus
 def test_bad_flag_is_one_line(capsys):
     assert main(["-f", str(PIHOLE), "config", "--format", "toml"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
+@needs_corpus
 def test_config_path_imports_nothing_heavy():
     code = ("import sys; from compose.cli.main import main; "
             f"rc = main(['-f', {str(PIHOLE)!r}, 'config', '-q']); "
@@ -71,6 +78,7 @@ def test_profiles_stdin_and_unknown_target(capsys, monkeypatch, tmp_path):
     assert capsys.readouterr().out.split() == ["dbg", "web"]
 
 
+@needs_corpus
 def test_yaml_output_is_go_yaml_like(capsys):
     out = _run(capsys, "config")
     assert '        published: "5054"\n' in out          # ambiguous strings double-quoted

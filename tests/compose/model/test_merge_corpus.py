@@ -1,14 +1,16 @@
 """Every compose-go merge/unicity vector in ../shared/corpus/merge."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import yaml
 
 from compose.merge import merge_all, unicity
 
-CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "merge"
+from .conftest import CORPUS as SHARED, skip_module_without_corpus
+
+skip_module_without_corpus()
+CORPUS = SHARED / "merge"
 
 
 def _cases():

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import random
-from pathlib import Path
 
 import jsonschema
 import yaml
 
 from compose import schema
 
-STACKS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "awesome-compose"
+from .conftest import CORPUS, needs_corpus
+
+STACKS = CORPUS / "awesome-compose"
 REPLACEMENTS = [1, -3, 1.5, "x", "80:80", "", True, None, [], {}, ["a"], [1], {"bogus": 1},
                 {"x-ext": 1}, "service_healthy", "10s", "on-failure:3", [{"target": 80}]]
 
@@ -33,6 +34,7 @@ def _replace(doc, path, value):
     node[path[-1]] = value
 
 
+@needs_corpus
 def test_checker_agrees_with_jsonschema_on_mutations():
     s = schema.load_schema()
     validator = jsonschema.Draft7Validator(s)
@@ -54,6 +56,7 @@ def test_checker_agrees_with_jsonschema_on_mutations():
     assert checked == 20 * len(docs) and invalid > checked // 3
 
 
+@needs_corpus
 def test_schema_valid_mutations_load_or_fail_cleanly(tmp_path):
     """Anything the schema accepts either loads or fails with a ComposeError (one line), never
     with an internal error."""
