@@ -127,6 +127,12 @@ def reserve(spec: PortSpec) -> PortReservation:
     sock = socket.socket(socket.AF_INET, kind)
     try:
         sock.set_inheritable(False)
+        if kind == socket.SOCK_STREAM:
+            # Without it a connection that a host server on this port closed a moment ago
+            # (TIME-WAIT, ~60 s) refuses the bind. Linux still refuses it while anything
+            # listens on the port, so a live conflict stays an error. Not for UDP: there it
+            # would let a second socket bind the same port (and UDP has no TIME-WAIT).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((spec.host_ip or "0.0.0.0", spec.host_port))
         if kind == socket.SOCK_STREAM:
             sock.listen(1)
