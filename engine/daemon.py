@@ -4,8 +4,9 @@ Order matters: the root lock (one daemon per state root), then `Runtime.launch()
 zygote while this process is still single-threaded and before pyroute2 is imported, then trio:
 recovery after a crash (containers recorded as running are marked exited with code 255 — as
 Docker reports a container whose daemon died —, stale overlay mounts and our stale cgroups
-removed, netbridge endpoints of dead containers dropped, `always` / `unless-stopped`
-containers started again), then the API server. SIGTERM / SIGINT: stop accepting requests,
+removed, netbridge endpoints of dead containers dropped, containers started again as their
+restart policy says at a daemon start, exited AutoRemove ones removed), then the API server.
+SIGTERM / SIGINT: stop accepting requests,
 stop every container with its own stop timeout (in parallel), save state, remove the socket,
 remove every bridge, veth and firewall rule netbridge made (the networks stay recorded and are
 re-created at the next start), exit 0. A second signal during shutdown kills the containers at once.
@@ -16,6 +17,7 @@ import errno
 import fcntl
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -67,6 +69,20 @@ def _setup_logging(root: Path) -> None:
     top.setLevel(logging.INFO)
 
 
+def _raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard one, as dockerd does: every API connection, container
+    pipe, pidfd and log file is a descriptor, and 1024 is soon reached. The API server leaves
+    a reserve of them (engine.api.connections)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+            return
+    log.info("open-file limit %d", hard)
+
+
 def serve(config: EngineConfig) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
     lock_fd = _take_lock(config.root)
@@ -76,6 +92,8 @@ def serve(config: EngineConfig) -> int:
         from engine.runtime.runtime import Runtime
 
         runtime = Runtime.launch()
+        # after the zygote's fork: containers keep the limits they inherited before
+        _raise_fd_limit()
         try:
             trio.run(_main, config, runtime)
         finally:
@@ -137,13 +155,14 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
             await nursery.start(runtime.serve)
             await nursery.start(manager.run)
             nursery.start_soon(_collect_image_garbage, manager.images)
-            to_restart = await manager.recover()
+            to_restart, to_remove = await manager.recover()
             ours = {rec.id for rec in manager.store.all()}
             await trio.to_thread.run_sync(rootfs.cleanup_stale_mounts, root / "containers")
             await _cleanup_stale_cgroups(driver, ours)
             # Network recovery (netbridge: iptables) is slow; the API answers meanwhile and
             # container starts that need a network wait for it (manager.networks_ready).
-            nursery.start_soon(_finish_recovery, manager, networks, to_restart, nursery)
+            nursery.start_soon(_finish_recovery, manager, networks, to_restart, to_remove,
+                               nursery)
             router = build_router(engine)
             with trio.CancelScope() as server_scope:
                 nursery.start_soon(_watch_signals, signals, shutdown, nursery)
@@ -165,7 +184,7 @@ async def _main(config: EngineConfig, runtime: Any) -> None:
             log.error("removing network objects: %s", exc)
 
 
-async def _finish_recovery(manager: Any, networks: Any, to_restart: list,
+async def _finish_recovery(manager: Any, networks: Any, to_restart: list, to_remove: list,
                            nursery: trio.Nursery) -> None:
     if networks is not None:
         started = trio.current_time()
@@ -176,6 +195,11 @@ async def _finish_recovery(manager: Any, networks: Any, to_restart: list,
         except Exception:
             log.exception("network recovery failed")
     manager.networks_ready.set()
+    for rec in to_remove:  # AutoRemove containers that ended while no engine ran
+        try:
+            await manager.remove(rec.id, force=True, volumes=True)
+        except PycomposeError as exc:
+            log.error("removing %s (auto-remove) after engine start: %s", rec.short_id, exc)
     for rec in to_restart:
         try:
             await manager.start_recovered(rec)

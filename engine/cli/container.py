@@ -205,8 +205,8 @@ def _start_or_exit_code(client, cid: str, remove: bool) -> None:
 
 
 def _remove_quietly(client, cid: str) -> None:
-    try:
-        client.remove_container(cid, force=True)
+    try:  # --rm: its anonymous volumes go with it, as with the engine's AutoRemove
+        client.remove_container(cid, force=True, volumes=True)
     except (NotFound, EngineError):
         pass  # already removed (auto-remove) or going away
 

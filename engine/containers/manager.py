@@ -188,7 +188,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 raise Conflict(f"container {rec.short_id} is restarting")
             if not status.can_start():
                 raise Conflict(f"cannot start container {rec.short_id} in state {status.value}")
-            rec.state.stopped_by_user = False
+            _clear_restart_history(rec)
             self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
             await self._launch(rec)
 
@@ -219,21 +219,24 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             network = self._network_mode(rec)
             if network == "private":
                 await self.networks_ready.wait()
-            # the host-side steps in one worker-thread hop (each hop costs ~1 ms when loaded);
-            # it appends to `undo` as it goes, and is never abandoned half-way on cancel
-            with step("start.prepare", rec.short_id):
-                spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
-            stdio, parent = self._stdio(cfg, child_fds)
-            for fd in parent.values():
-                undo.append(lambda fd=fd: _close(fd))
-            hook = self._network_hook(rec) if network == "private" else None
-            run_networks: dict[str, dict] = {}
-            if hook is not None:
-                undo.append(lambda: self._disconnect_all(rec.id))
-            with step("start.runtime", rec.short_id):
-                process = await self.runtime.start(
-                    spec, cgroup, stdio,
-                    before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
+            # From here on a cancelled request (its client left) does not abandon the start:
+            # a zygote reply dropped mid-clone would leave a process nobody owns.
+            with trio.CancelScope(shield=True):
+                # the host-side steps in one worker-thread hop (each hop costs ~1 ms when
+                # loaded); it appends to `undo` as it goes
+                with step("start.prepare", rec.short_id):
+                    spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
+                stdio, parent = self._stdio(cfg, child_fds)
+                for fd in parent.values():
+                    undo.append(lambda fd=fd: _close(fd))
+                hook = self._network_hook(rec) if network == "private" else None
+                run_networks: dict[str, dict] = {}
+                if hook is not None:
+                    undo.append(lambda: self._disconnect_all(rec.id))
+                with step("start.runtime", rec.short_id):
+                    process = await self.runtime.start(
+                        spec, cgroup, stdio,
+                        before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
         except BaseException as exc:
             for fd in child_fds:
                 _close(fd)
@@ -533,11 +536,15 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             timeout = rec.config.stop_timeout if rec.config.stop_timeout is not None \
                 else DEFAULT_STOP_TIMEOUT
         self.runtime.signal(run.process, rec.config.stop_signal_number)
-        if rec.state.status is ContainerState.PAUSED:
-            await self._thaw(rec, run)
-        with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
-            await run.exited.wait()
-        await self._kill_and_wait(rec, run)
+        # A stop with a grace period finishes even if its request is cancelled (the client
+        # left): signal sent and no kill would be a half-done stop. Without one (t < 0) only
+        # the endless wait is given up; the user's stop still holds when the process exits.
+        with trio.CancelScope(shield=timeout >= 0):
+            if rec.state.status is ContainerState.PAUSED:
+                await self._thaw(rec, run)
+            with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+                await run.exited.wait()
+            await self._kill_and_wait(rec, run)
         self.emit(rec, "stop")
 
     async def _kill_and_wait(self, rec: ContainerRecord, run: Running) -> None:
@@ -586,13 +593,17 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 await run.finished.wait()
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
+        """Stop, then start. A cancelled request (its client left) can only cut the wait for
+        the old process when that wait has no end (t < 0): nothing is started then, minutes
+        later. Once the old process is gone, the new one is always started."""
         rec = self.get(ref)
         if rec.state.status.is_active():
             try:
                 await self.stop(rec.id, timeout)
             except NotModified:
                 pass
-        await self.start(rec.id)
+        with trio.CancelScope(shield=True):
+            await self.start(rec.id)
         self.emit(rec, "restart")
 
     # --- pause ------------------------------------------------------------------------------
@@ -696,12 +707,14 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         return {"StatusCode": rec.state.exit_code, "Error": None}
 
     # --- daemon start / stop ----------------------------------------------------------------
-    async def recover(self) -> list[ContainerRecord]:
+    async def recover(self) -> tuple[list[ContainerRecord], list[ContainerRecord]]:
         """After a daemon (re)start: nothing recorded as running is (it is marked exited with
-        code 255); returns the containers to start again: `always` ones that had run, and
-        `unless-stopped` ones the user did not stop."""
+        code 255). Returns the containers to start again (their policy's rule at daemon start,
+        `RestartPolicy.restarts_at_daemon_start`) and the exited AutoRemove ones, which go now
+        (with their anonymous volumes) as Docker's restore removes them."""
         records = self.store.load_all()
-        to_restart = []
+        to_restart: list[ContainerRecord] = []
+        to_remove: list[ContainerRecord] = []
         for rec in records:
             st = rec.state
             if st.status in (ContainerState.RUNNING, ContainerState.PAUSED,
@@ -715,12 +728,16 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
                 if was_removing:
                     self.store.forget(rec)
                     continue
-            if st.status is ContainerState.EXITED and \
-                    rec.config.restart_policy.restarts_at_daemon_start(st.stopped_by_user):
+            if st.status is not ContainerState.EXITED:
+                continue
+            if rec.config.restart_policy.restarts_at_daemon_start(
+                    st.exit_code, st.stopped_by_user, st.restart_count):
                 st.status = ContainerState.RESTARTING  # what clients see until it runs again
                 self._save(rec)
                 to_restart.append(rec)
-        return to_restart
+            elif rec.config.auto_remove:
+                to_remove.append(rec)
+        return to_restart, to_remove
 
     async def start_recovered(self, rec: ContainerRecord) -> None:
         """Start a container `recover` marked restarting (unless a user stopped it meanwhile)."""
@@ -728,6 +745,9 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             if rec.state.status is not ContainerState.RESTARTING or \
                     rec.id not in self.store._records:
                 return
+            # a start like any other: the policy applies afresh at the next exit, whatever
+            # stop the user made before the daemon restarted (Docker resets both too)
+            _clear_restart_history(rec)
             self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
             try:
                 await self._launch(rec)
@@ -776,6 +796,13 @@ async def _guarded(what: str, fn: Callable[..., Awaitable[None]], *args: Any) ->
         await fn(*args)
     except Exception:
         log.exception("%s failed", what)
+
+
+def _clear_restart_history(rec: ContainerRecord) -> None:
+    """What every start (by the API or at daemon start) resets, as Docker's does: the user's
+    stop and the count of policy restarts (`on-failure:N` counts from here)."""
+    rec.state.stopped_by_user = False
+    rec.state.restart_count = 0
 
 
 def _write_new_container(rec: ContainerRecord) -> None:

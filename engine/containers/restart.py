@@ -2,9 +2,10 @@
 
 Docker semantics: `no`; `always` (also after a clean exit); `on-failure[:N]` (non-zero exit,
 at most N restarts when N > 0); `unless-stopped` (like always, but a user's stop sticks across
-daemon restarts). A stop by the user is never undone by any policy. The delay before a restart
-starts at 100 ms and doubles per consecutive restart, capped at 1 minute; a run that lasted at
-least 10 s resets it.
+daemon restarts). While the daemon runs, a stop by the user is never undone by any policy; a
+daemon start applies `restarts_at_daemon_start` and, as any start, clears the user's stop.
+The delay before a restart starts at 100 ms and doubles per consecutive restart, capped at
+1 minute; a run that lasted at least 10 s resets it.
 """
 from __future__ import annotations
 
@@ -54,8 +55,23 @@ class RestartPolicy:
         return {"Name": "" if self.name == "no" else self.name,
                 "MaximumRetryCount": self.maximum_retry_count}
 
-    def restarts_at_daemon_start(self, stopped_by_user: bool) -> bool:
-        return self.name == "always" or (self.name == "unless-stopped" and not stopped_by_user)
+    def restarts_at_daemon_start(self, exit_code: int, stopped_by_user: bool,
+                                 restart_count: int) -> bool:
+        """Whether a container that has run before and is not running is started again when
+        the daemon starts (Docker's restore: its restart rule on the recorded exit, with a fresh
+        back-off). `always` comes back even after a user's stop — the daemon restart clears
+        that flag —, `unless-stopped` only if the user did not stop it, `on-failure[:N]` after a
+        non-zero exit (a user's stop included: Docker's rule there looks only at the exit code
+        and the count; a crash of the daemon reads as exit 255) while fewer than N restarts
+        were made."""
+        if self.name == "always":
+            return True
+        if self.name == "unless-stopped":
+            return not stopped_by_user
+        if self.name == "on-failure":
+            return exit_code != 0 and (not self.maximum_retry_count
+                                       or restart_count < self.maximum_retry_count)
+        return False
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,20 @@ def test_parse_policies():
         RestartPolicy.parse({"Name": "on-failure", "MaximumRetryCount": -1})
 
 
-def test_daemon_start_rules():
-    assert RestartPolicy("always").restarts_at_daemon_start(stopped_by_user=True)
-    assert RestartPolicy("unless-stopped").restarts_at_daemon_start(stopped_by_user=False)
-    assert not RestartPolicy("unless-stopped").restarts_at_daemon_start(stopped_by_user=True)
-    assert not RestartPolicy("on-failure").restarts_at_daemon_start(stopped_by_user=False)
+@pytest.mark.parametrize("policy, exit_code, stopped, count, expected", [
+    (RestartPolicy("no"), 255, False, 0, False),
+    (RestartPolicy("always"), 0, True, 0, True),          # the daemon restart clears the stop
+    (RestartPolicy("always"), 137, False, 5, True),
+    (RestartPolicy("unless-stopped"), 0, False, 0, True),
+    (RestartPolicy("unless-stopped"), 143, True, 0, False),
+    (RestartPolicy("on-failure"), 0, False, 0, False),   # a clean exit stays down
+    (RestartPolicy("on-failure"), 255, False, 9, True),  # the daemon died under it
+    (RestartPolicy("on-failure"), 143, True, 0, True),   # Docker: only exit code and count
+    (RestartPolicy("on-failure", 2), 1, False, 1, True),
+    (RestartPolicy("on-failure", 2), 1, False, 2, False),
+])
+def test_daemon_start_rules_match_dockers_restore(policy, exit_code, stopped, count, expected):
+    assert policy.restarts_at_daemon_start(exit_code, stopped, count) is expected
 
 
 async def _simulate(policy: RestartPolicy, runs: list[tuple[float, int]], stop_after: int | None = None):

@@ -1,0 +1,123 @@
+"""Daemon faults (#11.5) against a real engine: restart policies across an engine restart,
+anonymous volumes of --rm containers, requests whose client left, many idle connections."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.daemon.conftest import REPO, assert_clean, import_busybox, make_daemon, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fresh(tmp_path_factory, request):
+    d = make_daemon(tmp_path_factory, "f" + request.node.name[5:24])
+    yield d
+    try:
+        if d.proc is not None and d.proc.poll() is None:
+            assert d.stop() == 0, d.output()
+        assert_clean(d)
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.kill9()
+
+
+def _state(client, name: str) -> dict:
+    return client.api.inspect_container(name)["State"]
+
+
+def _restart_count(client, name: str) -> int:
+    return client.api.inspect_container(name)["RestartCount"]
+
+
+def test_engine_restart_applies_dockers_rules_per_policy(fresh):
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    sleeper = ["sleep", "600"]
+    run = dict(detach=True, stop_signal="SIGKILL")
+    for name, policy in (("always", "always"), ("unless", "unless-stopped"),
+                         ("onfail", "on-failure"), ("never", "no")):
+        client.containers.run("busybox", sleeper, name=name, restart_policy={"Name": policy},
+                              **run)
+        client.containers.get(name).stop()  # a user's stop: exit 137
+    client.containers.run("busybox", ["true"], name="onfail-clean",
+                          restart_policy={"Name": "on-failure"}, **run)
+    client.containers.run("busybox", ["sh", "-c", "exit 1"], name="onfail-spent",
+                          restart_policy={"Name": "on-failure", "MaximumRetryCount": 1}, **run)
+    wait_for(lambda: _restart_count(client, "onfail-spent") == 1
+             and _state(client, "onfail-spent")["Status"] == "exited")
+    wait_for(lambda: _state(client, "onfail-clean")["Status"] == "exited")
+    assert client.containers.list() == []
+
+    assert fresh.stop() == 0
+    fresh.start()
+    client = fresh.client()
+    wait_for(lambda: {c.name for c in client.containers.list()} == {"always", "onfail"})
+    for name in ("unless", "never", "onfail-clean", "onfail-spent"):
+        assert _state(client, name)["Status"] == "exited", name
+
+    # the restart cleared the user's stop: `always` comes back when its process dies on its own
+    pid = _state(client, "always")["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: _state(client, "always")["Pid"] not in (0, pid)
+             and _state(client, "always")["Status"] == "running")
+    assert _restart_count(client, "always") == 1
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
+
+
+def test_autoremove_container_of_a_killed_engine_goes_with_its_volume(fresh):
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True, auto_remove=True,
+                              volumes=["/data"])
+    [volume] = [m["Name"] for m in c.attrs["Mounts"] if m["Type"] == "volume"]
+    fresh.kill9()
+    fresh.start()
+    client = fresh.client()
+    wait_for(lambda: client.api.containers(all=True) == [])
+    assert volume not in {v.name for v in client.volumes.list()}
+
+
+def _cli(daemon, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(daemon.env, PYCOMPOSE_WARM="0", NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "compose.cli.main", *args], env=env,
+                          cwd=cwd or REPO, capture_output=True, text=True, timeout=120)
+
+
+def _volumes(client) -> set[str]:
+    return {v.name for v in client.volumes.list()}
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_container_run_rm_removes_its_anonymous_volume(daemon, client, detach):
+    before = _volumes(client)
+    args = ["container", "run", "--rm", "-v", "/data"] + (["-d"] if detach else [])
+    r = _cli(daemon, *args, "busybox", "sh", "-c", "echo x > /data/f")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: client.api.containers(all=True) == [])
+    assert _volumes(client) == before
+
+
+def test_compose_run_rm_removes_its_anonymous_volume(daemon, client, tmp_path):
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          app:
+            image: busybox
+            network_mode: none
+            volumes: ["/data"]
+        """))
+    before = _volumes(client)
+    r = _cli(daemon, "-p", "pcfaults", "run", "--rm", "app", "sh", "-c", "echo x > /data/f",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: client.api.containers(all=True) == [])
+    assert _volumes(client) == before
