@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.containers.restart import RestartPolicy
 from engine.errors import BadParameter
+from engine.runtime import destinations
 from engine.runtime.capabilities import check_cap_names
 from engine.runtime.seccomp.options import check_security_opts
 
@@ -215,12 +216,21 @@ def _check_target(target: object, field_name: str) -> str:
     return target.rstrip("/") or "/"
 
 
+def _allowed(m: MountSpec, field_name: str) -> MountSpec:
+    """Refuse a destination no mount may take (/, /proc and below, a volume on /sys or /dev);
+    the runtime checks again where the target resolves to inside the image."""
+    reason = destinations.refusal(m.target, volume=m.type == "volume")
+    if reason:
+        raise BadParameter(f"{field_name}: invalid mount destination {m.target!r}: {reason}")
+    return m
+
+
 def parse_bind(spec: str, index: int) -> MountSpec:
     """Docker's `src:dst[:opts]` bind/volume syntax."""
     where = f"HostConfig.Binds[{index}]"
     parts = spec.split(":")
     if len(parts) == 1:  # just a container path: an anonymous volume
-        return MountSpec("volume", _check_target(parts[0], where))
+        return _allowed(MountSpec("volume", _check_target(parts[0], where)), where)
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise BadParameter(f"{where}: invalid volume specification {spec!r}")
     source, target = parts[0], _check_target(parts[1], where)
@@ -233,7 +243,8 @@ def parse_bind(spec: str, index: int) -> MountSpec:
     kind = "bind" if source.startswith("/") else "volume"
     if kind == "volume" and not _NAME.match(source):
         raise BadParameter(f"{where}: invalid volume name {source!r} (a host path must be absolute)")
-    return MountSpec(kind, target, source, readonly="ro" in opts, no_copy="nocopy" in opts)
+    return _allowed(MountSpec(kind, target, source, readonly="ro" in opts,
+                              no_copy="nocopy" in opts), where)
 
 
 def parse_mount(raw: object, index: int) -> MountSpec:
@@ -255,10 +266,11 @@ def parse_mount(raw: object, index: int) -> MountSpec:
     tmpfs = _dict(m.get("TmpfsOptions"), f"{where}.TmpfsOptions")
     volume_opts = _dict(m.get("VolumeOptions"), f"{where}.VolumeOptions")
     size = tmpfs.get("SizeBytes")
-    return MountSpec(kind, target, source, readonly=bool(m.get("ReadOnly")),
-                     no_copy=bool(volume_opts.get("NoCopy")),
-                     tmpfs_size=parse_bytes(size, f"{where}.TmpfsOptions.SizeBytes") if size else None,
-                     tmpfs_mode=_opt_int(tmpfs.get("Mode"), f"{where}.TmpfsOptions.Mode"))
+    return _allowed(MountSpec(
+        kind, target, source, readonly=bool(m.get("ReadOnly")),
+        no_copy=bool(volume_opts.get("NoCopy")),
+        tmpfs_size=parse_bytes(size, f"{where}.TmpfsOptions.SizeBytes") if size else None,
+        tmpfs_mode=_opt_int(tmpfs.get("Mode"), f"{where}.TmpfsOptions.Mode")), f"{where}.Target")
 
 
 def parse_tmpfs(target: str, options: str) -> MountSpec:
@@ -279,7 +291,8 @@ def parse_tmpfs(target: str, options: str) -> MountSpec:
             readonly = True
         elif key not in ("rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"):
             raise BadParameter(f"{where}: unsupported option {opt!r}")
-    return MountSpec("tmpfs", target, readonly=readonly, tmpfs_size=size, tmpfs_mode=mode)
+    return _allowed(MountSpec("tmpfs", target, readonly=readonly, tmpfs_size=size,
+                              tmpfs_mode=mode), where)
 
 
 def parse_port_bindings(raw: object) -> tuple[PortBinding, ...]:
@@ -392,7 +405,11 @@ def parse_create(body: object) -> ContainerConfig:
     swap = None if not swap else (-1 if swap == -1 else parse_bytes(swap, "HostConfig.MemorySwap"))
     if swap not in (None, -1) and memory is not None and swap < memory:
         raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
-    volumes = tuple(_check_target(t, "Config.Volumes") for t in _dict(b.get("Volumes"), "Config.Volumes"))
+    # an image's VOLUME arrives here too (merged into the body): VOLUME /proc fails the create,
+    # as Docker's does (at start there)
+    volumes = tuple(_allowed(MountSpec("volume", _check_target(t, "Config.Volumes")),
+                             "Config.Volumes").target
+                    for t in _dict(b.get("Volumes"), "Config.Volumes"))
     stop_signal = b.get("StopSignal") or ""
     if stop_signal:
         parse_signal(stop_signal, "Config.StopSignal")

@@ -52,10 +52,11 @@ def host_devices(root: str = "/dev") -> tuple[Device, ...]:
 
 
 def dev_plan() -> list:
-    from engine.runtime.mounts import MakeLink, MakeNode, MountOp
+    from engine.runtime.mounts import MakeLink, MakeNode, MountOp, TargetRule
 
+    # an image's `/dev -> /` would put the tmpfs over its whole root: a real directory only
     ops: list = [MountOp("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
-                         "mode=755,size=65536k")]
+                         "mode=755,size=65536k", rule=TargetRule.REAL_DIR)]
     ops += [MakeNode(f"/dev/{name}", major, minor) for name, (major, minor) in DEVICES.items()]
     ops.append(MountOp("/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
                        "newinstance,ptmxmode=0666,mode=0620,gid=5"))

@@ -2,9 +2,12 @@
 
 `plan_mounts(spec)` decides everything (order, flags, option strings) from the spec alone, so
 unit tests check the exact sequence without root. `apply_plan(root, plan)` runs inside the
-container's fresh mount namespace, before pivot_root; every target is joined to the root with
-symlinks resolved *inside* the root (an image's `/etc/hosts -> /host/path` cannot redirect a
-mount onto the host). `enter_root` then pivots into the root.
+container's fresh mount namespace, before pivot_root. No target is ever a joined string: each
+is opened inside the root (rootpath: openat2 RESOLVE_IN_ROOT, so an image's or a volume's
+symlink — `/etc/hosts -> /host/path`, `/proc/sys -> /`, `../../..` — resolves inside the root)
+and mounted on through its fd. Targets are checked where they *resolved to*: /proc, /sys and
+/dev must be real directories, a caller's mount may not land on / or in /proc (destinations).
+`enter_root` then pivots into the root.
 
 Order: proc (mounted by PID 1 itself, P3), read-only sysfs, /dev (devices.py), the static init,
 the caller's mounts (parents before children, so a volume under a tmpfs lands on the tmpfs),
@@ -12,13 +15,16 @@ then Docker's masked and read-only paths — last, so nothing mounted later unco
 """
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import stat
 from dataclasses import dataclass
 
+from engine.runtime import destinations, rootpath
 from engine.runtime import syscalls as sc
 from engine.runtime.devices import dev_plan
+from engine.runtime.rootpath import secure_join
 from engine.runtime.spec import ContainerSpec, Mount
 
 INIT_TARGET = "/dev/init"
@@ -34,9 +40,17 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 _SAFE = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
 
 
+class TargetRule(enum.Enum):
+    """What is checked about where a mount target resolved to, before mounting on it."""
+
+    ANY = "any"              # the engine's own mounts inside what it made itself (/dev/pts, ...)
+    REAL_DIR = "real-dir"    # /proc, /sys, /dev: a directory of the image, never a symlink
+    CALLER = "caller"        # a caller's mount: refused on / or on/under /proc (destinations)
+
+
 @dataclass(frozen=True)
 class MountOp:
-    """mount(2) of `source` onto `target` (a path inside the container)."""
+    """mount(2) of `source` onto `target` (a path inside the container, resolved in its root)."""
 
     target: str
     source: str | None
@@ -44,6 +58,7 @@ class MountOp:
     flags: int = 0
     data: str | None = None
     create: str | None = "dir"      # "dir" | "file" | "auto" (like the bind source) | None
+    rule: TargetRule = TargetRule.ANY
 
 
 @dataclass(frozen=True)
@@ -112,24 +127,30 @@ def _user_mount(m: Mount) -> list[Op]:
     if m.type == "bind":
         rec = 0 if "bind" in m.options else sc.MS_REC
         extra, _ = parse_options(m.options)
-        ops: list[Op] = [MountOp(m.target, m.source, None, sc.MS_BIND | rec, None, "auto")]
+        ops: list[Op] = [MountOp(m.target, m.source, None, sc.MS_BIND | rec, None, "auto",
+                                 TargetRule.CALLER)]
         if m.readonly or extra & sc.MS_RDONLY or extra & _SAFE:
             ops.append(MountOp(m.target, None, None,
                                sc.MS_BIND | sc.MS_REMOUNT | (extra & ~sc.MS_REC)
-                               | (sc.MS_RDONLY if m.readonly else 0), None, None))
+                               | (sc.MS_RDONLY if m.readonly else 0), None, None,
+                               TargetRule.CALLER))
         return ops
     base = _SAFE if m.type == "tmpfs" else 0  # docker --tmpfs: noexec,nosuid,nodev by default
     flags, data = parse_options(m.options, base)
     if m.readonly:
         flags |= sc.MS_RDONLY
-    return [MountOp(m.target, m.source or m.type, m.type, flags, data or None, "dir")]
+    return [MountOp(m.target, m.source or m.type, m.type, flags, data or None, "dir",
+                    TargetRule.CALLER)]
 
 
 def plan_mounts(spec: ContainerSpec) -> list[Op]:
     plan: list[Op] = [
-        MountOp("/proc", "proc", "proc", _SAFE),
+        # an image's `/proc -> /` must not turn these into mounts over its whole root
+        # (CVE-2019-19921 class): real directories only
+        MountOp("/proc", "proc", "proc", _SAFE, rule=TargetRule.REAL_DIR),
         # privileged: a writable /sys and nothing masked below, as Docker's --privileged
-        MountOp("/sys", "sysfs", "sysfs", _SAFE | (0 if spec.privileged else sc.MS_RDONLY)),
+        MountOp("/sys", "sysfs", "sysfs", _SAFE | (0 if spec.privileged else sc.MS_RDONLY),
+                rule=TargetRule.REAL_DIR),
     ]
     plan += dev_plan()
     plan += [MakeNode(d.path, d.major, d.minor, d.mode, d.type == "b") for d in spec.devices]
@@ -146,80 +167,132 @@ def plan_mounts(spec: ContainerSpec) -> list[Op]:
     return plan
 
 
-def secure_join(root: str, path: str) -> str:
-    """`root` + `path`, resolving symlinks as if `root` were `/` (missing tails are kept)."""
-    todo = [p for p in path.split("/") if p]
-    done: list[str] = []
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            done.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-            link = os.readlink(candidate)
-            if link.startswith("/"):
-                done = []
-            todo = [p for p in link.split("/") if p] + todo
+def _auto_kind(kind: str | None, source: str | None) -> str | None:
+    if kind == "auto":  # a bind's mount point takes the shape of its (host) source
+        return "dir" if source is None or os.path.isdir(source) else "file"
+    return kind
+
+
+def _refuse(op: MountOp, where: str) -> None:
+    """A caller's target that resolved (inside the root) onto / or into /proc: refused. The
+    last line behind the daemon's create check, which sees the path only as written."""
+    reason = destinations.refusal(where)
+    if reason:
+        shown = "" if where == destinations.normalize(op.target) else f" (it resolves to {where})"
+        raise OSError(errno.EPERM, f"destination {op.target}{shown} refused: {reason}")
+
+
+def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
+    if op.rule is TargetRule.CALLER:
+        # before anything is created on the way: where the path leads as things stand now
+        _refuse(op, "/" + "/".join(rootpath.resolve_parts(root, op.target)))
+    nofollow = os.O_NOFOLLOW if op.rule is TargetRule.REAL_DIR else 0
+    fd = rootpath.open_or_create(root_fd, root, op.target, _auto_kind(op.create, op.source),
+                                 os.O_PATH | nofollow)
+    try:
+        if op.rule is TargetRule.REAL_DIR and not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOTDIR, f"{op.target} in the image is not a real directory "
+                                         "(a symlink or a file): refusing to mount on it")
+        if op.rule is TargetRule.CALLER:
+            _refuse(op, rootpath.located(fd, root, op.target))  # what the fd really is
         else:
-            done.append(part)
-    return os.path.join(root, *done)
+            rootpath.located(fd, root, op.target)
+        sc.mount(op.source, rootpath.fd_path(fd), op.fstype, op.flags, op.data)
+    finally:
+        os.close(fd)
 
 
-def _create(path: str, kind: str | None, source: str | None) -> None:
-    if kind is None or os.path.lexists(path):
+def _in_parent(root: str, root_fd: int, path: str, make) -> None:
+    """Run make(name, parent_fd) in the (created) parent directory of container path `path`."""
+    parts = rootpath.resolve_parts(root, path, follow_last=False)
+    parent = rootpath.make_dirs(root_fd, root, parts[:-1])
+    try:
+        make(parts[-1], parent)
+    finally:
+        os.close(parent)
+
+
+def _make_node(name: str, parent: int, op: MakeNode) -> None:
+    kind = stat.S_IFBLK if op.block else stat.S_IFCHR
+    old = os.umask(0)  # the node gets exactly op.mode; no chmod by name afterwards
+    try:
+        os.mknod(name, kind | op.mode, os.makedev(op.major, op.minor), dir_fd=parent)
+    finally:
+        os.umask(old)
+
+
+def _null_fd(root: str, root_fd: int) -> int:
+    """The container's /dev/null, checked to be the null device (a caller's mount may have
+    put something else there): the source for masking files."""
+    problem = OSError(errno.EINVAL, "/dev/null in the container is not the null device")
+    try:
+        fd = rootpath.open_in_root(root_fd, root, "/dev/null")
+    except FileNotFoundError:
+        raise problem from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise problem
+    return fd
+
+
+def _mask(root: str, root_fd: int, op: MaskPath) -> None:
+    try:
+        fd = rootpath.open_in_root(root_fd, root, op.path)
+    except FileNotFoundError:
         return
-    if kind == "auto":
-        kind = "dir" if source is None or os.path.isdir(source) else "file"
-    if kind == "dir":
-        os.makedirs(path, 0o755, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-
-
-def apply_op(root: str, op: Op) -> None:
-    if isinstance(op, MountOp):
-        target = secure_join(root, op.target)
-        _create(target, op.create, op.source)
-        sc.mount(op.source, target, op.fstype, op.flags, op.data)
-    elif isinstance(op, MakeNode):
-        path = os.path.join(root, op.path.lstrip("/"))
-        if op.path.count("/") > 2:  # /dev/input/event0: its directory first
-            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-        kind = stat.S_IFBLK if op.block else stat.S_IFCHR
-        os.mknod(path, kind | op.mode, os.makedev(op.major, op.minor))
-        os.chmod(path, op.mode)  # mknod's mode is filtered by the umask
-    elif isinstance(op, MakeLink):
-        os.symlink(op.target, os.path.join(root, op.path.lstrip("/")))
-    elif isinstance(op, MaskPath):
-        path = os.path.join(root, op.path.lstrip("/"))
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            sc.mount("tmpfs", rootpath.fd_path(fd), "tmpfs", sc.MS_RDONLY | _SAFE,
+                     "size=0,mode=755")
+            return
+        null = _null_fd(root, root_fd)
         try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY | _SAFE, "size=0,mode=755")
-        else:
-            sc.mount(os.path.join(root, "dev/null"), path, None, sc.MS_BIND)
-    elif isinstance(op, ReadonlyPath):
-        path = os.path.join(root, op.path.lstrip("/"))
-        if not os.path.lexists(path):
-            return
-        sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
-        sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _SAFE)
+            sc.mount(rootpath.fd_path(null), rootpath.fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(null)
+    finally:
+        os.close(fd)
+
+
+def _readonly(root: str, root_fd: int, op: ReadonlyPath) -> None:
+    try:
+        fd = rootpath.open_in_root(root_fd, root, op.path)
+    except FileNotFoundError:
+        return
+    try:
+        sc.mount(rootpath.fd_path(fd), rootpath.fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
+    finally:
+        os.close(fd)
+    # the fd above is the covered directory; the remount needs the new mount on top of it
+    fd = rootpath.open_in_root(root_fd, root, op.path)
+    try:
+        sc.mount(None, rootpath.fd_path(fd), None,
+                 sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _SAFE)
+    finally:
+        os.close(fd)
+
+
+def apply_op(root: str, op: Op, root_fd: int | None = None) -> None:
+    """Apply one op below `root` (a real path; `root_fd` an fd of it, opened if not given)."""
+    own = root_fd is None
+    if root_fd is None:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if isinstance(op, MountOp):
+            _mount_op(root, root_fd, op)
+        elif isinstance(op, MakeNode):
+            _in_parent(root, root_fd, op.path, lambda name, parent: _make_node(name, parent, op))
+        elif isinstance(op, MakeLink):
+            _in_parent(root, root_fd, op.path,
+                       lambda name, parent: os.symlink(op.target, name, dir_fd=parent))
+        elif isinstance(op, MaskPath):
+            _mask(root, root_fd, op)
+        elif isinstance(op, ReadonlyPath):
+            _readonly(root, root_fd, op)
+    finally:
+        if own:
+            os.close(root_fd)
 
 
 def describe(op: Op) -> str:
@@ -236,11 +309,16 @@ def prepare_root(root: str) -> None:
 
 
 def apply_plan(root: str, plan: list[Op]) -> None:
-    for op in plan:
-        try:
-            apply_op(root, op)
-        except OSError as e:
-            raise OSError(e.errno, f"{describe(op)}: {e.strerror}") from None
+    """Apply `plan` below `root` (after prepare_root: the fd is of the root's own bind mount)."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for op in plan:
+            try:
+                apply_op(root, op, root_fd)
+            except OSError as e:
+                raise OSError(e.errno, f"{describe(op)}: {e.strerror}") from None
+    finally:
+        os.close(root_fd)
 
 
 def enter_root(root: str) -> None:

@@ -196,7 +196,8 @@ def test_mount_plan_order_and_flags():
         Mount("/etc/hosts", "/h/hosts", readonly=True)))
     plan = mounts.plan_mounts(spec)
     assert plan[0] == mounts.MountOp("/proc", "proc", "proc",
-                                     sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+                                     sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+                                     rule=mounts.TargetRule.REAL_DIR)
     assert plan[1].target == "/sys" and plan[1].flags & sc.MS_RDONLY
     assert plan[2].target == "/dev" and plan[2].fstype == "tmpfs"
     nodes = {op.path for op in plan if isinstance(op, mounts.MakeNode)}
