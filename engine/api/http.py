@@ -2,13 +2,17 @@
 
 Handlers are `async def handler(request) -> Response | StreamResponse | HijackResponse`. Typed
 `PycomposeError`s become `{"message": ...}` with their `status`; anything else is logged with its
-traceback and answered with 500, never taking the server down.
+traceback and answered with 500, never taking the server down. A request whose client leaves
+before the answer is cancelled when `engine.api.disconnect` says that is safe; connections are
+limited per client process and in all (`engine.api.connections`).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import resource
 import socket
 import tempfile
 import traceback
@@ -20,9 +24,16 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 import trio
 
+from engine.api import peer as peers
+from engine.api.connections import Connection, ConnectionTable, Limits, RateLimitedLog
+from engine.api.disconnect import abandoned_on_disconnect
 from engine.errors import BadParameter, EngineError, PycomposeError
 
 log = logging.getLogger("engine.api")
+_pressure = RateLimitedLog(log)
+# the kernel is out of something a connection needs: fds (ours or the system's), memory
+_CAPACITY_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+HEAD_READ_WAIT = 2.0   # seconds a hijacking client gets to read the response head
 
 MAX_HEADER_BYTES = 64 * 1024
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -157,18 +168,11 @@ class RawConnection:
     def peer_gone(self) -> bool:
         """Has the client closed its end entirely, not just its writing half (stdin EOF)? A unix
         socket says so with POLLHUP while we still write (TCP cannot tell: False there)."""
-        import select
-
         try:
             fd = self._stream.socket.fileno()
         except (AttributeError, OSError):
             return True
-        if fd < 0:
-            return True
-        poller = select.poll()
-        poller.register(fd, select.POLLHUP | select.POLLERR)
-        return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
-                   for _fd, events in poller.poll(0))
+        return peers.hung_up(fd)
 
 
 @dataclass
@@ -186,13 +190,22 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, PycomposeError):
         status = getattr(exc, "status", 500)
         return json_response({"message": exc.message}, status)
+    if isinstance(exc, OSError) and exc.errno in _CAPACITY_ERRNOS:
+        # not a bug of the handler: the engine is out of descriptors (a connection flood, or
+        # the host's limit); said once a minute, the client gets a 503 it can retry
+        _pressure.warning("request", f"a request failed: {os.strerror(exc.errno)}")
+        return json_response({"message": f"engine busy: {os.strerror(exc.errno)}"}, 503)
     log.error("internal error:\n%s", "".join(traceback.format_exception(exc)))
     return json_response({"message": f"internal error: {exc}"}, 500)
 
 
-async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Request | None:
+async def _read_request(conn: h11.Connection, stream: trio.SocketStream,
+                        record: Connection | None = None) -> Request | None:
+    """The next request, or None when the client closed (or `record` was evicted while idle:
+    until its first bytes arrive, a connection may be closed to make room)."""
     head: h11.Request | None = None
     body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    started = False
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
@@ -200,11 +213,16 @@ async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Requ
                 await stream.send_all(conn.send(h11.InformationalResponse(status_code=100,
                                                                           headers=[])))
             try:
-                data = await stream.receive_some(65536)
+                if started or record is None:
+                    data = await stream.receive_some(65536)
+                else:
+                    data = await record.receive_idle(stream.receive_some)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
+            started = True
             conn.receive_data(data)
             continue
+        started = True
         if isinstance(event, h11.Request):
             head = event
         elif isinstance(event, h11.Data):
@@ -322,9 +340,7 @@ async def _hijack(conn: h11.Connection, stream: trio.SocketStream, request: Requ
             b"HTTP/1.1 200 OK\r\nContent-Type: " + resp.content_type.encode()
             + b"\r\nConnection: close\r\n\r\n")
     initial, _closed = conn.trailing_data
-    # Let the client consume the response head before stream bytes follow: clients that read
-    # it through a buffered reader and then switch to the raw socket would lose them.
-    await trio.sleep(0.005)
+    await _until_head_read(stream)
     try:
         await resp.run(RawConnection(stream, bytes(initial)))
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -333,12 +349,73 @@ async def _hijack(conn: h11.Connection, stream: trio.SocketStream, request: Requ
         log.error("raw stream failed:\n%s", "".join(traceback.format_exception(exc)))
 
 
-async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch) -> None:
+async def _until_head_read(stream: trio.SocketStream) -> None:
+    """Stream bytes may follow the response head only once the client has read the head.
+
+    Clients such as the docker SDK read the head through a buffered reader and then read the
+    stream from the raw socket: stream bytes that arrived with the head (exec output, an
+    attach's replayed logs) would sit in that reader's buffer and be lost. The kernel counts
+    what the client has not read yet (SIOCOUTQ); no readiness event reports it reaching 0,
+    so it is polled, at once and then at growing intervals. A client that does not read
+    within HEAD_READ_WAIT is not waited for further."""
+    try:
+        fd = stream.socket.fileno()
+        pending = peers.unread_bytes(fd)
+    except (AttributeError, OSError):
+        return  # not a unix socket: nothing to observe
+    pause = 0.0001
+    with trio.move_on_after(HEAD_READ_WAIT):
+        while pending > 0:
+            await trio.sleep(pause)
+            pause = min(pause * 2, 0.005)
+            try:
+                pending = peers.unread_bytes(fd)
+            except OSError:
+                return
+
+
+async def _dispatch_while_connected(conn: h11.Connection, stream: trio.SocketStream,
+                                    dispatch: Dispatch, request: Request
+                                    ) -> Response | StreamResponse | HijackResponse | None:
+    """Run the handler while watching the connection: if the client goes (EOF, as Go's server
+    reads it), the handler is cancelled and None returned. Bytes that arrive meanwhile (a
+    pipelined request, an early stdin byte) are kept for later."""
+    outcome: list[Any] = []
+
+    async def call(done: trio.CancelScope) -> None:
+        try:
+            outcome.append(await dispatch(request))
+        except Exception as exc:
+            outcome.append(error_response(exc))
+        done.cancel()
+
+    async def watch(gone: trio.CancelScope) -> None:
+        while True:
+            try:
+                data = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                data = b""
+            if not data:
+                gone.cancel()
+                return
+            conn.receive_data(data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call, nursery.cancel_scope)
+        nursery.start_soon(watch, nursery.cancel_scope)
+    if not outcome:
+        log.info("client of %s %s left; request cancelled", request.method, request.path)
+        return None
+    return outcome[0]
+
+
+async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch,
+                            record: Connection | None = None) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     try:
         while True:
             try:
-                request = await _read_request(conn, stream)
+                request = await _read_request(conn, stream, record)
             except h11.RemoteProtocolError as exc:
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await _send_response(conn, stream, Request("GET", "/", {}, {}, None),  # type: ignore[arg-type]
@@ -347,10 +424,15 @@ async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch) -> No
             if request is None:
                 return
             try:
-                try:
-                    resp = await dispatch(request)
-                except Exception as exc:
-                    resp = error_response(exc)
+                if abandoned_on_disconnect(request.method, request.path):
+                    resp = await _dispatch_while_connected(conn, stream, dispatch, request)
+                    if resp is None:
+                        return
+                else:
+                    try:
+                        resp = await dispatch(request)
+                    except Exception as exc:
+                        resp = error_response(exc)
                 if isinstance(resp, HijackResponse):
                     await _hijack(conn, stream, request, resp)
                     return
@@ -371,9 +453,15 @@ async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch) -> No
             await stream.aclose()
 
 
+def fd_limit() -> int:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 async def serve_unix(path: Path, dispatch: Dispatch,
-                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Listen on `path` (mode 0660, parent created) until cancelled; the socket file is removed."""
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED, *,
+                     limits: Limits | None = None) -> None:
+    """Listen on `path` (mode 0660, parent created) until cancelled; the socket file is removed.
+    `limits` default to what the fd limit allows (`Limits.for_fd_limit`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_socket() or path.exists():
         # A leftover of a dead engine is unlinked; one that answers belongs to a live engine
@@ -391,22 +479,76 @@ async def serve_unix(path: Path, dispatch: Dispatch,
         await sock.bind(str(path))
         os.chmod(path, 0o660)
         sock.listen(128)
-        listener = trio.SocketListener(sock)
+        table = ConnectionTable(limits or Limits.for_fd_limit(fd_limit()))
         task_status.started()
-
-        async def on_connection(stream: trio.SocketStream) -> None:
-            # The task boundary of one client: whatever goes wrong here is logged, never
-            # allowed to reach serve_listeners (which would take the whole daemon down).
-            try:
-                await handle_connection(stream, dispatch)
-            except Exception as exc:
-                log.error("connection handler failed:\n%s",
-                          "".join(traceback.format_exception(exc)))
-
-        await trio.serve_listeners(on_connection, [listener])
+        async with trio.open_nursery() as nursery:
+            await _accept_forever(sock, table, dispatch, nursery)
     finally:
         sock.close()
         try:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+async def _accept_forever(sock: trio.socket.SocketType, table: ConnectionTable,
+                          dispatch: Dispatch, nursery: trio.Nursery) -> None:
+    while True:
+        try:
+            client, _addr = await sock.accept()
+        except OSError as exc:
+            if exc.errno in _CAPACITY_ERRNOS:
+                await _relieve_pressure(table, exc.errno)
+            elif exc.errno not in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                raise
+            continue
+        peer = peers.peer_of(client)
+        record, refused = table.admit(peer)
+        if record is None:
+            _pressure.warning(f"refused {peer.pid}", f"connection refused: {refused}")
+        nursery.start_soon(_serve_one, trio.SocketStream(client), dispatch, table, record,
+                           refused)
+
+
+async def _relieve_pressure(table: ConnectionTable, err: int) -> None:
+    """accept() found no fd (ours or the system's): close the oldest idle connections to get
+    some back, or else wait for any connection to close (at most 0.1 s: fds also come back
+    when containers exit)."""
+    _pressure.warning("accept", f"accepting API connections: {os.strerror(err)} "
+                                f"({len(table)} open); closing idle ones")
+    if not table.evict_oldest_idle(16):
+        with trio.move_on_after(0.1):
+            await table.closed.wait()
+    else:
+        await trio.lowlevel.checkpoint()
+
+
+async def _serve_one(stream: trio.SocketStream, dispatch: Dispatch, table: ConnectionTable,
+                     record: Connection | None, refused: str | None) -> None:
+    """The task boundary of one client: whatever goes wrong here is logged, never allowed to
+    reach the accept loop (which would take the whole daemon down)."""
+    try:
+        if record is None:
+            await _refuse(stream, refused or "too many connections")
+        else:
+            await handle_connection(stream, dispatch, record)
+    except Exception as exc:
+        log.error("connection handler failed:\n%s", "".join(traceback.format_exception(exc)))
+    finally:
+        if record is not None:
+            table.release(record)
+
+
+async def _refuse(stream: trio.SocketStream, reason: str) -> None:
+    body = json.dumps({"message": reason}).encode() + b"\n"
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_HEADER[1]}\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    try:
+        with trio.move_on_after(1):
+            await stream.send_all(head + body)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()

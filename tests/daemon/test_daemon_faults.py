@@ -121,3 +121,59 @@ def test_compose_run_rm_removes_its_anonymous_volume(daemon, client, tmp_path):
     assert r.returncode == 0, r.stderr
     wait_for(lambda: client.api.containers(all=True) == [])
     assert _volumes(client) == before
+
+
+def _send(daemon, method: str, path: str):
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon.sock))
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+    return s
+
+
+def test_restart_whose_client_left_does_not_start_the_container_later(daemon, client):
+    import time
+    # PID 1 ignores SIGTERM: with t=-1 the restart waits for `sleep 3` to end by itself
+    c = client.containers.run("busybox", ["sleep", "3"], detach=True)
+    started = _state(client, c.id)["StartedAt"]
+    s = _send(daemon, "POST", f"/containers/{c.id}/restart?t=-1")
+    time.sleep(0.5)
+    s.close()
+    wait_for(lambda: _state(client, c.id)["Status"] == "exited", 10)
+    time.sleep(1.5)
+    state = _state(client, c.id)
+    assert (state["Status"], state["StartedAt"]) == ("exited", started)
+    assert "client of POST /containers/" in (daemon.root / "engine.log").read_text()
+    c.remove()
+
+
+def test_stop_with_a_grace_period_finishes_after_its_client_left(daemon, client):
+    import time
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True)
+    s = _send(daemon, "POST", f"/containers/{c.id}/stop?t=1")
+    time.sleep(0.2)
+    s.close()
+    wait_for(lambda: _state(client, c.id)["Status"] == "exited", 10)  # SIGKILL after 1 s
+    assert _state(client, c.id)["ExitCode"] == 137
+    c.remove()
+
+
+def test_stream_bytes_sent_with_the_head_reach_buffered_clients(daemon, client):
+    """docker-py reads the head through a buffered reader, then the raw socket: output that
+    is already there (an exec's, an attach's log replay) must not land in that buffer."""
+    c = client.containers.run("busybox", ["sh", "-c", "seq 1 3000; sleep 600"], detach=True)
+    try:
+        wait_for(lambda: b"3000\n" in c.logs())
+        for _ in range(5):
+            out = c.attach(stdout=True, stderr=False, logs=True, stream=True)
+            got = b""
+            for chunk in out:
+                got += chunk
+                if got.endswith(b"3000\n"):
+                    break
+            out.close()
+            assert got.startswith(b"1\n2\n3\n")
+        for i in range(20):
+            assert c.exec_run(["echo", f"hi{i}"]).output == f"hi{i}\n".encode()
+    finally:
+        c.remove(force=True)

@@ -1,0 +1,145 @@
+"""Connection limits and the disconnect policy of the API server (pure decisions, no daemon)."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import trio
+import trio.testing
+
+from engine.api.connections import (ConnectionTable, ConnectionView, Limits, RateLimitedLog,
+                                    plan_admission)
+from engine.api.disconnect import abandoned_on_disconnect
+from engine.api.peer import Peer
+
+A, B = Peer(100, 0), Peer(200, 1000)
+
+
+def _views(*specs):
+    """(id, peer, idle_since or None) triples as views."""
+    return [ConnectionView(i, p, t) for i, p, t in specs]
+
+
+def test_limits_keep_a_reserve_of_descriptors():
+    small = Limits.for_fd_limit(1024)
+    assert small.total == 1024 - 128 and small.per_peer == 448
+    big = Limits.for_fd_limit(1 << 20)
+    assert big.total == (1 << 20) - (1 << 17) and big.per_peer == 1024
+    assert Limits.for_fd_limit(100).total == 36
+
+
+def test_under_the_limits_nothing_is_closed():
+    plan = plan_admission(_views((1, A, 5.0), (2, B, None)), A, Limits(total=10, per_peer=3))
+    assert plan.evict == () and plan.refused is None
+
+
+def test_over_its_own_limit_a_peer_loses_its_oldest_idle_connection():
+    conns = _views((1, A, 9.0), (2, A, 3.0), (3, A, None), (4, B, 1.0))
+    plan = plan_admission(conns, A, Limits(total=10, per_peer=3))
+    assert plan.evict == (2,)  # A's oldest idle, not B's even older one
+
+
+def test_a_peer_with_only_busy_connections_is_refused_and_named():
+    conns = _views((1, A, None), (2, A, None), (3, B, 1.0))
+    plan = plan_admission(conns, A, Limits(total=10, per_peer=2))
+    assert plan.evict == () and "pid 100 (uid 0)" in plan.refused and "2 open" in plan.refused
+
+
+def test_over_the_total_the_oldest_idle_of_anyone_goes():
+    conns = _views((1, A, 4.0), (2, B, 2.0), (3, B, None), (4, A, 3.0))
+    plan = plan_admission(conns, Peer(300, 0), Limits(total=3, per_peer=10))
+    assert plan.evict == (2, 4)
+
+
+def test_over_both_limits_the_peers_eviction_counts_for_the_total():
+    conns = _views((1, A, 4.0), (2, B, 2.0), (3, A, 1.0))
+    plan = plan_admission(conns, A, Limits(total=3, per_peer=2))
+    assert plan.evict == (3,)
+
+
+def test_all_busy_over_the_total_is_refused():
+    conns = _views((1, A, None), (2, B, None))
+    assert "too many API connections" in plan_admission(conns, Peer(3, 0),
+                                                        Limits(total=2, per_peer=5)).refused
+
+
+def test_table_evicts_idle_waiters_and_keeps_busy_ones():
+    async def main():
+        table = ConnectionTable(Limits(total=2, per_peer=2))
+        received = {}
+
+        async def client(conn, name, gate):
+            async def receive():
+                await gate.wait()
+                return b"GET"
+            received[name] = await conn.receive_idle(receive)
+            table.release(conn)
+
+        first, _ = table.admit(A)
+        second, _ = table.admit(B)
+        gates = {"first": trio.Event(), "second": trio.Event()}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client, first, "first", gates["first"])
+            await trio.sleep(1)
+            nursery.start_soon(client, second, "second", gates["second"])
+            await trio.sleep(1)
+            third, refused = table.admit(Peer(3, 0))
+            assert refused is None and third is not None
+            await trio.sleep(1)
+            assert received == {"first": b""}  # the oldest idle one was closed
+            gates["second"].set()
+        assert received["second"] == b"GET"
+        assert len(table) == 1
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_an_evicted_connection_finishes_the_request_it_got_then_closes():
+    async def main():
+        table = ConnectionTable(Limits(total=1, per_peer=1))
+        conn, _ = table.admit(A)
+
+        async def receive():
+            table.admit(B)  # evicts `conn` while its bytes are already here
+            return b"GET"
+
+        assert await conn.receive_idle(receive) == b"GET"
+        assert await conn.receive_idle(receive) == b""
+
+    trio.run(main)
+
+
+def test_rate_limited_log_says_once_and_counts_the_rest(caplog):
+    now = [0.0]
+    logger = logging.getLogger("test.pressure")
+    pressure = RateLimitedLog(logger, interval=60)
+    import engine.api.connections as mod
+    real = mod.time.monotonic
+    mod.time.monotonic = lambda: now[0]
+    try:
+        with caplog.at_level(logging.WARNING, "test.pressure"):
+            for _ in range(500):
+                pressure.warning("accept", "out of fds")
+            now[0] = 61.0
+            pressure.warning("accept", "out of fds")
+    finally:
+        mod.time.monotonic = real
+    assert [r.getMessage() for r in caplog.records] == [
+        "out of fds", "out of fds (499 more since the last report)"]
+
+
+@pytest.mark.parametrize("method, path, abandoned", [
+    ("GET", "/containers/json", True),
+    ("HEAD", "/_ping", True),
+    ("POST", "/containers/abc/restart", True),
+    ("POST", "/v1.41/containers/abc/stop", True),
+    ("POST", "/containers/abc/kill", True),
+    ("POST", "/containers/abc/start", True),
+    ("POST", "/containers/create", False),
+    ("DELETE", "/containers/abc", False),
+    ("POST", "/containers/abc/pause", False),
+    ("POST", "/volumes/create", False),
+    ("POST", "/containers/abc/restart/x", False),
+])
+def test_which_requests_are_abandoned_when_the_client_leaves(method, path, abandoned):
+    assert abandoned_on_disconnect(method, path) is abandoned
