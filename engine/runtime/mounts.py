@@ -184,7 +184,9 @@ def _refuse(op: MountOp, where: str) -> None:
 
 def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
     if op.rule is TargetRule.CALLER:
-        # before anything is created on the way: where the path leads as things stand now
+        # before anything is created on the way: the path as written, then where it leads
+        # as things stand now
+        _refuse(op, destinations.normalize(op.target))
         _refuse(op, "/" + "/".join(rootpath.resolve_parts(root, op.target)))
     nofollow = os.O_NOFOLLOW if op.rule is TargetRule.REAL_DIR else 0
     fd = rootpath.open_or_create(root_fd, root, op.target, _auto_kind(op.create, op.source),
