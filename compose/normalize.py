@@ -505,14 +505,9 @@ class Normalizer:
         for name, svc in services.items():
             deps = svc.get("depends_on") or {}
             for dep, cfg in list(deps.items()):
-                if dep not in services and cfg.get("required", True):
+                if dep not in services:   # even with `required: false`, as Compose v2
                     raise NormalizeError(f"service {name!r} depends on undefined service {dep!r}",
                                          f"services.{name}.depends_on.{dep}")
-                if dep not in services:
-                    # compose drops an optional dependency on a service that does not exist
-                    self.warn(f"service {name!r} depends on undefined service {dep!r}: ignored "
-                              "(required: false)")
-                    del deps[dep]
             if "depends_on" in svc and not deps:
                 del svc["depends_on"]
             container_name = svc.get("container_name")

@@ -45,8 +45,7 @@ def apply_profiles(services: Mapping[str, dict], profiles: Iterable[str],
         for dep, cfg in list(deps.items()):
             if dep in disabled:
                 if not cfg.get("required", True):
-                    del deps[dep]  # an optional dependency that is switched off is dropped
-                    continue
+                    continue  # kept, as Compose v2 prints it; `up` skips it with a warning
                 raise ProfileError(
                     f"service {dep!r} was pulled in as a dependency of service {name!r} but is not "
                     f"enabled by the active profiles. You may fix this by adding a common profile "

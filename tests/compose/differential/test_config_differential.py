@@ -23,7 +23,6 @@ from tests.compose.differential import normalize, reference
 
 CASES_DIR = Path(__file__).parent / "cases"
 GAPS: dict[str, str] = {  # issue #12: cases we still get wrong, the reference is right
-    'issue12/depends_on_optional_profile_disabled': 'depends_on with required: false on a profile-disabled service is dropped',
 }
 
 

@@ -356,19 +356,28 @@ def test_duplicate_container_name(tmp_path):
         _load(tmp_path, "services:\n  a: {image: i, container_name: xy}\n  b: {image: i, container_name: xy}\n")
 
 
-def test_optional_dependencies_are_dropped(tmp_path):
+def test_optional_dependencies(tmp_path):
+    """Compose v2: an optional dependency on a profile-disabled service is kept (up skips it);
+    one on a service that does not exist is an error all the same."""
     r = _load(tmp_path, """
         services:
           web:
             image: x
             depends_on:
-              ghost: {condition: service_started, required: false}
               dbg: {condition: service_started, required: false}
           dbg: {image: x, profiles: [debug]}
     """)
-    assert "depends_on" not in r.canonical["services"]["web"]
-    assert r.project.services["web"].depends_on == ()
-    assert any("ghost" in w for w in r.warnings)
+    assert r.canonical["services"]["web"]["depends_on"] == {
+        "dbg": {"condition": "service_started", "required": False}}
+    assert [d.service for d in r.project.services["web"].depends_on] == ["dbg"]
+    with pytest.raises(ComposeError, match="depends on undefined service 'ghost'"):
+        _load(tmp_path, """
+            services:
+              web:
+                image: x
+                depends_on:
+                  ghost: {condition: service_started, required: false}
+        """)
 
 
 def test_deploy_is_normalized(tmp_path):
