@@ -214,8 +214,14 @@ def test_a_cold_command_starts_a_server_for_the_next(engine):
 def test_same_python_by_another_name_is_served_warm_and_a_venv_cold(engine, tmp_path):
     env, _engine, servers = engine
     _start_server(env, servers)
-    alias = tmp_path / "python-alias"
-    alias.symlink_to(sys.executable)  # like python3 vs python3.11 vs the console script's
+    if sys.prefix != sys.base_prefix:
+        # in a venv (./test.sh's) a symlink outside it is the base interpreter: take the venv's
+        # other name for itself instead (python vs python3 vs python3.11)
+        exe = Path(sys.executable)
+        alias = next(p for p in sorted(exe.parent.glob("python*")) if p.name != exe.name)
+    else:
+        alias = tmp_path / "python-alias"
+        alias.symlink_to(sys.executable)  # like python3 vs python3.11 vs the console script's
     result = subprocess.run([str(alias), "-m", "compose.cli.main", "--help"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "warm worker" in result.stderr
