@@ -405,11 +405,15 @@ def parse_create(body: object) -> ContainerConfig:
     swap = None if not swap else (-1 if swap == -1 else parse_bytes(swap, "HostConfig.MemorySwap"))
     if swap not in (None, -1) and memory is not None and swap < memory:
         raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
-    # an image's VOLUME arrives here too (merged into the body): VOLUME /proc fails the create,
-    # as Docker's does (at start there)
-    volumes = tuple(_allowed(MountSpec("volume", _check_target(t, "Config.Volumes")),
-                             "Config.Volumes").target
+    mounts = parse_mounts(b, host)
+    volumes = tuple(_check_target(t, "Config.Volumes")
                     for t in _dict(b.get("Volumes"), "Config.Volumes"))
+    # an image's VOLUME arrives here too (merged into the body): VOLUME /proc fails the create,
+    # as Docker's does (at start there). A target an explicit mount covers gets no volume.
+    explicit = {m.target for m in mounts}
+    for target in volumes:
+        if target not in explicit:
+            _allowed(MountSpec("volume", target), "Config.Volumes")
     stop_signal = b.get("StopSignal") or ""
     if stop_signal:
         parse_signal(stop_signal, "Config.StopSignal")
@@ -449,7 +453,7 @@ def parse_create(body: object) -> ContainerConfig:
         stop_signal=stop_signal,
         stop_timeout=_opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
         healthcheck=parse_healthcheck(b.get("Healthcheck")),
-        mounts=parse_mounts(b, host),
+        mounts=mounts,
         readonly_rootfs=bool(host.get("ReadonlyRootfs")),
         memory=memory,
         memory_swap=swap,
