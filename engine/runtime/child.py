@@ -22,8 +22,8 @@ from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, ProcessSpec
 
 EXIT_SETUP_FAILED = 125
 _ALL_FDS = 0xFFFFFFFF
-# the mount namespace is joined by the zygote before the fork (the child is born inside it)
-_EXEC_NS = sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+_EXEC_NS = (sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
+            | sc.CLONE_NEWNET)
 
 
 class _Stage(Exception):
@@ -298,15 +298,34 @@ def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
 
 
 def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
-             cgroup_procs: list[int], stdio: dict[str, int], null: int) -> None:
-    """Body of an exec'd process: forked by the zygote inside the container's PID and mount
-    namespaces; `cgroup_procs` are open cgroup.procs files."""
+             cgroup_procs: list[str], stdio: dict[str, int], null: int) -> None:
+    """Body of the exec relay, forked by the zygote in the zygote's own namespaces (so no
+    container sees it while it still holds the zygote's fds).
+
+    It keeps only what the process needs, opens the cgroup.procs files while it still sees
+    the host's, joins every namespace of the container and clones the process as the
+    zygote's child (CLONE_PARENT): born inside the container with its root and nothing but
+    these fds. It reports Forked(pid)+pidfd and exits; the process joins the cgroup itself
+    (counted there only from then on) and goes on as any child (_finish)."""
     try:
         try:
-            drop_inherited([sock.fileno(), container_pidfd, *cgroup_procs, *stdio.values()],
-                           null)
-            join_cgroup_fds(cgroup_procs)
+            drop_inherited([sock.fileno(), container_pidfd, *stdio.values()], null)
+            procs = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup_procs]
+        except OSError as e:
+            raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None
+        try:  # ESRCH: PID 1 is gone; ENOMEM from clone: it is going, not yet reaped (P3)
             sc.setns(container_pidfd, _EXEC_NS)
+            os.close(container_pidfd)
+            # exit_signal must be 0 with CLONE_PARENT: it inherits ours (SIGCHLD, as a fork)
+            pid, pidfd = sc.clone3(sc.CLONE_PARENT | sc.CLONE_PIDFD, 0)
+        except OSError as e:
+            raise _Stage(e.errno or errno.EIO, "container is not running", "notrunning") \
+                from None
+        if pid:
+            protocol.send(sock, protocol.Forked(pid), [pidfd])
+            os._exit(0)
+        try:
+            join_cgroup_fds(procs)
             os.chdir("/")
         except OSError as e:
             raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None

@@ -6,7 +6,8 @@ Transport: a SOCK_SEQPACKET unix socketpair, so one `sendmsg` is one message; a 
 in order, by the message's documented fields (never by number).
 
 Daemon -> zygote: Start, Go, Abort, Exec.        Zygote -> daemon: Created, Started, Failed, Exited.
-Child  -> zygote: Ready (+ pty master), ChildError; zygote -> child: one byte "go".
+Child  -> zygote: Forked (exec relay, + pidfd), Ready (+ pty master), ChildError;
+zygote -> child: one byte "go".
 """
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class Forked:
+    """Exec relay -> zygote: it cloned the exec'd process (host pid `pid`, our child by
+    CLONE_PARENT) and is about to exit. fds: [pidfd of it]."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
 class ChildError:
     """Child -> zygote, just before the child _exit()s."""
 
@@ -114,8 +123,9 @@ class ChildError:
 
 
 MESSAGES = {cls.__name__: cls for cls in (Start, Go, Abort, Exec, Created, Started, Failed,
-                                          Exited, Ready, ChildError)}
-Message = (Start | Go | Abort | Exec | Created | Started | Failed | Exited | Ready | ChildError)
+                                          Exited, Ready, Forked, ChildError)}
+Message = (Start | Go | Abort | Exec | Created | Started | Failed | Exited | Ready | Forked
+           | ChildError)
 
 
 class ProtocolError(Exception):

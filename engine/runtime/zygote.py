@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from engine.runtime import child, protocol, sealed_exe
 from engine.runtime import syscalls as sc
-from engine.runtime.spec import ProcessSpec, process_from_dict, spec_from_dict
+from engine.runtime.spec import process_from_dict, spec_from_dict
 
 _ALL_FDS = 0xFFFFFFFF
 _BASE_FLAGS = sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_PIDFD
@@ -53,6 +53,7 @@ class _Pending:
     aborted: bool = False
     master: int | None = None
     error: protocol.ChildError | None = None
+    relay: bool = False     # exec: `pid` is the relay until it says Forked(the real pid)
 
 
 class Zygote:
@@ -61,8 +62,6 @@ class Zygote:
         self.pending: dict[int, _Pending] = {}          # pid -> child still starting
         self.by_req: dict[int, _Pending] = {}
         self.started: dict[int, int] = {}               # pid -> pidfd (zygote's own)
-        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        self.own_mntns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         # the host's /dev/null, for a child's 0-2 until the container's stdio replaces them
         self.null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -73,6 +72,9 @@ class Zygote:
         self.poll.register(self.wake_r, select.POLLIN)
         self.sock_owner: dict[int, _Pending] = {}
         self.cgroup_dirs: dict[int, list[str]] = {}     # pid -> its cgroup dirs (for shutdown)
+        # an exec'd process reaped before its relay's Forked was read: pid -> wait status
+        self.early_exits: dict[int, int] = {}
+        self.replay: list[tuple[int, int]] = []
 
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -155,67 +157,34 @@ class Zygote:
         self.reply(protocol.Created(msg.req, pid), [pidfd])
 
     def exec(self, msg: protocol.Exec, fds: list[int]) -> None:
+        """Fork a relay in our own namespaces (no container sees it); the relay sheds every fd
+        it does not need, joins the container and clones the process as our child (child.py
+        run_exec). So what appears in the container's PID namespace holds nothing of ours
+        from its first instruction; a single fork inside it would hold all of our fds until
+        it closed them, open to a container with CAP_SYS_PTRACE."""
         container_pidfd = self.started.get(msg.container_pid)
         if container_pidfd is None:
             self.reply(protocol.Failed(msg.req, 3, "container is not running", "notrunning"))
             return
         process = process_from_dict(msg.process)
         stdio = dict(zip(msg.stdio, fds))
-        try:  # opened here: the child is born inside the container and cannot reach them
-            procs = _open_all(msg.cgroup_procs)
-        except OSError as e:
-            self.reply(protocol.Failed(msg.req, e.errno, f"joining the container: cannot open "
-                                       f"{e.filename}: {e.strerror}", "setup"))
-            return
+        zs, cs = self._spawn_pair()
         try:
-            self._fork_exec(msg, container_pidfd, process, procs, stdio)
-        finally:
-            for fd in procs:
-                os.close(fd)
-
-    def _fork_exec(self, msg: protocol.Exec, container_pidfd: int, process: ProcessSpec,
-                   procs: list[int], stdio: dict[str, int]) -> None:
-        # Fork inside the container's PID *and* mount namespaces: the child is visible to the
-        # container from its first instruction, so it must never have the host's root or cwd
-        # (/proc/<pid>/root would be the host's file system to anyone allowed to follow it).
-        try:
-            sc.setns(container_pidfd, sc.CLONE_NEWPID | sc.CLONE_NEWNS)
-        except OSError as e:
-            self.reply(protocol.Failed(msg.req, e.errno, "container is not running", "notrunning"))
-            return
-        zs = cs = None
-        try:  # from here on, always return to our own namespaces for children
-            zs, cs = self._spawn_pair()
             pid = os.fork()
-            if pid == 0:
-                try:
-                    zs.close()
-                    child.run_exec(cs, container_pidfd, process, procs, stdio, self.null)
-                finally:
-                    os._exit(child.EXIT_SETUP_FAILED)
-        except OSError as e:  # ENOMEM from fork: PID 1 is gone but not yet reaped (P3)
-            for s_ in (zs, cs):
-                if s_ is not None:
-                    s_.close()
-            kind = "notrunning" if e.errno == errno.ENOMEM else "internal"
-            self.reply(protocol.Failed(msg.req, e.errno, "container is not running"
-                                       if kind == "notrunning" else f"exec: {e}", kind))
+        except OSError as e:
+            zs.close()
+            cs.close()
+            self.reply(protocol.Failed(msg.req, e.errno, f"exec: {e}", "internal"))
             return
-        finally:
-            self._return_home()
+        if pid == 0:
+            try:
+                zs.close()
+                child.run_exec(cs, container_pidfd, process, msg.cgroup_procs, stdio, self.null)
+            finally:
+                os._exit(child.EXIT_SETUP_FAILED)
         cs.close()
-        p = _Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False, go_wanted=True)
-        self.track(p)
-
-    def _return_home(self) -> None:
-        """Back to the zygote's own mount and PID namespaces; a zygote that cannot would
-        make every later container inside another one, so it stops instead."""
-        try:
-            sc.setns(self.own_mntns, sc.CLONE_NEWNS)
-            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
-        except OSError:
-            traceback.print_exc(file=sys.stderr)
-            os._exit(70)
+        self.track(_Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False,
+                            go_wanted=True, relay=True))
 
     def track(self, p: _Pending) -> None:
         p.sock.setblocking(False)
@@ -255,8 +224,19 @@ class Zygote:
                 self.maybe_go(p)
             elif isinstance(msg, protocol.ChildError):
                 p.error = msg
+            elif isinstance(msg, protocol.Forked) and p.relay and fds:
+                self._handed_over(p, msg.pid, fds.pop(0))
             for fd in fds:
                 os.close(fd)
+
+    def _handed_over(self, p: _Pending, pid: int, pidfd: int) -> None:
+        """The relay cloned the real process (our child, CLONE_PARENT): track that one."""
+        del self.pending[p.pid]
+        os.close(p.pidfd)
+        p.pid, p.pidfd, p.relay = pid, pidfd, False
+        self.pending[pid] = p
+        if pid in self.early_exits:
+            self.replay.append((pid, self.early_exits.pop(pid)))
 
     def _close_sock(self, p: _Pending) -> None:
         if p.sock.fileno() in self.sock_owner:
@@ -277,6 +257,8 @@ class Zygote:
         self.started[p.pid] = p.pidfd
 
     def reap(self) -> None:
+        while self.replay:
+            self._reaped(*self.replay.pop(0))
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -284,19 +266,35 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            self._reaped(pid, status)
+
+    def _reaped(self, pid: int, status: int) -> None:
+        p = self.pending.get(pid)
+        if p is None and pid not in self.started:
+            # perhaps an exec'd process whose relay's Forked we have not read yet
+            for q in [q for q in self.pending.values() if q.relay]:
+                if q.sock.fileno() in self.sock_owner:
+                    self.handle_child(q)
             p = self.pending.get(pid)
-            if p is not None:
-                if p.sock.fileno() in self.sock_owner:
-                    self.handle_child(p)        # drain: the error or the exec EOF is there now
-                if not p.exec_ok:
-                    self.report_failed(p, status)
-                    continue
-            self.cgroup_dirs.pop(pid, None)
-            pidfd = self.started.pop(pid, None)
-            if pidfd is not None:
-                os.close(pidfd)
-                self.reply(protocol.Exited(pid, status))
-            # anything else is an orphan we adopted as subreaper: reaping it is all we owe
+            if p is None and any(q.relay for q in self.pending.values()):
+                self.early_exits[pid] = status
+                while len(self.early_exits) > 1024:   # orphans that were never claimed
+                    del self.early_exits[next(iter(self.early_exits))]
+                return
+        if p is not None:
+            if p.sock.fileno() in self.sock_owner:
+                self.handle_child(p)        # drain: the error or the exec EOF is there now
+            if p.pid != pid:
+                return                      # a relay that handed its process over
+            if not p.exec_ok:
+                self.report_failed(p, status)
+                return
+        self.cgroup_dirs.pop(pid, None)
+        pidfd = self.started.pop(pid, None)
+        if pidfd is not None:
+            os.close(pidfd)
+            self.reply(protocol.Exited(pid, status))
+        # anything else is an orphan we adopted as subreaper: reaping it is all we owe
 
     def report_failed(self, p: _Pending, status: int) -> None:
         self._close_sock(p)
@@ -352,16 +350,12 @@ def _thaw(dirs: list[str]) -> None:
                 os.close(fd)
 
 
-def _open_all(paths: list[str]) -> list[int]:
-    fds: list[int] = []
+def _set_name(name: bytes) -> None:
     try:
-        for path in paths:
-            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        with open("/proc/self/comm", "wb") as f:
+            f.write(name)
     except OSError:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return fds
+        pass  # cosmetic
 
 
 def _kill(pidfd: int) -> None:
@@ -423,6 +417,7 @@ def _serve(sock: socket.socket, daemon_pid: int) -> None:
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is for the daemon to handle
     os.chdir("/")  # children must not start in a host directory of the daemon's choosing
+    _set_name(b"pc-zygote")  # what ps/top show for it and for children not yet exec'd
     # Every fd the zygote opens later is close-on-exec by construction; make sure of the rest
     # (the inherited stdio stays, it is where the zygote's own tracebacks go).
     child.close_fds_except([sock.fileno()])
