@@ -47,7 +47,9 @@ TOP_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs", "m
 class Normalizer:
     def __init__(self, project_name: str, working_dir: str, environment: Mapping[str, str],
                  read_env_file: Callable[[str, str | None], dict] | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, interpolated: bool = True) -> None:
+        # `config --no-interpolate`: values still holding `${...}` are printed as written
+        self.interpolated = interpolated
         self.project = project_name
         self.working_dir = working_dir
         self.env = environment
@@ -201,6 +203,9 @@ class Normalizer:
             ports: list = []
             for i, p in enumerate(svc["ports"]):
                 pk = f"{key}.ports[{i}]"
+                if self._verbatim(p):
+                    ports.append(p)
+                    continue
                 ports += [_long_port(p, pk)] if isinstance(p, dict) else parse_port(p, pk)
             svc["ports"] = dedupe(ports, _port_key)
         if "expose" in svc:
@@ -217,7 +222,7 @@ class Normalizer:
         if "stop_grace_period" in svc:
             svc["stop_grace_period"] = self._duration(svc["stop_grace_period"], key + ".stop_grace_period")
         for k in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size"):
-            if k in svc and svc[k] is not None:
+            if k in svc and svc[k] is not None and not self._verbatim(svc[k]):
                 try:
                     svc[k] = str(parse_bytes(svc[k])) if k != "memswap_limit" or str(svc[k]) != "-1" else "-1"
                 except ValueError as e:
@@ -308,7 +313,12 @@ class Normalizer:
             deploy["restart_policy"] = policy
         return deploy
 
+    def _verbatim(self, value: Any) -> bool:
+        return not self.interpolated and isinstance(value, str) and "$" in value
+
     def _duration(self, value: Any, key: str) -> str:
+        if self._verbatim(value):
+            return value
         try:
             return format_duration(parse_duration(value))
         except ValueError as e:
@@ -388,6 +398,9 @@ class Normalizer:
         out = []
         for i, item in enumerate(volumes):
             vk = f"{key}.volumes[{i}]"
+            if self._verbatim(item):
+                out.append(item)
+                continue
             entry = parse_volume(str(item), vk) if not isinstance(item, dict) else dict(item)
             if entry.get("type") == "bind" and not entry.get("source"):
                 raise NormalizeError('invalid mount config for type "bind": field Source must not '
@@ -419,7 +432,7 @@ class Normalizer:
                 entry["tmpfs"] = tmpfs
             out.append(_ordered(entry, ("type", "source", "target", "read_only", "consistency",
                                         "bind", "volume", "tmpfs", "image")))
-        return dedupe(out, lambda e: e.get("target", ""))
+        return dedupe(out, lambda e: e.get("target", "") if isinstance(e, dict) else e)
 
     def healthcheck(self, hc: dict, key: str) -> dict:
         hc = dict(hc)

@@ -104,7 +104,8 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
     from compose import schema
 
     try:
-        schema.validate(merged, filename=None, line_of=None)
+        schema.validate(merged, filename=None, line_of=None,
+                        variables_allowed=not options.interpolate)
     except ComposeError as e:
         file, line = _where(line_maps, e.path or ())
         raise e.located(filename=file, line=line)
@@ -115,7 +116,7 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
 
     normalizer = Normalizer(name, setup.working_dir, env,
                             read_env_file=_env_file_reader(env) if options.resolve_env_files else None,
-                            warn=warn)
+                            warn=warn, interpolated=options.interpolate)
     try:
         canonical = normalizer.run(merged)
     except NormalizeError as e:

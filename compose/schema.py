@@ -74,8 +74,10 @@ def _regex(pattern: str) -> re.Pattern:
 
 
 class _Checker:
-    def __init__(self, schema: dict) -> None:
+    def __init__(self, schema: dict, variables_allowed: bool = False) -> None:
         self.root = schema
+        # uninterpolated documents (`config --no-interpolate`): `${...}` stands for any value
+        self.variables_allowed = variables_allowed
 
     def _resolve(self, ref: str) -> dict:
         node: Any = self.root
@@ -84,6 +86,8 @@ class _Checker:
         return node
 
     def valid(self, schema: dict, value: Any) -> bool:
+        if self.variables_allowed and isinstance(value, str) and "${" in value:
+            return True
         if "$ref" in schema:
             return self.valid(self._resolve(schema["$ref"]), value)
         t = schema.get("type")
@@ -228,12 +232,14 @@ def _line(line_of: LineOf | None, path: list) -> int | None:
     return None
 
 
-def validate(data: Any, *, filename: str | None = None, line_of: LineOf | None = None) -> None:
+def validate(data: Any, *, filename: str | None = None, line_of: LineOf | None = None,
+             variables_allowed: bool = False) -> None:
     """Raise ComposeError (one line: file:line: key.path: message) if `data` is not a valid
     compose document."""
     schema = load_schema()
     force = os.environ.get("PYCOMPOSE_SCHEMA") == "jsonschema"
-    if not force and _Checker(schema).valid(schema, data):
+    checker = _Checker(schema, variables_allowed)
+    if (not force or variables_allowed) and checker.valid(schema, data):
         return
     import jsonschema
     from jsonschema.exceptions import best_match

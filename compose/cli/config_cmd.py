@@ -121,6 +121,10 @@ def config(
     if format not in ("yaml", "json"):
         raise _usage_error(f"unsupported format {format!r}: yaml or json")
     targets = list(services or [])
+    if variables:
+        # the variables a file uses, read before interpolation: a required one that is unset
+        # is exactly what the user wants to find out about, not an error
+        return _write(_lines_text(_variables(ctx, targets)), output)
     needs_model = bool(list_profiles or hash_ is not None or environment)
     result = load(_options(ctx, not no_interpolate, targets), build_model=needs_model)
     for message in result.warnings:
@@ -159,10 +163,8 @@ def config(
             lines.append(f"{name} {config_hash(project.services[name])}")
     elif environment:
         lines = [f"{k}={v}" for k, v in sorted(project.environment.items())]
-    elif variables:
-        lines = _variables(ctx, targets)
     if lines is not None:
-        text = "\n".join(lines) + ("\n" if lines else "")
+        text = _lines_text(lines)
     else:
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if format == "json" \
             else _dump_yaml(doc)
@@ -170,6 +172,14 @@ def config(
             # interpolation has been done: a `$` left is literal, and must stay literal when
             # this output is read again as a compose file (Compose v2 escapes every one)
             text = text.replace("$", "$$")
+    return _write(text, output)
+
+
+def _lines_text(lines: list[str]) -> str:
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _write(text: str, output: str | None) -> int:
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -203,5 +213,6 @@ def _variables(ctx: typer.Context, targets: list[str]) -> list[str]:
     for name, var in sorted(found.items()):
         rows.append((name, "true" if getattr(var, "required", False) else "false",
                      getattr(var, "default", None) or "", getattr(var, "presence", None) or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    # Compose v2's table: each column but the last at least 20 wide, 3 spaces after the longest
+    widths = [max(20, max(len(r[i]) for r in rows) + 3) for i in range(3)]
+    return ["".join(c.ljust(w) for c, w in zip(r, widths)) + r[3] for r in rows]
