@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.errors import BadParameter, EngineError
-from engine.images.tarpath import (MAGIC_LENGTH, Compression, WhiteoutKind, clean_name,
-                                   detect_compression, whiteout_of)
+from engine.images.decompress import CHUNK, DecompressionLimits, decompressed
+from engine.images.sparse import copy_sparse
+from engine.images.tarpath import WhiteoutKind, clean_name, whiteout_of
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
-CHUNK = 1 << 20
 
 _SYS_OPENAT2 = 437
 _RESOLVE_NO_MAGICLINKS = 0x02
@@ -55,24 +55,6 @@ def open_in_root(root_fd: int, parts: tuple[str, ...], flags: int) -> int:
     return int(fd)
 
 
-class _Prefixed:
-    """A reader that gives back bytes already peeked from `inner` before reading on."""
-
-    def __init__(self, head: bytes, inner: BinaryIO) -> None:
-        self._head, self._inner = head, inner
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                data, self._head = self._head + self._inner.read(), b""
-                return data
-            data, self._head = self._head[:n], self._head[n:]
-            if len(data) < n:
-                data += self._inner.read(n - len(data))
-            return data
-        return self._inner.read(n)
-
-
 class HashingReader:
     """Counts and sha256-hashes what is read through it (the diff_id of a layer tar)."""
 
@@ -94,30 +76,6 @@ class HashingReader:
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
-
-
-def decompressed(fileobj: BinaryIO):
-    """`fileobj` as an uncompressed stream, the compression detected by magic bytes."""
-    head = b""
-    while len(head) < MAGIC_LENGTH:     # a pipe may hand out fewer bytes than asked
-        more = fileobj.read(MAGIC_LENGTH - len(head))
-        if not more:
-            break
-        head += more
-    raw = _Prefixed(head, fileobj)
-    kind = detect_compression(head)
-    if kind is Compression.NONE:
-        return raw
-    if kind is Compression.GZIP:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
-    if kind is Compression.ZSTD:
-        try:
-            import zstandard  # type: ignore[import-not-found]
-        except ImportError:
-            raise EngineError("layer is zstd-compressed and the Python module 'zstandard' is "
-                              "not installed (pip install zstandard)") from None
-        return zstandard.ZstdDecompressor().stream_reader(raw)
-    raise BadParameter(f"unsupported layer compression {kind.value!r} (gzip, zstd or none)")
 
 
 @dataclass
@@ -306,13 +264,18 @@ class Extractor:
         try:
             source = tar.extractfile(member)
             assert source is not None
-            remaining = member.size
-            while remaining > 0:
-                data = source.read(min(CHUNK, remaining))
-                if not data:
-                    raise BadParameter(f"broken layer tarball: {member.name!r} is truncated")
-                os.write(fd, data)
-                remaining -= len(data)
+            # A sparse member's holes are never read (tarfile would hand them over as zeros,
+            # possibly terabytes of them): only its data runs are, each written at its offset.
+            runs = member.sparse if member.sparse is not None else [(0, member.size)]
+            raw = source.raw if member.sparse is not None else source
+            written = 0
+            for offset, length in runs:
+                if member.sparse is not None:
+                    raw.seek(offset)
+                written = max(written, copy_sparse(raw, fd, offset, length, member.name))
+            if written < member.size:
+                # the file's length, with a trailing hole: it ends in zeros or a sparse gap
+                os.ftruncate(fd, member.size)
             self._xattrs(fd, member)
             os.fchown(fd, member.uid, member.gid)
             os.fchmod(fd, member.mode & 0o7777)   # after chown, which clears setuid/setgid
@@ -389,15 +352,16 @@ class Extractor:
 
 
 def extract_layer(stream, dest: Path, *, allow_devices: bool = True,
-                  overlay_whiteouts: bool = True) -> LayerStats:
+                  overlay_whiteouts: bool = True,
+                  limits: DecompressionLimits | None = None) -> LayerStats:
     """Extract an (optionally compressed) layer tar from `stream` into the empty dir `dest`."""
     return Extractor(dest, allow_devices=allow_devices,
-                     overlay_whiteouts=overlay_whiteouts).extract(decompressed(stream))
+                     overlay_whiteouts=overlay_whiteouts).extract(decompressed(stream, limits))
 
 
-def tar_digest(stream) -> LayerStats:
+def tar_digest(stream, limits: DecompressionLimits | None = None) -> LayerStats:
     """diff_id and size of an (optionally compressed) tar, without extracting it."""
-    reader = HashingReader(decompressed(stream))
+    reader = HashingReader(decompressed(stream, limits))
     reader.drain()
     return LayerStats(diff_id=reader.digest, tar_size=reader.size)
 

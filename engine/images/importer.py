@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import posixpath
 import shutil
 import tarfile
 from typing import BinaryIO
@@ -132,33 +133,79 @@ def create_image(store: ImageStore, parent: str | None, layer: BinaryIO | None, 
 class _Archive:
     """Random access to the members of a spooled tarball, by normalized name."""
 
+    # links followed from one member to another (legacy `docker save` links duplicate layers)
+    MAX_LINKS = 8
+
     def __init__(self, tar: tarfile.TarFile) -> None:
         self.tar = tar
-        self.members = {m.name.removeprefix("./").lstrip("/"): m for m in tar.getmembers()}
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BadParameter(f"invalid image archive: {exc}") from None
+        self.members = {_normal(m.name): m for m in members}
 
     def has(self, name: str) -> bool:
-        return name in self.members
+        return _normal(name) in self.members
 
-    def open(self, name: str) -> BinaryIO:
-        member = self.members.get(name.removeprefix("./").lstrip("/"))
-        stream = self.tar.extractfile(member) if member is not None else None
-        if stream is None:
-            raise BadParameter(f"invalid image archive: {name!r} is missing or not a file")
+    def _regular(self, name: object) -> tarfile.TarInfo:
+        """The regular member `name` stands for, following symbolic and hard links inside the
+        archive; anything else (missing, a directory, a device, a loop, a link out of the
+        archive) is refused with the name it was asked for."""
+        if not isinstance(name, str) or not name:
+            raise BadParameter(f"invalid image archive: member name {name!r} is not a string")
+        current = _normal(name)
+        for _ in range(self.MAX_LINKS + 1):
+            member = self.members.get(current)
+            if member is None:
+                break
+            if member.isreg():
+                return member
+            if member.issym():
+                base = posixpath.dirname(current)
+                target = posixpath.normpath(posixpath.join(base, member.linkname))
+            elif member.islnk():
+                target = posixpath.normpath(member.linkname)
+            else:
+                raise BadParameter(f"invalid image archive: {name!r} is not a regular file")
+            if target.startswith("../") or target == ".." or target.startswith("/"):
+                raise BadParameter(f"invalid image archive: {name!r} links outside the "
+                                   f"archive ({member.linkname!r})")
+            current = _normal(target)
+        else:
+            raise BadParameter(f"invalid image archive: {name!r} is a link chain longer than "
+                               f"{self.MAX_LINKS} (a loop?)")
+        raise BadParameter(f"invalid image archive: {name!r} is missing")
+
+    def open(self, name: object) -> BinaryIO:
+        member = self._regular(name)
+        stream = self.tar.extractfile(member)
+        assert stream is not None          # a regular member always has content
         return stream
 
-    def read(self, name: str) -> bytes:
-        return self.open(name).read()
+    def read(self, name: object) -> bytes:
+        try:
+            return self.open(name).read()
+        except (tarfile.TarError, EOFError) as exc:
+            raise BadParameter(f"invalid image archive: {name!r} cannot be read ({exc})") \
+                from None
 
     def json(self, name: str):
         try:
             return json.loads(self.read(name))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BadParameter(f"invalid image archive: {name!r} is not JSON ({exc})") from None
+
+
+def _normal(name: str) -> str:
+    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
 
 
 def load(store: ImageStore, fileobj: BinaryIO) -> list[Image]:
     try:
-        return _load(store, fileobj)
+        try:
+            return _load(store, fileobj)
+        except (tarfile.TarError, EOFError) as exc:   # a member cut short, read mid-way
+            raise BadParameter(f"invalid image archive: {exc}") from None
     except BaseException:
         store.collect_garbage_if_idle()   # layers of a half-loaded archive
         raise
@@ -193,11 +240,7 @@ def _load_docker(store: ImageStore, archive: _Archive) -> list[Image]:
         raise BadParameter("invalid image archive: manifest.json is not a list")
     images = []
     for entry in entries:
-        try:
-            config_name, layer_names = entry["Config"], list(entry["Layers"])
-        except (KeyError, TypeError):
-            raise BadParameter("invalid image archive: a manifest.json entry lacks Config or "
-                               "Layers") from None
+        config_name, layer_names, tags = _manifest_entry(entry)
         config_bytes = archive.read(config_name)
         diff_ids = _diff_ids(config_bytes, len(layer_names))
         layers, sizes = [], []
@@ -208,17 +251,41 @@ def _load_docker(store: ImageStore, archive: _Archive) -> list[Image]:
             store.ensure_layer(blob, diff_id)
             layers.append(LayerRef(diff_id, blob, media_type))
             sizes.append(size)
-        tags = tuple(entry.get("RepoTags") or ())
         images.append(_commit(store, config_bytes, layers, sizes, tags))
     return images
 
 
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _manifest_entry(entry: object) -> tuple[str, list[str], tuple[str, ...]]:
+    """(Config, Layers, RepoTags) of one manifest.json entry, each of the type docker save
+    writes: a string would otherwise pass for a list of one-letter names."""
+    if not isinstance(entry, dict) or "Config" not in entry or "Layers" not in entry:
+        raise BadParameter("invalid image archive: a manifest.json entry lacks Config or Layers")
+    config_name, layer_names = entry["Config"], entry["Layers"]
+    tags = entry.get("RepoTags") or []
+    if not isinstance(config_name, str):
+        raise BadParameter("invalid image archive: a manifest.json Config is not a string")
+    if not _strings(layer_names):
+        raise BadParameter("invalid image archive: a manifest.json Layers is not a list of "
+                           "strings")
+    if not _strings(tags):
+        raise BadParameter("invalid image archive: a manifest.json RepoTags is not a list of "
+                           "strings")
+    return config_name, layer_names, tuple(tags)
+
+
 def _diff_ids(config_bytes: bytes, layer_count: int) -> list[str]:
     try:
-        diff_ids = list(json.loads(config_bytes)["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError):
+        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise BadParameter("invalid image archive: an image config has no rootfs.diff_ids") \
             from None
+    if not _strings(diff_ids):
+        raise BadParameter("invalid image archive: an image config's rootfs.diff_ids is not a "
+                           "list of strings")
     if len(diff_ids) != layer_count:
         raise BadParameter(f"invalid image archive: config lists {len(diff_ids)} layers, the "
                            f"manifest {layer_count}")
@@ -231,8 +298,12 @@ def _oci_blob(archive: _Archive, digest: str) -> str:
 
 def _load_oci(store: ImageStore, archive: _Archive) -> list[Image]:
     index = archive.json("index.json")
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise BadParameter("invalid image archive: index.json has no manifests list")
     images = []
-    for descriptor in index.get("manifests") or []:
+    for raw in manifests:
+        descriptor = _descriptor(raw, "index.json")
         tags = _oci_tags(descriptor.get("annotations") or {})
         manifest_bytes, manifest_digest = _resolve_oci_manifest(store, archive, descriptor)
         images.append(_store_manifest(store, manifest_bytes, manifest_digest, tags,
@@ -240,6 +311,22 @@ def _load_oci(store: ImageStore, archive: _Archive) -> list[Image]:
     if not images:
         raise BadParameter("invalid image archive: index.json lists no images")
     return images
+
+
+def _descriptor(value: object, where: str) -> dict:
+    """An OCI descriptor with the types the spec gives it (digest and mediaType strings,
+    annotations a string map), so later lookups cannot meet a list or a number."""
+    if not isinstance(value, dict) or not isinstance(value.get("digest"), str):
+        raise BadParameter(f"invalid image: a descriptor in {where} has no digest string")
+    if not isinstance(value.get("mediaType") or "", str):
+        raise BadParameter(f"invalid image: a descriptor in {where} has a mediaType that is "
+                           f"not a string")
+    annotations = value.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(
+            isinstance(v, str) for v in annotations.values()):
+        raise BadParameter(f"invalid image: a descriptor in {where} has annotations that are "
+                           f"not a map of strings")
+    return value
 
 
 def _oci_tags(annotations: dict) -> tuple[str, ...]:
@@ -266,24 +353,39 @@ def _resolve_oci_manifest(store: ImageStore, archive: _Archive, descriptor: dict
                           platform_: Platform | None = None) -> tuple[bytes, str]:
     """Follow nested indexes down to one image manifest (host platform)."""
     for _ in range(4):
-        digest = descriptor.get("digest", "")
+        digest = _descriptor(descriptor, "an image index")["digest"]
         data = _verified(archive, digest)
-        media_type = descriptor.get("mediaType") or json.loads(data).get("mediaType", "")
+        doc = _json_object(data, digest)
+        media_type = descriptor.get("mediaType") or doc.get("mediaType", "")
         if media_type not in mediatypes.INDEX_TYPES:
             return data, digest
-        descriptor = choose_manifest(json.loads(data), platform_ or Platform.host())
+        if not isinstance(doc.get("manifests"), list) or not all(
+                isinstance(d, dict) and isinstance(d.get("platform") or {}, dict)
+                for d in doc["manifests"]):
+            raise BadParameter(f"invalid image: index {digest} has no list of manifest "
+                               f"descriptors")
+        descriptor = choose_manifest(doc, platform_ or Platform.host())
     raise BadParameter("invalid image archive: image indexes nested too deep")
+
+
+def _json_object(data: bytes, digest: str) -> dict:
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise BadParameter(f"invalid image: {digest} is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise BadParameter(f"invalid image: {digest} is not a JSON object")
+    return doc
 
 
 def _store_manifest(store: ImageStore, manifest_bytes: bytes, manifest_digest: str,
                     tags: tuple[str, ...], open_blob, repo_digests: tuple[str, ...] = ()) -> Image:
     """Store one image manifest's config and layers (read through `open_blob(digest)`)."""
-    manifest = json.loads(manifest_bytes)
-    try:
-        config_desc = manifest["config"]
-        layer_descs = list(manifest["layers"])
-    except (KeyError, TypeError):
-        raise BadParameter(f"manifest {manifest_digest} has no config or layers") from None
+    manifest = _json_object(manifest_bytes, manifest_digest)
+    if not isinstance(manifest.get("layers"), list):
+        raise BadParameter(f"manifest {manifest_digest} has no config or layers")
+    config_desc = _descriptor(manifest.get("config"), f"manifest {manifest_digest}")
+    layer_descs = [_descriptor(d, f"manifest {manifest_digest}") for d in manifest["layers"]]
     config_digest, _ = store.put_blob(open_blob(config_desc["digest"]), config_desc["digest"])
     config_bytes = store.read_blob(config_digest)
     diff_ids = _diff_ids(config_bytes, len(layer_descs))

@@ -57,7 +57,7 @@ class LayerRef:
 
 
 def check_digest(digest: str) -> str:
-    if not reference.is_digest(digest):
+    if not isinstance(digest, str) or not reference.is_digest(digest):
         raise BadParameter(f"invalid digest {digest!r} (expected sha256:<64 hex>)")
     return digest
 
