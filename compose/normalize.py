@@ -190,6 +190,10 @@ class Normalizer:
                 svc["extra_hosts"] = extra_hosts(svc["extra_hosts"])
             except ValueError as e:
                 raise NormalizeError(str(e), key + ".extra_hosts") from None
+        if isinstance(svc.get("develop"), dict) and isinstance(svc["develop"].get("watch"), list):
+            svc["develop"] = {**svc["develop"], "watch": [
+                {**rule, "path": self.abspath(str(rule["path"]))} if isinstance(rule, dict)
+                and rule.get("path") else rule for rule in svc["develop"]["watch"]]}
         if "devices" in svc:
             svc["devices"] = [_device(d, f"{key}.devices[{i}]") for i, d in enumerate(svc["devices"])]
         if "gpus" in svc:
@@ -340,7 +344,14 @@ class Normalizer:
         if "labels" in build:
             build["labels"] = kv_mapping(build["labels"], None)
         if "additional_contexts" in build:
-            build["additional_contexts"] = kv_mapping(build["additional_contexts"], None)
+            contexts = kv_mapping(build["additional_contexts"], None)
+            # a local directory is made absolute; docker-image://, URLs and git refs are not paths
+            build["additional_contexts"] = {
+                k: v if v is None or _is_remote(v) else self.abspath(v) for k, v in contexts.items()}
+        if "ssh" in build:
+            build["ssh"] = [self._ssh(entry) for entry in
+                            (build["ssh"] if isinstance(build["ssh"], list)
+                             else [f"{k}={v}" if v else k for k, v in build["ssh"].items()])]
         if "extra_hosts" in build:
             try:
                 build["extra_hosts"] = extra_hosts(build["extra_hosts"])
@@ -353,6 +364,12 @@ class Normalizer:
                                 "cache_from", "cache_to", "no_cache", "additional_contexts", "network",
                                 "pull", "target", "shm_size", "extra_hosts", "isolation", "privileged",
                                 "secrets", "tags", "ulimits", "platforms"))
+
+    def _ssh(self, entry: Any) -> str:
+        """build.ssh: `default`, or `id=path` with the path made absolute (we print `id=path`, the
+        form the file takes; Compose v2 prints `id: path`, which does not read back)."""
+        name, sep, path = str(entry).partition("=")
+        return f"{name}={self.abspath(path)}" if sep and path else str(entry)
 
     def _label_files(self, value: Any, key: str) -> dict:
         """label_file: dotenv-format files of labels, in order (later ones win)."""
@@ -563,6 +580,10 @@ def _device(value: Any, key: str) -> dict:
     target = parts[1] if len(parts) > 1 and parts[1] else source
     return {"source": source, "target": target,
             "permissions": parts[2] if len(parts) > 2 else "rwm"}
+
+
+def _is_remote(ref: str) -> bool:
+    return bool(re.match(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)", ref))
 
 
 def _blkio(config: dict, key: str) -> dict:

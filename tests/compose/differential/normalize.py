@@ -17,6 +17,9 @@ def reference(doc: dict[str, Any]) -> dict[str, Any]:
             if isinstance(entries, list):
                 for i, entry in enumerate(entries):
                     entries[i] = {k.lower(): v for k, v in entry.items()}
+        for rule in (service.get("develop") or {}).get("watch") or []:
+            if rule.get("exec") == {"command": None}:   # an empty exec struct
+                del rule["exec"]
         deploy = service.get("deploy")
         # the same for deploy's placement and resources structs
         for key in ("placement", "resources"):

@@ -462,3 +462,14 @@ def test_include_long_form_with_project_directory_and_env_file(tmp_path):
     assert lib["build"]["context"] == str(tmp_path / "other" / "ctx")
     with pytest.raises(ComposeError, match="env file .*nope.env not found"):
         _load(tmp_path, "include:\n  - {path: lib/svc.yaml, env_file: nope.env}\nservices: {}\n")
+
+
+def test_build_ssh_paths_are_absolute(tmp_path):
+    r = _load(tmp_path, """
+        services:
+          web:
+            build:
+              context: .
+              ssh: [default, "key=./id_rsa"]
+    """)
+    assert r.canonical["services"]["web"]["build"]["ssh"] == ["default", f"key={tmp_path}/id_rsa"]
