@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import errno
 import os
+import posixpath
 import stat
 from dataclasses import dataclass
 
@@ -182,23 +183,32 @@ def _refuse(op: MountOp, where: str) -> None:
         raise OSError(errno.EPERM, f"destination {op.target}{shown} refused: {reason}")
 
 
-def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
-    if op.rule is TargetRule.CALLER:
-        # before anything is created on the way: the path as written, then where it leads
-        # as things stand now
-        _refuse(op, destinations.normalize(op.target))
-        _refuse(op, "/" + "/".join(rootpath.resolve_parts(root, op.target)))
+def _open_target(root: str, root_fd: int, op: MountOp) -> int:
+    """An O_PATH fd of the op's target, made first if missing (and allowed)."""
     nofollow = os.O_NOFOLLOW if op.rule is TargetRule.REAL_DIR else 0
-    fd = rootpath.open_or_create(root_fd, root, op.target, _auto_kind(op.create, op.source),
-                                 os.O_PATH | nofollow)
+    if op.rule is TargetRule.CALLER:
+        _refuse(op, destinations.normalize(op.target))   # the path as written
+    try:
+        return rootpath.open_in_root(root_fd, root, op.target, os.O_PATH | nofollow)
+    except FileNotFoundError:
+        if op.create is None:
+            raise
+    parts = rootpath.resolve_parts(root, op.target)
+    if op.rule is TargetRule.CALLER:
+        # before anything is created on the way: where it leads as things stand now
+        _refuse(op, "/" + "/".join(parts))
+    return rootpath.create(root_fd, root, parts, _auto_kind(op.create, op.source),
+                           os.O_PATH | nofollow)
+
+
+def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
+    fd = _open_target(root, root_fd, op)
     try:
         if op.rule is TargetRule.REAL_DIR and not stat.S_ISDIR(os.fstat(fd).st_mode):
             raise OSError(errno.ENOTDIR, f"{op.target} in the image is not a real directory "
                                          "(a symlink or a file): refusing to mount on it")
         if op.rule is TargetRule.CALLER:
-            _refuse(op, rootpath.located(fd, root, op.target))  # what the fd really is
-        else:
-            rootpath.located(fd, root, op.target)
+            _refuse(op, rootpath.located(fd, root, op.target))   # what the fd really is
         sc.mount(op.source, rootpath.fd_path(fd), op.fstype, op.flags, op.data)
     finally:
         os.close(fd)
@@ -206,10 +216,17 @@ def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
 
 def _in_parent(root: str, root_fd: int, path: str, make) -> None:
     """Run make(name, parent_fd) in the (created) parent directory of container path `path`."""
-    parts = rootpath.resolve_parts(root, path, follow_last=False)
-    parent = rootpath.make_dirs(root_fd, root, parts[:-1])
+    head, name = posixpath.split(path)
     try:
-        make(parts[-1], parent)
+        if name in ("", ".", ".."):
+            raise FileNotFoundError(path)   # not a plain name: take the walk below
+        parent = rootpath.open_in_root(root_fd, root, head or "/", os.O_PATH | os.O_DIRECTORY)
+    except FileNotFoundError:
+        parts = rootpath.resolve_parts(root, path, follow_last=False)
+        parent = rootpath.make_dirs(root_fd, root, parts[:-1])
+        name = parts[-1]
+    try:
+        make(name, parent)
     finally:
         os.close(parent)
 

@@ -148,9 +148,14 @@ def open_or_create(root_fd: int, root: str, path: str, kind: str | None,
     except FileNotFoundError:
         if kind is None:
             raise
-    parts = resolve_parts(root, path)
+    return create(root_fd, root, resolve_parts(root, path), kind, flags)
+
+
+def create(root_fd: int, root: str, parts: list[str], kind: str, flags: int = os.O_PATH) -> int:
+    """Make directory or empty file `parts` (from resolve_parts) and its missing parents inside
+    the root; an fd of it (also if it exists by now)."""
     if not parts:
-        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), "/")
     parent = make_dirs(root_fd, root, parts[:-1])
     try:
         if kind == "dir":
