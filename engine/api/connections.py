@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable
 
@@ -41,54 +42,44 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class ConnectionView:
-    """What admission looks at: who, and since when it is idle (None: busy with a request)."""
-    id: int
-    peer: Peer
-    idle_since: float | None
-
-
-@dataclass(frozen=True)
 class Admission:
     evict: tuple[int, ...] = ()
     refused: str | None = None   # the one-line reason, when refused
 
 
-def plan_admission(open_: Iterable[ConnectionView], peer: Peer, limits: Limits) -> Admission:
-    """Which idle connections to close so that one more from `peer` fits, or why it cannot."""
-    conns = list(open_)
-    idle = sorted((c for c in conns if c.idle_since is not None),
-                  key=lambda c: (c.idle_since, c.id))
-    own = [c for c in conns if c.peer == peer]
+def plan_admission(peer: Peer, own_open: int, total_open: int, own_idle: Iterable[int],
+                   all_idle: Iterable[int], limits: Limits) -> Admission:
+    """Which idle connections to close so that one more from `peer` fits, or why it cannot.
+
+    `own_open` / `total_open` count the open connections of the peer / of everyone;
+    `own_idle` / `all_idle` are idle connection ids, oldest first (read lazily: only as many
+    as must close)."""
     evict: list[int] = []
-    over_peer = len(own) + 1 - limits.per_peer
+    over_peer = own_open + 1 - limits.per_peer
     if over_peer > 0:
-        own_idle = [c.id for c in idle if c.peer == peer]
-        if len(own_idle) < over_peer:
+        evict = list(islice(own_idle, over_peer))
+        if len(evict) < over_peer:
             return Admission(refused=f"too many connections from {peer}: "
-                                     f"{len(own)} open, {limits.per_peer} allowed")
-        evict.extend(own_idle[:over_peer])
-    over_total = len(conns) + 1 - len(evict) - limits.total
+                                     f"{own_open} open, {limits.per_peer} allowed")
+    over_total = total_open + 1 - len(evict) - limits.total
     if over_total > 0:
-        others = [c.id for c in idle if c.id not in evict]
+        chosen = set(evict)
+        others = list(islice((i for i in all_idle if i not in chosen), over_total))
         if len(others) < over_total:
-            return Admission(refused=f"too many API connections: {len(conns)} open, "
+            return Admission(refused=f"too many API connections: {total_open} open, "
                                      f"{limits.total} allowed")
-        evict.extend(others[:over_total])
+        evict.extend(others)
     return Admission(tuple(evict))
 
 
-@dataclass
+@dataclass(eq=False)
 class Connection:
-    """One open connection's record; `idle_scope` is set while it waits for a request."""
+    """One open connection's record, in `table` until released."""
     id: int
     peer: Peer
-    idle_since: float | None = None
-    idle_scope: trio.CancelScope | None = None
+    table: ConnectionTable
     evicted: bool = False
-
-    def view(self) -> ConnectionView:
-        return ConnectionView(self.id, self.peer, self.idle_since)
+    idle_scope: trio.CancelScope | None = None
 
     async def receive_idle(self, receive: Callable[[], Awaitable[bytes]]) -> bytes:
         """Wait for the first bytes of the next request; b"" if the client closed or the
@@ -96,55 +87,89 @@ class Connection:
         if self.evicted:
             return b""
         with trio.CancelScope() as scope:
-            self.idle_scope, self.idle_since = scope, time.monotonic()
+            self.idle_scope = scope
+            self.table._set_idle(self, True)
             try:
                 return await receive()
             finally:
-                self.idle_scope, self.idle_since = None, None
+                self.idle_scope = None
+                self.table._set_idle(self, False)
         return b""
 
 
 class ConnectionTable:
+    """Open connections, with per-peer counts and idle ones in the order they became idle,
+    so that admitting one costs the same with 10 or 100,000 open."""
+
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._open: dict[int, Connection] = {}
+        self._live_per_peer: dict[Peer, int] = {}     # open and not evicted
+        self._live = 0
+        self._idle: dict[int, Connection] = {}         # insertion order: oldest idle first
+        self._idle_per_peer: dict[Peer, dict[int, Connection]] = {}
         self._next = 0
         self.closed = trio.Event()   # set (and replaced) whenever a connection closes
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def admit(self, peer: Peer) -> tuple[Connection | None, str | None]:
-        """Record a new connection from `peer`, closing idle ones to make room; (None, reason)
-        when it cannot be let in."""
-        live = (c.view() for c in self._open.values() if not c.evicted)
-        plan = plan_admission(live, peer, self.limits)
+    def admit(self, peer: Peer) -> tuple[Connection | None, Admission]:
+        """Record a new connection from `peer`, closing idle ones to make room (the plan says
+        which); None when it cannot be let in (the plan says why)."""
+        plan = plan_admission(peer, self._live_per_peer.get(peer, 0), self._live,
+                              iter(self._idle_per_peer.get(peer, {})), iter(self._idle),
+                              self.limits)
         if plan.refused:
-            return None, plan.refused
+            return None, plan
         for cid in plan.evict:
             self._evict(self._open[cid])
         self._next += 1
-        conn = Connection(self._next, peer)
+        conn = Connection(self._next, peer, self)
         self._open[conn.id] = conn
-        return conn, None
+        self._count(peer, +1)
+        return conn, plan
 
     def evict_oldest_idle(self, count: int) -> int:
         """Close up to `count` idle connections, oldest first (the fds ran out); how many."""
-        idle = sorted((c for c in self._open.values()
-                       if c.idle_since is not None and not c.evicted),
-                      key=lambda c: (c.idle_since, c.id))
-        for conn in idle[:count]:
+        victims = list(islice(self._idle.values(), count))
+        for conn in victims:
             self._evict(conn)
-        return min(count, len(idle))
+        return len(victims)
 
     def release(self, conn: Connection) -> None:
-        self._open.pop(conn.id, None)
+        if self._open.pop(conn.id, None) is None:
+            return
+        self._set_idle(conn, False)
+        if not conn.evicted:
+            self._count(conn.peer, -1)
         self.closed.set()
         self.closed = trio.Event()
 
-    @staticmethod
-    def _evict(conn: Connection) -> None:
+    def _count(self, peer: Peer, delta: int) -> None:
+        self._live += delta
+        left = self._live_per_peer.get(peer, 0) + delta
+        if left:
+            self._live_per_peer[peer] = left
+        else:
+            self._live_per_peer.pop(peer, None)
+
+    def _set_idle(self, conn: Connection, idle: bool) -> None:
+        own = self._idle_per_peer.setdefault(conn.peer, {})
+        if idle and not conn.evicted:
+            self._idle[conn.id] = own[conn.id] = conn
+        else:
+            self._idle.pop(conn.id, None)
+            own.pop(conn.id, None)
+        if not own:
+            del self._idle_per_peer[conn.peer]
+
+    def _evict(self, conn: Connection) -> None:
+        """An evicted connection no longer counts (its fd is about to go) and is never idle
+        again; if bytes of a request arrived meanwhile, that request is still served."""
         conn.evicted = True
+        self._count(conn.peer, -1)
+        self._set_idle(conn, False)
         if conn.idle_scope is not None:
             conn.idle_scope.cancel()
 

@@ -26,7 +26,7 @@ import trio
 
 from engine.api import peer as peers
 from engine.api.connections import Connection, ConnectionTable, Limits, RateLimitedLog
-from engine.api.disconnect import abandoned_on_disconnect
+from engine.api.disconnect import DisconnectMonitor, abandoned_on_disconnect
 from engine.errors import BadParameter, EngineError, PycomposeError
 
 log = logging.getLogger("engine.api")
@@ -374,43 +374,25 @@ async def _until_head_read(stream: trio.SocketStream) -> None:
                 return
 
 
-async def _dispatch_while_connected(conn: h11.Connection, stream: trio.SocketStream,
-                                    dispatch: Dispatch, request: Request
-                                    ) -> Response | StreamResponse | HijackResponse | None:
-    """Run the handler while watching the connection: if the client goes (EOF, as Go's server
-    reads it), the handler is cancelled and None returned. Bytes that arrive meanwhile (a
-    pipelined request, an early stdin byte) are kept for later."""
-    outcome: list[Any] = []
-
-    async def call(done: trio.CancelScope) -> None:
+async def _dispatch_abandonable(monitor: DisconnectMonitor, stream: trio.SocketStream,
+                               dispatch: Dispatch, request: Request
+                               ) -> Response | StreamResponse | HijackResponse | None:
+    """Run the handler; None if it was cancelled because its client went away."""
+    with monitor.watching(stream.socket.fileno()) as scope:
         try:
-            outcome.append(await dispatch(request))
+            return await dispatch(request)
         except Exception as exc:
-            outcome.append(error_response(exc))
-        done.cancel()
-
-    async def watch(gone: trio.CancelScope) -> None:
-        while True:
-            try:
-                data = await stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                data = b""
-            if not data:
-                gone.cancel()
-                return
-            conn.receive_data(data)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(call, nursery.cancel_scope)
-        nursery.start_soon(watch, nursery.cancel_scope)
-    if not outcome:
+            return error_response(exc)
+    if scope.cancelled_caught:
         log.info("client of %s %s left; request cancelled", request.method, request.path)
-        return None
-    return outcome[0]
+    return None
 
 
 async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch,
-                            record: Connection | None = None) -> None:
+                            record: Connection | None = None,
+                            monitor: DisconnectMonitor | None = None) -> None:
+    """Serve one client's requests until it closes. With `monitor`, the requests
+    `abandoned_on_disconnect` names are cancelled when the client leaves."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     try:
         while True:
@@ -424,8 +406,8 @@ async def handle_connection(stream: trio.SocketStream, dispatch: Dispatch,
             if request is None:
                 return
             try:
-                if abandoned_on_disconnect(request.method, request.path):
-                    resp = await _dispatch_while_connected(conn, stream, dispatch, request)
+                if monitor is not None and abandoned_on_disconnect(request.method, request.path):
+                    resp = await _dispatch_abandonable(monitor, stream, dispatch, request)
                     if resp is None:
                         return
                 else:
@@ -480,9 +462,11 @@ async def serve_unix(path: Path, dispatch: Dispatch,
         os.chmod(path, 0o660)
         sock.listen(128)
         table = ConnectionTable(limits or Limits.for_fd_limit(fd_limit()))
+        monitor = DisconnectMonitor()
         task_status.started()
         async with trio.open_nursery() as nursery:
-            await _accept_forever(sock, table, dispatch, nursery)
+            nursery.start_soon(monitor.run)
+            await _accept_forever(sock, table, monitor, dispatch, nursery)
     finally:
         sock.close()
         try:
@@ -492,7 +476,8 @@ async def serve_unix(path: Path, dispatch: Dispatch,
 
 
 async def _accept_forever(sock: trio.socket.SocketType, table: ConnectionTable,
-                          dispatch: Dispatch, nursery: trio.Nursery) -> None:
+                          monitor: DisconnectMonitor, dispatch: Dispatch,
+                          nursery: trio.Nursery) -> None:
     while True:
         try:
             client, _addr = await sock.accept()
@@ -503,11 +488,16 @@ async def _accept_forever(sock: trio.socket.SocketType, table: ConnectionTable,
                 raise
             continue
         peer = peers.peer_of(client)
-        record, refused = table.admit(peer)
-        if record is None:
-            _pressure.warning(f"refused {peer.pid}", f"connection refused: {refused}")
-        nursery.start_soon(_serve_one, trio.SocketStream(client), dispatch, table, record,
-                           refused)
+        record, plan = table.admit(peer)
+        if plan.refused:
+            _pressure.warning(f"refused {peer.pid}", f"connection refused: {plan.refused}")
+        elif plan.evict:
+            _pressure.warning(f"evicted {peer.pid}", (
+                f"connection limits reached ({table.limits.per_peer} per client process, "
+                f"{table.limits.total} in all) at a connection from {peer}: "
+                "closing the oldest idle connections"))
+        nursery.start_soon(_serve_one, trio.SocketStream(client), dispatch, table, monitor,
+                           record, plan.refused)
 
 
 async def _relieve_pressure(table: ConnectionTable, err: int) -> None:
@@ -524,14 +514,15 @@ async def _relieve_pressure(table: ConnectionTable, err: int) -> None:
 
 
 async def _serve_one(stream: trio.SocketStream, dispatch: Dispatch, table: ConnectionTable,
-                     record: Connection | None, refused: str | None) -> None:
+                     monitor: DisconnectMonitor, record: Connection | None,
+                     refused: str | None) -> None:
     """The task boundary of one client: whatever goes wrong here is logged, never allowed to
     reach the accept loop (which would take the whole daemon down)."""
     try:
         if record is None:
             await _refuse(stream, refused or "too many connections")
         else:
-            await handle_connection(stream, dispatch, record)
+            await handle_connection(stream, dispatch, record, monitor)
     except Exception as exc:
         log.error("connection handler failed:\n%s", "".join(traceback.format_exception(exc)))
     finally:

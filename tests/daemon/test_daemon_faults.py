@@ -177,3 +177,96 @@ def test_stream_bytes_sent_with_the_head_reach_buffered_clients(daemon, client):
             assert c.exec_run(["echo", f"hi{i}"]).output == f"hi{i}\n".encode()
     finally:
         c.remove(force=True)
+
+
+FLOOD = r"""
+import resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+path, count = sys.argv[1], int(sys.argv[2])
+socks, answered = [], 0
+for i in range(count):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(path)
+    if i % 2:  # half keep-alive after one request, half never say a word
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered += s.recv(4096).startswith(b"HTTP/1.1 200")
+    socks.append(s)
+print(len(socks), answered, flush=True)
+sys.stdin.read()
+"""
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _ping_seconds(daemon) -> float:
+    import time
+    from tests.daemon.conftest import ping
+    t = time.monotonic()
+    assert ping(daemon.sock)
+    return time.monotonic() - t
+
+
+def _start_with_fd_limit(daemon, monkeypatch, soft: int, hard: int) -> None:
+    """Start the engine with these RLIMIT_NOFILE values (set in the child: lowering needs no
+    privilege, and ours stay as they are)."""
+    import functools
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    with monkeypatch.context() as m:
+        m.setattr(subprocess, "Popen", functools.partial(subprocess.Popen, preexec_fn=limit))
+        daemon.start()
+
+
+def test_idle_connection_flood_leaves_the_engine_answering(fresh, monkeypatch):
+    _start_with_fd_limit(fresh, monkeypatch, 1024, 2048)
+    pid = fresh.proc.pid
+    limits = (fresh.root / ".." / "limits").resolve()
+    limits.write_text(open(f"/proc/{pid}/limits").read())
+    assert "Max open files            2048                 2048" in limits.read_text()
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(fresh.sock), "5000"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        opened, answered = map(int, flood.stdout.readline().split())
+        assert (opened, answered) == (5000, 2500)
+        assert _fds(pid) < 2048 - 200  # the reserve stays free
+        assert max(_ping_seconds(fresh) for _ in range(20)) < 1.0
+        client = fresh.client()
+        assert client.version()["ApiVersion"] == "1.41"
+        client.close()
+    finally:
+        flood.stdin.close()
+        flood.wait(30)
+    log = (fresh.root / "engine.log").read_text()
+    assert "Traceback" not in log and "EMFILE" not in log
+    said = f"connection limits reached (896 per client process, 1792 in all) at a " \
+           f"connection from pid {flood.pid} (uid 0)"
+    assert log.count(said) == 1  # once, though ~4,100 of its connections were closed
+
+
+def test_out_of_descriptors_closes_idle_connections_and_says_so_once(fresh):
+    """The engine's fd limit lowered under it (a limit the connection cap did not foresee):
+    accept() fails with EMFILE, idle connections make room, one log line, no traceback."""
+    import resource
+    fresh.start()
+    pid = fresh.proc.pid
+    used = _fds(pid)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (used + 300, used + 300))
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(fresh.sock), "1500"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        opened, _answered = map(int, flood.stdout.readline().split())
+        assert opened == 1500
+        assert max(_ping_seconds(fresh) for _ in range(20)) < 1.0
+    finally:
+        flood.stdin.close()
+        flood.wait(30)
+    log = (fresh.root / "engine.log").read_text()
+    assert "Traceback" not in log
+    assert log.count("accepting API connections: Too many open files") == 1
