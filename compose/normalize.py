@@ -50,6 +50,8 @@ class Normalizer:
                  warn: Callable[[str], None] | None = None, interpolated: bool = True) -> None:
         # `config --no-interpolate`: values still holding `${...}` are printed as written
         self.interpolated = interpolated
+        # `config --no-consistency / --no-path-resolution / --no-normalize`
+        self.consistency = self.resolve_paths = self.normalize = True
         self.project = project_name
         self.working_dir = working_dir
         self.env = environment
@@ -58,6 +60,8 @@ class Normalizer:
 
     # paths
     def abspath(self, path: str) -> str:
+        if not self.resolve_paths:
+            return path
         if path.startswith("~"):
             home = self.env.get("HOME") or os.path.expanduser("~")
             path = home + path[1:]
@@ -73,7 +77,7 @@ class Normalizer:
         self._check_dependencies(services)
         out["services"] = dict(sorted(services.items()))
         used_default = any("default" in (s.get("networks") or {}) for s in services.values())
-        if used_default and "default" not in top["networks"]:
+        if used_default and "default" not in top["networks"] and self.normalize:
             top["networks"]["default"] = None
         # Go maps print sorted: `docker compose config` lists every mapping by key
         out["networks"] = {k: self.network(k, v) for k, v in sorted(top["networks"].items())}
@@ -121,7 +125,8 @@ class Normalizer:
     def network(self, key: str, value: Any) -> dict:
         value = dict(value or {})
         self._check_external("networks", key, value)
-        value["name"] = self._engine_name(key, value)
+        if self.normalize:
+            value["name"] = self._engine_name(key, value)
         self._external(value)
         for flag in ("internal", "attachable", "enable_ipv4", "enable_ipv6"):
             if flag in value:
@@ -134,7 +139,8 @@ class Normalizer:
     def volume(self, key: str, value: Any) -> dict:
         value = dict(value or {})
         self._check_external("volumes", key, value)
-        value["name"] = self._engine_name(key, value)
+        if self.normalize:
+            value["name"] = self._engine_name(key, value)
         self._external(value)
         if "labels" in value:
             value["labels"] = kv_mapping(value["labels"], None)
@@ -145,7 +151,8 @@ class Normalizer:
 
     def file_object(self, key: str, value: Any, kind: str) -> dict:
         value = dict(value or {})
-        value["name"] = self._engine_name(key, value)
+        if self.normalize:
+            value["name"] = self._engine_name(key, value)
         self._external(value)
         if value.get("file"):
             value["file"] = self.abspath(str(value["file"]))
@@ -337,7 +344,8 @@ class Normalizer:
             context = self.abspath(context)
         build["context"] = context
         if "dockerfile_inline" not in build:
-            build.setdefault("dockerfile", "Dockerfile")
+            if self.normalize:
+                build.setdefault("dockerfile", "Dockerfile")
         if "args" in build:
             args = kv_mapping(build["args"], self.env.get)
             build["args"] = {k: v for k, v in args.items() if v is not None}
@@ -429,7 +437,7 @@ class Normalizer:
                 if not entry["read_only"]:
                     del entry["read_only"]
             if entry.get("type") == "volume" and entry.get("source"):
-                if entry["source"] not in top_volumes:
+                if entry["source"] not in top_volumes and self.consistency:
                     raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined volume "
                                          f"{entry['source']!r}", vk)
             if "target" in entry:
@@ -474,7 +482,7 @@ class Normalizer:
                 entry["mode"] = f"0{_file_mode(entry['mode'], f'{key}[{i}].mode'):o}"
             if kind == "secrets" and not entry.get("target"):
                 entry["target"] = f"/run/secrets/{entry['source']}"
-            if entry["source"] not in defined:
+            if entry["source"] not in defined and self.consistency:
                 noun = "secret" if kind == "secrets" else "config"
                 raise NormalizeError(f"service {key.split('.')[1]!r} refers to undefined {noun} "
                                      f"{entry['source']!r}", f"{key}[{i}]")
@@ -486,13 +494,13 @@ class Normalizer:
         if nets is not None and svc.get("network_mode"):
             raise NormalizeError("'network_mode' and 'networks' cannot be combined", key + ".network_mode")
         if nets is None:
-            if not svc.get("network_mode") and not svc.get("provider"):
+            if not svc.get("network_mode") and not svc.get("provider") and self.normalize:
                 svc["networks"] = {"default": None}
             return
         if isinstance(nets, list):
             nets = {n: None for n in nets}
         for net, cfg in nets.items():
-            if net not in defined and net != "default":
+            if net not in defined and net != "default" and self.consistency:
                 raise NormalizeError(f"service {name!r} refers to undefined network {net!r}",
                                      f"{key}.networks.{net}")
             if isinstance(cfg, dict):
@@ -535,7 +543,7 @@ class Normalizer:
         for name, svc in services.items():
             deps = svc.get("depends_on") or {}
             for dep, cfg in list(deps.items()):
-                if dep not in services:   # even with `required: false`, as Compose v2
+                if dep not in services and self.consistency:   # even when optional, as Compose v2
                     raise NormalizeError(f"service {name!r} depends on undefined service {dep!r}",
                                          f"services.{name}.depends_on.{dep}")
             if "depends_on" in svc and not deps:

@@ -31,6 +31,10 @@ class ProjectOptions:
     services: tuple[str, ...] = ()           # services named on the command line
     working_directory: str | None = None     # where discovery starts (default: os.getcwd())
     resolve_env_files: bool = True           # read `env_file:` into `environment`
+    # `config --no-consistency / --no-path-resolution / --no-normalize`
+    consistency: bool = True                 # refuse references to undefined resources
+    resolve_paths: bool = True               # make relative host paths absolute
+    normalize: bool = True                   # add the default network, names, default Dockerfile
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
     normalizer = Normalizer(name, setup.working_dir, env,
                             read_env_file=_env_file_reader(env) if options.resolve_env_files else None,
                             warn=warn, interpolated=options.interpolate)
+    normalizer.consistency = options.consistency
+    normalizer.resolve_paths = options.resolve_paths
+    normalizer.normalize = options.normalize
     try:
         canonical = normalizer.run(merged)
     except NormalizeError as e:

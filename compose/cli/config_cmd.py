@@ -15,7 +15,7 @@ import typer
 app = typer.Typer(add_completion=False)
 
 
-def _options(ctx: typer.Context, interpolate: bool, services: list[str]):
+def _options(ctx: typer.Context, interpolate: bool, services: list[str], **stages: bool):
     from compose.project import ProjectOptions
 
     g = ctx.obj
@@ -28,6 +28,7 @@ def _options(ctx: typer.Context, interpolate: bool, services: list[str]):
         environment=dict(os.environ),
         interpolate=interpolate,
         services=tuple(services),
+        **stages,
     )
 
 
@@ -110,6 +111,13 @@ def config(
     no_interpolate: bool = typer.Option(False, "--no-interpolate", help="don't interpolate variables"),
     environment: bool = typer.Option(False, "--environment", help="print the interpolation environment"),
     variables: bool = typer.Option(False, "--variables", help="print the variables the model uses"),
+    no_normalize: bool = typer.Option(False, "--no-normalize", help="don't normalize the model"),
+    no_consistency: bool = typer.Option(False, "--no-consistency",
+                                        help="don't check references between resources"),
+    no_path_resolution: bool = typer.Option(False, "--no-path-resolution",
+                                            help="don't resolve file paths"),
+    no_env_resolution: bool = typer.Option(False, "--no-env-resolution",
+                                           help="don't resolve service env files"),
 ) -> int:
     if help_:
         sys.stdout.write(ctx.get_help() + "\n")
@@ -126,7 +134,13 @@ def config(
         # is exactly what the user wants to find out about, not an error
         return _write(_lines_text(_variables(ctx, targets)), output)
     needs_model = bool(list_profiles or hash_ is not None or environment)
-    result = load(_options(ctx, not no_interpolate, targets), build_model=needs_model)
+    stages = {"normalize": not no_normalize, "consistency": not no_consistency,
+              "resolve_paths": not no_path_resolution, "resolve_env_files": not no_env_resolution}
+    if needs_model and not all(stages.values()):
+        raise _usage_error("--hash, --profiles and --environment need the whole model: they do "
+                           "not combine with --no-normalize, --no-consistency, --no-path-resolution "
+                           "or --no-env-resolution")
+    result = load(_options(ctx, not no_interpolate, targets, **stages), build_model=needs_model)
     for message in result.warnings:
         sys.stderr.write(f"WARN[0000] {message}\n")
     if quiet:
