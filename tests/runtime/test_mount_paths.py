@@ -29,8 +29,12 @@ def recorded(monkeypatch):
     calls: list[tuple] = []
 
     def fake_mount(source, target, fstype, flags=0, data=None):
-        # what the kernel would follow: a /proc/self/fd/N link, or any host symlink on the way
+        # what the kernel would land on: the object an fd refers to (its path now, read once:
+        # resolving that string again would race like the code under test must not), or for a
+        # plain path, every host symlink on the way followed
         def real(p):
+            if p and p.startswith("/proc/self/fd/"):
+                return os.readlink(p)
             return os.path.realpath(p) if p and p.startswith("/") else p
         calls.append((real(source), real(target), fstype, flags))
 
@@ -294,3 +298,48 @@ def test_device_nodes_are_made_inside_with_their_mode(tree, mode):
     assert os.listdir(host) == ["shadow"]
     st = os.lstat(root / str(host).lstrip("/") / "tun")
     assert os.major(st.st_rdev) == 10 and st.st_mode & 0o777 == 0o666
+
+
+def test_a_link_swapped_in_while_resolving_never_sends_a_mount_out(tree, recorded, mode):
+    """CVE-2021-30465's shape: another container flips a volume's `x` between a directory and
+    a link to the host (atomically, RENAME_EXCHANGE) while mounts are set up below `x`. Every
+    mount the kernel is asked for lands inside the root; a lost race may only fail."""
+    import ctypes
+    import threading
+
+    root, host = tree
+    (host / "sub").mkdir()
+    v = root / "v"
+    (v / "x" / "sub").mkdir(parents=True)
+    (v / "l").symlink_to(str(host))
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    stop = threading.Event()
+
+    def flip() -> None:
+        a, b = os.fsencode(v / "x"), os.fsencode(v / "l")
+        while not stop.is_set():
+            libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    failures = 0
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+        try:
+            for _ in range(1500):
+                op = MountOp("/v/x/sub", str(host), None, sc.MS_BIND, create="dir",
+                             rule=TargetRule.CALLER)
+                try:
+                    mounts.apply_op(str(root), op, root_fd)
+                except OSError:
+                    failures += 1
+        finally:
+            os.close(root_fd)
+    finally:
+        stop.set()
+        flipper.join()
+    assert recorded, "no mount was ever attempted"
+    outside = [t for _s, t, _f, _fl in recorded if not _inside(t, root)]
+    assert outside == []
+    assert sorted(os.listdir(host)) == ["shadow", "sub"] and os.listdir(host / "sub") == []
