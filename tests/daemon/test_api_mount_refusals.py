@@ -80,3 +80,48 @@ def test_host_bind_on_sys_still_runs(client):
         assert c.logs() == b"ok\n"
     finally:
         c.remove(force=True)
+
+
+def _image_with_links(client, daemon, repo: str, links: dict[str, str], changes=()) -> str:
+    """busybox plus symlinks, imported as `repo:latest`."""
+    import io
+    import tarfile
+
+    from tests.support.busybox import make_busybox_tar
+    path = make_busybox_tar(daemon.base / f"{repo}.tar")
+    with tarfile.open(path, "a") as tar:
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info, io.BytesIO(b""))
+    client.api.import_image_from_data(path.read_bytes(), repository=repo, tag="latest",
+                                      changes=list(changes))
+    return f"{repo}:latest"
+
+
+@pytest.mark.integration
+def test_a_mount_through_an_image_link_into_proc_fails_the_start(client, daemon):
+    """The create body looks fine (/data); the image's `/data -> /proc/sys` makes it a mount
+    into /proc: the start fails with one line naming both, nothing keeps running."""
+    image = _image_with_links(client, daemon, "pclinkproc",
+                              {"data": "/proc/sys", "cache": "../../proc"},
+                              changes=["VOLUME /cache"])
+    try:
+        for kw in ({"volumes": {"pclinkvol": {"bind": "/data", "mode": "rw"}}}, {}):
+            c = client.containers.create(image, ["ls", "/data/.."], **kw)
+            try:
+                with pytest.raises(docker.errors.APIError) as err:
+                    c.start()
+                message = err.value.explanation
+                assert err.value.status_code == 500 and "\n" not in message
+                assert "Traceback" not in message
+                assert "(it resolves to /proc" in message and "refused" in message, message
+                c.reload()
+                assert c.status != "running"
+            finally:
+                c.remove(force=True, v=True)
+    finally:
+        client.images.remove(image, force=True)
+        for v in client.volumes.list():
+            if v.name == "pclinkvol":
+                v.remove(force=True)
