@@ -138,6 +138,7 @@ class StreamResponse:
     body: AsyncIterator[bytes]
     content_type: str = "application/json"
     status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)   # X-Docker-Container-Path-Stat
 
 
 class RawConnection:
@@ -184,6 +185,15 @@ class HijackResponse:
 
 Handler = Callable[[Request], Awaitable["Response | StreamResponse | HijackResponse"]]
 Dispatch = Callable[[Request], Awaitable["Response | StreamResponse | HijackResponse"]]
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """A bug gets its traceback; running out of descriptors is a condition, said once a
+    minute."""
+    if isinstance(exc, OSError) and exc.errno in _CAPACITY_ERRNOS:
+        _pressure.warning(what, f"{what} failed: {os.strerror(exc.errno)}")
+    else:
+        log.error("%s failed:\n%s", what, "".join(traceback.format_exception(exc)))
 
 
 def error_response(exc: BaseException) -> Response:
@@ -286,7 +296,7 @@ async def _produce(body: AsyncIterator[bytes], send: trio.MemorySendChannel[byte
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         failed.append(exc)
     except Exception as exc:  # headers are gone: all we can do is log and cut the stream
-        log.error("stream failed:\n%s", "".join(traceback.format_exception(exc)))
+        _log_failure("stream", exc)
         failed.append(exc)
 
 
@@ -309,7 +319,7 @@ async def _send_stream(conn: h11.Connection, stream: trio.SocketStream,
                        resp: StreamResponse) -> bool:
     """Chunked body; returns False if the stream broke mid-way (the connection must close)."""
     await _send(conn, stream, h11.Response(status_code=resp.status,
-                                           headers=_headers(resp.content_type, [])))
+                                           headers=_headers(resp.content_type, resp.headers)))
     failed: list[BaseException] = []
     send, receive = trio.open_memory_channel[bytes](16)
     with trio.CancelScope() as peer_gone:
@@ -346,7 +356,7 @@ async def _hijack(conn: h11.Connection, stream: trio.SocketStream, request: Requ
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass
     except Exception as exc:
-        log.error("raw stream failed:\n%s", "".join(traceback.format_exception(exc)))
+        _log_failure("raw stream", exc)
 
 
 async def _until_head_read(stream: trio.SocketStream) -> None:
@@ -524,7 +534,7 @@ async def _serve_one(stream: trio.SocketStream, dispatch: Dispatch, table: Conne
         else:
             await handle_connection(stream, dispatch, record, monitor)
     except Exception as exc:
-        log.error("connection handler failed:\n%s", "".join(traceback.format_exception(exc)))
+        _log_failure("connection handler", exc)
     finally:
         if record is not None:
             table.release(record)

@@ -196,3 +196,18 @@ def test_monitor_cancels_requests_whose_client_hung_up_not_half_closed_ones():
             b.close()
 
     trio.run(main)
+
+
+def test_out_of_descriptors_in_a_handler_is_a_503_without_traceback(caplog):
+    import errno
+    import json
+
+    from engine.api.http import error_response
+
+    with caplog.at_level(logging.WARNING, "engine.api"):
+        resp = error_response(OSError(errno.EMFILE, "Too many open files"))
+        again = error_response(OSError(errno.EMFILE, "Too many open files"))
+    assert (resp.status, again.status) == (503, 503)
+    assert json.loads(resp.body) == {"message": "engine busy: Too many open files"}
+    assert "Traceback" not in caplog.text
+    assert len([r for r in caplog.records if "request failed" in r.getMessage()]) <= 1
