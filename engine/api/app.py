@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from engine.api import routes_containers, routes_images, routes_system, routes_volumes
+from engine.api import (routes_containers, routes_files, routes_images, routes_system,
+                        routes_volumes)
 from engine.api.context import Engine
 from engine.api.router import Router
 
@@ -14,6 +15,7 @@ def build_router(engine: Engine) -> Router:
     routes_containers.register(router, engine)
     routes_images.register(router, engine)
     routes_volumes.register(router, engine)
+    routes_files.register(router, engine)
     if engine.networks is not None:
         from engine.api import routes_networks
         routes_networks.register(router, engine)

@@ -102,6 +102,13 @@ EXEC_START = Obj("container.ExecStartOptions", {
     "Detach": BOOL, "Tty": BOOL, "ConsoleSize": ListOf(UINT16, "*[2]uint"),
 })
 
+CONTAINER_UPDATE = Obj("container.UpdateConfig", {
+    "Memory": SIZE, "MemorySwap": SIZE, "NanoCpus": INT, "CpuShares": INT, "PidsLimit": INT,
+    "RestartPolicy": Obj("container.RestartPolicy", {"Name": STRING, "MaximumRetryCount": INT}),
+    "BlkioWeight": UINT16, "CpuPeriod": INT, "CpuQuota": INT, "CpusetCpus": STRING,
+    "CpusetMems": STRING, "MemoryReservation": SIZE, "KernelMemory": INT,
+})
+
 # -- images, volumes, networks --------------------------------------------------------------
 
 AUTH = Obj("registry.AuthConfig", {
@@ -208,6 +215,17 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("DELETE", "/networks/{id}"): _e(),
     ("POST", "/networks/{id}/connect"): _e(NETWORK_CONNECT),
     ("POST", "/networks/{id}/disconnect"): _e(NETWORK_DISCONNECT),
+    # files: archive bodies are tarballs (checked by engine.containers.archive)
+    ("GET", "/containers/{id}/archive"): _e(path=Q_STR),
+    ("PUT", "/containers/{id}/archive"): _e(path=Q_STR, noOverwriteDirNonDir=Q_BOOL,
+                                            copyUIDGID=Q_BOOL),
+    ("GET", "/containers/{id}/changes"): _e(),
+    ("GET", "/containers/{id}/export"): _e(),
+    ("POST", "/commit"): _e(CONTAINER_CREATE, container=Q_STR, repo=Q_STR, tag=Q_STR,
+                            comment=Q_STR, author=Q_STR, pause=Q_BOOL, changes=Q_STR),
+    ("POST", "/containers/{id}/update"): _e(CONTAINER_UPDATE),
+    ("GET", "/system/df"): _e(type=Q_STR),
+    ("GET", "/distribution/{name:path}/json"): _e(),
     # builds (the body is the context tarball)
     ("POST", "/build"): _e(**_BUILD),
     ("POST", "/pycompose/images/bootstrap"): _e(ref=Q_STR, suite=Q_STR, mirror=Q_STR,

@@ -138,15 +138,15 @@ class _Recorder:
 
 
 def test_every_registered_route_declares_its_shapes(tmp_path: Path):
-    from engine.api import (routes_build, routes_containers, routes_images, routes_networks,
-                            routes_system, routes_volumes)
+    from engine.api import (routes_build, routes_containers, routes_files, routes_images,
+                            routes_networks, routes_system, routes_volumes)
     engine = SimpleNamespace(manager=SimpleNamespace(volume_users=None, runtime=None,
                                                      cgroups=None),
                              images=None, volumes=None, networks=None,
                              config=SimpleNamespace(root=tmp_path))
     router = _Recorder()
     for module in (routes_system, routes_containers, routes_images, routes_volumes,
-                   routes_networks):
+                   routes_networks, routes_files):
         module.register(router, engine)  # type: ignore[arg-type]
     try:
         routes_build.register(router, engine)  # type: ignore[arg-type]

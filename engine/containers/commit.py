@@ -1,0 +1,91 @@
+"""`docker commit`: a container's writable layer becomes a new image layer on top of its image.
+
+The layer is the overlay upper dir in OCI form (images.archive.write_diff: whiteouts and opaque
+dirs translated); the new image's config is the container's own (its Cmd, Env, ... as created),
+with the request's config fields over it and then the `changes` (Dockerfile instructions).
+"""
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import trio
+
+from engine.containers.model import ContainerState
+from engine.errors import BadParameter
+from engine.images.archive import write_diff
+from engine.images.changes import apply_changes
+
+# the fields of a container's create body that an image config carries
+CONFIG_FIELDS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+                 "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+                 "ArgsEscaped", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels",
+                 "StopSignal", "StopTimeout", "Shell")
+
+
+def image_config(container_body: dict, request_config: Any, changes: list[str]) -> dict:
+    """The new image's config (pure): the container's config, the request's over it, then the
+    changes."""
+    config = {k: container_body[k] for k in CONFIG_FIELDS if container_body.get(k) is not None}
+    if request_config is not None:
+        if not isinstance(request_config, dict):
+            raise BadParameter("body: expected a JSON object (container.Config)")
+        for key, value in request_config.items():
+            if key in CONFIG_FIELDS and value not in (None, "", [], {}):
+                config[key] = value
+    return apply_changes(config, changes)
+
+
+def split_changes(values: list[str]) -> list[str]:
+    """`changes` query values; the docker CLI sends one per value, older clients one string
+    with newlines."""
+    out: list[str] = []
+    for value in values:
+        out += [line for line in value.splitlines() if line.strip()]
+    return out
+
+
+async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | None,
+                           comment: str, author: str, changes: list[str], pause: bool,
+                           config: Any) -> str:
+    """The new image's id."""
+    rec = mgr.get(ref)
+    new_config = image_config(rec.config.body, config, changes)
+    name = None
+    if repo:
+        name = f"{repo}:{tag}" if tag else repo
+    elif tag:
+        raise BadParameter("tag given without repo")
+    paused_here = False
+    if pause and mgr.running(rec.id) is not None and rec.state.status is ContainerState.RUNNING:
+        # frozen while the upper dir is read: the layer is one moment of the container
+        await mgr.pause(rec.id)
+        paused_here = True
+    try:
+        def work() -> str:
+            with tempfile.TemporaryFile(dir=mgr.root) as tmp:
+                write_diff(rec.dir / "upper", tmp)
+                tmp.seek(0)
+                image = mgr.images.commit(rec.image_id, tmp, new_config, name,
+                                          created_by=_created_by(rec.config.body),
+                                          comment=comment, author=author)
+                return image.id
+        image_id = await trio.to_thread.run_sync(work)
+    finally:
+        if paused_here:
+            with trio.CancelScope(shield=True):
+                await mgr.unpause(rec.id)
+    mgr.events.emit(_commit_event(mgr, rec, image_id))
+    return image_id
+
+
+def _created_by(body: dict) -> str:
+    args = [*(body.get("Entrypoint") or []), *(body.get("Cmd") or [])]
+    return " ".join(args)
+
+
+def _commit_event(mgr: Any, rec: Any, image_id: str) -> dict:
+    from engine.containers.events import event
+    return event("container", "commit", rec.id, {"image": rec.config.image,
+                                                 "name": rec.name.lstrip("/"),
+                                                 "comment": image_id})
