@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from engine.runtime import destinations, rootpath
 from engine.runtime import syscalls as sc
 from engine.runtime.devices import dev_plan
-from engine.runtime.rootpath import secure_join
+# secure_join moved to rootpath; callers still import it from here
+from engine.runtime.rootpath import secure_join  # noqa: F401
 from engine.runtime.spec import ContainerSpec, Mount
 
 INIT_TARGET = "/dev/init"
