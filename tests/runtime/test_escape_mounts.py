@@ -185,3 +185,23 @@ def test_bind_target_climbing_out_lands_inside(box, canary):
                              mounts=(Mount("/srv", str(src)),))
     assert status.code == 0 and out.split() == ["bound", "mine"], out
     _unchanged(canary)
+
+
+def test_proc_dotdot_is_the_containers_own_root(box, canary):
+    """The issue's probes, in a container over a normal image: /proc/.. is the container's
+    root, the host's shadow and cgroup tree are out of reach."""
+    merged, upper = box.rootfs()
+    name = f"pcesc{secrets.token_hex(3)}"
+    status, out = box.output("sh", "-c", f"""
+        ls /proc/.. | tr '\\n' ' '; echo
+        cat /proc/../{str(canary).lstrip('/')}/shadow 2>&1
+        mkdir /proc/../sys/fs/cgroup/pids/{name} 2>/dev/null || echo refused
+        mkdir /proc/sys/{name} 2>/dev/null || echo refused
+    """, merged=merged)
+    assert status.code == 0, out
+    lines = out.splitlines()
+    assert "bin" in lines[0].split() and "proc" in lines[0].split()
+    assert SECRET not in out, out
+    assert lines[-2:] == ["refused", "refused"], out
+    assert not list(Path("/sys/fs/cgroup").rglob(name))
+    _unchanged(canary)
