@@ -45,6 +45,7 @@ class Limits:
 class Admission:
     evict: tuple[int, ...] = ()
     refused: str | None = None   # the one-line reason, when refused
+    per_peer: bool = False       # the peer's own limit was reached (else, if any, the total)
 
 
 def plan_admission(peer: Peer, own_open: int, total_open: int, own_idle: Iterable[int],
@@ -60,7 +61,8 @@ def plan_admission(peer: Peer, own_open: int, total_open: int, own_idle: Iterabl
         evict = list(islice(own_idle, over_peer))
         if len(evict) < over_peer:
             return Admission(refused=f"too many connections from {peer}: "
-                                     f"{own_open} open, {limits.per_peer} allowed")
+                                     f"{own_open} open, {limits.per_peer} allowed",
+                             per_peer=True)
     over_total = total_open + 1 - len(evict) - limits.total
     if over_total > 0:
         chosen = set(evict)
@@ -69,7 +71,7 @@ def plan_admission(peer: Peer, own_open: int, total_open: int, own_idle: Iterabl
             return Admission(refused=f"too many API connections: {total_open} open, "
                                      f"{limits.total} allowed")
         evict.extend(others)
-    return Admission(tuple(evict))
+    return Admission(tuple(evict), per_peer=over_peer > 0)
 
 
 @dataclass(eq=False)

@@ -25,7 +25,8 @@ import h11
 import trio
 
 from engine.api import peer as peers
-from engine.api.connections import Connection, ConnectionTable, Limits, RateLimitedLog
+from engine.api.connections import (Admission, Connection, ConnectionTable, Limits,
+                                    RateLimitedLog)
 from engine.api.disconnect import DisconnectMonitor, abandoned_on_disconnect
 from engine.errors import BadParameter, EngineError, PycomposeError
 
@@ -499,15 +500,24 @@ async def _accept_forever(sock: trio.socket.SocketType, table: ConnectionTable,
             continue
         peer = peers.peer_of(client)
         record, plan = table.admit(peer)
-        if plan.refused:
-            _pressure.warning(f"refused {peer.pid}", f"connection refused: {plan.refused}")
-        elif plan.evict:
-            _pressure.warning(f"evicted {peer.pid}", (
-                f"connection limits reached ({table.limits.per_peer} per client process, "
-                f"{table.limits.total} in all) at a connection from {peer}: "
-                "closing the oldest idle connections"))
+        if plan.refused or plan.evict:
+            _report_limit(table.limits, peer, plan)
         nursery.start_soon(_serve_one, trio.SocketStream(client), dispatch, table, monitor,
                            record, plan.refused)
+
+
+def _report_limit(limits: Limits, peer: peers.Peer, plan: Admission) -> None:
+    """Once a minute per offending client process (its own limit) or for all (the total):
+    a flood of many processes must not flood the log too."""
+    key = f"{'refused' if plan.refused else 'evicted'} {peer.pid if plan.per_peer else 'all'}"
+    if plan.refused:
+        _pressure.warning(key, f"connection refused: {plan.refused}")
+    elif plan.per_peer:
+        _pressure.warning(key, f"{peer} reached {limits.per_peer} connections, the most one "
+                               "client process may hold: closing its oldest idle ones")
+    else:
+        _pressure.warning(key, f"{limits.total} API connections open, the most the fd limit "
+                               "leaves room for: closing the oldest idle ones")
 
 
 async def _relieve_pressure(table: ConnectionTable, err: int) -> None:

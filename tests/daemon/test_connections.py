@@ -211,3 +211,9 @@ def test_out_of_descriptors_in_a_handler_is_a_503_without_traceback(caplog):
     assert json.loads(resp.body) == {"message": "engine busy: Too many open files"}
     assert "Traceback" not in caplog.text
     assert len([r for r in caplog.records if "request failed" in r.getMessage()]) <= 1
+
+
+def test_admission_says_which_limit_made_room():
+    assert _plan([(1, A, 1.0), (2, A, 2.0)], A, Limits(total=10, per_peer=2)).per_peer
+    total = _plan([(1, A, 1.0), (2, B, 2.0)], Peer(3, 0), Limits(total=2, per_peer=2))
+    assert total.evict == (1,) and not total.per_peer
