@@ -10,6 +10,7 @@ temp dir are removed at the end.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import secrets
@@ -84,9 +85,13 @@ def main() -> int:
                     Mount("/run/scratch", type="tmpfs", options=("size=1m",))))
         gc.freeze()   # as the zygote does: the children do not collect the parent's heap
         samples = [one_apply(str(merged), spec) for _ in range(WARMUP + RUNS)][WARMUP:]
+        from engine.runtime.devices import host_devices
+        privileged = dataclasses.replace(spec, privileged=True, devices=host_devices())
+        priv = [one_apply(str(merged), privileged) for _ in range(WARMUP + RUNS)][WARMUP:]
         print(f"tree: {Path(__file__).resolve().parents[1]}")
         print("median (min-max) ms")
         print(f"  apply_plan, {len(mounts.plan_mounts(spec))} ops ({RUNS}x)     {ms(samples)}")
+        print(f"  privileged, {len(mounts.plan_mounts(privileged))} ops ({RUNS}x)    {ms(priv)}")
         try:
             from engine.runtime import rootpath
         except ImportError:
