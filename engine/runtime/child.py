@@ -115,16 +115,6 @@ def join_cgroup(procs_files: list[str]) -> None:
             os.close(fd)
 
 
-def join_cgroup_fds(procs_fds: list[int]) -> None:
-    """Like join_cgroup, through cgroup.procs files the zygote opened (and closing them)."""
-    try:
-        for fd in procs_fds:
-            os.write(fd, b"0")
-    finally:
-        for fd in procs_fds:
-            os.close(fd)
-
-
 def loopback_up() -> None:
     """`ip link set lo up` with one ioctl: a fresh netns has lo down, Docker's has it up."""
     import fcntl
@@ -302,15 +292,16 @@ def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
     """Body of the exec relay, forked by the zygote in the zygote's own namespaces (so no
     container sees it while it still holds the zygote's fds).
 
-    It keeps only what the process needs, opens the cgroup.procs files while it still sees
-    the host's, joins every namespace of the container and clones the process as the
-    zygote's child (CLONE_PARENT): born inside the container with its root and nothing but
-    these fds. It reports Forked(pid)+pidfd and exits; the process joins the cgroup itself
-    (counted there only from then on) and goes on as any child (_finish)."""
+    It keeps only what the process needs, joins the container's cgroup (while it still sees
+    the host's cgroup file system; for a moment it counts in pids.max too, as runc's
+    `init` does) and every namespace of the container, and clones the process as the
+    zygote's child (CLONE_PARENT): born inside, in the cgroup, with the container's root and
+    nothing but its socket and stdio. The relay reports Forked(pid)+pidfd and exits; the
+    process goes on as any child (_finish)."""
     try:
         try:
             drop_inherited([sock.fileno(), container_pidfd, *stdio.values()], null)
-            procs = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroup_procs]
+            join_cgroup(cgroup_procs)  # while it still sees the host's cgroup file system
         except OSError as e:
             raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None
         try:  # ESRCH: PID 1 is gone; ENOMEM from clone: it is going, not yet reaped (P3)
@@ -325,7 +316,6 @@ def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
             protocol.send(sock, protocol.Forked(pid), [pidfd])
             os._exit(0)
         try:
-            join_cgroup_fds(procs)
             os.chdir("/")
         except OSError as e:
             raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None
