@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "volume": "engine.cli.volume:app",
     "network": "engine.cli.network:app",
     "engine": "engine.cli.daemon:app",
+    "system": "engine.cli.system:app",
     "login": "engine.cli.login:login_app",
     "logout": "engine.cli.login:logout_app",
     # compose verbs
@@ -44,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "pull": "compose.cli.pull:app",
     "build": "compose.cli.build:app",
     "version": "compose.cli.version:app",
+    "cp": "compose.cli.cp:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module

@@ -569,3 +569,6 @@ def port(name: str = typer.Argument(..., help="Container name or id."),
         ports = {key: ports[key]}
     for line in fmt.port_lines(ports):
         print(line.split(" -> ", 1)[1] if private else line)
+
+# cp, diff, commit, export, update, stats live in their own module (this one is near its size cap)
+from engine.cli import container_files  # noqa: E402,F401  (registers its commands above)

@@ -1,0 +1,25 @@
+"""`pycompose cp` both ways between a service container and the host, on a real engine."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_compose_cp_into_and_out_of_a_service(engine, project, tmp_path):
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+        "    stop_signal: SIGKILL\n")
+    engine.cli("up", "-d", cwd=project, check=True)
+    (tmp_path / "local.txt").write_text("to the service\n")
+    engine.cli("cp", str(tmp_path / "local.txt"), "web:/tmp/", cwd=project, check=True)
+    r = engine.cli("exec", "web", "cat", "/tmp/local.txt", cwd=project, check=True)
+    assert r.stdout == "to the service\n"
+    engine.cli("exec", "web", "sh", "-c", "mkdir -p /out/d && echo back > /out/d/f",
+               cwd=project, check=True)
+    engine.cli("cp", "web:/out", str(tmp_path / "copied"), cwd=project, check=True)
+    assert (tmp_path / "copied" / "d" / "f").read_text() == "back\n"
+    r = engine.cli("cp", "nosuch:/x", str(tmp_path), cwd=project)
+    assert r.returncode != 0 and "nosuch" in r.stderr and "Traceback" not in r.stderr
+    r = engine.cli("cp", "web:/no/such", str(tmp_path / "x"), cwd=project)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
