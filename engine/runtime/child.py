@@ -304,14 +304,20 @@ def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
             join_cgroup(cgroup_procs)  # while it still sees the host's cgroup file system
         except OSError as e:
             raise _Stage(e.errno or errno.EIO, f"joining the container: {e}") from None
-        try:  # ESRCH: PID 1 is gone; ENOMEM from clone: it is going, not yet reaped (P3)
+        try:  # ESRCH: PID 1 is gone
             sc.setns(container_pidfd, _EXEC_NS)
             os.close(container_pidfd)
-            # exit_signal must be 0 with CLONE_PARENT: it inherits ours (SIGCHLD, as a fork)
-            pid, pidfd = sc.clone3(sc.CLONE_PARENT | sc.CLONE_PIDFD, 0)
         except OSError as e:
             raise _Stage(e.errno or errno.EIO, "container is not running", "notrunning") \
                 from None
+        try:  # exit_signal must be 0 with CLONE_PARENT: it inherits ours (SIGCHLD, as a fork)
+            pid, pidfd = sc.clone3(sc.CLONE_PARENT | sc.CLONE_PIDFD, 0)
+        except OSError as e:
+            if e.errno == errno.ENOMEM:  # PID 1 is going, not yet reaped (P3)
+                raise _Stage(e.errno, "container is not running", "notrunning") from None
+            # EAGAIN: the container's pids limit (the relay counts there, as runc's init)
+            raise _Stage(e.errno or errno.EIO, f"exec: cannot create the process in the "
+                         f"container: {e.strerror.lower()}") from None
         if pid:
             protocol.send(sock, protocol.Forked(pid), [pidfd])
             os._exit(0)

@@ -13,8 +13,14 @@ daemon's socket reaches EOF (Runtime.close) the zygote SIGKILLs its children, re
 Start: clone3(CLONE_NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET]|CLONE_PIDFD) (measured 3.3 ms vs 5.3 ms for
 fork+unshare+fork) -> Created(pid)+pidfd to the daemon -> the child sets itself up and sends
 Ready (meanwhile the daemon moves it into its cgroup, Start.join=False) -> after the daemon's Go the zygote sends the child "g" -> the child execs, its socket
-reaches EOF -> Started. Exec: setns(pidfd, CLONE_NEWPID) for the zygote's children only, fork,
-setns back; the child joins the other namespaces itself.
+reaches EOF -> Started. Exec: fork a relay (in our own namespaces), which joins the container's
+cgroup and namespaces and clones the process as our child (CLONE_PARENT), Forked(pid)+pidfd.
+
+Nothing of ours is usable from a container (#11): the zygote runs the interpreter through a
+read-only mount (sealed_exe) and is non-dumpable, so its children are too until their execve
+(container root without CAP_SYS_PTRACE cannot open /proc/<pid>/{exe,fd,cwd,root,...}); every
+child sheds our fds first thing, and only an exec's process appears in a container's PID
+namespace before execve, born there from the relay with nothing but its socket and stdio.
 """
 from __future__ import annotations
 
@@ -74,6 +80,7 @@ class Zygote:
         self.cgroup_dirs: dict[int, list[str]] = {}     # pid -> its cgroup dirs (for shutdown)
         # an exec'd process reaped before its relay's Forked was read: pid -> wait status
         self.early_exits: dict[int, int] = {}
+        self.done_relays: set[int] = set()               # handed over, not yet reaped
         self.replay: list[tuple[int, int]] = []
 
     # --- main loop -------------------------------------------------------------------------
@@ -233,6 +240,7 @@ class Zygote:
         """The relay cloned the real process (our child, CLONE_PARENT): track that one."""
         del self.pending[p.pid]
         os.close(p.pidfd)
+        self.done_relays.add(p.pid)
         p.pid, p.pidfd, p.relay = pid, pidfd, False
         self.pending[pid] = p
         if pid in self.early_exits:
@@ -269,6 +277,9 @@ class Zygote:
             self._reaped(pid, status)
 
     def _reaped(self, pid: int, status: int) -> None:
+        if pid in self.done_relays:
+            self.done_relays.discard(pid)
+            return
         p = self.pending.get(pid)
         if p is None and pid not in self.started:
             # perhaps an exec'd process whose relay's Forked we have not read yet
@@ -284,8 +295,9 @@ class Zygote:
         if p is not None:
             if p.sock.fileno() in self.sock_owner:
                 self.handle_child(p)        # drain: the error or the exec EOF is there now
-            if p.pid != pid:
-                return                      # a relay that handed its process over
+            if p.pid != pid:                # a relay that handed its process over just now
+                self.done_relays.discard(pid)
+                return
             if not p.exec_ok:
                 self.report_failed(p, status)
                 return

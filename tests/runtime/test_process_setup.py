@@ -192,3 +192,23 @@ def test_exec_into_a_dead_container_is_not_running(box):
             await rt.exec(proc, spec, ProcessSpec(args=("true",), env=PATH_ONLY), cg)
 
     box.run(body)
+
+
+def test_exec_at_the_pids_limit_says_why(box):
+    from engine.runtime.spec import Resources
+    spec = box.spec("sleep", "1000", resources=Resources(pids_limit=1))
+    cg = box.cgroup(spec)
+
+    async def body(rt):
+        proc = await rt.start(spec, cg)
+        try:
+            with pytest.raises(EngineError) as err:
+                await rt.exec(proc, spec, ProcessSpec(args=("true",), env=PATH_ONLY), cg)
+            return err.value.message
+        finally:
+            rt.signal(proc, signal.SIGKILL)
+            await rt.wait(proc)
+
+    message = box.run(body)
+    assert message == ("exec: cannot create the process in the container: "
+                       "resource temporarily unavailable"), message
