@@ -178,19 +178,36 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
     # --- start ------------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
         rec = self.get(ref)
-        async with self.store.lock(rec.id):
-            status = rec.state.status
-            if status is ContainerState.RUNNING:
-                raise NotModified("container already started")
-            if status is ContainerState.PAUSED:
-                raise Conflict("cannot start a paused container, try unpause instead")
-            if status is ContainerState.RESTARTING:
-                raise Conflict(f"container {rec.short_id} is restarting")
-            if not status.can_start():
-                raise Conflict(f"cannot start container {rec.short_id} in state {status.value}")
-            _clear_restart_history(rec)
-            self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
-            await self._launch(rec)
+        launching = False
+        try:
+            async with self.store.lock(rec.id):
+                launching = self._check_startable(rec)
+                await self._launch(rec)
+        except BaseException:
+            if launching and rec.config.auto_remove:
+                # as Docker: an AutoRemove container whose start failed goes at once (`docker
+                # run --rm` waits for `removed`, else forever), with its anonymous volumes
+                with trio.CancelScope(shield=True):
+                    try:
+                        await self.remove(rec.id, force=True, volumes=True)
+                    except NotFound:
+                        pass
+            raise
+
+    def _check_startable(self, rec: ContainerRecord) -> bool:
+        """Refuse a start in the wrong state; else reset what every start resets (True)."""
+        status = rec.state.status
+        if status is ContainerState.RUNNING:
+            raise NotModified("container already started")
+        if status is ContainerState.PAUSED:
+            raise Conflict("cannot start a paused container, try unpause instead")
+        if status is ContainerState.RESTARTING:
+            raise Conflict(f"container {rec.short_id} is restarting")
+        if not status.can_start():
+            raise Conflict(f"cannot start container {rec.short_id} in state {status.value}")
+        _clear_restart_history(rec)
+        self._trackers[rec.id] = RestartTracker(rec.config.restart_policy)
+        return True
 
     def _network_mode(self, rec: ContainerRecord) -> str:
         mode = rec.config.network_mode
@@ -536,10 +553,11 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             timeout = rec.config.stop_timeout if rec.config.stop_timeout is not None \
                 else DEFAULT_STOP_TIMEOUT
         self.runtime.signal(run.process, rec.config.stop_signal_number)
-        # A stop with a grace period finishes even if its request is cancelled (the client
-        # left): signal sent and no kill would be a half-done stop. Without one (t < 0) only
-        # the endless wait is given up; the user's stop still holds when the process exits.
-        with trio.CancelScope(shield=timeout >= 0):
+        # A user's stop with a grace period finishes even if its request is cancelled (the
+        # client left): signal sent and no kill would be a half-done stop. Without one (t < 0)
+        # only the endless wait is given up; the user's stop still holds when the process
+        # exits. The engine's own stops at shutdown stay cancellable (a second SIGTERM).
+        with trio.CancelScope(shield=timeout >= 0 and by_user):
             if rec.state.status is ContainerState.PAUSED:
                 await self._thaw(rec, run)
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):

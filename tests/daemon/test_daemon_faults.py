@@ -270,3 +270,22 @@ def test_out_of_descriptors_closes_idle_connections_and_says_so_once(fresh):
     log = (fresh.root / "engine.log").read_text()
     assert "Traceback" not in log
     assert log.count("accepting API connections: Too many open files") == 1
+
+
+def test_a_second_sigterm_still_cuts_the_grace_periods_short(fresh):
+    """The grace period of a stop survives its client leaving, but not an impatient second
+    signal to the engine: containers that ignore SIGTERM go at once."""
+    import time
+    fresh.start()
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    cid = client.api.create_container("busybox", ["sleep", "600"], stop_timeout=60)["Id"]
+    client.api.start(cid)
+    client.close()
+    os.kill(fresh.proc.pid, signal.SIGTERM)
+    time.sleep(1)
+    assert fresh.proc.poll() is None  # waiting for the grace period
+    t = time.monotonic()
+    os.kill(fresh.proc.pid, signal.SIGTERM)
+    fresh.proc.wait(30)
+    assert time.monotonic() - t < 15
