@@ -248,26 +248,14 @@ class Extractor:
 
     def _parent(self, parts: list[str]) -> Resolved:
         """The directory that gets the member, made if missing; links in it followed inside
-        the root (as a copy into a chroot would)."""
-        path = self.dest.path
-        for part in parts:
-            path = posixpath.join(path, part)
-            try:
-                r = self.view.resolve(path)
-            except FileNotFoundError:
-                parent = self.view.resolve(posixpath.dirname(path))
-                try:
-                    os.mkdir(part, 0o755, dir_fd=self._dirfd(parent))
-                except FileExistsError:
-                    pass
-                finally:
-                    parent.close()
-                r = self.view.resolve(path)
-            if not stat.S_ISDIR(r.st.st_mode):
-                r.close()
-                raise BadParameter(f"cannot extract below {path}: not a directory")
+        the root (as a copy into a chroot would, a dangling link's target made too)."""
+        path = posixpath.join(self.dest.path, *parts)
+        ensure_dir(self.view, path)
+        r = self.view.resolve(path)
+        if not stat.S_ISDIR(r.st.st_mode):
             r.close()
-        return self.view.resolve(path)
+            raise BadParameter(f"cannot extract below {path}: not a directory")
+        return r
 
     def _dirfd(self, r: Resolved) -> int:
         """A directory fd usable with *at calls (an O_PATH fd is, for most of them)."""
@@ -370,6 +358,35 @@ class Extractor:
             os.mknod(leaf, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
         else:
             raise BadParameter(f"invalid archive: unsupported entry type for {m.name!r}")
+
+
+def ensure_dir(view: View, path: str, hops: int = 0) -> None:
+    """Make container directory `path` and its missing parents, inside the root: a component
+    that is a dangling link gets its target made (links resolved inside the root)."""
+    if hops > 40:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    try:
+        view.resolve(path).close()
+        return
+    except FileNotFoundError:
+        pass
+    parent, name = posixpath.split(normalize(path))
+    if not name:
+        return
+    ensure_dir(view, parent, hops)
+    p = view.resolve(parent)
+    try:
+        try:
+            os.mkdir(name, 0o755, dir_fd=p.fd)
+            return
+        except FileExistsError:
+            pass
+        st = os.stat(name, dir_fd=p.fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(name, dir_fd=p.fd)
+            ensure_dir(view, posixpath.join(p.path, target), hops + 1)
+    finally:
+        p.close()
 
 
 def extract_archive(view: View, path: str, container: str, stream: BinaryIO,

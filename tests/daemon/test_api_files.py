@@ -369,3 +369,22 @@ def test_docker_cli_cp_both_ways_diff_commit_export(daemon, client, running, tmp
     assert client.api.inspect_container(c.id)["HostConfig"]["Memory"] == 96 << 20
     df = cli("system", "df").decode()
     assert "Images" in df and "Containers" in df and "Local Volumes" in df
+
+
+def test_distribution_of_a_local_registry_names_digest_and_platform(client, tmp_path):
+    from tests.images.registryfix import run_registry
+
+    with run_registry(tmp_path / "registry") as registry:
+        ref = f"{registry.host}/pc-dist/busybox:1"
+        client.images.get("busybox:latest").tag(ref)
+        try:
+            client.images.push(ref)
+            doc = client.api.inspect_distribution(ref)
+            pushed = [d for d in client.images.get(ref).attrs["RepoDigests"]
+                      if d.startswith(registry.host)]
+        finally:
+            client.images.remove(ref)
+    assert doc["Descriptor"]["digest"] == pushed[0].split("@", 1)[1]
+    assert doc["Descriptor"]["size"] > 0 and doc["Descriptor"]["mediaType"].endswith("+json")
+    assert doc["Platforms"] and doc["Platforms"][0]["os"] == "linux"
+    assert doc["Platforms"][0]["architecture"]
