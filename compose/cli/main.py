@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "build": "compose.cli.build:app",
     "version": "compose.cli.version:app",
     "cp": "compose.cli.cp:app",
+    "stats": "compose.cli.stats:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module

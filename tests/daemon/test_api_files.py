@@ -212,6 +212,7 @@ def test_swapping_dir_and_symlink_during_copies_never_touches_the_host(running, 
         except docker.errors.APIError:
             pass
     assert b"host secret\n" not in seen
+    assert seen & {b"inside\n", b"decoy\n"}   # copies did happen while the loop ran
     assert sorted(os.listdir(canary)) == ["secret"]
     assert (canary / "secret").read_text() == "host secret\n"
     assert n > 20
@@ -388,3 +389,18 @@ def test_distribution_of_a_local_registry_names_digest_and_platform(client, tmp_
     assert doc["Descriptor"]["size"] > 0 and doc["Descriptor"]["mediaType"].endswith("+json")
     assert doc["Platforms"] and doc["Platforms"][0]["os"] == "linux"
     assert doc["Platforms"][0]["architecture"]
+
+
+def test_copy_into_a_created_container_before_its_first_start(client):
+    c = client.containers.create("busybox", ["cat", "/conf/app.conf"])
+    try:
+        assert c.put_archive("/", make_tar({"conf/app.conf": b"configured\n"}))
+        files = read_tar(c.get_archive("/conf")[0])
+        assert sorted(files) == ["conf", "conf/app.conf"] and files["conf"].isdir()
+        assert files["conf/app.conf"] == b"configured\n"
+        c.start()
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        assert c.logs() == b"configured\n"
+        assert {d["Path"]: d["Kind"] for d in c.diff()}["/conf/app.conf"] == 1
+    finally:
+        c.remove(force=True)

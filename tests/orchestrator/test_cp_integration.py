@@ -23,3 +23,19 @@ def test_compose_cp_into_and_out_of_a_service(engine, project, tmp_path):
     assert r.returncode != 0 and "nosuch" in r.stderr and "Traceback" not in r.stderr
     r = engine.cli("cp", "web:/no/such", str(tmp_path / "x"), cwd=project)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_compose_stats_no_stream_json_lists_the_service_containers(engine, project):
+    import json
+
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+        "    stop_signal: SIGKILL\n    mem_limit: 48m\n  idle:\n    image: busybox:latest\n"
+        "    command: [sleep, '600']\n    stop_signal: SIGKILL\n")
+    engine.cli("up", "-d", cwd=project, check=True)
+    out = engine.cli("stats", "--no-stream", "--format", "json", "web", cwd=project, check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["Name"].endswith("web-1")
+    assert rows[0]["MemUsage"].endswith("/ 48MiB")
+    table = engine.cli("stats", "--no-stream", cwd=project, check=True).stdout.splitlines()
+    assert len(table) == 3 and table[0].startswith("CONTAINER ID")
