@@ -14,6 +14,8 @@ from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
 from engine.api.validate import adder
 from engine.errors import BadParameter, Conflict
+from engine.images import reference
+from engine.images.changes import apply_changes
 
 
 def intermediates(images: list[Any]) -> set[str]:
@@ -84,6 +86,10 @@ def register(router: Router, engine: Engine) -> None:
             repo = req.arg("repo") or ""
             ref = (f"{repo}:{tag}" if tag else repo) or None
             changes = req.args("changes")
+            # a bad name or change is a 400 before the stream starts, as Docker answers it
+            if ref:
+                reference.parse(ref)
+            apply_changes({}, list(changes))
 
             def work(progress: Callable[[dict], None]) -> Any:
                 req.body.seek(0)

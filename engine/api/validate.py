@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
-from engine.errors import BadParameter
+from engine.errors import BadParameter, PycomposeError
 
 INT64 = (-(1 << 63), (1 << 63) - 1)
 # Go's encoding/json refuses documents nested deeper than this; Python's parser would raise
@@ -345,10 +345,25 @@ def check_request(req: Any, spec: Endpoint) -> None:
 Handler = Callable[[Any], Awaitable[Any]]
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def one_line(message: str) -> str:
+    """A message that quotes user input (a name, a path) stays one line: control characters
+    are shown escaped, as repr() would."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 def checked(spec: Endpoint, handler: Handler) -> Handler:
     async def run(req: Any) -> Any:
         check_request(req, spec)
-        return await handler(req)
+        try:
+            return await handler(req)
+        except PycomposeError as exc:
+            if _CONTROL.search(exc.message):
+                exc.message = one_line(exc.message)
+                exc.args = (exc.message,)
+            raise
 
     run.__name__ = getattr(handler, "__name__", "handler")
     return run

@@ -129,6 +129,20 @@ def test_checked_handler_runs_only_on_valid_input_and_sees_gos_value():
     assert len(seen) == 1
 
 
+def test_messages_quoting_user_input_stay_one_line():
+    from engine.errors import NotFound
+
+    async def handler(req):
+        raise NotFound(f"No such container: {req.params['id']}")
+
+    req = _request("GET", "/c", {}, b"")
+    req.params = {"id": "a\nb\x00c\td"}
+    with pytest.raises(NotFound) as info:
+        trio.run(checked(Endpoint(), handler), req)
+    assert info.value.message == "No such container: a\\nb\\x00c\\td"
+    assert str(info.value) == info.value.message
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.routes: list[tuple[str, str]] = []
@@ -138,21 +152,26 @@ class _Recorder:
 
 
 def test_every_registered_route_declares_its_shapes(tmp_path: Path):
-    from engine.api import (routes_build, routes_containers, routes_files, routes_images,
-                            routes_networks, routes_system, routes_volumes)
+    import importlib
+    import pkgutil
+
+    import engine.api as api_package
     engine = SimpleNamespace(manager=SimpleNamespace(volume_users=None, runtime=None,
                                                      cgroups=None),
                              images=None, volumes=None, networks=None,
                              config=SimpleNamespace(root=tmp_path))
     router = _Recorder()
-    for module in (routes_system, routes_containers, routes_images, routes_volumes,
-                   routes_networks, routes_files):
-        module.register(router, engine)  # type: ignore[arg-type]
-    try:
-        routes_build.register(router, engine)  # type: ignore[arg-type]
-    except Exception:
-        # the builder needs a real engine; its two routes are checked by name instead
-        router.routes += [("POST", "/build"), ("POST", "/pycompose/images/bootstrap")]
+    modules = [m.name for m in pkgutil.iter_modules(api_package.__path__)
+               if m.name.startswith("routes_")]
+    assert {"routes_containers", "routes_images", "routes_volumes"} <= set(modules)
+    for name in modules:
+        module = importlib.import_module(f"engine.api.{name}")
+        try:
+            module.register(router, engine)  # type: ignore[arg-type]
+        except Exception:
+            # the builder needs a real engine to register; its routes are named instead
+            assert name == "routes_build"
+            router.routes += [("POST", "/build"), ("POST", "/pycompose/images/bootstrap")]
     assert len(router.routes) > 50
     missing = [r for r in router.routes if r not in shapes.ENDPOINTS]
     assert missing == []
