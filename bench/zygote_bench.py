@@ -5,10 +5,13 @@ Launch: `Runtime.launch()` until the zygote answers its first request (an Exec i
 not know, which it refuses at once), i.e. the earliest a daemon could start a container. Start:
 cgroup create + Runtime.start + wait. Exec: Runtime.exec + wait of /bin/true in a running
 `sleep`. Median (min-max) ms; launches are repeated LAUNCHES times, the rest RUNS times after
-WARMUP. Needs root; leaves nothing behind.
+WARMUP. Next to each wall-clock median, the CPU time the zygote and everything it forked used
+(getrusage of reaped children once the zygote exited; minus one launch for start/exec), which a
+loaded machine does not distort as much. Needs root; leaves nothing behind.
 """
 from __future__ import annotations
 
+import resource
 import secrets
 import shutil
 import statistics
@@ -33,6 +36,11 @@ ENV = ("PATH=/bin",)
 
 def ms(samples: list[float]) -> str:
     return f"{statistics.median(samples):7.2f}  ({min(samples):.2f}-{max(samples):.2f})"
+
+
+def children_cpu_ms() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (use.ru_utime + use.ru_stime) * 1000
 
 
 def launch_once(spec: ContainerSpec) -> float:
@@ -77,12 +85,29 @@ def main() -> int:
             return ContainerSpec(id=secrets.token_hex(32), rootfs=str(merged), hostname="bench",
                                  network="none", process=ProcessSpec(args=args, env=ENV))
 
-        launches = [launch_once(spec_of("/bin/true")) for _ in range(LAUNCHES)]
+        launches, launch_cpu = [], []
+        for _ in range(LAUNCHES):
+            cpu0 = children_cpu_ms()
+            launches.append(launch_once(spec_of("/bin/true")))
+            launch_cpu.append(children_cpu_ms() - cpu0)
         starts: list[float] = []
         execs: list[float] = []
-        runtime = Runtime.launch()
+        cpu: dict[str, float] = {}
 
-        async def bench() -> None:
+        def phase(name: str, body) -> None:
+            nonlocal runtime
+            cpu0 = children_cpu_ms()
+            runtime = Runtime.launch()
+            try:
+                trio.run(body)
+            finally:
+                runtime.close()
+            cpu[name] = (children_cpu_ms() - cpu0 - statistics.median(launch_cpu)) / (
+                WARMUP + RUNS)
+
+        runtime: Runtime
+
+        async def bench_start() -> None:
             async with trio.open_nursery() as nursery:
                 await nursery.start(runtime.serve)
                 for i in range(WARMUP + RUNS):
@@ -95,6 +120,11 @@ def main() -> int:
                     if i >= WARMUP:
                         starts.append((time.perf_counter() - t0) * 1000)
                     runtime.release(proc)
+                nursery.cancel_scope.cancel()
+
+        async def bench_exec() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(runtime.serve)
                 spec = spec_of("sleep", "1000")
                 cg = driver.create(f"pycompose-{spec.id[:12]}-x", Resources())
                 made.append(cg)
@@ -112,14 +142,15 @@ def main() -> int:
                 runtime.release(sleeper)
                 nursery.cancel_scope.cancel()
 
-        try:
-            trio.run(bench)
-        finally:
-            runtime.close()
-        print("median (min-max) ms")
-        print(f"  launch -> zygote's first answer ({LAUNCHES}x)   {ms(launches)}")
-        print(f"  start -> exit of /bin/true ({RUNS}x)         {ms(starts)}")
-        print(f"  exec -> exit of /bin/true ({RUNS}x)          {ms(execs)}")
+        phase("start", bench_start)
+        phase("exec", bench_exec)
+        print("median (min-max) ms; CPU ms per operation")
+        print(f"  launch -> zygote's first answer ({LAUNCHES}x)   {ms(launches)}   "
+              f"cpu {statistics.median(launch_cpu):6.2f}")
+        print(f"  start -> exit of /bin/true ({RUNS}x)         {ms(starts)}   "
+              f"cpu {cpu['start']:6.2f}")
+        print(f"  exec -> exit of /bin/true ({RUNS}x)          {ms(execs)}   "
+              f"cpu {cpu['exec']:6.2f}")
         return 0
     finally:
         for cg in made:

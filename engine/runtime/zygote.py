@@ -60,6 +60,8 @@ class _Pending:
     master: int | None = None
     error: protocol.ChildError | None = None
     relay: bool = False     # exec: `pid` is the relay until it says Forked(the real pid)
+    relay_alive: bool = False   # no "go" before the relay is reaped: its copy of `sock`
+                                # would hide the EOF that says the process exec'd
 
 
 class Zygote:
@@ -80,7 +82,7 @@ class Zygote:
         self.cgroup_dirs: dict[int, list[str]] = {}     # pid -> its cgroup dirs (for shutdown)
         # an exec'd process reaped before its relay's Forked was read: pid -> wait status
         self.early_exits: dict[int, int] = {}
-        self.done_relays: set[int] = set()               # handed over, not yet reaped
+        self.done_relays: dict[int, _Pending] = {}       # relay pid -> what it handed over
         self.replay: list[tuple[int, int]] = []
 
     # --- main loop -------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class Zygote:
                 os._exit(child.EXIT_SETUP_FAILED)
         cs.close()
         self.track(_Pending(msg.req, pid, os.pidfd_open(pid), zs, is_init=False,
-                            go_wanted=True, relay=True))
+                            go_wanted=True, relay=True, relay_alive=True))
 
     def track(self, p: _Pending) -> None:
         p.sock.setblocking(False)
@@ -202,7 +204,7 @@ class Zygote:
 
     # --- children --------------------------------------------------------------------------
     def maybe_go(self, p: _Pending) -> None:
-        if p.ready and p.go_wanted and not p.go_sent and not p.aborted:
+        if p.ready and p.go_wanted and not p.go_sent and not p.aborted and not p.relay_alive:
             try:
                 p.sock.send(b"g")
                 p.go_sent = True
@@ -240,7 +242,7 @@ class Zygote:
         """The relay cloned the real process (our child, CLONE_PARENT): track that one."""
         del self.pending[p.pid]
         os.close(p.pidfd)
-        self.done_relays.add(p.pid)
+        self.done_relays[p.pid] = p
         p.pid, p.pidfd, p.relay = pid, pidfd, False
         self.pending[pid] = p
         if pid in self.early_exits:
@@ -278,7 +280,7 @@ class Zygote:
 
     def _reaped(self, pid: int, status: int) -> None:
         if pid in self.done_relays:
-            self.done_relays.discard(pid)
+            self._relay_gone(self.done_relays.pop(pid))
             return
         p = self.pending.get(pid)
         if p is None and pid not in self.started:
@@ -296,7 +298,7 @@ class Zygote:
             if p.sock.fileno() in self.sock_owner:
                 self.handle_child(p)        # drain: the error or the exec EOF is there now
             if p.pid != pid:                # a relay that handed its process over just now
-                self.done_relays.discard(pid)
+                self._relay_gone(self.done_relays.pop(pid))
                 return
             if not p.exec_ok:
                 self.report_failed(p, status)
@@ -307,6 +309,11 @@ class Zygote:
             os.close(pidfd)
             self.reply(protocol.Exited(pid, status))
         # anything else is an orphan we adopted as subreaper: reaping it is all we owe
+
+    def _relay_gone(self, p: _Pending) -> None:
+        p.relay_alive = False
+        if p.pid in self.pending:
+            self.maybe_go(p)
 
     def report_failed(self, p: _Pending, status: int) -> None:
         self._close_sock(p)
