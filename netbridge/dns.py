@@ -14,6 +14,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import trio
 
@@ -210,8 +211,10 @@ class Decision:
     forward: bool = False      # hand the query to the upstream resolvers
 
 
-def decide(data: bytes, table: NameTable, *, can_forward: bool) -> Decision:
-    """What to do with one query. Pure apart from reading the table."""
+def decide(data: bytes, table: NameTable, *, can_forward: bool,
+           also: Sequence[NameTable] = ()) -> Decision:
+    """What to do with one query. Pure apart from reading the tables: `table` (the server's
+    network) first, then `also` (the asking container's other networks), first match wins."""
     try:
         msg = parse_message(data)
     except DnsFormatError:
@@ -221,7 +224,12 @@ def decide(data: bytes, table: NameTable, *, can_forward: bool) -> Decision:
     if msg.opcode != 0 or len(msg.questions) != 1:
         return Decision(build_response(msg, RCODE_NOTIMP, authoritative=False))
     q = msg.questions[0]
-    addresses = table.lookup(q.name) if q.qclass == CLASS_IN else []
+    addresses: list[str] = []
+    if q.qclass == CLASS_IN:
+        for each in (table, *also):
+            addresses = each.lookup(q.name)
+            if addresses:
+                break
     if addresses:
         if q.qtype == TYPE_A:
             return Decision(build_response(msg, RCODE_OK, addresses))
@@ -303,9 +311,16 @@ class DnsServer:
     can_forward: bool
     upstreams: list[str] = field(default_factory=host_resolvers)
     port: int = 53
+    # a client's address → the name tables of its container's other networks: a container
+    # has one resolver (its first network's) yet resolves names on every network it is on
+    peer_tables: Callable[[str], list[NameTable]] | None = None
 
-    async def _resolve(self, data: bytes, tcp: bool) -> bytes | None:
-        d = decide(data, self.table, can_forward=self.can_forward)
+    def _decide(self, data: bytes, peer: str) -> Decision:
+        also = self.peer_tables(peer) if self.peer_tables is not None else []
+        return decide(data, self.table, can_forward=self.can_forward, also=also)
+
+    async def _resolve(self, data: bytes, tcp: bool, peer: str) -> bytes | None:
+        d = self._decide(data, peer)
         if not d.forward:
             return d.reply
         reply = await (_forward_tcp if tcp else _forward_udp)(data, self.upstreams)
@@ -336,14 +351,14 @@ class DnsServer:
                 data, peer = await sock.recvfrom(65535)
             except OSError:
                 continue  # e.g. ECONNREFUSED from an earlier reply's ICMP
-            d = decide(data, self.table, can_forward=self.can_forward)
+            d = self._decide(data, peer[0])
             if d.forward:
                 nursery.start_soon(self._udp_forward, sock, data, peer)
             elif d.reply is not None:
                 await self._sendto(sock, truncate_for_udp(d.reply), peer)
 
     async def _udp_forward(self, sock: trio.socket.SocketType, data: bytes, peer) -> None:
-        reply = await self._resolve(data, tcp=False)
+        reply = await self._resolve(data, tcp=False, peer=peer[0])
         if reply is not None:
             await self._sendto(sock, reply, peer)
 
@@ -357,11 +372,15 @@ class DnsServer:
     async def _tcp_conn(self, stream: trio.SocketStream) -> None:
         async with stream:
             try:
+                peer = stream.socket.getpeername()[0]
+            except OSError:
+                return
+            try:
                 with trio.fail_after(10):
                     while True:
                         (length,) = struct.unpack("!H", await _recv_exact(stream, 2))
                         data = await _recv_exact(stream, length)
-                        reply = await self._resolve(data, tcp=True)
+                        reply = await self._resolve(data, tcp=True, peer=peer)
                         if reply is None:
                             return
                         await stream.send_all(struct.pack("!H", len(reply)) + reply)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .dns import DnsServer, host_resolvers
+from .dns import DnsServer, NameTable, host_resolvers
 
 if TYPE_CHECKING:
     from .store import Network
@@ -56,7 +56,8 @@ class DnsServing:
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         upstreams = [] if net.internal else host_resolvers(self._resolv_conf)
         server = DnsServer(net.gateway, self._table(net.id), not net.internal, upstreams,
-                           self._dns_port)
+                           self._dns_port,
+                           peer_tables=lambda ip, net_id=net.id: self._peer_tables(net_id, ip))
         status = _StartOnce(task_status)
         with scope:
             try:
@@ -92,6 +93,19 @@ class DnsServing:
     def _spawn_reconcile(self) -> None:
         if self._dns_nursery is not None:
             self._dns_nursery.start_soon(self._reconcile_dns)
+
+    def _peer_tables(self, network_id: str, ip: str) -> list[NameTable]:
+        """The name tables of the other networks of the container at `ip` on `network_id`, in
+        the order it joined them (as Docker's resolver, which answers for all of a container's
+        networks). Runs on the trio thread: the endpoint list is copied, not locked (atomic
+        under the GIL), as _reconcile_dns does."""
+        endpoints = list(self._state.endpoints)
+        cid = next((e.container_id for e in endpoints
+                    if e.network_id == network_id and e.ip == ip), None)
+        if cid is None:
+            return []
+        return [self._table(e.network_id) for e in endpoints
+                if e.container_id == cid and e.network_id != network_id]
 
     def dns_serving(self, name_or_id: str) -> bool:
         """True once the network's DNS server is listening."""

@@ -158,6 +158,7 @@ class ContainerConfig:
     network_mode: str = "default"
     init: bool = False
     port_bindings: tuple[PortBinding, ...] = ()
+    publish_all: bool = False              # HostConfig.PublishAllPorts (`docker run -P`)
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
@@ -176,6 +177,19 @@ class ContainerConfig:
     @property
     def args(self) -> tuple[str, ...]:
         return (self.entrypoint or ()) + (self.cmd or ())
+
+    def ports_to_publish(self) -> tuple[PortBinding, ...]:
+        """PortBindings, and with PublishAllPorts every exposed port without a binding on a
+        free host port (as Docker's -P); HostConfig.PortBindings itself stays as asked."""
+        if not self.publish_all:
+            return self.port_bindings
+        bound = {f"{b.container_port}/{b.protocol}" for b in self.port_bindings}
+        extra = []
+        for key in self.exposed_ports:
+            if key not in bound:
+                port, _, proto = key.partition("/")
+                extra.append(PortBinding(int(port), proto, "", 0))
+        return self.port_bindings + tuple(extra)
 
     @property
     def stop_signal_number(self) -> int:
@@ -465,6 +479,7 @@ def parse_create(body: object) -> ContainerConfig:
         network_mode=network_mode,
         init=bool(host.get("Init")),
         port_bindings=parse_port_bindings(host.get("PortBindings")),
+        publish_all=bool(host.get("PublishAllPorts")),
         cap_add=check_cap_names(_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (), "CapAdd"),
         cap_drop=check_cap_names(_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
                                  "CapDrop"),

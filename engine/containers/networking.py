@@ -24,7 +24,10 @@ def wanted_networks(rec: ContainerRecord) -> list[tuple[str, dict]]:
     """(network, endpoint config) in attach order: NetworkMode first, then EndpointsConfig."""
     mode = rec.config.network_mode
     primary = DEFAULT_NETWORK if mode == "default" else mode
-    endpoints = rec.config.endpoints or {}
+    # the docker CLI sends NetworkMode "default" with an endpoint keyed "default": Docker reads
+    # both as the bridge network, so the key names the primary network, not another one
+    endpoints = {(DEFAULT_NETWORK if name == "default" else name): cfg
+                 for name, cfg in (rec.config.endpoints or {}).items()}
     out = [(primary, endpoints.get(primary) or {})]
     out += [(name, cfg or {}) for name, cfg in endpoints.items() if name != primary]
     return out
@@ -57,11 +60,12 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
     own_ips: list[str] = []
     dns: list[str] = []
     specs = []
-    if rec.config.port_bindings:
+    wanted_ports = rec.config.ports_to_publish()
+    if wanted_ports:
         from netbridge.ports import PortSpec
 
         specs = [PortSpec(b.container_port, b.protocol, b.host_ip, b.host_port)
-                 for b in rec.config.port_bindings]
+                 for b in wanted_ports]
     for i, (name, cfg) in enumerate(wanted_networks(rec)):
         with step("net.connect", rec.short_id):
             # the first network publishes the ports itself when it can (in parallel with
@@ -116,4 +120,4 @@ def published_ports(mgr: ContainerManager, rec: ContainerRecord) -> list[dict]:
         return [{"PrivatePort": b.container_port, "Type": b.protocol,
                  "PublicPort": b.host_port, "IP": b.host_ip or "0.0.0.0"} for b in live]
     return [{"PrivatePort": b.container_port, "Type": b.protocol}
-            for b in rec.config.port_bindings]
+            for b in rec.config.ports_to_publish()]

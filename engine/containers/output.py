@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import operator
 import time
-from typing import AsyncIterator, List, Union
+from typing import Any, AsyncIterator, List, Union
 
 import trio
 
@@ -261,11 +261,11 @@ class OutputMixin:
         else:
             send.close()
         async def write_stdin(data: bytes) -> None:
-            run = self._running.get(rec.id)
+            run = await self._started_run(rec)
             await stream_writer(run.stdin if run else None, data)
 
         async def close_stdin() -> None:
-            run = self._running.get(rec.id)
+            run = await self._started_run(rec)
             if run is not None and run.stdin is not None and rec.config.stdin_once \
                     and run.pty is None:
                 await run.stdin.aclose()
@@ -279,6 +279,19 @@ class OutputMixin:
                 gone = lambda: self.spawn(self._stop_quietly, rec.id)  # noqa: E731
             return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin, gone)
         return IoSession(rec.config.tty, receive, initial)
+
+    async def _started_run(self, rec: ContainerRecord) -> Any:
+        """The running process that attached stdin feeds. The docker CLI attaches before it
+        starts the container and sends piped input (and its EOF) at once: as in Docker, where
+        stdin is a pipe made before the start, those bytes wait for the process instead of being
+        lost (also `docker start -ai` of an exited container). Gives up (None) at a change that
+        is no start: a failed start (recorded), a removal."""
+        waiting = (ContainerState.CREATED, ContainerState.EXITED)
+        run = self._running.get(rec.id)
+        if run is not None or rec.state.status not in waiting:
+            return run
+        await self._wait_change(rec.id)
+        return self._running.get(rec.id)
 
     async def _stop_quietly(self, cid: str) -> None:
         try:

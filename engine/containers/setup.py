@@ -148,8 +148,10 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> li
 
 
 def container_env(cfg: ContainerConfig, hostname: str) -> tuple[str, ...]:
-    env = list(cfg.env)
-    keys = {e.split("=", 1)[0] for e in env}
+    # A bare `NAME` (`docker run -e NAME` with NAME unset in the client) unsets NAME, as
+    # Docker's start does: it is kept in the config (inspect shows it), never in the process.
+    env = [e for e in cfg.env if "=" in e]
+    keys = {e.split("=", 1)[0] for e in cfg.env}
     if "PATH" not in keys:
         env.insert(0, f"PATH={DEFAULT_PATH}")
     if "HOSTNAME" not in keys:
