@@ -145,7 +145,8 @@ class TarWriter:
         """Entry O_PATH `fd` (container path `path`) as `arcname`, directories recursively."""
         info = tarfile.TarInfo(arcname)
         info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
-        info.mtime = st.st_mtime
+        # whole seconds, as Docker's archives: a fraction would cost a PAX header per entry
+        info.mtime = int(st.st_mtime)
         kind = stat.S_IFMT(st.st_mode)
         key = (st.st_dev, st.st_ino)
         if kind != stat.S_IFDIR and st.st_nlink > 1 and key in self.links:
@@ -200,7 +201,8 @@ class TarWriter:
 
 def write_archive(view: View, entry: Entry, out: BinaryIO) -> None:
     """The tar `GET /containers/{id}/archive` answers with."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                      copybufsize=CHUNK) as tar:
         name = "." if entry.name == "/" else entry.name
         TarWriter(view, tar).add(entry.resolved.fd, entry.resolved.path, entry.resolved.st, name)
 
@@ -209,7 +211,8 @@ def write_export(view: View, out: BinaryIO) -> None:
     """The whole file system as the container sees it (`export`), entries relative to /."""
     root = view.resolve("/")
     try:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                          copybufsize=CHUNK) as tar:
             TarWriter(view, tar)._children(root.fd, "/", "")
     finally:
         root.close()
@@ -401,7 +404,7 @@ def extract_archive(view: View, path: str, container: str, stream: BinaryIO,
         if not stat.S_ISDIR(dest.st.st_mode):
             raise BadParameter("extraction point is not a directory")
         try:
-            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            with tarfile.open(fileobj=stream, mode="r|*", copybufsize=CHUNK) as tar:
                 Extractor(view, dest, opts).extract(tar)
         except tarfile.TarError as e:
             raise BadParameter(f"invalid archive: {e}") from None
