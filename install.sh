@@ -52,15 +52,17 @@ fi
 
 # --- the interpreter ----------------------------------------------------------------------------
 [ -x "$python" ] || die "no interpreter at $python (apt-get install python3, or set PYCOMPOSE_PYTHON)"
-version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
-    || die "$python does not run"
+# "3.11.2 /usr": what the environment must be made from (version and installation)
+identify='import sys; print("%d.%d.%d" % sys.version_info[:3], sys.base_prefix)'
+identity="$("$python" -I -c "$identify")" || die "$python does not run"
+version="${identity%% *}"
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "pycompose needs Python 3.11 or newer; $python is $version"
 
 # --- the environment: made again only when missing or made from another interpreter ------------
 venv_python="$prefix/bin/python"
-have="$("$venv_python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || true)"
-if [ -n "$have" ] && [ "$have" = "$version" ] && [ -f "$prefix/pyvenv.cfg" ]; then
+have="$("$venv_python" -I -c "$identify" 2>/dev/null || true)"
+if [ "$have" = "$identity" ] && [ -f "$prefix/pyvenv.cfg" ]; then
     env_state="kept"
 else
     if [ -e "$prefix" ]; then
@@ -78,11 +80,12 @@ say "environment: $prefix ($env_state; Python $version from $python)"
 
 # --- pycompose and its test dependencies: pip only when pyproject.toml or the clone changed ----
 stamp="$prefix/.pycompose-install"
-want="$(printf 'python %s\nsource %s\npyproject %s\n' "$version" "$here" \
+want="$(printf 'python %s\nsource %s\npyproject %s\n' "$identity" "$here" \
         "$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)")"
 # The editable install must point at this clone (another clone may have used the same prefix).
 points_here() {
-    [ "$("$venv_python" -c 'import compose, os; print(os.path.dirname(os.path.dirname(os.path.realpath(compose.__file__))))' 2>/dev/null)" = "$here" ]
+    # -I: not from the current directory, which may be the clone itself
+    [ "$("$venv_python" -I -c 'import compose, os; print(os.path.dirname(os.path.dirname(os.path.realpath(compose.__file__))))' 2>/dev/null)" = "$here" ]
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && points_here; then
     say "pycompose: up to date (editable from $here, with test dependencies)"
@@ -124,4 +127,4 @@ if [ -n "$command_path" ]; then
         say "note: 'pycompose' in this shell is $found, which comes earlier on the PATH than $command_path"
     fi
 fi
-say "done in ${SECONDS}s: $("$venv_python" -m compose.cli.main --version 2>/dev/null || echo 'pycompose ?'); run the tests with ./test.sh"
+say "done in ${SECONDS}s: $("$venv_python" -I -m compose.cli.main --version 2>/dev/null || echo 'pycompose ?'); run the tests with ./test.sh"
