@@ -14,7 +14,7 @@ from engine.api.router import Router
 from engine.api.validate import adder
 from engine.containers import changes as changes_mod
 from engine.containers.archive import encode_stat
-from engine.containers.commit import commit_container, split_changes
+from engine.containers.commit import commit_container, engine_made_paths, split_changes
 from engine.containers.files import FileAccess, spooled_chunks
 from engine.containers.update import update_container
 from engine.errors import BadParameter, EngineError
@@ -55,19 +55,12 @@ async def export(engine: Engine, req: Request) -> StreamResponse:
     return StreamResponse(spooled_chunks(spool), TAR)
 
 
-def hidden_paths(rec) -> frozenset[str]:
-    """What the engine itself puts into a container's root to mount on (never a change)."""
-    targets = {m.target.rstrip("/") or "/" for m in rec.config.mounts}
-    targets.update(("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"))
-    return frozenset(targets)
-
-
 async def container_changes(engine: Engine, req: Request) -> Response:
     mgr = engine.manager
     rec = mgr.get(req.params["id"])
     lowers = list(engine.images.layer_paths(engine.images.get(rec.image_id)))
     found = await trio.to_thread.run_sync(changes_mod.container_changes, rec.dir / "upper",
-                                          lowers, hidden_paths(rec))
+                                          lowers, engine_made_paths(rec))
     return json_response([c.to_docker() for c in found] or None)
 
 

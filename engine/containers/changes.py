@@ -124,19 +124,37 @@ def container_changes(upper: Path, lowers: list[Path], hidden: frozenset[str] = 
     return _without_stub_parents(out, hidden)
 
 
+def engine_made(mount_targets: list[str]) -> frozenset[str]:
+    """Paths the engine itself puts into a container's root to mount on (stubs for the /etc
+    files and each mount target): never a change of the container's, never part of a commit
+    (Docker keeps them in a layer of their own)."""
+    targets = {t.rstrip("/") or "/" for t in mount_targets}
+    targets.update(("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"))
+    return frozenset(targets)
+
+
 def _without_stub_parents(changes: list[Change], hidden: frozenset[str]) -> list[Change]:
-    """A modified directory that holds nothing but hidden stubs was only touched by the engine
-    (copy-up of /etc for an /etc/hosts stub): left out too."""
+    """A directory that holds nothing but hidden stubs was only touched by the engine (copy-up
+    of /etc for an /etc/hosts stub, /mnt made for a mount on /mnt/x): left out too."""
     if not hidden:
         return changes
     paths = [c.path for c in changes]
     keep = []
     for c in changes:
-        if c.kind is Kind.MODIFIED and any(h.startswith(c.path + "/") for h in hidden) and \
+        if c.kind is not Kind.DELETED and any(h.startswith(c.path + "/") for h in hidden) and \
                 not any(p.startswith(c.path + "/") for p in paths):
             continue
         keep.append(c)
     return keep
+
+
+def present_in(upper: Path, paths: frozenset[str]) -> list[str]:
+    """Which of container `paths` exist in the upper dir (probed without following links)."""
+    layer = Layers([upper])
+    try:
+        return sorted(p for p in paths if layer.exists(p.lstrip("/")))
+    finally:
+        layer.close()
 
 
 def upper_size(upper: Path) -> int:

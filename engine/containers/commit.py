@@ -6,12 +6,14 @@ with the request's config fields over it and then the `changes` (Dockerfile inst
 """
 from __future__ import annotations
 
+import tarfile
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO
 
 import trio
 
-from engine.containers.model import ContainerState
+from engine.containers.changes import engine_made, present_in
+from engine.containers.model import ContainerState, anonymous_targets
 from engine.errors import BadParameter
 from engine.images.archive import write_diff
 from engine.images.changes import apply_changes
@@ -61,12 +63,21 @@ async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | N
         # frozen while the upper dir is read: the layer is one moment of the container
         await mgr.pause(rec.id)
         paused_here = True
+    stubs = engine_made_paths(rec)
     try:
         def work() -> str:
-            with tempfile.TemporaryFile(dir=mgr.root) as tmp:
-                write_diff(rec.dir / "upper", tmp)
+            upper = rec.dir / "upper"
+            present = present_in(upper, stubs)
+            with tempfile.TemporaryFile(dir=mgr.root) as tmp, \
+                    tempfile.TemporaryFile(dir=mgr.root) as filtered:
+                write_diff(upper, tmp)
                 tmp.seek(0)
-                image = mgr.images.commit(rec.image_id, tmp, new_config, name,
+                layer = tmp
+                if present:
+                    without_paths(tmp, filtered, present)
+                    filtered.seek(0)
+                    layer = filtered
+                image = mgr.images.commit(rec.image_id, layer, new_config, name,
                                           created_by=_created_by(rec.config.body),
                                           comment=comment, author=author)
                 return image.id
@@ -77,6 +88,23 @@ async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | N
                 await mgr.unpause(rec.id)
     mgr.events.emit(_commit_event(mgr, rec, image_id))
     return image_id
+
+
+def engine_made_paths(rec: Any) -> frozenset[str]:
+    cfg = rec.config
+    return engine_made([m.target for m in cfg.mounts] + anonymous_targets(cfg))
+
+
+def without_paths(src: BinaryIO, out: BinaryIO, paths: list[str]) -> None:
+    """Copy layer tar `src` to `out` without the entries at (or below) container `paths`."""
+    drop = [p.strip("/") for p in paths]
+    with tarfile.open(fileobj=src, mode="r|") as tin, \
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tout:
+        for member in tin:
+            name = member.name.removeprefix("./").strip("/")
+            if any(name == d or name.startswith(d + "/") for d in drop):
+                continue
+            tout.addfile(member, tin.extractfile(member) if member.isreg() else None)
 
 
 def _created_by(body: dict) -> str:

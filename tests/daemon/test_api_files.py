@@ -404,3 +404,26 @@ def test_copy_into_a_created_container_before_its_first_start(client):
         assert {d["Path"]: d["Kind"] for d in c.diff()}["/conf/app.conf"] == 1
     finally:
         c.remove(force=True)
+
+
+def _last_layer_names(client, ref: str) -> list[str]:
+    saved = io.BytesIO(b"".join(client.images.get(ref).save()))
+    with tarfile.open(fileobj=saved) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        layer = outer.extractfile(manifest[0]["Layers"][-1]).read()
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        return [m.name.removeprefix("./").rstrip("/") for m in tar]
+
+
+def test_engine_made_mount_stubs_are_neither_changes_nor_committed(client, running):
+    c = running(volumes=["/newmnt/data"])
+    sh(c, "echo mine > /mine")
+    paths = [d["Path"] for d in c.diff()]
+    assert paths == ["/mine"]
+    img = c.commit("pc-stubs", "1")
+    try:
+        names = _last_layer_names(client, "pc-stubs:1")
+        assert "mine" in names
+        assert not {"etc/hosts", "etc/hostname", "etc/resolv.conf", "newmnt/data"} & set(names)
+    finally:
+        client.images.remove(img.id, force=True)
