@@ -54,7 +54,7 @@ def _secrets(req: Request) -> dict[str, bytes]:
     try:
         doc = json.loads(base64.b64decode(raw, validate=True))
         return {str(k): base64.b64decode(v, validate=True) for k, v in doc.items()}
-    except (ValueError, binascii.Error, AttributeError, TypeError):
+    except (ValueError, binascii.Error, AttributeError, TypeError, RecursionError):
         raise BadParameter("invalid X-Pycompose-Build-Secrets header (base64 JSON of "
                            "{id: base64 content})") from None
 

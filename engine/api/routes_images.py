@@ -1,7 +1,6 @@
 """/images/... endpoints over the image store (its methods are synchronous: worker threads)."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from typing import Any, AsyncIterator, Callable
@@ -12,7 +11,8 @@ from engine.api.context import Engine
 from engine.api.http import Request, Response, StreamResponse, json_response
 from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
-from engine.api.validate import adder
+from engine.api.shapes import AUTH
+from engine.api.validate import adder, check, parse_json
 from engine.errors import BadParameter, Conflict
 from engine.images import reference
 from engine.images.changes import apply_changes
@@ -197,8 +197,9 @@ def _registry_auth(header: str | None) -> tuple[str, str] | None:
         return None
     import base64
     try:
-        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except ValueError:
+        data, _ = parse_json(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        check(data, AUTH, AUTH.go)
+    except (ValueError, BadParameter):
         raise BadParameter("invalid X-Registry-Auth header") from None
     if not isinstance(data, dict) or not data.get("username"):
         return None

@@ -277,10 +277,13 @@ def shaped_bodies(draw, shape):
 
 @pytest.fixture(scope="module")
 def target(daemon, client):
-    """A container the fuzz may poke (exists, not running: nothing it does can block)."""
-    box = client.containers.create("busybox", ["sleep", "1000"], name="pcfuzzbox")
+    """Containers the fuzz may poke: one created, one running (stop/restart waits are kept
+    short for it; raw streams and waits never see it)."""
+    created = client.containers.create("busybox", ["sleep", "1000"], name="pcfuzzbox")
+    running = client.containers.run("busybox", ["sleep", "1000"], name="pcfuzzrun",
+                                    detach=True)
     nets = {n.id for n in client.networks.list()}
-    yield box.id
+    yield created.id, running.id
     for net in client.networks.list():
         if net.id not in nets:
             net.remove()
@@ -300,12 +303,12 @@ def _fill(template: str, value: str) -> str:
 def test_fuzz_every_route(daemon, target, data):
     method, template = data.draw(st.sampled_from(ROUTES))
     spec = shapes.ENDPOINTS[(method, template)]
-    names = ["pcmissing", "pc/missing:1", "busybox", target]
+    names = ["pcmissing", "pc/missing:1", "busybox", *target]
     if (method, template) in MISSING_ONLY:
         names = names[:2]
-    path = _fill(template, data.draw(st.sampled_from(names) | st.text(min_size=1, max_size=20)
-                                     .filter(lambda t: t not in ("busybox", target)
-                                             and "pcfuzzbox" not in t)))
+    name = data.draw(st.sampled_from(names) | st.text(min_size=1, max_size=20).filter(
+        lambda t: t not in ("busybox", *target) and "pcfuzz" not in t))
+    path = _fill(template, name)
     query = {name: data.draw(query_values) for name in
              data.draw(st.lists(st.sampled_from(sorted(spec.query) or ["x"]), max_size=4))}
     # nothing that would keep a stream open or reach a registry
@@ -318,6 +321,8 @@ def test_fuzz_every_route(daemon, target, data):
         query["fromSrc"] = "-"
     if template.endswith("/stats"):
         query["stream"] = "0"
+    if name == target[1] and template.rsplit("/", 1)[-1] in ("stop", "restart"):
+        query["t"] = "1"           # sleep as PID 1 ignores SIGTERM: the full grace is waited
     body = None
     if spec.body is not None:
         raw = data.draw(st.one_of(shaped_bodies(spec.body).map(lambda v: json.dumps(v).encode()),

@@ -190,3 +190,20 @@ def test_any_value_is_either_accepted_or_refused_with_a_message(value):
             check(value, spec, spec.go)
         except BadShape as exc:
             assert exc.message.startswith("json: cannot unmarshal ") and "\n" not in exc.message
+
+
+@pytest.mark.parametrize("doc", [b"[" * 5000, b"\xff", b"[1]", b'{"username": ["x"]}'])
+def test_registry_auth_and_build_secret_headers_never_crash(doc):
+    import base64
+
+    from engine.api.routes_build import _secrets
+    from engine.api.routes_images import _registry_auth
+    header = base64.urlsafe_b64encode(doc).decode()
+    try:
+        assert _registry_auth(header) is None       # not an object: no credentials
+    except BadParameter as exc:
+        assert "X-Registry-Auth" in exc.message
+    req = _request("POST", "/build", {}, b"")
+    req.headers = {"x-pycompose-build-secrets": base64.b64encode(doc).decode()}
+    with pytest.raises(BadParameter, match="X-Pycompose-Build-Secrets"):
+        _secrets(req)
