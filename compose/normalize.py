@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from compose.errors import NormalizeError
 from compose.merge import dedupe, _port_key
 from compose.shortsyntax import _long_port, parse_port, parse_volume
-from compose.values import (extra_hosts, format_duration, kv_mapping, ordered as _ordered,
+from compose.values import (extra_hosts, format_duration, go_number, kv_mapping, ordered as _ordered,
                             parse_bytes, parse_duration, to_bool, to_int as _to_int)
 
 
@@ -184,11 +184,9 @@ class Normalizer:
             svc["environment"] = env
         if "env_file" in svc and self.read_env_file is not None:
             del svc["env_file"]   # its values are in `environment` now, as Compose v2 prints it
-        for k in ("labels", "annotations"):
+        for k in ("labels", "annotations", "sysctls"):
             if k in svc:
                 svc[k] = kv_mapping(svc[k], None, missing="")
-        if "sysctls" in svc:
-            svc["sysctls"] = kv_mapping(svc["sysctls"], None)
         if "label_file" in svc:
             svc["labels"] = {**self._label_files(svc.pop("label_file"), key + ".label_file"),
                              **(svc.get("labels") or {})}
@@ -205,6 +203,8 @@ class Normalizer:
             svc["devices"] = [_device(d, f"{key}.devices[{i}]") for i, d in enumerate(svc["devices"])]
         if "gpus" in svc:
             svc["gpus"] = _gpus(svc["gpus"])
+        if isinstance(svc.get("logging"), dict) and not svc["logging"].get("options"):
+            svc["logging"] = {k: v for k, v in svc["logging"].items() if k != "options"}
         if isinstance(svc.get("blkio_config"), dict):
             svc["blkio_config"] = _blkio(svc["blkio_config"], key + ".blkio_config")
         for hook in ("post_start", "pre_stop"):
@@ -247,7 +247,7 @@ class Normalizer:
             if k in svc:
                 svc[k] = _to_int(svc[k], f"{key}.{k}")
         if "cpus" in svc:
-            svc["cpus"] = float(svc["cpus"])
+            svc["cpus"] = go_number(float(svc["cpus"]))
         if svc.get("pull_policy") == "if_not_present":
             svc["pull_policy"] = "missing"
         for k in ("secrets", "configs"):
@@ -272,6 +272,8 @@ class Normalizer:
         for k in _MAP_FIELDS:
             if isinstance(svc.get(k), dict):
                 svc[k] = dict(sorted(svc[k].items()))
+        for k in [k for k, v in svc.items() if _go_empty(k, v)]:
+            del svc[k]   # compose-go's `omitempty`: an empty value is not printed
         if isinstance(svc.get("build"), dict):
             for k in ("args", "labels", "additional_contexts"):
                 if isinstance(svc["build"].get(k), dict):
@@ -292,7 +294,7 @@ class Normalizer:
                     if spec.get("memory") is not None:
                         spec["memory"] = str(parse_bytes(spec["memory"]))
                     if spec.get("cpus") is not None:
-                        spec["cpus"] = float(spec["cpus"])
+                        spec["cpus"] = go_number(float(spec["cpus"]))
                 except ValueError as e:
                     raise NormalizeError(str(e), f"{key}.resources.{kind}") from None
                 if spec.get("pids") is not None:
@@ -471,6 +473,8 @@ class Normalizer:
             hc["retries"] = _to_int(hc["retries"], key + ".retries")
         if "disable" in hc:
             hc["disable"] = to_bool(hc["disable"])
+            if not hc["disable"]:
+                del hc["disable"]   # omitempty
         return _ordered(hc, ("test", "timeout", "interval", "retries", "start_period", "start_interval", "disable"))
 
     def service_files(self, items: list, key: str, defined: dict, kind: str) -> list[dict]:
@@ -573,6 +577,18 @@ class Normalizer:
                                  f"{svc['container_name']!r} must be unique", key + ".container_name")
 
 
+# service attributes printed even when empty or zero (compose-go pointers, and an empty command,
+# which is not the image's command)
+_KEPT_WHEN_EMPTY = frozenset({"command", "entrypoint", "logging", "healthcheck", "networks",
+                              "scale", "init", "attach", "stop_grace_period"})
+_BYTE_FIELDS = frozenset({"mem_limit", "mem_reservation", "memswap_limit", "shm_size"})
+
+
+def _go_empty(key: str, value: Any) -> bool:
+    """What compose-go leaves out of a service (`omitempty`): "", 0, [], {} and "0" bytes."""
+    if key in _KEPT_WHEN_EMPTY or isinstance(value, bool):
+        return False
+    return value in ("", 0, [], {}) or (key in _BYTE_FIELDS and value == "0")
 # service booleans compose-go prints only when true (`omitempty`); `init` is a pointer: kept
 _OMITTED_WHEN_FALSE = frozenset({"privileged", "read_only", "tty", "stdin_open", "oom_kill_disable"})
 

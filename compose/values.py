@@ -106,6 +106,11 @@ def go_float(value: float) -> str:
     return f"{prefix}{text[:point]}.{text[point:]}"
 
 
+def go_number(value: float) -> float | int:
+    """A float as Go's JSON prints it: a whole number without a fraction (cpus: 1, not 1.0)."""
+    return int(value) if value.is_integer() else value
+
+
 def go_text(value: Any) -> str:
     """A scalar in a string map (environment, labels…) as compose-go turns it into a string."""
     if isinstance(value, bool):
@@ -148,7 +153,8 @@ def extra_hosts(value: Any) -> list[str]:
             if not sep or not ips:
                 raise ValueError(f"invalid additional host, missing IP: {text}")
             pairs += [(host, ip) for ip in ips.split(",")]
-    return [f"{host}={_unbracket(ip.strip())}" for host, ip in pairs]
+    # compose-go keeps them in a map: printed sorted
+    return sorted(f"{host}={_unbracket(ip.strip())}" for host, ip in pairs)
 
 
 def _unbracket(ip: str) -> str:

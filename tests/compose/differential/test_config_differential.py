@@ -92,6 +92,12 @@ def _ours(args: list[str], cwd: Path, env: dict[str, str], capsys, monkeypatch) 
 
 @pytest.mark.parametrize("case", _params())
 def test_config_agrees_with_compose_v2(case, docker_compose, workdir, capsys, monkeypatch):
+    check_case(case, workdir, capsys, monkeypatch)
+
+
+def check_case(case: dict, workdir: Path, capsys, monkeypatch) -> None:
+    """Both tools on one case: the same JSON where the reference succeeds, a one-line error of
+    ours where it fails."""
     project = _write_case(workdir, case)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir / "home"), **(case.get("env") or {})}
     args = [*case.get("args", []), "config", "--format", "json", *case.get("config_args", [])]
