@@ -111,6 +111,11 @@ def test_symlink_to_root_reads_the_containers_file_not_the_hosts(daemon, running
     c = running()
     sh(c, f"mkdir -p {canary} && echo container > {canary}/secret && ln -s / /evil "
           f"&& ln -s ../../../../.. /climb")
+    sh(c, "echo container-shadow > /etc/shadow")
+    out = subprocess.run([DOCKER_CLI, "cp", f"{c.id}:/evil/etc/shadow", "-"],
+                         capture_output=True, env=cli_env(daemon), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert read_tar([out.stdout]) == {"shadow": b"container-shadow\n"}
     for path in (f"/evil{canary}/secret", f"/climb{canary}/secret"):
         chunks, st = c.get_archive(path)
         assert read_tar(chunks) == {"secret": b"container\n"}
@@ -278,6 +283,7 @@ def test_update_writes_limits_live_and_keeps_them(client, running):
     assert cg["memory.limit"] == str(64 << 20)
     assert cg["pids.max"] == "50"
     assert cg["cpu.quota"] in ("50000", "50000 100000")
+    assert cg["cpu.shares"] in ("512", "20")   # v1 shares, or v2's weight for 512 shares
     with pytest.raises(docker.errors.APIError) as err:
         client.api.update_container(c.id, mem_limit="1k")
     assert err.value.status_code == 400
@@ -294,7 +300,7 @@ def cgroup_files(pid: int) -> dict[str, str]:
                 else Path("/sys/fs/cgroup")
             d = base / path.lstrip("/")
             for name, key in (("memory.max", "memory.limit"), ("pids.max", "pids.max"),
-                              ("cpu.max", "cpu.quota")):
+                              ("cpu.max", "cpu.quota"), ("cpu.weight", "cpu.shares")):
                 if (d / name).exists():
                     out.setdefault(key, (d / name).read_text().strip())
             continue
@@ -305,6 +311,7 @@ def cgroup_files(pid: int) -> dict[str, str]:
             out["pids.max"] = (d / "pids.max").read_text().strip()
         if "cpu" in ctrls.split(","):
             out["cpu.quota"] = (d / "cpu.cfs_quota_us").read_text().strip()
+            out["cpu.shares"] = (d / "cpu.shares").read_text().strip()
     return out
 
 
