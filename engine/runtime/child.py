@@ -53,14 +53,14 @@ def close_fds_except(keep: list[int]) -> None:
 
 
 def drop_inherited(keep: list[int], null: int) -> None:
-    """First thing after fork/clone, still in the host's namespaces: keep only `keep`.
+    """First thing after fork/clone, before joining anything of a container: keep only `keep`.
 
-    The child starts with all of the zygote's fds (its own PID namespace, its wake-up pipe,
-    other containers' pidfds and sockets) and it is visible inside the container until it
-    execs; a container process that could reopen those through /proc/<pid>/fd would hold
-    host namespaces or stall the zygote. The zygote's stdio (the daemon's log) goes too: 0-2
-    point at the host's /dev/null (`null`, the zygote's) until the container's own stdio
-    replaces them."""
+    The child starts with all of the zygote's fds (its socket to the daemon, its wake-up
+    pipe, other containers' pidfds and sockets); whatever it still holds when it becomes
+    visible in a container (PID 1 at its execve, an exec's process from birth) a container
+    process could reopen through /proc/<pid>/fd. The zygote's stdio (the daemon's log) goes
+    too: 0-2 point at the host's /dev/null (`null`, the zygote's) until the container's own
+    stdio replaces them."""
     try:
         signal.set_wakeup_fd(-1)  # its fd is about to be closed and its number reused
     except ValueError:
