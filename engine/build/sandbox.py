@@ -25,7 +25,7 @@ import trio
 
 from engine.errors import EngineError
 from engine.images.archive import open_in_root
-from engine.runtime import rootfs
+from engine.runtime import rootfs, rootpath
 from engine.runtime.runtime import ExitStatus, Stdio
 from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, User
 
@@ -106,57 +106,171 @@ class Sandbox:
     def missing(self, targets: list[str]) -> list[str]:
         """Those of `targets` (and their ancestors) that do not exist yet, deepest first."""
         out: set[str] = set()
-        for target in targets:
-            parts = [p for p in target.split("/") if p]
-            for depth in range(1, len(parts) + 1):
-                sub = "/" + "/".join(parts[:depth])
-                if self.kind(sub) is None and not os.path.lexists(self.merged / sub.lstrip("/")):
-                    out.add(sub)
+        root = os.path.realpath(self.merged)
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for target in targets:
+                parts = [p for p in target.split("/") if p]
+                for depth in range(1, len(parts) + 1):
+                    sub = "/" + "/".join(parts[:depth])
+                    if self.kind(sub) is None and \
+                            _lstat_in_root(root_fd, root, parts[:depth]) is None:
+                        out.add(sub)
+        finally:
+            os.close(root_fd)
         return sorted(out, key=lambda p: (-p.count("/"), p))
 
     def remove_stubs(self, stubs: list[str], targets: list[str] = ()) -> None:
         """After unmount: drop the empty mount points the step's mounts created (deepest
         first), then the directories overlay copied up only to hold a mount point (empty in
-        the upper dir, same owner and mode as below)."""
-        for stub in stubs:
-            path = self.upper / stub.lstrip("/")
-            try:
-                st = path.lstat()
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(st.st_mode) and not any(path.iterdir()):
-                path.rmdir()
-            elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                path.unlink()
-        parents: set[str] = set()
-        for target in targets:
-            parts = [p for p in target.split("/") if p]
-            parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
-        for rel in sorted(parents, key=lambda p: -p.count("/")):
-            self._drop_copied_up(rel)
+        the upper dir, same owner and mode as below).
 
-    def _drop_copied_up(self, rel: str) -> None:
-        path = self.upper / rel
+        The step owned the upper dir: any component may now be a link (to a host path, or
+        elsewhere in the root). Only what is still at the literal path, reached through real
+        directories of the upper dir, is touched; everything else is the step's own doing
+        and stays in the layer."""
+        upper = os.path.realpath(self.upper)
+        root_fd = os.open(upper, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            st = path.lstat()
-        except FileNotFoundError:
-            return
-        if not stat.S_ISDIR(st.st_mode) or any(path.iterdir()):
+            for stub in stubs:
+                _remove_stub(root_fd, upper, [p for p in stub.split("/") if p])
+            parents: set[str] = set()
+            for target in targets:
+                parts = [p for p in target.split("/") if p]
+                parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
+            for rel in sorted(parents, key=lambda p: -p.count("/")):
+                self._drop_copied_up(root_fd, upper, rel.split("/"))
+        finally:
+            os.close(root_fd)
+
+    def _drop_copied_up(self, root_fd: int, upper: str, parts: list[str]) -> None:
+        parent = _open_literal_dir(root_fd, upper, parts[:-1])
+        if parent is None:
             return
         try:
-            if os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+            st = _lstat_at(parent, parts[-1])
+            if st is None or not stat.S_ISDIR(st.st_mode) or not _empty_not_opaque(parent,
+                                                                                     parts[-1]):
                 return
+            for lower in reversed(self._lowers):
+                below = _lstat_literal(lower, parts)
+                if below is None:
+                    continue
+                if stat.S_ISDIR(below.st_mode) and (below.st_mode, below.st_uid, below.st_gid) \
+                        == (st.st_mode, st.st_uid, st.st_gid):
+                    _rmdir_at(parent, parts[-1])
+                return
+        finally:
+            os.close(parent)
+
+
+# -- the upper and lower dirs, by fd ----------------------------------------------------------
+# Paths below are lists of components relative to a root we hold an fd of; every lookup is
+# openat2(RESOLVE_IN_ROOT) on that fd (rootpath.open_in_root), so no link, however crafted,
+# leads outside. "Literal" lookups also refuse any link on the way (the fd's real location must
+# be the path as written): a stub is only a stub where the runtime made it.
+
+def _open_literal_dir(root_fd: int, root: str, parts: list[str]) -> int | None:
+    """An O_PATH fd of directory `parts` below `root` reached through no symlink, or None."""
+    if any(p in (".", "..") for p in parts):
+        return None
+    sub = "/" + "/".join(parts)
+    try:
+        fd = rootpath.open_in_root(root_fd, root, sub, os.O_PATH | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        if rootpath.located(fd, root) == (sub if parts else "/"):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    if name in (".", ".."):
+        return None
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def _lstat_literal(root: Path, parts: list[str]) -> os.stat_result | None:
+    """lstat of `parts` below `root` (a lower layer dir), no link followed on the way."""
+    real = os.path.realpath(root)
+    try:
+        root_fd = os.open(real, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        parent = _open_literal_dir(root_fd, real, parts[:-1])
+    finally:
+        os.close(root_fd)
+    if parent is None:
+        return None
+    try:
+        return _lstat_at(parent, parts[-1])
+    finally:
+        os.close(parent)
+
+
+def _lstat_in_root(root_fd: int, root: str, parts: list[str]) -> os.stat_result | None:
+    """lstat of container path `parts` (links on the way followed inside the root)."""
+    try:
+        parent = rootpath.open_in_root(root_fd, root, "/" + "/".join(parts[:-1]),
+                                       os.O_PATH | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        return _lstat_at(parent, parts[-1])
+    finally:
+        os.close(parent)
+
+
+def _empty_not_opaque(parent: int, name: str) -> bool:
+    """Directory `name` in `parent` is empty and not an overlay opaque dir."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=parent)
+    except OSError:
+        return False
+    try:
+        if os.listdir(fd):
+            return False
+        try:
+            return os.getxattr(fd, "trusted.overlay.opaque") != b"y"
         except OSError:
-            pass
-        for lower in reversed(self._lowers):
-            try:
-                below = (lower / rel).lstat()
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(below.st_mode) and (below.st_mode, below.st_uid, below.st_gid) == \
-                    (st.st_mode, st.st_uid, st.st_gid):
-                path.rmdir()
+            return True
+    finally:
+        os.close(fd)
+
+
+def _rmdir_at(parent: int, name: str) -> None:
+    try:
+        os.rmdir(name, dir_fd=parent)
+    except OSError:
+        pass        # not empty after all (rmdir checks that itself), or gone
+
+
+def _remove_stub(root_fd: int, upper: str, parts: list[str]) -> None:
+    """An empty dir or empty file at exactly `parts` in the upper dir is removed."""
+    if not parts:
+        return
+    parent = _open_literal_dir(root_fd, upper, parts[:-1])
+    if parent is None:
+        return
+    try:
+        st = _lstat_at(parent, parts[-1])
+        if st is None:
             return
+        if stat.S_ISDIR(st.st_mode):
+            _rmdir_at(parent, parts[-1])
+        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(parts[-1], dir_fd=parent)
+    finally:
+        os.close(parent)
 
 
 @dataclass(frozen=True)
