@@ -70,6 +70,8 @@ COMPOSE_VERBS: dict[str, str] = {
     "pause": "Freeze the processes of the project's containers",
     "unpause": "Thaw the project's paused containers",
     "top": "Show the processes running in the project's containers",
+    "cp": "Copy files between a service container and the local file system",
+    "stats": "Show the resource use of the project's containers",
     "port": "Print the host address a service's port is published on",
     "images": "List the images the project's containers use",
     "wait": "Wait until the project's containers stop; print their exit codes",
@@ -83,6 +85,7 @@ ENGINE_VERBS: dict[str, str] = {
     "network": "Manage networks",
     "volume": "Manage volumes",
     "engine": "Run, query and stop the engine daemon",
+    "system": "Show the engine's disk use (system df)",
     "login": "Store credentials for a registry",
     "logout": "Forget the credentials stored for a registry",
 }
