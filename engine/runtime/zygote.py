@@ -24,7 +24,6 @@ namespace before execve, born there from the relay with nothing but its socket a
 """
 from __future__ import annotations
 
-import errno
 import gc
 import os
 import select

@@ -7,7 +7,6 @@ import errno
 import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -15,10 +14,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from engine.errors import PycomposeError
 from engine.runtime.runtime import Stdio
 from engine.runtime.spec import ProcessSpec
-from tests.runtime.conftest import ENV, User, read_all
+from tests.runtime.conftest import ENV, read_all
 
 pytestmark = pytest.mark.integration
 
