@@ -260,10 +260,6 @@ class Extractor:
             raise BadParameter(f"cannot extract below {path}: not a directory")
         return r
 
-    def _dirfd(self, r: Resolved) -> int:
-        """A directory fd usable with *at calls (an O_PATH fd is, for most of them)."""
-        return r.fd
-
     def extract(self, tar: tarfile.TarFile) -> None:
         for member in tar:
             parts = member_parts(member.name)
@@ -291,7 +287,7 @@ class Extractor:
         if not self.opts.writable(where):
             raise ReadOnlyPath(f"cannot copy to {where}: the container's file system is "
                                "read-only there")
-        pfd = self._dirfd(parent)
+        pfd = parent.fd   # O_PATH: good for every *at call used here
         try:
             existing = os.stat(leaf, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
@@ -308,7 +304,7 @@ class Extractor:
                 shutil.rmtree(leaf, dir_fd=pfd)   # fd-based: never follows a link inside
             else:
                 os.unlink(leaf, dir_fd=pfd)
-        self._create(tar, m, parent, pfd, leaf, existing is not None and m.isdir())
+        self._create(tar, m, pfd, leaf, existing is not None and m.isdir())
         uid, gid = self.opts.owner or (m.uid, m.gid)
         os.chown(leaf, uid, gid, dir_fd=pfd, follow_symlinks=False)
         if not m.issym():
@@ -327,8 +323,8 @@ class Extractor:
             mtime = int(m.mtime * 1e9)
             os.utime(leaf, ns=(mtime, mtime), dir_fd=pfd, follow_symlinks=False)
 
-    def _create(self, tar: tarfile.TarFile, m: tarfile.TarInfo, parent: Resolved, pfd: int,
-                leaf: str, exists_as_dir: bool) -> None:
+    def _create(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, leaf: str,
+                exists_as_dir: bool) -> None:
         if m.isdir():
             if not exists_as_dir:
                 os.mkdir(leaf, 0o700, dir_fd=pfd)

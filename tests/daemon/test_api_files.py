@@ -17,7 +17,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.daemon.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 

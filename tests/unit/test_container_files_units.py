@@ -8,7 +8,6 @@ import io
 import os
 import stat
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +48,7 @@ def test_links_to_root_and_climbs_resolve_inside_the_root(tree):
         assert os.read(os.open(f"/proc/self/fd/{r.fd}", os.O_RDONLY), 100) == b"container\n"
         r.close()
     with pytest.raises(FileNotFoundError):
-        view.resolve(f"/hostlink/secret")   # the host path, looked up inside the root
+        view.resolve("/hostlink/secret")   # the host path, looked up inside the root
     with pytest.raises(OSError) as err:
         view.resolve("/loop")
     assert err.value.errno == errno.ELOOP
