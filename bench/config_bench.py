@@ -63,6 +63,31 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, float] | None:
     return statistics.median(wall), min(wall), statistics.median(cpu)
 
 
+def in_process(file: Path) -> tuple[float, float]:
+    """(median, min) seconds of `config -q` called in this process, modules already imported."""
+    import contextlib
+    import io
+
+    sys.path.insert(0, str(ROOT))
+    from compose.cli.main import main as cli
+
+    times = []
+    for _ in range(RUNS + 1):
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli(["-f", str(file), "config", "-q"])
+        times.append(time.perf_counter() - start)
+    times = times[1:]   # the first pays for imports and the schema's first read
+    return statistics.median(times), min(times)
+
+
+def _reference_v2() -> Path | None:
+    """The Compose v2 binary the differential tests cache, if a test run fetched it."""
+    cache = Path(os.environ.get("PYCOMPOSE_TEST_CACHE", "/var/tmp/pycompose-test-cache"))
+    found = sorted(cache.glob("docker-compose-*"))
+    return found[-1] if found else None
+
+
 def main() -> int:
     cache = tempfile.mkdtemp(prefix="pycompose-bench-pyc-")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -72,6 +97,9 @@ def main() -> int:
             inputs = {"awesome (largest)": largest_awesome(), "generated 200 services": generated(Path(tmp))}
             tools = {"pycompose": [sys.executable, "-m", "compose.cli.main", "-f", "{file}", "config", "-q"],
                      "python -c pass": [sys.executable, "-c", "pass"]}
+            v2 = _reference_v2()
+            if v2:
+                tools["compose v2.40.3"] = [str(v2), "-f", "{file}", "config", "-q"]
             if shutil.which("docker-compose"):
                 tools["docker-compose"] = ["docker-compose", "-f", "{file}", "config", "-q"]
             if shutil.which("podman-compose"):
@@ -95,6 +123,10 @@ def main() -> int:
                     ratio = f"{median / base:.2f}x" if base else ""
                     print(f"{label:24} {tool:16} {median * 1000:10.0f} {fastest * 1000:8.0f} "
                           f"{cpu * 1000:8.0f} {ratio:>7}")
+            for label, file in inputs.items():
+                median, fastest = in_process(file)
+                print(f"{label:24} {'in-process':16} {median * 1000:10.1f} {fastest * 1000:8.1f}"
+                      "    (pycompose config -q without interpreter start-up; goal < 150 ms)")
             missing = [t for t in ("docker-compose", "podman-compose") if not shutil.which(t)]
             if missing:
                 print(f"(not installed, not compared: {', '.join(missing)})")
