@@ -59,12 +59,18 @@ def test_engine_restart_applies_dockers_rules_per_policy(fresh):
     assert fresh.stop() == 0
     fresh.start()
     client = fresh.client()
-    wait_for(lambda: {c.name for c in client.containers.list()} == {"always", "onfail"})
+    # (listed while still "restarting" too: wait for both to run)
+    wait_for(lambda: all(_state(client, n)["Status"] == "running" for n in ("always", "onfail")))
+    assert {c.name for c in client.containers.list()} == {"always", "onfail"}
     for name in ("unless", "never", "onfail-clean", "onfail-spent"):
         assert _state(client, name)["Status"] == "exited", name
 
     # the restart cleared the user's stop: `always` comes back when its process dies on its own
     pid = _state(client, "always")["Pid"]
+    cid = client.api.inspect_container("always")["Id"]
+    assert pid > 1
+    with open(f"/proc/{pid}/cgroup") as f:  # never signal anything but the container's PID 1
+        assert f"pycompose-{cid[:12]}" in f.read(), (pid, cid)
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: _state(client, "always")["Pid"] not in (0, pid)
              and _state(client, "always")["Status"] == "running")
@@ -289,3 +295,56 @@ def test_a_second_sigterm_still_cuts_the_grace_periods_short(fresh):
     os.kill(fresh.proc.pid, signal.SIGTERM)
     fresh.proc.wait(30)
     assert time.monotonic() - t < 15
+
+
+BUSY = r"""
+import resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+path, cid, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+socks, heads = [], []
+for i in range(count):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(path)
+    s.sendall(f"POST /containers/{cid}/wait?condition=next-exit HTTP/1.1\r\n"
+              "Host: x\r\n\r\n".encode())
+    heads.append(s.recv(4096).split(b"\r\n")[0].decode())
+    socks.append(s)
+print(sum(h.startswith("HTTP/1.1 200") for h in heads), flush=True)
+print([h for h in heads if not h.startswith("HTTP/1.1 200")][:1], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_limits_for_all_and_for_a_client_whose_connections_are_all_busy(fresh, monkeypatch):
+    _start_with_fd_limit(fresh, monkeypatch, 2048, 2048)  # 1,792 in all, 896 per process
+    client = fresh.client()
+    import_busybox(client, fresh.base)
+    cid = client.api.create_container("busybox", ["true"])["Id"]
+    procs = []
+    try:
+        # three processes of 700 idle connections each: over the total, none over its own
+        procs = [subprocess.Popen([sys.executable, "-c", FLOOD, str(fresh.sock), "700"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+        assert [p.stdout.readline().split()[0] for p in procs] == ["700"] * 3
+        assert max(_ping_seconds(fresh) for _ in range(10)) < 1.0
+        # 900 waits from one process: busy, so the 897th is refused, not someone cut off
+        busy = subprocess.Popen([sys.executable, "-c", BUSY, str(fresh.sock), cid, "900"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(busy)
+        assert busy.stdout.readline().strip() == "896"
+        assert "503 Service Unavailable" in busy.stdout.readline()
+        assert max(_ping_seconds(fresh) for _ in range(10)) < 1.0
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.wait(30)
+    client.api.remove_container(cid)
+    client.close()
+    log = (fresh.root / "engine.log").read_text()
+    assert "Traceback" not in log
+    assert log.count("1792 API connections open, the most the fd limit leaves room for") == 1
+    assert log.count(f"connection refused: too many connections from pid {busy.pid} (uid 0): "
+                     "896 open, 896 allowed") == 1
