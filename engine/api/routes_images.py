@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import trio
@@ -25,6 +26,21 @@ def intermediates(images: list[Any]) -> set[str]:
     return {image.id for image in images if not image.repo_tags and image.id in parents}
 
 
+def loaded_lines(image: Any, tags_before: set[str]) -> list[str]:
+    """`docker load`'s report of one image: each tag the archive gave it (the tags it did not
+    have before), else, when the load changed no tag, each tag it has, else its id."""
+    tags = [t for t in image.repo_tags if t not in tags_before] or list(image.repo_tags)
+    if not tags:
+        return [f"Loaded image ID: {image.id}\n"]
+    return [f"Loaded image: {t}\n" for t in tags]
+
+
+def matching_refs(refs: list[str], patterns: list[str]) -> list[str]:
+    """The refs a `reference` filter names (`docker images REPO` sends one): an image is listed
+    with only these, as Docker does, not with every tag it has."""
+    return [r for r in refs if any(_ref_matches(r.split("@", 1)[0], p) for p in patterns)]
+
+
 def register(router: Router, engine: Engine) -> None:
     store = engine.images
 
@@ -36,8 +52,9 @@ def register(router: Router, engine: Engine) -> None:
         for image in images:
             if image.id in hidden:
                 continue
-            if filters.get("reference") and not any(
-                    _ref_matches(t, f) for f in filters["reference"] for t in image.repo_tags):
+            patterns = filters.get("reference")
+            tags = matching_refs(image.repo_tags, patterns) if patterns else image.repo_tags
+            if patterns and not tags:
                 continue
             if filters.get("dangling") and (filters["dangling"][0] in ("1", "true")) \
                     != (not image.repo_tags):
@@ -45,7 +62,12 @@ def register(router: Router, engine: Engine) -> None:
             if filters.get("label") and not all(
                     _label_ok(image.config.get("Labels") or {}, f) for f in filters["label"]):
                 continue
-            out.append(store.summary(image))
+            summary = store.summary(image)
+            if patterns:
+                summary["RepoTags"] = tags
+                summary["RepoDigests"] = matching_refs(summary.get("RepoDigests") or [],
+                                                       patterns)
+            out.append(summary)
         return json_response(out)
 
     async def inspect(req: Request) -> Response:
@@ -66,14 +88,15 @@ def register(router: Router, engine: Engine) -> None:
 
     async def load(req: Request) -> StreamResponse:
 
-        def work(progress: Callable[[dict], None]) -> list:
+        def work(progress: Callable[[dict], None]) -> tuple[list, dict[str, set[str]]]:
+            before = {image.id: set(image.repo_tags) for image in store.list()}
             req.body.seek(0)
-            return store.load(req.body)
+            return store.load(req.body), before
 
-        def done(images: list) -> list[dict]:
-            # one line per image: the store cannot tell which of its tags came from the archive
-            return [{"stream": f"Loaded image: {image.repo_tags[0]}\n"} if image.repo_tags
-                    else {"stream": f"Loaded image ID: {image.id}\n"} for image in images]
+        def done(result: tuple[list, dict[str, set[str]]]) -> list[dict]:
+            images, before = result
+            return [{"stream": line} for image in images
+                    for line in loaded_lines(image, before.get(image.id, set()))]
 
         return StreamResponse(_progress_stream(work, done))
 
@@ -132,6 +155,16 @@ def register(router: Router, engine: Engine) -> None:
         return json_response(await trio.to_thread.run_sync(
             lambda: store.prune(dangling_only=dangling, in_use=engine.manager.image_in_use)))
 
+    async def build_prune(req: Request) -> Response:
+        # `docker system prune` calls it and fails on a 404. Our build cache is the step map
+        # (engine.build.cache): emptied, every next step is built again. The step images stay
+        # until nothing builds on them (a removal of their tagged child takes them along).
+        from engine.build.cache import LayerCache
+
+        cache = LayerCache(Path(engine.config.root) / "build" / "cache")
+        deleted = await trio.to_thread.run_sync(clear_build_cache, cache)
+        return json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": 0})
+
     async def history(req: Request) -> Response:
         return json_response(await trio.to_thread.run_sync(store.history, req.params["name"]))
 
@@ -161,6 +194,7 @@ def register(router: Router, engine: Engine) -> None:
     add = adder(router)
     add("POST", "/auth", auth)
     add("POST", "/images/prune", prune)
+    add("POST", "/build/prune", build_prune)
     add("GET", "/images/{name:path}/history", history)
     add("POST", "/images/{name:path}/push", push)
     add("GET", "/images/json", list_)
@@ -204,6 +238,14 @@ def _registry_auth(header: str | None) -> tuple[str, str] | None:
     if not isinstance(data, dict) or not data.get("username"):
         return None
     return str(data["username"]), str(data.get("password") or "")
+
+
+def clear_build_cache(cache: Any) -> list[str]:
+    """Forget every step of the build cache; the keys forgotten."""
+    keys = [p.name for p in cache.dir.iterdir() if not p.name.startswith(".")]
+    for key in keys:
+        cache.forget(key)
+    return sorted(keys)
 
 
 def _ref_matches(tag: str, pattern: str) -> bool:

@@ -8,11 +8,18 @@ from engine.api.context import Engine
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.api.validate import adder
+from engine.api.sysinfo import host_facts, info_extras, trio_task_count
 from engine.containers.model import ContainerState
+from engine.errors import EngineError
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
 ENGINE_VERSION = "0.1.0"
+
+
+class NotInSwarm(EngineError):
+    """Swarm is not offered; Docker answers 503 on a node that is in none."""
+    status = 503
 
 
 def _arch() -> str:
@@ -51,6 +58,10 @@ def register(router: Router, engine: Engine) -> None:
         })
 
     async def info(req: Request) -> Response:
+        facts = host_facts(engine.info_extra.get("cgroup_version", ""), str(engine.config.root))
+        extras = info_extras(facts, tasks=trio_task_count(),
+                             listeners=engine.manager.events.listeners(),
+                             address_pool=engine.config.address_pool, environ=dict(os.environ))
         recs = engine.manager.store.all()
         count = lambda *states: sum(1 for r in recs if r.state.status in states)  # noqa: E731
         uname = os.uname()
@@ -83,7 +94,12 @@ def register(router: Router, engine: Engine) -> None:
             "Labels": [],
             "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Warnings": None,
+            **extras,
         })
+
+    async def swarm_leave(req: Request) -> Response:
+        # the docker SDK's tests leave a swarm in every tearDown and ignore exactly this answer
+        raise NotInSwarm("This node is not part of a swarm")
 
     async def shutdown(req: Request) -> Response:
         engine.request_shutdown()
@@ -94,3 +110,4 @@ def register(router: Router, engine: Engine) -> None:
     add("GET", "/version", version)
     add("GET", "/info", info)
     add("POST", "/pycompose/shutdown", shutdown)
+    add("POST", "/swarm/leave", swarm_leave)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import trio
 
 from engine.api.context import Engine
+from engine.api.apiversion import request_version
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.api.validate import adder
@@ -55,7 +56,7 @@ def register(router: Router, engine: Engine) -> None:
 
     async def prune(req: Request) -> Response:
         filters = req.filters()
-        all_volumes = any(v in ("1", "true") for v in filters.get("all", []))
+        all_volumes = volume_prune_all(filters.get("all", []), request_version(req))
         deleted, reclaimed = await trio.to_thread.run_sync(
             lambda: vols.prune(in_use, all_volumes, filters.get("label", [])))
         return json_response({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
@@ -66,6 +67,19 @@ def register(router: Router, engine: Engine) -> None:
     add("GET", "/volumes", list_)
     add("GET", "/volumes/{name}", inspect)
     add("DELETE", "/volumes/{name}", remove)
+
+
+def volume_prune_all(all_filter: list[str], version: tuple[int, int]) -> bool:
+    """Whether a prune takes named volumes too. Docker before API 1.42 pruned every unused
+    volume (the docker CLI at 1.41 relies on it); from 1.42 only anonymous ones unless
+    `all=true`. Our own extension: an explicit `all=false` keeps named volumes at any version
+    (our CLI speaks 1.41 and prunes anonymous volumes unless -a)."""
+    values = [v.lower() for v in all_filter]
+    if any(v in ("1", "true") for v in values):
+        return True
+    if any(v in ("0", "false") for v in values):
+        return False
+    return version < (1, 42)
 
 
 def _label_ok(labels: dict[str, str], flt: str) -> bool:

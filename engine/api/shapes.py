@@ -163,6 +163,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/version"): _e(),
     ("GET", "/info"): _e(),
     ("POST", "/pycompose/shutdown"): _e(),
+    ("POST", "/swarm/leave"): _e(force=Q_BOOL),
+    ("POST", "/build/prune"): _e(all=Q_BOOL, **{"keep-storage": Q_INT}, **_F),
     # containers
     ("POST", "/containers/create"): _e(CONTAINER_CREATE, name=Q_STR, platform=Q_STR),
     ("GET", "/containers/json"): _e(all=Q_BOOL, limit=Q_INT, size=Q_BOOL, **_F),

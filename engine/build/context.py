@@ -19,8 +19,35 @@ from typing import BinaryIO, Iterator
 from engine.build.ignore import Matcher
 from engine.errors import BadParameter
 from engine.images.archive import extract_layer
+from engine.images.decompress import decompressed
 
 GLOB_CHARS = "*?["
+BLOCK = 512
+
+
+class TarEnd:
+    """A tar stream read through to its end, then completed: the last entry padded to a whole
+    block and two zero blocks added. The docker CLI's classic builder (`build -f -`) sends a
+    context whose last entry is unpadded and has no end-of-archive blocks; Go's tar reader, and
+    so Docker, takes it. Zeros after a complete archive are past its end and never read as
+    entries, so a well-formed stream is unchanged in meaning."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self._size = 0
+        self._tail: bytes | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self._tail is None:
+            data = self._inner.read(n)
+            if data or n == 0:
+                self._size += len(data)
+                return data
+            self._tail = bytes(-self._size % BLOCK + 2 * BLOCK)
+        if n < 0:
+            n = len(self._tail)
+        data, self._tail = self._tail[:n], self._tail[n:]
+        return data
 
 
 class ContextError(BadParameter):
@@ -47,7 +74,8 @@ class BuildContext:
     def from_tar(cls, stream: BinaryIO, dest: Path) -> BuildContext:
         """Extract a (optionally compressed) context tar into the empty dir `dest`."""
         dest.mkdir(parents=True, exist_ok=True)
-        extract_layer(stream, dest, allow_devices=False, overlay_whiteouts=False)
+        extract_layer(TarEnd(decompressed(stream)), dest, allow_devices=False,
+                      overlay_whiteouts=False)
         return cls(dest)
 
     # -- files -----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")
         answer = input("WARNING! This will remove unused volumes. Continue? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             return
-    result = get_client().prune_volumes({"all": ["true"]} if all_ else None) or {}
+    result = get_client().prune_volumes({"all": ["true" if all_ else "false"]}) or {}
     deleted = result.get("VolumesDeleted") or []
     if deleted:
         print("Deleted Volumes:")

@@ -66,6 +66,11 @@ class EventBus:
                 if (since_ns is None or e["timeNano"] >= since_ns)
                 and (until_ns is None or e["timeNano"] <= until_ns)]
 
+    def listeners(self) -> int:
+        """Subscribers (/info's NEventsListener); one that left is counted until the next
+        event finds it gone."""
+        return len(self._subscribers)
+
     def subscribe(self) -> trio.MemoryReceiveChannel[dict]:
         send, receive = trio.open_memory_channel[dict](1000)
         self._subscribers.add(send)

@@ -117,6 +117,25 @@ def _system_cpu_ns() -> int:
     return sum(int(x) for x in fields) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
+def memory_limit(cgroup_limit: int | None, host_total: int) -> int:
+    """The limit stats report, as Docker's: the host's memory when the cgroup's is none (v1
+    says 2^63 rounded to a page, v2 "max") or above what the host has."""
+    if not cgroup_limit or (host_total and cgroup_limit > host_total):
+        return host_total
+    return cgroup_limit
+
+
+def _host_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def stats_json(rec: ContainerRecord, raw: dict, previous: dict | None) -> dict:
     """Docker's GET /containers/{id}/stats document from a cgroup sample."""
     from engine.containers.logs import rfc3339_nanos
@@ -139,6 +158,6 @@ def stats_json(rec: ContainerRecord, raw: dict, previous: dict | None) -> dict:
         "precpu_stats": previous["cpu_stats"] if previous else {"cpu_usage": {"total_usage": 0},
                                                                "throttling_data": {}},
         "memory_stats": {"usage": mem.get("usage") or 0, "max_usage": mem.get("max_usage") or 0,
-                         "limit": mem.get("limit") or 0, "stats": {}},
+                         "limit": memory_limit(mem.get("limit"), _host_memory()), "stats": {}},
         "name": "/" + rec.name, "id": rec.id, "networks": {},
     }

@@ -427,22 +427,33 @@ class ImageStore:
     def prune(self, dangling_only: bool = True,
               in_use: Callable[[str], bool] | None = None) -> dict:
         """Docker's POST /images/prune: delete untagged (or, with dangling_only=False, all)
-        images no container uses; answers {"ImagesDeleted": [...], "SpaceReclaimed": bytes}."""
+        images no container uses; answers {"ImagesDeleted": [...], "SpaceReclaimed": bytes}.
+
+        As Docker, only images nothing else builds on are candidates: an untagged build step
+        under a tagged image is its build cache, not dangling. A deleted image takes its
+        untagged parents along (those `_prunable` allows), as a removal does."""
         checker = in_use or self._in_use
         deleted: list[dict] = []
         with self.lock("gc"), self.lock("meta"):
             state = self._tags()
             before = self._disk_usage()
-            for image_id in self._image_ids():
+            ids = self._image_ids()
+            parents = {self._record(i).get("parent", "") for i in ids}
+            for image_id in ids:
+                if image_id in parents or not self._record_path(image_id).is_file():
+                    continue
                 tags = [r for r, i in state["tags"].items() if i == image_id]
                 if (tags and dangling_only) or (checker and checker(image_id)):
                     continue
                 self._untag(state, tags, deleted)
                 self._untag(state, [r for r, i in state["digests"].items() if i == image_id],
                             deleted)
-                state["tag_times"].pop(image_id, None)
-                _unlink(self._record_path(image_id))
-                deleted.append({"Deleted": image_id})
+                parent = self._record(image_id).get("parent", "")
+                self._delete_record(state, image_id, deleted)
+                while parent and self._prunable(state, parent, checker):
+                    grandparent = self._record(parent).get("parent", "")
+                    self._delete_record(state, parent, deleted)
+                    parent = grandparent
             self._save_tags(state)
             self._collect_garbage()
             reclaimed = max(0, before - self._disk_usage())

@@ -53,3 +53,83 @@ def test_resolver_answers_from_the_asking_containers_other_networks():
     reply = dns.parse_message(dns.decide(dns.build_query(4, "web"), own, can_forward=False,
                                          also=[other]).reply)
     assert reply.addresses() == ["10.0.1.2"]
+
+
+def test_volume_prune_takes_named_volumes_before_api_1_42_unless_told_otherwise():
+    from engine.api.routes_volumes import volume_prune_all
+
+    assert volume_prune_all([], (1, 41)) is True
+    assert volume_prune_all([], (1, 42)) is False
+    assert volume_prune_all(["true"], (1, 43)) is True
+    assert volume_prune_all(["false"], (1, 41)) is False
+
+
+def test_reference_filter_keeps_only_matching_refs():
+    from engine.api.routes_images import matching_refs
+
+    refs = ["busybox:latest", "pcref:one", "pcref:two"]
+    assert matching_refs(refs, ["busybox"]) == ["busybox:latest"]
+    assert matching_refs(refs, ["pcref:t*"]) == ["pcref:two"]
+    assert matching_refs(["pcref@sha256:" + "0" * 64], ["pcref"]) == ["pcref@sha256:" + "0" * 64]
+
+
+def test_load_reports_the_tags_the_archive_added():
+    from types import SimpleNamespace
+
+    from engine.api.routes_images import loaded_lines
+
+    image = SimpleNamespace(id="sha256:" + "1" * 64, repo_tags=["a:1", "b:2"])
+    assert loaded_lines(image, {"a:1"}) == ["Loaded image: b:2\n"]
+    assert loaded_lines(image, {"a:1", "b:2"}) == ["Loaded image: a:1\n", "Loaded image: b:2\n"]
+    bare = SimpleNamespace(id="sha256:" + "1" * 64, repo_tags=[])
+    assert loaded_lines(bare, set()) == [f"Loaded image ID: {bare.id}\n"]
+
+
+def test_stats_memory_limit_is_the_hosts_when_unlimited():
+    from engine.containers.queries import memory_limit
+
+    assert memory_limit(9223372036854771712, 8 << 30) == 8 << 30
+    assert memory_limit(None, 8 << 30) == 8 << 30
+    assert memory_limit(64 << 20, 8 << 30) == 64 << 20
+
+
+def test_context_tar_without_its_end_is_completed(tmp_path):
+    import io
+    import tarfile
+
+    from engine.build.context import BuildContext
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in (("a.txt", b"first\n"), ("Dockerfile", b"FROM busybox\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = buf.getvalue()
+    # cut right after the last entry's data: no padding, no end-of-archive blocks
+    cut = whole[:512 + 512 + 512 + len(b"FROM busybox\n")]
+    ctx = BuildContext.from_tar(io.BytesIO(cut), tmp_path / "ctx")
+    assert ctx.read_dockerfile() == "FROM busybox\n"
+    assert (tmp_path / "ctx" / "a.txt").read_bytes() == b"first\n"
+    # a complete archive reads the same
+    ctx = BuildContext.from_tar(io.BytesIO(whole), tmp_path / "ctx2")
+    assert ctx.read_dockerfile() == "FROM busybox\n"
+
+
+def test_info_lists_every_key_of_docker_1_41():
+    from engine.api.sysinfo import host_facts, info_extras
+
+    extras = info_extras(host_facts("1", "/"), tasks=3, listeners=0,
+                         address_pool="10.201.0.0/16", environ={})
+    docker_1_41_keys = {
+        "DriverStatus", "MemoryLimit", "SwapLimit", "KernelMemory", "KernelMemoryTCP",
+        "CpuCfsPeriod", "CpuCfsQuota", "CPUShares", "CPUSet", "PidsLimit", "OomKillDisable",
+        "IPv4Forwarding", "BridgeNfIptables", "BridgeNfIp6tables", "Debug", "NFd",
+        "NGoroutines", "SystemTime", "NEventsListener", "OSVersion", "IndexServerAddress",
+        "RegistryConfig", "GenericResources", "HttpProxy", "HttpsProxy", "NoProxy",
+        "ExperimentalBuild", "ClusterStore", "ClusterAdvertise", "LiveRestoreEnabled",
+        "Isolation", "InitBinary", "ContainerdCommit", "RuncCommit", "InitCommit",
+        "DefaultAddressPools"}
+    assert docker_1_41_keys <= set(extras)
+    assert extras["DefaultAddressPools"] == [{"Base": "10.201.0.0/16", "Size": 24}]
+    assert extras["Debug"] is False and extras["ExperimentalBuild"] is False

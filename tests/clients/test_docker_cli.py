@@ -99,3 +99,140 @@ def test_network_connect_resolves_names_on_the_new_network(docker):
     finally:
         docker.run("rm", "-f", "ona", "onb", check=False)
         docker.run("network", "rm", "pcclia", "pcclib", check=False)
+
+
+def _context(tmp_path, text: str = "hi\n"):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f.txt").write_text(text)
+    return ctx
+
+
+def _build_stdin(docker, ctx, tag: str, dockerfile: str) -> str:
+    # the classic builder (DOCKER_BUILDKIT=0) sends the context with the Dockerfile appended,
+    # its last entry unpadded and without end-of-archive blocks
+    r = docker.run("build", "-q", "-t", tag, "-f", "-", str(ctx), input=dockerfile.encode())
+    return r.stdout.decode().strip()
+
+
+def test_build_with_dockerfile_on_stdin(docker, tmp_path):
+    ctx = _context(tmp_path, "from the context\n")
+    image = _build_stdin(docker, ctx, "pcstdin:1",
+                         "FROM busybox\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g\n")
+    assert image.startswith("sha256:")
+    assert docker.out("run", "--rm", "pcstdin:1", "cat", "/g") == "from the context\n"
+    docker.run("rmi", "pcstdin:1")
+
+
+def test_images_reference_filter_lists_only_matching_tags(docker):
+    docker.run("tag", "busybox", "pcref:one")
+    docker.run("tag", "busybox", "pcref:two")
+    try:
+        rows = docker.out("images", "--format", "{{.Repository}}:{{.Tag}}", "busybox")
+        assert rows.split() == ["busybox:latest"]
+        rows = docker.out("images", "--format", "{{.Repository}}:{{.Tag}}",
+                          "--filter", "reference=pcref:t*")
+        assert rows.split() == ["pcref:two"]
+        rows = docker.out("images", "--format", "{{.Repository}}:{{.Tag}}", "pcref")
+        assert sorted(rows.split()) == ["pcref:one", "pcref:two"]
+    finally:
+        docker.run("rmi", "pcref:one", "pcref:two")
+
+
+def test_load_names_the_archives_tag(docker, tmp_path):
+    docker.run("tag", "busybox", "pcsaved:a")
+    docker.run("tag", "busybox", "pcsaved:b")
+    archive = tmp_path / "saved.tar"
+    docker.run("save", "-o", str(archive), "pcsaved:b")
+    docker.run("rmi", "pcsaved:b")
+    try:
+        assert docker.out("load", "-i", str(archive)).strip() == "Loaded image: pcsaved:b"
+        assert docker.out("run", "--rm", "pcsaved:b", "echo", "ok") == "ok\n"
+    finally:
+        docker.run("rmi", "pcsaved:a", "pcsaved:b")
+
+
+def test_image_prune_keeps_the_build_cache_of_tagged_images(docker, tmp_path):
+    ctx = _context(tmp_path)
+    dockerfile = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
+    first = _build_stdin(docker, ctx, "pccache:1", dockerfile)
+    # a dangling image: built, then its tag moved away
+    docker.run("build", "-q", "-t", "pcdangling", "-f", "-", str(ctx),
+               input=b"FROM busybox\nRUN echo dangling > /d\n")
+    dangling = docker.out("images", "-q", "--no-trunc", "pcdangling").strip()
+    docker.run("tag", "busybox", "pcdangling")
+    try:
+        out = docker.out("image", "prune", "-f")
+        assert dangling in out
+        all_ids = docker.out("images", "-aq", "--no-trunc").split()
+        assert dangling not in all_ids
+        # the steps under pccache:1 are still there: the same build is all cache hits
+        r = docker.run("build", "-t", "pccache:1", "-f", "-", str(ctx),
+                       input=dockerfile.encode())
+        assert r.stdout.decode().count("Using cache") == 2, r.stdout.decode()
+        assert docker.out("images", "-q", "--no-trunc", "pccache:1").strip() == first
+    finally:
+        docker.run("rmi", "pccache:1", "pcdangling", check=False)
+
+
+def test_volume_prune_at_api_1_41_removes_unused_named_volumes(docker):
+    docker.run("volume", "create", "pcunused")
+    docker.run("volume", "create", "pcused")
+    docker.run("create", "--name", "holder", "-v", "pcused:/data", "busybox", "true")
+    try:
+        out = docker.out("volume", "prune", "-f")
+        assert "pcunused" in out and "pcused" not in out
+        names = docker.out("volume", "ls", "-q").split()
+        assert "pcunused" not in names and "pcused" in names
+    finally:
+        docker.run("rm", "holder")
+        docker.run("volume", "rm", "pcused")
+
+
+def test_system_prune_succeeds(docker):
+    docker.run("create", "--name", "pcstale", "busybox", "true")
+    r = docker.run("system", "prune", "-f")
+    assert "Total reclaimed space" in r.stdout.decode()
+    assert docker.out("ps", "-aq", "--filter", "name=pcstale") == ""
+
+
+def test_stats_shows_the_host_memory_when_there_is_no_limit(docker):
+    docker.run("run", "-d", "--name", "pcstats", "busybox", "sleep", "60")
+    try:
+        row = docker.out("stats", "--no-stream", "--format", "{{.MemUsage}}", "pcstats")
+        limit = row.split("/")[1].strip()
+        with open("/proc/meminfo") as f:
+            total_kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+        # the CLI's units.BytesSize: four significant digits, binary units
+        assert limit == f"{total_kib / 1024 / 1024:.4g}GiB", row
+    finally:
+        docker.run("rm", "-f", "pcstats")
+
+
+def test_ps_inspect_logs_exec(docker):
+    docker.run("run", "-d", "--name", "pcbasic", "--label", "pc=1", "busybox", "sh", "-c",
+               "echo started; exec sleep 60")
+    try:
+        assert docker.out("ps", "--filter", "label=pc=1", "--format", "{{.Names}}").strip() \
+            == "pcbasic"
+        info = json.loads(docker.out("inspect", "pcbasic"))[0]
+        assert info["State"]["Running"] is True and info["Config"]["Labels"] == {"pc": "1"}
+        deadline = time.monotonic() + 10
+        while docker.out("logs", "pcbasic") != "started\n":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert docker.out("exec", "pcbasic", "sh", "-c", "echo $((6*7))") == "42\n"
+        assert docker.out("exec", "-i", "pcbasic", "cat", input=b"piped\n") == "piped\n"
+        r = docker.run("exec", "pcbasic", "sh", "-c", "exit 3", check=False)
+        assert r.returncode == 3
+    finally:
+        docker.run("rm", "-f", "pcbasic")
+
+
+def test_info_and_version(docker):
+    info = json.loads(docker.out("info", "--format", "{{json .}}"))
+    for key in ("Debug", "ExperimentalBuild", "MemoryLimit", "IndexServerAddress",
+                "RegistryConfig", "LiveRestoreEnabled", "DefaultAddressPools"):
+        assert key in info, key
+    assert not info.get("ServerErrors"), info.get("ServerErrors")
+    assert docker.out("version", "--format", "{{.Server.APIVersion}}").strip() == "1.41"
