@@ -134,10 +134,33 @@ def _extract_local(spool: BinaryIO, st: PathStat, dest: str) -> None:
                 rebase(member, src_base, new_base)
             elif new_base != src_base:
                 member.name = posixpath.join(new_base, member.name)
-            try:
-                tar.extract(member, where, filter="tar")
-            except tarfile.FilterError as e:
-                raise CopyError(f"refusing to extract {member.name!r}: {e}") from None
+            _extract(tar, member, where)
+
+
+# tarfile's extraction filters came with Python 3.11.4; Debian 12's python3 is 3.11.2.
+_HAS_FILTERS = hasattr(tarfile, "tar_filter")
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str) -> None:
+    if _HAS_FILTERS:
+        try:
+            tar.extract(member, where, filter="tar")
+        except tarfile.FilterError as e:
+            raise CopyError(f"refusing to extract {member.name!r}: {e}") from None
+        return
+    # What the 'tar' filter does, for older Pythons: no leading '/', nothing whose path (after
+    # the links extracted so far) leaves the destination, no setuid/setgid/sticky or
+    # group/other write bits.
+    import stat
+
+    name = member.name.lstrip("/")
+    dest = os.path.realpath(where)
+    target = os.path.realpath(os.path.join(dest, name))
+    if os.path.commonpath([dest, target]) != dest:
+        raise CopyError(f"refusing to extract {member.name!r}: it would land outside {where}")
+    member.name = name
+    member.mode &= ~(stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH)
+    tar.extract(member, where)
 
 
 # -- into a container -----------------------------------------------------------------------------
