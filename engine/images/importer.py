@@ -18,6 +18,7 @@ from engine.errors import BadParameter, EngineError
 from engine.images import mediatypes, reference
 from engine.images.archive import CHUNK, decompressed
 from engine.images.changes import apply_changes
+from engine.images.configcheck import check_image_config
 from engine.images.image import Image, canonical_json, now_rfc3339
 from engine.images.platforms import Platform, choose_manifest
 from engine.images.store import DigestMismatch, ImageStore, LayerRef, check_digest
@@ -37,6 +38,7 @@ def _oci_manifest(config_digest: str, config_size: int, layers: list[tuple[str, 
 def _commit(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
             sizes: list[int], tags: tuple[str, ...], parent: str = "") -> Image:
     """Write a manifest for layers whose blobs are stored, and record the image."""
+    check_image_config(config_bytes)
     config_digest = store.put_blob_bytes(config_bytes)
     manifest = _oci_manifest(config_digest, len(config_bytes),
                              [(layer.blob, size, layer.media_type)
@@ -130,6 +132,10 @@ def create_image(store: ImageStore, parent: str | None, layer: BinaryIO | None, 
 # -- load -----------------------------------------------------------------------------------
 
 
+# manifests, configs and indexes are read into memory; real ones are kilobytes
+MAX_METADATA_BYTES = 16 << 20
+
+
 class _Archive:
     """Random access to the members of a spooled tarball, by normalized name."""
 
@@ -183,6 +189,10 @@ class _Archive:
         return stream
 
     def read(self, name: object) -> bytes:
+        """A metadata member (manifest, config, index), held in memory: bounded."""
+        if self._regular(name).size > MAX_METADATA_BYTES:
+            raise BadParameter(f"invalid image archive: {name!r} is larger than "
+                               f"{MAX_METADATA_BYTES} bytes: not image metadata")
         try:
             return self.open(name).read()
         except (tarfile.TarError, EOFError) as exc:
@@ -242,6 +252,7 @@ def _load_docker(store: ImageStore, archive: _Archive) -> list[Image]:
     for entry in entries:
         config_name, layer_names, tags = _manifest_entry(entry)
         config_bytes = archive.read(config_name)
+        check_image_config(config_bytes)       # before any layer is stored
         diff_ids = _diff_ids(config_bytes, len(layer_names))
         layers, sizes = [], []
         for name, diff_id in zip(layer_names, diff_ids):
@@ -386,8 +397,12 @@ def _store_manifest(store: ImageStore, manifest_bytes: bytes, manifest_digest: s
         raise BadParameter(f"manifest {manifest_digest} has no config or layers")
     config_desc = _descriptor(manifest.get("config"), f"manifest {manifest_digest}")
     layer_descs = [_descriptor(d, f"manifest {manifest_digest}") for d in manifest["layers"]]
-    config_digest, _ = store.put_blob(open_blob(config_desc["digest"]), config_desc["digest"])
+    config_digest, size = store.put_blob(open_blob(config_desc["digest"]), config_desc["digest"])
+    if size > MAX_METADATA_BYTES:
+        raise BadParameter(f"invalid image: config {config_digest} is larger than "
+                           f"{MAX_METADATA_BYTES} bytes")
     config_bytes = store.read_blob(config_digest)
+    check_image_config(config_bytes)
     diff_ids = _diff_ids(config_bytes, len(layer_descs))
     layers = []
     for desc, diff_id in zip(layer_descs, diff_ids):

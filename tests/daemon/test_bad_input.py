@@ -150,7 +150,9 @@ CONFIG = {"os": "linux", "architecture": "amd64",
     (CONFIG, {"l/layer.tar": "/etc/passwd"}, "links outside the archive"),
     (CONFIG, {"l/layer.tar": "missing.tar"}, "is missing"),
     ({**CONFIG, "rootfs": {"diff_ids": LAYER_ID}}, {"l/layer.tar": _layer()},
-     "diff_ids is not a list of strings"),
+     "Image.rootfs.diff_ids of type []string"),
+    ({**CONFIG, "config": {"Volumes": ["/x"]}}, {"l/layer.tar": _layer()},
+     "Image.config.Volumes of type map[string]struct {}"),
 ])
 def test_load_of_hostile_archives(daemon, config, members, words):
     status, body = call(daemon, "POST", "/images/load", _docker_archive(config, members))

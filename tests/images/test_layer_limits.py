@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 import zlib
@@ -215,8 +216,9 @@ def test_a_layer_member_that_is_no_file_is_refused(store: ImageStore, members, w
 
 @pytest.mark.integration
 @pytest.mark.parametrize("manifest, config, words", [
-    (_entry(), {**CONFIG, "rootfs": {"diff_ids": LAYER_ID[:1]}}, "not a list of strings"),
-    (_entry(), {**CONFIG, "rootfs": {"diff_ids": [7]}}, "not a list of strings"),
+    (_entry(), {**CONFIG, "rootfs": {"diff_ids": LAYER_ID[:1]}},
+     "cannot unmarshal string into Go struct field Image.rootfs.diff_ids of type []string"),
+    (_entry(), {**CONFIG, "rootfs": {"diff_ids": [7]}}, "rootfs.diff_ids of type"),
     (_entry("l/layer.tar"), CONFIG, "Layers is not a list of strings"),
     ([{"Config": 5, "Layers": ["l/layer.tar"]}], CONFIG, "Config is not a string"),
     (_entry(RepoTags="t/x:1"), CONFIG, "RepoTags is not a list"),
@@ -226,7 +228,7 @@ def test_a_layer_member_that_is_no_file_is_refused(store: ImageStore, members, w
 def test_manifest_and_config_fields_of_the_wrong_type(store: ImageStore, manifest, config,
                                                        words):
     data = docker_archive(manifest, config, {"l/layer.tar": LAYER})
-    with pytest.raises(BadParameter, match=words):
+    with pytest.raises(BadParameter, match=re.escape(words)):
         store.load(io.BytesIO(data))
     assert store.list() == []
 
@@ -268,3 +270,44 @@ def test_zlib_errors_are_mapped():
     with pytest.raises(BadParameter, match="broken gzip stream"):
         tar_digest(io.BytesIO(bad))
     assert issubclass(zlib.error, Exception)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("config, words", [
+    ({"Volumes": ["/x"]}, "Image.config.Volumes of type map[string]struct {}"),
+    ({"Labels": ["a"]}, "Image.config.Labels of type map[string]string"),
+    ({"Env": "A=1"}, "Image.config.Env of type []string"),
+    ({"ExposedPorts": ["80/tcp"]}, "Image.config.ExposedPorts"),
+    ({"Healthcheck": {"Test": "x", "Interval": "5s"}}, "Healthcheck.Interval of type int64"),
+])
+def test_image_configs_of_the_wrong_type_are_refused_before_any_layer(store: ImageStore,
+                                                                       config, words):
+    data = docker_archive(_entry(), {**CONFIG, "config": config}, {"l/layer.tar": LAYER})
+    with pytest.raises(BadParameter, match="invalid image config: json: cannot unmarshal") \
+            as info:
+        store.load(io.BytesIO(data))
+    assert words in info.value.message
+    assert store.list() == []
+    assert list((store.root / "layers").iterdir()) == []
+
+
+@pytest.mark.integration
+def test_docker_leniencies_in_image_configs_are_kept(store: ImageStore):
+    config = {"Cmd": "sh -c true", "Entrypoint": None, "Volumes": {"/data": {}},
+              "Labels": {"a": "b"}, "Unknown": [1]}
+    data = docker_archive(_entry(), {**CONFIG, "config": config}, {"l/layer.tar": LAYER})
+    (image,) = store.load(io.BytesIO(data))
+    assert image.config["Cmd"] == "sh -c true"
+
+
+@pytest.mark.integration
+def test_oversized_metadata_is_refused_unread(store: ImageStore):
+    from engine.images.importer import MAX_METADATA_BYTES
+    big = b" " * (MAX_METADATA_BYTES + 1)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(big)
+        tar.addfile(info, io.BytesIO(big))
+    with pytest.raises(BadParameter, match="larger than .* not image metadata"):
+        store.load(io.BytesIO(buf.getvalue()))
