@@ -50,7 +50,9 @@ def split_changes(values: list[str]) -> list[str]:
 async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | None,
                            comment: str, author: str, changes: list[str], pause: bool,
                            config: Any) -> str:
-    """The new image's id."""
+    """The new image's id. `pause` is accepted for Docker's sake; a running container is
+    always frozen while its layer is written (see below)."""
+    del pause
     rec = mgr.get(ref)
     new_config = image_config(rec.config.body, config, changes)
     name = None
@@ -59,8 +61,10 @@ async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | N
     elif tag:
         raise BadParameter("tag given without repo")
     paused_here = False
-    if pause and mgr.running(rec.id) is not None and rec.state.status is ContainerState.RUNNING:
-        # frozen while the upper dir is read: the layer is one moment of the container
+    if mgr.running(rec.id) is not None and rec.state.status is ContainerState.RUNNING:
+        # Frozen while the upper dir is read, also with pause=false (Docker would not pause):
+        # the layer writer (images.archive.write_diff) walks the upper dir by path names, and
+        # a running container could swap a directory there for a link to a host path.
         await mgr.pause(rec.id)
         paused_here = True
     stubs = engine_made_paths(rec)

@@ -412,13 +412,19 @@ def test_copy_into_a_created_container_before_its_first_start(client):
         c.remove(force=True)
 
 
-def _last_layer_names(client, ref: str) -> list[str]:
+def _last_layer(client, ref: str) -> dict[str, bytes | None]:
+    """The newest layer of an image: entry name -> content (None for non-files)."""
     saved = io.BytesIO(b"".join(client.images.get(ref).save()))
     with tarfile.open(fileobj=saved) as outer:
         manifest = json.load(outer.extractfile("manifest.json"))
         layer = outer.extractfile(manifest[0]["Layers"][-1]).read()
-    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
-        return [m.name.removeprefix("./").rstrip("/") for m in tar]
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as tar:
+        return {m.name.removeprefix("./").rstrip("/"):
+                (tar.extractfile(m).read() if m.isreg() else None) for m in tar}
+
+
+def _last_layer_names(client, ref: str) -> list[str]:
+    return list(_last_layer(client, ref))
 
 
 def test_engine_made_mount_stubs_are_neither_changes_nor_committed(client, running):
@@ -433,3 +439,19 @@ def test_engine_made_mount_stubs_are_neither_changes_nor_committed(client, runni
         assert not {"etc/hosts", "etc/hostname", "etc/resolv.conf", "newmnt/data"} & set(names)
     finally:
         client.images.remove(img.id, force=True)
+
+
+def test_commit_without_pause_while_the_container_swaps_links_takes_no_host_file(
+        client, running, canary):
+    c = running()
+    sh(c, "mkdir -p /swap/d && echo inside > /swap/d/secret")
+    c.exec_run(["sh", "-c", f"cd /swap; while true; do mv d real; ln -sfn {canary} d; rm d; "
+                            f"mv real d; done"], detach=True)
+    for n in range(5):
+        img = c.commit("pc-swap", str(n), pause=False)
+        try:
+            layer = _last_layer(client, f"pc-swap:{n}")
+            assert b"host secret\n" not in layer.values()
+            assert any(name.startswith("swap") for name in layer)
+        finally:
+            client.images.remove(img.id, force=True)
