@@ -142,7 +142,7 @@ class _Pending:
 
     def feed(self) -> Request | None:
         """Read what has arrived: the request once complete, None while more is due; ValueError
-        or OSError for a bad one."""
+        or OSError for a bad one, EOFError for a client that left without a word."""
         while True:
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self.conn, 65536, 3)
@@ -150,6 +150,8 @@ class _Pending:
                 return None
             self.fds += fds
             if not data:
+                if not self.data:
+                    raise EOFError  # connected and left (a probe): not worth a log line
                 raise ValueError("truncated request")
             self.data += data
             if len(self.data) < 4:
@@ -232,8 +234,13 @@ class Server:
         """One server per engine. The lock file is removed by its holder when it stops, so a
         lock taken on a file that is no longer at the path is retried on the fresh one."""
         for _attempt in range(3):
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                         0o600)
+            try:
+                fd = os.open(self.lock_path,
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError as e:
+                print(f"warm server: not started: {self.lock_path}: {e.strerror}",
+                      file=sys.stderr)
+                return False
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 held = os.fstat(fd)
@@ -268,8 +275,8 @@ class Server:
         while self.listener is not None or self.workers:
             now = time.monotonic()
             for pending in [p for p in self.pending.values() if p.deadline <= now]:
-                print("warm server: bad request: none within "
-                      f"{REQUEST_TIMEOUT:.0f} s", file=sys.stderr)
+                print(f"warm server: bad request: none within {REQUEST_TIMEOUT:.0f} s",
+                      file=sys.stderr)
                 self._drop(pending)
             for key, _mask in self.selector.select(self._timeout(now)):
                 key.data(key.fileobj)
@@ -360,6 +367,9 @@ class Server:
         pending = self.pending[conn]
         try:
             request = pending.feed()
+        except EOFError:
+            self._drop(pending)
+            return
         except (OSError, ValueError) as e:
             print(f"warm server: bad request: {e}", file=sys.stderr)
             self._drop(pending)

@@ -117,8 +117,9 @@ def _worker_pid(proc: subprocess.Popen) -> int:
 
 def test_request_round_trips_bytes_that_are_not_utf8():
     env = {b"A": b"1=2", b"ODD": b"\xff\xfe", b"EMPTY": b""}
-    wire = encode_request(["pycompose", "config", "caf\udce9"], "/tmp/x y", 0o027, "/usr/bin/python3",
-                          "/opt/pc", env, b"mnt=1:2;CapEff: 0", b"Limit x\nMax cpu time  1  2")
+    context, limits = b"mnt=1:2;CapEff: 0", b"Limit x\nMax cpu time  1  2"
+    wire = encode_request(["pycompose", "config", "caf\udce9"], "/tmp/x y", 0o027,
+                          "/usr/bin/python3", "/opt/pc", env, context, limits)
     (length,) = struct.unpack(">I", wire[:4])
     request = Request(wire[4:])
     assert length == len(wire) - 4
@@ -126,7 +127,7 @@ def test_request_round_trips_bytes_that_are_not_utf8():
     assert (request.cwd, request.umask, request.exe, request.pkg) == ("/tmp/x y", 0o027,
                                                                        "/usr/bin/python3", "/opt/pc")
     assert request.env == env
-    assert (request.context, request.limits) == (b"mnt=1:2;CapEff: 0", b"Limit x\nMax cpu time  1  2")
+    assert (request.context, request.limits) == (context, limits)
 
 
 def test_garbage_is_not_a_request():
