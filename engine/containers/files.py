@@ -19,7 +19,7 @@ from engine.containers import archive, fsview
 from engine.containers.fsview import MountPoint, View
 from engine.containers.model import MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
-from engine.errors import EngineError
+from engine.errors import Conflict, EngineError
 from engine.runtime import users
 
 SPOOL_CHUNK = 256 * 1024
@@ -70,29 +70,41 @@ class FileAccess:
                    rootfs_only: bool = False) -> AsyncIterator[View]:
         """The container's file system; `rootfs_only`: its root file system without the
         mounts (what `export` and Docker's RW layer show)."""
-        run = self.mgr.running(rec.id)
-        if run is not None:
-            proc = run.process
-            if rootfs_only:
-                # the overlay the container runs on, as mounted in the engine's namespace
-                v = View(os.open(rec.dir / "merged", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
-            else:
-                v = await trio.to_thread.run_sync(fsview.running_view, proc.pid,
-                                                  getattr(proc, "pidfd", None))
-            try:
-                yield v
-            finally:
-                v.close()
+        v = await trio.to_thread.run_sync(self._running_view, rec, rootfs_only)
+        if v is None:
+            async with self.mgr.store.lock(rec.id):
+                if self.mgr.running(rec.id) is not None:
+                    raise Conflict(f"container {rec.name.lstrip('/')} is starting or stopping; "
+                                   "try the copy again")
+                v = await trio.to_thread.run_sync(self._stopped_view, rec, write, rootfs_only)
+                try:
+                    yield v
+                finally:
+                    v.close()
             return
-        async with self.mgr.store.lock(rec.id):
-            if self.mgr.running(rec.id) is not None:
-                raise EngineError(f"container {rec.name.lstrip('/')} started during the copy; "
-                                  "try again")
-            v = await trio.to_thread.run_sync(self._stopped_view, rec, write, rootfs_only)
-            try:
-                yield v
-            finally:
-                v.close()
+        try:
+            yield v
+        finally:
+            v.close()
+
+    def _running_view(self, rec: ContainerRecord, rootfs_only: bool) -> View | None:
+        """Worker thread: the view of a running container, None when it is not running (or
+        stopped a moment ago: its process or its overlay is gone)."""
+        run = self.mgr.running(rec.id)
+        if run is None:
+            return None
+        if rootfs_only:
+            # the overlay the container runs on, as mounted in the engine's namespace; an
+            # unmounted mount point (it stopped meanwhile) is the container dir's own fs
+            fd = os.open(rec.dir / "merged", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            if os.fstat(fd).st_dev == os.stat(rec.dir).st_dev:
+                os.close(fd)
+                return None
+            return View(fd)
+        try:
+            return fsview.running_view(run.process.pid, getattr(run.process, "pidfd", None))
+        except (ProcessLookupError, FileNotFoundError):
+            return None
 
     def _stopped_view(self, rec: ContainerRecord, write: bool, rootfs_only: bool) -> View:
         image = self.mgr.images.get(rec.image_id)
