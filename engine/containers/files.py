@@ -25,15 +25,17 @@ from engine.runtime import users
 SPOOL_CHUNK = 256 * 1024
 
 
-def mount_table(rec: ContainerRecord, volumes: Any) -> list[MountPoint]:
+def mount_table(rec: ContainerRecord, volumes: Any, *, create: bool = False
+                ) -> list[MountPoint]:
     """A stopped container's binds and volumes, as its next start would mount them (tmpfs
-    mounts are empty when stopped; a volume not made yet has nothing to show)."""
+    mounts are empty when stopped). A named volume not made yet has nothing to show; with
+    `create` (a copy into the container) it is made now, as Docker makes it at create."""
     cfg = rec.config
     out: list[MountPoint] = []
 
     def volume(name: str, m: MountSpec) -> None:
         try:
-            vol = volumes.get(name)
+            vol = volumes.create(name) if create else volumes.get(name)
         except EngineError:
             return
         out.append(MountPoint(m.target, str(vol.mountpoint), m.readonly))
@@ -112,7 +114,8 @@ class FileAccess:
         ro = not write or rec.config.readonly_rootfs
         return fsview.stopped_view(lowers, rec.dir / "upper", rec.dir / "work",
                                    rec.dir / "merged",
-                                   [] if rootfs_only else mount_table(rec, self.mgr.volumes),
+                                   [] if rootfs_only else mount_table(rec, self.mgr.volumes,
+                                                                      create=write),
                                    readonly=ro)
 
     def _spool(self) -> BinaryIO:

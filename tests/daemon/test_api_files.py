@@ -455,3 +455,20 @@ def test_commit_without_pause_while_the_container_swaps_links_takes_no_host_file
             assert any(name.startswith("swap") for name in layer)
         finally:
             client.images.remove(img.id, force=True)
+
+
+def test_copy_into_volumes_of_a_created_container_reaches_them_at_start(client):
+    name = f"pc-cpvol-{uuid.uuid4().hex[:8]}"
+    c = client.containers.create("busybox", ["cat", "/anon/a", "/named/n"],
+                                 volumes=["/anon", f"{name}:/named"])
+    try:
+        assert c.put_archive("/anon", make_tar({"a": b"anonymous\n"}))
+        assert c.put_archive("/named", make_tar({"n": b"named\n"}))
+        assert read_tar(c.get_archive("/named/n")[0]) == {"n": b"named\n"}
+        c.start()
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        assert c.logs() == b"anonymous\nnamed\n"
+        assert "/anon" not in {d["Path"] for d in (c.diff() or [])}
+    finally:
+        c.remove(force=True, v=True)
+        client.volumes.get(name).remove()
