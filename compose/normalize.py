@@ -258,6 +258,10 @@ class Normalizer:
         if not svc["depends_on"]:
             del svc["depends_on"]
         self._scale(name, svc, key)
+        if not svc.get("image") and not svc.get("build") and not svc.get("provider") \
+                and self.consistency:
+            raise NormalizeError(f"service {name!r} has neither an image nor a build context "
+                                 "specified", key)
         platforms = (svc.get("build") or {}).get("platforms") if isinstance(svc.get("build"), dict) else None
         if svc.get("platform") and platforms and svc["platform"] not in platforms:
             raise NormalizeError(f"service.build.platforms MUST include service.platform "
