@@ -5,13 +5,16 @@ its /proc/<pid>/exe is the binary the zygote runs. A container that may open it 
 CAP_SYS_PTRACE; without it the zygote's non-dumpable flag already refuses) could otherwise open
 the host's interpreter for writing and replace it for everyone.
 
-So the daemon does not run the zygote in the forked copy of itself: the fork takes a detached
-bind mount of the interpreter file (open_tree(OPEN_TREE_CLONE), no path anywhere, gone with the
-last process using it), makes that mount read-only (mount_setattr) and execs the interpreter
-through it (execveat(AT_EMPTY_PATH)). /proc/<pid>/exe of the zygote and of every child it
-forks then names a file on a read-only mount: opening it for writing fails with EROFS (and with
-ETXTBSY while it runs), whatever capabilities the opener holds. The kernel keeps the mount alive
-as long as a process maps the file, and nothing is left on the host.
+So the daemon does not run the zygote in the forked copy of itself: the fork makes a detached
+overlayfs mount whose only layers are the interpreter's directory and an empty one (no upper
+layer: overlayfs refuses every write, whatever the mount flags say), opens the interpreter in
+it and execs that (execveat(AT_EMPTY_PATH)). /proc/<pid>/exe of the zygote and of every child
+it forks then names a file no one can write through: EROFS (and ETXTBSY while it runs). The
+mount is attached nowhere, nothing is left on the host, and the kernel keeps it as long as a
+process runs the file. Where overlayfs cannot be made, a detached read-only bind mount of the
+file (open_tree + mount_setattr) is the fallback: read-only by a mount flag only (plus ETXTBSY
+while it runs), not by its file system. Where neither works (old kernels), the zygote serves
+from the daemon's fork and says so on stderr.
 
 argv[0] stays the daemon's `sys.executable`, so the new interpreter finds its prefix (pyenv,
 Debian, a venv's symlink with its pyvenv.cfg) exactly as the daemon did; `-I -S` keeps it from
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from engine.runtime import syscalls as sc
@@ -51,8 +55,49 @@ def zygote_argv(executable: str, path: list[str], sock_fd: int, daemon_pid: int)
 
 
 def sealed_interpreter(executable: str) -> int:
-    """An O_PATH fd of `executable` (symlinks resolved) on a detached read-only mount."""
-    fd = sc.open_tree(os.path.realpath(executable))
+    """An O_PATH fd of `executable` (symlinks resolved) that no one can write through."""
+    path = os.path.realpath(executable)
+    try:
+        return _overlay_view(path)
+    except OSError:
+        return _bind_view(path)
+
+
+def _overlay_lowerdir(path: str) -> str:
+    """One lowerdir entry: ':' separates layers and '\\' escapes, so both are escaped."""
+    return path.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _overlay_view(path: str) -> int:
+    directory, name = os.path.split(path)
+    # overlayfs wants two lower layers to run without an upper one; the empty one may go
+    # as soon as the superblock exists
+    scratch = "/run" if os.access("/run", os.W_OK) else None
+    empty = tempfile.mkdtemp(prefix="pc-exeseal-", dir=scratch)
+    try:
+        ctx = sc.fsopen("overlay")
+        try:
+            sc.fsconfig(ctx, sc.FSCONFIG_SET_STRING, "lowerdir",
+                        f"{_overlay_lowerdir(directory)}:{_overlay_lowerdir(empty)}")
+            try:  # inode number mapping is of no use here and may log to dmesg
+                sc.fsconfig(ctx, sc.FSCONFIG_SET_STRING, "xino", "off")
+            except OSError:
+                pass
+            sc.fsconfig(ctx, sc.FSCONFIG_CMD_CREATE)
+            mnt = sc.fsmount(ctx, sc.FSMOUNT_CLOEXEC, sc.MOUNT_ATTR_RDONLY
+                             | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV)
+        finally:
+            os.close(ctx)
+    finally:
+        os.rmdir(empty)
+    try:
+        return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=mnt)
+    finally:
+        os.close(mnt)
+
+
+def _bind_view(path: str) -> int:
+    fd = sc.open_tree(path)
     try:
         sc.mount_setattr(fd, sc.MOUNT_ATTR_RDONLY)
     except OSError:

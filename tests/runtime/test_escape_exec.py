@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from engine.runtime import syscalls as sc
 from engine.runtime.runtime import Stdio
 from engine.runtime.spec import ProcessSpec
 from tests.runtime.conftest import ENV, read_all
@@ -297,7 +298,20 @@ def test_zygote_runs_a_read_only_interpreter_with_cloexec_fds(box):
         os.open(f"/proc/{pid}/exe", os.O_WRONLY | os.O_CLOEXEC)
     assert err.value.errno in (errno.EROFS, errno.ETXTBSY)
     assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY  # EROFS once not running
-    assert os.path.samefile(f"/proc/{pid}/exe", os.path.realpath(sys.executable))
+    with open(f"/proc/{pid}/exe", "rb") as ours, open(sys.executable, "rb") as theirs:
+        assert ours.read(1 << 16) == theirs.read(1 << 16)  # the interpreter, seen read-only
+    # not the host's file bind-mounted read-only, whose flag a privileged process might
+    # clear: a file of an overlay without upper layer (its own device), which refuses writes
+    # whatever its mount flags; and the mount can be neither cloned nor changed from here
+    assert os.stat(f"/proc/{pid}/exe").st_dev != os.stat(os.path.realpath(sys.executable)).st_dev
+    with pytest.raises(OSError):
+        os.close(sc.open_tree(f"/proc/{pid}/exe"))
+    fd = os.open(f"/proc/{pid}/exe", os.O_PATH | os.O_CLOEXEC)
+    try:
+        with pytest.raises(OSError):
+            sc.mount_setattr(fd, 0, sc.MOUNT_ATTR_RDONLY)
+    finally:
+        os.close(fd)
     flags = {}
     for fd in os.listdir(f"/proc/{pid}/fdinfo"):
         with open(f"/proc/{pid}/fdinfo/{fd}") as f:

@@ -43,6 +43,11 @@ def test_zygote_argv_runs_isolated_and_hands_over_path_socket_and_daemon():
     assert json.loads(argv[5]) == ["/a", "/b"] and argv[6:] == ["7", "1234"]
 
 
+def test_overlay_lowerdir_escapes_the_layer_separator_and_the_escape():
+    assert sealed_exe._overlay_lowerdir("/usr/bin") == "/usr/bin"
+    assert sealed_exe._overlay_lowerdir("/a:b\\c") == "/a\\:b\\\\c"
+
+
 def test_forked_message_round_trips():
     msg = protocol.Forked(4321)
     assert protocol.decode(protocol.encode(msg)) == msg
