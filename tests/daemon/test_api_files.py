@@ -175,6 +175,9 @@ def test_copy_works_on_a_stopped_container_with_its_volume(client, tmp_path):
         assert read_tar(c.get_archive("/made")[0]) == {"made": b"made\n"}
         assert read_tar(c.get_archive("/bound/hostfile")[0]) == {"hostfile": b"bound\n"}
         assert read_tar(c.get_archive("/evil/bound/hostfile")[0]) == {"hostfile": b"bound\n"}
+        exported = read_tar(c.export())   # the root file system only, not its mounts
+        assert exported["made"] == b"made\n" and "bound/hostfile" not in exported
+        assert {d["Path"]: d["Kind"] for d in c.diff()}["/made"] == 1
         assert c.put_archive("/bound", make_tar({"new": b"n\n"}))
         assert (tmp_path / "new").read_text() == "n\n"
         assert c.put_archive("/evil/", make_tar({"atroot": b"r\n"}))
