@@ -339,3 +339,63 @@ def test_fuzz_every_route(daemon, target, data):
         message(payload)
     elif payload.startswith(b"{\"errorDetail\"") or b"\"errorDetail\"" in payload[:4096]:
         stream_error(payload)
+
+
+# -- fuzz past the validator: bodies of the right types, random values ----------------------
+
+_STRINGS = st.sampled_from(["", "/", "/tmp/pcx", "80/tcp", "53/udp", "busybox", "SIGKILL",
+                            "none", "host", "bridge", "tmpfs", "volume", "bind", "1g", "-1",
+                            "0", "a=b", "=x", "pcmissing", "container:pcmissing", "ro",
+                            "CMD-SHELL", "NONE", "json-file", "always", "on-failure",
+                            "10.250.0.0/24", "seccomp=unconfined", "ALL", "\u00e9\n"])
+_KEYS = st.sampled_from(["80/tcp", "/data", "a", "", "max-size", "max-file", "/tmp/pcy",
+                         "com.example", "bridge"])
+
+
+def conforming(shape) -> st.SearchStrategy:
+    """Values `shape` accepts: what reaches the handlers once the validator let it through."""
+    if isinstance(shape, validate.Scalar):
+        if shape.kind == "string":
+            base = _STRINGS | st.text(max_size=10)
+        elif shape.kind == "bool":
+            base = st.booleans()
+        else:
+            lo, hi = shape.lo, shape.hi
+            base = st.sampled_from([v for v in (0, 1, -1, 2, 6 << 20, 1 << 40, lo, hi)
+                                    if lo <= v <= hi]) | st.integers(lo, hi)
+    elif isinstance(shape, validate.ListOf):
+        base = st.lists(conforming(shape.item), max_size=3)
+    elif isinstance(shape, validate.MapOf):
+        base = st.dictionaries(_KEYS | st.text(max_size=6), conforming(shape.value),
+                               max_size=3)
+    elif isinstance(shape, validate.Obj):
+        base = st.fixed_dictionaries({}, optional={name: conforming(sub)
+                                                   for name, sub in shape.fields.items()})
+    elif isinstance(shape, validate.OneOf):
+        base = st.one_of(*[conforming(c) for c in shape.choices])
+    else:
+        base = json_values
+    return st.none() | base if not isinstance(shape, validate.Obj) else base
+
+
+WELL_TYPED = [("POST", "/containers/create"), ("POST", "/containers/{id}/exec"),
+              ("POST", "/volumes/create"), ("POST", "/networks/create"),
+              ("POST", "/networks/{id}/connect"), ("POST", "/networks/{id}/disconnect")]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzz_well_typed_bodies(daemon, target, data):
+    method, template = data.draw(st.sampled_from(WELL_TYPED))
+    body = data.draw(conforming(shapes.ENDPOINTS[(method, template)].body))
+    if template == "/containers/create" and data.draw(st.integers(0, 3)):
+        body["Image"] = "busybox"
+    if template == "/networks/create" and body.get("Name"):
+        body["Name"] = "pcf" + body["Name"]
+    path = _fill(template, target[1] if "{id}/exec" in template else "bridge")
+    status, payload = call(daemon, method, path, json.dumps(body).encode())
+    assert status != 500 or not payload.startswith(b'{"message": "internal error'), payload
+    if status >= 400 and payload:
+        message(payload)
