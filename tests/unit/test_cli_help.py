@@ -106,3 +106,22 @@ def test_installed_metadata_agrees_with_version_module():
         # running from a bare checkout: nothing installed to disagree with
         return
     assert installed == VERSION
+
+
+def test_command_help_is_plain_without_rich_markdown():
+    # typer's rich help imports rich's markdown stack (~0.2-1 s per --help): plain help instead
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ.pop("TYPER_USE_RICH", None)
+        from compose.cli.main import main
+        for args in (["container", "--help"], ["container", "run", "--help"], ["up", "--help"]):
+            main(args)
+        print("HEAVY", [m for m in ("rich.markdown", "typer.rich_utils") if m in sys.modules])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    text, _, heavy = out.stdout.rpartition("HEAVY ")
+    assert eval(heavy) == []
+    assert "Usage: pycompose container [OPTIONS] COMMAND [ARGS]..." in text
+    assert "Usage: pycompose up [OPTIONS]" in text
+    assert "╭" not in text and "\nCommands:\n" in text
