@@ -246,6 +246,10 @@ class Normalizer:
         for k in ("cpu_shares", "pids_limit", "cpu_quota", "cpu_period", "oom_score_adj", "mem_swappiness"):
             if k in svc:
                 svc[k] = _to_int(svc[k], f"{key}.{k}")
+        if "mem_swappiness" in svc:
+            svc["mem_swappiness"] = str(svc["mem_swappiness"])   # a UnitBytes in compose-go
+        if "group_add" in svc:
+            svc["group_add"] = [str(g) for g in svc["group_add"]]
         if "cpus" in svc:
             svc["cpus"] = go_number(float(svc["cpus"]))
         if svc.get("pull_policy") == "if_not_present":
@@ -307,6 +311,8 @@ class Normalizer:
                     if isinstance(device, dict) and "count" in device and "device_ids" in device:
                         raise NormalizeError('"count" and "device_ids" attributes are exclusive',
                                              f"{key}.resources.{kind}.devices[{i}]")
+                if spec.get("devices"):
+                    spec["devices"] = _gpus(spec["devices"])   # the same count rules as gpus
                 resources[kind] = spec
             deploy["resources"] = resources
         if "labels" in deploy:
@@ -371,6 +377,11 @@ class Normalizer:
                 build["extra_hosts"] = extra_hosts(build["extra_hosts"])
             except ValueError as e:
                 raise NormalizeError(str(e), key + ".extra_hosts") from None
+        if build.get("shm_size") is not None:
+            try:
+                build["shm_size"] = str(parse_bytes(build["shm_size"]))
+            except ValueError as e:
+                raise NormalizeError(str(e), key + ".shm_size") from None
         if "secrets" in build:
             build["secrets"] = [{"source": s} if isinstance(s, str) else dict(s)
                                 for s in build["secrets"]]
