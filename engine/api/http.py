@@ -69,8 +69,9 @@ class Request:
             raise BadParameter(f"invalid JSON body: {exc}") from None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
+        # a repeated parameter: the first value, as Go's Query().Get (Docker) takes it
         values = self.query.get(name)
-        return values[-1] if values else default
+        return values[0] if values else default
 
     def args(self, name: str) -> list[str]:
         return list(self.query.get(name, []))

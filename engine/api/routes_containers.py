@@ -13,6 +13,7 @@ from engine.api.http import (HijackResponse, Request, Response, StreamResponse, 
 from engine.api.router import Router
 from engine.api.validate import adder
 from engine.api.streams import framed, pump_session
+from engine.containers.detachkeys import parse_detach_keys
 from engine.containers.logs import LogQuery, parse_since, parse_tail
 from engine.containers.manager import NotModified
 from engine.containers.model import parse_console_size, parse_signal
@@ -100,11 +101,14 @@ def register(router: Router, engine: Engine) -> None:
 
     async def attach(req: Request) -> HijackResponse:
         rec = mgr.get(req.params["id"])
+        keys = parse_detach_keys(req.arg("detachKeys"))   # a bad spelling: 400 before the 101
         session = await mgr.attach(rec.id, stdin=req.bool_arg("stdin"),
                                    stdout=req.bool_arg("stdout"), stderr=req.bool_arg("stderr"),
                                    logs=req.bool_arg("logs"), stream=req.bool_arg("stream"))
-        return HijackResponse(lambda conn: pump_session(conn, session),
-                              RAW if rec.config.tty else MUX)
+        # as Docker, only a TTY's input is watched for the detach keys
+        return HijackResponse(
+            lambda conn: pump_session(conn, session, keys if rec.config.tty else None),
+            RAW if rec.config.tty else MUX)
 
     async def resize(req: Request) -> Response:
         h, w = req.int_arg("h", 0), req.int_arg("w", 0)
@@ -162,9 +166,11 @@ def register(router: Router, engine: Engine) -> None:
                 await conn.send_all(frame(2, exc.message.encode() + b"\n"))
                 return
             assert session is not None
-            await pump_session(conn, session)
+            await pump_session(conn, session, inst.detach_keys if inst.tty else None)
 
-        return HijackResponse(run, RAW if (inst.tty or body.get("Tty")) else MUX)
+        # framed by the start's Tty when it says (Docker's rule), else by the exec's own
+        tty = inst.tty if body.get("Tty") is None else bool(body.get("Tty"))
+        return HijackResponse(run, RAW if tty else MUX)
 
     async def exec_inspect(req: Request) -> Response:
         return json_response(mgr.execs.inspect(req.params["id"]))

@@ -14,7 +14,7 @@ from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
 from engine.api.shapes import AUTH
 from engine.api.validate import adder, check, parse_json
-from engine.errors import BadParameter, Conflict
+from engine.errors import BadParameter, Conflict, PycomposeError
 from engine.images import reference
 from engine.images.changes import apply_changes
 
@@ -126,11 +126,17 @@ def register(router: Router, engine: Engine) -> None:
                     else from_image
             platform = req.arg("platform") or None
 
+            failure: dict[str, PycomposeError] = {}
+
             def pull(progress: Callable[[dict], None]) -> Any:
-                return store.pull(ref, platform, progress)
+                try:
+                    return store.pull(ref, platform, progress)
+                except PycomposeError as exc:
+                    failure["error"] = exc
+                    raise
 
             # the store's progress already ends with the Digest:/Status: lines
-            return StreamResponse(_progress_stream(pull, lambda img: []))
+            return await status_first(_progress_stream(pull, lambda img: []), failure)
         raise BadParameter("fromSrc or fromImage is required")
 
     async def tag(req: Request) -> Response:
@@ -238,6 +244,34 @@ def _registry_auth(header: str | None) -> tuple[str, str] | None:
     if not isinstance(data, dict) or not data.get("username"):
         return None
     return str(data["username"]), str(data.get("password") or "")
+
+
+async def status_first(stream: AsyncIterator[bytes],
+                       failure: dict[str, PycomposeError]) -> StreamResponse:
+    """Docker sends a pull's 200 with its first progress line: a pull that fails before any
+    (no such repository, registry unreachable, bad name) is answered with the error's own
+    status instead of a 200 whose body holds the error. Our store says "Pulling from" before
+    it asks the registry, so that line waits for the next one."""
+    held: list[bytes] = []
+    while True:   # the opening "Pulling from" line is said before the registry answered
+        try:
+            chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            break
+        held.append(chunk)
+        if not chunk.startswith(b'{"status": "Pulling from '):
+            break
+    if "error" in failure and held and held[-1].startswith(b'{"errorDetail"'):
+        await stream.aclose()   # type: ignore[attr-defined]
+        raise failure["error"]
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in held:
+            yield chunk
+        async for chunk in stream:
+            yield chunk
+
+    return StreamResponse(body())
 
 
 def clear_build_cache(cache: Any) -> list[str]:

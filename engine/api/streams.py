@@ -8,6 +8,7 @@ import trio
 
 from engine.api.framing import HEADER, frame
 from engine.api.http import RawConnection
+from engine.containers.detachkeys import DetachWatch
 from engine.containers.io import IoSession
 from engine.containers.logs import Rendered
 
@@ -19,11 +20,15 @@ def encode(tty: bool, stream: int, data: bytes) -> bytes:
 CLIENT_GONE_POLL = 0.5   # seconds between checks of a half-closed client that may vanish
 
 
-async def pump_session(conn: RawConnection, session: IoSession) -> None:
+async def pump_session(conn: RawConnection, session: IoSession,
+                       detach_keys: bytes | None = None) -> None:
     """Client bytes → stdin (closed at the client's EOF); output → client until it ends.
     A session with `on_client_gone` hears when the client vanishes, even one that had already
-    ended its stdin."""
+    ended its stdin. With `detach_keys` (a TTY session) typing them ends the session at once:
+    stdin stays open and the process runs on, as after Docker's ctrl-p ctrl-q."""
     gone = session.on_client_gone
+    watch = DetachWatch(detach_keys) if detach_keys else None
+    detached = False
 
     def client_gone() -> None:
         nonlocal gone
@@ -31,16 +36,27 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
             gone, call = None, gone
             call()
 
-    async def from_client() -> None:
+    async def from_client(cancel: trio.CancelScope) -> None:
+        nonlocal gone, detached
         while True:
             data = await conn.receive_some()
-            if not data:
-                break
+            eof = not data
+            if eof:  # a begun detach sequence was input after all
+                data = watch.flush() if watch is not None else b""
+            elif watch is not None:
+                data, detached = watch.feed(data)
             assert session.write_stdin is not None
             try:
-                await session.write_stdin(data)
+                if data:
+                    await session.write_stdin(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 return  # the process closed its stdin
+            if detached:
+                gone = None      # the client left on purpose: the process keeps running
+                cancel.cancel()
+                return
+            if eof:
+                break
         if session.close_stdin is not None:
             try:
                 await session.close_stdin()
@@ -54,7 +70,7 @@ async def pump_session(conn: RawConnection, session: IoSession) -> None:
     try:
         async with trio.open_nursery() as nursery:
             if session.write_stdin is not None:
-                nursery.start_soon(from_client)
+                nursery.start_soon(from_client, nursery.cancel_scope)
             try:
                 if session.initial:  # the past output (`logs=1`): one send, not one per line
                     await conn.send_all(encode_batch(Rendered(

@@ -14,6 +14,7 @@ from engine.containers import setup
 from engine.containers.io import (STDERR, STDOUT, IoSession, cloexec_pipe, fd_stream, read_chunks,
                                   set_winsize, stream_writer)
 from engine.containers.model import ContainerState
+from engine.containers.detachkeys import parse_detach_keys
 from engine.errors import BadParameter, Conflict, NotFound
 from engine.runtime import users
 from engine.runtime.spec import ProcessSpec
@@ -45,6 +46,7 @@ class ExecInstance:
     pid: int = 0
     pty: trio.lowlevel.FdStream | None = None
     pending_size: tuple[int, int] | None = None   # a resize that came before the pty existed
+    detach_keys: bytes = b""                      # ExecConfig.DetachKeys (TTY input only)
     done: trio.Event = field(default_factory=trio.Event)
 
     def to_docker(self) -> dict:
@@ -105,7 +107,8 @@ class ExecRegistry:
             tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
             attach_stdout=bool(body.get("AttachStdout", True)),
             attach_stderr=bool(body.get("AttachStderr", True)),
-            privileged=bool(body.get("Privileged")))
+            privileged=bool(body.get("Privileged")),
+            detach_keys=parse_detach_keys(body.get("DetachKeys"), "DetachKeys"))
         self._execs[inst.id] = inst
         return inst.id
 
@@ -184,8 +187,9 @@ class ExecRegistry:
             inst.pending_size = console_size
         rec = self.manager.get(inst.container_id)
         run = _check_running(rec, self.manager.running(rec.id))
-        if tty is not None:
-            inst.tty = tty or inst.tty
+        # As Docker: the process gets a terminal by the create's Tty; the start's Tty (when
+        # given) only says how the stream is framed (raw, or multiplexed by stream).
+        framing = inst.tty if tty is None else bool(tty)
         inst.started = True
         try:
             process, streams = await self._spawn(rec, run, inst.args, inst.env, inst.user,
@@ -214,7 +218,7 @@ class ExecRegistry:
             if stdin is not None and stdin is not inst.pty:
                 await stdin.aclose()
 
-        return IoSession(inst.tty, receive, [], write_stdin if stdin else None,
+        return IoSession(framing, receive, [], write_stdin if stdin else None,
                          close_stdin if stdin else None)
 
     async def _watch(self, inst: ExecInstance, process: Any,

@@ -133,3 +133,31 @@ def test_info_lists_every_key_of_docker_1_41():
     assert docker_1_41_keys <= set(extras)
     assert extras["DefaultAddressPools"] == [{"Base": "10.201.0.0/16", "Size": 24}]
     assert extras["Debug"] is False and extras["ExperimentalBuild"] is False
+
+
+def test_detach_keys_spelling():
+    import pytest
+
+    from engine.containers.detachkeys import parse_detach_keys
+    from engine.errors import BadParameter
+
+    assert parse_detach_keys(None) == b"\x10\x11"
+    assert parse_detach_keys("ctrl-x,e") == b"\x18e"
+    assert parse_detach_keys("ctrl-@,ctrl-[,ctrl-_") == b"\x00\x1b\x1f"
+    with pytest.raises(BadParameter, match=r"Invalid detach keys \(ctrl-1\) provided"):
+        parse_detach_keys("ctrl-1")
+
+
+def test_detach_watch_holds_a_begun_sequence_and_swallows_a_complete_one():
+    from engine.containers.detachkeys import DetachWatch
+
+    w = DetachWatch(b"\x10\x11")
+    assert w.feed(b"ab\x10") == (b"ab", False)          # held: may begin the sequence
+    assert w.feed(b"c") == (b"\x10c", False)            # broken: delivered late
+    assert w.feed(b"x\x10") == (b"x", False)
+    assert w.feed(b"\x11rest") == (b"", True)           # complete: swallowed, detach
+    w = DetachWatch(b"\x10\x11")
+    assert w.feed(b"\x10\x10\x11") == (b"\x10", True)   # a repeated first key restarts
+    w = DetachWatch(b"\x10\x11")
+    w.feed(b"z\x10")
+    assert w.flush() == b"\x10"
