@@ -130,8 +130,8 @@ def _extract_local(spool: BinaryIO, st: PathStat, dest: str) -> None:
         where, new_base = parent, os.path.basename(os.path.abspath(dest))
     with tarfile.open(fileobj=spool, mode="r|") as tar:
         for member in tar:
-            if src_base not in (".", "/"):
-                rebase(member, src_base, new_base)
+            if src_base != ".":
+                rebase(member, src_base, new_base)   # "/" and "//x" too: the root's entries
             elif new_base != src_base:
                 member.name = posixpath.join(new_base, member.name)
             _extract(tar, member, where)
@@ -184,8 +184,11 @@ def copy_to(client: Any, container: str, src: str, dest: str,
         _put(client, container, dest, stdin or sys.stdin.buffer)
         return
     src_is_dir = os.path.isdir(src)
+    contents_only = src_is_dir and (src == "." or src.endswith("/."))
     if st is not None and st.is_dir:
-        target_dir, name = dest, os.path.basename(os.path.normpath(src))
+        # `dir/.` copies what is in dir, `dir` the directory itself (as docker cp)
+        target_dir = dest
+        name = "." if contents_only else os.path.basename(os.path.normpath(src))
     else:
         if st is not None and src_is_dir:
             raise CopyError(f"cannot copy a directory to the file {dest} in container {container}")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable
 
-from engine.containers.fsview import O_PATH_NOFOLLOW, Resolved, View, normalize, reopen, walk_names
+from engine.containers.fsview import (O_PATH_NOFOLLOW, Resolved, View, is_kernel_fs, normalize,
+                                     reopen, walk_names)
 from engine.errors import BadParameter, EngineError, NotFound
 
 CHUNK = 1 << 20
@@ -129,9 +130,16 @@ class _Exactly:
         n = min(n if n >= 0 else self.left, self.left)
         if n <= 0:
             return b""
-        data = os.read(self.fd, n) or b"\0" * n
-        self.left -= len(data)
-        return data
+        parts, want = [], n
+        while want:   # tarfile wants every read full: short reads are continued
+            data = os.read(self.fd, want)
+            if not data:
+                parts.append(b"\0" * want)
+                break
+            parts.append(data)
+            want -= len(data)
+        self.left -= n
+        return b"".join(parts)
 
 
 class TarWriter:
@@ -165,7 +173,8 @@ class TarWriter:
         elif kind == stat.S_IFDIR:
             info.type = tarfile.DIRTYPE
             self.tar.addfile(info)
-            self._children(fd, path, arcname)
+            if not is_kernel_fs(fd):   # /proc, /sys, ... : the directory, not the kernel's files
+                self._children(fd, path, arcname)
         elif kind == stat.S_IFLNK:
             info.type, info.linkname = tarfile.SYMTYPE, os.readlink("", dir_fd=fd)
             self.tar.addfile(info)
@@ -179,8 +188,9 @@ class TarWriter:
         # sockets are left out, as Docker does
 
     def _children(self, fd: int, path: str, arcname: str) -> None:
-        prefix = arcname.rstrip("/") + "/" if arcname not in ("", ".") else (
-            "./" if arcname == "." else "")
+        # the root's entries are "/" and "//name", as Docker's: a client renames the archive's
+        # top entry by replacing its first "/" (docker cp -L of a link to /)
+        prefix = {"": "", ".": "./", "/": "//"}.get(arcname, arcname.rstrip("/") + "/")
         for name in walk_names(fd):
             try:
                 child = self.view.open_child(fd, path, name)
@@ -203,8 +213,8 @@ def write_archive(view: View, entry: Entry, out: BinaryIO) -> None:
     """The tar `GET /containers/{id}/archive` answers with."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=CHUNK) as tar:
-        name = "." if entry.name == "/" else entry.name
-        TarWriter(view, tar).add(entry.resolved.fd, entry.resolved.path, entry.resolved.st, name)
+        TarWriter(view, tar).add(entry.resolved.fd, entry.resolved.path, entry.resolved.st,
+                                 entry.name)
 
 
 def write_export(view: View, out: BinaryIO) -> None:

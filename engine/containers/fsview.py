@@ -20,6 +20,7 @@ Where the root fd comes from:
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat
@@ -133,6 +134,37 @@ class View:
 
     def close(self) -> None:
         os.close(self.root_fd)
+
+
+# file systems whose files are the kernel's, not the container's (a tar of the root shows their
+# mount points as empty directories, as Docker's, which never has them mounted where it reads)
+KERNEL_FS_MAGIC = frozenset({
+    0x9FA0,        # proc
+    0x62656572,    # sysfs
+    0x27E0EB,      # cgroup
+    0x63677270,    # cgroup2
+    0x1CD1,        # devpts
+    0x19800202,    # mqueue
+    0x64626720,    # debugfs
+    0x74726163,    # tracefs
+    0x73636673,    # securityfs
+    0xCAFE4A11,    # bpf
+    0x6E736673,    # nsfs
+})
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def fs_magic(fd: int) -> int:
+    """fstatfs(2)'s f_type of what `fd` (O_PATH is fine) is on."""
+    buf = ctypes.create_string_buffer(256)   # struct statfs: f_type is its first word
+    if _libc.fstatfs(ctypes.c_int(fd), buf) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def is_kernel_fs(fd: int) -> bool:
+    return fs_magic(fd) in KERNEL_FS_MAGIC
 
 
 def reopen(fd: int, flags: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 import uuid
@@ -45,6 +46,9 @@ def test_cp_both_ways_and_through_stdio(engine, box, tmp_path):
                          capture_output=True, timeout=60, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(out)) as tar:
         assert tar.getnames() == ["renamed"]
+    engine.cli("container", "cp", f"{box}:/", str(tmp_path / "wholeroot"), check=True)
+    assert (tmp_path / "wholeroot" / "renamed").read_text() == "alpha\n"
+    assert os.listdir(tmp_path / "wholeroot" / "proc") == []
     r = engine.cli("container", "cp", f"{box}:/no/such", str(tmp_path))
     assert r.returncode == 1 and "Could not find the file /no/such" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -475,3 +475,17 @@ def test_copy_into_volumes_of_a_created_container_reaches_them_at_start(client):
     finally:
         c.remove(force=True, v=True)
         client.volumes.get(name).remove()
+
+
+def test_archive_of_the_root_shows_kernel_file_systems_as_empty_dirs(running, tmp_path,
+                                                                     daemon):
+    c = running()
+    sh(c, "ln -s / /evil && echo r > /rootfile")
+    files = read_tar(c.get_archive("/evil/")[0])
+    assert files["evil/rootfile"] == b"r\n" and files["evil/proc"].isdir()
+    assert not [n for n in files if n.startswith(("evil/proc/", "evil/sys/"))]
+    out = subprocess.run([DOCKER_CLI, "cp", "-L", f"{c.id}:/evil", str(tmp_path / "root")],
+                         capture_output=True, env=cli_env(daemon), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "root" / "rootfile").read_text() == "r\n"
+    assert os.listdir(tmp_path / "root" / "proc") == []
