@@ -150,7 +150,8 @@ class Runtime:
 
     @classmethod
     def launch(cls) -> Runtime:
-        """Fork the zygote. Call before trio runs and before any thread starts."""
+        """Fork the zygote (which execs the interpreter afresh through a read-only view of it,
+        sealed_exe). Call before trio runs and before any thread starts."""
         import threading
 
         from engine.runtime import zygote
