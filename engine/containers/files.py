@@ -130,7 +130,7 @@ class FileAccess:
                     return entry.stat_doc()
                 finally:
                     entry.close()
-            return await trio.to_thread.run_sync(work)
+            return await trio.to_thread.run_sync(_plain_errors, work, path)
 
     async def get_archive(self, ref: str, path: str) -> tuple[str, BinaryIO]:
         """(path stat header, a spooled tar positioned at its start)."""
@@ -145,7 +145,7 @@ class FileAccess:
                         return entry.stat_header()
                     finally:
                         entry.close()
-                header = await trio.to_thread.run_sync(work)
+                header = await trio.to_thread.run_sync(_plain_errors, work, path)
         except BaseException:
             out.close()
             raise
@@ -157,7 +157,8 @@ class FileAccess:
         out = self._spool()
         try:
             async with self.view(rec, write=False, rootfs_only=True) as v:
-                await trio.to_thread.run_sync(archive.write_export, v, out)
+                await trio.to_thread.run_sync(_plain_errors,
+                                              lambda: archive.write_export(v, out), "/")
         except BaseException:
             out.close()
             raise
@@ -180,6 +181,16 @@ class FileAccess:
                 body.seek(0)
                 archive.extract_archive(v, path, ref, body, opts)
             await trio.to_thread.run_sync(work)
+
+
+def _plain_errors(work: Callable[[], Any], path: str) -> Any:
+    """Worker thread: run `work`; an OS error reading the container (a full disk for the
+    spool, a file the kernel refuses) is a one-line engine error naming the path, not a
+    traceback."""
+    try:
+        return work()
+    except OSError as e:
+        raise EngineError(f"cannot archive {path}: {e.strerror or e}") from None
 
 
 def read_in_view(view: View, path: str, limit: int = 4 << 20) -> str:
