@@ -14,7 +14,7 @@ import trio
 
 from engine.containers.changes import engine_made, present_in
 from engine.containers.model import ContainerState, anonymous_targets
-from engine.errors import BadParameter
+from engine.errors import BadParameter, Conflict, NotFound
 from engine.images.archive import write_diff
 from engine.images.changes import apply_changes
 
@@ -65,8 +65,11 @@ async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | N
         # Frozen while the upper dir is read, also with pause=false (Docker would not pause):
         # the layer writer (images.archive.write_diff) walks the upper dir by path names, and
         # a running container could swap a directory there for a link to a host path.
-        await mgr.pause(rec.id)
-        paused_here = True
+        try:
+            await mgr.pause(rec.id)
+            paused_here = True
+        except Conflict:
+            pass   # it exited (or was paused) meanwhile: nothing runs that could race us
     stubs = engine_made_paths(rec)
     try:
         def work() -> str:
@@ -89,7 +92,10 @@ async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | N
     finally:
         if paused_here:
             with trio.CancelScope(shield=True):
-                await mgr.unpause(rec.id)
+                try:
+                    await mgr.unpause(rec.id)
+                except (Conflict, NotFound):
+                    pass   # it exited while frozen (a process already on its way out)
     mgr.events.emit(_commit_event(mgr, rec, image_id))
     return image_id
 

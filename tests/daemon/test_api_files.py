@@ -489,3 +489,13 @@ def test_archive_of_the_root_shows_kernel_file_systems_as_empty_dirs(running, tm
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "root" / "rootfile").read_text() == "r\n"
     assert os.listdir(tmp_path / "root" / "proc") == []
+
+
+def test_commit_of_a_container_exiting_meanwhile(client):
+    for n in range(5):
+        c = client.containers.run("busybox", ["touch", "/test"], detach=True)
+        try:
+            img = c.commit("pc-exiting", str(n))
+            client.images.remove(img.id, force=True)
+        finally:
+            c.remove(force=True)
