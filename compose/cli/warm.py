@@ -19,8 +19,9 @@ Who may serve a command (the caller's environment, argv and terminal go to the s
     on it (SO_PEERCRED) must run as our effective uid; this is checked before anything is sent;
   - the server answers b"stale" (and the command runs in-process) unless the caller shares its
     namespaces (mount, pid, net, user, uts, ipc, cgroup), root directory and credentials beyond the
-    uid (groups, capabilities, no_new_privs, seccomp) — see caller_context(). Resource limits may
-    differ: the worker takes the caller's (see compose/cli/warm_server.py).
+    uid (groups, capabilities, no_new_privs, seccomp), nice value and CPU affinity — see
+    caller_context(). Resource limits may differ: the worker takes the caller's (see
+    compose/cli/warm_server.py). The cgroup a worker runs in is the server's, not the caller's.
 Any refusal runs the command in-process; PYCOMPOSE_WARM_TRACE=1 prints the reason on stderr.
 
 Wire format (a unix stream socket):
@@ -111,8 +112,8 @@ def trusted_directory(directory: str) -> str | None:
 
 
 def caller_context() -> bytes:
-    """This process's namespaces, root directory and credentials, as one comparable value
-    (about 60 us: eight stats and one read of /proc/self/status)."""
+    """This process's namespaces, root directory, credentials and scheduling (nice, CPUs), as
+    one comparable value (about 60 us: eight stats and one read of /proc/self/status)."""
     parts = []
     for name in NAMESPACES:
         st = os.stat("/proc/self/ns/" + name)
@@ -121,6 +122,9 @@ def caller_context() -> bytes:
     parts.append(b"root=%d:%d" % (st.st_dev, st.st_ino))
     parts += [line.replace(b"\t", b" ") for line in _read("/proc/self/status").splitlines()
               if line.startswith(CREDENTIAL_FIELDS)]
+    # how the caller asked to be scheduled (`nice`, `taskset`), which a worker would not inherit
+    parts.append(b"nice=%d" % os.getpriority(os.PRIO_PROCESS, 0))
+    parts.append(b"cpus=" + b",".join(b"%d" % cpu for cpu in sorted(os.sched_getaffinity(0))))
     return b";".join(parts)
 
 

@@ -396,7 +396,7 @@ class Server:
         if request.exe != interpreter() or request.pkg != package_dir():
             return "another Python or pycompose", []
         if request.context != self.context:
-            return "other namespaces, root or credentials", []
+            return "other namespaces, root, credentials or scheduling", []
         try:
             plan = limits_plan(parse_limits(request.limits), self.limits, self.can_raise_limits)
         except ValueError:

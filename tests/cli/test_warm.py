@@ -437,6 +437,17 @@ def test_a_caller_in_another_mount_namespace_sees_its_own_files(engine, tmp_path
     assert "image: host-view" in host.stdout and "warm worker" in host.stderr
 
 
+@pytest.mark.integration
+def test_a_caller_with_another_nice_value_runs_in_process(engine):
+    env, _engine, servers = engine
+    _start_server(env, servers)
+    result = subprocess.run(["nice", "-n", "5"] + CLI + ["--help"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "Usage: pycompose" in result.stdout
+    assert "warm worker" not in result.stderr and "other namespaces" in result.stderr
+    assert "warm worker" in _run(env, "--help").stderr
+
+
 def _limits(pid: int) -> dict[str, tuple[str, str]]:
     rows = Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]
     return {row[:26].strip(): (row[26:47].strip(), row[47:68].strip()) for row in rows}
