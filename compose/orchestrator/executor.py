@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from compose.graph import COMPLETED, Edge
 from compose.orchestrator import headstart, naming, networks
 from compose.orchestrator import labels as L
 from compose.orchestrator.builds import build_images, image_of, plan_builds
@@ -27,7 +28,7 @@ from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOpt
                                        RecreatePolicy, Step, orphan_warning, plan_project)
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.readiness import Readiness
-from compose.orchestrator.project_view import Dependency, ProjectSpec, ServiceSpec
+from compose.orchestrator.project_view import ProjectSpec, ServiceSpec
 from compose.orchestrator.waiting import check_condition, check_ready, poll
 from engine.errors import EngineError, NotFound, PycomposeError
 
@@ -240,7 +241,7 @@ class Orchestrator(ExistingContainers):
         targets = list(opts.services) or list(self.project.services)
         for name in targets:
             self.project.service(name)
-        return targets if opts.no_deps else self.project.with_dependencies(targets)
+        return targets if opts.no_deps else self.project.graph.closure(targets)
 
     async def resolve_images(self, names: Iterable[str], pull: str | None = None) -> None:
         """Image ids of the services' images, in parallel, pulling missing ones (or all, with
@@ -340,7 +341,7 @@ class Orchestrator(ExistingContainers):
         for c in existing:
             if c.service in self.project.services and not c.oneoff and (c.number or 1) == 1:
                 self._ids.setdefault(c.service, c.id)
-        order = [n for layer in self.project.start_generations(names) for n in layer]
+        order = self.project.graph.start_order(names)
         desired = []
         for n in order:
             spec = self.project.services[n]
@@ -382,8 +383,8 @@ class Orchestrator(ExistingContainers):
                 await self._wait_dependencies(spec, in_run, done, result, opts.start)
                 # `depends_on: {x: {restart: true}}`: a dependency that was (re)started in
                 # this run restarts the running containers of this service too.
-                restart = opts.start and any(d.restart and d.service in changed
-                                             for d in spec.depends_on)
+                restart = opts.start and any(d in changed
+                                             for d in self.project.graph.restart_triggers(name))
                 for step in plan.for_service(name):
                     if step.action is not Action.NOOP:
                         changed.add(name)
@@ -413,8 +414,8 @@ class Orchestrator(ExistingContainers):
         # The waits below follow the engine's events when it has them (changes.py): one
         # subscription for the whole run, begun now so it is live when the first wait starts.
         waits = opts.start and (opts.wait or any(
-            d.condition != "service_started" and d.service in in_run
-            for n in names for d in self.project.services[n].depends_on))
+            e.condition != "service_started" and e.dependency in in_run
+            for n in names for e in self.project.graph.dependencies(n)))
         async with trio.open_nursery() as watch:
             if waits and self.gw.threaded:
                 self._changes = ContainerChanges.for_project(self.gw.dedicated,
@@ -441,39 +442,39 @@ class Orchestrator(ExistingContainers):
     async def _wait_dependencies(self, spec: ServiceSpec, in_run: set[str],
                                  done: Mapping[str, trio.Event], result: UpResult,
                                  start: bool) -> None:
-        deps = list(spec.depends_on) + [Dependency(p) for p in spec.namespace_parents
-                                        if p not in {d.service for d in spec.depends_on}]
-        for dep in deps:
-            if dep.service not in in_run:
-                if dep.service not in self.project.services and not dep.required:
-                    self.progress.warn(f"optional dependency {dep.service!r} of "
-                                       f"{spec.name!r} is not enabled")
+        graph = self.project.graph
+        for dep in graph.absent(spec.name):
+            if not dep.required:
+                self.progress.warn(f"optional dependency {dep.dependency!r} of "
+                                   f"{spec.name!r} is not enabled")
+        for dep in graph.dependencies(spec.name):
+            if dep.dependency not in in_run:   # --no-deps, or `up SERVICE` without it
                 continue
-            await done[dep.service].wait()
-            upstream = result.failures.get(dep.service)
+            await done[dep.dependency].wait()
+            upstream = result.failures.get(dep.dependency)
             condition = None
             if upstream is None and start:
                 condition = await self._wait_condition(dep, result)
             if upstream is None and condition is None:
                 continue
             if not dep.required:
-                self.progress.warn(f"optional dependency {dep.service!r} of {spec.name!r} "
+                self.progress.warn(f"optional dependency {dep.dependency!r} of {spec.name!r} "
                                    f"failed: {(upstream or condition).message}")
                 continue
             if condition is not None:
                 raise DependencyError(f"dependency failed to start: {condition.message}")
             raise UpstreamError(f"service {spec.name!r} skipped: dependency "
-                                f"{dep.service!r} failed")
+                                f"{dep.dependency!r} failed")
 
-    async def _wait_condition(self, dep: Dependency,
+    async def _wait_condition(self, dep: Edge,
                               result: UpResult | None = None) -> PycomposeError | None:
         if dep.condition == "service_started":
             return None
         # the dependency's containers as this run left them (no listing needed), else listed
         containers: list[Started | Observed] = [
-            c for c in (result.containers if result else ()) if c.service == dep.service]
+            c for c in (result.containers if result else ()) if c.service == dep.dependency]
         if not containers:
-            containers = await self.observed(all=True, service=dep.service, oneoff=False)
+            containers = await self.observed(all=True, service=dep.dependency, oneoff=False)
         if not containers:
             return None   # scaled to 0: nothing to wait on
         try:
@@ -487,9 +488,9 @@ class Orchestrator(ExistingContainers):
             return first
         return None
 
-    async def _poll_one(self, dep: Dependency, c: Started | Observed) -> None:
+    async def _poll_one(self, dep: Edge, c: Started | Observed) -> None:
         await poll(lambda: self.gw.call("inspect_container", c.id),
-                   lambda data: check_condition(dep.condition, dep.service, c.name, data),
+                   lambda data: check_condition(dep.condition, dep.dependency, c.name, data),
                    arm=self._arm(c.id))
 
     def _arm(self, cid: str):
@@ -500,9 +501,7 @@ class Orchestrator(ExistingContainers):
     async def _until_ready(self, c: Started) -> object:
         """`up --wait` for one container (readiness.py): running, healthy if it has a check;
         exited 0 only for services others wait on with `service_completed_successfully`."""
-        completed_ok = any(d.service == c.service and
-                           d.condition == "service_completed_successfully"
-                           for s in self.project.services.values() for d in s.depends_on)
+        completed_ok = self.project.graph.awaited_as(c.service, COMPLETED)
         return await poll(lambda: self.gw.call("inspect_container", c.id),
                           lambda data: check_ready(c.name, data, completed_ok),
                           arm=self._arm(c.id))

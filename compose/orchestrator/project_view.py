@@ -10,9 +10,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from compose.orchestrator.errors import NoSuchService, OrchestratorError
+
+if TYPE_CHECKING:
+    from compose.graph import ServiceGraph
 
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
@@ -49,17 +53,22 @@ class ServiceSpec:
         return bool(self.config.get("build"))
 
     @property
-    def namespace_parents(self) -> tuple[str, ...]:
-        """Services whose namespaces or volumes this one joins (`service:X`)."""
+    def namespace_refs(self) -> tuple[tuple[str, str], ...]:
+        """(key, service) for each `service:X` namespace and `volumes_from` this one joins."""
         out = []
         for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
             value = self.config.get(key) or ""
             if isinstance(value, str) and value.startswith("service:"):
-                out.append(value.split(":", 1)[1])
+                out.append((key, value.split(":", 1)[1]))
         for item in self.config.get("volumes_from") or []:
             if not item.startswith("container:"):
-                out.append(item.split(":", 1)[0])
-        return tuple(dict.fromkeys(out))
+                out.append(("volumes_from", item.split(":", 1)[0]))
+        return tuple(out)
+
+    @property
+    def namespace_parents(self) -> tuple[str, ...]:
+        """Services whose namespaces or volumes this one joins (`service:X`)."""
+        return tuple(dict.fromkeys(parent for _, parent in self.namespace_refs))
 
     def networks(self) -> list[str]:
         if self.config.get("network_mode"):
@@ -111,42 +120,38 @@ class ProjectSpec:
     def known_services(self) -> set[str]:
         return set(self.services) | set(self.disabled)
 
+    @cached_property
+    def graph(self) -> ServiceGraph:
+        """The dependency graph (compose/graph.py), built once: it decides every order."""
+        from compose.graph import Edge, build_graph
+
+        edges: dict[str, list[Edge]] = {}
+        for name, spec in self.services.items():
+            via: dict[str, list[str]] = {}
+            for key, parent in spec.namespace_refs:
+                via.setdefault(parent, []).append(key)
+            out = [Edge(name, d.service, d.condition, d.required, d.restart,
+                        tuple(via.pop(d.service, ()))) for d in spec.depends_on]
+            # a `service:x` the canonical depends_on does not list (normalization adds them;
+            # a hand-made mapping may not): it must start first all the same
+            out += [Edge(name, parent, restart=any(k != "volumes_from" for k in keys),
+                         via=tuple(keys)) for parent, keys in via.items()]
+            edges[name] = out
+        return build_graph(edges)
+
     def with_dependencies(self, names: Iterable[str]) -> list[str]:
         """`names` plus everything they depend on (enabled, required or not)."""
-        seen: dict[str, None] = {}
-        stack = list(names)
-        for name in stack:
+        names = list(names)
+        for name in names:
             self.service(name)
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen[name] = None
-            stack.extend(d.service for d in self.services[name].depends_on
-                         if d.service in self.services)
-        return [s for s in self.services if s in seen]
+        return self.graph.closure(names)
 
     def start_generations(self, names: Iterable[str] | None = None) -> list[list[str]]:
         """Layers of services whose dependencies (within `names`) are all in earlier layers."""
-        wanted = list(self.services) if names is None else list(names)
-        wanted_set = set(wanted)
-        deps = {n: {d.service for d in self.services[n].depends_on
-                    if d.service in wanted_set} | (set(self.services[n].namespace_parents)
-                                                    & wanted_set)
-                for n in wanted}
-        layers: list[list[str]] = []
-        placed: set[str] = set()
-        while len(placed) < len(wanted):
-            layer = [n for n in wanted if n not in placed and deps[n] <= placed]
-            if not layer:
-                cycle = sorted(set(wanted) - placed)
-                raise OrchestratorError(f"dependency cycle between services: {', '.join(cycle)}")
-            layers.append(layer)
-            placed.update(layer)
-        return layers
+        return self.graph.start_generations(names)
 
     def stop_generations(self, names: Iterable[str] | None = None) -> list[list[str]]:
-        return list(reversed(self.start_generations(names)))
+        return self.graph.stop_generations(names)
 
 
 def config_hash(service: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from compose.orchestrator.errors import NoSuchService, OrchestratorError
+from compose.graph import DependencyCycleError
+from compose.orchestrator.errors import NoSuchService
 from compose.orchestrator.project_view import Dependency, config_hash, from_canonical
 
 DATA = {
@@ -49,7 +50,7 @@ def test_errors():
         p.with_dependencies(["nope"])
     cyclic = {"services": {"a": {"image": "b", "depends_on": ["b"]},
                            "b": {"image": "b", "depends_on": ["a"]}}}
-    with pytest.raises(OrchestratorError, match="cycle"):
+    with pytest.raises(DependencyCycleError, match="dependency cycle detected: a -> b -> a"):
         from_canonical("demo", cyclic).start_generations()
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from compose import schema
 from compose.errors import ComposeError
-from compose.graph import dependency_graph, find_cycle, start_generations, stop_generations
+from compose.graph import find_cycle
 from compose.loader.yaml_reader import read_yaml
 from compose.merge import merge_all, unicity
 from compose.model import Condition, MountType, RestartPolicy, config_hash
@@ -250,13 +250,17 @@ GRAPH = """
 
 
 def test_generations_and_stop_order(tmp_path):
-    p = _load(tmp_path, GRAPH).project
-    assert start_generations(p) == [["cache", "db"], ["api", "worker"], ["web"]]
-    assert stop_generations(p) == [["web"], ["api", "worker"], ["cache", "db"]]
-    assert start_generations(p, ["api"]) == [["db"], ["api"]]
-    g = dependency_graph(p)
-    assert g.edges["api", "db"]["dep"].condition is Condition.HEALTHY
-    assert set(g.successors("web")) == {"api", "cache"}
+    from compose.orchestrator.project_view import from_canonical
+
+    loaded = _load(tmp_path, GRAPH)
+    g = from_canonical(loaded.project.name, loaded.canonical).graph   # what `up` orders by
+    # the canonical form lists services by name, so a generation does too
+    assert g.start_generations() == [["cache", "db"], ["api", "worker"], ["web"]]
+    assert g.stop_generations() == [["web"], ["api", "worker"], ["cache", "db"]]
+    assert g.start_generations(g.closure(["api"])) == [["db"], ["api"]]
+    assert g.digraph.edges["db", "api"]["edge"].condition == Condition.HEALTHY.value
+    assert [e.dependency for e in g.dependencies("web")] == ["api", "cache"]
+    assert g.restart_triggers("worker") == ("db",)   # links restart with their target
 
 
 def test_find_cycle():
