@@ -61,6 +61,9 @@ def _secrets(req: Request) -> dict[str, bytes]:
 
 def build_options(req: Request) -> BuildOptions:
     """The query of POST /build -> BuildOptions (secrets are added by the handler)."""
+    if req.arg("extrahosts"):   # RUN steps would run without them: refused, not ignored
+        raise BadParameter("extrahosts: extra /etc/hosts entries for build steps are not "
+                           "supported")
     return BuildOptions(dockerfile=req.arg("dockerfile") or "Dockerfile",
                         tags=tuple(t for t in req.args("t") if t),
                         build_args=_json_arg(req, "buildargs"),

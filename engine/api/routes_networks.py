@@ -8,6 +8,7 @@ from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.api.validate import adder
 from engine.containers.networking import _aliases, _ip
+from engine.containers.unsupported import check_endpoint, check_network_create
 from engine.errors import BadParameter, NotFound
 from netbridge.shapes import network_json
 
@@ -25,6 +26,7 @@ def register(router: Router, engine: Engine) -> None:
         body = req.json({}) or {}
         if not isinstance(body, dict) or not body.get("Name"):
             raise BadParameter("Name: a network name is required")
+        check_network_create(body)
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise BadParameter(f"Driver: unsupported network driver {driver!r} (only bridge)")
@@ -80,6 +82,7 @@ def register(router: Router, engine: Engine) -> None:
         net = await trio.to_thread.run_sync(nets.get, req.params["id"])
         rec = mgr.get(str(body.get("Container") or ""))
         cfg = body.get("EndpointConfig") or {}
+        check_endpoint(cfg, "EndpointConfig")
         await mgr.connect_network(rec.id, net.name, cfg)
         return Response(200, b"", None)
 

@@ -16,7 +16,6 @@ from engine.containers.io import (STDERR, STDOUT, IoSession, cloexec_pipe, fd_st
 from engine.containers.model import ContainerState
 from engine.containers.detachkeys import parse_detach_keys
 from engine.errors import BadParameter, Conflict, NotFound
-from engine.runtime import users
 from engine.runtime.spec import ProcessSpec
 
 if TYPE_CHECKING:
@@ -131,8 +130,8 @@ class ExecRegistry:
         from engine.runtime.runtime import Stdio
 
         cfg = rec.config
-        resolved = await trio.to_thread.run_sync(users.resolve_user, Path(run.spec.rootfs),
-                                                 user or cfg.user)
+        resolved = await trio.to_thread.run_sync(setup.container_user, Path(run.spec.rootfs),
+                                                 cfg, user or cfg.user)
         base = setup.container_env(cfg, run.spec.hostname)
         merged = {e.split("=", 1)[0]: e for e in base}
         for e in env:

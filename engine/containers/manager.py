@@ -34,7 +34,6 @@ from engine.containers.store import ContainerRecord, ContainerStore, generate_na
 from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, Conflict,
                            EngineError, NotFound, PycomposeError)
 from engine.runtime import rootfs as rootfs_ops
-from engine.runtime import users
 from engine.runtime.spec import ContainerSpec
 from engine.runtime.steptime import step
 from engine.volumes import VolumeStore
@@ -305,7 +304,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             rootfs_ops.mount_overlay(list(lowers), rec.dir / "upper", rec.dir / "work", merged)
         undo.append(lambda: rootfs_ops.unmount(merged))
         mounts = setup.build_mounts(rec, self.volumes, merged)
-        user = users.resolve_user(merged, cfg.user)
+        user = setup.container_user(merged, cfg, cfg.user)
         hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
         spec = ContainerSpec(
             id=rec.id, rootfs=str(merged), hostname=hostname,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.containers.restart import RestartPolicy
+from engine.containers.unsupported import check_create
 from engine.errors import BadParameter
 from engine.runtime import destinations
 from engine.runtime.capabilities import check_cap_names
@@ -407,6 +408,7 @@ def parse_create(body: object) -> ContainerConfig:
     """Validate a ContainerCreate body (Config fields at top level, plus HostConfig and
     NetworkingConfig)."""
     b = _dict(body, "body")
+    check_create(b)
     image = b.get("Image")
     if not isinstance(image, str) or not image:
         raise BadParameter("Image: an image is required")

@@ -84,6 +84,8 @@ def host_config_json(cfg: ContainerConfig) -> dict:
     host.setdefault("Privileged", False)
     host.setdefault("CapAdd", None)
     host.setdefault("CapDrop", None)
+    # clients read it (the docker SDK's tests); the one runtime there is, as /info names it
+    host["Runtime"] = host.get("Runtime") or "pycompose"
     return host
 
 

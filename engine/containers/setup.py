@@ -147,6 +147,20 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> li
     return out
 
 
+def container_user(rootfs: Path, cfg: ContainerConfig, spec: str) -> User:
+    """`spec` (Config.User or an exec's User) resolved in the container's root, plus
+    HostConfig.GroupAdd (group names from the container's /etc/group, or numbers) as
+    supplementary groups, for PID 1 and execs alike, as Docker."""
+    from engine.runtime import users
+
+    user = users.resolve_user(rootfs, spec)
+    extra = [g for g in (users.resolve_user(rootfs, f"0:{name}").gid for name in cfg.group_add)
+             if g not in user.additional_gids]
+    if not extra:
+        return user
+    return User(user.uid, user.gid, user.additional_gids + tuple(dict.fromkeys(extra)))
+
+
 def container_env(cfg: ContainerConfig, hostname: str) -> tuple[str, ...]:
     # A bare `NAME` (`docker run -e NAME` with NAME unset in the client) unsets NAME, as
     # Docker's start does: it is kept in the config (inspect shows it), never in the process.

@@ -161,3 +161,46 @@ def test_detach_watch_holds_a_begun_sequence_and_swallows_a_complete_one():
     w = DetachWatch(b"\x10\x11")
     w.feed(b"z\x10")
     assert w.flush() == b"\x10"
+
+
+def test_fields_we_do_not_honour_are_refused_by_name():
+    import pytest
+
+    from engine.containers.unsupported import check_create, check_endpoint, check_network_create
+    from engine.errors import BadParameter
+
+    refused = [
+        ({"MacAddress": "02:42:ac:11:00:02"}, "Config.MacAddress"),
+        ({"HostConfig": {"Links": ["db:database"]}}, "HostConfig.Links"),
+        ({"HostConfig": {"Runtime": "crun"}}, "Unknown runtime specified crun"),
+        ({"HostConfig": {"Binds": ["/tmp:/mnt:ro,rshared"]}}, "bind propagation rshared"),
+        ({"HostConfig": {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/m",
+                                     "BindOptions": {"Propagation": "rslave"}}]}},
+         r"Mounts\[0\].BindOptions.Propagation: rslave"),
+        ({"NetworkingConfig": {"EndpointsConfig": {"n": {"DriverOpts": {"a": "b"}}}}},
+         "DriverOpts"),
+    ]
+    for body, message in refused:
+        with pytest.raises(BadParameter, match=message):
+            check_create({"Image": "busybox", **body})
+    # what the docker CLI sends by default passes
+    check_create({"Image": "busybox", "MacAddress": "", "HostConfig": {
+        "NetworkMode": "default", "Binds": ["/tmp:/mnt:ro,rprivate"], "Runtime": "runc",
+        "Links": None}, "NetworkingConfig": {"EndpointsConfig": {"default": {
+            "MacAddress": "", "DriverOpts": None, "Links": None}}}})
+    with pytest.raises(BadParameter, match="EndpointConfig.MacAddress"):
+        check_endpoint({"MacAddress": "02:00:00:00:00:01"}, "EndpointConfig")
+    for body, message in [
+            ({"EnableIPv6": True}, "EnableIPv6"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "IPv6 addresses"),
+            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.0/25"}]}},
+             "IPRange"),
+            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24",
+                                   "AuxiliaryAddresses": {"r": "10.9.0.5"}}]}},
+             "AuxiliaryAddresses"),
+            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}, {"Subnet": "10.9.1.0/24"}]}},
+             "one subnet")]:
+        with pytest.raises(BadParameter, match=message):
+            check_network_create({"Name": "n", **body})
+    check_network_create({"Name": "n", "IPAM": {"Driver": "default",
+                                                "Config": [{"Subnet": "10.9.0.0/24"}]}})

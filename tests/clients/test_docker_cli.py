@@ -236,3 +236,42 @@ def test_info_and_version(docker):
         assert key in info, key
     assert not info.get("ServerErrors"), info.get("ServerErrors")
     assert docker.out("version", "--format", "{{.Server.APIVersion}}").strip() == "1.41"
+
+
+def test_group_add_gives_supplementary_groups_to_the_process_and_execs(docker):
+    out = docker.out("run", "--rm", "--group-add", "1234", "--group-add", "nogroup", "busybox",
+                     "id", "-G")
+    assert out.split() == ["0", "1234", "65534"]
+    docker.run("run", "-d", "--name", "pcgroups", "--group-add", "77", "busybox", "sleep", "60")
+    try:
+        assert "77" in docker.out("exec", "pcgroups", "id", "-G").split()
+    finally:
+        docker.run("rm", "-f", "pcgroups")
+    r = docker.run("run", "--rm", "--group-add", "pcnosuchgroup", "busybox", "true", check=False)
+    assert r.returncode != 0 and b"pcnosuchgroup" in r.stderr
+
+
+def test_what_we_do_not_honour_is_a_one_line_refusal(docker):
+    for args, says in [(["--link", "x:y"], b"HostConfig.Links"),
+                       (["-v", "/tmp:/mnt:rshared"], b"bind propagation rshared"),
+                       (["--runtime", "crun"], b"Unknown runtime specified crun")]:
+        r = docker.run("run", "--rm", *args, "busybox", "true", check=False)
+        assert r.returncode == 125 and says in r.stderr, r.stderr
+        assert b"Traceback" not in r.stderr
+    r = docker.run("network", "create", "--subnet", "10.239.7.0/24", "--ip-range",
+                   "10.239.7.0/25", "pcrange", check=False)
+    assert r.returncode == 1 and b"IPRange" in r.stderr
+    r = docker.run("network", "create", "--ipv6", "pcsix", check=False)
+    assert r.returncode == 1 and b"IPv6" in r.stderr
+    assert "pcrange" not in docker.out("network", "ls", "--format", "{{.Name}}").split()
+    info = json.loads(docker.out("container", "create", "--name", "pcrt", "busybox", "true")
+                      and docker.out("inspect", "pcrt"))[0]
+    assert info["HostConfig"]["Runtime"] == "pycompose"
+    docker.run("rm", "pcrt")
+
+
+def test_build_add_host_is_refused_by_name(docker, tmp_path):
+    ctx = _context(tmp_path)
+    r = docker.run("build", "--add-host", "pchost:10.1.2.3", "-f", "-", str(ctx),
+                   input=b"FROM busybox\nRUN cat /etc/hosts\n", check=False)
+    assert r.returncode != 0 and b"extrahosts" in r.stderr, r.stderr
