@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "version": "compose.cli.version:app",
     "cp": "compose.cli.cp:app",
     "stats": "compose.cli.stats:app",
+    "graph": "compose.cli.graph:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module
@@ -65,6 +66,7 @@ COMPOSE_VERBS: dict[str, str] = {
     "run": "Run a one-off command in a new container of a service",
     "exec": "Run a command in a service's running container",
     "config": "Check the compose files and print the resolved project",
+    "graph": "Show the services' dependency graph and start order (tree, dot, mermaid, json)",
     "build": "Build the images of services that have a build section",
     "pull": "Pull the images of the project's services",
     "create": "Create the project's containers without starting them",
