@@ -30,6 +30,7 @@ from engine.images.sparse import copy_sparse
 from engine.images.tarpath import WhiteoutKind, clean_name, whiteout_of
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
+_INPUT_ERRNOS = frozenset({errno.EFBIG, errno.ENAMETOOLONG, errno.ELOOP, errno.EMLINK})
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 
 _SYS_OPENAT2 = 437
@@ -119,10 +120,13 @@ class Extractor:
             except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
                 raise BadParameter(f"broken layer tarball: {exc}") from None
             except OSError as exc:
-                # ELOOP from a symlink loop, ENOSPC, ...: one line naming the entry.
+                # ELOOP from a symlink loop, ENOSPC, ...: one line naming the entry. What the
+                # layer asked for (a file larger than the filesystem allows, a name too long,
+                # a link loop) is the input's fault (400); the rest is ours (disk full, I/O).
                 shown = repr(member.name) if member is not None else "(header)"
-                raise EngineError(f"cannot extract layer entry {shown}: "
-                                  f"{exc.strerror or exc}") from None
+                cls = BadParameter if exc.errno in _INPUT_ERRNOS else EngineError
+                raise cls(f"cannot extract layer entry {shown}: {exc.strerror or exc}") \
+                    from None
             reader.drain()
             self._drop_parent()
             self._finish_dirs()

@@ -311,3 +311,39 @@ def test_oversized_metadata_is_refused_unread(store: ImageStore):
         tar.addfile(info, io.BytesIO(big))
     with pytest.raises(BadParameter, match="larger than .* not image metadata"):
         store.load(io.BytesIO(buf.getvalue()))
+
+
+def _pax_sparse_tar(realsize: int, runs: list[tuple[int, int]]) -> bytes:
+    """A PAX 1.0 sparse member (what GNU tar --format=posix -S writes), crafted: its map block
+    then the data runs."""
+    sparse_map = f"{len(runs)}\n" + "".join(f"{o}\n{n}\n" for o, n in runs)
+    data = sparse_map.encode().ljust(512, b"\0") + b"".join(b"x" * n for _, n in runs)
+    info = tarfile.TarInfo("GNUSparseFile.0/big")
+    info.size = len(data)
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                        "GNU.sparse.name": "big", "GNU.sparse.realsize": str(realsize)}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.integration
+def test_a_sparse_file_beyond_the_filesystems_limit_is_bad_input(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(BadParameter, match="cannot extract layer entry 'big': File too large"):
+        extract_layer(io.BytesIO(_pax_sparse_tar(1 << 62, [(0, 10), (1 << 40, 5)])), out)
+
+
+@pytest.mark.integration
+def test_a_crafted_sparse_member_lands_at_its_offsets(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    extract_layer(io.BytesIO(_pax_sparse_tar(3 << 30, [(0, 10), (2 << 30, 5)])), out)
+    big = out / "big"
+    assert big.stat().st_size == 3 << 30 and _allocated(big) < MIB
+    with big.open("rb") as f:
+        assert f.read(11) == b"x" * 10 + b"\0"
+        f.seek((2 << 30) - 1)
+        assert f.read(7) == b"\0" + b"x" * 5 + b"\0"
