@@ -100,10 +100,11 @@ def _disk_usage(engine: Engine) -> dict:
         doc["Containers"] = uses.get(image.id, 0)
         doc["SharedSize"] = -1
         image_docs.append(doc)
-        for layer, path in zip(images.layer_refs(image), images.layer_paths(image)):
+        for layer in images.layer_refs(image):
             if layer.diff_id not in seen:
                 seen.add(layer.diff_id)
-                layers_size += _tree_size(path)
+                # the unpacked size the store recorded, not a walk of every layer per call
+                layers_size += images.layer_record(layer.diff_id).size
     volume_docs = []
     for vol in engine.volumes.list():
         doc = vol.to_docker()

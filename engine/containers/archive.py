@@ -142,6 +142,19 @@ class _Exactly:
         return b"".join(parts)
 
 
+# file capabilities travel as Docker's archives carry them (the only xattr Docker copies)
+CAPABILITY_XATTR = "security.capability"
+CAPABILITY_PAX = "SCHILY.xattr." + CAPABILITY_XATTR
+
+
+def _file_capability(fd: int) -> str | None:
+    try:
+        # tarfile writes PAX values as UTF-8 with surrogateescape: binary survives the trip
+        return os.getxattr(fd, CAPABILITY_XATTR).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+
+
 class TarWriter:
     """Writes entries found through a view into a tarfile, never following a link."""
 
@@ -167,6 +180,9 @@ class TarWriter:
             info.size = st.st_size
             rfd = reopen(fd, os.O_RDONLY)   # a regular file: fstat said so
             try:
+                capability = _file_capability(rfd)
+                if capability is not None:
+                    info.pax_headers[CAPABILITY_PAX] = capability
                 self.tar.addfile(info, _Exactly(rfd, st.st_size))
             finally:
                 os.close(rfd)
@@ -322,6 +338,10 @@ class Extractor:
             try:
                 # through the fd: the very entry just made, whatever the name points at now
                 os.chmod(f"/proc/self/fd/{fd}", m.mode & 0o7777)
+                capability = m.pax_headers.get(CAPABILITY_PAX) if m.isreg() else None
+                if capability is not None:   # after chown, which clears it
+                    os.setxattr(f"/proc/self/fd/{fd}", CAPABILITY_XATTR,
+                                capability.encode("utf-8", "surrogateescape"))
                 mtime = int(m.mtime * 1e9)
                 if m.isdir():
                     self.dir_times.append((where, mtime))

@@ -265,3 +265,20 @@ def test_changes_from_an_upper_dir_with_whiteouts_and_opaque_dirs(tmp_path):
                      "/opq": Kind.MODIFIED, "/opq/new": Kind.ADDED,
                      "/var": Kind.MODIFIED, "/var/up": Kind.MODIFIED,
                      "/var/up/etc": Kind.ADDED}
+
+
+@pytest.mark.integration
+def test_file_capabilities_travel_both_ways(tree):
+    """Needs root (CAP_SETFCAP): security.capability is copied out and set on the way in."""
+    root, _outside, view = tree
+    (root / "ping").write_bytes(b"\x7fELF")
+    cap = bytes.fromhex("0100000200200000000000000000000000000000")   # cap_net_raw, v2
+    os.setxattr(root / "ping", "security.capability", cap)
+    entry = archive.locate(view, "/ping", "c")
+    out = io.BytesIO()
+    archive.write_archive(view, entry, out)
+    entry.close()
+    out.seek(0)
+    (root / "in").mkdir()
+    archive.extract_archive(view, "/in", "c", out, archive.ExtractOptions())
+    assert os.getxattr(root / "in" / "ping", "security.capability") == cap
