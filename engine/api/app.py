@@ -15,7 +15,6 @@ def build_router(engine: Engine) -> Router:
     routes_containers.register(router, engine)
     routes_images.register(router, engine)
     routes_volumes.register(router, engine)
-    routes_files.register(router, engine)
     if engine.networks is not None:
         from engine.api import routes_networks
         routes_networks.register(router, engine)
@@ -24,4 +23,6 @@ def build_router(engine: Engine) -> Router:
         routes_build.register(router, engine)
     except Exception:
         logging.getLogger("engine.api").exception("image builds are unavailable")
+    # last: cp/diff/commit/... are rare next to create/start/exec, which match before them
+    routes_files.register(router, engine)
     return router
