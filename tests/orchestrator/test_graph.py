@@ -132,3 +132,26 @@ def test_build_graph_from_plain_edges():
     assert g.absent() == (Edge("c", "gone", required=False),)
     with pytest.raises(ValueError):
         build_graph({"a": [Edge("b", "a")]})
+
+
+def test_ups_ordering_goes_through_networkx(tmp_path):
+    """What `up` does before it reaches the engine (load the project, pick the services and
+    their dependencies) imports networkx; loading alone, as `config` does, does not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web: {image: b, depends_on: [db]}\n  db: {image: b}\n")
+    code = (
+        "import sys\n"
+        "from compose.cli.main import GlobalOptions\n"
+        "from compose.orchestrator.session import load_spec\n"
+        f"spec = load_spec(GlobalOptions(files=[{str(tmp_path / 'compose.yaml')!r}]))\n"
+        "assert 'networkx' not in sys.modules\n"
+        "print(spec.with_dependencies(['web']), spec.start_generations())\n"
+        "assert 'networkx' in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['db', 'web'] [['db'], ['web']]"
