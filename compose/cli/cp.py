@@ -15,6 +15,8 @@ def cp(
     index: int = typer.Option(0, "--index", help="replica (default: the first)"),
     follow_link: bool = typer.Option(False, "-L", "--follow-link",
                                      help="Follow a symlink given as the source"),
+    archive: bool = typer.Option(False, "-a", "--archive",
+                                 help="Archive mode (copy all uid/gid information)"),
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import find_replica
@@ -35,7 +37,8 @@ def cp(
         # the same copy as `container cp`, with the service replaced by its container's id
         source = copy.Endpoint(source.path, container.id if source.container else None)
         target = copy.Endpoint(target.path, container.id if target.container else None)
-        copy.copy(session.gateway.client(), source, target, follow=follow_link)
+        copy.copy(session.gateway.client(), source, target, follow=follow_link,
+                  archive=archive)
     finally:
         session.gateway.close()
     return 0

@@ -38,12 +38,15 @@ def cp(src: str = typer.Argument(..., help="CONTAINER:SRC_PATH or a local path (
        dest: str = typer.Argument(..., help="CONTAINER:DEST_PATH or a local path ('-': a tar "
                                              "on stdout)."),
        follow_link: bool = typer.Option(False, "-L", "--follow-link",
-                                        help="Follow a symlink given as the source.")) -> None:
+                                        help="Follow a symlink given as the source."),
+       archive: bool = typer.Option(False, "-a", "--archive",
+                                    help="Keep uid/gid (owned by the container's user).")
+       ) -> None:
     """Copy files between a container and the local file system."""
     from engine.cli import copy
 
     copy.copy(get_client(), copy.parse_endpoint(src), copy.parse_endpoint(dest),
-              follow=follow_link)
+              follow=follow_link, archive=archive)
 
 
 @commands.command("diff", context_settings=COMMAND_SETTINGS)

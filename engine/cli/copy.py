@@ -165,23 +165,30 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str) -> None:
 
 # -- into a container -----------------------------------------------------------------------------
 
-def local_tar(src: str, arcname: str, out: BinaryIO) -> None:
-    """A tar of local `src` (links kept as links) with its top entry named `arcname`."""
+def _as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+def local_tar(src: str, arcname: str, out: BinaryIO, *, keep_ids: bool = False) -> None:
+    """A tar of local `src` (links kept as links) with its top entry named `arcname`; owned
+    by root unless `keep_ids` (docker cp -a), as the docker CLI makes it."""
     if not os.path.lexists(src):
         raise CopyError(f"no such file or directory: {src}")
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(src, arcname=arcname, recursive=True)
+        tar.add(src, arcname=arcname, recursive=True, filter=None if keep_ids else _as_root)
 
 
 def copy_to(client: Any, container: str, src: str, dest: str,
-            stdin: BinaryIO | None = None) -> None:
+            stdin: BinaryIO | None = None, *, archive: bool = False) -> None:
     st = stat_path(client, container, dest)
     if st is not None and st.is_link:
         st = stat_path(client, container, st.link_target) or st
     if src == "-":
         if st is None or not st.is_dir:
             raise CopyError(f"destination {dest} must be a directory in container {container}")
-        _put(client, container, dest, stdin or sys.stdin.buffer)
+        _put(client, container, dest, stdin or sys.stdin.buffer, archive)
         return
     src_is_dir = os.path.isdir(src)
     contents_only = src_is_dir and (src == "." or src.endswith("/."))
@@ -202,17 +209,20 @@ def copy_to(client: Any, container: str, src: str, dest: str,
             raise CopyError(f"destination directory {target_dir} does not exist in container "
                             f"{container}")
     with tempfile.TemporaryFile() as spool:
-        local_tar(src, name, spool)
+        local_tar(src, name, spool, keep_ids=archive)
         spool.seek(0)
-        _put(client, container, target_dir, spool)
+        _put(client, container, target_dir, spool, archive)
 
 
-def _put(client: Any, container: str, directory: str, body: BinaryIO | Iterable[bytes]) -> None:
-    client.request("PUT", _archive_path(container), {"path": directory}, body=body,
+def _put(client: Any, container: str, directory: str, body: BinaryIO | Iterable[bytes],
+         archive: bool = False) -> None:
+    params = {"path": directory, "copyUIDGID": "1" if archive else None}
+    client.request("PUT", _archive_path(container), params, body=body,
                    headers={"Content-Type": "application/x-tar"}).read()
 
 
-def copy(client: Any, src: Endpoint, dest: Endpoint, *, follow: bool = False) -> None:
+def copy(client: Any, src: Endpoint, dest: Endpoint, *, follow: bool = False,
+         archive: bool = False) -> None:
     if (src.container is None) == (dest.container is None):
         raise CopyError("copying between containers is not supported; one side must be "
                         "CONTAINER:PATH" if src.container else
@@ -221,4 +231,4 @@ def copy(client: Any, src: Endpoint, dest: Endpoint, *, follow: bool = False) ->
         copy_from(client, src.container, src.path, dest.path, follow=follow)
     else:
         assert dest.container is not None
-        copy_to(client, dest.container, src.path, dest.path)
+        copy_to(client, dest.container, src.path, dest.path, archive=archive)

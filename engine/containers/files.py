@@ -172,7 +172,8 @@ class FileAccess:
         async with self.view(rec, write=True) as v:
             def work() -> None:
                 owner = None
-                if copy_uid_gid:
+                # as Docker: with no user configured, the archive's own ids are kept
+                if copy_uid_gid and rec.config.user.strip():
                     user = container_user(v, rec.config.user)
                     owner = (user.uid, user.gid)
                 writable = (lambda p: True) if running else writable_in(

@@ -109,3 +109,20 @@ def test_system_df(engine, box):
     rows = [json.loads(x) for x in engine.cli("system", "df", "--format", "json",
                                               check=True).stdout.splitlines()]
     assert rows[1]["Type"] == "Containers" and rows[1]["Active"] >= 1
+
+
+def test_cp_ownership_root_by_default_and_the_users_with_archive(engine, tmp_path):
+    name = "t" + uuid.uuid4().hex[:10]
+    engine.cli("container", "run", "-d", "--name", name, "-u", "1000:1000", "busybox", "sleep",
+               "300", check=True)
+    try:
+        src = tmp_path / "owned"
+        src.write_text("x\n")
+        os.chown(src, 1234, 1234)
+        engine.cli("container", "cp", str(src), f"{name}:/tmp/plain", check=True)
+        engine.cli("container", "cp", "-a", str(src), f"{name}:/tmp/kept", check=True)
+        out = engine.cli("container", "exec", name, "stat", "-c", "%u:%g", "/tmp/plain",
+                         "/tmp/kept", check=True).stdout.split()
+        assert out == ["0:0", "1000:1000"]
+    finally:
+        engine.cli("container", "rm", "-f", name)
