@@ -499,3 +499,14 @@ def test_commit_of_a_container_exiting_meanwhile(client):
             client.images.remove(img.id, force=True)
         finally:
             c.remove(force=True)
+
+
+def test_update_of_the_restart_policy_applies_to_the_next_exit(client, running):
+    c = running(["sh", "-c", "sleep 1; exit 3"])
+    client.api.update_container(c.id, restart_policy={"Name": "always"})
+    deadline = time.monotonic() + 20
+    while client.api.inspect_container(c.id)["RestartCount"] < 1:
+        assert time.monotonic() < deadline, "the container was not restarted"
+        time.sleep(0.2)
+    client.api.update_container(c.id, restart_policy={"Name": "no"})
+    assert client.api.inspect_container(c.id)["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
