@@ -9,6 +9,7 @@ client reads.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, BinaryIO, Callable
@@ -200,6 +201,8 @@ def read_in_view(view: View, path: str, limit: int = 4 << 20) -> str:
     except OSError:
         return ""
     try:
+        if not stat.S_ISREG(r.st.st_mode):
+            return ""   # a fifo or device planted as /etc/passwd is not read (it could block)
         fd = fsview.reopen(r.fd, os.O_RDONLY)
     except OSError:
         return ""
