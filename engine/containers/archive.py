@@ -337,8 +337,8 @@ class Extractor:
             fd = os.open(leaf, O_PATH_NOFOLLOW, dir_fd=pfd)
             try:
                 if stat.S_ISLNK(os.fstat(fd).st_mode):
-                    # swapped for a link by the container meanwhile: a link reached through
-                    # /proc/self/fd must never be followed from here (the host's root)
+                    # swapped for a link by the container meanwhile (the kernel would act on
+                    # the link itself, chmod failing with EOPNOTSUPP): a one-line refusal
                     raise BadParameter(f"cannot copy to {where}: it changed during the copy")
                 # through the fd: the very entry just made, whatever the name points at now
                 os.chmod(f"/proc/self/fd/{fd}", m.mode & 0o7777)
