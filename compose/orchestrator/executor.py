@@ -4,7 +4,8 @@ Every service gets one task in one nursery; a task waits for the tasks of its de
 for their `depends_on` conditions, then converges its replicas. So independent branches of the
 graph never wait for each other, and a failed dependency skips only its dependents (they record
 an `UpstreamError`) while the rest of the project starts. Stopping goes the other way, one stop
-generation at a time, each generation in parallel (existing.py).
+generation at a time, each generation in parallel (existing.py). Who waits for whom, with which
+condition, and who restarts with whom: the project's one dependency graph (compose/graph.py).
 """
 from __future__ import annotations
 
