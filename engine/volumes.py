@@ -6,6 +6,8 @@ in use is the container manager's knowledge, passed in as a callable.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import fcntl
 import json
 import os
 import re
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.errors import BadParameter, Conflict, NotFound
+from engine.errors import BadParameter, Conflict, EngineError, NotFound
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "volume.json"
@@ -125,18 +127,90 @@ class VolumeStore:
         return deleted, reclaimed
 
     def populate(self, vol: Volume, source: Path) -> None:
-        """First use: copy the image's content at the mount target into an empty volume."""
+        """First use: copy the image's content at the mount target into an empty volume.
+
+        The volume may already be mounted in a running container (nocopy, or a start that
+        found no source), which can swap any directory in it for a link to a host path while
+        we write. So nothing is written into _data by path: `cp -a` fills a staging dir next
+        to it (same file system, in no container), and each top-level entry is then renamed
+        into _data by fd. rename(2) never follows a link at its destination, and a name the
+        volume got meanwhile is left as the volume has it."""
         if vol.initialized:
             return
-        if source.is_dir() and not any(vol.mountpoint.iterdir()):
-            # cp -a keeps owners, modes, links and times exactly; stat() the source dir itself too.
-            subprocess.run(["cp", "-a", "--", f"{source}/.", str(vol.mountpoint)], check=True,
-                           capture_output=True)
-            st = source.stat()
-            os.chown(vol.mountpoint, st.st_uid, st.st_gid)
-            os.chmod(vol.mountpoint, st.st_mode & 0o7777)
+        try:
+            _copy_in(source, vol.mountpoint, self._dir(vol.name))
+        except subprocess.CalledProcessError as exc:
+            why = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise EngineError(f"cannot copy the image's files into volume {vol.name}: "
+                              f"{why[-1] if why else 'cp failed'}") from None
+        except OSError as exc:
+            raise EngineError(f"cannot copy the image's files into volume {vol.name}: "
+                              f"{exc.strerror}") from None
         self._save(Volume(vol.name, vol.mountpoint, vol.created_at, vol.labels, vol.options,
                           vol.anonymous, True))
+
+
+STAGE_PREFIX = ".populate-"
+
+
+def _copy_in(source: Path, data: Path, vol_dir: Path) -> None:
+    """Copy directory `source` (links in it kept as links) into `data` if that is empty."""
+    try:
+        src_fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return                              # a link: nothing of the image to copy
+        raise
+    fds = [src_fd]
+    stage = vol_dir / f"{STAGE_PREFIX}{secrets.token_hex(8)}"
+    try:
+        for path in (vol_dir, data):
+            fds.append(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                               | os.O_CLOEXEC))
+        lock_fd, data_fd = fds[1:]
+        # two starts filling one volume at once: the second finds it filled; and a staging
+        # dir found while holding the lock is a dead engine's
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        if os.listdir(data_fd):
+            return
+        _remove_stale_stages(vol_dir)
+        os.mkdir(stage, 0o700)
+        # the source by its fd, so what was checked is what is copied; cp -a keeps owners,
+        # modes, links, hard links, xattrs and times exactly
+        subprocess.run(["cp", "-a", "--", f"/proc/self/fd/{src_fd}/.", str(stage)],
+                       check=True, capture_output=True, pass_fds=(src_fd,))
+        stage_fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            for name in sorted(os.listdir(stage_fd)):
+                try:
+                    os.stat(name, dir_fd=data_fd, follow_symlinks=False)
+                    continue                    # the volume's own entry wins
+                except FileNotFoundError:
+                    pass
+                try:
+                    os.rename(name, name, src_dir_fd=stage_fd, dst_dir_fd=data_fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR,
+                                         errno.EISDIR):
+                        raise
+        finally:
+            os.close(stage_fd)
+        st = os.fstat(src_fd)
+        os.fchown(data_fd, st.st_uid, st.st_gid)
+        os.fchmod(data_fd, st.st_mode & 0o7777)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        for fd in fds:
+            os.close(fd)
+
+
+def _remove_stale_stages(vol_dir: Path) -> None:
+    """Staging dirs an engine that died mid-copy left (the caller holds the volume's lock)."""
+    for name in os.listdir(vol_dir):
+        if name.startswith(STAGE_PREFIX):
+            shutil.rmtree(vol_dir / name, ignore_errors=True)
 
 
 def _label_matches(labels: dict[str, str], flt: str) -> bool:
