@@ -53,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "version": "compose.cli.version:app",
     "cp": "compose.cli.cp:app",
     "stats": "compose.cli.stats:app",
+    "attach": "compose.cli.attach:app",
+    "scale": "compose.cli.scale:app",
     "graph": "compose.cli.graph:app",
 }
 
@@ -80,6 +82,8 @@ COMPOSE_VERBS: dict[str, str] = {
     "top": "Show the processes running in the project's containers",
     "cp": "Copy files between a service container and the local file system",
     "stats": "Show the resource use of the project's containers",
+    "attach": "Attach the terminal to a service container's input and output",
+    "scale": "Set the number of containers of services",
     "port": "Print the host address a service's port is published on",
     "images": "List the images the project's containers use",
     "wait": "Wait until the project's containers stop; print their exit codes",

@@ -39,3 +39,21 @@ def test_compose_stats_no_stream_json_lists_the_service_containers(engine, proje
     assert rows[0]["MemUsage"].endswith("/ 48MiB")
     table = engine.cli("stats", "--no-stream", cwd=project, check=True).stdout.splitlines()
     assert len(table) == 3 and table[0].startswith("CONTAINER ID")
+
+
+def test_compose_scale_and_attach(engine, project):
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+        "    stop_signal: SIGKILL\n  talk:\n    image: busybox:latest\n"
+        "    command: [sh, -c, 'sleep 3; echo from-talk; exit 3']\n")
+    engine.cli("up", "-d", "web", cwd=project, check=True)
+    engine.cli("scale", "web=3", cwd=project, check=True)
+    ps = engine.cli("ps", "-q", "web", cwd=project, check=True).stdout.split()
+    assert len(ps) == 3
+    engine.cli("scale", "web=1", cwd=project, check=True)
+    assert len(engine.cli("ps", "-q", "web", cwd=project, check=True).stdout.split()) == 1
+    r = engine.cli("scale", "web=lots", cwd=project)
+    assert r.returncode != 0 and "web=lots" in r.stderr and "Traceback" not in r.stderr
+    engine.cli("up", "-d", "talk", cwd=project, check=True)
+    r = engine.cli("attach", "--no-stdin", "talk", cwd=project, timeout=60)
+    assert (r.returncode, r.stdout) == (3, "from-talk\n")
