@@ -1,4 +1,4 @@
-"""`pycompose cp` both ways between a service container and the host, on a real engine."""
+"""Compose `cp` both ways, `stats`, `scale` and `attach` on a real engine."""
 from __future__ import annotations
 
 import pytest
