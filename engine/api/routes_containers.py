@@ -187,8 +187,8 @@ def register(router: Router, engine: Engine) -> None:
         return empty_response(204)
 
     async def prune(req: Request) -> Response:
-        deleted = await mgr.prune(req.filters())
-        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+        deleted, reclaimed = await mgr.prune(req.filters())
+        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     async def events(req: Request) -> StreamResponse:
         from engine.containers.events import matches

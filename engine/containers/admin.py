@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import trio
 
+from engine.containers.changes import upper_size
 from engine.containers.model import ContainerState, parse_create, valid_name
 from engine.errors import BadParameter, Conflict, NotFound
 
@@ -56,12 +57,14 @@ class AdminMixin:
             self.store.rename(rec, new_name)
             self.emit(rec, "rename", oldName="/" + old)
 
-    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+        """Remove stopped containers the filters select: their ids and the bytes their
+        writable layers took."""
         from engine.containers.filters import matches
         from engine.containers.logs import parse_since, parse_time
 
         until = [parse_since(v, "until") for v in filters.pop("until", [])]
-        deleted = []
+        deleted, reclaimed = [], 0
         for rec in list(self.store.all()):
             if rec.state.status not in (ContainerState.EXITED, ContainerState.CREATED,
                                         ContainerState.DEAD):
@@ -71,8 +74,11 @@ class AdminMixin:
             if not matches(rec, filters, self):
                 continue
             try:
+                # what the removal frees is its writable layer (Docker's SpaceReclaimed)
+                size = await trio.to_thread.run_sync(upper_size, rec.dir / "upper")
                 await self.remove(rec.id)
                 deleted.append(rec.id)
+                reclaimed += size
             except (Conflict, NotFound):
                 pass
-        return deleted
+        return deleted, reclaimed

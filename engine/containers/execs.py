@@ -58,6 +58,15 @@ class ExecInstance:
                 "ContainerID": self.container_id, "DetachKeys": "", "Pid": self.pid}
 
 
+def _field(body: dict, name: str) -> Any:
+    """A body field matched as Go's JSON decoding does, case-insensitively: the docker SDK
+    sends ExecConfig's DetachKeys as `detachKeys`."""
+    if name in body:
+        return body[name]
+    lowered = name.lower()
+    return next((v for k, v in body.items() if k.lower() == lowered), None)
+
+
 def _check_running(rec: ContainerRecord, run: Running | None) -> Running:
     if rec.state.status is ContainerState.PAUSED:
         raise Conflict(f"Container {rec.id} is paused, unpause the container before exec")
@@ -107,7 +116,7 @@ class ExecRegistry:
             attach_stdout=bool(body.get("AttachStdout", True)),
             attach_stderr=bool(body.get("AttachStderr", True)),
             privileged=bool(body.get("Privileged")),
-            detach_keys=parse_detach_keys(body.get("DetachKeys"), "DetachKeys"))
+            detach_keys=parse_detach_keys(_field(body, "DetachKeys"), "DetachKeys"))
         self._execs[inst.id] = inst
         return inst.id
 

@@ -359,7 +359,8 @@ def parse_log_config(raw: object) -> LogConfig:
     c = _dict(raw, "HostConfig.LogConfig")
     kind = c.get("Type") or "json-file"
     if kind not in ("json-file", "none"):
-        raise BadParameter(f"HostConfig.LogConfig.Type: unsupported logging driver {kind!r}")
+        # Docker's wording (clients match it): "logger: no log driver named 'x' is registered"
+        raise BadParameter(f"logger: no log driver named '{kind}' is registered")
     opts = _dict(c.get("Config"), "HostConfig.LogConfig.Config")
     max_size = parse_bytes(opts["max-size"], "HostConfig.LogConfig.Config.max-size") \
         if opts.get("max-size") else None

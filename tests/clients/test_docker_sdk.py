@@ -175,3 +175,37 @@ def test_pull_of_a_missing_repository_is_an_error_status(client, tmp_path):
                                      decode=True))
         assert any("Pulling from" in (line.get("status") or "") for line in lines)
         client.api.remove_image(f"{reg.host}/pcpushed:v1")
+
+
+def test_container_prune_reports_the_space_of_the_writable_layers(client):
+    c = client.containers.create("busybox", ["sh", "-c", "head -c 100000 /dev/zero > /data"])
+    c.start()
+    c.wait()
+    result = client.api.prune_containers()
+    assert c.id in result["ContainersDeleted"]
+    assert result["SpaceReclaimed"] >= 100000
+
+
+def test_unknown_log_driver_is_refused_in_dockers_words(client):
+    with pytest.raises(docker.errors.APIError) as err:
+        client.containers.create("busybox", ["true"],
+                                 log_config=docker.types.LogConfig(type="pcnodriver"))
+    assert err.value.status_code == 400
+    assert err.value.explanation == "logger: no log driver named 'pcnodriver' is registered"
+
+
+def test_exec_detach_keys_from_the_sdks_config(client):
+    # the SDK sends ExecConfig.DetachKeys as `detachKeys` (Go matches field names
+    # case-insensitively)
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    try:
+        exec_id = client.api.exec_create(c.id, ["cat"], tty=True, stdin=True,
+                                         detach_keys="ctrl-x")["Id"]
+        sock = client.api.exec_start(exec_id, tty=True, socket=True)._sock
+        sock.sendall(b"\x18")
+        _read_until_eof(sock)
+        sock.close()
+        time.sleep(0.3)
+        assert client.api.exec_inspect(exec_id)["Running"] is True
+    finally:
+        c.remove(force=True)
