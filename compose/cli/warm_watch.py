@@ -91,7 +91,9 @@ class SourceWatch:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.fd = fd
         self._loaded: dict[int, frozenset[str]] = {}
+        self._directories: dict[int, str] = {}
         self._changed = False
+        self.what = ""  # the first change seen, for the log
         try:
             for directory, names in plan.items():
                 wd = self._libc.inotify_add_watch(fd, os.fsencode(directory), WATCH_MASK)
@@ -99,9 +101,11 @@ class SourceWatch:
                     err = ctypes.get_errno()
                     if err in (errno.ENOENT, errno.ENOTDIR):
                         self._changed = True  # gone since it was imported from
+                        self.what = self.what or directory
                         continue
                     raise OSError(err, f"inotify_add_watch {directory}: {os.strerror(err)}")
                 self._loaded[wd] = names
+                self._directories[wd] = directory
         except BaseException:
             self.close()
             raise
@@ -122,8 +126,10 @@ class SourceWatch:
                 raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
                 offset += _EVENT.size + length
                 name = os.fsdecode(raw.rstrip(b"\0"))
-                if event_matters(mask, name, self._loaded.get(wd, frozenset())):
+                if event_matters(mask, name, self._loaded.get(wd, frozenset())) \
+                        and not self._changed:
                     self._changed = True
+                    self.what = os.path.join(self._directories.get(wd, "?"), name)
         return self._changed
 
     def close(self) -> None:

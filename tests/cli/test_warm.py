@@ -580,6 +580,17 @@ def test_the_server_removes_its_socket_and_lock_file_when_it_stops(engine):
 
 
 @pytest.mark.integration
+def test_a_terminated_server_removes_its_socket_and_lock_file(engine):
+    env, _engine, servers = engine
+    server = _start_server(env, servers)
+    cli_sock = server_socket(env["PYCOMPOSE_HOST"][len("unix://"):])
+    assert "warm worker" in _run(env, "--help").stderr
+    server.terminate()
+    assert server.wait(timeout=10) == 128 + signal.SIGTERM
+    assert not os.path.exists(cli_sock) and not os.path.exists(cli_sock + ".lock")
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("change", ["edit", "upgrade"])
 def test_a_change_to_a_third_party_package_retires_the_server(engine, tmp_path, change):
     """The server imports a package from its own site-packages; changing that package (as
