@@ -99,7 +99,7 @@ def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:
             "EndpointID": shapes.endpoint_id(ep) if ep else "", "Gateway": ep.gateway if ep else "",
             "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": ep.mac if ep else "", "DriverOpts": None}
+            "MacAddress": ep.mac if ep else "", "DriverOpts": cfg.get("DriverOpts") or None}
 
 
 def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict]:

@@ -23,8 +23,12 @@ def check_endpoint(cfg: Any, where: str) -> None:
     if cfg.get("MacAddress"):
         raise BadParameter(f"{where}.MacAddress: a chosen MAC address is not supported (each "
                            "endpoint's MAC derives from its IP address)")
-    if cfg.get("DriverOpts"):
-        raise BadParameter(f"{where}.DriverOpts: endpoint driver options are not supported")
+    opts = cfg.get("DriverOpts")
+    # Docker's bridge driver acts on its own keys only and keeps the others (inspect echoes
+    # them): so do we, but its own keys (interface name, sysctls) we do not honour
+    for key in (opts if isinstance(opts, dict) else {}):
+        if str(key).startswith("com.docker.network.endpoint."):
+            raise BadParameter(f"{where}.DriverOpts: {key} is not supported")
     if cfg.get("Links"):
         raise BadParameter(f"{where}.Links: legacy container links are not supported; "
                            "containers on a user-defined network resolve each other by name")

@@ -177,8 +177,9 @@ def test_fields_we_do_not_honour_are_refused_by_name():
         ({"HostConfig": {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/m",
                                      "BindOptions": {"Propagation": "rslave"}}]}},
          r"Mounts\[0\].BindOptions.Propagation: rslave"),
-        ({"NetworkingConfig": {"EndpointsConfig": {"n": {"DriverOpts": {"a": "b"}}}}},
-         "DriverOpts"),
+        ({"NetworkingConfig": {"EndpointsConfig": {"n": {"DriverOpts": {
+            "com.docker.network.endpoint.ifname": "foo"}}}}},
+         "DriverOpts: com.docker.network.endpoint.ifname is not supported"),
     ]
     for body, message in refused:
         with pytest.raises(BadParameter, match=message):
@@ -187,7 +188,8 @@ def test_fields_we_do_not_honour_are_refused_by_name():
     check_create({"Image": "busybox", "MacAddress": "", "HostConfig": {
         "NetworkMode": "default", "Binds": ["/tmp:/mnt:ro,rprivate"], "Runtime": "runc",
         "Links": None}, "NetworkingConfig": {"EndpointsConfig": {"default": {
-            "MacAddress": "", "DriverOpts": None, "Links": None}}}})
+            "MacAddress": "", "DriverOpts": None, "Links": None},
+            "other": {"DriverOpts": {"key1": "a"}}}}})
     with pytest.raises(BadParameter, match="EndpointConfig.MacAddress"):
         check_endpoint({"MacAddress": "02:00:00:00:00:01"}, "EndpointConfig")
     for body, message in [

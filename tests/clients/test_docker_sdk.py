@@ -209,3 +209,26 @@ def test_exec_detach_keys_from_the_sdks_config(client):
         assert client.api.exec_inspect(exec_id)["Running"] is True
     finally:
         c.remove(force=True)
+
+
+def test_endpoint_driver_opts_are_kept_and_shown(client):
+    net = client.networks.create("pcdriveropts")
+    try:
+        c = client.containers.create(
+            "busybox", ["true"], network="pcdriveropts",
+            networking_config={"pcdriveropts": client.api.create_endpoint_config(
+                driver_opt={"pc.setting": "on"})})
+        try:
+            attrs = client.api.inspect_container(c.id)
+            assert attrs["NetworkSettings"]["Networks"]["pcdriveropts"]["DriverOpts"] \
+                == {"pc.setting": "on"}
+        finally:
+            c.remove()
+        with pytest.raises(docker.errors.APIError) as err:
+            client.containers.create(
+                "busybox", ["true"], network="pcdriveropts",
+                networking_config={"pcdriveropts": client.api.create_endpoint_config(
+                    driver_opt={"com.docker.network.endpoint.ifname": "pcif"})})
+        assert err.value.status_code == 400 and "ifname" in err.value.explanation
+    finally:
+        net.remove()
