@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
+from engine.api.validate import one_line
 from engine.errors import PycomposeError
 
 log = logging.getLogger("engine.api")
@@ -20,6 +21,7 @@ def json_line(obj: dict) -> bytes:
 
 def error_line(message: str) -> bytes:
     """Docker's error object, for a failure after the response headers went out."""
+    message = one_line(message)
     return json_line({"errorDetail": {"message": message}, "error": message})
 
 
@@ -68,7 +70,7 @@ async def progress_stream(work: Callable[[Callable[[dict], None]], Any],
             yield json_line(msg)
     await done.wait()
     if "error" in result:
-        yield json_line({"errorDetail": {"message": result["error"]}, "error": result["error"]})
+        yield error_line(result["error"])
     elif "value" in result:
         for msg in last(result["value"]):
             yield json_line(msg)

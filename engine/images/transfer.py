@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import BadParameter, NotFound
+from engine.images.configcheck import check_image_config
 from engine.images import mediatypes, reference
 from engine.images.auth import CredentialStore, registry_key
 from engine.images.image import Image
@@ -161,6 +162,9 @@ def _pull_blobs(store: ImageStore, client: RegistryClient, target: reference.Ref
         if not store.has_blob(config_desc["digest"]):
             _download(store, client, target.path, scope, config_desc, _quiet, shown)
         config_bytes = store.read_blob(config_desc["digest"])
+        # a registry's config is as untrusted as a loaded archive's: wrong types are refused
+        # here, not found later as a 500 at every create from the image
+        check_image_config(config_bytes)
         diff_ids = (json.loads(config_bytes).get("rootfs") or {}).get("diff_ids") or []
         if len(diff_ids) != len(layer_descs):
             raise RegistryError(f"image {shown}: config lists {len(diff_ids)} layers, the "
