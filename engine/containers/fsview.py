@@ -100,9 +100,14 @@ class View:
                     continue
                 dir_path = "/" + "/".join(n for n, _ in stack[1:])
                 fd = self.open_child(stack[-1][1], dir_path, part)
-                st = os.fstat(fd)
-                if stat.S_ISLNK(st.st_mode) and (todo or follow_last):
-                    target = os.readlink("", dir_fd=fd)
+                try:
+                    st = os.fstat(fd)
+                    target = (os.readlink("", dir_fd=fd)
+                              if stat.S_ISLNK(st.st_mode) and (todo or follow_last) else None)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if target is not None:
                     os.close(fd)
                     hops += 1
                     if hops > _MAX_LINKS:
