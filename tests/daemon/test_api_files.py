@@ -511,3 +511,36 @@ def test_update_of_the_restart_policy_applies_to_the_next_exit(client, running):
         time.sleep(0.2)
     client.api.update_container(c.id, restart_policy={"Name": "no"})
     assert client.api.inspect_container(c.id)["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
+
+
+def test_copies_leave_no_descriptor_open_in_the_engine(daemon, client, running):
+    c = running()
+    stopped = client.containers.create("busybox", ["true"])
+    sh(c, "ln -s loop /loop && ln -s / /evil && mkdir -p /d && echo x > /d/f")
+
+    def fds() -> int:
+        return len(os.listdir(f"/proc/{daemon.proc.pid}/fd"))
+
+    def burst() -> None:
+        for target in (c, stopped):
+            for path in ("/d", "/evil/d/f", "/no/such", "/loop/x", "/evil/etc/passwd"):
+                try:
+                    b"".join(target.get_archive(path)[0])
+                except docker.errors.APIError:
+                    pass
+            for dest in ("/d", "/no/such", "/evil/d"):
+                try:
+                    target.put_archive(dest, make_tar({"n": b"1"}))
+                except docker.errors.APIError:
+                    pass
+        c.diff()
+        b"".join(stopped.export())
+
+    try:
+        burst()                      # warm up (connections, caches)
+        before = fds()
+        for _ in range(3):
+            burst()
+        assert fds() <= before + 2   # a pooled connection or two may come and go
+    finally:
+        stopped.remove(force=True)
