@@ -46,6 +46,13 @@ def test_cp_both_ways_and_through_stdio(engine, box, tmp_path):
                          capture_output=True, timeout=60, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(out)) as tar:
         assert tar.getnames() == ["renamed"]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("piped.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"piped\n"))
+    engine.cli("container", "cp", "-", f"{box}:/tmp", input=buf.getvalue(), check=True)
+    assert sh(engine, box, "cat /tmp/piped.txt") == "piped\n"
     engine.cli("container", "cp", f"{box}:/", str(tmp_path / "wholeroot"), check=True)
     assert (tmp_path / "wholeroot" / "renamed").read_text() == "alpha\n"
     assert os.listdir(tmp_path / "wholeroot" / "proc") == []
