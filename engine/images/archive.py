@@ -378,21 +378,25 @@ def write_diff(upper: Path, out: BinaryIO) -> None:
     out, hard links within the dir become link entries. Entries are sorted for reproducibility.
     """
     upper = Path(upper)
+    # A running container (commit --pause=false) may swap any dir for a link to a host path
+    # while we read: every entry is reached from a held fd of its parent directory (fwalk
+    # opens subdirs relative to it and checks they are what was listed), never by a path.
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for dirpath, dirnames, filenames in os.walk(upper):
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(upper):
             dirnames.sort()
-            here = Path(dirpath)
-            rel_dir = here.relative_to(upper)
+            here = f"/proc/self/fd/{dir_fd}"
+            rel_dir = Path(dirpath).relative_to(upper)
             if rel_dir != Path("."):
-                _add_entry(tar, here, str(rel_dir))
-            if _is_opaque(here) and rel_dir != Path("."):
+                _add_entry(tar, f"{here}/.", str(rel_dir))
+            if _is_opaque(f"{here}/.") and rel_dir != Path("."):
                 marker = tarfile.TarInfo(f"{rel_dir}/.wh..wh..opq")
-                marker.mtime = int(here.lstat().st_mtime)
+                marker.mtime = int(os.fstat(dir_fd).st_mtime)
                 tar.addfile(marker)
-            for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
-                path = here / name
+            links = [d for d in dirnames if _is_link_at(d, dir_fd)]
+            for name in sorted(filenames + links):
+                path = f"{here}/{name}"
                 rel = str(rel_dir / name) if rel_dir != Path(".") else name
-                st = path.lstat()
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
                     marker = tarfile.TarInfo(str(Path(rel).parent / f".wh.{name}")
                                              if "/" in rel else f".wh.{name}")
@@ -402,14 +406,21 @@ def write_diff(upper: Path, out: BinaryIO) -> None:
                 _add_entry(tar, path, rel)
 
 
-def _is_opaque(path: Path) -> bool:
+def _is_link_at(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _is_opaque(path: Path | str) -> bool:
     try:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
 
 
-def _add_entry(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+def _add_entry(tar: tarfile.TarFile, path: Path | str, arcname: str) -> None:
     info = tar.gettarinfo(str(path), arcname)
     if info is None:
         return      # a socket: no tar type for it, and meaningless in an image
@@ -424,7 +435,10 @@ def _add_entry(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         value = os.getxattr(path, name, follow_symlinks=False)
         info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
     if info.isreg():
-        with open(path, "rb") as f:
+        # O_NOFOLLOW: a link swapped in since the lstat above is not followed; O_NONBLOCK: nor
+        # does a FIFO swapped in hang the open
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with open(os.open(path, flags), "rb") as f:
             tar.addfile(info, f)
     else:
         tar.addfile(info)

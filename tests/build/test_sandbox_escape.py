@@ -181,3 +181,35 @@ def test_missing_does_not_probe_host_paths(tmp_path, canary):
     box = Sandbox([], tmp_path / "work")
     box.merged = merged
     assert box.missing(["/w/resolv.conf"]) == ["/w/resolv.conf"]
+
+
+def test_layer_of_an_upper_dir_swapped_while_read_has_no_host_file(tmp_path, canary,
+                                                                   monkeypatch):
+    # `commit --pause=false` reads a live upper dir: the container swaps d for a link to the
+    # host right after the layer writer listed d (made deterministic by swapping when d's own
+    # entry is written); d's files must still come from d, never from the host
+    import io
+    import tarfile
+
+    from engine.images.archive import write_diff
+    upper = tmp_path / "upper"
+    (upper / "d").mkdir(parents=True)
+    (upper / "d" / "resolv.conf").write_text("inside\n")
+    (canary / "resolv.conf").write_text("host secret\n")
+    real_addfile = tarfile.TarFile.addfile
+
+    def swap_after_dir_entry(self, info, fileobj=None):
+        real_addfile(self, info, fileobj)
+        if info.name == "d" and not (upper / "d").is_symlink():
+            (upper / "d").rename(upper / "d.old")
+            (upper / "d").symlink_to(canary)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", swap_after_dir_entry)
+    out = io.BytesIO()
+    write_diff(upper, out)
+    monkeypatch.undo()
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        contents = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+    assert b"host secret\n" not in contents.values()
+    assert contents["d/resolv.conf"] == b"inside\n"
