@@ -3,6 +3,8 @@ they would see with Docker."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import socket
 import time
 
@@ -275,3 +277,50 @@ def test_build_add_host_is_refused_by_name(docker, tmp_path):
     r = docker.run("build", "--add-host", "pchost:10.1.2.3", "-f", "-", str(ctx),
                    input=b"FROM busybox\nRUN cat /etc/hosts\n", check=False)
     assert r.returncode != 0 and b"extrahosts" in r.stderr, r.stderr
+
+
+def _exit_and_output(term) -> tuple[int, bytes]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(term.pid, os.WNOHANG)
+        if pid:
+            term.pid = 0
+            return os.waitstatus_to_exitcode(status), term.out
+        ready, _, _ = select.select([term.fd], [], [], 0.1)
+        if ready:
+            try:
+                term.out += os.read(term.fd, 4096)
+            except OSError:
+                time.sleep(0.05)
+    raise AssertionError(f"the CLI did not exit: {term.out[-300:]!r}")
+
+
+def test_run_it_detaches_with_ctrl_p_ctrl_q_and_attach_comes_back(docker):
+    # (the CLI watches its own terminal for the keys too; the engine's side of detaching is
+    # tested with the SDK, which sends the keys on the wire)
+    from tests.support.terminal import Terminal
+
+    term = Terminal([docker.exe, "run", "-it", "--name", "pcdetach", "busybox", "sh"],
+                    docker.env)
+    try:
+        term.type(b"echo $((40+2))\r")
+        term.expect(b"42")
+        term.type(b"\x10\x11")
+        code, out = _exit_and_output(term)
+        assert code == 0, out                 # `run` leaves quietly, the shell stays
+        assert docker.out("inspect", "-f", "{{.State.Running}}", "pcdetach").strip() == "true"
+    finally:
+        term.close()
+    term = Terminal([docker.exe, "attach", "--detach-keys", "ctrl-x,x", "pcdetach"],
+                    docker.env)
+    try:
+        term.type(b"echo back $((6*7))\r")
+        term.expect(b"back 42")
+        term.type(b"\x18x")
+        code, out = _exit_and_output(term)
+        # `attach` reports a detach as Docker's CLI does: the message, exit status 1
+        assert code == 1 and b"read escape sequence" in out, out
+        assert docker.out("inspect", "-f", "{{.State.Running}}", "pcdetach").strip() == "true"
+    finally:
+        term.close()
+        docker.run("rm", "-f", "pcdetach", check=False)
