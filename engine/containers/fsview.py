@@ -195,11 +195,30 @@ def running_view(pid: int, pidfd: int | None = None) -> View:
     return View(fd)
 
 
+use_lowerdir_plus = True   # switched off once the kernel refuses fsconfig lowerdir+ (< 6.8)
+
+
 def detached_overlay(lowers: list[Path], upper: Path | None, work: Path | None, *,
+                     readonly: bool, scratch: Path | None = None) -> int:
+    """An fd of a new overlay's root that is mounted nowhere: nothing on the host can reach
+    it, and closing the fd unmounts it. Without `upper` it is a read-only stack of `lowers`
+    alone (lowest first). Kernels without fsconfig lowerdir+ (before 6.8) get it through a
+    mount on `scratch` that is detached at once (its O_PATH fd keeps it alive)."""
+    global use_lowerdir_plus
+    if use_lowerdir_plus:
+        try:
+            return _fsmount_overlay(lowers, upper, work, readonly)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or scratch is None:
+                raise
+            use_lowerdir_plus = False
+    if scratch is None:
+        raise OSError(errno.EINVAL, "this kernel needs a scratch mount point for an overlay")
+    return _mounted_then_detached(lowers, upper, work, readonly, scratch)
+
+
+def _fsmount_overlay(lowers: list[Path], upper: Path | None, work: Path | None,
                      readonly: bool) -> int:
-    """An fd of a new overlay's root that is mounted nowhere: nothing on the host can see or
-    reach it, and closing the fd unmounts it. Needs fsconfig lowerdir+ (kernel 6.8+).
-    Without `upper` it is a read-only stack of `lowers` alone (lowest first)."""
     fsfd = sc.fsopen("overlay")
     try:
         for layer in reversed(lowers):   # highest first, as with lowerdir=
@@ -214,18 +233,34 @@ def detached_overlay(lowers: list[Path], upper: Path | None, work: Path | None, 
         os.close(fsfd)
 
 
+def _mounted_then_detached(lowers: list[Path], upper: Path | None, work: Path | None,
+                           readonly: bool, scratch: Path) -> int:
+    data = "lowerdir=" + ":".join(str(p) for p in reversed(lowers))
+    if upper is not None and work is not None:
+        data += f",upperdir={upper},workdir={work}"
+    scratch.mkdir(exist_ok=True)
+    rootfs_ops.unmount(scratch)   # a leftover of a crash
+    sc.mount("overlay", str(scratch), "overlay", sc.MS_RDONLY if readonly else 0, data)
+    try:
+        fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        sc.umount2(str(scratch), sc.MNT_DETACH)   # gone from the mount table at once
+    return fd
+
+
 def stopped_view(lowers: list[Path], upper: Path, work: Path, merged: Path,
                  mounts: list[MountPoint], *, readonly: bool) -> View:
     """The view of a stopped container (caller holds its lock): a detached overlay plus its
     binds and volumes. Waits for the release of the last run's overlay on the same dirs."""
     rootfs_ops.wait_released(merged)
+    scratch = merged.parent / "cpview"
     if readonly:
         # the upper dir as the top lower layer (its whiteouts and opaque dirs read as in any
         # image layer): no work dir in use, and no sync of the upper fs when the fd closes
         # (a writable overlay's last close syncs it: 30+ ms)
-        mfd = detached_overlay([*lowers, upper], None, None, readonly=True)
+        mfd = detached_overlay([*lowers, upper], None, None, readonly=True, scratch=scratch)
     else:
-        mfd = detached_overlay(lowers, upper, work, readonly=False)
+        mfd = detached_overlay(lowers, upper, work, readonly=False, scratch=scratch)
     view = View(mfd)
     try:
         for mp in mounts:

@@ -282,3 +282,34 @@ def test_file_capabilities_travel_both_ways(tree):
     (root / "in").mkdir()
     archive.extract_archive(view, "/in", "c", out, archive.ExtractOptions())
     assert os.getxattr(root / "in" / "ping", "security.capability") == cap
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lowerdir_plus", [True, False])
+def test_detached_overlay_with_and_without_fsconfig_lowerdir_plus(tmp_path, monkeypatch,
+                                                                  lowerdir_plus):
+    """Needs root. Kernels before 6.8 take the mount-then-detach way: nothing stays mounted."""
+    from engine.containers import fsview
+
+    monkeypatch.setattr(fsview, "use_lowerdir_plus", lowerdir_plus)
+    low, up, work, scratch = (tmp_path / n for n in ("low", "up", "work", "scratch"))
+    for d in (low, up, work):
+        d.mkdir()
+    (low / "a").write_text("lower\n")
+    (up / "b").write_text("upper\n")
+    fd = fsview.detached_overlay([low, up], None, None, readonly=True, scratch=scratch)
+    view = View(fd)
+    try:
+        names = sorted(os.listdir(f"/proc/self/fd/{fd}"))
+        assert names == ["a", "b"]
+        assert str(tmp_path) not in open("/proc/self/mountinfo").read()
+    finally:
+        view.close()
+    fd = fsview.detached_overlay([low], up, work, readonly=False, scratch=scratch)
+    try:
+        with open(os.open("new", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("made\n")
+    finally:
+        os.close(fd)
+    assert (up / "new").read_text() == "made\n"
+    assert str(tmp_path) not in open("/proc/self/mountinfo").read()
