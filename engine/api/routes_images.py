@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Callable
 import trio
 
 from engine.api.context import Engine
+from engine.api.loadreport import archive_tags, loaded_lines
 from engine.api.http import Request, Response, StreamResponse, json_response
 from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
@@ -24,15 +25,6 @@ def intermediates(images: list[Any]) -> set[str]:
     `all=1`; a dangling image nothing builds on is still listed."""
     parents = {getattr(image, "parent", "") for image in images}
     return {image.id for image in images if not image.repo_tags and image.id in parents}
-
-
-def loaded_lines(image: Any, tags_before: set[str]) -> list[str]:
-    """`docker load`'s report of one image: each tag the archive gave it (the tags it did not
-    have before), else, when the load changed no tag, each tag it has, else its id."""
-    tags = [t for t in image.repo_tags if t not in tags_before] or list(image.repo_tags)
-    if not tags:
-        return [f"Loaded image ID: {image.id}\n"]
-    return [f"Loaded image: {t}\n" for t in tags]
 
 
 def matching_refs(refs: list[str], patterns: list[str]) -> list[str]:
@@ -88,15 +80,14 @@ def register(router: Router, engine: Engine) -> None:
 
     async def load(req: Request) -> StreamResponse:
 
-        def work(progress: Callable[[dict], None]) -> tuple[list, dict[str, set[str]]]:
-            before = {image.id: set(image.repo_tags) for image in store.list()}
+        def work(progress: Callable[[dict], None]) -> tuple[list, set[str]]:
             req.body.seek(0)
-            return store.load(req.body), before
+            images = store.load(req.body)
+            return images, archive_tags(req.body)
 
-        def done(result: tuple[list, dict[str, set[str]]]) -> list[dict]:
-            images, before = result
-            return [{"stream": line} for image in images
-                    for line in loaded_lines(image, before.get(image.id, set()))]
+        def done(result: tuple[list, set[str]]) -> list[dict]:
+            images, named = result
+            return [{"stream": line} for image in images for line in loaded_lines(image, named)]
 
         return StreamResponse(_progress_stream(work, done))
 

@@ -73,16 +73,39 @@ def test_reference_filter_keeps_only_matching_refs():
     assert matching_refs(["pcref@sha256:" + "0" * 64], ["pcref"]) == ["pcref@sha256:" + "0" * 64]
 
 
-def test_load_reports_the_tags_the_archive_added():
+def test_load_reports_the_tags_the_archive_names(tmp_path):
+    import io
+    import json
+    import tarfile
     from types import SimpleNamespace
 
-    from engine.api.routes_images import loaded_lines
+    from engine.api.loadreport import archive_tags, loaded_lines
 
-    image = SimpleNamespace(id="sha256:" + "1" * 64, repo_tags=["a:1", "b:2"])
-    assert loaded_lines(image, {"a:1"}) == ["Loaded image: b:2\n"]
-    assert loaded_lines(image, {"a:1", "b:2"}) == ["Loaded image: a:1\n", "Loaded image: b:2\n"]
-    bare = SimpleNamespace(id="sha256:" + "1" * 64, repo_tags=[])
-    assert loaded_lines(bare, set()) == [f"Loaded image ID: {bare.id}\n"]
+    def archive(files: dict[str, bytes]) -> io.BytesIO:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        return buf
+
+    docker_archive = archive({"blob": b"x" * 1000, "manifest.json": json.dumps(
+        [{"Config": "c", "RepoTags": ["pcsaved:b", "docker.io/library/busybox:1"],
+          "Layers": []}]).encode()})
+    assert archive_tags(docker_archive) == {"pcsaved:b", "busybox:1"}
+    oci = archive({"index.json": json.dumps({"manifests": [{"annotations": {
+        "io.containerd.image.name": "docker.io/library/pcoci:2",
+        "org.opencontainers.image.ref.name": "2"}}]}).encode(), "oci-layout": b"{}"})
+    assert archive_tags(oci) == {"pcoci:2"}
+    assert archive_tags(io.BytesIO(b"not a tar")) == set()
+    import gzip
+    assert archive_tags(io.BytesIO(gzip.compress(docker_archive.getvalue()))) \
+        == {"pcsaved:b", "busybox:1"}
+    image = SimpleNamespace(id="sha256:" + "1" * 64, repo_tags=["a:1", "pcsaved:b"])
+    assert loaded_lines(image, {"pcsaved:b"}) == ["Loaded image: pcsaved:b\n"]
+    assert loaded_lines(image, set()) == [f"Loaded image ID: {image.id}\n"]
 
 
 def test_stats_memory_limit_is_the_hosts_when_unlimited():
