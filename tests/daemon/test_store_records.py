@@ -39,7 +39,7 @@ def test_state_lost_to_power_loss_reads_as_crashed_and_recover_marks_it_exited(t
     (rec.dir / "state.json").write_text("")  # what a power loss can leave of an un-synced write
     manager = ContainerManager(tmp_path, runtime=None, cgroups=None, images=None,
                                volumes=VolumeStore(tmp_path / "volumes"))
-    assert trio.run(manager.recover) == []
+    assert trio.run(manager.recover) == ([], [])   # nothing to restart, nothing to remove
     loaded = manager.get("beta")
     assert loaded.state.status is ContainerState.EXITED
     assert loaded.state.exit_code == 255

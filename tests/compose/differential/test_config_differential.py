@@ -34,10 +34,9 @@ def _cases() -> list[tuple[str, dict]]:
     return found
 
 
-def _params():
-    for name, case in _cases():
-        marks = [pytest.mark.xfail(reason=GAPS[name], strict=True)] if name in GAPS else []
-        yield pytest.param(case, id=name, marks=marks)
+def _params() -> list:
+    return [pytest.param(case, id=name, marks=[pytest.mark.xfail(reason=GAPS[name], strict=True)]
+                         if name in GAPS else []) for name, case in _cases()]
 
 
 @pytest.fixture(scope="session")
