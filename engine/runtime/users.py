@@ -8,6 +8,7 @@ groups that list the user as a member. The files are opened with RESOLVE_IN_ROOT
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +117,15 @@ def _read_in_root(rootfs: Path, path: str) -> str:
     except OSError as e:
         raise BadParameter(f"container root {rootfs} is not accessible: {e.strerror}") from None
     try:
-        fd = syscalls.open_in_root(root_fd, path)
+        # non-blocking: a FIFO planted at /etc/passwd must not hang the start
+        fd = syscalls.open_in_root(root_fd, path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return ""  # missing file: numeric ids still work, names will not resolve
     finally:
         os.close(root_fd)
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""  # a FIFO or a device is no user database
         return f.read(4 * 1024 * 1024)
 
 

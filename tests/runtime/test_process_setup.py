@@ -212,3 +212,13 @@ def test_exec_at_the_pids_limit_says_why(box):
     message = box.run(body)
     assert message == ("exec: cannot create the process in the container: "
                        "resource temporarily unavailable"), message
+
+
+def test_resolve_user_reads_no_fifo_as_passwd(tmp_path):
+    """The daemon resolves `-u` from the image's /etc/passwd before the start: a FIFO there
+    would block that thread forever; it reads as no user database (numeric ids still work)."""
+    from engine.runtime import users
+
+    (tmp_path / "etc").mkdir()
+    os.mkfifo(tmp_path / "etc/passwd")
+    assert users.resolve_user(tmp_path, "1000:1000").uid == 1000
