@@ -155,3 +155,48 @@ def test_ups_ordering_goes_through_networkx(tmp_path):
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['db', 'web'] [['db'], ['web']]"
+
+
+# -- the executor orders by the graph (fake engine) ---------------------------------------------
+
+def _up(data, disabled=()):
+    import io
+
+    import trio
+    import trio.testing
+
+    from compose.orchestrator.executor import Orchestrator, UpOptions
+    from compose.orchestrator.gateway import Gateway
+    from compose.orchestrator.progress import Progress
+
+    from .fake_engine import FakeEngine
+
+    engine = FakeEngine()
+    orch = Orchestrator(from_canonical("demo", data, disabled=disabled),
+                        Gateway(lambda: engine, threaded=False),
+                        Progress(stream=io.StringIO(), colour=False))
+    result = trio.run(lambda: orch.up(UpOptions()),
+                      clock=trio.testing.MockClock(autojump_threshold=0))
+    return engine, orch, result
+
+
+def test_up_skips_an_optional_dependency_that_is_not_enabled_with_a_warning():
+    engine, orch, result = _up({"services": {
+        "web": {"image": "b", "depends_on": {
+            "debug": {"condition": "service_healthy", "required": False}}}}},
+        disabled=("debug",))
+    assert not result.failures
+    assert engine.names("start") == ["demo-web-1"]
+    assert any("optional dependency 'debug' of 'web' is not enabled" in line
+               for line in orch.progress.lines)
+
+
+def test_up_starts_a_namespace_parent_first_even_when_listed_later():
+    engine, _, result = _up({"services": {
+        "sidecar": {"image": "b", "network_mode": "service:app"},
+        "app": {"image": "b"}}})
+    assert not result.failures
+    assert engine.names("start") == ["demo-app-1", "demo-sidecar-1"]
+    sidecar = engine._get("demo-sidecar-1")
+    assert sidecar["Config"]["HostConfig"]["NetworkMode"] == (
+        "container:" + engine._get("demo-app-1")["Id"])
