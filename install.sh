@@ -29,6 +29,15 @@ unset PYTHONHOME PYTHONPATH PYTHONSTARTUP VIRTUAL_ENV PIP_USER PIP_TARGET PIP_PR
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
 case "$prefix" in /*) ;; *) die "PYCOMPOSE_PREFIX must be an absolute path, not '$prefix'" ;; esac
+# Refused before anything is installed: replacing what is not ours. The environment directory is
+# only ever removed (to be made again) when it is one; the command only replaces a symlink or an
+# older install's pip-made launcher, never someone else's program.
+not_an_environment() { [ -e "$1" ] && [ ! -f "$1/pyvenv.cfg" ] && [ -n "$(ls -A "$1" 2>/dev/null)" ]; }
+foreign_command() { [ -e "$1" ] && [ ! -L "$1" ] && ! grep -q 'compose.cli.main' "$1" 2>/dev/null; }
+not_an_environment "$prefix" \
+    && die "$prefix exists and is not a Python environment; remove it or set PYCOMPOSE_PREFIX"
+[ -n "$command_path" ] && foreign_command "$command_path" \
+    && die "$command_path exists and is not pycompose's; remove it or set PYCOMPOSE_BIN"
 
 # --- system packages: apt only when one is missing (no `apt-get update` on a second run) -------
 missing=()
@@ -66,10 +75,7 @@ if [ "$have" = "$identity" ] && [ -f "$prefix/pyvenv.cfg" ]; then
     env_state="kept"
 else
     if [ -e "$prefix" ]; then
-        # Only ever remove a directory that is an environment (ours or a broken one of ours).
-        if [ -n "$(ls -A "$prefix" 2>/dev/null)" ] && [ ! -f "$prefix/pyvenv.cfg" ]; then
-            die "$prefix exists and is not a Python environment; remove it or set PYCOMPOSE_PREFIX"
-        fi
+        not_an_environment "$prefix" && die "$prefix is not a Python environment; not removing it"
         rm -rf "$prefix"
     fi
     mkdir -p "$(dirname "$prefix")"
@@ -112,12 +118,6 @@ if [ -n "$command_path" ]; then
     if [ -L "$command_path" ] && [ "$(readlink "$command_path")" = "$target" ]; then
         say "command: $command_path -> $target (kept)"
     else
-        # A file there is replaced only when it is a pycompose launcher (an older install's
-        # pip-made script), never someone else's program.
-        if [ -e "$command_path" ] && [ ! -L "$command_path" ] \
-                && ! grep -q 'compose.cli.main' "$command_path" 2>/dev/null; then
-            die "$command_path exists and is not pycompose's; remove it or set PYCOMPOSE_BIN"
-        fi
         mkdir -p "$(dirname "$command_path")"
         ln -sfn "$target" "$command_path"
         say "command: $command_path -> $target"
