@@ -26,7 +26,8 @@ from compose.orchestrator.existing import ExistingContainers
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.headstart import NetworkHeadStart, RemovalHeadStart
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
-                                       RecreatePolicy, Step, orphan_warning, plan_project)
+                                       Plan, RecreatePolicy, Step, orphan_warning,
+                                       plan_project)
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.readiness import Readiness
 from compose.orchestrator.project_view import ProjectSpec, ServiceSpec
@@ -321,7 +322,9 @@ class Orchestrator(ExistingContainers):
         await build_images(self.gw, self.progress, plan_builds(wanted), no_cache=no_cache,
                            pull=pull, args=args)
 
-    async def up(self, opts: UpOptions) -> UpResult:
+    async def _prepare_up(self, opts: UpOptions) -> tuple[list[str], list[str], Plan]:
+        """Up's first phase: images, volumes and networks in place, the plan made. Returns
+        the services of this run, their start order (the graph's) and the plan."""
         names = self._targets(opts)
         existing: list[Observed] = []
 
@@ -362,6 +365,10 @@ class Orchestrator(ExistingContainers):
             elif not opts.ignore_orphans:
                 self.progress.warn(orphan_warning(plan.orphans))
         await self.ensure_networks(networks.needed(self.project, names))
+        return names, order, plan
+
+    async def up(self, opts: UpOptions) -> UpResult:
+        names, order, plan = await self._prepare_up(opts)
         result = UpResult()
         readiness: Readiness | None = None   # --wait: made below, watches as services start
         done = {n: trio.Event() for n in names}
