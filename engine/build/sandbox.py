@@ -153,11 +153,12 @@ class Sandbox:
                                                                                      parts[-1]):
                 return
             for lower in reversed(self._lowers):
-                below = _lstat_literal(lower, parts)
-                if below is None:
+                decided, below = _lower_entry(lower, parts)
+                if not decided:
                     continue
-                if stat.S_ISDIR(below.st_mode) and (below.st_mode, below.st_uid, below.st_gid) \
-                        == (st.st_mode, st.st_uid, st.st_gid):
+                # a dir that lower has, unchanged: copied up only to hold a mount point
+                if below is not None and (below.st_mode, below.st_uid, below.st_gid) == \
+                        (st.st_mode, st.st_uid, st.st_gid):
                     _rmdir_at(parent, parts[-1])
                 return
         finally:
@@ -197,23 +198,39 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def _lstat_literal(root: Path, parts: list[str]) -> os.stat_result | None:
-    """lstat of `parts` below `root` (a lower layer dir), no link followed on the way."""
-    real = os.path.realpath(root)
+def _lower_entry(lower: Path, parts: list[str]) -> tuple[bool, os.stat_result | None]:
+    """What lower layer dir `lower` says about `parts`, walked one real directory at a time:
+    (False, None) if it has nothing there (look further down), (True, stat) if it has the
+    entry, (True, None) if it hides the path from the layers below (a link, file or whiteout
+    on the way, or an opaque dir without the rest)."""
     try:
-        root_fd = os.open(real, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        return None
+        return False, None
     try:
-        parent = _open_literal_dir(root_fd, real, parts[:-1])
+        hidden = False
+        for part in parts[:-1]:
+            st = _lstat_at(fd, part)
+            if st is None:
+                return hidden, None
+            if not stat.S_ISDIR(st.st_mode):
+                return True, None
+            new_fd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=fd)
+            os.close(fd)
+            fd = new_fd
+            hidden = hidden or _is_opaque(fd)   # the layers below do not show through
+        st = _lstat_at(fd, parts[-1])
+        return (st is not None or hidden), st
     finally:
-        os.close(root_fd)
-    if parent is None:
-        return None
+        os.close(fd)
+
+
+def _is_opaque(fd: int) -> bool:
     try:
-        return _lstat_at(parent, parts[-1])
-    finally:
-        os.close(parent)
+        return os.getxattr(rootpath.fd_path(fd), "trusted.overlay.opaque") == b"y"
+    except OSError:
+        return False
 
 
 def _lstat_in_root(root_fd: int, root: str, parts: list[str]) -> os.stat_result | None:

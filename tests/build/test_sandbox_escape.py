@@ -213,3 +213,39 @@ def test_layer_of_an_upper_dir_swapped_while_read_has_no_host_file(tmp_path, can
         contents = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
     assert b"host secret\n" not in contents.values()
     assert contents["d/resolv.conf"] == b"inside\n"
+
+
+def _tree(root: Path, *dirs: str) -> Path:
+    for d in dirs:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for p in [root, *root.rglob("*")]:
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o755)
+    return root
+
+
+def test_a_lower_whiteout_on_the_way_hides_the_older_dir(tmp_path):
+    # layer 2 deleted /a (a whiteout); the step's new, empty /a/b is not a copy-up of layer
+    # 1's /a/b and stays (the old code stopped the build here with ENOTDIR)
+    old = _tree(tmp_path / "l1", "a/b")
+    newer = tmp_path / "l2"
+    newer.mkdir()
+    os.mknod(newer / "a", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    box = make_box(tmp_path, [old, newer])
+    _tree(box.upper, "a/b")
+    box.remove_stubs([], ["/a/b/c"])
+    assert (box.upper / "a" / "b").is_dir()
+
+
+def test_a_lower_opaque_dir_on_the_way_hides_the_older_dir(tmp_path):
+    old = _tree(tmp_path / "l1", "a/b")
+    newer = _tree(tmp_path / "l2", "a")
+    os.setxattr(newer / "a", "trusted.overlay.opaque", b"y")
+    box = make_box(tmp_path, [old, newer])
+    _tree(box.upper, "a/b")
+    box.remove_stubs([], ["/a/b/c"])
+    assert (box.upper / "a" / "b").is_dir()
+    # without the opaque marker the same dir is a copy-up and goes
+    os.removexattr(newer / "a", "trusted.overlay.opaque")
+    box.remove_stubs([], ["/a/b/c"])
+    assert list(box.upper.iterdir()) == []
