@@ -182,7 +182,7 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
             async with self.store.lock(rec.id):
                 launching = self._check_startable(rec)
                 await self._launch(rec)
-        except BaseException:
+        except Exception:   # a cancelled request (its client left) leaves it created
             if launching and rec.config.auto_remove:
                 # as Docker: an AutoRemove container whose start failed goes at once (`docker
                 # run --rm` waits for `removed`, else forever), with its anonymous volumes
