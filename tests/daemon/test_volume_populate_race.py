@@ -124,7 +124,7 @@ def test_swapping_dirs_for_host_links_during_the_first_copy_never_touches_the_ho
     # the copy did happen: every file of the image is in the volume (under the swapper's
     # names once it moved them), and the swapper did swap what it found
     data = volume_dir(daemon, name)
-    wait_for(lambda: sum(1 for n in os.listdir(data) if n.startswith(".xdir")) == DIRS)
+    wait_for(lambda: sum(1 for n in os.listdir(data) if n.startswith(".xdir")) == DIRS, 60)
     assert count_files(data) == DIRS * FILES
     assert os.readlink(data / "dir1") == str(canary)
     assert os.readlink(data / "link") == "/etc/passwd"
