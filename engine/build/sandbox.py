@@ -43,6 +43,7 @@ class Sandbox:
         self.merged = self.dir / "merged"
         self._lowers = list(lowers)
         self._mounted = False
+        self._resolved: dict[str, str] = {}     # mount target -> where it is in the root
 
     def __enter__(self) -> Sandbox:
         for name in ("upper", "work", "merged", "empty"):
@@ -104,26 +105,28 @@ class Sandbox:
         return "/root" if uid == 0 else "/"
 
     def missing(self, targets: list[str]) -> list[str]:
-        """Those of `targets` (and their ancestors) that do not exist yet, deepest first."""
+        """Where the runtime will make `targets` (links followed inside the root, as it
+        does) and their ancestors, for those that do not exist yet; deepest first. Call
+        before the step: the resolutions are kept for `remove_stubs`."""
         out: set[str] = set()
         root = os.path.realpath(self.merged)
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for target in targets:
-                parts = [p for p in target.split("/") if p]
+                parts = rootpath.resolve_parts(root, target)
+                self._resolved[target] = "/" + "/".join(parts)
                 for depth in range(1, len(parts) + 1):
-                    sub = "/" + "/".join(parts[:depth])
-                    if self.kind(sub) is None and \
-                            _lstat_in_root(root_fd, root, parts[:depth]) is None:
-                        out.add(sub)
+                    if _lstat_in_root(root_fd, root, parts[:depth]) is None:
+                        out.add("/" + "/".join(parts[:depth]))
         finally:
             os.close(root_fd)
         return sorted(out, key=lambda p: (-p.count("/"), p))
 
     def remove_stubs(self, stubs: list[str], targets: list[str] = ()) -> None:
         """After unmount: drop the empty mount points the step's mounts created (deepest
-        first), then the directories overlay copied up only to hold a mount point (empty in
-        the upper dir, same owner and mode as below).
+        first, as `missing` named them), then the directories overlay copied up only to hold
+        a mount point (empty in the upper dir, same owner and mode as below), along each
+        target's path as `missing` resolved it.
 
         The step owned the upper dir: any component may now be a link (to a host path, or
         elsewhere in the root). Only what is still at the literal path, reached through real
@@ -136,7 +139,7 @@ class Sandbox:
                 _remove_stub(root_fd, upper, [p for p in stub.split("/") if p])
             parents: set[str] = set()
             for target in targets:
-                parts = [p for p in target.split("/") if p]
+                parts = [p for p in self._resolved.get(target, target).split("/") if p]
                 parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
             for rel in sorted(parents, key=lambda p: -p.count("/")):
                 self._drop_copied_up(root_fd, upper, rel.split("/"))

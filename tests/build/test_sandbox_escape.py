@@ -87,6 +87,17 @@ def test_copied_up_parent_through_host_links_is_not_removed(env, canary):
     env.assert_clean()
 
 
+def test_stubs_made_through_an_image_link_are_not_left_in_the_layer(env):
+    # the runtime makes /lnk/t/u at /real/t/u (the link resolved inside the root); the
+    # builder used to look for the stub at /lnk/t/u, found nothing, and kept /real/t/u
+    dockerfile = ("FROM busybox\nRUN mkdir /real && ln -s /real /lnk\n"
+                  "RUN --mount=type=tmpfs,target=/lnk/t/u true\n")
+    env.build(dockerfile, tags=("esc:link",))
+    code, out = env.run_image("esc:link", ("sh", "-c", "ls -A /real; readlink /lnk"))
+    assert (code, out) == (0, "/real\n")
+    env.assert_clean()
+
+
 def test_image_still_gets_its_own_stubs_removed(env):
     # the fix must not keep the stubs in the normal case
     dockerfile = ("FROM busybox\nRUN --network=none rm -rf /etc\n"
@@ -173,14 +184,28 @@ def test_copied_up_parent_with_a_real_lower_but_a_linked_upper_is_kept(tmp_path,
 
 
 def test_missing_does_not_probe_host_paths(tmp_path, canary):
-    # "/w/resolv.conf" with /w -> canary: the host's canary/resolv.conf exists, the image's
-    # /w/resolv.conf (resolved inside the root) does not - it is a stub to make
+    # "/w/resolv.conf" with /w -> canary: the host's canary/resolv.conf exists, but in the
+    # root /w leads to the canary's path *inside the root*, where nothing exists yet: that
+    # is where the runtime will make the mount point, so those are the stubs
     merged = tmp_path / "merged"
     merged.mkdir()
     (merged / "w").symlink_to(canary)
     box = Sandbox([], tmp_path / "work")
     box.merged = merged
-    assert box.missing(["/w/resolv.conf"]) == ["/w/resolv.conf"]
+    parts = [p for p in str(canary).split("/") if p] + ["resolv.conf"]
+    chain = ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    assert box.missing(["/w/resolv.conf"]) == chain
+
+
+def test_stubs_are_where_the_runtime_makes_them_through_links(tmp_path):
+    merged = tmp_path / "merged"
+    (merged / "real").mkdir(parents=True)
+    (merged / "lnk").symlink_to("/real")
+    (merged / "rel").symlink_to("real/../real/sub")
+    box = Sandbox([], tmp_path / "work")
+    box.merged = merged
+    assert box.missing(["/lnk/t/u", "/rel/x"]) == ["/real/sub/x", "/real/t/u", "/real/sub",
+                                                   "/real/t"]
 
 
 def test_layer_of_an_upper_dir_swapped_while_read_has_no_host_file(tmp_path, canary,
