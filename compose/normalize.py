@@ -19,6 +19,9 @@ from typing import Any, Callable, Mapping
 from compose.errors import NormalizeError
 from compose.merge import dedupe, _port_key
 from compose.shortsyntax import _long_port, parse_port, parse_volume
+from compose.values import (OMITTED_WHEN_FALSE, blkio as _blkio, device as _device,
+                            file_mode as _file_mode, go_empty as _go_empty, gpus as _gpus,
+                            is_remote as _is_remote)
 from compose.values import (extra_hosts, format_duration, go_number, kv_mapping, ordered as _ordered,
                             parse_bytes, parse_duration, to_bool, to_int as _to_int)
 
@@ -241,7 +244,7 @@ class Normalizer:
         for k in ("init", "privileged", "read_only", "tty", "stdin_open", "oom_kill_disable", "attach"):
             if k in svc:
                 svc[k] = to_bool(svc[k])
-                if not svc[k] and k in _OMITTED_WHEN_FALSE:
+                if not svc[k] and k in OMITTED_WHEN_FALSE:
                     del svc[k]
         for k in ("cpu_shares", "pids_limit", "cpu_quota", "cpu_period", "oom_score_adj", "mem_swappiness"):
             if k in svc:
@@ -590,79 +593,3 @@ class Normalizer:
         if svc.get("container_name") and scale > 1:
             raise NormalizeError(f"can't set container_name and scale > 1 ({scale}): container name "
                                  f"{svc['container_name']!r} must be unique", key + ".container_name")
-
-
-# service attributes printed even when empty or zero (compose-go pointers, and an empty command,
-# which is not the image's command)
-_KEPT_WHEN_EMPTY = frozenset({"command", "entrypoint", "logging", "healthcheck", "networks",
-                              "scale", "init", "attach", "stop_grace_period"})
-_BYTE_FIELDS = frozenset({"mem_limit", "mem_reservation", "memswap_limit", "shm_size"})
-
-
-def _go_empty(key: str, value: Any) -> bool:
-    """What compose-go leaves out of a service (`omitempty`): "", 0, [], {} and "0" bytes."""
-    if key in _KEPT_WHEN_EMPTY or isinstance(value, bool):
-        return False
-    return value in ("", 0, [], {}) or (key in _BYTE_FIELDS and value == "0")
-# service booleans compose-go prints only when true (`omitempty`); `init` is a pointer: kept
-_OMITTED_WHEN_FALSE = frozenset({"privileged", "read_only", "tty", "stdin_open", "oom_kill_disable"})
-
-
-def _device(value: Any, key: str) -> dict:
-    """devices: `src[:dst[:perms]]` -> {source, target, permissions}, as compose-go prints it."""
-    if isinstance(value, dict):
-        return dict(value)
-    parts = str(value).split(":")
-    if not parts[0] or len(parts) > 3:
-        raise NormalizeError(f"invalid device: {value}", key)
-    source = parts[0]
-    target = parts[1] if len(parts) > 1 and parts[1] else source
-    return {"source": source, "target": target,
-            "permissions": parts[2] if len(parts) > 2 else "rwm"}
-
-
-def _is_remote(ref: str) -> bool:
-    return bool(re.match(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)", ref))
-
-
-def _blkio(config: dict, key: str) -> dict:
-    """blkio_config: byte rates as byte counts, iops as numbers, both printed as strings."""
-    config = dict(config)
-    for field in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
-        entries = []
-        for i, entry in enumerate(config.get(field) or []):
-            entry = dict(entry)
-            try:
-                entry["rate"] = str(parse_bytes(entry["rate"]) if field.endswith("bps")
-                                    else int(entry["rate"]))
-            except (KeyError, ValueError):
-                raise NormalizeError(f"invalid rate {entry.get('rate')!r}", f"{key}.{field}[{i}]") from None
-            entries.append(entry)
-        if field in config:
-            config[field] = entries
-    return _ordered(config, ("weight", "weight_device", "device_read_bps", "device_read_iops",
-                             "device_write_bps", "device_write_iops"))
-
-
-def _gpus(value: Any) -> list[dict]:
-    """gpus: `all` is every device (count -1), as is `count: all`; a count as text is a number."""
-    if value == "all":
-        return [{"count": -1}]
-    out = []
-    for item in value or []:
-        item = dict(item)
-        if "count" in item:
-            item["count"] = -1 if str(item["count"]) == "all" else int(item["count"])
-        out.append(item)
-    return out
-
-
-def _file_mode(value: Any, key: str) -> int:
-    """File modes: an int as written (YAML reads 0440 as octal), or a string read as octal
-    ("0440", "440"), as compose-go's FileMode does."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        raise NormalizeError(f"invalid file mode {value!r}: expected an octal number like 0440", key) from None

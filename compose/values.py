@@ -171,3 +171,81 @@ def to_int(value: Any, key: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise NormalizeError(f"{value!r} is not an integer", key) from None
+
+
+# --- service values as compose-go prints them --------------------------------------------------
+
+# service attributes printed even when empty or zero (compose-go pointers, and an empty command,
+# which is not the image's command)
+KEPT_WHEN_EMPTY = frozenset({"command", "entrypoint", "logging", "healthcheck", "networks",
+                              "scale", "init", "attach", "stop_grace_period"})
+BYTE_FIELDS = frozenset({"mem_limit", "mem_reservation", "memswap_limit", "shm_size"})
+
+
+def go_empty(key: str, value: Any) -> bool:
+    """What compose-go leaves out of a service (`omitempty`): "", 0, [], {} and "0" bytes."""
+    if key in KEPT_WHEN_EMPTY or isinstance(value, bool):
+        return False
+    return value in ("", 0, [], {}) or (key in BYTE_FIELDS and value == "0")
+# service booleans compose-go prints only when true (`omitempty`); `init` is a pointer: kept
+OMITTED_WHEN_FALSE = frozenset({"privileged", "read_only", "tty", "stdin_open", "oom_kill_disable"})
+
+
+def device(value: Any, key: str) -> dict:
+    """devices: `src[:dst[:perms]]` -> {source, target, permissions}, as compose-go prints it."""
+    if isinstance(value, dict):
+        return dict(value)
+    parts = str(value).split(":")
+    if not parts[0] or len(parts) > 3:
+        raise NormalizeError(f"invalid device: {value}", key)
+    source = parts[0]
+    target = parts[1] if len(parts) > 1 and parts[1] else source
+    return {"source": source, "target": target,
+            "permissions": parts[2] if len(parts) > 2 else "rwm"}
+
+
+def is_remote(ref: str) -> bool:
+    return bool(re.match(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)", ref))
+
+
+def blkio(config: dict, key: str) -> dict:
+    """blkio_config: byte rates as byte counts, iops as numbers, both printed as strings."""
+    config = dict(config)
+    for field in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
+        entries = []
+        for i, entry in enumerate(config.get(field) or []):
+            entry = dict(entry)
+            try:
+                entry["rate"] = str(parse_bytes(entry["rate"]) if field.endswith("bps")
+                                    else int(entry["rate"]))
+            except (KeyError, ValueError):
+                raise NormalizeError(f"invalid rate {entry.get('rate')!r}", f"{key}.{field}[{i}]") from None
+            entries.append(entry)
+        if field in config:
+            config[field] = entries
+    return ordered(config, ("weight", "weight_device", "device_read_bps", "device_read_iops",
+                             "device_write_bps", "device_write_iops"))
+
+
+def gpus(value: Any) -> list[dict]:
+    """gpus: `all` is every device (count -1), as is `count: all`; a count as text is a number."""
+    if value == "all":
+        return [{"count": -1}]
+    out = []
+    for item in value or []:
+        item = dict(item)
+        if "count" in item:
+            item["count"] = -1 if str(item["count"]) == "all" else int(item["count"])
+        out.append(item)
+    return out
+
+
+def file_mode(value: Any, key: str) -> int:
+    """File modes: an int as written (YAML reads 0440 as octal), or a string read as octal
+    ("0440", "440"), as compose-go's FileMode does."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise NormalizeError(f"invalid file mode {value!r}: expected an octal number like 0440", key) from None
