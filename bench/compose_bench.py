@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from run_bench import start_busybox_engine, stop_engine  # noqa: E402
-STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
+STACK = REPO / "bench" / "bench-stack.yaml"
 CLI = [sys.executable, "-m", "compose.cli.main"]
 POOL = "10.239.0.0/16"
 GOALS = {"up -d (HTTP answer)": 0.3, "down -t 0": 0.2, "attached up, 200k lines": 0.6,

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from run_bench import start_busybox_engine, stop_engine  # noqa: E402
 import compose_bench  # noqa: E402
-STACK = REPO / ".." / "shared" / "reference" / "bench-stack.yaml"
+STACK = REPO / "bench" / "bench-stack.yaml"
 POOL = "10.238.0.0/16"
 # the stack's published port, moved: other engineers' benchmarks use 18080 on this machine
 PORT = 18281

@@ -77,7 +77,7 @@ def start_engine(root: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def start_busybox_engine(root: Path, env: dict[str, str]) -> subprocess.Popen | None:
     """An engine on `env`'s root and socket with busybox imported as bench/busybox:latest (the
-    image of ../shared/reference/bench-stack.yaml); None, with the reason printed, if it fails."""
+    image of bench/bench-stack.yaml); None, with the reason printed, if it fails."""
     from engine.client import Client
 
     try:
