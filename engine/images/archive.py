@@ -396,7 +396,10 @@ def write_diff(upper: Path, out: BinaryIO) -> None:
             for name in sorted(filenames + links):
                 path = f"{here}/{name}"
                 rel = str(rel_dir / name) if rel_dir != Path(".") else name
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue    # gone since the listing: a running container's change
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
                     marker = tarfile.TarInfo(str(Path(rel).parent / f".wh.{name}")
                                              if "/" in rel else f".wh.{name}")
@@ -421,7 +424,12 @@ def _is_opaque(path: Path | str) -> bool:
 
 
 def _add_entry(tar: tarfile.TarFile, path: Path | str, arcname: str) -> None:
-    info = tar.gettarinfo(str(path), arcname)
+    """One entry; nothing if it went away or turned into a link since it was listed (an
+    unpaused commit of a running container)."""
+    try:
+        info = tar.gettarinfo(str(path), arcname)
+    except FileNotFoundError:
+        return
     if info is None:
         return      # a socket: no tar type for it, and meaningless in an image
     info.uname = info.gname = ""
@@ -432,13 +440,22 @@ def _add_entry(tar: tarfile.TarFile, path: Path | str, arcname: str) -> None:
     for name in names:
         if name.startswith(OVERLAY_XATTR_PREFIXES):
             continue
-        value = os.getxattr(path, name, follow_symlinks=False)
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
         info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
     if info.isreg():
         # O_NOFOLLOW: a link swapped in since the lstat above is not followed; O_NONBLOCK: nor
         # does a FIFO swapped in hang the open
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        with open(os.open(path, flags), "rb") as f:
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP):
+                return
+            raise
+        with open(fd, "rb") as f:
             tar.addfile(info, f)
     else:
         tar.addfile(info)

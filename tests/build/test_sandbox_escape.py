@@ -220,12 +220,14 @@ def test_layer_of_an_upper_dir_swapped_while_read_has_no_host_file(tmp_path, can
     upper = tmp_path / "upper"
     (upper / "d").mkdir(parents=True)
     (upper / "d" / "resolv.conf").write_text("inside\n")
+    (upper / "d" / "zz-gone").write_text("removed after the listing\n")
     (canary / "resolv.conf").write_text("host secret\n")
     real_addfile = tarfile.TarFile.addfile
 
     def swap_after_dir_entry(self, info, fileobj=None):
         real_addfile(self, info, fileobj)
         if info.name == "d" and not (upper / "d").is_symlink():
+            (upper / "d" / "zz-gone").unlink()     # listed, then gone: skipped, no error
             (upper / "d").rename(upper / "d.old")
             (upper / "d").symlink_to(canary)
 
@@ -238,6 +240,7 @@ def test_layer_of_an_upper_dir_swapped_while_read_has_no_host_file(tmp_path, can
         contents = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
     assert b"host secret\n" not in contents.values()
     assert contents["d/resolv.conf"] == b"inside\n"
+    assert "d/zz-gone" not in contents
 
 
 def _tree(root: Path, *dirs: str) -> Path:
