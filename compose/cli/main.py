@@ -56,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "attach": "compose.cli.attach:app",
     "scale": "compose.cli.scale:app",
     "graph": "compose.cli.graph:app",
+    "watch": "compose.cli.watch:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module
@@ -84,6 +85,7 @@ COMPOSE_VERBS: dict[str, str] = {
     "stats": "Show the resource use of the project's containers",
     "attach": "Attach the terminal to a service container's input and output",
     "scale": "Set the number of containers of services",
+    "watch": "Sync, restart or rebuild services as their files change (develop.watch)",
     "port": "Print the host address a service's port is published on",
     "images": "List the images the project's containers use",
     "wait": "Wait until the project's containers stop; print their exit codes",

@@ -34,6 +34,8 @@ def up(
     no_attach: Optional[List[str]] = typer.Option(None, "--no-attach"),
     quiet_pull: bool = typer.Option(False, "--quiet-pull"),
     yes: bool = typer.Option(False, "-y", "--yes"),
+    watch: bool = typer.Option(False, "-w", "--watch", help="watch files and apply the services' "
+                               "develop.watch rules (see `watch`)"),
 ) -> int:
     from compose.orchestrator import session as S
 
@@ -43,6 +45,8 @@ def up(
     S.exclusive(detach=detach, attach=bool(attach_services))
     S.exclusive(wait=wait, abort_on_container_exit=abort_on_container_exit)
     S.exclusive(wait=wait, attach=bool(attach_services))
+    S.exclusive(detach=detach, watch=watch)
+    S.exclusive(wait=wait, watch=watch)
     if exit_code_from and detach:
         raise S.UsageError("--exit-code-from and --detach are incompatible")
     if pull not in (None, "missing", "never", "always", "policy"):
@@ -83,7 +87,13 @@ def up(
                                         if spec.services[s].config.get("attach", True)])
     attached = [s for s in attached if s not in set(no_attach or [])]
     try:
-        return S.run(lambda: run_up(session, up_opts, attach_opts,
-                                    detach=detach or wait or no_start, attached=attached))
+        flow = lambda: run_up(session, up_opts, attach_opts,  # noqa: E731
+                              detach=detach or wait or no_start, attached=attached)
+        if watch:
+            from compose.orchestrator.watchflow import load_rules, run_up_watch
+
+            rules = load_rules(spec, targets)
+            return S.run(lambda: run_up_watch(session, rules, flow, timeout))
+        return S.run(flow)
     finally:
         session.gateway.close()

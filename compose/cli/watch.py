@@ -1,0 +1,35 @@
+"""`pycompose watch [SERVICE...]`: bring the services up (unless --no-up), then apply their
+`develop.watch` rules to file changes until Ctrl-C (compose/orchestrator/watchflow.py)."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help="Watch the build context of services and sync, restart or rebuild them "
+                  "when files change")
+def watch(
+    ctx: typer.Context,
+    services: Optional[List[str]] = typer.Argument(None),
+    no_up: bool = typer.Option(False, "--no-up", help="don't build and start the services "
+                                                      "before watching"),
+    timeout: Optional[int] = typer.Option(None, "-t", "--timeout",
+                                          help="stop timeout (s) for restarts and recreates"),
+) -> int:
+    from compose.orchestrator import session as S
+    from compose.orchestrator.executor import UpOptions
+    from compose.orchestrator.watchflow import load_rules, run_watch
+
+    session = S.open_session(ctx.obj, tuple(services or ()))
+    try:
+        rules = load_rules(session.project, list(services or ()))
+        up = None if no_up else UpOptions(services=tuple(services or ()), timeout=timeout)
+        try:
+            return S.run(lambda: run_watch(session, rules, up=up, timeout=timeout))
+        except KeyboardInterrupt:
+            return 0   # Ctrl-C ends the watch; the containers keep running, as in Compose
+    finally:
+        session.gateway.close()

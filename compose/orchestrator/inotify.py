@@ -1,0 +1,121 @@
+"""A recursive file watcher over Linux inotify, through ctypes (no dependency: `watch` needs
+one kernel facility, and a watcher library would add a compiled wheel for ~100 lines).
+
+inotify watches one directory at a time, so every directory below a root gets its own watch,
+and a directory that appears later is added when its creation is seen; what was written into
+it before its watch existed is found by walking it once then. When the kernel's queue
+overflows, the roots themselves are reported (the caller syncs them whole).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+from collections.abc import Iterable
+
+IN_MODIFY = 0x2
+IN_ATTRIB = 0x4
+IN_CLOSE_WRITE = 0x8
+IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ISDIR = 0x40000000
+IN_ONLYDIR = 0x1000000
+MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
+        | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+_EVENT = struct.Struct("iIII")   # struct inotify_event: wd, mask, cookie, len, then the name
+
+
+class TreeWatch:
+    """inotify over directory trees. `fileno()` is readable when events wait; `read()` returns
+    the absolute paths they concern (never blocks)."""
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.fd = fd
+        self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
+        self._dirs: dict[int, str] = {}
+        try:
+            for root in self.roots:
+                self._add_tree(root)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, directory: str) -> bool:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), MASK)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOENT, errno.ENOTDIR):
+                return False   # gone (or replaced) since it was seen: its events come anyway
+            raise OSError(err, f"cannot watch {directory}: {os.strerror(err)}")
+        self._dirs[wd] = directory
+        return True
+
+    def _add_tree(self, root: str) -> list[str]:
+        """Watch `root` and every directory below it; the files found (for a new directory)."""
+        found: list[str] = []
+        if not self._add(root):
+            return found
+        for parent, dirs, files in os.walk(root):
+            for d in dirs:
+                path = os.path.join(parent, d)
+                if not os.path.islink(path) and self._add(path):
+                    found.append(path)
+            found += [os.path.join(parent, f) for f in files]
+        return found
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> list[str]:
+        paths: dict[str, None] = {}
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset < len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
+                offset += _EVENT.size + length
+                for path in self._event(wd, mask, os.fsdecode(raw.rstrip(b"\0"))):
+                    paths[path] = None
+        return list(paths)
+
+    def _event(self, wd: int, mask: int, name: str) -> list[str]:
+        if mask & IN_Q_OVERFLOW:
+            return list(self.roots)
+        directory = self._dirs.get(wd)
+        if directory is None:
+            return []
+        if mask & IN_IGNORED:
+            del self._dirs[wd]   # the directory went: its parent reported it
+            return []
+        if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+            return [directory] if directory in self.roots else []
+        path = os.path.join(directory, name) if name else directory
+        if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+            return [path, *self._add_tree(path)]
+        return [path]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> TreeWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

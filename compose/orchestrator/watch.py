@@ -1,0 +1,302 @@
+"""`develop.watch` planning (pure): the rules of the selected services, which rule a changed
+path falls under, the quiet-period batching of file events, and what one batch asks for per
+service (sync these paths, delete those, restart, run hooks, or rebuild).
+
+As Compose v2 does it:
+- a rule watches `path` (a directory, recursively, or one file); a change below it that no
+  ignore pattern excludes triggers the rule's action;
+- ignored are: the `.dockerignore` of the service's build context (relative to the context),
+  the rule's `ignore` patterns (relative to the rule's path), `.git` directories and the
+  temporary files editors write next to the file they save; with `include`, only paths
+  matching one of its patterns (relative to the rule's path) count;
+- a path under several rules of one service goes to the first rule that takes it (file order);
+- in a batch, `rebuild` wins over the syncs of the same service (the new container is made from
+  the files anyway); `sync+restart` restarts once after the sync, `sync+exec` runs its command
+  after the sync (each distinct hook once).
+"""
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from compose.orchestrator.errors import OrchestratorError
+from engine.build.ignore import Matcher
+
+# Compose waits this long without a new event before acting on a batch.
+QUIET_PERIOD = 0.5
+# ...but a steady stream of events (a generator rewriting files) must not starve the sync
+MAX_BATCH_DELAY = 5.0
+
+# Never synced nor acted upon: version control and the files editors make while saving
+# (vim's swap files and its 4913 probe, emacs' lock and auto-save files, backups, JetBrains'
+# safe-write copies).
+EPHEMERAL = Matcher.from_text("\n".join([
+    "**/.git", "**/.*.swp", "**/.*.swx", "**/.*.swo", "**/4913", "**/*~", "**/.#*", "**/#*#",
+    "**/*___jb_tmp___", "**/*___jb_old___", "**/.DS_Store",
+]))
+
+
+class WatchError(OrchestratorError):
+    """A `develop.watch` rule that cannot be acted upon (one line naming the service)."""
+
+
+class Action(enum.Enum):
+    SYNC = "sync"
+    REBUILD = "rebuild"
+    RESTART = "restart"
+    SYNC_RESTART = "sync+restart"
+    SYNC_EXEC = "sync+exec"
+
+    @property
+    def syncs(self) -> bool:
+        return self in (Action.SYNC, Action.SYNC_RESTART, Action.SYNC_EXEC)
+
+
+@dataclass(frozen=True)
+class ExecHook:
+    """`exec:` of a sync+exec rule (the shape of a service hook)."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    service: str
+    action: Action
+    path: str                              # absolute, normalized
+    target: str | None = None              # container path (the sync actions)
+    ignore: Matcher | None = field(default=None, compare=False)
+    include: Matcher | None = field(default=None, compare=False)
+    context: str | None = None             # the build context the dockerignore belongs to
+    dockerignore: Matcher | None = field(default=None, compare=False)
+    initial_sync: bool = False
+    exec: ExecHook | None = None
+
+    def relative(self, path: str) -> str | None:
+        """`path` relative to the rule's path ("" for the path itself), None when outside."""
+        if path == self.path:
+            return ""
+        prefix = self.path.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else None
+
+    def matches(self, path: str) -> bool:
+        """Does a change of the absolute `path` trigger this rule?"""
+        rel = self.relative(path)
+        if rel is None:
+            return False
+        if EPHEMERAL.ignored(rel or posixpath.basename(self.path)):
+            return False
+        if self.dockerignore is not None and self.context is not None:
+            ctx_rel = _under(self.context, path)
+            if ctx_rel and self.dockerignore.ignored(ctx_rel):
+                return False
+        if rel and self.ignore is not None and self.ignore.ignored(rel):
+            return False
+        if self.include is not None:
+            return bool(rel) and self.include.ignored(rel)   # "ignored" = a pattern matched
+        return True
+
+    def container_path(self, path: str) -> str:
+        """Where the host `path` lands in the container (target + its path below the rule's)."""
+        rel = self.relative(path)
+        assert self.target is not None and rel is not None
+        return posixpath.join(self.target, rel) if rel else self.target
+
+
+def _under(root: str, path: str) -> str | None:
+    if path == root:
+        return ""
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else None
+
+
+def _matcher(patterns: Any, where: str) -> Matcher | None:
+    if patterns is None:
+        return None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise WatchError(f"{where}: want a list of patterns")
+    return Matcher.from_text("\n".join(patterns)) if patterns else None
+
+
+def _exec_hook(value: Any, where: str) -> ExecHook:
+    if not isinstance(value, Mapping) or not value.get("command"):
+        raise WatchError(f"{where}: sync+exec needs exec.command")
+    command = value["command"]
+    if isinstance(command, str):
+        import shlex
+
+        command = shlex.split(command)
+    env = value.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return ExecHook(tuple(str(c) for c in command), value.get("user") or None,
+                    bool(value.get("privileged")), value.get("working_dir") or None,
+                    tuple((str(k), "" if v is None else str(v)) for k, v in env.items()))
+
+
+def service_rules(name: str, config: Mapping[str, Any],
+                  dockerignore_text: str | None = None) -> list[Rule]:
+    """The `develop.watch` rules of one service (canonical config: paths are absolute).
+    `dockerignore_text`: the build context's .dockerignore, when it has one."""
+    develop = config.get("develop") or {}
+    raw = develop.get("watch") or [] if isinstance(develop, Mapping) else []
+    build = config.get("build") if isinstance(config.get("build"), Mapping) else None
+    context = build.get("context") if build else None
+    docker_ignore = Matcher.from_text(dockerignore_text) if dockerignore_text else None
+    rules = []
+    for i, item in enumerate(raw):
+        where = f"service {name!r}: develop.watch[{i}]"
+        if not isinstance(item, Mapping) or not item.get("path"):
+            raise WatchError(f"{where}: needs a path")
+        try:
+            action = Action(item.get("action"))
+        except ValueError:
+            raise WatchError(f"{where}: unknown action {item.get('action')!r}") from None
+        target = item.get("target")
+        if action.syncs and not target:
+            raise WatchError(f"{where}: action {action.value} needs a target")
+        if action is Action.REBUILD and build is None:
+            raise WatchError(f"{where}: rebuild needs a build section")
+        if target is not None and not posixpath.isabs(str(target)):
+            raise WatchError(f"{where}: target {target!r} is not an absolute path")
+        rules.append(Rule(
+            service=name, action=action, path=posixpath.normpath(str(item["path"])),
+            target=posixpath.normpath(str(target)) if target else None,
+            ignore=_matcher(item.get("ignore"), where + ".ignore"),
+            include=_matcher(item.get("include"), where + ".include"),
+            context=posixpath.normpath(context) if context and docker_ignore else None,
+            dockerignore=docker_ignore,
+            initial_sync=bool(item.get("initial_sync")) and action.syncs,
+            exec=_exec_hook(item.get("exec"), where) if action is Action.SYNC_EXEC else None))
+    return rules
+
+
+def rule_for(rules: Iterable[Rule], service: str, path: str) -> Rule | None:
+    """The first rule of `service` that `path` triggers."""
+    return next((r for r in rules if r.service == service and r.matches(path)), None)
+
+
+@dataclass(frozen=True)
+class PathMapping:
+    host: str
+    container: str
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """What one batch asks of one service."""
+
+    service: str
+    rebuild: bool = False
+    copies: tuple[PathMapping, ...] = ()    # host files/dirs that exist: put into the container
+    deletes: tuple[str, ...] = ()           # container paths whose host file is gone
+    restart: bool = False
+    hooks: tuple[ExecHook, ...] = ()
+    changed: int = 0                        # paths of the batch this plan answers
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rebuild or self.copies or self.deletes or self.restart or self.hooks)
+
+
+def plan_batch(rules: Iterable[Rule], paths: Iterable[str],
+               exists: Mapping[str, bool]) -> list[ServicePlan]:
+    """One plan per service that a path of the batch triggers, in the rules' order.
+    `exists[path]`: is the host path there now (a deleted one is deleted in the container)."""
+    rules = list(rules)
+    services = list(dict.fromkeys(r.service for r in rules))
+    plans = []
+    for service in services:
+        rebuild, restart = False, False
+        copies: dict[str, PathMapping] = {}
+        deletes: dict[str, None] = {}
+        hooks: dict[ExecHook, None] = {}
+        changed = 0
+        for path in sorted(set(paths)):
+            rule = rule_for(rules, service, path)
+            if rule is None:
+                continue
+            changed += 1
+            if rule.action is Action.REBUILD:
+                rebuild = True
+                continue
+            if rule.action is Action.RESTART:
+                restart = True
+                continue
+            dest = rule.container_path(path)
+            if exists.get(path, False):
+                copies[dest] = PathMapping(path, dest)
+            else:
+                deletes[dest] = None
+            restart = restart or rule.action is Action.SYNC_RESTART
+            if rule.exec is not None:
+                hooks[rule.exec] = None
+        if not changed:
+            continue
+        if rebuild:
+            plans.append(ServicePlan(service, rebuild=True, changed=changed))
+            continue
+        plans.append(ServicePlan(service, copies=_outermost(copies), deletes=tuple(deletes),
+                                 restart=restart, hooks=tuple(hooks), changed=changed))
+    return plans
+
+
+def _outermost(copies: Mapping[str, PathMapping]) -> tuple[PathMapping, ...]:
+    """A directory's copy brings what is below it: drop the paths it already covers."""
+    kept: list[PathMapping] = []
+    for dest in sorted(copies):
+        if any(dest.startswith(k.container.rstrip("/") + "/") for k in kept):
+            continue
+        kept.append(copies[dest])
+    return tuple(kept)
+
+
+def initial_paths(rule: Rule, walk: Iterable[str]) -> list[str]:
+    """The host paths an `initial_sync` of `rule` copies: the walked files the rule takes."""
+    return [p for p in walk if rule.matches(p)]
+
+
+class Batcher:
+    """File events in, batches out once the tree has been quiet for `quiet` seconds (or the
+    oldest pending event is `max_delay` old). Pure: the caller gives the clock."""
+
+    def __init__(self, quiet: float = QUIET_PERIOD, max_delay: float = MAX_BATCH_DELAY) -> None:
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self._paths: dict[str, None] = {}
+        self._first = 0.0
+        self._last = 0.0
+
+    def add(self, paths: Iterable[str], now: float) -> None:
+        new = list(paths)
+        if not new:
+            return
+        if not self._paths:
+            self._first = now
+        self._last = now
+        self._paths.update(dict.fromkeys(new))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._paths)
+
+    def deadline(self) -> float | None:
+        """When the pending batch is due (None: nothing pending)."""
+        if not self._paths:
+            return None
+        return min(self._last + self.quiet, self._first + self.max_delay)
+
+    def take(self, now: float) -> list[str]:
+        """The batch if it is due, else []."""
+        due = self.deadline()
+        if due is None or now < due:
+            return []
+        batch, self._paths = list(self._paths), {}
+        return batch

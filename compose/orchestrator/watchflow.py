@@ -1,0 +1,275 @@
+"""`watch` at work: inotify events batched (watch.py decides), then applied to the running
+containers of each service, the way Compose v2 applies them:
+
+- sync: the changed files that exist go into each container as ONE tar, through the same
+  endpoint as `cp` (`PUT /containers/{id}/archive`, extracted at "/" with each member named by
+  its container path, so the engine resolves every path inside the container's root); files
+  gone on the host are removed with `rm -rf` run by exec in the container, as Compose does (the
+  Engine API has no delete; this needs an `rm` in the image);
+- sync+restart: the sync, then one restart of the container; sync+exec: the sync, then the
+  rule's command by exec (a non-zero exit is reported, the watch goes on);
+- rebuild: build the service's image, then recreate the service's containers (no deps).
+
+A failure while applying a batch is printed as one line and the watch goes on (an editor saving
+a half-written file must not end the session).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import trio
+
+from compose.orchestrator.inotify import TreeWatch
+from compose.orchestrator.plan import RecreatePolicy
+from compose.orchestrator.project_view import ProjectSpec
+from compose.orchestrator.watch import (Batcher, ExecHook, Rule, ServicePlan, WatchError,
+                                        initial_paths, plan_batch, service_rules)
+from engine.cli import copy as cp
+from engine.errors import PycomposeError
+
+POLL_RUNNING = 0.25   # up --watch: how often to look for the services' first running container
+
+
+def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]:
+    """The watch rules of `services` (all the project's when empty), each with its build
+    context's .dockerignore."""
+    rules: list[Rule] = []
+    for name in services or list(project.services):
+        spec = project.service(name)
+        build = spec.config.get("build")
+        text = None
+        if isinstance(build, dict) and build.get("context"):
+            try:
+                with open(os.path.join(build["context"], ".dockerignore"), encoding="utf-8") as f:
+                    text = f.read()
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as e:
+                raise WatchError(f"service {name!r}: cannot read its .dockerignore: "
+                                 f"{e.strerror}") from None
+        rules += service_rules(name, spec.config, text)
+    if not rules:
+        raise WatchError("none of the selected services is configured for watch, consider "
+                         "setting a 'develop' section")
+    return rules
+
+
+def watch_roots(rules: Iterable[Rule]) -> list[str]:
+    """The directories to watch: a rule's path, or the directory of a rule that names a file."""
+    roots = []
+    for rule in rules:
+        if os.path.isdir(rule.path):
+            roots.append(rule.path)
+        elif os.path.lexists(rule.path):
+            roots.append(os.path.dirname(rule.path))
+        else:
+            raise WatchError(f"service {rule.service!r}: watch path {rule.path} does not exist")
+    return list(dict.fromkeys(roots))
+
+
+def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # as `cp` without -a: what lands in the container belongs to root
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+def sync_tar(copies: Iterable[Any], out: Any) -> None:
+    """One tar of the host paths, each member named by its container path (no leading "/");
+    a path gone since the batch was planned is left out (its delete comes with a later batch)."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for m in copies:
+            try:
+                tar.add(m.host, arcname=m.container.lstrip("/"), recursive=True,
+                        filter=_root_owned)
+            except FileNotFoundError:
+                continue
+
+
+def _run_exec(client: Any, cid: str, command: Sequence[str], hook: ExecHook | None = None) -> int:
+    """Run a command in the container to its end; its exit code (its output is dropped)."""
+    env = [f"{k}={v}" for k, v in hook.environment] if hook else None
+    exec_id = client.exec_create(cid, list(command), stdout=True, stderr=True,
+                                 env=env or None, user=hook.user if hook else None,
+                                 workdir=hook.working_dir if hook else None,
+                                 privileged=hook.privileged if hook else False)
+    sock = client.exec_start(exec_id)
+    try:
+        while sock.recv():
+            pass
+    finally:
+        sock.close()
+    code = client.exec_inspect(exec_id).get("ExitCode")
+    return 0 if code is None else int(code)
+
+
+class Watcher:
+    """Applies batches to a project's running containers. `orchestrator` makes a fresh
+    Orchestrator (a rebuild runs an `up` of the service)."""
+
+    def __init__(self, project: ProjectSpec, gateway: Any, progress: Any,
+                 orchestrator: Callable[[], Any], rules: Sequence[Rule],
+                 timeout: int | None = None) -> None:
+        self.project, self.gw, self.progress = project, gateway, progress
+        self.orchestrator = orchestrator
+        self.rules = list(rules)
+        self.timeout = timeout
+
+    async def _call(self, fn: Callable[[Any], Any]) -> Any:
+        """`fn(client)` on a worker thread with that thread's client."""
+        return await self.gw.blocking(lambda: fn(self.gw.client()))
+
+    async def running(self, service: str) -> list[str]:
+        from compose.orchestrator import labels as L
+
+        found = await self.gw.call("containers", all=False,
+                                   filters=L.filters(self.project.name, service, False))
+        return [c["Id"] for c in found or [] if c.get("State") in ("running", None)]
+
+    async def apply(self, plan: ServicePlan) -> None:
+        try:
+            await self._apply(plan)
+        except PycomposeError as e:
+            self.progress.warn(f"watch: service {plan.service!r}: {e.message}")
+
+    async def _apply(self, plan: ServicePlan) -> None:
+        name = plan.service
+        if plan.rebuild:
+            from compose.orchestrator.executor import UpOptions, summarize_failures
+
+            self.progress.info(f"Rebuilding service {name!r} after changes were detected...")
+            result = await self.orchestrator().up(UpOptions(
+                services=(name,), no_deps=True, policy=RecreatePolicy.FORCE, build=True,
+                timeout=self.timeout))
+            error = summarize_failures(result)
+            if error is not None:
+                raise error
+            self.progress.info(f"service {name!r} successfully built")
+            return
+        ids = await self.running(name)
+        if not ids:
+            self.progress.warn(f"watch: service {name!r} has no running container: "
+                               f"{plan.changed} change(s) not applied")
+            return
+        if plan.copies or plan.deletes:
+            self.progress.info(f"Syncing service {name!r} after {plan.changed} changes "
+                               "were detected")
+        async with trio.open_nursery() as nursery:
+            for cid in ids:
+                nursery.start_soon(self._one, plan, cid)
+
+    async def _one(self, plan: ServicePlan, cid: str) -> None:
+        if plan.deletes:
+            code = await self._call(
+                lambda c: _run_exec(c, cid, ["rm", "-rf", "--", *plan.deletes]))
+            if code:
+                raise WatchError(f"rm of {len(plan.deletes)} path(s) in {cid[:12]} "
+                                 f"exited {code}")
+        if plan.copies:
+            await self._call(lambda c: self._put(c, cid, plan))
+        if plan.restart:
+            await self.gw.call("restart", cid, self.timeout)
+            self.progress.done("Container", cid[:12], "Restarted")
+        for hook in plan.hooks:
+            code = await self._call(lambda c, h=hook: _run_exec(c, cid, h.command, h))
+            if code:
+                self.progress.warn(f"watch: {' '.join(hook.command)!r} in {cid[:12]} "
+                                   f"exited {code}")
+
+    @staticmethod
+    def _put(client: Any, cid: str, plan: ServicePlan) -> None:
+        with tempfile.TemporaryFile() as spool:
+            sync_tar(plan.copies, spool)
+            spool.seek(0)
+            cp._put(client, cid, "/", spool)   # the `cp` upload: PUT .../archive?path=/
+
+    async def initial_sync(self) -> None:
+        """`initial_sync: true` rules: their whole tree into the containers once."""
+        by_service: dict[str, list[str]] = {}
+        for rule in self.rules:
+            if not rule.initial_sync:
+                continue
+            walked = await trio.to_thread.run_sync(_walk, rule.path)
+            by_service.setdefault(rule.service, []).extend(initial_paths(rule, walked))
+        for service, paths in by_service.items():
+            rules = [r for r in self.rules if r.service == service and r.action.syncs]
+            for plan in plan_batch(rules, paths, {p: True for p in paths}):
+                # the initial copy only: no restart or hook for files the image may hold too
+                await self.apply(ServicePlan(plan.service, copies=plan.copies,
+                                             changed=plan.changed))
+
+    async def run(self, *, until_running: bool = False,
+                  task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch until cancelled. `until_running` (up --watch): wait for each watched service's
+        first running container before the initial sync."""
+        tree = TreeWatch(watch_roots(self.rules))
+        try:
+            task_status.started()
+            if until_running:
+                for service in dict.fromkeys(r.service for r in self.rules):
+                    while not await self.running(service):
+                        await trio.sleep(POLL_RUNNING)
+            await self.initial_sync()
+            self.progress.info("Watch enabled")
+            await self._loop(tree)
+        finally:
+            tree.close()
+
+    async def _loop(self, tree: TreeWatch) -> None:
+        batcher = Batcher()
+        while True:
+            deadline = batcher.deadline()
+            with trio.move_on_at(deadline if deadline is not None else float("inf")):
+                await trio.lowlevel.wait_readable(tree.fd)
+            paths = [p for p in tree.read() if any(r.matches(p) for r in self.rules)]
+            batcher.add(paths, trio.current_time())
+            batch = batcher.take(trio.current_time())
+            if not batch:
+                continue
+            exists = {p: os.path.lexists(p) for p in batch}
+            for plan in plan_batch(self.rules, batch, exists):
+                await self.apply(plan)
+
+
+def _walk(root: str) -> list[str]:
+    if not os.path.isdir(root):
+        return [root] if os.path.lexists(root) else []
+    out = []
+    for parent, _dirs, files in os.walk(root):
+        out += [os.path.join(parent, f) for f in files]
+    return out
+
+
+async def run_watch(session: Any, rules: Sequence[Rule], *, up: Any = None,
+                    timeout: int | None = None) -> int:
+    """`pycompose watch`: `up` (an UpOptions) first unless --no-up, then watch until Ctrl-C."""
+    if up is not None:
+        from compose.orchestrator.executor import summarize_failures
+
+        error = summarize_failures(await session.orchestrator().up(up))
+        if error is not None:
+            raise error
+    watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,
+                      rules, timeout)
+    await watcher.run()
+    return 0
+
+
+async def run_up_watch(session: Any, rules: Sequence[Rule], up_flow: Callable[[], Any],
+                       timeout: int | None = None) -> int:
+    """`up --watch`: `up_flow` (the attached `up`) and the watch together; when `up` ends
+    (Ctrl-C, or its containers exited), the watch ends too."""
+    watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,
+                      rules, timeout)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: watcher.run(until_running=True,
+                                                            task_status=task_status))
+        code = await up_flow()
+        nursery.cancel_scope.cancel()
+    sys.stdout.flush()
+    return code

@@ -1,0 +1,237 @@
+"""develop.watch planning (pure): rules, matching and ignores, batch plans, the quiet period;
+and the inotify tree watcher on a temp dir (no root needed)."""
+from __future__ import annotations
+
+import os
+import select
+import tarfile
+
+import pytest
+
+from compose.orchestrator.inotify import TreeWatch
+from compose.orchestrator.watch import (Action, Batcher, ExecHook, PathMapping, WatchError,
+                                        initial_paths, plan_batch, rule_for, service_rules)
+from compose.orchestrator.watchflow import sync_tar, watch_roots
+
+CTX = "/p/web"
+
+
+def rules(*items, ignore_text=None, build=True, name="web"):
+    config = {"develop": {"watch": list(items)}}
+    if build:
+        config["build"] = {"context": CTX, "dockerfile": "Dockerfile"}
+    return service_rules(name, config, ignore_text)
+
+
+def test_rule_parsing_and_target_mapping():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app", "initial_sync": True})
+    assert r.action is Action.SYNC and r.initial_sync
+    assert r.matches("/p/web/app/x.py") and r.matches("/p/web/app")
+    assert not r.matches("/p/web/application.py") and not r.matches("/p/web/x.py")
+    assert r.container_path("/p/web/app/sub/x.py") == "/app/sub/x.py"
+    assert r.container_path("/p/web/app") == "/app"
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"action": "sync", "path": "/p"}, "needs a target"),
+    ({"action": "sync+restart", "path": "/p"}, "needs a target"),
+    ({"action": "sync", "path": "/p", "target": "rel"}, "not an absolute path"),
+    ({"action": "jump", "path": "/p"}, "unknown action 'jump'"),
+    ({"action": "sync", "target": "/a"}, "needs a path"),
+    ({"action": "sync+exec", "path": "/p", "target": "/a"}, "needs exec.command"),
+    ({"action": "sync", "path": "/p", "target": "/a", "ignore": "x"}, "list of patterns"),
+])
+def test_bad_rules_are_one_line_errors(item, message):
+    with pytest.raises(WatchError, match=message) as e:
+        rules(item)
+    assert "'web'" in e.value.message and "\n" not in e.value.message
+
+
+def test_rebuild_needs_build():
+    with pytest.raises(WatchError, match="rebuild needs a build section"):
+        rules({"action": "rebuild", "path": "/p"}, build=False)
+
+
+def test_ignore_patterns_are_relative_to_the_rule_path():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app",
+                 "ignore": ["*.tmp", "node_modules/", "build/**/*.o"]})
+    assert not r.matches("/p/web/app/a.tmp")
+    assert r.matches("/p/web/app/sub/a.tmp")              # `*` stays in one component
+    assert not r.matches("/p/web/app/node_modules/x/y.js")
+    assert not r.matches("/p/web/app/build/a/b/c.o")
+    assert r.matches("/p/web/app/build/a/b/c.c")
+
+
+def test_dockerignore_is_relative_to_the_build_context():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app"},
+                ignore_text="app/secret.txt\n*.md\n!README.md\n")
+    assert not r.matches("/p/web/app/secret.txt")
+    assert r.matches("/p/web/app/notes.md")               # *.md: top level of the context only
+    assert r.matches("/p/web/app/x.py")
+
+
+def test_dockerignore_reinclusion():
+    [r] = rules({"action": "sync", "path": "/p/web", "target": "/app"},
+                ignore_text="*.md\n!README.md\n")
+    assert not r.matches("/p/web/CHANGES.md")
+    assert r.matches("/p/web/README.md")
+
+
+def test_include_limits_what_triggers():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app",
+                 "include": ["*.py", "templates/**"]})
+    assert r.matches("/p/web/app/a.py")
+    assert r.matches("/p/web/app/templates/x/y.html")
+    assert not r.matches("/p/web/app/a.txt")
+
+
+@pytest.mark.parametrize("name", [".a.py.swp", "4913", "a.py~", ".#a.py", "#a.py#",
+                                  ".git/index", "sub/.git/HEAD", "a.py___jb_tmp___"])
+def test_editor_files_and_git_never_trigger(name):
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app"})
+    assert not r.matches("/p/web/app/" + name)
+
+
+def test_first_matching_rule_of_a_service_wins():
+    rs = rules({"action": "sync+restart", "path": "/p/web/app/app.py", "target": "/app/app.py"},
+               {"action": "sync", "path": "/p/web/app", "target": "/app"},
+               {"action": "rebuild", "path": "/p/web/requirements.txt"})
+    assert rule_for(rs, "web", "/p/web/app/app.py").action is Action.SYNC_RESTART
+    assert rule_for(rs, "web", "/p/web/app/x.py").action is Action.SYNC
+    assert rule_for(rs, "web", "/p/web/requirements.txt").action is Action.REBUILD
+    assert rule_for(rs, "web", "/p/web/other") is None
+    assert rule_for(rs, "db", "/p/web/app/x.py") is None
+
+
+def test_plan_sync_copies_deletes_and_restart():
+    rs = rules({"action": "sync+restart", "path": "/p/web/app/app.py", "target": "/app/app.py"},
+               {"action": "sync", "path": "/p/web/app", "target": "/app"})
+    batch = ["/p/web/app/x.py", "/p/web/app/gone.py", "/p/web/app/app.py", "/elsewhere"]
+    exists = {"/p/web/app/x.py": True, "/p/web/app/app.py": True}
+    [plan] = plan_batch(rs, batch, exists)
+    assert plan.service == "web" and not plan.rebuild and plan.restart
+    assert plan.copies == (PathMapping("/p/web/app/app.py", "/app/app.py"),
+                           PathMapping("/p/web/app/x.py", "/app/x.py"))
+    assert plan.deletes == ("/app/gone.py",)
+    assert plan.changed == 3
+
+
+def test_plan_sync_only_does_not_restart():
+    rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app"})
+    [plan] = plan_batch(rs, ["/p/web/app/x.py"], {"/p/web/app/x.py": True})
+    assert not plan.restart and not plan.hooks and plan.copies
+
+
+def test_plan_a_new_directory_covers_its_files():
+    rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app"})
+    batch = ["/p/web/app/pkg", "/p/web/app/pkg/a.py", "/p/web/app/pkg/b.py", "/p/web/app/z.py"]
+    [plan] = plan_batch(rs, batch, dict.fromkeys(batch, True))
+    assert [m.container for m in plan.copies] == ["/app/pkg", "/app/z.py"]
+
+
+def test_plan_rebuild_wins_over_sync():
+    rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app"},
+               {"action": "rebuild", "path": "/p/web/requirements.txt"})
+    batch = ["/p/web/app/x.py", "/p/web/requirements.txt"]
+    [plan] = plan_batch(rs, batch, dict.fromkeys(batch, True))
+    assert plan.rebuild and not plan.copies and not plan.restart
+
+
+def test_plan_hooks_once_each_and_per_service():
+    web = rules({"action": "sync+exec", "path": "/p/web/app", "target": "/app",
+                 "exec": {"command": "kill -HUP 1", "user": "app",
+                          "environment": ["A=1"]}})
+    other = service_rules("worker", {"develop": {"watch": [
+        {"action": "sync", "path": "/p/web/app", "target": "/srv"}]}})
+    batch = ["/p/web/app/a.py", "/p/web/app/b.py"]
+    plans = plan_batch(web + other, batch, dict.fromkeys(batch, True))
+    assert [p.service for p in plans] == ["web", "worker"]
+    assert plans[0].hooks == (ExecHook(("kill", "-HUP", "1"), "app", False, None,
+                                       (("A", "1"),)),)
+    assert [m.container for m in plans[1].copies] == ["/srv/a.py", "/srv/b.py"]
+
+
+def test_plan_nothing_for_ignored_paths():
+    rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app", "ignore": ["*.log"]})
+    assert plan_batch(rs, ["/p/web/app/x.log", "/p/web/app/.x.swp"], {}) == []
+
+
+def test_initial_paths_filter_by_the_rule():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app", "ignore": ["*.pyc"],
+                 "initial_sync": True})
+    walked = ["/p/web/app/a.py", "/p/web/app/a.pyc", "/p/web/app/.git/config"]
+    assert initial_paths(r, walked) == ["/p/web/app/a.py"]
+
+
+def test_batcher_waits_for_the_quiet_period():
+    b = Batcher(quiet=0.5, max_delay=5)
+    assert b.deadline() is None and b.take(10) == []
+    b.add(["/a"], 0.0)
+    b.add(["/b", "/a"], 0.3)
+    assert b.deadline() == pytest.approx(0.8)
+    assert b.take(0.7) == []
+    assert b.take(0.8) == ["/a", "/b"]
+    assert not b.pending and b.deadline() is None
+
+
+def test_batcher_flushes_a_steady_stream_after_max_delay():
+    b = Batcher(quiet=0.5, max_delay=2)
+    t = 0.0
+    while t < 1.9:
+        b.add([f"/f{t}"], t)
+        assert b.take(t) == []
+        t += 0.2
+    b.add(["/last"], 2.0)
+    assert len(b.take(2.0)) == 11
+
+
+def test_tree_watch_sees_edits_new_dirs_and_deletes(tmp_path):
+    (tmp_path / "a.py").write_text("1")
+    (tmp_path / "sub").mkdir()
+    with TreeWatch([str(tmp_path)]) as tw:
+        assert tw.read() == []
+        (tmp_path / "a.py").write_text("2")
+        (tmp_path / "sub" / "b.py").write_text("b")
+        (tmp_path / "new" / "deep").mkdir(parents=True)
+        (tmp_path / "new" / "deep" / "c.py").write_text("c")
+        seen = _drain(tw)
+        (tmp_path / "new" / "deep" / "d.py").write_text("d")   # watched now: the new dir's watch
+        os.unlink(tmp_path / "a.py")
+        seen |= _drain(tw)
+    for p in ("a.py", "sub/b.py", "new", "new/deep/c.py", "new/deep/d.py"):
+        assert str(tmp_path / p) in seen, p
+
+
+def _drain(tw: TreeWatch) -> set[str]:
+    out: set[str] = set()
+    while select.select([tw], [], [], 0.2)[0]:
+        out |= set(tw.read())
+    return out
+
+
+def test_watch_roots_and_missing_paths(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "req.txt").write_text("")
+    rs = service_rules("web", {"build": {"context": str(tmp_path)}, "develop": {"watch": [
+        {"action": "sync", "path": str(tmp_path / "app"), "target": "/app"},
+        {"action": "rebuild", "path": str(tmp_path / "req.txt")}]}})
+    assert watch_roots(rs) == [str(tmp_path / "app"), str(tmp_path)]
+    missing = service_rules("web", {"develop": {"watch": [
+        {"action": "sync", "path": str(tmp_path / "nope"), "target": "/app"}]}})
+    with pytest.raises(WatchError, match="does not exist"):
+        watch_roots(missing)
+
+
+def test_sync_tar_names_members_by_container_path(tmp_path):
+    (tmp_path / "x.py").write_text("x")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "y.py").write_text("y")
+    out = tmp_path / "out.tar"
+    with open(out, "wb") as f:
+        sync_tar([PathMapping(str(tmp_path / "x.py"), "/app/x.py"),
+                  PathMapping(str(tmp_path / "d"), "/app/d"),
+                  PathMapping(str(tmp_path / "gone"), "/app/gone")], f)
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert set(members) == {"app/x.py", "app/d", "app/d/y.py"}
+    assert all(m.uid == 0 and m.uname == "root" for m in members.values())
