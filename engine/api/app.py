@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from engine.api import (routes_containers, routes_files, routes_images, routes_system,
-                        routes_volumes)
+from engine.api import (routes_containers, routes_explain, routes_files, routes_images,
+                        routes_system, routes_volumes)
 from engine.api.context import Engine
 from engine.api.router import Router
 
@@ -25,4 +25,5 @@ def build_router(engine: Engine) -> Router:
         logging.getLogger("engine.api").exception("image builds are unavailable")
     # last: cp/diff/commit/... are rare next to create/start/exec, which match before them
     routes_files.register(router, engine)
+    routes_explain.register(router, engine)
     return router

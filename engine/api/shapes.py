@@ -228,6 +228,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/containers/{id}/update"): _e(CONTAINER_UPDATE),
     ("GET", "/system/df"): _e(type=Q_STR),
     ("GET", "/distribution/{name:path}/json"): _e(),
+    ("GET", "/pycompose/containers/{id}/explain"): _e(),
     # builds (the body is the context tarball)
     ("POST", "/build"): _e(**_BUILD),
     ("POST", "/pycompose/images/bootstrap"): _e(ref=Q_STR, suite=Q_STR, mirror=Q_STR,

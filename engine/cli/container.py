@@ -572,3 +572,4 @@ def port(name: str = typer.Argument(..., help="Container name or id."),
 
 # cp, diff, commit, export, update, stats live in their own module (this one is near its size cap)
 from engine.cli import container_files  # noqa: E402,F401  (registers its commands above)
+from engine.cli import explain  # noqa: E402,F401  (registers `container explain`)

@@ -245,6 +245,11 @@ class Client:
     def top(self, ref: str, ps_args: str | None = None) -> dict:
         return self._json("GET", f"/containers/{_q(ref)}/top", {"ps_args": ps_args})
 
+    def explain(self, ref: str) -> dict:
+        """GET /pycompose/containers/{id}/explain: image, processes, isolation, resources,
+        network and mounts of one container in one document."""
+        return self._json("GET", f"/pycompose/containers/{_q(ref)}/explain")
+
     def resize(self, ref: str, height: int, width: int) -> None:
         self._discard("POST", f"/containers/{_q(ref)}/resize", {"h": height, "w": width})
 
