@@ -84,7 +84,7 @@ def test_post_build_failure_is_an_error_line(env):
 
 
 def test_bad_query_is_a_400_before_streaming(env):
-    with pytest.raises(BadParameter, match="invalid JSON in query parameter 'buildargs'"):
+    with pytest.raises(BadParameter, match="invalid buildargs: '{nope' is not JSON"):
         call(env, "/build", {"buildargs": "{nope"}, context_tar({}))
     with pytest.raises(BadParameter, match="networkmode 'container:x' is not supported"):
         call(env, "/build", {"networkmode": "container:x"}, context_tar({}))
