@@ -65,9 +65,8 @@ class BuildContext:
     def __init__(self, root: Path, matcher: Matcher | None = None) -> None:
         self.root = Path(root)
         if matcher is None:
-            ignore = self.root / ".dockerignore"
-            matcher = Matcher.from_text(ignore.read_text(errors="replace")
-                                        if ignore.is_file() else "")
+            ignore = self.resolve(".dockerignore", follow_last=True)
+            matcher = Matcher.from_text((_read_regular(ignore) or "") if ignore is not None else "")
         self.matcher = matcher
 
     @classmethod
@@ -82,10 +81,13 @@ class BuildContext:
 
     def read_dockerfile(self, name: str = "Dockerfile") -> str:
         rel = self.clean(name, what="Dockerfile")
-        path = self.resolve(rel)
-        if path is None or not path.is_file():
+        # a Dockerfile that is a link is followed inside the context only (`Dockerfile ->
+        # /etc/shadow` must not make the engine read, and echo in an error, a host file)
+        path = self.resolve(rel, follow_last=True)
+        text = _read_regular(path) if path is not None else None
+        if text is None:
             raise ContextError(f"Cannot locate specified Dockerfile: {name}")
-        return path.read_text(errors="replace")
+        return text
 
     def clean(self, path: str, what: str = "source") -> str:
         """Context-relative form of a COPY source; refuses climbing out with `..`."""
@@ -211,3 +213,15 @@ def _file_digest(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _read_regular(path: Path) -> str | None:
+    """The text of `path` if it is a regular file, never following a link at its end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read().decode(errors="replace")

@@ -125,3 +125,26 @@ def test_a_source_that_is_a_link_copies_its_target(ctx):
     assert names == ["link", "link/b.py", "link/pkg", "link/pkg/a.py"]
     (ctx.root / "dangling").symlink_to("nowhere")
     assert ctx.matches("dangling") == []
+
+
+def test_a_dockerfile_or_dockerignore_linking_out_of_the_context_is_not_read(tmp_path):
+    """`Dockerfile -> /host/secret`: the engine must not read (and echo in a parse error) a host
+    file; a link inside the context is followed."""
+    secret = tmp_path / "host-secret"
+    secret.write_text("FROM host-secret-content\n")
+    ctx_dir = tmp_path / "ctx"
+    (ctx_dir / "sub").mkdir(parents=True)
+    (ctx_dir / "Dockerfile").symlink_to(secret)
+    ignore_all = tmp_path / "host-ignore"
+    ignore_all.write_text("*\n")                  # read, it would ignore every file
+    (ctx_dir / ".dockerignore").symlink_to(ignore_all)
+    (ctx_dir / "sub" / "real.Dockerfile").write_text("FROM busybox\n")
+    (ctx_dir / "Inner").symlink_to("sub/real.Dockerfile")
+    (ctx_dir / "Climbing").symlink_to("../../host-secret")
+    ctx = BuildContext(ctx_dir)
+    assert not ctx.matcher.ignored("anything")   # the linked-out .dockerignore was not read
+    with pytest.raises(ContextError, match="Cannot locate specified Dockerfile"):
+        ctx.read_dockerfile("Dockerfile")        # an absolute link re-roots: /host-secret is not there
+    assert ctx.read_dockerfile("Inner") == "FROM busybox\n"
+    with pytest.raises(ContextError, match="Cannot locate specified Dockerfile"):
+        ctx.read_dockerfile("Climbing")
