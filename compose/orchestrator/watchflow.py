@@ -124,12 +124,14 @@ class Watcher:
         """`fn(client)` on a worker thread with that thread's client."""
         return await self.gw.blocking(lambda: fn(self.gw.client()))
 
-    async def running(self, service: str) -> list[str]:
+    async def running(self, service: str) -> dict[str, str]:
+        """id -> name of the service's running containers."""
         from compose.orchestrator import labels as L
 
         found = await self.gw.call("containers", all=False,
                                    filters=L.filters(self.project.name, service, False))
-        return [c["Id"] for c in found or [] if c.get("State") in ("running", None)]
+        return {c["Id"]: (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")
+                for c in found or [] if c.get("State") in ("running", None)}
 
     async def apply(self, plan: ServicePlan) -> None:
         try:
@@ -160,25 +162,25 @@ class Watcher:
             self.progress.info(f"Syncing service {name!r} after {plan.changed} changes "
                                "were detected")
         async with trio.open_nursery() as nursery:
-            for cid in ids:
-                nursery.start_soon(self._one, plan, cid)
+            for cid, shown in ids.items():
+                nursery.start_soon(self._one, plan, cid, shown)
 
-    async def _one(self, plan: ServicePlan, cid: str) -> None:
+    async def _one(self, plan: ServicePlan, cid: str, shown: str) -> None:
         if plan.deletes:
             code = await self._call(
                 lambda c: _run_exec(c, cid, ["rm", "-rf", "--", *plan.deletes]))
             if code:
-                raise WatchError(f"rm of {len(plan.deletes)} path(s) in {cid[:12]} "
+                raise WatchError(f"rm of {len(plan.deletes)} path(s) in {shown} "
                                  f"exited {code}")
         if plan.copies:
             await self._call(lambda c: self._put(c, cid, plan))
         if plan.restart:
             await self.gw.call("restart", cid, self.timeout)
-            self.progress.done("Container", cid[:12], "Restarted")
+            self.progress.done("Container", shown, "Restarted")
         for hook in plan.hooks:
             code = await self._call(lambda c, h=hook: _run_exec(c, cid, h.command, h))
             if code:
-                self.progress.warn(f"watch: {' '.join(hook.command)!r} in {cid[:12]} "
+                self.progress.warn(f"watch: {' '.join(hook.command)!r} in {shown} "
                                    f"exited {code}")
 
     @staticmethod

@@ -1,0 +1,234 @@
+"""`pycompose watch` and `up --watch` against a real engine (issue #14, item 4): files edited,
+added and deleted on the host reach the running container (or leave it), ignored ones do not;
+sync+restart restarts, sync+exec runs its command, rebuild recreates from a new image,
+initial_sync copies the tree at start."""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from engine.errors import NotFound
+
+from .conftest import CLI
+from .test_compose_integration import write
+
+pytestmark = pytest.mark.integration
+
+DOCKERFILE = "FROM busybox:latest\nCOPY app /app\nCOPY VERSION /VERSION\n"
+
+STACK = """
+services:
+  web:
+    build: ./web
+    image: {name}/web:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - action: sync+restart
+          path: ./web/app/main.conf
+          target: /app/main.conf
+        - action: sync
+          path: ./web/app
+          target: /app
+          ignore: ["*.tmp"]
+        - action: sync+exec
+          path: ./hooks
+          target: /hooks
+          exec:
+            command: ["sh", "-c", "cat /hooks/* > /tmp/hook-ran"]
+        - action: sync
+          path: ./data
+          target: /data
+          initial_sync: true
+        - action: rebuild
+          path: ./web/VERSION
+"""
+
+
+def make_project(project) -> None:
+    (project / "web" / "app").mkdir(parents=True)
+    (project / "web" / "Dockerfile").write_text(DOCKERFILE)
+    (project / "web" / "VERSION").write_text("v1\n")
+    (project / "web" / "app" / "a.txt").write_text("old a\n")
+    (project / "web" / "app" / "main.conf").write_text("conf 1\n")
+    (project / "web" / ".dockerignore").write_text("app/secret.key\n")
+    (project / "hooks").mkdir()
+    (project / "data").mkdir()
+    (project / "data" / "seed.txt").write_text("seeded\n")
+    write(project, STACK.format(name=project.name))
+
+
+class Watching:
+    """The CLI running `watch` (or `up --watch`), its stderr collected; stopped by PID."""
+
+    def __init__(self, engine, project, *args: str) -> None:
+        self.log = project.parent / f"{project.name}-watch.log"
+        self.out = open(self.log, "wb")
+        self.proc = subprocess.Popen(CLI + list(args), cwd=project, env=engine.env,
+                                     stdout=self.out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, needle: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {needle!r} (exit {self.proc.poll()}):\n{self.text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    return self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+            return self.proc.wait(5)
+        finally:
+            self.out.close()
+
+
+@pytest.fixture
+def watching(engine, project):
+    started: list[Watching] = []
+
+    def start(*args: str) -> Watching:
+        w = Watching(engine, project, *args)
+        started.append(w)
+        return w
+
+    try:
+        yield start
+    finally:
+        for w in started:
+            w.stop()
+
+
+def container(engine, name: str) -> dict:
+    with engine.client() as c:
+        [summary] = c.containers(all=True, filters={"label": [f"com.docker.compose.project={name}",
+                                                    "com.docker.compose.service=web"]})
+        return c.inspect_container(summary["Id"])
+
+
+def read(engine, cid: str, path: str) -> str | None:
+    """The container file's content (through the archive endpoint), None when absent."""
+    with engine.client() as c:
+        try:
+            body = c.request("GET", f"/containers/{cid}/archive", {"path": path}).read()
+        except NotFound as e:
+            assert "No such container" not in e.message
+            return None
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        member = tar.next()
+        f = tar.extractfile(member) if member is not None else None
+        return f.read().decode() if f is not None else ""
+
+
+def eventually(fn, want, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got == want:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {got!r}, want {want!r}")
+        time.sleep(0.1)
+
+
+def test_watch_syncs_edits_additions_and_deletions(engine, project, watching):
+    make_project(project)
+    w = watching("watch")
+    w.wait_for("Watch enabled", timeout=120)
+    before = container(engine, project.name)
+    cid = before["Id"]
+    assert read(engine, cid, "/data/seed.txt") == "seeded\n"        # initial_sync
+    app = project / "web" / "app"
+    (app / "a.txt").write_text("new a\n")
+    (app / "sub").mkdir()
+    (app / "sub" / "b.txt").write_text("b\n")
+    (app / "skip.tmp").write_text("ignored by the rule\n")
+    (app / "secret.key").write_text("ignored by .dockerignore\n")
+    (app / ".c.txt.swp").write_text("an editor's swap file\n")
+    eventually(lambda: read(engine, cid, "/app/a.txt"), "new a\n")
+    eventually(lambda: read(engine, cid, "/app/sub/b.txt"), "b\n")
+    for ignored in ("skip.tmp", "secret.key", ".c.txt.swp"):
+        assert read(engine, cid, "/app/" + ignored) is None, ignored
+    os.unlink(app / "a.txt")
+    (app / "sub" / "b.txt").unlink()
+    (app / "sub").rmdir()
+    eventually(lambda: read(engine, cid, "/app/a.txt"), None)
+    eventually(lambda: read(engine, cid, "/app/sub"), None)
+    assert "Syncing service 'web' after" in w.text()
+    # a plain sync leaves the container running as it was
+    after = container(engine, project.name)
+    assert after["Id"] == cid and after["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert "Traceback" not in w.text()
+
+
+def test_sync_restart_restarts_and_sync_exec_runs_its_command(engine, project, watching):
+    make_project(project)
+    w = watching("watch")
+    w.wait_for("Watch enabled", timeout=120)
+    before = container(engine, project.name)
+    cid = before["Id"]
+    (project / "web" / "app" / "x.txt").write_text("plain\n")
+    eventually(lambda: read(engine, cid, "/app/x.txt"), "plain\n")
+    assert container(engine, project.name)["State"]["StartedAt"] == \
+        before["State"]["StartedAt"]                                   # sync: no restart
+    (project / "web" / "app" / "main.conf").write_text("conf 2\n")
+    eventually(lambda: container(engine, project.name)["State"]["StartedAt"]
+               != before["State"]["StartedAt"], True)
+    assert read(engine, cid, "/app/main.conf") == "conf 2\n"
+    assert container(engine, project.name)["State"]["Running"]
+    (project / "hooks" / "h.txt").write_text("hook input\n")
+    eventually(lambda: read(engine, cid, "/tmp/hook-ran"), "hook input\n")
+    assert "Traceback" not in w.text()
+
+
+def test_rebuild_recreates_the_service_from_a_new_image(engine, project, watching):
+    make_project(project)
+    w = watching("watch")
+    w.wait_for("Watch enabled", timeout=120)
+    before = container(engine, project.name)
+    assert read(engine, before["Id"], "/VERSION") == "v1\n"
+    (project / "web" / "VERSION").write_text("v2\n")
+    w.wait_for("service 'web' successfully built", timeout=60)
+    after = container(engine, project.name)
+    assert after["Id"] != before["Id"] and after["Image"] != before["Image"]
+    assert after["State"]["Running"]
+    assert read(engine, after["Id"], "/VERSION") == "v2\n"
+    with engine.client() as c:
+        assert c.inspect_image(f"{project.name}/web:latest")["Id"] == after["Image"]
+    assert "Traceback" not in w.text()
+
+
+def test_up_watch_syncs_while_attached_and_ctrl_c_stops(engine, project, watching):
+    make_project(project)
+    w = watching("up", "--watch")
+    w.wait_for("Watch enabled", timeout=120)
+    cid = container(engine, project.name)["Id"]
+    (project / "web" / "app" / "a.txt").write_text("from up --watch\n")
+    eventually(lambda: read(engine, cid, "/app/a.txt"), "from up --watch\n")
+    assert w.stop() in (0, 130)
+    assert not container(engine, project.name)["State"]["Running"]   # up's Ctrl-C: stopped
+
+
+def test_watch_without_rules_is_a_one_line_error(engine, project):
+    write(project, "services:\n  web:\n    image: busybox:latest\n")
+    r = engine.cli("watch", "--no-up", cwd=project)
+    assert r.returncode != 0
+    assert "none of the selected services is configured for watch" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = engine.cli("up", "-d", "--watch", cwd=project)
+    assert r.returncode != 0 and "--detach and --watch are incompatible" in r.stderr
