@@ -29,16 +29,16 @@ import struct
 import sys
 import time
 
-from compose.cli.warm import (MAGIC, caller_context, caller_limits, interpreter, package_dir,
+from compose.cli.warm import (caller_context, caller_limits, interpreter, package_dir,
                               server_socket, trusted_directory)
 from compose.cli.warm_limits import (CAP_SYS_RESOURCE, apply_limits, has_capability, limits_plan,
                                      parse_limits)
+from compose.cli.warm_request import PendingRequest, Request
 from compose.cli.warm_watch import SourceWatch, changed_since, watch_plan
 
 IDLE_SECONDS = 30 * 60
 ORPHAN_GRACE_SECONDS = 30.0  # workers still running this long after the engine left are killed
 REQUEST_TIMEOUT = 5.0
-MAX_REQUEST = 4 << 20
 MAX_PENDING = 64  # connections still sending their request; more are turned away
 # Third-party modules commands import (often lazily); all of ours under these packages are loaded
 # too (see preload). networkx: `up`, `down`, `start`, `stop` and `run` order services by a
@@ -54,30 +54,6 @@ PRELOAD_MODULES = ("engine.build.client", "engine.build.context", "engine.build.
 # drops signals that arrived before it ran) and the worker never learns of a Ctrl-C.
 WORKER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                             signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH})
-
-
-class Request:
-    """One parsed command request (see the wire format in compose/cli/warm.py)."""
-
-    def __init__(self, body: bytes) -> None:
-        fields = body.split(b"\0")
-        if len(fields) < 8 or fields[0] != MAGIC:
-            raise ValueError("not a warm CLI request")
-        self.cwd = os.fsdecode(fields[1])
-        self.umask = int(fields[2], 8)
-        self.exe = os.fsdecode(fields[3])
-        self.pkg = os.fsdecode(fields[4])
-        self.context = fields[5]
-        self.limits = fields[6]
-        argc = int(fields[7])
-        self.argv = [os.fsdecode(a) for a in fields[8:8 + argc]]
-        if len(self.argv) != argc or argc < 1:
-            raise ValueError("truncated argv")
-        self.env: dict[bytes, bytes] = {}
-        for entry in fields[8 + argc:]:
-            key, eq, value = entry.partition(b"=")
-            if eq and key:
-                self.env[key] = value
 
 
 # --- start-up --------------------------------------------------------------------------------
@@ -133,45 +109,6 @@ def package_dirs() -> list[str]:
     return [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
 
 
-class _Pending:
-    """A connection whose request is still arriving; it holds up only itself."""
-
-    def __init__(self, conn: socket.socket, deadline: float) -> None:
-        self.conn = conn
-        self.deadline = deadline
-        self.data = bytearray()
-        self.fds: list[int] = []
-
-    def feed(self) -> Request | None:
-        """Read what has arrived: the request once complete, None while more is due; ValueError
-        or OSError for a bad one, EOFError for a client that left without a word."""
-        while True:
-            try:
-                data, fds, _flags, _addr = socket.recv_fds(self.conn, 65536, 3)
-            except BlockingIOError:
-                return None
-            self.fds += fds
-            if not data:
-                if not self.data:
-                    raise EOFError  # connected and left (a probe): not worth a log line
-                raise ValueError("truncated request")
-            self.data += data
-            if len(self.data) < 4:
-                continue
-            (length,) = struct.unpack(">I", self.data[:4])
-            if length > MAX_REQUEST:
-                raise ValueError("request too large")
-            if len(self.data) >= 4 + length:
-                if len(self.fds) != 3:
-                    raise ValueError("a request carries stdin, stdout and stderr")
-                return Request(bytes(self.data[4:4 + length]))
-
-    def close_fds(self) -> None:
-        for fd in self.fds:
-            os.close(fd)
-        self.fds = []
-
-
 class Server:
     def __init__(self, engine_sock: str) -> None:
         self.engine_sock = engine_sock
@@ -189,7 +126,7 @@ class Server:
         self.can_raise_limits = False
         # worker pidfd -> (pid, client connection)
         self.workers: dict[int, tuple[int, socket.socket]] = {}
-        self.pending: dict[socket.socket, _Pending] = {}
+        self.pending: dict[socket.socket, PendingRequest] = {}
         self.last_request = time.monotonic()
         self.engine_gone_at: float | None = None
 
@@ -224,7 +161,11 @@ class Server:
             print(f"warm server: not started: {changed} changed as it was imported",
                   file=sys.stderr)
             return False
-        self._listen()
+        try:
+            self._listen()
+        except OSError as e:
+            print(f"warm server: not started: {self.path}: {e.strerror}", file=sys.stderr)
+            return False
         self.selector.register(self.engine_pidfd, selectors.EVENT_READ, self._engine_gone)
         self.selector.register(self.watch, selectors.EVENT_READ, self._code_event)
         import gc
@@ -257,17 +198,22 @@ class Server:
         return False
 
     def _listen(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        """Bind under a temporary name and rename it into place once listening: a client never
+        finds the socket before it accepts (it would be refused and run cold)."""
+        fresh = self.path + ".new"
+        _unlink(fresh)  # a crashed predecessor's; we hold the lock
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
         try:
-            listener.bind(self.path)
+            listener.bind(fresh)
+            listener.listen(64)
+            os.rename(fresh, self.path)
+        except OSError:
+            listener.close()
+            _unlink(fresh)
+            raise
         finally:
             os.umask(old_umask)
-        listener.listen(64)
         listener.setblocking(False)
         self.listener = listener
         self.socket_inode = os.stat(self.path).st_ino
@@ -366,7 +312,7 @@ class Server:
             conn.close()
             return
         conn.setblocking(False)
-        pending = _Pending(conn, self.last_request + REQUEST_TIMEOUT)
+        pending = PendingRequest(conn, self.last_request + REQUEST_TIMEOUT)
         self.pending[conn] = pending
         self.selector.register(conn, selectors.EVENT_READ, self._request_data)
 
@@ -392,7 +338,7 @@ class Server:
             for fd in fds:
                 os.close(fd)
 
-    def _drop(self, pending: _Pending) -> None:
+    def _drop(self, pending: PendingRequest) -> None:
         self.pending.pop(pending.conn, None)
         self._forget_fd(pending.conn)
         pending.close_fds()
@@ -572,6 +518,13 @@ def _exit_worker(code: int) -> None:
         except BaseException:
             pass
     os._exit(code & 0xFF)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _send_signal(pidfd: int, signum: int) -> None:

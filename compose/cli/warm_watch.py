@@ -8,9 +8,9 @@ the server asks inotify instead: one watch per directory that holds a loaded mod
 request is then one non-blocking read that finds nothing.
 
 What counts as a change: anything done to a file the server loaded; a watched directory moved or
-deleted; a file appearing, going or being renamed whose name is a source (`.py`, `.so`, `.pth`) or
-package metadata (`.dist-info`, `.egg-info`, `.egg-link`). Editors' swap files and `__pycache__`
-don't count.
+deleted; in a `sys.path` directory, package metadata or a `.pth` file appearing, going or being
+renamed (an install, upgrade or removal). A new module elsewhere does not count: a worker imports
+what the server did not from disk anyway, and it cannot alter what the server did import.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import errno
 import os
 import struct
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
@@ -38,41 +39,49 @@ WATCH_MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_
               | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 # the watched directory itself went away (or the kernel dropped events): always a change
 SELF_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
-SOURCE_SUFFIXES = (".py", ".so", ".pth", ".dist-info", ".egg-info", ".egg-link")
+INSTALL_SUFFIXES = (".pth", ".dist-info", ".egg-info", ".egg-link")
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 # an mtime this close before the server began importing may belong to a write the import missed
 # (file times come from a coarse clock)
 MTIME_SLACK_NS = 50_000_000
 
 
-def watch_plan(files: Iterable[str], path_dirs: Iterable[str]) -> dict[str, frozenset[str]]:
-    """directory -> the names in it that were loaded; `sys.path` directories are watched even
-    when nothing was loaded straight from them."""
-    plan: dict[str, set[str]] = {}
+@dataclass(frozen=True)
+class Watched:
+    """One watched directory."""
+
+    names: frozenset[str]   # the files loaded from it
+    packages: bool = False  # a sys.path directory: installs and removals show here
+
+
+def watch_plan(files: Iterable[str], path_dirs: Iterable[str]) -> dict[str, Watched]:
+    """directory -> what to watch there; `sys.path` directories are watched even when nothing
+    was loaded straight from them."""
+    names: dict[str, set[str]] = {}
     for path in files:
         directory, name = os.path.split(os.path.abspath(path))
-        plan.setdefault(directory, set()).add(name)
-    for directory in path_dirs:
-        if directory and os.path.isdir(directory):
-            plan.setdefault(os.path.abspath(directory), set())
-    return {directory: frozenset(names) for directory, names in plan.items()}
+        names.setdefault(directory, set()).add(name)
+    packages = {os.path.abspath(d) for d in path_dirs if d and os.path.isdir(d)}
+    return {directory: Watched(frozenset(names.get(directory, ())), directory in packages)
+            for directory in sorted(names.keys() | packages)}
 
 
-def event_matters(mask: int, name: str, loaded: frozenset[str]) -> bool:
+def event_matters(mask: int, name: str, watched: Watched) -> bool:
     if mask & SELF_GONE:
         return True
-    if not name or name == "__pycache__":
-        return False
-    return name in loaded or name.endswith(SOURCE_SUFFIXES)
+    if name in watched.names:
+        return True
+    return watched.packages and name.endswith(INSTALL_SUFFIXES)
 
 
-def changed_since(plan: Mapping[str, frozenset[str]], since_ns: int) -> str | None:
-    """A watched directory or loaded file that changed (or went) after `since_ns` (a
+def changed_since(plan: Mapping[str, Watched], since_ns: int) -> str | None:
+    """A loaded file (or sys.path directory) that changed or went after `since_ns` (a
     time.time_ns() taken before the imports), or None: closes the gap between importing and
     watching."""
     cutoff = since_ns - MTIME_SLACK_NS
-    for directory, names in plan.items():
-        for path in (directory, *(os.path.join(directory, n) for n in names)):
+    for directory, watched in plan.items():
+        paths = [os.path.join(directory, n) for n in sorted(watched.names)]
+        for path in paths + ([directory] if watched.packages else []):
             try:
                 if os.stat(path).st_mtime_ns >= cutoff:
                     return path
@@ -84,18 +93,18 @@ def changed_since(plan: Mapping[str, frozenset[str]], since_ns: int) -> str | No
 class SourceWatch:
     """inotify over a watch plan. `changed()` is sticky: once true, the server is stale."""
 
-    def __init__(self, plan: Mapping[str, frozenset[str]]) -> None:
+    def __init__(self, plan: Mapping[str, Watched]) -> None:
         self._libc = ctypes.CDLL(None, use_errno=True)
         fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.fd = fd
-        self._loaded: dict[int, frozenset[str]] = {}
+        self._watched: dict[int, Watched] = {}
         self._directories: dict[int, str] = {}
         self._changed = False
         self.what = ""  # the first change seen, for the log
         try:
-            for directory, names in plan.items():
+            for directory, watched in plan.items():
                 wd = self._libc.inotify_add_watch(fd, os.fsencode(directory), WATCH_MASK)
                 if wd < 0:
                     err = ctypes.get_errno()
@@ -104,7 +113,7 @@ class SourceWatch:
                         self.what = self.what or directory
                         continue
                     raise OSError(err, f"inotify_add_watch {directory}: {os.strerror(err)}")
-                self._loaded[wd] = names
+                self._watched[wd] = watched
                 self._directories[wd] = directory
         except BaseException:
             self.close()
@@ -126,7 +135,7 @@ class SourceWatch:
                 raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
                 offset += _EVENT.size + length
                 name = os.fsdecode(raw.rstrip(b"\0"))
-                if event_matters(mask, name, self._loaded.get(wd, frozenset())) \
+                if event_matters(mask, name, self._watched.get(wd, Watched(frozenset()))) \
                         and not self._changed:
                     self._changed = True
                     self.what = os.path.join(self._directories.get(wd, "?"), name)

@@ -20,7 +20,7 @@ import pytest
 
 from compose.cli.warm import (caller_context, caller_limits, encode_request, interpreter,
                               package_dir, server_socket)
-from compose.cli.warm_server import Request
+from compose.cli.warm_request import Request
 
 CLI = [sys.executable, "-m", "compose.cli.main"]
 SERVER = [sys.executable, "-m", "compose.cli.warm_server"]
@@ -633,13 +633,13 @@ def test_the_servers_watch_covers_third_party_packages_and_site_packages():
     plan = watch_plan(loaded_files(), package_dirs())
     for module in (trio, yaml, sys.modules[__name__]):
         directory, name = os.path.split(module.__file__)
-        assert name in plan[directory]
-    assert os.path.dirname(os.path.dirname(trio.__file__)) in plan  # its site-packages
-    assert SCHEMA_PATH.name in plan[str(SCHEMA_PATH.parent)]
+        assert name in plan[directory].names
+    assert plan[os.path.dirname(os.path.dirname(trio.__file__))].packages  # its site-packages
+    assert SCHEMA_PATH.name in plan[str(SCHEMA_PATH.parent)].names
 
 
-def test_the_watch_sees_sources_and_package_metadata_but_not_caches(tmp_path):
-    from compose.cli.warm_watch import SourceWatch, changed_since, watch_plan
+def test_the_watch_sees_loaded_files_and_installs_but_not_new_modules(tmp_path):
+    from compose.cli.warm_watch import SourceWatch, Watched, changed_since, watch_plan
 
     site = tmp_path / "site-packages"
     package = site / "pkg"
@@ -648,9 +648,10 @@ def test_the_watch_sees_sources_and_package_metadata_but_not_caches(tmp_path):
     module.write_text("x = 1\n")
     began = time.time_ns()
     plan = watch_plan([str(module)], [str(site)])
-    assert plan == {str(package): frozenset({"mod.py"}), str(site): frozenset()}
+    assert plan == {str(site): Watched(frozenset(), packages=True),
+                    str(package): Watched(frozenset({"mod.py"}))}
     # written just now: possibly after an import read it
-    assert changed_since(plan, began) in (str(package), str(module), str(site))
+    assert changed_since(plan, began) in (str(module), str(site))
     assert changed_since(plan, time.time_ns() + 10**9) is None
 
     def fresh_watch_after(action) -> bool:
@@ -664,9 +665,11 @@ def test_the_watch_sees_sources_and_package_metadata_but_not_caches(tmp_path):
 
     assert not fresh_watch_after(lambda: (package / "__pycache__").mkdir())
     assert not fresh_watch_after(lambda: (package / ".mod.py.swp").write_text(""))
+    assert not fresh_watch_after(lambda: (package / "new.py").write_text(""))
     assert not fresh_watch_after(lambda: (site / "README.txt").write_text(""))
     assert fresh_watch_after(lambda: module.write_text("x = 2\n"))
-    assert fresh_watch_after(lambda: (package / "new.py").write_text(""))
+    assert fresh_watch_after(lambda: os.utime(module))
+    assert fresh_watch_after(lambda: (package / "new.py").rename(module))
     assert fresh_watch_after(lambda: (site / "pkg-2.0.dist-info").mkdir())
     assert fresh_watch_after(lambda: (site / "extra.pth").write_text(""))
     assert fresh_watch_after(lambda: package.rename(site / "moved"))
