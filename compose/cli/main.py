@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "scale": "compose.cli.scale:app",
     "graph": "compose.cli.graph:app",
     "watch": "compose.cli.watch:app",
+    "explain": "compose.cli.explain:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module
@@ -81,6 +82,7 @@ COMPOSE_VERBS: dict[str, str] = {
     "pause": "Freeze the processes of the project's containers",
     "unpause": "Thaw the project's paused containers",
     "top": "Show the processes running in the project's containers",
+    "explain": "Show what makes a container: layers, processes, namespaces, cgroup, network",
     "cp": "Copy files between a service container and the local file system",
     "stats": "Show the resource use of the project's containers",
     "attach": "Attach the terminal to a service container's input and output",
