@@ -14,7 +14,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import trio
 
@@ -212,9 +212,10 @@ class Decision:
 
 
 def decide(data: bytes, table: NameTable, *, can_forward: bool,
-           also: Sequence[NameTable] = ()) -> Decision:
+           also: Sequence[NameTable] = (), links: Mapping[str, str] | None = None) -> Decision:
     """What to do with one query. Pure apart from reading the tables: `table` (the server's
-    network) first, then `also` (the asking container's other networks), first match wins."""
+    network) first, then `also` (the asking container's other networks), first match wins.
+    `links` (the asking container's link aliases → target names) renames before the lookup."""
     try:
         msg = parse_message(data)
     except DnsFormatError:
@@ -226,8 +227,9 @@ def decide(data: bytes, table: NameTable, *, can_forward: bool,
     q = msg.questions[0]
     addresses: list[str] = []
     if q.qclass == CLASS_IN:
+        name = links.get(q.name, q.name) if links else q.name
         for each in (table, *also):
-            addresses = each.lookup(q.name)
+            addresses = each.lookup(name)
             if addresses:
                 break
     if addresses:
@@ -311,13 +313,14 @@ class DnsServer:
     can_forward: bool
     upstreams: list[str] = field(default_factory=host_resolvers)
     port: int = 53
-    # a client's address → the name tables of its container's other networks: a container
-    # has one resolver (its first network's) yet resolves names on every network it is on
-    peer_tables: Callable[[str], list[NameTable]] | None = None
+    # a client's address → the name tables of its container's other networks (a container
+    # has one resolver, its first network's, yet resolves names on every network it is on)
+    # and its link aliases
+    peer_scope: Callable[[str], tuple[list[NameTable], dict[str, str]]] | None = None
 
     def _decide(self, data: bytes, peer: str) -> Decision:
-        also = self.peer_tables(peer) if self.peer_tables is not None else []
-        return decide(data, self.table, can_forward=self.can_forward, also=also)
+        also, links = self.peer_scope(peer) if self.peer_scope is not None else ([], {})
+        return decide(data, self.table, can_forward=self.can_forward, also=also, links=links)
 
     async def _resolve(self, data: bytes, tcp: bool, peer: str) -> bytes | None:
         d = self._decide(data, peer)

@@ -3,7 +3,7 @@ trio loop (serve()), started and stopped as networks come and go."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import trio
 
@@ -57,7 +57,7 @@ class DnsServing:
         upstreams = [] if net.internal else host_resolvers(self._resolv_conf)
         server = DnsServer(net.gateway, self._table(net.id), not net.internal, upstreams,
                            self._dns_port,
-                           peer_tables=lambda ip, net_id=net.id: self._peer_tables(net_id, ip))
+                           peer_scope=lambda ip, net_id=net.id: self._peer_scope(net_id, ip))
         status = _StartOnce(task_status)
         with scope:
             try:
@@ -94,18 +94,23 @@ class DnsServing:
         if self._dns_nursery is not None:
             self._dns_nursery.start_soon(self._reconcile_dns)
 
-    def _peer_tables(self, network_id: str, ip: str) -> list[NameTable]:
-        """The name tables of the other networks of the container at `ip` on `network_id`, in
-        the order it joined them (as Docker's resolver, which answers for all of a container's
-        networks). Runs on the trio thread: the endpoint list is copied, not locked (atomic
-        under the GIL), as _reconcile_dns does."""
+    # set by the engine: a container id → its link aliases (alias → target name)
+    container_links: Callable[[str], dict[str, str]] | None = None
+
+    def _peer_scope(self, network_id: str, ip: str) -> tuple[list[NameTable], dict[str, str]]:
+        """For the container at `ip` on `network_id`: the name tables of its other networks,
+        in the order it joined them (as Docker's resolver, which answers for all of a
+        container's networks), and its link aliases. Runs on the trio thread: the endpoint
+        list is copied, not locked (atomic under the GIL), as _reconcile_dns does."""
         endpoints = list(self._state.endpoints)
         cid = next((e.container_id for e in endpoints
                     if e.network_id == network_id and e.ip == ip), None)
         if cid is None:
-            return []
-        return [self._table(e.network_id) for e in endpoints
-                if e.container_id == cid and e.network_id != network_id]
+            return [], {}
+        tables = [self._table(e.network_id) for e in endpoints
+                  if e.container_id == cid and e.network_id != network_id]
+        links = self.container_links(cid) if self.container_links is not None else {}
+        return tables, links
 
     def dns_serving(self, name_or_id: str) -> bool:
         """True once the network's DNS server is listening."""

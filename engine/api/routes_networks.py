@@ -82,7 +82,7 @@ def register(router: Router, engine: Engine) -> None:
         net = await trio.to_thread.run_sync(nets.get, req.params["id"])
         rec = mgr.get(str(body.get("Container") or ""))
         cfg = body.get("EndpointConfig") or {}
-        check_endpoint(cfg, "EndpointConfig")
+        check_endpoint(cfg, "EndpointConfig", net.name)
         await mgr.connect_network(rec.id, net.name, cfg)
         return Response(200, b"", None)
 

@@ -89,6 +89,9 @@ class ContainerManager(OutputMixin, QueryMixin, AdminMixin):
         self.networks_ready = trio.Event()
         if networks is None:
             self.networks_ready.set()
+        else:   # the resolver asks for a container's link aliases
+            from engine.containers.networking import dns_links
+            networks.container_links = lambda cid: dns_links(self, cid)
 
     # --- plumbing ---------------------------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from engine.containers import setup
+from engine.containers.links import links_of
 from engine.errors import BadParameter
 from engine.runtime.steptime import step
 from netbridge import shapes
@@ -84,6 +85,20 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
     return networks_json(mgr, rec)
 
 
+def dns_links(mgr: ContainerManager, cid: str) -> dict[str, str]:
+    """A container's link aliases (lower case) → target names, for the resolver; a target
+    named by id resolves by its name."""
+    rec = mgr.store._records.get(cid)
+    if rec is None:
+        return {}
+    out = {}
+    for alias, target in links_of(rec.config.body).items():
+        other = mgr.store._records.get(target) or next(
+            (r for r in mgr.store._records.values() if target in (r.name, r.short_id)), None)
+        out[alias] = (other.name if other is not None else target).lower()
+    return out
+
+
 def disconnect_container(mgr: ContainerManager, cid: str) -> None:
     """Teardown (PID 1 gone) or a failed start: ports, endpoints and DNS names of `cid`."""
     try:
@@ -94,7 +109,7 @@ def disconnect_container(mgr: ContainerManager, cid: str) -> None:
 
 
 def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:
-    return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None,
+    return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": cfg.get("Links") or None,
             "Aliases": _aliases(cfg) or None, "NetworkID": net.id if net else "",
             "EndpointID": shapes.endpoint_id(ep) if ep else "", "Gateway": ep.gateway if ep else "",
             "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,

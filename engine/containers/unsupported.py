@@ -6,20 +6,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.containers.links import DEFAULT_BRIDGE, parse_link
 from engine.errors import BadParameter
 
 RUNTIMES = ("", "pycompose", "runc")   # runc: the name clients give Docker's default runtime
 _PROPAGATION = ("shared", "rshared", "slave", "rslave")
+LEGACY = ("legacy links on the default bridge network (environment variables, /etc/hosts "
+          "entries) are not supported; on a user-defined network a link makes its alias "
+          "resolve to the target")
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:
     return list(value.items()) if isinstance(value, dict) else []
 
 
-def check_endpoint(cfg: Any, where: str) -> None:
-    """One EndpointSettings (create's EndpointsConfig entry, or network connect's)."""
+def check_endpoint(cfg: Any, where: str, network: str = "") -> None:
+    """One EndpointSettings (create's EndpointsConfig entry, or network connect's) for
+    `network`."""
     if not isinstance(cfg, dict):
         return
+    if cfg.get("Links"):
+        if network in DEFAULT_BRIDGE:
+            raise BadParameter(f"{where}.Links: {LEGACY}")
+        for i, text in enumerate(cfg["Links"] if isinstance(cfg["Links"], list) else [None]):
+            parse_link(text, f"{where}.Links[{i}]")
     if cfg.get("MacAddress"):
         raise BadParameter(f"{where}.MacAddress: a chosen MAC address is not supported (each "
                            "endpoint's MAC derives from its IP address)")
@@ -29,9 +39,6 @@ def check_endpoint(cfg: Any, where: str) -> None:
     for key in (opts if isinstance(opts, dict) else {}):
         if str(key).startswith("com.docker.network.endpoint."):
             raise BadParameter(f"{where}.DriverOpts: {key} is not supported")
-    if cfg.get("Links"):
-        raise BadParameter(f"{where}.Links: legacy container links are not supported; "
-                           "containers on a user-defined network resolve each other by name")
 
 
 def check_create(body: dict) -> None:
@@ -39,9 +46,13 @@ def check_create(body: dict) -> None:
     if body.get("MacAddress"):
         raise BadParameter("Config.MacAddress: a chosen MAC address is not supported (each "
                            "endpoint's MAC derives from its IP address)")
+    mode = host.get("NetworkMode") or ""
     if host.get("Links"):
-        raise BadParameter("HostConfig.Links: legacy container links are not supported; "
-                           "containers on a user-defined network resolve each other by name")
+        if mode in DEFAULT_BRIDGE or mode in ("host", "none") or str(mode).startswith(
+                "container:"):
+            raise BadParameter(f"HostConfig.Links: {LEGACY}")
+        for i, text in enumerate(host["Links"] if isinstance(host["Links"], list) else [None]):
+            parse_link(text, f"HostConfig.Links[{i}]")
     runtime = host.get("Runtime") or ""
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")
@@ -61,7 +72,7 @@ def check_create(body: dict) -> None:
     networking = body.get("NetworkingConfig")
     endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
     for name, cfg in _items(endpoints):
-        check_endpoint(cfg, f"NetworkingConfig.EndpointsConfig[{name!r}]")
+        check_endpoint(cfg, f"NetworkingConfig.EndpointsConfig[{name!r}]", name)
 
 
 def check_network_create(body: dict) -> None:

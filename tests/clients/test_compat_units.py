@@ -229,3 +229,33 @@ def test_fields_we_do_not_honour_are_refused_by_name():
             check_network_create({"Name": "n", **body})
     check_network_create({"Name": "n", "IPAM": {"Driver": "default",
                                                 "Config": [{"Subnet": "10.9.0.0/24"}]}})
+
+
+def test_links_parse_and_rename_a_query_for_the_linker():
+    import pytest
+
+    from engine.containers.links import links_of, parse_link
+    from engine.containers.unsupported import check_create
+    from engine.errors import BadParameter
+
+    assert parse_link("db:database", "x") == ("db", "database")
+    assert parse_link("/db:/web/database", "x") == ("db", "database")
+    assert parse_link("db", "x") == ("db", "db")
+    with pytest.raises(BadParameter, match="invalid link"):
+        parse_link(":", "HostConfig.Links[0]")
+    body = {"HostConfig": {"NetworkMode": "pcnet", "Links": ["db:Database"]},
+            "NetworkingConfig": {"EndpointsConfig": {"pcnet": {"Links": ["cache:c"]}}}}
+    check_create({"Image": "busybox", **body})
+    assert links_of(body) == {"database": "db", "c": "cache"}
+    with pytest.raises(BadParameter, match="legacy links on the default bridge"):
+        check_create({"Image": "busybox", "HostConfig": {"Links": ["db:x"]}})
+    with pytest.raises(BadParameter, match="legacy links"):
+        check_create({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+            "bridge": {"Links": ["db:x"]}}}})
+    table = dns.NameTable()
+    table.add("e1", ["db"], "10.0.1.5")
+    query = dns.build_query(5, "database")
+    assert dns.parse_message(dns.decide(query, table, can_forward=False).reply).rcode \
+        == dns.RCODE_SERVFAIL
+    reply = dns.decide(query, table, can_forward=False, links={"database": "db"}).reply
+    assert dns.parse_message(reply).addresses() == ["10.0.1.5"]

@@ -324,3 +324,24 @@ def test_run_it_detaches_with_ctrl_p_ctrl_q_and_attach_comes_back(docker):
     finally:
         term.close()
         docker.run("rm", "-f", "pcdetach", check=False)
+
+
+def test_link_on_a_user_defined_network_resolves_its_alias_for_the_linker_only(docker):
+    docker.run("network", "create", "pclinks")
+    try:
+        docker.run("run", "-d", "--name", "pclinker", "--network", "pclinks", "--link",
+                   "pclinktarget:pcdb", "busybox", "sleep", "60")
+        # the target may come after the link (as with Docker on a user-defined network)
+        docker.run("run", "-d", "--name", "pclinktarget", "--network", "pclinks", "busybox",
+                   "sleep", "60")
+        ip = docker.out("inspect", "-f", "{{.NetworkSettings.Networks.pclinks.IPAddress}}",
+                        "pclinktarget").strip()
+        assert ip in docker.out("exec", "pclinker", "nslookup", "pcdb").split("Name:", 1)[1]
+        docker.run("run", "-d", "--name", "pcother", "--network", "pclinks", "busybox",
+                   "sleep", "60")
+        assert docker.run("exec", "pcother", "nslookup", "pcdb", check=False).returncode != 0
+        links = json.loads(docker.out("inspect", "pclinker"))[0]["HostConfig"]["Links"]
+        assert links == ["pclinktarget:pcdb"] or links == ["/pclinktarget:/pclinker/pcdb"]
+    finally:
+        docker.run("rm", "-f", "pclinker", "pclinktarget", "pcother", check=False)
+        docker.run("network", "rm", "pclinks", check=False)
