@@ -87,13 +87,13 @@ def up(
                                         if spec.services[s].config.get("attach", True)])
     attached = [s for s in attached if s not in set(no_attach or [])]
     try:
-        flow = lambda: run_up(session, up_opts, attach_opts,  # noqa: E731
-                              detach=detach or wait or no_start, attached=attached)
         if watch:
             from compose.orchestrator.watchflow import load_rules, run_up_watch
 
             rules = load_rules(spec, targets)
-            return S.run(lambda: run_up_watch(session, rules, flow, timeout))
-        return S.run(flow)
+            return S.run(lambda: run_up_watch(session, rules, up_opts, attach_opts, attached,
+                                              timeout))
+        return S.run(lambda: run_up(session, up_opts, attach_opts,
+                                    detach=detach or wait or no_start, attached=attached))
     finally:
         session.gateway.close()

@@ -16,7 +16,6 @@ a half-written file must not end the session).
 from __future__ import annotations
 
 import os
-import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -31,8 +30,6 @@ from compose.orchestrator.watch import (Batcher, ExecHook, Rule, ServicePlan, Wa
                                         initial_paths, plan_batch, service_rules)
 from engine.cli import copy as cp
 from engine.errors import PycomposeError
-
-POLL_RUNNING = 0.25   # up --watch: how often to look for the services' first running container
 
 
 def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]:
@@ -56,6 +53,7 @@ def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]
     if not rules:
         raise WatchError("none of the selected services is configured for watch, consider "
                          "setting a 'develop' section")
+    watch_roots(rules)   # a missing path is refused before anything starts
     return rules
 
 
@@ -119,6 +117,14 @@ class Watcher:
         self.orchestrator = orchestrator
         self.rules = list(rules)
         self.timeout = timeout
+        self.rebuilds = 0                 # finished rebuilds (up --watch re-attaches after one)
+        self.rebuilding = False
+        self._rebuilt = trio.Event()
+
+    async def settled(self) -> None:
+        """Returns once no rebuild is under way."""
+        while self.rebuilding:
+            await self._rebuilt.wait()
 
     async def _call(self, fn: Callable[[Any], Any]) -> Any:
         """`fn(client)` on a worker thread with that thread's client."""
@@ -145,9 +151,16 @@ class Watcher:
             from compose.orchestrator.executor import UpOptions, summarize_failures
 
             self.progress.info(f"Rebuilding service {name!r} after changes were detected...")
-            result = await self.orchestrator().up(UpOptions(
-                services=(name,), no_deps=True, policy=RecreatePolicy.FORCE, build=True,
-                timeout=self.timeout))
+            self.rebuilding = True
+            try:
+                result = await self.orchestrator().up(UpOptions(
+                    services=(name,), no_deps=True, policy=RecreatePolicy.FORCE, build=True,
+                    timeout=self.timeout))
+            finally:
+                self.rebuilding = False
+                self.rebuilds += 1
+                self._rebuilt.set()
+                self._rebuilt = trio.Event()
             error = summarize_failures(result)
             if error is not None:
                 raise error
@@ -205,17 +218,12 @@ class Watcher:
                 await self.apply(ServicePlan(plan.service, copies=plan.copies,
                                              changed=plan.changed))
 
-    async def run(self, *, until_running: bool = False,
-                  task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Watch until cancelled. `until_running` (up --watch): wait for each watched service's
-        first running container before the initial sync."""
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch until cancelled; started once the tree is watched (an edit made after that
+        is seen), then the initial sync."""
         tree = TreeWatch(watch_roots(self.rules))
         try:
             task_status.started()
-            if until_running:
-                for service in dict.fromkeys(r.service for r in self.rules):
-                    while not await self.running(service):
-                        await trio.sleep(POLL_RUNNING)
             await self.initial_sync()
             self.progress.info("Watch enabled")
             await self._loop(tree)
@@ -262,16 +270,48 @@ async def run_watch(session: Any, rules: Sequence[Rule], *, up: Any = None,
     return 0
 
 
-async def run_up_watch(session: Any, rules: Sequence[Rule], up_flow: Callable[[], Any],
-                       timeout: int | None = None) -> int:
-    """`up --watch`: `up_flow` (the attached `up`) and the watch together; when `up` ends
-    (Ctrl-C, or its containers exited), the watch ends too."""
+async def run_up_watch(session: Any, rules: Sequence[Rule], up_opts: Any, attach_opts: Any,
+                       attached: Sequence[str], timeout: int | None = None) -> int:
+    """`up --watch`: up, then the watch and the attached output together, with up's Ctrl-C
+    protocol (compose/orchestrator/upflow.py). A rebuild replaces containers the output
+    followed: when that leaves none, the new ones are attached again."""
+    from compose.logprinter import ByteSink
+    from compose.orchestrator.attach import Interrupts, attach, graceful_stop, signal_receiver
+    from compose.orchestrator.executor import Started, summarize_failures
+
+    orch = session.orchestrator()
+    interrupts = Interrupts()
     watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,
                       rules, timeout)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: watcher.run(until_running=True,
-                                                            task_status=task_status))
-        code = await up_flow()
-        nursery.cancel_scope.cancel()
-    sys.stdout.flush()
-    return code
+    with signal_receiver() as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(interrupts.watch, signals, orch.progress)
+            try:
+                with interrupts.work():
+                    result = await orch.up(up_opts)
+                if interrupts.count:
+                    await graceful_stop(orch, interrupts, up_opts.timeout)
+                    return 0
+                error = summarize_failures(result)
+                if error is not None:
+                    raise error
+                await nursery.start(watcher.run)
+                wanted = set(attached)
+                containers = [c for c in result.containers if c.service in wanted]
+                while True:
+                    seen = watcher.rebuilds
+                    sink = ByteSink(1)
+                    try:
+                        code = await attach(orch, containers, attach_opts, interrupts, sink)
+                    finally:
+                        sink.flush()
+                    await watcher.settled()
+                    if interrupts.count or watcher.rebuilds == seen:
+                        return code   # Ctrl-C, or the containers exited on their own
+                    containers = [Started(c.service, c.name, c.id)
+                                  for c in await orch.observed(all=False, oneoff=False)
+                                  if c.service in wanted]
+                    if not containers:
+                        return code
+            finally:
+                nursery.cancel_scope.cancel()

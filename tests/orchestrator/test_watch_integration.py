@@ -27,7 +27,7 @@ services:
   web:
     build: ./web
     image: {name}/web:latest
-    command: ["sleep", "600"]
+    command: ["sh", "-c", "echo version $$(cat /VERSION); exec sleep 600"]
     stop_signal: SIGKILL
     develop:
       watch:
@@ -222,6 +222,19 @@ def test_up_watch_syncs_while_attached_and_ctrl_c_stops(engine, project, watchin
     eventually(lambda: read(engine, cid, "/app/a.txt"), "from up --watch\n")
     assert w.stop() in (0, 130)
     assert not container(engine, project.name)["State"]["Running"]   # up's Ctrl-C: stopped
+
+
+def test_up_watch_follows_the_output_of_a_rebuilt_container(engine, project, watching):
+    make_project(project)
+    w = watching("up", "--watch")
+    w.wait_for("Watch enabled", timeout=120)
+    w.wait_for("| version v1")
+    (project / "web" / "VERSION").write_text("v2\n")
+    w.wait_for("service 'web' successfully built", timeout=60)
+    w.wait_for("| version v2")                     # attached again, to the new container
+    assert w.proc.poll() is None                   # up and its watch go on
+    assert w.stop() in (0, 130)
+    assert "Traceback" not in w.text()
 
 
 def test_watch_without_rules_is_a_one_line_error(engine, project):
