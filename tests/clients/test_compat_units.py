@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.containers import setup
 from engine.containers.model import parse_create
 from engine.containers.networking import wanted_networks
@@ -116,6 +118,7 @@ def test_stats_memory_limit_is_the_hosts_when_unlimited():
     assert memory_limit(64 << 20, 8 << 30) == 64 << 20
 
 
+@pytest.mark.integration   # extraction sets each entry's owner: root only
 def test_context_tar_without_its_end_is_completed(tmp_path):
     import io
     import tarfile
