@@ -235,3 +235,26 @@ def test_sync_tar_names_members_by_container_path(tmp_path):
         members = {m.name: m for m in tar.getmembers()}
     assert set(members) == {"app/x.py", "app/d", "app/d/y.py"}
     assert all(m.uid == 0 and m.uname == "root" for m in members.values())
+
+
+def test_the_webapp_example_syncs_and_restarts_web_for_its_python_code():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from compose.orchestrator.session import load_spec
+    from compose.orchestrator.watchflow import load_rules
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "webapp"
+    spec = load_spec(SimpleNamespace(files=[str(example / "compose.yaml")],
+                                     project_directory=None, project_name=None, profiles=(),
+                                     env_files=()))
+    rs = load_rules(spec, ["web"])
+    app = str(example / "web" / "app")
+    for name in ("app.py", "dbconn.py", "index.html"):
+        rule = rule_for(rs, "web", f"{app}/{name}")
+        assert rule is not None and rule.action is Action.SYNC_RESTART
+        assert rule.container_path(f"{app}/{name}") == f"/app/{name}"
+    for name in ("migrations/003_new.sql", "migrate.sh", "__pycache__/app.cpython-311.pyc"):
+        assert rule_for(rs, "web", f"{app}/{name}") is None, name
+    assert rule_for(rs, "web", str(example / "web" / "Dockerfile")).action is Action.REBUILD
+    assert rule_for(rs, "web", str(example / "src" / "message.js")) is None   # webpack's

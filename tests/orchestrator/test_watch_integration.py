@@ -173,6 +173,8 @@ def test_watch_syncs_edits_additions_and_deletions(engine, project, watching):
     # a plain sync leaves the container running as it was
     after = container(engine, project.name)
     assert after["Id"] == cid and after["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert w.stop() == 0                                           # Ctrl-C ends the watch...
+    assert container(engine, project.name)["State"]["Running"]     # ...the container runs on
     assert "Traceback" not in w.text()
 
 
