@@ -121,8 +121,9 @@ def _resources(tree: Any, doc: dict) -> None:
     node.add(_t(f"memory {_size(mem.get('Usage'))} of {_limit(mem.get('Limit'))}"))
     node.add(_t(f"pids {pids.get('Current')} of {_limit(pids.get('Limit'), str)}"))
     used = cpu.get("UsageNs")
-    node.add(_t(f"cpu {used / 1e9 if used is not None else 0:.2f} s used, limit "
-                f"{_limit(cpu.get('Limit'), lambda c: f'{c} cpus')}"))
+    limit = cpu.get("Limit")
+    node.add(_t(f"cpu {used / 1e9 if used is not None else 0:.2f} s used, "
+                + (f"limit {limit} cpus" if limit is not None else "no limit")))
 
 
 def _network(tree: Any, doc: dict) -> None:
