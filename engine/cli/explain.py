@@ -85,7 +85,7 @@ def _processes(tree: Any, doc: dict) -> None:
 
 def _isolation(tree: Any, doc: dict) -> None:
     iso = doc["Isolation"]
-    node = tree.add(_t(("isolation ", "bold"), f"user {iso['User']}",
+    node = tree.add(_t(("isolation ", "bold"), f"user {iso['User'] or 'root (default)'}",
                        f"  uid {iso['Uid']} gid {iso['Gid']}" if "Uid" in iso else ""))
     spaces = iso.get("Namespaces") or {}
     if spaces:

@@ -3,6 +3,10 @@ and the engine keep it: the image's layers and the writable layer, the processes
 views), the namespaces, credentials and confinement of PID 1, the cgroup's limits next to its use,
 the network endpoints and the rules behind published ports, and the mounts.
 
+A namespace is "host" when it is the engine's own (the engine runs in the host's), "container:NAME"
+when another running container's PID 1 has it (network_mode container:NAME and the like), else
+"private".
+
 Pure parts (parsing /proc text, decoding masks, building the PID tree) are plain functions over
 text and values; `explain_container` does the reading and runs in a worker thread. A stopped
 container has no processes, namespaces or cgroup: those sections say so instead of guessing.
@@ -225,7 +229,7 @@ def _joined(mgr: ContainerManager, rec: ContainerRecord) -> dict[tuple[str, int]
 def _isolation_section(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict:
     cfg = rec.config
     out: dict[str, Any] = {
-        "User": cfg.user or "root (default)", "Privileged": cfg.privileged,
+        "User": cfg.user, "Privileged": cfg.privileged,
         "ReadonlyRootfs": cfg.readonly_rootfs,
         "MaskedPaths": [] if cfg.privileged else list(MASKED_PATHS),
         "ReadonlyPaths": [] if cfg.privileged else list(READONLY_PATHS),

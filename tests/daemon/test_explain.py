@@ -259,3 +259,54 @@ def test_cli_forms_engine_compose_service_and_container(daemon, client, made, tm
     finally:
         r = cli("down", "-t", "0", cwd=proj)
         assert r.returncode == 0, r.stderr
+
+
+def test_init_is_pid1_and_the_command_its_child(client, api, made):
+    containers, _ = made
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, init=True,
+                              name="pcex-init")
+    containers.append(c)
+    c.reload()
+    doc = api.explain("pcex-init")
+    (pid1,) = doc["Processes"]["Tree"]
+    assert doc["Processes"]["Init"] is True
+    assert pid1["HostPid"] == c.attrs["State"]["Pid"] and pid1["Command"].startswith("/dev/init")
+    (child,) = pid1["Children"]
+    assert child["Pid"] == 2 and child["Command"].endswith("sleep 300")
+    assert status_of(child["HostPid"])["NSpid"].split()[-1] == "2"
+
+
+def test_restart_count_is_the_engines(client, api, made):
+    containers, _ = made
+    c = client.containers.run("busybox", ["sh", "-c", "exit 3"], detach=True, name="pcex-rs",
+                              restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+    containers.append(c)
+    deadline = time.monotonic() + 30
+    while True:      # two restarts, then it stays exited
+        c.reload()
+        if c.attrs["State"]["Status"] == "exited" and c.attrs["RestartCount"] == 2:
+            break
+        assert time.monotonic() < deadline, c.attrs["State"]
+        time.sleep(0.1)
+    doc = api.explain("pcex-rs")
+    assert doc["Processes"]["RestartCount"] == 2 and doc["State"] == "exited"
+    assert doc["Processes"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+
+
+def test_paused_and_created_containers(client, api, made):
+    containers, _ = made
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, name="pcex-paused")
+    containers.append(c)
+    c.pause()
+    doc = api.explain("pcex-paused")
+    c.reload()
+    assert doc["State"] == "paused"
+    assert doc["Processes"]["Tree"][0]["HostPid"] == c.attrs["State"]["Pid"]
+    assert doc["Resources"]["Cgroup"] is not None
+    c.unpause()
+    created = client.containers.create("busybox", ["true"], name="pcex-created")
+    containers.append(created)
+    doc = api.explain("pcex-created")
+    assert doc["State"] == "created" and doc["Processes"]["Tree"] == []
+    assert doc["WritableLayer"]["Counts"] == {"Added": 0, "Changed": 0, "Deleted": 0}
+    assert len(doc["Image"]["Layers"]) == len(client.images.get("busybox").attrs["RootFS"]["Layers"])

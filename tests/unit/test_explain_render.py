@@ -105,7 +105,7 @@ def sample_doc(running: bool = True) -> dict:
                       "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
                       "RestartCount": 2, "AutoRemove": False, "StopSignal": "SIGTERM",
                       "Tree": [proc] if running else []},
-        "Isolation": {"User": "root (default)", "Privileged": False, "ReadonlyRootfs": False,
+        "Isolation": {"User": "", "Privileged": False, "ReadonlyRootfs": False,
                       "MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": ["/proc/sys"],
                       "SeccompProfile": "builtin",
                       **({"Namespaces": {"net": {"Inode": 4026532393, "Shared": "private"},
@@ -170,6 +170,7 @@ def test_tree_of_a_stopped_container_says_what_is_absent():
     assert "configured: memory no limit, cpus 0.5, pids 50" in text
     assert "app_default  not connected (stopped)" in text
     assert "namespaces" not in text
+    assert "isolation user root (default)" in text
 
 
 def test_unknown_format_is_a_one_line_error():
