@@ -98,6 +98,21 @@ def pid_tree(procs: list[ProcInfo]) -> list[dict]:
     return [node(p) for p in roots]
 
 
+def confined_paths(mountinfo: str, masked: tuple[str, ...], readonly: tuple[str, ...]
+                   ) -> tuple[list[str], list[str]]:
+    """Which of the paths to mask have a mount over them, and which of the read-only ones are
+    mounted read-only, in a process's /proc/<pid>/mountinfo (mount points as it sees them). A
+    path the kernel lacks (no /proc/acpi here) has nothing to mask and is left out."""
+    options: dict[str, set[str]] = {}
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 5:
+            # the last mount at a point is the one in effect
+            options[fields[4].replace("\\040", " ")] = set(fields[5].split(","))
+    return ([p for p in masked if p in options],
+            [p for p in readonly if "ro" in options.get(p, ())])
+
+
 def cpu_limit(quota_us: int | None, period_us: int | None) -> float | None:
     """CPUs a CFS quota allows (None: no quota)."""
     if quota_us is None or quota_us < 0 or not period_us:
@@ -251,6 +266,10 @@ def _isolation_section(mgr: ContainerManager, rec: ContainerRecord, pid: int) ->
             shared = "private"
         spaces[name] = {"Inode": ino, "Shared": shared}
     cap_eff = int(status.get("CapEff", "0"), 16)
+    mountinfo = _read_text(f"/proc/{pid}/mountinfo")
+    if mountinfo is not None and not cfg.privileged:    # what is in effect, not the plan
+        out["MaskedPaths"], out["ReadonlyPaths"] = confined_paths(mountinfo, MASKED_PATHS,
+                                                                  READONLY_PATHS)
     out.update({
         "Namespaces": spaces,
         "Uid": first_int(status.get("Uid", "")), "Gid": first_int(status.get("Gid", "")),

@@ -68,6 +68,24 @@ def test_proc_info_uses_the_innermost_pid_and_the_cmdline():
     assert ex.proc_info(5, {"Name": "kworker"}, b"").command == "[kworker]"
 
 
+MOUNTINFO = """\
+600 500 0:50 / / rw,relatime - overlay overlay rw
+601 600 0:51 / /proc rw,nosuid,nodev,noexec - proc proc rw
+602 601 0:5 /null /proc/kcore rw,nosuid - devtmpfs udev rw
+603 601 0:51 /sys /proc/sys ro,nosuid,nodev,noexec - proc proc rw
+604 601 0:51 /bus /proc/bus rw,nosuid - proc proc rw
+605 604 0:51 /bus /proc/bus ro,nosuid - proc proc rw
+606 600 0:52 / /my\\040dir rw - tmpfs tmpfs rw
+"""
+
+
+def test_confined_paths_are_read_from_the_mount_table():
+    masked, readonly = ex.confined_paths(MOUNTINFO, ("/proc/kcore", "/proc/acpi", "/my dir"),
+                                         ("/proc/sys", "/proc/bus", "/proc/irq"))
+    assert masked == ["/proc/kcore", "/my dir"]     # /proc/acpi: nothing mounted there
+    assert readonly == ["/proc/sys", "/proc/bus"]   # the last mount at /proc/bus is ro
+
+
 def test_cpu_and_memory_limits():
     assert ex.cpu_limit(50000, 100000) == 0.5
     assert ex.cpu_limit(-1, 100000) is None and ex.cpu_limit(None, None) is None
