@@ -18,6 +18,8 @@ def watch(
                                                       "before watching"),
     timeout: Optional[int] = typer.Option(None, "-t", "--timeout",
                                           help="stop timeout (s) for restarts and recreates"),
+    prune: bool = typer.Option(True, "--prune/--no-prune",
+                               help="remove the image a rebuild replaced (when unused)"),
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.executor import UpOptions
@@ -28,7 +30,8 @@ def watch(
         rules = load_rules(session.project, list(services or ()))
         up = None if no_up else UpOptions(services=tuple(services or ()), timeout=timeout)
         try:
-            return S.run(lambda: run_watch(session, rules, up=up, timeout=timeout))
+            return S.run(lambda: run_watch(session, rules, up=up, timeout=timeout,
+                                         prune=prune))
         except KeyboardInterrupt:
             return 0   # Ctrl-C ends the watch; the containers keep running, as in Compose
     finally:

@@ -9,10 +9,12 @@ As Compose v2 does it:
   the rule's `ignore` patterns (relative to the rule's path), `.git` directories and the
   temporary files editors write next to the file they save; with `include`, only paths
   matching one of its patterns (relative to the rule's path) count;
-- a path under several rules of one service goes to the first rule that takes it (file order);
-- in a batch, `rebuild` wins over the syncs of the same service (the new container is made from
-  the files anyway); `sync+restart` restarts once after the sync, `sync+exec` runs its command
-  after the sync (each distinct hook once).
+- every rule a path triggers acts; per service and batch: `rebuild` first (build, recreate),
+  then the sync of all the paths, then one restart (`restart`, `sync+restart`), then each
+  `sync+exec` command once;
+- `initial_sync` copies the rule's tree at start, leaving out the Dockerfile and compose files;
+- a sync rule whose path is inside a bind mount of the service is not watched (the container
+  sees the files already).
 """
 from __future__ import annotations
 
@@ -178,9 +180,9 @@ def service_rules(name: str, config: Mapping[str, Any],
     return rules
 
 
-def rule_for(rules: Iterable[Rule], service: str, path: str) -> Rule | None:
-    """The first rule of `service` that `path` triggers."""
-    return next((r for r in rules if r.service == service and r.matches(path)), None)
+def rules_for(rules: Iterable[Rule], service: str, path: str) -> list[Rule]:
+    """The rules of `service` that a change of `path` triggers."""
+    return [r for r in rules if r.service == service and r.matches(path)]
 
 
 @dataclass(frozen=True)
@@ -208,43 +210,38 @@ class ServicePlan:
 
 def plan_batch(rules: Iterable[Rule], paths: Iterable[str],
                exists: Mapping[str, bool]) -> list[ServicePlan]:
-    """One plan per service that a path of the batch triggers, in the rules' order.
-    `exists[path]`: is the host path there now (a deleted one is deleted in the container)."""
+    """One plan per service that a path of the batch triggers, in the rules' order. Every
+    rule a path triggers counts (as Compose: a file under a sync and a sync+restart rule is
+    synced and restarts). `exists[path]`: is the host path there now (a path gone is deleted
+    in the container)."""
     rules = list(rules)
-    services = list(dict.fromkeys(r.service for r in rules))
+    batch = sorted(set(paths))
     plans = []
-    for service in services:
-        rebuild, restart = False, False
+    for service in dict.fromkeys(r.service for r in rules):
+        rebuild = restart = False
         copies: dict[str, PathMapping] = {}
         deletes: dict[str, None] = {}
         hooks: dict[ExecHook, None] = {}
         changed = 0
-        for path in sorted(set(paths)):
-            rule = rule_for(rules, service, path)
-            if rule is None:
-                continue
-            changed += 1
-            if rule.action is Action.REBUILD:
-                rebuild = True
-                continue
-            if rule.action is Action.RESTART:
-                restart = True
-                continue
-            dest = rule.container_path(path)
-            if exists.get(path, False):
-                copies[dest] = PathMapping(path, dest)
-            else:
-                deletes[dest] = None
-            restart = restart or rule.action is Action.SYNC_RESTART
-            if rule.exec is not None:
-                hooks[rule.exec] = None
-        if not changed:
-            continue
-        if rebuild:
-            plans.append(ServicePlan(service, rebuild=True, changed=changed))
-            continue
-        plans.append(ServicePlan(service, copies=_outermost(copies), deletes=tuple(deletes),
-                                 restart=restart, hooks=tuple(hooks), changed=changed))
+        for path in batch:
+            hit = [r for r in rules if r.service == service and r.matches(path)]
+            changed += bool(hit)
+            for rule in hit:
+                rebuild = rebuild or rule.action is Action.REBUILD
+                restart = restart or rule.action in (Action.RESTART, Action.SYNC_RESTART)
+                if not rule.action.syncs:
+                    continue
+                dest = rule.container_path(path)
+                if exists.get(path, False):
+                    copies[dest] = PathMapping(path, dest)
+                else:
+                    deletes[dest] = None
+                if rule.exec is not None:
+                    hooks[rule.exec] = None
+        if changed:
+            plans.append(ServicePlan(service, rebuild=rebuild, copies=_outermost(copies),
+                                     deletes=tuple(deletes), restart=restart,
+                                     hooks=tuple(hooks), changed=changed))
     return plans
 
 
@@ -258,9 +255,26 @@ def _outermost(copies: Mapping[str, PathMapping]) -> tuple[PathMapping, ...]:
     return tuple(kept)
 
 
-def initial_paths(rule: Rule, walk: Iterable[str]) -> list[str]:
-    """The host paths an `initial_sync` of `rule` copies: the walked files the rule takes."""
-    return [p for p in walk if rule.matches(p)]
+# what an initial sync leaves out (as Compose): the image's recipe and the project's files
+NOT_INITIAL = frozenset({"Dockerfile", "compose.yaml", "compose.yml", "docker-compose.yml",
+                         "docker-compose.yaml", "compose.override.yml", "compose.override.yaml",
+                         "docker-compose.override.yml", "docker-compose.override.yaml"})
+
+
+def initial_paths(rule: Rule, walk: Iterable[str], dockerfile: str | None = None) -> list[str]:
+    """The host paths an `initial_sync` of `rule` copies: the walked files the rule takes,
+    but not the Dockerfile (`dockerfile`: the build's own name for it) nor compose files."""
+    skip = NOT_INITIAL | ({posixpath.basename(dockerfile)} if dockerfile else set())
+    return [p for p in walk if rule.matches(p) and posixpath.basename(p) not in skip]
+
+
+def bind_mounted(rule: Rule, volumes: Iterable[Any]) -> bool:
+    """Is the rule's path inside a bind mount's source (canonical `volumes` entries)?"""
+    for v in volumes:
+        if isinstance(v, Mapping) and v.get("type") == "bind" and v.get("source"):
+            if _under(posixpath.normpath(str(v["source"])), rule.path) is not None:
+                return True
+    return False
 
 
 class Batcher:

@@ -16,6 +16,7 @@ a half-written file must not end the session).
 from __future__ import annotations
 
 import os
+import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -26,10 +27,11 @@ import trio
 from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.plan import RecreatePolicy
 from compose.orchestrator.project_view import ProjectSpec
-from compose.orchestrator.watch import (Batcher, ExecHook, Rule, ServicePlan, WatchError,
-                                        initial_paths, plan_batch, service_rules)
+from compose.orchestrator.watch import (Action, Batcher, ExecHook, Rule, ServicePlan,
+                                        WatchError, bind_mounted, initial_paths, plan_batch,
+                                        service_rules)
 from engine.cli import copy as cp
-from engine.errors import PycomposeError
+from engine.errors import NotFound, PycomposeError
 
 
 def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]:
@@ -49,7 +51,13 @@ def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]
             except OSError as e:
                 raise WatchError(f"service {name!r}: cannot read its .dockerignore: "
                                  f"{e.strerror}") from None
-        rules += service_rules(name, spec.config, text)
+        for rule in service_rules(name, spec.config, text):
+            if rule.action.syncs and bind_mounted(rule, spec.config.get("volumes") or ()):
+                # as Compose: the container sees these files through its mount already
+                sys.stderr.write(f"WARN[0000] path '{rule.path}' also declared by a bind "
+                                 "mount volume, this path won't be monitored!\n")
+                continue
+            rules.append(rule)
     if not rules:
         raise WatchError("none of the selected services is configured for watch, consider "
                          "setting a 'develop' section")
@@ -70,21 +78,22 @@ def watch_roots(rules: Iterable[Rule]) -> list[str]:
     return list(dict.fromkeys(roots))
 
 
-def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    # as `cp` without -a: what lands in the container belongs to root
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
+def _numeric_ids(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # the host's uid/gid go in as numbers (names would be mapped through the container's
+    # /etc/passwd, which knows other users)
+    info.uname = info.gname = ""
     return info
 
 
 def sync_tar(copies: Iterable[Any], out: Any) -> None:
-    """One tar of the host paths, each member named by its container path (no leading "/");
-    a path gone since the batch was planned is left out (its delete comes with a later batch)."""
+    """One tar of the host paths, each member named by its container path (no leading "/"),
+    owned as on the host (Compose syncs with copyUIDGID); a path gone since the batch was
+    planned is left out (its delete comes with a later batch)."""
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for m in copies:
             try:
                 tar.add(m.host, arcname=m.container.lstrip("/"), recursive=True,
-                        filter=_root_owned)
+                        filter=_numeric_ids)
             except FileNotFoundError:
                 continue
 
@@ -112,8 +121,9 @@ class Watcher:
 
     def __init__(self, project: ProjectSpec, gateway: Any, progress: Any,
                  orchestrator: Callable[[], Any], rules: Sequence[Rule],
-                 timeout: int | None = None) -> None:
+                 timeout: int | None = None, prune: bool = True) -> None:
         self.project, self.gw, self.progress = project, gateway, progress
+        self.prune = prune
         self.orchestrator = orchestrator
         self.rules = list(rules)
         self.timeout = timeout
@@ -148,24 +158,9 @@ class Watcher:
     async def _apply(self, plan: ServicePlan) -> None:
         name = plan.service
         if plan.rebuild:
-            from compose.orchestrator.executor import UpOptions, summarize_failures
-
-            self.progress.info(f"Rebuilding service {name!r} after changes were detected...")
-            self.rebuilding = True
-            try:
-                result = await self.orchestrator().up(UpOptions(
-                    services=(name,), no_deps=True, policy=RecreatePolicy.FORCE, build=True,
-                    timeout=self.timeout))
-            finally:
-                self.rebuilding = False
-                self.rebuilds += 1
-                self._rebuilt.set()
-                self._rebuilt = trio.Event()
-            error = summarize_failures(result)
-            if error is not None:
-                raise error
-            self.progress.info(f"service {name!r} successfully built")
-            return
+            await self._rebuild(name)
+            if not (plan.copies or plan.deletes or plan.restart or plan.hooks):
+                return
         ids = await self.running(name)
         if not ids:
             self.progress.warn(f"watch: service {name!r} has no running container: "
@@ -177,6 +172,44 @@ class Watcher:
         async with trio.open_nursery() as nursery:
             for cid, shown in ids.items():
                 nursery.start_soon(self._one, plan, cid, shown)
+
+    async def _rebuild(self, name: str) -> None:
+        """Build the service's image, recreate its containers (no deps); with `prune`, remove
+        the image the build replaced when nothing uses or names it any more."""
+        from compose.orchestrator.executor import UpOptions, summarize_failures
+
+        self.progress.info(f"Rebuilding service {name!r} after changes were detected...")
+        orch = self.orchestrator()
+        tag = orch.image_ref(self.project.service(name))
+        old = await self._image_id(tag)
+        self.rebuilding = True
+        try:
+            result = await orch.up(UpOptions(services=(name,), no_deps=True,
+                                             policy=RecreatePolicy.FORCE, build=True,
+                                             timeout=self.timeout))
+        finally:
+            self.rebuilding = False
+            self.rebuilds += 1
+            self._rebuilt.set()
+            self._rebuilt = trio.Event()
+        error = summarize_failures(result)
+        if error is not None:
+            raise error
+        if self.prune and old and old != await self._image_id(tag):
+            try:
+                if not (await self.gw.call("inspect_image", old)).get("RepoTags"):
+                    await self.gw.call("remove_image", old)
+            except PycomposeError:
+                pass   # in use (another project's container) or gone already: keep it
+        self.progress.info(f"service {name!r} successfully built")
+
+    async def _image_id(self, tag: str | None) -> str | None:
+        if not tag:
+            return None
+        try:
+            return (await self.gw.call("inspect_image", tag)).get("Id")
+        except NotFound:
+            return None
 
     async def _one(self, plan: ServicePlan, cid: str, shown: str) -> None:
         if plan.deletes:
@@ -201,7 +234,8 @@ class Watcher:
         with tempfile.TemporaryFile() as spool:
             sync_tar(plan.copies, spool)
             spool.seek(0)
-            cp._put(client, cid, "/", spool)   # the `cp` upload: PUT .../archive?path=/
+            # the `cp -a` upload: PUT .../archive?path=/&copyUIDGID=1
+            cp._put(client, cid, "/", spool, archive=True)
 
     async def initial_sync(self) -> None:
         """`initial_sync: true` rules: their whole tree into the containers once."""
@@ -210,7 +244,10 @@ class Watcher:
             if not rule.initial_sync:
                 continue
             walked = await trio.to_thread.run_sync(_walk, rule.path)
-            by_service.setdefault(rule.service, []).extend(initial_paths(rule, walked))
+            build = self.project.service(rule.service).config.get("build")
+            dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
+            by_service.setdefault(rule.service, []).extend(
+                initial_paths(rule, walked, dockerfile))
         for service, paths in by_service.items():
             rules = [r for r in self.rules if r.service == service and r.action.syncs]
             for plan in plan_batch(rules, paths, {p: True for p in paths}):
@@ -256,7 +293,7 @@ def _walk(root: str) -> list[str]:
 
 
 async def run_watch(session: Any, rules: Sequence[Rule], *, up: Any = None,
-                    timeout: int | None = None) -> int:
+                    timeout: int | None = None, prune: bool = True) -> int:
     """`pycompose watch`: `up` (an UpOptions) first unless --no-up, then watch until Ctrl-C."""
     if up is not None:
         from compose.orchestrator.executor import summarize_failures
@@ -265,7 +302,7 @@ async def run_watch(session: Any, rules: Sequence[Rule], *, up: Any = None,
         if error is not None:
             raise error
     watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,
-                      rules, timeout)
+                      rules, timeout, prune)
     await watcher.run()
     return 0
 
@@ -279,6 +316,9 @@ async def run_up_watch(session: Any, rules: Sequence[Rule], up_opts: Any, attach
     from compose.orchestrator.attach import Interrupts, attach, graceful_stop, signal_receiver
     from compose.orchestrator.executor import Started, summarize_failures
 
+    if up_opts.build is False and any(r.action is Action.REBUILD for r in rules):
+        raise WatchError("--no-build is incompatible with the watch action rebuild of service "
+                         f"{next(r.service for r in rules if r.action is Action.REBUILD)!r}")
     orch = session.orchestrator()
     interrupts = Interrupts()
     watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,

@@ -10,7 +10,8 @@ import pytest
 
 from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, PathMapping, WatchError,
-                                        initial_paths, plan_batch, rule_for, service_rules)
+                                        bind_mounted, initial_paths, plan_batch, rules_for,
+                                        service_rules)
 from compose.orchestrator.watchflow import sync_tar, watch_roots
 
 CTX = "/p/web"
@@ -92,15 +93,19 @@ def test_editor_files_and_git_never_trigger(name):
     assert not r.matches("/p/web/app/" + name)
 
 
-def test_first_matching_rule_of_a_service_wins():
+def actions(rs, service, path):
+    return [r.action for r in rules_for(rs, service, path)]
+
+
+def test_every_rule_a_path_triggers_counts():
     rs = rules({"action": "sync+restart", "path": "/p/web/app/app.py", "target": "/app/app.py"},
                {"action": "sync", "path": "/p/web/app", "target": "/app"},
                {"action": "rebuild", "path": "/p/web/requirements.txt"})
-    assert rule_for(rs, "web", "/p/web/app/app.py").action is Action.SYNC_RESTART
-    assert rule_for(rs, "web", "/p/web/app/x.py").action is Action.SYNC
-    assert rule_for(rs, "web", "/p/web/requirements.txt").action is Action.REBUILD
-    assert rule_for(rs, "web", "/p/web/other") is None
-    assert rule_for(rs, "db", "/p/web/app/x.py") is None
+    assert actions(rs, "web", "/p/web/app/app.py") == [Action.SYNC_RESTART, Action.SYNC]
+    assert actions(rs, "web", "/p/web/app/x.py") == [Action.SYNC]
+    assert actions(rs, "web", "/p/web/requirements.txt") == [Action.REBUILD]
+    assert actions(rs, "web", "/p/web/other") == []
+    assert actions(rs, "db", "/p/web/app/x.py") == []
 
 
 def test_plan_sync_copies_deletes_and_restart():
@@ -129,12 +134,21 @@ def test_plan_a_new_directory_covers_its_files():
     assert [m.container for m in plan.copies] == ["/app/pkg", "/app/z.py"]
 
 
-def test_plan_rebuild_wins_over_sync():
+def test_plan_rebuild_and_sync_together():
     rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app"},
                {"action": "rebuild", "path": "/p/web/requirements.txt"})
     batch = ["/p/web/app/x.py", "/p/web/requirements.txt"]
     [plan] = plan_batch(rs, batch, dict.fromkeys(batch, True))
-    assert plan.rebuild and not plan.copies and not plan.restart
+    assert plan.rebuild and plan.copies == (PathMapping("/p/web/app/x.py", "/app/x.py"),)
+    assert not plan.restart and plan.changed == 2
+    [plan] = plan_batch(rs, batch[1:], dict.fromkeys(batch, True))
+    assert plan.rebuild and not plan.copies
+
+
+def test_plan_restart_action_syncs_nothing():
+    rs = rules({"action": "restart", "path": "/p/web/conf"})
+    [plan] = plan_batch(rs, ["/p/web/conf/a.ini"], {"/p/web/conf/a.ini": True})
+    assert plan.restart and not plan.copies and not plan.deletes
 
 
 def test_plan_hooks_once_each_and_per_service():
@@ -156,11 +170,21 @@ def test_plan_nothing_for_ignored_paths():
     assert plan_batch(rs, ["/p/web/app/x.log", "/p/web/app/.x.swp"], {}) == []
 
 
-def test_initial_paths_filter_by_the_rule():
+def test_initial_paths_filter_by_the_rule_and_leave_out_recipes():
     [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app", "ignore": ["*.pyc"],
                  "initial_sync": True})
-    walked = ["/p/web/app/a.py", "/p/web/app/a.pyc", "/p/web/app/.git/config"]
-    assert initial_paths(r, walked) == ["/p/web/app/a.py"]
+    walked = ["/p/web/app/a.py", "/p/web/app/a.pyc", "/p/web/app/.git/config",
+              "/p/web/app/Dockerfile", "/p/web/app/compose.yaml", "/p/web/app/web.Dockerfile"]
+    assert initial_paths(r, walked) == ["/p/web/app/a.py", "/p/web/app/web.Dockerfile"]
+    assert initial_paths(r, walked, "web.Dockerfile") == ["/p/web/app/a.py"]
+
+
+def test_bind_mounted_paths():
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "/app"})
+    assert bind_mounted(r, [{"type": "bind", "source": "/p/web", "target": "/x"}])
+    assert bind_mounted(r, [{"type": "bind", "source": "/p/web/app", "target": "/x"}])
+    assert not bind_mounted(r, [{"type": "bind", "source": "/p/web/app/sub", "target": "/x"},
+                                {"type": "volume", "source": "data", "target": "/p"}])
 
 
 def test_batcher_waits_for_the_quiet_period():
@@ -234,7 +258,9 @@ def test_sync_tar_names_members_by_container_path(tmp_path):
     with tarfile.open(out) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert set(members) == {"app/x.py", "app/d", "app/d/y.py"}
-    assert all(m.uid == 0 and m.uname == "root" for m in members.values())
+    me = os.stat(tmp_path / "x.py")
+    assert all(m.uid == me.st_uid and m.gid == me.st_gid and m.uname == "" for m in
+               members.values())                                  # as on the host (Compose)
 
 
 def test_the_webapp_example_syncs_and_restarts_web_for_its_python_code():
@@ -251,10 +277,10 @@ def test_the_webapp_example_syncs_and_restarts_web_for_its_python_code():
     rs = load_rules(spec, ["web"])
     app = str(example / "web" / "app")
     for name in ("app.py", "dbconn.py", "index.html"):
-        rule = rule_for(rs, "web", f"{app}/{name}")
-        assert rule is not None and rule.action is Action.SYNC_RESTART
+        [rule] = rules_for(rs, "web", f"{app}/{name}")
+        assert rule.action is Action.SYNC_RESTART
         assert rule.container_path(f"{app}/{name}") == f"/app/{name}"
     for name in ("migrations/003_new.sql", "migrate.sh", "__pycache__/app.cpython-311.pyc"):
-        assert rule_for(rs, "web", f"{app}/{name}") is None, name
-    assert rule_for(rs, "web", str(example / "web" / "Dockerfile")).action is Action.REBUILD
-    assert rule_for(rs, "web", str(example / "src" / "message.js")) is None   # webpack's
+        assert actions(rs, "web", f"{app}/{name}") == [], name
+    assert actions(rs, "web", str(example / "web" / "Dockerfile")) == [Action.REBUILD]
+    assert actions(rs, "web", str(example / "src" / "message.js")) == []   # webpack's

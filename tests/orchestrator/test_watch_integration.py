@@ -200,10 +200,12 @@ def test_sync_restart_restarts_and_sync_exec_runs_its_command(engine, project, w
 
 def test_rebuild_recreates_the_service_from_a_new_image(engine, project, watching):
     make_project(project)
+    # an image of its own (other tests' images have the same layers and so the same id)
+    (project / "web" / "VERSION").write_text(f"v1 {project.name}\n")
     w = watching("watch")
     w.wait_for("Watch enabled", timeout=120)
     before = container(engine, project.name)
-    assert read(engine, before["Id"], "/VERSION") == "v1\n"
+    assert read(engine, before["Id"], "/VERSION") == f"v1 {project.name}\n"
     (project / "web" / "VERSION").write_text("v2\n")
     w.wait_for("service 'web' successfully built", timeout=60)
     after = container(engine, project.name)
@@ -212,6 +214,8 @@ def test_rebuild_recreates_the_service_from_a_new_image(engine, project, watchin
     assert read(engine, after["Id"], "/VERSION") == "v2\n"
     with engine.client() as c:
         assert c.inspect_image(f"{project.name}/web:latest")["Id"] == after["Image"]
+        with pytest.raises(NotFound):                  # --prune (the default): the old image
+            c.inspect_image(before["Image"])
     assert "Traceback" not in w.text()
 
 
@@ -247,3 +251,20 @@ def test_watch_without_rules_is_a_one_line_error(engine, project):
     assert "Traceback" not in r.stderr
     r = engine.cli("up", "-d", "--watch", cwd=project)
     assert r.returncode != 0 and "--detach and --watch are incompatible" in r.stderr
+    (project / "src").mkdir()
+    write(project, "services:\n  web:\n    image: busybox:latest\n    volumes: [./src:/src]\n"
+                   "    develop:\n      watch:\n"
+                   "        - {action: sync, path: ./src/lib, target: /lib2}\n")
+    (project / "src" / "lib").mkdir()
+    r = engine.cli("watch", "--no-up", cwd=project)
+    assert "also declared by a bind mount volume, this path won't be monitored" in r.stderr
+    assert r.returncode != 0 and "none of the selected services" in r.stderr
+
+
+def test_up_no_build_refuses_a_rebuild_rule(engine, project):
+    make_project(project)
+    r = engine.cli("up", "--no-build", "--watch", cwd=project)
+    assert r.returncode != 0
+    assert "--no-build is incompatible with the watch action rebuild of service 'web'" \
+        in r.stderr.splitlines()[-1]
+    assert "Traceback" not in r.stderr
