@@ -230,12 +230,19 @@ def _process_section(rec: ContainerRecord, pids: list[int]) -> dict:
     return out
 
 
+def _joins_another(rec: ContainerRecord) -> bool:
+    host = rec.config.body.get("HostConfig") or {}
+    modes = (rec.config.network_mode, host.get("PidMode"), host.get("IpcMode"))
+    return any(isinstance(m, str) and m.startswith("container:") for m in modes)
+
+
 def _joined(mgr: ContainerManager, rec: ContainerRecord) -> dict[tuple[str, int], str]:
     """(namespace, inode) -> name of another running container whose PID 1 has it."""
     found: dict[tuple[str, int], str] = {}
-    for other in mgr.store.all():
-        if other.id == rec.id or not other.state.pid or mgr.running(other.id) is None:
-            continue
+    others = [o for o in mgr.store.all()
+              if o.id != rec.id and o.state.pid and mgr.running(o.id) is not None]
+    # when several share one namespace, name its owner: one that joins nothing itself
+    for other in sorted(others, key=lambda o: (_joins_another(o), o.created)):
         for name, ino in _namespaces(other.state.pid).items():
             found.setdefault((name, ino), other.name)
     return found

@@ -195,8 +195,13 @@ def test_running_container_matches_the_kernel(client, api, made):
 
 def test_joined_namespace_names_the_container_it_comes_from(client, api, made):
     containers, _ = made
+    # a joiner created before its owner: sorted by creation alone it would be taken for it
+    early = client.containers.create("busybox", ["sleep", "300"], name="pcex-ns0",
+                                     network_mode="container:pcex-ns1")
+    containers.append(early)
     first = client.containers.run("busybox", ["sleep", "300"], detach=True, name="pcex-ns1")
     containers.append(first)
+    early.start()
     second = client.containers.run("busybox", ["sleep", "300"], detach=True, name="pcex-ns2",
                                    network_mode="container:pcex-ns1")
     containers.append(second)
