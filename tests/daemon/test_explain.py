@@ -236,6 +236,10 @@ def test_stopped_container_keeps_its_layer_and_has_no_processes(client, api, mad
 def test_unknown_container_is_a_404_naming_it(api):
     with pytest.raises(NotFound, match="pcex-nothere"):
         api.explain("pcex-nothere")
+    for ref in ("../../etc", "a b", "\u00e9t\u00e9"):      # odd names: a 404, not a 500
+        with pytest.raises(NotFound) as info:
+            api.explain(ref)
+        assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
 
 
 def test_cli_forms_engine_compose_service_and_container(daemon, client, made, tmp_path):
