@@ -17,7 +17,6 @@ import pytest
 
 from engine.client import Client
 from engine.errors import NotFound
-from tests.daemon.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
