@@ -98,21 +98,25 @@ def sync_tar(copies: Iterable[Any], out: Any) -> None:
                 continue
 
 
-def _run_exec(client: Any, cid: str, command: Sequence[str], hook: ExecHook | None = None) -> int:
-    """Run a command in the container to its end; its exit code (its output is dropped)."""
+def _run_exec(client: Any, cid: str, command: Sequence[str],
+              hook: ExecHook | None = None) -> tuple[int, bytes, bytes]:
+    """Run a command in the container to its end: (exit code, stdout, stderr)."""
     env = [f"{k}={v}" for k, v in hook.environment] if hook else None
     exec_id = client.exec_create(cid, list(command), stdout=True, stderr=True,
                                  env=env or None, user=hook.user if hook else None,
                                  workdir=hook.working_dir if hook else None,
                                  privileged=hook.privileged if hook else False)
-    sock = client.exec_start(exec_id)
-    try:
-        while sock.recv():
-            pass
-    finally:
-        sock.close()
+    out: dict[int, list[bytes]] = {1: [], 2: []}
+    with client.exec_start(exec_id) as sock:
+        for stream, data in sock.frames():
+            out.setdefault(stream, []).append(data)
     code = client.exec_inspect(exec_id).get("ExitCode")
-    return 0 if code is None else int(code)
+    return 0 if code is None else int(code), b"".join(out[1]), b"".join(out[2])
+
+
+def _first_line(data: bytes) -> str:
+    lines = data.decode(errors="replace").strip().splitlines()
+    return f": {lines[0]}" if lines else ""
 
 
 class Watcher:
@@ -154,6 +158,9 @@ class Watcher:
             await self._apply(plan)
         except PycomposeError as e:
             self.progress.warn(f"watch: service {plan.service!r}: {e.message}")
+        except OSError as e:   # a host file unreadable while making the tar
+            self.progress.warn(f"watch: service {plan.service!r}: "
+                               f"{e.filename or ''}: {e.strerror or e}")
 
     async def _apply(self, plan: ServicePlan) -> None:
         name = plan.service
@@ -213,18 +220,23 @@ class Watcher:
 
     async def _one(self, plan: ServicePlan, cid: str, shown: str) -> None:
         if plan.deletes:
-            code = await self._call(
+            code, _, err = await self._call(
                 lambda c: _run_exec(c, cid, ["rm", "-rf", "--", *plan.deletes]))
             if code:
                 raise WatchError(f"rm of {len(plan.deletes)} path(s) in {shown} "
-                                 f"exited {code}")
+                                 f"exited {code}{_first_line(err)}")
         if plan.copies:
             await self._call(lambda c: self._put(c, cid, plan))
         if plan.restart:
             await self.gw.call("restart", cid, self.timeout)
             self.progress.done("Container", shown, "Restarted")
         for hook in plan.hooks:
-            code = await self._call(lambda c, h=hook: _run_exec(c, cid, h.command, h))
+            code, out, err = await self._call(lambda c, h=hook: _run_exec(c, cid, h.command, h))
+            # the command's output shows, as an exec's would (as Compose runs it)
+            sys.stdout.buffer.write(out)
+            sys.stdout.buffer.flush()
+            sys.stderr.buffer.write(err)
+            sys.stderr.flush()
             if code:
                 self.progress.warn(f"watch: {' '.join(hook.command)!r} in {shown} "
                                    f"exited {code}")

@@ -42,7 +42,7 @@ services:
           path: ./hooks
           target: /hooks
           exec:
-            command: ["sh", "-c", "cat /hooks/* > /tmp/hook-ran"]
+            command: ["sh", "-c", "cat /hooks/* > /tmp/hook-ran; echo hook-says-$$HOSTNAME"]
         - action: sync
           path: ./data
           target: /data
@@ -195,6 +195,7 @@ def test_sync_restart_restarts_and_sync_exec_runs_its_command(engine, project, w
     assert container(engine, project.name)["State"]["Running"]
     (project / "hooks" / "h.txt").write_text("hook input\n")
     eventually(lambda: read(engine, cid, "/tmp/hook-ran"), "hook input\n")
+    w.wait_for(f"hook-says-{cid[:12]}")                 # its output shows, run in the container
     assert "Traceback" not in w.text()
 
 
