@@ -12,7 +12,7 @@ import ctypes
 import errno
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
@@ -36,7 +36,10 @@ class TreeWatch:
     """inotify over directory trees. `fileno()` is readable when events wait; `read()` returns
     the absolute paths they concern (never blocks)."""
 
-    def __init__(self, roots: Iterable[str]) -> None:
+    def __init__(self, roots: Iterable[str],
+                 descend: Callable[[str], bool] = lambda directory: True) -> None:
+        """`descend(directory)`: watch this directory below a root (and what is below it)?"""
+        self._descend = descend
         self._libc = ctypes.CDLL(None, use_errno=True)
         fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
@@ -67,10 +70,13 @@ class TreeWatch:
         if not self._add(root):
             return found
         for parent, dirs, files in os.walk(root):
+            kept = []
             for d in dirs:
                 path = os.path.join(parent, d)
-                if not os.path.islink(path) and self._add(path):
+                if not os.path.islink(path) and self._descend(path) and self._add(path):
                     found.append(path)
+                    kept.append(d)
+            dirs[:] = kept   # os.walk goes only where the watches are
             found += [os.path.join(parent, f) for f in files]
         return found
 
@@ -105,7 +111,7 @@ class TreeWatch:
         if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
             return [directory] if directory in self.roots else []
         path = os.path.join(directory, name) if name else directory
-        if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+        if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO) and self._descend(path):
             return [path, *self._add_tree(path)]
         return [path]
 

@@ -185,6 +185,31 @@ def rules_for(rules: Iterable[Rule], service: str, path: str) -> list[Rule]:
     return [r for r in rules if r.service == service and r.matches(path)]
 
 
+def _prunes(matcher: Matcher | None, rel: str | None) -> bool:
+    """Does `matcher` exclude the directory `rel` with nothing below it re-included?"""
+    return bool(rel) and matcher is not None and matcher.ignored(rel) \
+        and not matcher.may_descend(rel)
+
+
+def descends(rules: Iterable[Rule], directory: str) -> bool:
+    """Is a directory worth an inotify watch: on the way to a rule's path, or below one and
+    not excluded whole (`node_modules/` in `ignore`, `.git`, a dockerignored dir)? Watches
+    are a per-user kernel budget."""
+    for r in rules:
+        rel = r.relative(directory)
+        if rel is None:
+            if r.path.startswith(directory.rstrip("/") + "/"):
+                return True
+            continue
+        if _prunes(EPHEMERAL, rel) or _prunes(r.ignore, rel):
+            continue
+        if r.dockerignore is not None and r.context is not None \
+                and _prunes(r.dockerignore, _under(r.context, directory)):
+            continue
+        return True
+    return False
+
+
 @dataclass(frozen=True)
 class PathMapping:
     host: str

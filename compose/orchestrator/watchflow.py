@@ -15,6 +15,7 @@ a half-written file must not end the session).
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tarfile
@@ -28,8 +29,8 @@ from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.plan import RecreatePolicy
 from compose.orchestrator.project_view import ProjectSpec
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, Rule, ServicePlan,
-                                        WatchError, bind_mounted, initial_paths, plan_batch,
-                                        service_rules)
+                                        WatchError, bind_mounted, descends, initial_paths,
+                                        plan_batch, service_rules)
 from engine.cli import copy as cp
 from engine.errors import NotFound, PycomposeError
 
@@ -270,7 +271,10 @@ class Watcher:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled; started once the tree is watched (an edit made after that
         is seen), then the initial sync."""
-        tree = TreeWatch(watch_roots(self.rules))
+        try:
+            tree = TreeWatch(watch_roots(self.rules), lambda d: descends(self.rules, d))
+        except OSError as e:
+            raise WatchError(_watch_error(e)) from None
         try:
             task_status.started()
             await self.initial_sync()
@@ -285,7 +289,12 @@ class Watcher:
             deadline = batcher.deadline()
             with trio.move_on_at(deadline if deadline is not None else float("inf")):
                 await trio.lowlevel.wait_readable(tree.fd)
-            paths = [p for p in tree.read() if any(r.matches(p) for r in self.rules)]
+            try:
+                events = tree.read()
+            except OSError as e:   # a new directory that cannot be watched: say so, go on
+                self.progress.warn(f"watch: {_watch_error(e)}")
+                continue
+            paths = [p for p in events if any(r.matches(p) for r in self.rules)]
             batcher.add(paths, trio.current_time())
             batch = batcher.take(trio.current_time())
             if not batch:
@@ -293,6 +302,13 @@ class Watcher:
             exists = {p: os.path.lexists(p) for p in batch}
             for plan in plan_batch(self.rules, batch, exists):
                 await self.apply(plan)
+
+
+def _watch_error(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:   # inotify's per-user budget, not the disk
+        return (f"{e.strerror}: the inotify watch limit is reached (raise "
+                "fs.inotify.max_user_watches, or ignore big directories in the rules)")
+    return str(e.strerror or e)
 
 
 def _walk(root: str) -> list[str]:

@@ -10,8 +10,8 @@ import pytest
 
 from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, PathMapping, WatchError,
-                                        bind_mounted, initial_paths, plan_batch, rules_for,
-                                        service_rules)
+                                        bind_mounted, descends, initial_paths, plan_batch,
+                                        rules_for, service_rules)
 from compose.orchestrator.watchflow import sync_tar, watch_roots
 
 CTX = "/p/web"
@@ -284,3 +284,33 @@ def test_the_webapp_example_syncs_and_restarts_web_for_its_python_code():
         assert actions(rs, "web", f"{app}/{name}") == [], name
     assert actions(rs, "web", str(example / "web" / "Dockerfile")) == [Action.REBUILD]
     assert actions(rs, "web", str(example / "src" / "message.js")) == []   # webpack's
+
+
+def test_descends_only_where_a_rule_can_match():
+    rs = rules({"action": "sync", "path": "/p/web/app", "target": "/app",
+                "ignore": ["node_modules/", "build/", "!build/keep.txt"]},
+               {"action": "rebuild", "path": "/p/web/requirements.txt"},
+               ignore_text="app/vendor\n")
+    assert descends(rs, "/p/web/app/src")
+    assert descends(rs, "/p/web/app/build")               # a `!` pattern re-includes below
+    assert descends(rs, "/p/web")                         # on the way to a rule's path
+    for d in ("/p/web/app/node_modules", "/p/web/app/.git", "/p/web/app/vendor",
+              "/p/web/other", "/p/elsewhere"):
+        assert not descends(rs, d), d
+
+
+def test_tree_watch_skips_what_it_need_not_descend(tmp_path):
+    (tmp_path / "node_modules" / "x").mkdir(parents=True)
+    (tmp_path / "src").mkdir()
+    skip = str(tmp_path / "node_modules")
+    with TreeWatch([str(tmp_path)], lambda d: not d.startswith(skip)) as tw:
+        assert sorted(tw._dirs.values()) == [str(tmp_path), str(tmp_path / "src")]
+        (tmp_path / "node_modules" / "x" / "a.js").write_text("")
+        (tmp_path / "src" / "a.py").write_text("")
+        (tmp_path / "node_modules.new").mkdir()          # reported, not watched
+        seen = _drain(tw)
+        (tmp_path / "node_modules.new" / "b.js").write_text("")
+        seen |= _drain(tw)
+    assert str(tmp_path / "src" / "a.py") in seen
+    assert str(tmp_path / "node_modules.new") in seen
+    assert not [p for p in seen if p.startswith(skip + "/") or p.startswith(skip + ".new/")]
