@@ -23,12 +23,17 @@ def watch(
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.executor import UpOptions
+    from compose.orchestrator.watch import Action
     from compose.orchestrator.watchflow import load_rules, run_watch
 
     session = S.open_session(ctx.obj, tuple(services or ()))
     try:
         rules = load_rules(session.project, list(services or ()))
-        up = None if no_up else UpOptions(services=tuple(services or ()), timeout=timeout)
+        # as Compose: services with a rebuild rule start from a fresh build (cached steps
+        # stay cached), the rest from the images they have
+        build = True if any(r.action is Action.REBUILD for r in rules) else None
+        up = None if no_up else UpOptions(services=tuple(services or ()), timeout=timeout,
+                                          build=build)
         try:
             return S.run(lambda: run_watch(session, rules, up=up, timeout=timeout,
                                          prune=prune))

@@ -201,7 +201,10 @@ def test_sync_restart_restarts_and_sync_exec_runs_its_command(engine, project, w
 
 def test_rebuild_recreates_the_service_from_a_new_image(engine, project, watching):
     make_project(project)
-    # an image of its own (other tests' images have the same layers and so the same id)
+    (project / "web" / "VERSION").write_text(f"v0 {project.name}\n")
+    engine.cli("build", cwd=project, check=True, timeout=120)
+    # changed since the last build: watch starts a service with a rebuild rule from a new
+    # build (as Compose); an image of its own (other tests' have the same layers and id)
     (project / "web" / "VERSION").write_text(f"v1 {project.name}\n")
     w = watching("watch")
     w.wait_for("Watch enabled", timeout=120)
