@@ -10,10 +10,11 @@ import signal
 import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 
 from .conftest import CLI
 from .test_compose_integration import write
@@ -123,12 +124,18 @@ def container(engine, name: str) -> dict:
 
 def read(engine, cid: str, path: str) -> str | None:
     """The container file's content (through the archive endpoint), None when absent."""
+    deadline = time.monotonic() + 10
     with engine.client() as c:
-        try:
-            body = c.request("GET", f"/containers/{cid}/archive", {"path": path}).read()
-        except NotFound as e:
-            assert "No such container" not in e.message
-            return None
+        while True:
+            try:
+                body = c.request("GET", f"/containers/{cid}/archive", {"path": path}).read()
+                break
+            except NotFound as e:
+                assert "No such container" not in e.message
+                return None
+            except Conflict:   # the container is (re)starting: its files come back after
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         member = tar.next()
         f = tar.extractfile(member) if member is not None else None
@@ -272,3 +279,38 @@ def test_up_no_build_refuses_a_rebuild_rule(engine, project):
     assert "--no-build is incompatible with the watch action rebuild of service 'web'" \
         in r.stderr.splitlines()[-1]
     assert "Traceback" not in r.stderr
+
+
+def test_the_webapp_examples_develop_section_on_a_stand_in(engine, project, watching):
+    """examples/webapp's own `develop` section (read from its compose.yaml) over a copy of its
+    web/app, on a busybox stand-in for the Debian image (no apt: no network)."""
+    import shutil
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "webapp"
+    develop = yaml.safe_load((example / "compose.yaml").read_text())["services"]["web"]["develop"]
+    shutil.copytree(example / "web" / "app", project / "web" / "app")
+    (project / "web" / "Dockerfile").write_text(
+        f"FROM busybox:latest\nCOPY app/ /app/\nRUN echo {project.name} > /stand-in\n")
+    write(project, yaml.safe_dump({"services": {"web": {
+        "build": "./web", "image": f"{project.name}/web:latest", "command": ["sleep", "600"],
+        "stop_signal": "SIGKILL", "develop": develop}}}))
+    w = watching("watch")
+    w.wait_for("Watch enabled", timeout=120)
+    before = container(engine, project.name)
+    app_py = project / "web" / "app" / "app.py"
+    app_py.write_text(app_py.read_text() + "\n# edited on the host\n")
+    (project / "web" / "app" / "migrations" / "999_new.sql").write_text("select 1;\n")
+    eventually(lambda: read(engine, before["Id"], "/app/app.py"), app_py.read_text())
+    eventually(lambda: container(engine, project.name)["State"]["StartedAt"]
+               != before["State"]["StartedAt"], True)                      # sync+restart
+    after = container(engine, project.name)
+    assert after["Id"] == before["Id"] and after["Image"] == before["Image"]   # no rebuild
+    assert read(engine, before["Id"], "/app/migrations/999_new.sql") is None  # migrate's
+    (project / "web" / "Dockerfile").write_text(
+        (project / "web" / "Dockerfile").read_text() + "RUN echo rebuilt > /rebuilt\n")
+    w.wait_for("service 'web' successfully built", timeout=60)
+    rebuilt = container(engine, project.name)
+    assert rebuilt["Id"] != before["Id"] and read(engine, rebuilt["Id"], "/rebuilt") == "rebuilt\n"
+    assert "Traceback" not in w.text()
