@@ -161,12 +161,13 @@ def test_watch_syncs_edits_additions_and_deletions(engine, project, watching):
     cid = before["Id"]
     assert read(engine, cid, "/data/seed.txt") == "seeded\n"        # initial_sync
     app = project / "web" / "app"
-    (app / "a.txt").write_text("new a\n")
-    (app / "sub").mkdir()
-    (app / "sub" / "b.txt").write_text("b\n")
+    # the ignored ones first: had they been synced, they would be there by the time the others are
     (app / "skip.tmp").write_text("ignored by the rule\n")
     (app / "secret.key").write_text("ignored by .dockerignore\n")
     (app / ".c.txt.swp").write_text("an editor's swap file\n")
+    (app / "a.txt").write_text("new a\n")
+    (app / "sub").mkdir()
+    (app / "sub" / "b.txt").write_text("b\n")
     eventually(lambda: read(engine, cid, "/app/a.txt"), "new a\n")
     eventually(lambda: read(engine, cid, "/app/sub/b.txt"), "b\n")
     for ignored in ("skip.tmp", "secret.key", ".c.txt.swp"):
