@@ -83,10 +83,7 @@ class Rule:
 
     def relative(self, path: str) -> str | None:
         """`path` relative to the rule's path ("" for the path itself), None when outside."""
-        if path == self.path:
-            return ""
-        prefix = self.path.rstrip("/") + "/"
-        return path[len(prefix):] if path.startswith(prefix) else None
+        return _under(self.path, path)
 
     def matches(self, path: str) -> bool:
         """Does a change of the absolute `path` trigger this rule?"""
@@ -157,6 +154,8 @@ def service_rules(name: str, config: Mapping[str, Any],
         where = f"service {name!r}: develop.watch[{i}]"
         if not isinstance(item, Mapping) or not item.get("path"):
             raise WatchError(f"{where}: needs a path")
+        if not item.get("action"):
+            raise WatchError(f"{where}: needs an action")
         try:
             action = Action(item.get("action"))
         except ValueError:
@@ -166,11 +165,10 @@ def service_rules(name: str, config: Mapping[str, Any],
             raise WatchError(f"{where}: action {action.value} needs a target")
         if action is Action.REBUILD and build is None:
             raise WatchError(f"{where}: rebuild needs a build section")
-        if target is not None and not posixpath.isabs(str(target)):
-            raise WatchError(f"{where}: target {target!r} is not an absolute path")
         rules.append(Rule(
             service=name, action=action, path=posixpath.normpath(str(item["path"])),
-            target=posixpath.normpath(str(target)) if target else None,
+            # a relative target lands below "/" (Compose's archive is extracted there too)
+            target=posixpath.normpath(posixpath.join("/", str(target))) if target else None,
             ignore=_matcher(item.get("ignore"), where + ".ignore"),
             include=_matcher(item.get("include"), where + ".include"),
             context=posixpath.normpath(context) if context and docker_ignore else None,

@@ -31,12 +31,14 @@ def test_rule_parsing_and_target_mapping():
     assert not r.matches("/p/web/application.py") and not r.matches("/p/web/x.py")
     assert r.container_path("/p/web/app/sub/x.py") == "/app/sub/x.py"
     assert r.container_path("/p/web/app") == "/app"
+    [r] = rules({"action": "sync", "path": "/p/web/app", "target": "srv/app/"})
+    assert r.container_path("/p/web/app/x.py") == "/srv/app/x.py"   # below "/", as Compose
 
 
 @pytest.mark.parametrize("item, message", [
     ({"action": "sync", "path": "/p"}, "needs a target"),
     ({"action": "sync+restart", "path": "/p"}, "needs a target"),
-    ({"action": "sync", "path": "/p", "target": "rel"}, "not an absolute path"),
+    ({"path": "/p", "target": "/a"}, "needs an action"),
     ({"action": "jump", "path": "/p"}, "unknown action 'jump'"),
     ({"action": "sync", "target": "/a"}, "needs a path"),
     ({"action": "sync+exec", "path": "/p", "target": "/a"}, "needs exec.command"),
