@@ -58,6 +58,10 @@ def up(
     for name in [*services, *scales, *(attach_services or []), *(no_attach or []),
                  *([exit_code_from] if exit_code_from else [])]:
         spec.service(name)
+    if watch:   # the rules checked before anything is made
+        from compose.orchestrator.watchflow import load_rules
+
+        rules = load_rules(spec, services, no_build=no_build)
     # The networks first, on a thread: their creation overlaps the imports below.
     session.start_networks(list(services) if no_deps and services
                            else spec.with_dependencies(services or list(spec.services)))
@@ -88,9 +92,8 @@ def up(
     attached = [s for s in attached if s not in set(no_attach or [])]
     try:
         if watch:
-            from compose.orchestrator.watchflow import load_rules, run_up_watch
+            from compose.orchestrator.watchflow import run_up_watch
 
-            rules = load_rules(spec, targets)
             return S.run(lambda: run_up_watch(session, rules, up_opts, attach_opts, attached,
                                               timeout))
         return S.run(lambda: run_up(session, up_opts, attach_opts,

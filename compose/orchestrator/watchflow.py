@@ -35,9 +35,10 @@ from engine.cli import copy as cp
 from engine.errors import NotFound, PycomposeError
 
 
-def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]:
+def load_rules(project: ProjectSpec, services: Sequence[str] = (), *,
+               no_build: bool = False) -> list[Rule]:
     """The watch rules of `services` (all the project's when empty), each with its build
-    context's .dockerignore."""
+    context's .dockerignore. `no_build` (up --no-build) refuses a rebuild rule."""
     rules: list[Rule] = []
     for name in services or list(project.services):
         spec = project.service(name)
@@ -63,6 +64,10 @@ def load_rules(project: ProjectSpec, services: Sequence[str] = ()) -> list[Rule]
         raise WatchError("none of the selected services is configured for watch, consider "
                          "setting a 'develop' section")
     watch_roots(rules)   # a missing path is refused before anything starts
+    rebuilt = [r.service for r in rules if r.action is Action.REBUILD]
+    if no_build and rebuilt:
+        raise WatchError("--no-build is incompatible with the watch action rebuild of service "
+                         f"{rebuilt[0]!r}")
     return rules
 
 
@@ -344,9 +349,6 @@ async def run_up_watch(session: Any, rules: Sequence[Rule], up_opts: Any, attach
     from compose.orchestrator.attach import Interrupts, attach, graceful_stop, signal_receiver
     from compose.orchestrator.executor import Started, summarize_failures
 
-    if up_opts.build is False and any(r.action is Action.REBUILD for r in rules):
-        raise WatchError("--no-build is incompatible with the watch action rebuild of service "
-                         f"{next(r.service for r in rules if r.action is Action.REBUILD)!r}")
     orch = session.orchestrator()
     interrupts = Interrupts()
     watcher = Watcher(session.project, session.gateway, session.progress, session.orchestrator,

@@ -280,6 +280,10 @@ def test_up_no_build_refuses_a_rebuild_rule(engine, project):
     assert "--no-build is incompatible with the watch action rebuild of service 'web'" \
         in r.stderr.splitlines()[-1]
     assert "Traceback" not in r.stderr
+    with engine.client() as c:                     # refused before anything was made
+        assert not [n for n in c.networks() if n["Name"].startswith(project.name)]
+        assert not c.containers(all=True, filters={
+            "label": [f"com.docker.compose.project={project.name}"]})
 
 
 def test_the_webapp_examples_develop_section_on_a_stand_in(engine, project, watching):
