@@ -580,6 +580,32 @@ def test_the_server_removes_its_socket_and_lock_file_when_it_stops(engine):
 
 
 @pytest.mark.integration
+def test_a_crashed_servers_leftovers_are_taken_over_and_a_planted_link_is_not_followed(
+        engine, tmp_path):
+    env, fake_engine, servers = engine
+    engine_sock = env["PYCOMPOSE_HOST"][len("unix://"):]
+    cli_sock = server_socket(engine_sock)
+    target = tmp_path / "victim"
+    os.symlink(target, cli_sock + ".lock")
+    refused = subprocess.run(SERVER + [engine_sock], env=env, capture_output=True, text=True,
+                             timeout=30)
+    assert refused.returncode == 0 and "not started" in refused.stderr
+    assert not target.exists() and not os.path.exists(cli_sock)
+
+    os.unlink(cli_sock + ".lock")
+    Path(cli_sock + ".lock").write_text("")  # a SIGKILLed server's: unlocked
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(cli_sock + ".new")  # and its half-made socket
+    server = _start_server(env, servers)
+    assert "warm worker" in _run(env, "--help").stderr
+    fake_engine.kill()
+    fake_engine.wait()
+    assert server.wait(timeout=10) == 0
+    leftovers = [p for p in os.listdir(tmp_path) if p.startswith("engine.sock.")]
+    assert leftovers == []
+
+
+@pytest.mark.integration
 def test_a_terminated_server_removes_its_socket_and_lock_file(engine):
     env, _engine, servers = engine
     server = _start_server(env, servers)
