@@ -84,22 +84,25 @@ def watch_roots(rules: Iterable[Rule]) -> list[str]:
     return list(dict.fromkeys(roots))
 
 
-def _numeric_ids(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    # the host's uid/gid go in as numbers (names would be mapped through the container's
-    # /etc/passwd, which knows other users)
-    info.uname = info.gname = ""
-    return info
-
-
-def sync_tar(copies: Iterable[Any], out: Any) -> None:
+def sync_tar(copies: Iterable[Any], out: Any,
+             keep: Callable[[str, bool], bool] | None = None) -> None:
     """One tar of the host paths, each member named by its container path (no leading "/"),
-    owned as on the host (Compose syncs with copyUIDGID); a path gone since the batch was
-    planned is left out (its delete comes with a later batch)."""
+    owned as on the host (Compose syncs with copyUIDGID). A directory brings what is below it
+    that `keep(host_path, is_dir)` accepts (the rules' ignores hold inside a new directory
+    too). A path gone since the batch was planned is left out (its delete comes later)."""
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for m in copies:
+            arc = m.container.lstrip("/")
+
+            def chosen(info: tarfile.TarInfo, m: Any = m, arc: str = arc) -> Any:
+                host = m.host + info.name[len(arc):]
+                if keep is not None and host != m.host and not keep(host, info.isdir()):
+                    return None   # and, for a directory, nothing below it
+                info.uname = info.gname = ""   # numeric ids: the container's names differ
+                return info
+
             try:
-                tar.add(m.host, arcname=m.container.lstrip("/"), recursive=True,
-                        filter=_numeric_ids)
+                tar.add(m.host, arcname=arc, recursive=True, filter=chosen)
             except FileNotFoundError:
                 continue
 
@@ -247,10 +250,14 @@ class Watcher:
                 self.progress.warn(f"watch: {' '.join(hook.command)!r} in {shown} "
                                    f"exited {code}")
 
-    @staticmethod
-    def _put(client: Any, cid: str, plan: ServicePlan) -> None:
+    def _put(self, client: Any, cid: str, plan: ServicePlan) -> None:
+        rules = [r for r in self.rules if r.service == plan.service and r.action.syncs]
+
+        def keep(path: str, is_dir: bool) -> bool:
+            return descends(rules, path) if is_dir else any(r.matches(path) for r in rules)
+
         with tempfile.TemporaryFile() as spool:
-            sync_tar(plan.copies, spool)
+            sync_tar(plan.copies, spool, keep)
             spool.seek(0)
             # the `cp -a` upload: PUT .../archive?path=/&copyUIDGID=1
             cp._put(client, cid, "/", spool, archive=True)

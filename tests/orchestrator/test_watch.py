@@ -316,3 +316,19 @@ def test_tree_watch_skips_what_it_need_not_descend(tmp_path):
     assert str(tmp_path / "src" / "a.py") in seen
     assert str(tmp_path / "node_modules.new") in seen
     assert not [p for p in seen if p.startswith(skip + "/") or p.startswith(skip + ".new/")]
+
+
+def test_sync_tar_keeps_the_rules_ignores_inside_a_directory(tmp_path):
+    (tmp_path / "d" / "node_modules").mkdir(parents=True)
+    (tmp_path / "d" / "node_modules" / "m.js").write_text("")
+    (tmp_path / "d" / "ok.py").write_text("")
+    (tmp_path / "d" / "x.tmp").write_text("")
+    [r] = service_rules("web", {"develop": {"watch": [
+        {"action": "sync", "path": str(tmp_path), "target": "/app",
+         "ignore": ["**/*.tmp", "**/node_modules"]}]}})
+    out = tmp_path / "out.tar"
+    with open(out, "wb") as f:
+        sync_tar([PathMapping(str(tmp_path / "d"), "/app/d")], f,
+                 lambda p, is_dir: descends([r], p) if is_dir else r.matches(p))
+    with tarfile.open(out) as tar:
+        assert sorted(tar.getnames()) == ["app/d", "app/d/ok.py"]

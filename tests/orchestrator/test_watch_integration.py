@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -166,15 +167,16 @@ def test_watch_syncs_edits_additions_and_deletions(engine, project, watching):
     (app / "secret.key").write_text("ignored by .dockerignore\n")
     (app / ".c.txt.swp").write_text("an editor's swap file\n")
     (app / "a.txt").write_text("new a\n")
-    (app / "sub").mkdir()
+    (app / "sub" / ".git").mkdir(parents=True)            # a new directory goes in whole...
+    (app / "sub" / ".git" / "HEAD").write_text("ref\n")
+    (app / "sub" / ".b.txt.swp").write_text("vim's\n")     # ...but for what the rules ignore
     (app / "sub" / "b.txt").write_text("b\n")
     eventually(lambda: read(engine, cid, "/app/a.txt"), "new a\n")
     eventually(lambda: read(engine, cid, "/app/sub/b.txt"), "b\n")
-    for ignored in ("skip.tmp", "secret.key", ".c.txt.swp"):
+    for ignored in ("skip.tmp", "secret.key", ".c.txt.swp", "sub/.b.txt.swp", "sub/.git"):
         assert read(engine, cid, "/app/" + ignored) is None, ignored
     os.unlink(app / "a.txt")
-    (app / "sub" / "b.txt").unlink()
-    (app / "sub").rmdir()
+    shutil.rmtree(app / "sub")
     eventually(lambda: read(engine, cid, "/app/a.txt"), None)
     eventually(lambda: read(engine, cid, "/app/sub"), None)
     assert "Syncing service 'web' after" in w.text()
@@ -289,8 +291,6 @@ def test_up_no_build_refuses_a_rebuild_rule(engine, project):
 def test_the_webapp_examples_develop_section_on_a_stand_in(engine, project, watching):
     """examples/webapp's own `develop` section (read from its compose.yaml) over a copy of its
     web/app, on a busybox stand-in for the Debian image (no apt: no network)."""
-    import shutil
-
     import yaml
 
     example = Path(__file__).resolve().parents[2] / "examples" / "webapp"
