@@ -113,7 +113,16 @@ class TreeWatch:
         path = os.path.join(directory, name) if name else directory
         if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO) and self._descend(path):
             return [path, *self._add_tree(path)]
+        if mask & IN_ISDIR and mask & IN_MOVED_FROM:
+            self._forget(path)   # its watches would go on reporting under the old name
         return [path]
+
+    def _forget(self, directory: str) -> None:
+        prefix = directory + "/"
+        for wd, d in list(self._dirs.items()):
+            if d == directory or d.startswith(prefix):
+                self._libc.inotify_rm_watch(self.fd, wd)
+                del self._dirs[wd]
 
     def close(self) -> None:
         if self.fd >= 0:

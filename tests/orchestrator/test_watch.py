@@ -332,3 +332,14 @@ def test_sync_tar_keeps_the_rules_ignores_inside_a_directory(tmp_path):
                  lambda p, is_dir: descends([r], p) if is_dir else r.matches(p))
     with tarfile.open(out) as tar:
         assert sorted(tar.getnames()) == ["app/d", "app/d/ok.py"]
+
+
+def test_tree_watch_forgets_a_directory_moved_out(tmp_path):
+    (tmp_path / "w" / "d").mkdir(parents=True)
+    with TreeWatch([str(tmp_path / "w")]) as tw:
+        os.rename(tmp_path / "w" / "d", tmp_path / "out")
+        seen = _drain(tw)
+        (tmp_path / "out" / "late.txt").write_text("")       # outside the tree now
+        seen |= _drain(tw)
+        assert sorted(tw._dirs.values()) == [str(tmp_path / "w")]
+    assert seen == {str(tmp_path / "w" / "d")}
