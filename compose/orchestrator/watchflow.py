@@ -268,7 +268,7 @@ class Watcher:
         for rule in self.rules:
             if not rule.initial_sync:
                 continue
-            walked = await trio.to_thread.run_sync(_walk, rule.path)
+            walked = await trio.to_thread.run_sync(_walk, rule.path, [rule])
             build = self.project.service(rule.service).config.get("build")
             dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
             by_service.setdefault(rule.service, []).extend(
@@ -323,11 +323,13 @@ def _watch_error(e: OSError) -> str:
     return str(e.strerror or e)
 
 
-def _walk(root: str) -> list[str]:
+def _walk(root: str, rules: Sequence[Rule]) -> list[str]:
+    """The files below `root`, not entering directories the rules exclude whole."""
     if not os.path.isdir(root):
         return [root] if os.path.lexists(root) else []
     out = []
-    for parent, _dirs, files in os.walk(root):
+    for parent, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if descends(rules, os.path.join(parent, d))]
         out += [os.path.join(parent, f) for f in files]
     return out
 

@@ -64,6 +64,9 @@ def make_project(project) -> None:
     (project / "hooks").mkdir()
     (project / "data").mkdir()
     (project / "data" / "seed.txt").write_text("seeded\n")
+    (project / "data" / ".git").mkdir()                    # initial_sync leaves these out
+    (project / "data" / ".git" / "config").write_text("[core]\n")
+    (project / "data" / "Dockerfile").write_text("FROM scratch\n")
     write(project, STACK.format(name=project.name))
 
 
@@ -161,6 +164,7 @@ def test_watch_syncs_edits_additions_and_deletions(engine, project, watching):
     before = container(engine, project.name)
     cid = before["Id"]
     assert read(engine, cid, "/data/seed.txt") == "seeded\n"        # initial_sync
+    assert read(engine, cid, "/data/.git") is None and read(engine, cid, "/data/Dockerfile") is None
     app = project / "web" / "app"
     # the ignored ones first: had they been synced, they would be there by the time the others are
     (app / "skip.tmp").write_text("ignored by the rule\n")
