@@ -128,6 +128,7 @@ class Server:
         self.workers: dict[int, tuple[int, socket.socket]] = {}
         self.pending: dict[socket.socket, PendingRequest] = {}
         self.last_request = time.monotonic()
+        self.served = False  # a worker was forked for some caller
         self.engine_gone_at: float | None = None
 
     # --- life cycle -----------------------------------------------------------------------
@@ -227,10 +228,17 @@ class Server:
                       file=sys.stderr)
                 self._drop(pending)
             for key, _mask in self.selector.select(self._timeout(now)):
-                key.data(key.fileobj)
+                if self._registered(key):  # an earlier event of the batch may have closed it
+                    key.data(key.fileobj)
             if self.listener is not None and not self.workers and not self.pending \
                     and time.monotonic() >= self.last_request + IDLE_SECONDS:
                 self.stop_listening()
+
+    def _registered(self, key: selectors.SelectorKey) -> bool:
+        try:
+            return self.selector.get_key(key.fileobj) is key
+        except (KeyError, ValueError):
+            return False
 
     def _timeout(self, now: float) -> float | None:
         deadlines = [p.deadline for p in self.pending.values()]
@@ -302,7 +310,6 @@ class Server:
             conn, _ = listener.accept()
         except BlockingIOError:
             return
-        self.last_request = time.monotonic()
         try:
             _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
@@ -312,7 +319,7 @@ class Server:
             conn.close()
             return
         conn.setblocking(False)
-        pending = PendingRequest(conn, self.last_request + REQUEST_TIMEOUT)
+        pending = PendingRequest(conn, time.monotonic() + REQUEST_TIMEOUT)
         self.pending[conn] = pending
         self.selector.register(conn, selectors.EVENT_READ, self._request_data)
 
@@ -349,19 +356,28 @@ class Server:
         if request.exe != interpreter() or request.pkg != package_dir():
             return "another Python or pycompose", []
         if request.context != self.context:
-            return "other namespaces, root, credentials or scheduling", []
+            return self._mismatch("other namespaces, root, credentials or scheduling"), []
         try:
             plan = limits_plan(parse_limits(request.limits), self.limits, self.can_raise_limits)
         except ValueError:
             plan = None
         if plan is None:
-            return "resource limits above the server's", []
+            return self._mismatch("resource limits above the server's"), []
         if self.watch is None:
             return "it is stopping", []
         if self.watch.changed():
             self._retire(self.watch)
             return "its code changed", []
         return None, plan
+
+    def _mismatch(self, reason: str) -> str:
+        """A caller this server cannot serve. If it has served no one yet, it was likely started
+        by an odd one-off caller (`unshare -m`, `nice`): make way for a server like this caller,
+        which runs cold now and starts one, rather than turn everyone away for good."""
+        if not self.served:
+            print(f"warm server: stopped: its first caller had {reason}", file=sys.stderr)
+            self.stop_listening()
+        return reason
 
     def _dispatch(self, conn: socket.socket, request: Request, fds: list[int]) -> None:
         try:
@@ -377,6 +393,8 @@ class Server:
                     self._become_worker(conn, fds, request, limits, old_mask)  # never returns
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            self.served = True
+            self.last_request = time.monotonic()  # a server that only turns callers away idles out
             pidfd = os.pidfd_open(pid)
             self.workers[pidfd] = (pid, conn)
             self.selector.register(pidfd, selectors.EVENT_READ, self._worker_done)

@@ -419,6 +419,7 @@ def test_directory_and_socket_rules():
 def test_a_caller_in_another_mount_namespace_sees_its_own_files(engine, tmp_path):
     env, _engine, servers = engine
     _start_server(env, servers)
+    assert "warm worker" in _run(env, "--help").stderr  # it serves this namespace's callers
     project = tmp_path / "proj"
     project.mkdir()
     (project / "compose.yaml").write_text("services:\n  web:\n    image: host-view\n")
@@ -441,10 +442,32 @@ def test_a_caller_in_another_mount_namespace_sees_its_own_files(engine, tmp_path
 def test_a_caller_with_another_nice_value_runs_in_process(engine):
     env, _engine, servers = engine
     _start_server(env, servers)
+    assert "warm worker" in _run(env, "--help").stderr
     result = subprocess.run(["nice", "-n", "5"] + CLI + ["--help"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "Usage: pycompose" in result.stdout
     assert "warm worker" not in result.stderr and "other namespaces" in result.stderr
+    assert "warm worker" in _run(env, "--help").stderr
+
+
+@pytest.mark.integration
+def test_a_server_an_odd_caller_started_gives_way_to_the_next_caller(engine):
+    """`nice -n 5 pycompose ...` (or `unshare -m`) with no server running starts one like
+    itself; the next ordinary caller must not be turned away by it for good."""
+    env, _engine, servers = engine
+    engine_sock = env["PYCOMPOSE_HOST"][len("unix://"):]
+    cli_sock = server_socket(engine_sock)
+    odd = subprocess.Popen(["nice", "-n", "5"] + SERVER + [engine_sock], env=env,
+                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    servers.append(odd)
+    assert _wait_for(lambda: os.path.exists(cli_sock))
+    first = _run(env, "--help")  # turned away: runs in-process, and the odd server goes
+    assert first.returncode == 0 and "warm worker" not in first.stderr
+    assert odd.wait(timeout=10) == 0
+    assert "its first caller had other namespaces" in odd.stderr.read()
+    # the in-process run started a server like this caller
+    assert _wait_for(lambda: _socket_owner(cli_sock) not in (None, odd.pid))
     assert "warm worker" in _run(env, "--help").stderr
 
 
