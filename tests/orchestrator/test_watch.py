@@ -343,3 +343,92 @@ def test_tree_watch_forgets_a_directory_moved_out(tmp_path):
         seen |= _drain(tw)
         assert sorted(tw._dirs.values()) == [str(tmp_path / "w")]
     assert seen == {str(tmp_path / "w" / "d")}
+
+
+class _FakeTree:
+    """A TreeWatch stand-in: a pipe for readiness, scripted event lists."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        self.fd = self.r
+        self.pending: list[str] = []
+
+    def push(self, *paths: str) -> None:
+        self.pending += paths
+        os.write(self.w, b"x")
+
+    def read(self) -> list[str]:
+        try:
+            os.read(self.r, 100)
+        except BlockingIOError:
+            pass
+        out, self.pending = self.pending, []
+        return out
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+class _FakeClient:
+    def __init__(self, clock) -> None:
+        self.calls: list[tuple] = []
+        self.clock = clock
+
+    def containers(self, all=False, filters=None):
+        return [{"Id": "c1" * 32, "Names": ["/p-web-1"], "State": "running"}]
+
+    def request(self, method, path, params=None, body=None, headers=None):
+        names = tarfile.open(fileobj=body).getnames()
+        self.calls.append(("put", params["path"], tuple(sorted(names)), self.clock()))
+
+        class R:
+            def read(self):
+                return b""
+        return R()
+
+    def restart(self, cid, timeout=None):
+        self.calls.append(("restart", cid[:2], self.clock()))
+
+
+def test_watcher_loop_batches_after_the_quiet_period(tmp_path):
+    import trio
+    import trio.testing
+
+    from compose.orchestrator.gateway import Gateway
+    from compose.orchestrator.progress import Progress
+    from compose.orchestrator.project_view import ProjectSpec
+    from compose.orchestrator.watchflow import Watcher
+
+    for name in ("a.py", "b.py", "c.py"):
+        (tmp_path / name).write_text(name)
+    rs = service_rules("web", {"develop": {"watch": [
+        {"action": "sync+restart", "path": str(tmp_path), "target": "/app"}]}})
+    client = _FakeClient(trio.current_time)
+    gw = Gateway(lambda: client, threaded=False)
+    watcher = Watcher(ProjectSpec("p", {}), gw, Progress(colour=False, quiet=True), lambda: None,
+                      rs)
+    tree = _FakeTree()
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watcher._loop, tree)
+            tree.push(str(tmp_path / "a.py"))
+            await trio.sleep(0.3)
+            tree.push(str(tmp_path / "b.py"), str(tmp_path / ".b.py.swp"))
+            await trio.sleep(0.7)          # 0.5 s after the last event: one batch
+            tree.push(str(tmp_path / "c.py"))
+            await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    finally:
+        tree.close()
+    assert client.calls == [
+        ("put", "/", ("app/a.py", "app/b.py"), pytest.approx(0.8)),
+        ("restart", "c1", pytest.approx(0.8)),
+        ("put", "/", ("app/c.py",), pytest.approx(1.5)),
+        ("restart", "c1", pytest.approx(1.5)),
+    ]
