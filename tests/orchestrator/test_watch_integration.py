@@ -323,3 +323,24 @@ def test_the_webapp_examples_develop_section_on_a_stand_in(engine, project, watc
     rebuilt = container(engine, project.name)
     assert rebuilt["Id"] != before["Id"] and read(engine, rebuilt["Id"], "/rebuilt") == "rebuilt\n"
     assert "Traceback" not in w.text()
+
+
+def test_every_replica_gets_the_sync(engine, project, watching):
+    (project / "app").mkdir()
+    write(project, "services:\n  web:\n    image: busybox:latest\n"
+                   "    command: [sleep, '600']\n    stop_signal: SIGKILL\n    scale: 2\n"
+                   "    develop:\n      watch:\n"
+                   "        - {action: sync, path: ./app, target: /srv/app}\n")
+    w = watching("watch")
+    w.wait_for("Watch enabled", timeout=120)
+    with engine.client() as c:
+        ids = [x["Id"] for x in c.containers(filters={"label": [
+            f"com.docker.compose.project={project.name}"]})]
+    assert len(ids) == 2
+    (project / "app" / "x.txt").write_text("both\n")
+    for cid in ids:
+        eventually(lambda: read(engine, cid, "/srv/app/x.txt"), "both\n")
+    (project / "app" / "x.txt").unlink()
+    for cid in ids:
+        eventually(lambda: read(engine, cid, "/srv/app/x.txt"), None)
+    assert "Traceback" not in w.text()
