@@ -162,16 +162,16 @@ class Watcher:
         return {c["Id"]: (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")
                 for c in found or [] if c.get("State") in ("running", None)}
 
-    async def apply(self, plan: ServicePlan) -> None:
+    async def apply(self, plan: ServicePlan, announce: bool = True) -> None:
         try:
-            await self._apply(plan)
+            await self._apply(plan, announce)
         except PycomposeError as e:
             self.progress.warn(f"watch: service {plan.service!r}: {e.message}")
         except OSError as e:   # a host file unreadable while making the tar
             self.progress.warn(f"watch: service {plan.service!r}: "
                                f"{e.filename or ''}: {e.strerror or e}")
 
-    async def _apply(self, plan: ServicePlan) -> None:
+    async def _apply(self, plan: ServicePlan, announce: bool = True) -> None:
         name = plan.service
         if plan.rebuild:
             await self._rebuild(name)
@@ -182,7 +182,7 @@ class Watcher:
             self.progress.warn(f"watch: service {name!r} has no running container: "
                                f"{plan.changed} change(s) not applied")
             return
-        if plan.copies or plan.deletes:
+        if announce and (plan.copies or plan.deletes):
             self.progress.info(f"Syncing service {name!r} after {plan.changed} changes "
                                "were detected")
         async with trio.open_nursery() as nursery:
@@ -276,9 +276,10 @@ class Watcher:
         for service, paths in by_service.items():
             rules = [r for r in self.rules if r.service == service and r.action.syncs]
             for plan in plan_batch(rules, paths, {p: True for p in paths}):
-                # the initial copy only: no restart or hook for files the image may hold too
+                # the initial copy only, unannounced (as Compose): no restart or hook for
+                # files the image may hold too
                 await self.apply(ServicePlan(plan.service, copies=plan.copies,
-                                             changed=plan.changed))
+                                             changed=plan.changed), announce=False)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled; started once the tree is watched (an edit made after that
