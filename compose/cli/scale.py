@@ -24,4 +24,4 @@ def scale(
               remove_orphans=False, scale=list(pairs), abort_on_container_exit=False,
               exit_code_from=None, wait=False, wait_timeout=None, timeout=None,
               timestamps=False, no_color=False, no_log_prefix=False, attach_services=None,
-              no_attach=None, quiet_pull=False, yes=False)
+              no_attach=None, quiet_pull=False, yes=False, watch=False)
