@@ -456,7 +456,10 @@ async def serve_unix(path: Path, dispatch: Dispatch,
                      limits: Limits | None = None) -> None:
     """Listen on `path` (mode 0660, parent created) until cancelled; the socket file is removed.
     `limits` default to what the fd limit allows (`Limits.for_fd_limit`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        # 0755 whatever the umask: the warm CLI refuses a socket directory others can write to
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)
     if path.is_socket() or path.exists():
         # A leftover of a dead engine is unlinked; one that answers belongs to a live engine
         # (with another state root) and is not ours to take over.
