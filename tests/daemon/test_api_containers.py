@@ -82,6 +82,12 @@ def test_writable_layer_survives_restart_and_is_private(client, daemon):
         c1.remove()
         c2.remove()
     import os
+    import time
+    # the container's directory goes on a background thread after its overlay's release
+    # (mounts.remove_later): removal is done when rm answers, the directory soon after
+    deadline = time.monotonic() + 15
+    while os.path.exists(upper) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not os.path.exists(upper)
 
 
