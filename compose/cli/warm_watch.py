@@ -14,33 +14,16 @@ what the server did not from disk anyway, and it cannot alter what the server di
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-IN_MODIFY = 0x2
-IN_ATTRIB = 0x4
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_FROM = 0x40
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_DELETE_SELF = 0x400
-IN_MOVE_SELF = 0x800
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
-IN_ONLYDIR = 0x1000000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
-WATCH_MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
-              | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+from compose.inotify import (DIRECTORY_MASK as WATCH_MASK, IN_DELETE_SELF, IN_IGNORED,
+                             IN_MOVE_SELF, IN_Q_OVERFLOW, Inotify)
+
 # the watched directory itself went away (or the kernel dropped events): always a change
 SELF_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
 INSTALL_SUFFIXES = (".pth", ".dist-info", ".egg-info", ".egg-link")
-_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 # an mtime this close before the server began importing may belong to a write the import missed
 # (file times come from a coarse clock)
 MTIME_SLACK_NS = 50_000_000
@@ -94,25 +77,19 @@ class SourceWatch:
     """inotify over a watch plan. `changed()` is sticky: once true, the server is stale."""
 
     def __init__(self, plan: Mapping[str, Watched]) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
-        self.fd = fd
+        self._inotify = Inotify()
+        self.fd = self._inotify.fd
         self._watched: dict[int, Watched] = {}
         self._directories: dict[int, str] = {}
         self._changed = False
         self.what = ""  # the first change seen, for the log
         try:
             for directory, watched in plan.items():
-                wd = self._libc.inotify_add_watch(fd, os.fsencode(directory), WATCH_MASK)
-                if wd < 0:
-                    err = ctypes.get_errno()
-                    if err in (errno.ENOENT, errno.ENOTDIR):
-                        self._changed = True  # gone since it was imported from
-                        self.what = self.what or directory
-                        continue
-                    raise OSError(err, f"inotify_add_watch {directory}: {os.strerror(err)}")
+                wd = self._inotify.add_watch(directory, WATCH_MASK)
+                if wd is None:
+                    self._changed = True  # gone since it was imported from
+                    self.what = self.what or directory
+                    continue
                 self._watched[wd] = watched
                 self._directories[wd] = directory
         except BaseException:
@@ -124,24 +101,15 @@ class SourceWatch:
 
     def changed(self) -> bool:
         """Drain the pending events (one read when there are none)."""
-        while not self._changed:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
-            offset = 0
-            while offset < len(data):
-                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
-                offset += _EVENT.size + length
-                name = os.fsdecode(raw.rstrip(b"\0"))
-                if event_matters(mask, name, self._watched.get(wd, Watched(frozenset()))) \
-                        and not self._changed:
-                    self._changed = True
-                    self.what = os.path.join(self._directories.get(wd, "?"), name)
+        if self._changed:
+            return True
+        for wd, mask, name in self._inotify.events():
+            if not self._changed and event_matters(mask, name,
+                                                   self._watched.get(wd, Watched(frozenset()))):
+                self._changed = True
+                self.what = os.path.join(self._directories.get(wd, "?"), name)
         return self._changed
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._inotify.close()
+        self.fd = -1

@@ -8,28 +8,11 @@ overflows, the roots themselves are reported (the caller syncs them whole).
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
-import struct
 from collections.abc import Callable, Iterable
 
-IN_MODIFY = 0x2
-IN_ATTRIB = 0x4
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_FROM = 0x40
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_DELETE_SELF = 0x400
-IN_MOVE_SELF = 0x800
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
-IN_ISDIR = 0x40000000
-IN_ONLYDIR = 0x1000000
-MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
-        | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-_EVENT = struct.Struct("iIII")   # struct inotify_event: wd, mask, cookie, len, then the name
+from compose.inotify import (IN_CREATE, IN_DELETE_SELF, IN_IGNORED, IN_ISDIR, IN_MOVE_SELF,
+                             IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW, Inotify)
 
 
 class TreeWatch:
@@ -40,11 +23,8 @@ class TreeWatch:
                  descend: Callable[[str], bool] = lambda directory: True) -> None:
         """`descend(directory)`: watch this directory below a root (and what is below it)?"""
         self._descend = descend
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
-        self.fd = fd
+        self._inotify = Inotify()
+        self.fd = self._inotify.fd
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self._dirs: dict[int, str] = {}
         try:
@@ -55,12 +35,9 @@ class TreeWatch:
             raise
 
     def _add(self, directory: str) -> bool:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), MASK)
-        if wd < 0:
-            err = ctypes.get_errno()
-            if err in (errno.ENOENT, errno.ENOTDIR):
-                return False   # gone (or replaced) since it was seen: its events come anyway
-            raise OSError(err, f"cannot watch {directory}: {os.strerror(err)}")
+        wd = self._inotify.add_watch(directory)
+        if wd is None:
+            return False   # gone (or replaced) since it was seen: its events come anyway
         self._dirs[wd] = directory
         return True
 
@@ -85,18 +62,9 @@ class TreeWatch:
 
     def read(self) -> list[str]:
         paths: dict[str, None] = {}
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
-            offset = 0
-            while offset < len(data):
-                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                raw = data[offset + _EVENT.size:offset + _EVENT.size + length]
-                offset += _EVENT.size + length
-                for path in self._event(wd, mask, os.fsdecode(raw.rstrip(b"\0"))):
-                    paths[path] = None
+        for wd, mask, name in self._inotify.events():
+            for path in self._event(wd, mask, name):
+                paths[path] = None
         return list(paths)
 
     def _event(self, wd: int, mask: int, name: str) -> list[str]:
@@ -121,13 +89,12 @@ class TreeWatch:
         prefix = directory + "/"
         for wd, d in list(self._dirs.items()):
             if d == directory or d.startswith(prefix):
-                self._libc.inotify_rm_watch(self.fd, wd)
+                self._inotify.rm_watch(wd)
                 del self._dirs[wd]
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._inotify.close()
+        self.fd = -1
 
     def __enter__(self) -> TreeWatch:
         return self
