@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.daemon.conftest import Daemon, assert_clean, import_busybox, make_daemon
+from tests.daemon.conftest import module_daemon
 
 CLI_TIMEOUT = 60
 
@@ -49,21 +49,8 @@ def docker_exe() -> str | None:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, request):
-    if os.geteuid() != 0:
-        pytest.fail("integration tests need root")
-    d: Daemon = make_daemon(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1])
-    d.start()
-    try:
-        import_busybox(d.client(), d.base)
+    with module_daemon(tmp_path_factory, request) as d:
         yield d
-    finally:
-        code = d.stop()
-        try:
-            assert code == 0, d.output()
-            assert_clean(d)
-        finally:
-            if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
-                shutil.rmtree(d.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

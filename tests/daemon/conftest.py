@@ -2,6 +2,7 @@
 docker SDK; teardown stops it with SIGTERM by PID and asserts it left nothing behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -146,8 +147,10 @@ def import_busybox(client, base: Path) -> None:
     client.api.import_image_from_data(tar.read_bytes(), repository="busybox", tag="latest")
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory, request):
+@contextlib.contextmanager
+def module_daemon(tmp_path_factory, request):
+    """An engine for one test module, with busybox imported; stopped by PID at the end, and it
+    must have left nothing behind."""
     if os.geteuid() != 0:
         pytest.fail("integration tests need root")
     d = make_daemon(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1])
@@ -163,6 +166,12 @@ def daemon(tmp_path_factory, request):
         finally:
             if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
                 shutil.rmtree(d.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, request):
+    with module_daemon(tmp_path_factory, request) as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
