@@ -22,19 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.daemon.conftest import import_busybox, make_daemon  # noqa: E402
+from tests.daemon.conftest import DirFactory, import_busybox, make_daemon  # noqa: E402
 
 ROUNDS = 7
-
-
-class _Factory:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-
-    def mktemp(self, name: str) -> Path:
-        p = self.base / name
-        p.mkdir()
-        return p
 
 
 def median_ms(fn, rounds: int = ROUNDS) -> float:
@@ -57,7 +47,7 @@ def big_tar(size: int) -> bytes:
 
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="pcfilesbench-"))
-    daemon = make_daemon(_Factory(base), "bench")
+    daemon = make_daemon(DirFactory(base), "bench")
     daemon.start()
     try:
         client = daemon.client()

@@ -22,20 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.client import Client  # noqa: E402
-from tests.daemon.conftest import import_busybox, make_daemon  # noqa: E402
+from tests.daemon.conftest import DirFactory, import_busybox, make_daemon  # noqa: E402
 
 ROUNDS = 15
 TARGET_MS = 100.0
-
-
-class _Factory:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-
-    def mktemp(self, name: str) -> Path:
-        p = self.base / name
-        p.mkdir()
-        return p
 
 
 def timed_ms(fn, rounds: int = ROUNDS) -> tuple[float, float]:
@@ -50,7 +40,7 @@ def timed_ms(fn, rounds: int = ROUNDS) -> tuple[float, float]:
 
 def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="pcexplainbench-"))
-    daemon = make_daemon(_Factory(base), "explainbench")
+    daemon = make_daemon(DirFactory(base), "explainbench")
     daemon.start()
     made = []
     try:

@@ -65,14 +65,16 @@ def container_status(state: dict, now: float) -> str:
     return f"Exited ({state.get('ExitCode', 0)}) {ago(finished, now)}"
 
 
-def human_size(size: float) -> str:
-    """Decimal units with three significant digits, as `docker image ls`: `4.26MB`, `955kB`."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+def human_size(size: float, binary: bool = False) -> str:
+    """Decimal units with three significant digits, as `docker image ls` (`4.26MB`, `955kB`);
+    `binary`: powers of 1024 with four, as `docker stats` (`1.953GiB`)."""
+    base, digits = (1024, 4) if binary else (1000, 3)
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] if binary else ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.3g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
 
 
 def short_id(ident: str) -> str:

@@ -14,15 +14,6 @@ TABLE = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{
 NO_LIMIT = 1 << 60      # a cgroup without a memory limit reports about 2^63
 
 
-def binary_size(size: float) -> str:
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
 def cpu_percent(doc: dict) -> float:
     cur, pre = doc.get("cpu_stats") or {}, doc.get("precpu_stats") or {}
     cpu_delta = ((cur.get("cpu_usage") or {}).get("total_usage", 0)
@@ -62,7 +53,7 @@ def stats_row(doc: dict, host_memory: int, shown: str | None = None) -> dict[str
         "Container": shown or cid[:12], "ID": cid[:12],
         "Name": (doc.get("name") or "").lstrip("/"),
         "CPUPerc": f"{cpu_percent(doc):.2f}%",
-        "MemUsage": f"{binary_size(usage)} / {binary_size(limit)}",
+        "MemUsage": f"{human_size(usage, binary=True)} / {human_size(limit, binary=True)}",
         "MemPerc": f"{(usage / limit * 100.0) if limit else 0.0:.2f}%",
         "NetIO": _io([(n.get("rx_bytes", 0), n.get("tx_bytes", 0)) for n in nets.values()]),
         "BlockIO": _io([(read, write)]),

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,32 @@ def module_daemon(tmp_path_factory, request):
 def daemon(tmp_path_factory, request):
     with module_daemon(tmp_path_factory, request) as d:
         yield d
+
+
+@pytest.fixture
+def canary():
+    """A host directory holding `secret`, which no container may read or change (tests hand
+    its path to containers as a symlink target) and no copy may write into."""
+    d = Path("/tmp") / f"pc-canary-{uuid.uuid4().hex[:8]}"
+    d.mkdir()
+    (d / "secret").write_text("host secret\n")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class DirFactory:
+    """pytest's tmp_path_factory.mktemp below a fixed directory, for benches that start an
+    engine with make_daemon outside pytest."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def mktemp(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir()
+        return path
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import time
@@ -44,19 +43,6 @@ def read_tar(chunks) -> dict[str, tarfile.TarInfo | bytes]:
         for m in tar:
             out[m.name] = tar.extractfile(m).read() if m.isreg() else m
     return out
-
-
-@pytest.fixture
-def canary(tmp_path_factory):
-    """A host file no container may read or change (its path is handed to the container as
-    a symlink target), and a host dir no copy may write into."""
-    d = Path("/tmp") / f"pc-canary-{uuid.uuid4().hex[:8]}"
-    d.mkdir()
-    (d / "secret").write_text("host secret\n")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ links, a non-empty volume left alone), through a real engine."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import time
 import uuid
@@ -31,17 +30,6 @@ def snapshot(root: Path) -> dict[str, tuple]:
             data = open(path, "rb").read() if stat.S_ISREG(st.st_mode) else b""
             out[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_mtime_ns, data)
     return out
-
-
-@pytest.fixture
-def canary():
-    d = Path("/tmp") / f"pc-canary-{uuid.uuid4().hex[:8]}"
-    d.mkdir()
-    (d / "secret").write_text("host secret\n")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
