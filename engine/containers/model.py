@@ -407,13 +407,20 @@ def parse_console_size(value: object, field_name: str = "HostConfig.ConsoleSize"
 
 def parse_create(body: object) -> ContainerConfig:
     """Validate a ContainerCreate body (Config fields at top level, plus HostConfig and
-    NetworkingConfig)."""
+    NetworkingConfig). Each group of fields has its parser; a refusal names the field."""
     b = _dict(body, "body")
     check_create(b)
     image = b.get("Image")
     if not isinstance(image, str) or not image:
         raise BadParameter("Image: an image is required")
     host = _dict(b.get("HostConfig"), "HostConfig")
+    return ContainerConfig(image=image, **_resource_fields(host), **_storage_fields(b, host),
+                           **_process_fields(b, host), **_network_fields(b, host),
+                           **_security_fields(host), **_lifecycle_fields(b, host), body=b)
+
+
+def _resource_fields(host: dict) -> dict[str, Any]:
+    """Memory, swap, CPU and PID limits (HostConfig)."""
     memory = host.get("Memory")
     memory = parse_bytes(memory, "HostConfig.Memory") if memory else None
     if memory is not None and memory < MIN_MEMORY:
@@ -422,6 +429,15 @@ def parse_create(body: object) -> ContainerConfig:
     swap = None if not swap else (-1 if swap == -1 else parse_bytes(swap, "HostConfig.MemorySwap"))
     if swap not in (None, -1) and memory is not None and swap < memory:
         raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
+    return dict(
+        memory=memory, memory_swap=swap,
+        nano_cpus=_opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
+        cpu_shares=_opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
+        pids_limit=(_opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None))
+
+
+def _storage_fields(b: dict, host: dict) -> dict[str, Any]:
+    """Mounts, anonymous volume targets and the root file system's mode."""
     mounts = parse_mounts(b, host)
     volumes = tuple(_check_target(t, "Config.Volumes")
                     for t in _dict(b.get("Volumes"), "Config.Volumes"))
@@ -431,29 +447,17 @@ def parse_create(body: object) -> ContainerConfig:
     for target in volumes:
         if target not in explicit:
             _allowed(MountSpec("volume", target), "Config.Volumes")
-    stop_signal = b.get("StopSignal") or ""
-    if stop_signal:
-        parse_signal(stop_signal, "Config.StopSignal")
-    network_mode = host.get("NetworkMode") or "default"
-    if not isinstance(network_mode, str) or (network_mode.startswith("container:")
-                                             and not network_mode[len("container:"):]):
-        raise BadParameter(f"HostConfig.NetworkMode: invalid network mode {network_mode!r}")
+    return dict(mounts=mounts, volumes=volumes,
+                readonly_rootfs=bool(host.get("ReadonlyRootfs")))
+
+
+def _process_fields(b: dict, host: dict) -> dict[str, Any]:
+    """What PID 1 runs and how: command, environment, user, terminal, stdin, identity."""
     env = _strings(b.get("Env"), "Config.Env") or ()
     for i, item in enumerate(env):
         if not item or item.startswith("="):
             raise BadParameter(f"Config.Env[{i}]: invalid environment variable {item!r}")
-    labels = _dict(b.get("Labels"), "Config.Labels")
-    exposed = tuple(f"{p}/{proto}" for p, proto in
-                    (parse_port_key(k, "Config.ExposedPorts")
-                     for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
-    security = check_security_opts(_strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt")
-                                   or ())
-    restart_policy = RestartPolicy.parse(host.get("RestartPolicy"))
-    if host.get("AutoRemove") and restart_policy.name != "no":
-        raise BadParameter("HostConfig.AutoRemove: conflicting options: cannot combine a restart "
-                           f"policy ({restart_policy.name}) with auto-remove")
-    return ContainerConfig(
-        image=image,
+    return dict(
         cmd=_strings(b.get("Cmd"), "Config.Cmd"),
         entrypoint=_strings(b.get("Entrypoint"), "Config.Entrypoint"),
         env=env,
@@ -461,45 +465,67 @@ def parse_create(body: object) -> ContainerConfig:
         user=b.get("User") or "",
         hostname=b.get("Hostname") or "",
         domainname=b.get("Domainname") or "",
-        labels={str(k): str(v) for k, v in labels.items()},
         tty=bool(b.get("Tty")),
         open_stdin=bool(b.get("OpenStdin")),
         stdin_once=bool(b.get("StdinOnce")),
-        exposed_ports=exposed,
-        volumes=volumes,
-        stop_signal=stop_signal,
-        stop_timeout=_opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
-        healthcheck=parse_healthcheck(b.get("Healthcheck")),
-        mounts=mounts,
-        readonly_rootfs=bool(host.get("ReadonlyRootfs")),
-        memory=memory,
-        memory_swap=swap,
-        nano_cpus=_opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
-        cpu_shares=_opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
-        pids_limit=(_opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None),
-        restart_policy=restart_policy,
-        auto_remove=bool(host.get("AutoRemove")),
-        network_mode=network_mode,
         init=bool(host.get("Init")),
+        group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
+        console_size=parse_console_size(host.get("ConsoleSize")))
+
+
+def _network_fields(b: dict, host: dict) -> dict[str, Any]:
+    """Network mode, ports, DNS and hosts entries, endpoints."""
+    network_mode = host.get("NetworkMode") or "default"
+    if not isinstance(network_mode, str) or (network_mode.startswith("container:")
+                                             and not network_mode[len("container:"):]):
+        raise BadParameter(f"HostConfig.NetworkMode: invalid network mode {network_mode!r}")
+    exposed = tuple(f"{p}/{proto}" for p, proto in
+                    (parse_port_key(k, "Config.ExposedPorts")
+                     for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
+    return dict(
+        network_mode=network_mode,
+        exposed_ports=exposed,
         port_bindings=parse_port_bindings(host.get("PortBindings")),
         publish_all=bool(host.get("PublishAllPorts")),
+        extra_hosts=_strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
+        dns=_strings(host.get("Dns"), "HostConfig.Dns") or (),
+        dns_search=_strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
+        dns_options=_strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
+        endpoints=_dict(_dict(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
+                        "NetworkingConfig.EndpointsConfig"))
+
+
+def _security_fields(host: dict) -> dict[str, Any]:
+    """Capabilities, privileges and the seccomp profile."""
+    security = check_security_opts(_strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt")
+                                   or ())
+    return dict(
         cap_add=check_cap_names(_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (), "CapAdd"),
         cap_drop=check_cap_names(_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
                                  "CapDrop"),
         no_new_privileges=security.no_new_privileges,
         privileged=bool(host.get("Privileged")),
-        seccomp_profile=security.seccomp,
-        log_config=parse_log_config(host.get("LogConfig")),
-        extra_hosts=_strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
-        dns=_strings(host.get("Dns"), "HostConfig.Dns") or (),
-        dns_search=_strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
-        dns_options=_strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
-        group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
-        console_size=parse_console_size(host.get("ConsoleSize")),
-        endpoints=_dict(_dict(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
-                        "NetworkingConfig.EndpointsConfig"),
-        body=b,
-    )
+        seccomp_profile=security.seccomp)
+
+
+def _lifecycle_fields(b: dict, host: dict) -> dict[str, Any]:
+    """How the container is stopped, restarted, removed, health-checked and logged."""
+    stop_signal = b.get("StopSignal") or ""
+    if stop_signal:
+        parse_signal(stop_signal, "Config.StopSignal")
+    restart_policy = RestartPolicy.parse(host.get("RestartPolicy"))
+    if host.get("AutoRemove") and restart_policy.name != "no":
+        raise BadParameter("HostConfig.AutoRemove: conflicting options: cannot combine a restart "
+                           f"policy ({restart_policy.name}) with auto-remove")
+    labels = _dict(b.get("Labels"), "Config.Labels")
+    return dict(
+        labels={str(k): str(v) for k, v in labels.items()},
+        stop_signal=stop_signal,
+        stop_timeout=_opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
+        healthcheck=parse_healthcheck(b.get("Healthcheck")),
+        restart_policy=restart_policy,
+        auto_remove=bool(host.get("AutoRemove")),
+        log_config=parse_log_config(host.get("LogConfig")))
 
 
 def _merge_env(image_env: list[str], env: list[str]) -> list[str]:
