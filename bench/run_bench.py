@@ -151,7 +151,7 @@ def api_run(client) -> None:
 
 def import_time_ms(env: dict[str, str]) -> tuple[float, list[tuple[str, float]]]:
     """Cumulative import time of everything `container run` imports, and the biggest parts."""
-    code = ("import compose.cli.main, typer.main, engine.cli.container as c, engine.client;"
+    code = ("import compose.cli.main, typer.main, engine.client.cli.container as c, engine.client;"
             "typer.main.get_command(c.app).get_command(None, 'run')")
     samples, top = [], []
     for _ in range(7):

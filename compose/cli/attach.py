@@ -17,7 +17,7 @@ def attach(
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import find_replica
-    from engine.cli import container
+    from engine.client.cli import container
 
     session = S.open_session(ctx.obj, (service,))
     session.project.service(service)

@@ -20,7 +20,7 @@ def cp(
 ) -> int:
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import find_replica
-    from engine.cli import copy
+    from engine.client.cli import copy
 
     source, target = copy.parse_endpoint(src), copy.parse_endpoint(dest)
     service = source.container or target.container

@@ -31,7 +31,7 @@ def explain(
     index: int = typer.Option(0, "--index", help="replica of the service (default: the first)"),
     format: str = typer.Option("tree", "--format", help="tree or json"),
 ) -> int:
-    from engine.cli.explain import check_format, print_explain
+    from engine.client.cli.explain import check_format, print_explain
 
     fmt = check_format(format)
     if not _is_service(ctx.obj, target):

@@ -18,14 +18,14 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 # several commands; compose verbs are apps with one command.
 COMMANDS: dict[str, str] = {
     # engine verbs
-    "container": "engine.cli.container:app",
-    "image": "engine.cli.image:app",
-    "volume": "engine.cli.volume:app",
-    "network": "engine.cli.network:app",
-    "engine": "engine.cli.daemon:app",
-    "system": "engine.cli.system:app",
-    "login": "engine.cli.login:login_app",
-    "logout": "engine.cli.login:logout_app",
+    "container": "engine.client.cli.container:app",
+    "image": "engine.client.cli.image:app",
+    "volume": "engine.client.cli.volume:app",
+    "network": "engine.client.cli.network:app",
+    "engine": "engine.client.cli.daemon:app",
+    "system": "engine.client.cli.system:app",
+    "login": "engine.client.cli.login:login_app",
+    "logout": "engine.client.cli.login:logout_app",
     # compose verbs
     "config": "compose.cli.config_cmd:app",
     "up": "compose.cli.up:app",

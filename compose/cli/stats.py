@@ -24,8 +24,8 @@ def stats(
 ) -> int:
     from compose.orchestrator import labels as L
     from compose.orchestrator import session as S
-    from engine.cli.container_files import render_stats, stats_rows
-    from engine.cli.stats_view import host_memory
+    from engine.client.cli.container_files import render_stats, stats_rows
+    from engine.client.cli.stats_view import host_memory
 
     session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
     memory = host_memory(Path("/proc/meminfo").read_text())

@@ -80,7 +80,7 @@ def run_build(client: Any, tag: str, build: Mapping[str, Any], *, no_cache: bool
     """Blocking: build `tag` from the canonical `build:` mapping; every stream message goes to
     `on_text` as it comes; returns the last stream line. Errors are the engine's, raised as
     EngineError (after the output before them went to `on_text`)."""
-    from engine.build.client import build as build_stream   # client-side helper made for this
+    from engine.client.build import build as build_stream   # client-side helper made for this
 
     args = {k: str(v) for k, v in (build.get("args") or {}).items() if v is not None}
     args.update(extra_args or {})

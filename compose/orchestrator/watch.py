@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compose.orchestrator.errors import OrchestratorError
-from engine.build.ignore import Matcher
+from engine.dockerignore import Matcher
 
 # Compose waits this long without a new event before acting on a batch.
 QUIET_PERIOD = 0.5

@@ -31,7 +31,7 @@ from compose.orchestrator.project_view import ProjectSpec
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, Rule, ServicePlan,
                                         WatchError, bind_mounted, descends, initial_paths,
                                         plan_batch, service_rules)
-from engine.cli import copy as cp
+from engine.client.cli import copy as cp
 from engine.errors import NotFound, PycomposeError
 
 

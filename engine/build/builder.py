@@ -28,7 +28,7 @@ from engine.build import dockerfile as df
 from engine.build import metadata
 from engine.build.cache import LayerCache, step_key
 from engine.build.context import BuildContext
-from engine.build.ignore import Matcher, parse_patterns
+from engine.dockerignore import Matcher, parse_patterns
 from engine.build.layers import Ownership, parse_chmod, write_copy
 from engine.build.sandbox import (RUNTIME_TARGETS, RunRequest, Sandbox, remove_stale_cgroups,
                                   run_process)

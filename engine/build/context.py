@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from engine.build.ignore import Matcher
+from engine.dockerignore import Matcher
 from engine.errors import BadParameter
 from engine.images.archive import extract_layer
 from engine.images.decompress import decompressed

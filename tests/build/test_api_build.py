@@ -98,7 +98,7 @@ def test_bootstrap_keeps_an_existing_tag(env):
 
 
 class RouterClient:
-    """What engine.build.client needs of engine.client.Client (`request`), answered by the
+    """What engine.client.build needs of engine.client.Client (`request`), answered by the
     real route handlers in-process."""
 
     def __init__(self, env) -> None:
@@ -115,7 +115,7 @@ class RouterClient:
 
 
 def test_client_build_packs_a_directory_and_streams(env, tmp_path):
-    from engine.build import client as bc
+    from engine.client import build as bc
     from engine.errors import EngineError
     project = tmp_path / "project"
     (project / "src").mkdir(parents=True)

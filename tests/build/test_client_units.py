@@ -7,7 +7,7 @@ import pytest
 
 from engine.api.http import Request
 from engine.api.routes_build import _secrets, build_options
-from engine.build.client import pack_context, parse_secret, secrets_header
+from engine.client.build import pack_context, parse_secret, secrets_header
 from engine.errors import BadParameter
 
 

@@ -61,7 +61,7 @@ def daemon(tmp_path):
 def test_build_over_the_socket_with_our_client_and_the_docker_sdk(daemon, tmp_path):
     import docker
 
-    from engine.build import client as bc
+    from engine.client import build as bc
     client, sock, root = daemon
     project = tmp_path / "project"
     project.mkdir()

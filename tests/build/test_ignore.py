@@ -1,7 +1,7 @@
 """.dockerignore matching with Docker's rules (pure)."""
 from __future__ import annotations
 
-from engine.build.ignore import Matcher
+from engine.dockerignore import Matcher
 
 
 def m(text: str) -> Matcher:

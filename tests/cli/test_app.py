@@ -8,8 +8,8 @@ import textwrap
 import pytest
 import typer.main
 
-from engine.cli import container
-from engine.cli.app import PlainCoercion, UsageError
+from engine.client.cli import container
+from engine.client.cli.app import PlainCoercion, UsageError
 
 
 def parse(*args: str) -> dict:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cli.container_config import ContainerFlags, create_body
-from engine.cli.parse import FlagError
+from engine.client.cli.container_config import ContainerFlags, create_body
+from engine.client.cli.parse import FlagError
 
 
 def body(**kw):

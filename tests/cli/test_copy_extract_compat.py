@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import copy as cp
-from engine.cli.copy import CopyError
+from engine.client.cli import copy as cp
+from engine.client.cli.copy import CopyError
 
 
 def _tar(*members: tuple[tarfile.TarInfo, bytes | None]) -> tarfile.TarFile:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cli import format as fmt
-from engine.cli.container import ps_fields, start_error_code
-from engine.cli.image import image_rows, split_ref
+from engine.client.cli import format as fmt
+from engine.client.cli.container import ps_fields, start_error_code
+from engine.client.cli.image import image_rows, split_ref
 from engine.errors import BadParameter
 
 
@@ -99,8 +99,8 @@ def test_image_rows_and_refs():
 
 
 def test_network_create_body():
-    from engine.cli.network import create_body
-    from engine.cli.parse import FlagError
+    from engine.client.cli.network import create_body
+    from engine.client.cli.parse import FlagError
 
     assert create_body("n", "bridge", "10.9.0.0/24", "10.9.0.1", True, {"a": "b"}) == {
         "Name": "n", "Driver": "bridge", "Internal": True, "Labels": {"a": "b"},

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from compose.cli.main import main
-from engine.cli import image as image_cli
-from engine.cli import login as login_cli
-from engine.cli.progress import PlainDisplay, once_key, plain_line, show_all
+from engine.client.cli import image as image_cli
+from engine.client.cli import login as login_cli
+from engine.client.cli.progress import PlainDisplay, once_key, plain_line, show_all
 from engine.client.streams import json_messages
 from engine.errors import BadParameter, EngineError
 
@@ -62,7 +62,7 @@ def test_build_stream_text_is_written_as_it_comes():
 
 
 def test_terminal_display_uses_rich_bars():
-    from engine.cli.progress import RichDisplay, display
+    from engine.client.cli.progress import RichDisplay, display
 
     out = io.StringIO()
     shown = display(out, tty=True)
@@ -130,7 +130,7 @@ def fake_bootstrap(monkeypatch):
         yield {"stream": f"Bootstrapping {ref}\n"}
         yield {"aux": {"ID": "sha256:" + "b" * 64}}
 
-    from engine.build import client as bc
+    from engine.client import build as bc
 
     monkeypatch.setattr(bc, "bootstrap", bootstrap)
     monkeypatch.setattr(image_cli, "get_client", lambda: "the-client")
@@ -201,7 +201,7 @@ class FakeAuthClient:
 
 
 def test_login_asks_the_engines_auth_route_first(monkeypatch):
-    from engine.cli import app as cli_app
+    from engine.client.cli import app as cli_app
 
     client = FakeAuthClient({"Status": "Login Succeeded", "IdentityToken": ""})
     monkeypatch.setattr(cli_app, "get_client", lambda: client)
@@ -213,7 +213,7 @@ def test_login_asks_the_engines_auth_route_first(monkeypatch):
 
 
 def test_login_without_an_auth_route_checks_against_the_registry_here(monkeypatch, tmp_path):
-    from engine.cli import app as cli_app
+    from engine.client.cli import app as cli_app
     from engine.errors import NotFound
 
     monkeypatch.setenv("PYCOMPOSE_ROOT", str(tmp_path))
@@ -229,7 +229,7 @@ def test_cli_modules_import_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys, engine.cli.image, engine.cli.login, engine.cli.progress;"
+    code = ("import sys, engine.client.cli.image, engine.client.cli.login, engine.client.cli.progress;"
             "print(sorted(m for m in ('rich', 'trio', 'pyroute2', 'pydantic') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cli import parse
-from engine.cli.parse import FlagError
+from engine.client.cli import parse
+from engine.client.cli.parse import FlagError
 
 
 @pytest.mark.parametrize("text,expected", [

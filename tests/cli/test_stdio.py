@@ -5,7 +5,7 @@ import os
 import socket
 import threading
 
-from engine.cli import stdio
+from engine.client.cli import stdio
 from engine.client.streams import Hijacked, encode_frame
 
 

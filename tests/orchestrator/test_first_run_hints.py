@@ -17,7 +17,7 @@ from compose.orchestrator.progress import Progress
 from compose.orchestrator.project_view import from_canonical
 from compose.orchestrator.waiting import Verdict, check_ready
 from compose.project import ProjectOptions, load
-from engine.build.client import base_image_hint, build
+from engine.client.build import base_image_hint, build
 from engine.errors import EngineError
 
 from .fake_engine import FakeEngine

@@ -11,9 +11,9 @@ import tarfile
 
 import pytest
 
-from engine.cli import copy as cpmod
-from engine.cli.stats_view import cpu_percent, memory_usage, stats_row
-from engine.cli.system import df_rows
+from engine.client.cli import copy as cpmod
+from engine.client.cli.stats_view import cpu_percent, memory_usage, stats_row
+from engine.client.cli.system import df_rows
 from engine.containers import archive
 from engine.containers.commit import image_config, split_changes
 from engine.containers.fsview import MountPoint, View, normalize

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from engine.cli.explain import check_format, explain_tree
+from engine.client.cli.explain import check_format, explain_tree
 from engine.containers import explain as ex
 from engine.containers.changes import Change, Kind
 from engine.errors import PycomposeError

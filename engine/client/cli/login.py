@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS
+from engine.client.cli.app import COMMAND_SETTINGS
 from engine.errors import BadParameter, EngineError, NotFound, PycomposeError
 
 
@@ -43,7 +43,7 @@ def credential_store():
 
 
 def _login(server: str, username: str, password: str) -> str:
-    from engine.cli.app import get_client
+    from engine.client.cli.app import get_client
     from engine.images import transfer
 
     client = get_client()

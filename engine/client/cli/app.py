@@ -190,7 +190,7 @@ def print_inspected(names: list[str], inspect, template: str | None) -> None:
     of those found, one error line per missing name, exit 1 if any was missing (as docker)."""
     import sys
 
-    from engine.cli import format as fmt
+    from engine.client.cli import format as fmt
     from engine.errors import NotFound
 
     found, failed = [], False

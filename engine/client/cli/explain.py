@@ -11,9 +11,9 @@ from typing import Any
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, get_client
-from engine.cli.container import commands
-from engine.cli.format import human_size
+from engine.client.cli.app import COMMAND_SETTINGS, get_client
+from engine.client.cli.container import commands
+from engine.client.cli.format import human_size
 from engine.errors import PycomposeError
 
 FORMATS = ("tree", "json")

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from engine.cli import parse
+from engine.client.cli import parse
 
 
 @dataclass(frozen=True)

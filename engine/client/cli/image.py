@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli import format as fmt
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
+from engine.client.cli import format as fmt
+from engine.client.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.errors import BadParameter, EngineError, PycomposeError
 
 commands = Commands()
@@ -129,7 +129,7 @@ def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:50
          platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
     """Pull an image from a registry."""
-    from engine.cli.progress import show_all
+    from engine.client.cli.progress import show_all
     from engine.client.streams import json_messages
 
     response = get_client().request("POST", "/images/create",
@@ -143,7 +143,7 @@ def pull(ref: str = typer.Argument(..., help="Image reference, e.g. 127.0.0.1:50
 def push(ref: str = typer.Argument(..., help="REPOSITORY[:TAG] to push."),
          quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the reference.")) -> None:
     """Push an image to its registry (with the login stored by `pycompose login`)."""
-    from engine.cli.progress import show_all
+    from engine.client.cli.progress import show_all
     from engine.client.streams import json_messages
 
     repo, tag_ = split_ref(ref)
@@ -298,9 +298,9 @@ def build(context: str = typer.Argument(..., help="Build context directory."),
     """Build an image from a Dockerfile; the output streams as the steps run."""
     import os
 
-    from engine.build import client as bc
-    from engine.cli.parse import parse_labels
-    from engine.cli.progress import show_all
+    from engine.client import build as bc
+    from engine.client.cli.parse import parse_labels
+    from engine.client.cli.progress import show_all
 
     secrets = dict(bc.parse_secret(s) for s in secret or ())
     messages = bc.build(get_client(), context, dockerfile=file, tags=list(tags or ()),
@@ -357,8 +357,8 @@ def bootstrap(ref: str = typer.Argument("debian:bookworm", help="Image to create
               force: bool = typer.Option(False, "--force", help="Replace an existing image.")
               ) -> None:
     """Make a Debian base image with mmdebstrap on the engine (no registry needed)."""
-    from engine.build import client as bc
-    from engine.cli.progress import show_all
+    from engine.client import build as bc
+    from engine.client.cli.progress import show_all
 
     options = bootstrap_options(ref, suite, mirror, list(include or ()), variant, force)
     options["client"] = get_client()

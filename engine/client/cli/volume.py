@@ -6,8 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli import format as fmt
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
+from engine.client.cli import format as fmt
+from engine.client.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.errors import PycomposeError
 
 commands = Commands()
@@ -20,7 +20,7 @@ def create(name: Optional[str] = typer.Argument(None, help="Volume name (else ge
            driver: str = typer.Option("local", "-d", "--driver", help="Volume driver."),
            opt: Optional[List[str]] = typer.Option(None, "-o", "--opt", help="Driver option K=V.")) -> None:
     """Create a volume; prints its name."""
-    from engine.cli.parse import parse_labels
+    from engine.client.cli.parse import parse_labels
 
     labels = parse_labels(list(label or ()))
     opts = parse_labels(list(opt or ()), "--opt")
@@ -35,7 +35,7 @@ def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only names."),
     """List volumes."""
     import json
 
-    from engine.cli.parse import parse_filters
+    from engine.client.cli.parse import parse_filters
 
     filters = parse_filters(list(filter_ or ()))
     volumes = sorted(get_client().volumes(filters or None), key=lambda v: v.get("Name", ""))

@@ -6,8 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli import format as fmt
-from engine.cli.app import Commands, get_client, make_app, print_inspected
+from engine.client.cli import format as fmt
+from engine.client.cli.app import Commands, get_client, make_app, print_inspected
 from engine.errors import PycomposeError
 
 commands = Commands()
@@ -19,7 +19,7 @@ def create_body(name: str, driver: str, subnet: str | None, gateway: str | None,
     """POST /networks/create body (pure); bad addresses are flag errors."""
     import ipaddress
 
-    from engine.cli.parse import FlagError
+    from engine.client.cli.parse import FlagError
 
     body: dict = {"Name": name, "Driver": driver, "Internal": internal, "Labels": labels,
                   "CheckDuplicate": True}
@@ -53,7 +53,7 @@ def create(name: str = typer.Argument(..., help="Network name."),
            internal: bool = typer.Option(False, "--internal", help="No outside access."),
            label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label.")) -> None:
     """Create a network; prints its id."""
-    from engine.cli.parse import parse_labels
+    from engine.client.cli.parse import parse_labels
 
     body = create_body(name, driver, subnet, gateway, internal, parse_labels(list(label or ())))
     print(get_client().create_network(body).get("Id", ""))
@@ -64,7 +64,7 @@ def ls(quiet: bool = typer.Option(False, "-q", "--quiet", help="Only ids."),
        filter_: Optional[List[str]] = typer.Option(None, "-f", "--filter", help="KEY=VALUE."),
        no_trunc: bool = typer.Option(False, "--no-trunc", help="Full ids.")) -> None:
     """List networks."""
-    from engine.cli.parse import parse_filters
+    from engine.client.cli.parse import parse_filters
 
     filters = parse_filters(list(filter_ or ()))
     networks = sorted(get_client().networks(filters or None), key=lambda n: n.get("Name", ""))
@@ -106,7 +106,7 @@ def connect(network: str = typer.Argument(..., help="Network."),
             alias: Optional[List[str]] = typer.Option(None, "--alias", help="DNS alias."),
             ip: Optional[str] = typer.Option(None, "--ip", help="IPv4 address.")) -> None:
     """Connect a container to a network."""
-    from engine.cli.parse import parse_ip
+    from engine.client.cli.parse import parse_ip
 
     endpoint: dict = {}
     if alias:

@@ -6,8 +6,8 @@ from typing import Optional
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
-from engine.cli.format import human_size, table
+from engine.client.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app
+from engine.client.cli.format import human_size, table
 
 commands = Commands()
 app = make_app("Manage the engine.", commands)

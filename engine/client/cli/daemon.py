@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, Commands, make_app
+from engine.client.cli.app import COMMAND_SETTINGS, Commands, make_app
 from engine.errors import EngineUnavailable
 
 commands = Commands()

@@ -1,5 +1,5 @@
 """`pycompose container cp|diff|commit|export|update|stats`: looking inside containers and moving
-files, over the engine API (registered into `engine.cli.container`'s command table)."""
+files, over the engine API (registered into `engine.client.cli.container`'s command table)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import typer
 
-from engine.cli.app import COMMAND_SETTINGS, get_client
-from engine.cli.container import Names, _each, commands
+from engine.client.cli.app import COMMAND_SETTINGS, get_client
+from engine.client.cli.container import Names, _each, commands
 from engine.errors import EngineError, PycomposeError
 
 KIND_LETTER = {0: "C", 1: "A", 2: "D"}
@@ -43,7 +43,7 @@ def cp(src: str = typer.Argument(..., help="CONTAINER:SRC_PATH or a local path (
                                     help="Keep uid/gid (owned by the container's user).")
        ) -> None:
     """Copy files between a container and the local file system."""
-    from engine.cli import copy
+    from engine.client.cli import copy
 
     copy.copy(get_client(), copy.parse_endpoint(src), copy.parse_endpoint(dest),
               follow=follow_link, archive=archive)
@@ -102,7 +102,7 @@ def export(name: str = typer.Argument(..., help="Container name or id."),
 def update_body(memory: str | None, memory_swap: str | None, cpus: str | None,
                 cpu_shares: str | None, pids_limit: str | None, restart: str | None) -> dict:
     """The /update body from docker-style flags (pure)."""
-    from engine.cli import parse
+    from engine.client.cli import parse
 
     body: dict[str, Any] = {}
     if memory:
@@ -156,7 +156,7 @@ def _samples(client: Any, ref: str) -> Iterator[dict]:
 
 def stats_rows(client: Any, names: list[str], host_memory: int, samples: int = 2) -> list[dict]:
     """One row per container from its `samples`-th document (the first has no CPU delta)."""
-    from engine.cli.stats_view import stats_row
+    from engine.client.cli.stats_view import stats_row
 
     rows = []
     for name in names:
@@ -173,8 +173,8 @@ def stats_rows(client: Any, names: list[str], host_memory: int, samples: int = 2
 
 
 def render_stats(rows: list[dict], template: str | None) -> list[str]:
-    from engine.cli import format as fmt
-    from engine.cli.stats_view import HEADERS, TABLE
+    from engine.client.cli import format as fmt
+    from engine.client.cli.stats_view import HEADERS, TABLE
 
     if template == "json":
         return [json.dumps(r) for r in rows]
@@ -190,7 +190,7 @@ def stats(names: Optional[List[str]] = typer.Argument(None, help="Containers (de
                                                 help="json, or a Go template ('table ...').")
           ) -> None:
     """Show containers' resource use (a live table until Ctrl-C)."""
-    from engine.cli.stats_view import host_memory
+    from engine.client.cli.stats_view import host_memory
 
     client = get_client()
     memory = host_memory(Path("/proc/meminfo").read_text())

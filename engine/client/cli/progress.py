@@ -115,7 +115,7 @@ class RichDisplay:
                                                               size="")
         update: dict[str, Any] = {"description": status}
         if detail.get("total"):
-            from engine.cli.format import human_size
+            from engine.client.cli.format import human_size
 
             self.totals[ident] = detail["total"]
             update.update(total=detail["total"], completed=detail.get("current", 0),

@@ -11,8 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from engine.cli.app import COMMAND_LINE_SETTINGS, COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
-from engine.cli import format as fmt
+from engine.client.cli.app import COMMAND_LINE_SETTINGS, COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
+from engine.client.cli import format as fmt
 from engine.errors import EngineError, NotFound, PycomposeError
 
 commands = Commands()
@@ -83,7 +83,7 @@ def _with_params(params: list[tuple[str, object, object]]):
 
 
 def _flags(kw: dict, detach: bool):
-    from engine.cli.container_config import ContainerFlags
+    from engine.client.cli.container_config import ContainerFlags
 
     t = lambda key: tuple(kw.get(key) or ())  # noqa: E731
     return ContainerFlags(
@@ -101,7 +101,7 @@ def _flags(kw: dict, detach: bool):
 
 
 def _body(flags) -> dict:
-    from engine.cli.container_config import create_body
+    from engine.client.cli.container_config import create_body
 
     def read_file(path: str) -> str:
         with open(path, encoding="utf-8") as f:
@@ -109,7 +109,7 @@ def _body(flags) -> dict:
 
     body = create_body(flags, os.environ, os.getcwd(), read_file)
     if flags.tty:
-        from engine.cli.stdio import terminal_size
+        from engine.client.cli.stdio import terminal_size
 
         size = terminal_size()
         if size:  # the pty has our size before the command starts (docker's ConsoleSize)
@@ -212,7 +212,7 @@ def _remove_quietly(client, cid: str) -> None:
 
 
 def _run_attached(client, cid: str, tty: bool, interactive: bool, remove: bool) -> int:
-    from engine.cli import stdio
+    from engine.client.cli import stdio
     from engine.client import Client
 
     side = Client(client.socket_path)  # resize/kill from signal handlers use their own socket
@@ -240,7 +240,7 @@ def _pull(client, image: str) -> None:
 
 
 def _pull_policy(value: str) -> str:
-    from engine.cli.parse import FlagError
+    from engine.client.cli.parse import FlagError
 
     if value not in ("missing", "always", "never"):
         raise FlagError("--pull", value, "expected missing, always or never")
@@ -302,7 +302,7 @@ def restart(names: List[str] = Names,
 def kill(names: List[str] = Names,
          signal_: str = typer.Option("KILL", "-s", "--signal", help="Signal to send.")) -> None:
     """Send a signal (default SIGKILL) to running containers."""
-    from engine.cli.parse import parse_signal
+    from engine.client.cli.parse import parse_signal
 
     sig = parse_signal(signal_)
     client = get_client()
@@ -390,7 +390,7 @@ def ps(all_: bool = typer.Option(False, "-a", "--all", help="Show stopped contai
     """List containers."""
     import json
 
-    from engine.cli.parse import parse_filters
+    from engine.client.cli.parse import parse_filters
 
     filters = parse_filters(list(filter_ or ()))
     client = get_client()
@@ -456,7 +456,7 @@ def logs(name: str = typer.Argument(..., help="Container name or id."),
          since: Optional[str] = typer.Option(None, "--since", help="Timestamp or duration."),
          until: Optional[str] = typer.Option(None, "--until", help="Timestamp or duration.")) -> None:
     """Print a container's logs."""
-    from engine.cli import parse, stdio
+    from engine.client.cli import parse, stdio
 
     if tail != "all":
         parse.parse_int(tail, "--tail", 0)
@@ -476,7 +476,7 @@ def logs(name: str = typer.Argument(..., help="Container name or id."),
 def attach(name: str = typer.Argument(..., help="Container name or id."),
            no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach stdin.")) -> None:
     """Attach the local terminal to a running container's stdio."""
-    from engine.cli import stdio
+    from engine.client.cli import stdio
     from engine.client import Client
 
     client = get_client()
@@ -512,7 +512,7 @@ def exec_(name: str = typer.Argument(..., help="Container name or id."),
           privileged: bool = typer.Option(False, "--privileged",
                                           help="Every capability for the command.")) -> None:
     """Run a command in a running container."""
-    from engine.cli import parse, stdio
+    from engine.client.cli import parse, stdio
     from engine.client import Client
 
     environment = parse.parse_env(list(env or ()), os.environ.get)
@@ -571,5 +571,5 @@ def port(name: str = typer.Argument(..., help="Container name or id."),
         print(line.split(" -> ", 1)[1] if private else line)
 
 # cp, diff, commit, export, update, stats live in their own module (this one is near its size cap)
-from engine.cli import container_files  # noqa: E402,F401  (registers its commands above)
-from engine.cli import explain  # noqa: E402,F401  (registers `container explain`)
+from engine.client.cli import container_files  # noqa: E402,F401  (registers its commands above)
+from engine.client.cli import explain  # noqa: E402,F401  (registers `container explain`)
