@@ -47,7 +47,7 @@ MAX_PENDING = 64  # connections still sending their request; more are turned awa
 PRELOAD = ("trio", "typer", "typer.main", "yaml", "rich.console", "rich.text", "rich.progress",
            "rich.table", "rich.markup", "networkx")
 PRELOAD_PACKAGES = ("compose", "engine.client")
-PRELOAD_MODULES = ("engine.client.build", "engine.build.context", "engine.dockerignore",
+PRELOAD_MODULES = ("engine.client.build", "engine.contextdir", "engine.dockerignore",
                    "engine.humanize", "engine.config", "engine.errors")
 # Signals a client may forward (and the worker resets): held back from fork until the worker's
 # own handlers are in place, else one that lands in between is lost (Python's after-fork code

@@ -4,6 +4,8 @@ Sources named by COPY/ADD are resolved inside the context only: `..` cannot clim
 symlink on the way is followed only while it stays inside, and symlinks *in* copied trees are
 copied as links (never followed). Device nodes are refused. `content_hash` gives the cache key
 part of a COPY: names, modes, link targets and file contents of everything it would copy.
+The directory reading itself (.dockerignore, links inside the context, the walk) is
+engine/contextdir.py, shared with the client that packs the context.
 """
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ import hashlib
 import os
 import posixpath
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
-from engine.dockerignore import Matcher
-from engine.errors import BadParameter
+# ContextError and Entry are re-exported: the builder and its tests name them from here
+from engine.contextdir import ContextDir, ContextError, Entry, read_regular
 from engine.images.archive import extract_layer
 from engine.images.decompress import decompressed
+
+__all__ = ["BuildContext", "ContextError", "Entry", "TarEnd"]
 
 GLOB_CHARS = "*?["
 BLOCK = 512
@@ -50,24 +53,9 @@ class TarEnd:
         return data
 
 
-class ContextError(BadParameter):
-    pass
-
-
-@dataclass(frozen=True)
-class Entry:
-    rel: str          # context-relative posix path ("" = the root)
-    path: Path        # host path
-    st: os.stat_result
-
-
-class BuildContext:
-    def __init__(self, root: Path, matcher: Matcher | None = None) -> None:
-        self.root = Path(root)
-        if matcher is None:
-            ignore = self.resolve(".dockerignore", follow_last=True)
-            matcher = Matcher.from_text((_read_regular(ignore) or "") if ignore is not None else "")
-        self.matcher = matcher
+class BuildContext(ContextDir):
+    """The context as the builder sees it: the shared directory view (engine/contextdir.py)
+    plus what only a build needs: unpacking the client's tar, the Dockerfile, COPY sources."""
 
     @classmethod
     def from_tar(cls, stream: BinaryIO, dest: Path) -> BuildContext:
@@ -84,7 +72,7 @@ class BuildContext:
         # a Dockerfile that is a link is followed inside the context only (`Dockerfile ->
         # /etc/shadow` must not make the engine read, and echo in an error, a host file)
         path = self.resolve(rel, follow_last=True)
-        text = _read_regular(path) if path is not None else None
+        text = read_regular(path) if path is not None else None
         if text is None:
             raise ContextError(f"Cannot locate specified Dockerfile: {name}")
         return text
@@ -99,32 +87,6 @@ class BuildContext:
             if depth < 0:
                 raise ContextError(f"forbidden path outside the build context: {path}")
         return normalized.lstrip("/")
-
-    def resolve(self, rel: str, *, follow_last: bool = False) -> Path | None:
-        """Host path of `rel`, following symlinks on the way only inside the context (the last
-        component too with `follow_last`: a COPY source that is a link copies its target)."""
-        current = self.root
-        parts = [p for p in rel.split("/") if p]
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            candidate = current / part
-            try:
-                st = candidate.lstat()
-            except FileNotFoundError:
-                return None
-            if stat.S_ISLNK(st.st_mode) and (parts or follow_last):
-                hops += 1
-                if hops > 40:
-                    raise ContextError(f"too many levels of symbolic links: {rel}")
-                target = os.readlink(candidate)
-                base = "" if target.startswith("/") else str(current.relative_to(self.root))
-                joined = posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
-                parts = [p for p in joined.split("/") if p] + parts
-                current = self.root
-                continue
-            current = candidate
-        return current
 
     def matches(self, source: str) -> list[str]:
         """Context paths a COPY source names (globs expanded, .dockerignore applied)."""
@@ -157,41 +119,6 @@ class BuildContext:
             else:
                 found.append(rel)
 
-    def walk(self, rel: str) -> Iterator[Entry]:
-        """The entry `rel` and, for a directory, everything below it that is not ignored.
-        A symlink named as the source itself is followed (inside the context), like Docker."""
-        path = self.resolve(rel, follow_last=True)
-        if path is None:
-            return
-        st = path.lstat()
-        self._check(rel, st)
-        yield Entry(rel, path, st)
-        if not stat.S_ISDIR(st.st_mode):
-            return
-        yield from self._walk_dir(path, rel)
-
-    def _walk_dir(self, path: Path, rel: str) -> Iterator[Entry]:
-        for name in sorted(os.listdir(path)):
-            child_rel = f"{rel}/{name}" if rel else name
-            child = path / name
-            st = child.lstat()
-            if stat.S_ISDIR(st.st_mode):
-                if self.matcher.ignored(child_rel) and not self.matcher.may_descend(child_rel):
-                    continue
-                if not self.matcher.ignored(child_rel):
-                    yield Entry(child_rel, child, st)
-                yield from self._walk_dir(child, child_rel)
-                continue
-            if self.matcher.ignored(child_rel):
-                continue
-            self._check(child_rel, st)
-            yield Entry(child_rel, child, st)
-
-    @staticmethod
-    def _check(rel: str, st: os.stat_result) -> None:
-        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            raise ContextError(f"build context contains a device node: {rel}")
-
     def content_hash(self, sources: list[str]) -> str:
         """sha256 over what copying `sources` would copy (names, modes, links, contents)."""
         digest = hashlib.sha256()
@@ -214,14 +141,3 @@ def _file_digest(path: Path) -> str:
             h.update(chunk)
     return h.hexdigest()
 
-
-def _read_regular(path: Path) -> str | None:
-    """The text of `path` if it is a regular file, never following a link at its end."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return f.read().decode(errors="replace")

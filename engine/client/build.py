@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from engine.build.context import BuildContext
+from engine.contextdir import ContextDir
 from engine.client.streams import json_messages
 from engine.errors import BadParameter, EngineError, PycomposeError
 from engine.images import reference
@@ -30,7 +30,7 @@ def pack_context(directory: str | Path, dockerfile: str | None = None) -> tuple[
     root = Path(directory)
     if not root.is_dir():
         raise BadParameter(f"unable to prepare context: path {str(directory)!r} not found")
-    context = BuildContext(root)
+    context = ContextDir(root)
     name = dockerfile or "Dockerfile"
     outside: Path | None = None
     candidate = Path(name) if os.path.isabs(name) else root / name   # relative: to the context
