@@ -67,7 +67,10 @@ class VolumeStore:
     def _save(self, v: Volume) -> None:
         meta = {"CreatedAt": v.created_at, "Labels": v.labels, "Options": v.options,
                 "Anonymous": v.anonymous, "Initialized": v.initialized}
-        tmp = self._dir(v.name) / (META + ".tmp")
+        # a name of its own: two starts of containers sharing a new volume save it at once
+        # (Compose v2 starts them in parallel), and one's rename must not find the other's
+        # temporary file gone
+        tmp = self._dir(v.name) / f"{META}.{secrets.token_hex(6)}.tmp"
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, self._dir(v.name) / META)
 

@@ -12,6 +12,7 @@ from engine.api.router import Router
 from engine.api.validate import adder
 from engine.api.sysinfo import host_facts, info_extras, trio_task_count
 from engine.containers.model import ContainerState
+from engine.containers.unsupported import DEFAULT_RUNTIME, RUNTIMES
 from engine.errors import EngineError
 
 API_VERSION = "1.41"
@@ -94,8 +95,8 @@ async def info(engine: Engine, req: Request) -> Response:
         "MemTotal": _mem_total(),
         "Name": uname.nodename,
         "ServerVersion": ENGINE_VERSION,
-        "DefaultRuntime": "pycompose",
-        "Runtimes": {"pycompose": {"path": "builtin"}},
+        "DefaultRuntime": DEFAULT_RUNTIME,
+        "Runtimes": {name: {"path": "builtin"} for name in RUNTIMES if name},
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"],
                     "Log": ["json-file"]},
         "Swarm": {"LocalNodeState": "inactive"},

@@ -6,6 +6,7 @@ from typing import Any
 from engine.containers.logs import parse_time
 from engine.containers.model import ContainerConfig, ContainerState, anonymous_targets
 from engine.containers.store import ZERO_TIME, ContainerRecord
+from engine.containers.unsupported import DEFAULT_RUNTIME
 from engine.humanize import human_duration
 
 CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -84,8 +85,8 @@ def host_config_json(cfg: ContainerConfig) -> dict:
     host.setdefault("Privileged", False)
     host.setdefault("CapAdd", None)
     host.setdefault("CapDrop", None)
-    # clients read it (the docker SDK's tests); the one runtime there is, as /info names it
-    host["Runtime"] = host.get("Runtime") or "pycompose"
+    # clients read it (the docker SDK's tests); an unnamed one is the default, as /info names it
+    host["Runtime"] = host.get("Runtime") or DEFAULT_RUNTIME
     return host
 
 

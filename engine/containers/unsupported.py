@@ -9,7 +9,11 @@ from typing import Any
 from engine.containers.links import DEFAULT_BRIDGE, parse_link
 from engine.errors import BadParameter
 
-RUNTIMES = ("", "pycompose", "runc")   # runc: the name clients give Docker's default runtime
+# The one runtime there is goes by Docker's name for its default, `runc`: clients name it
+# (docker-py's create with runtime="runc") and read it back from inspect and /info; `pycompose`
+# is an alias that inspect shows as asked. "" is the default.
+DEFAULT_RUNTIME = "runc"
+RUNTIMES = ("", DEFAULT_RUNTIME, "pycompose")
 _PROPAGATION = ("shared", "rshared", "slave", "rslave")
 LEGACY = ("legacy links on the default bridge network (environment variables, /etc/hosts "
           "entries) are not supported; on a user-defined network a link makes its alias "
