@@ -75,12 +75,10 @@ def render_json(report: VersionReport) -> str:
 def gather(env: dict[str, str] | None = None) -> VersionReport:
     """Ask the engine named by $PYCOMPOSE_HOST for GET /version, without starting it."""
     from engine.client import Client
-    from engine.config import EngineConfig
     from engine.errors import PycomposeError
 
-    config = EngineConfig.from_env(env)
-    address = f"unix://{config.socket_path}"
-    client = Client(config.socket_path, timeout=5.0)
+    client = Client.from_env(autostart=False, env=env, timeout=5.0)
+    address = f"unix://{client.socket_path}"
     try:
         if not client.ping():
             return VersionReport(client_part(), None,

@@ -55,10 +55,9 @@ def project_name_only(opts: Any) -> str:
 
 def new_gateway() -> Gateway:
     from engine.client import Client
-    from engine.config import EngineConfig
 
     first = Client.from_env(autostart=True)   # starts the engine when it is not running
-    socket_path = str(EngineConfig.from_env().socket_path)
+    socket_path = first.socket_path
     clients = iter([first])
 
     def factory() -> Client:
