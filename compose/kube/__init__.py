@@ -1,0 +1,2 @@
+"""Kubernetes: the compose model as manifests (`convert --to kubernetes`) and manifests on our
+engine (`kube play`)."""

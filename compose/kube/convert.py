@@ -1,0 +1,74 @@
+"""`convert --to kubernetes`: the compose model (compose.model.Project, loaded as `up` loads
+it) as a list of Kubernetes manifests (plain dicts) and the list of what did not map.
+
+Pure: nothing is written, nothing is asked of the engine or a cluster; secret and config
+files are read through the options' `read_file`. Building and pushing images (--push) is
+compose/kube/push.py's, which hands its digests in as `ConvertOptions.images`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from compose.kube.context import (BindMounts, ConversionError, ConvertOptions, Kind,
+                                  ServiceType, build_context)
+from compose.kube.files import file_objects
+from compose.kube.pods import pod_spec
+from compose.kube.service_objects import service_objects
+from compose.kube.unmapped import PROJECT, Unmapped, leftovers
+from compose.kube.volumes import claims
+from compose.kube.waits import account_objects
+from compose.kube.workloads import workload
+
+__all__ = ["BindMounts", "ConversionError", "ConversionResult", "ConvertOptions", "Kind",
+           "ServiceType", "Unmapped", "convert_project"]
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    manifests: list[dict] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
+
+
+def convert_project(project: Any, options: ConvertOptions | None = None) -> ConversionResult:
+    """Manifests in apply order (accounts, claims, files, Services, workloads), and every
+    construct without a faithful mapping. Raises ConversionError (one line, naming the service
+    and key) for what it refuses, such as a bind mount without --bind-mounts hostpath."""
+    options = options or ConvertOptions()
+    ctx, notes = build_context(project, options)
+    pods: dict[str, dict] = {}
+    for name, service in project.services.items():
+        notes += leftovers(name, service.canonical)
+        pods[name] = pod_spec(ctx, service, notes)
+    services: list[dict] = []
+    workloads: list[dict] = []
+    for name, service in project.services.items():
+        services += service_objects(ctx, service, notes)
+        workloads.append(workload(ctx, service, pods[name], notes))
+    notes += _network_notes(project)
+    accounts = account_objects(ctx) if any("initContainers" in p for p in pods.values()) else []
+    manifests = accounts + claims(ctx, notes) + file_objects(ctx, notes) + services + workloads
+    return ConversionResult(manifests=manifests, unmapped=_unique(notes))
+
+
+def _network_notes(project: Any) -> list[Unmapped]:
+    out = []
+    used = {n.network for s in project.services.values() for n in s.networks}
+    if len(used) > 1:
+        out.append(Unmapped(PROJECT, "networks", f"{', '.join(sorted(used))}: pods share one "
+                            "flat network; write NetworkPolicies to keep them apart"))
+    for key, net in project.networks.items():
+        if key not in used:
+            continue
+        if net.internal:
+            out.append(Unmapped(PROJECT, f"networks.{key}.internal", "cutting pods off from "
+                                "the outside takes an egress NetworkPolicy"))
+        if net.subnets or net.driver not in (None, "bridge") or net.external:
+            out.append(Unmapped(PROJECT, f"networks.{key}", "drivers, subnets and external "
+                                "networks are the cluster network's business"))
+    return out
+
+
+def _unique(notes: list[Unmapped]) -> list[Unmapped]:
+    seen: set = set()
+    return [n for n in notes if not (n in seen or seen.add(n))]
