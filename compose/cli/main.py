@@ -58,6 +58,8 @@ COMMANDS: dict[str, str] = {
     "graph": "compose.cli.graph:app",
     "watch": "compose.cli.watch:app",
     "explain": "compose.cli.explain:app",
+    "convert": "compose.cli.convert:app",
+    "kube": "compose.cli.kube:app",
 }
 
 # `pycompose --help`: one line per verb, in this order, without importing any command module
@@ -70,6 +72,7 @@ COMPOSE_VERBS: dict[str, str] = {
     "run": "Run a one-off command in a new container of a service",
     "exec": "Run a command in a service's running container",
     "config": "Check the compose files and print the resolved project",
+    "convert": "Like config; with --to kubernetes, the project as Kubernetes manifests",
     "graph": "Show the services' dependency graph and start order (tree, dot, mermaid, json)",
     "build": "Build the images of services that have a build section",
     "pull": "Pull the images of the project's services",
@@ -93,6 +96,7 @@ COMPOSE_VERBS: dict[str, str] = {
     "wait": "Wait until the project's containers stop; print their exit codes",
     "events": "Stream the events of the project's containers",
     "ls": "List compose projects",
+    "kube": "Run Kubernetes manifests here (kube play) and remove them (kube down)",
     "version": "Show pycompose's version and the engine's",
 }
 ENGINE_VERBS: dict[str, str] = {
