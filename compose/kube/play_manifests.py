@@ -143,6 +143,7 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
     found: dict[str, list] = {k: [] for k in KINDS}
     warnings: list[str] = []
     seen: set[tuple[str, str]] = set()
+    workloads: list[Workload] = []
     for doc, data in objects:
         top = Fields(data, doc, doc.base)
         kind = top.str("kind", required=True) or ""
@@ -165,7 +166,10 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
                     tuple(sorted(meta_fields.string_map("labels").items())), doc.filename,
                     tuple(sorted(meta_fields.string_map("annotations").items())))
         meta_fields.done()
-        found[kind].append(_PARSERS[kind](top, meta))
+        parsed = _PARSERS[kind](top, meta)
+        found[kind].append(parsed)
+        if kind in WORKLOAD_KINDS:
+            workloads.append(parsed)   # in file order: the first names the project
         top.done()
         warnings += doc.warnings
     namespaces = sorted({o.meta.namespace for group in found.values() for o in group})
@@ -173,7 +177,7 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
         raise ManifestError(f"kube play runs one namespace at a time; these manifests use "
                             f"{', '.join(namespaces)}")
     return ManifestSet(
-        workloads=tuple(o for k in WORKLOAD_KINDS for o in found[k]),
+        workloads=tuple(workloads),
         services=tuple(found["Service"]), config_maps=tuple(found["ConfigMap"]),
         secrets=tuple(found["Secret"]), claims=tuple(found["PersistentVolumeClaim"]),
         warnings=tuple(warnings))
@@ -250,7 +254,8 @@ def _deployment(top: Fields, meta: Meta) -> Workload:
     if pod.restart_policy != "Always":
         raise spec.doc.error(spec.path + ("template", "spec", "restartPolicy"),
                              f"a {meta.kind} runs its pods with restartPolicy Always")
-    out = Workload(meta, pod, labels, annotations, replicas=spec.int("replicas", 1, minimum=0) or 0,
+    replicas = spec.int("replicas", 1, minimum=0) or 0
+    out = Workload(meta, pod, labels, annotations, replicas=replicas,
                    claim_templates=tuple(templates),
                    service_name=spec.str("serviceName") if meta.kind == "StatefulSet" else None)
     spec.done()
@@ -269,7 +274,8 @@ def _job(top: Fields, meta: Meta) -> Workload:
     if completions not in (None, 1):
         spec.doc.warn(spec.path + ("completions",), "kube play runs each of the parallel pods "
                                                     "once; completions is not counted")
-    out = Workload(meta, pod, labels, annotations, backoff_limit=spec.int("backoffLimit", 6, minimum=0) or 0,
+    backoff = spec.int("backoffLimit", 6, minimum=0) or 0
+    out = Workload(meta, pod, labels, annotations, backoff_limit=backoff,
                    parallelism=spec.int("parallelism", 1, minimum=0) or 0)
     spec.done()
     return out

@@ -113,7 +113,7 @@ class KeyToPath:
 @dataclass(frozen=True)
 class Volume:
     name: str
-    source: str                         # emptyDir | hostPath | configMap | secret | persistentVolumeClaim
+    source: str                         # one of VOLUME_SOURCES
     ref: str = ""                       # the ConfigMap/Secret/claim name, or the host path
     items: tuple[KeyToPath, ...] = ()
     default_mode: int | None = None
