@@ -105,8 +105,10 @@ def serve(config: EngineConfig) -> int:
 
 
 def _make_networks(config: EngineConfig) -> Any:
+    from engine.netboundary import Networks
+    from engine.runtime.steptime import step
     from netbridge import NetworkManager  # pyroute2 comes later (first netlink use), after the fork
-    return NetworkManager(config.root / "network", config.address_pool)
+    return Networks(NetworkManager(config.root / "network", config.address_pool, step=step))
 
 
 async def _collect_image_garbage(store: Any) -> None:

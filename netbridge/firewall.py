@@ -33,13 +33,13 @@ import subprocess
 from dataclasses import dataclass
 from typing import Iterable
 
-from engine.errors import EngineError
+from .errors import HostFailure
 
 TAG = "pycompose"
 _COMMENT = ("-m", "comment", "--comment", TAG)
 
 
-class FirewallError(EngineError):
+class FirewallError(HostFailure):
     pass
 
 

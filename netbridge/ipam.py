@@ -6,10 +6,10 @@ arguments; the caller persists the results.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
 
-from engine.errors import BadParameter, Conflict
+from .errors import Conflict, InvalidRequest
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
@@ -29,14 +29,14 @@ def parse_network(text: str, what: str = "subnet") -> IPv4Network:
     try:
         return IPv4Network(text, strict=True)
     except ValueError as exc:
-        raise BadParameter(f"invalid {what} {text!r}: {exc}") from None
+        raise InvalidRequest(f"invalid {what} {text!r}: {exc}") from None
 
 
 def parse_address(text: str, what: str = "address") -> IPv4Address:
     try:
         return IPv4Address(text)
     except ValueError:
-        raise BadParameter(f"invalid {what} {text!r}: not an IPv4 address") from None
+        raise InvalidRequest(f"invalid {what} {text!r}: not an IPv4 address") from None
 
 
 def _networks(cidrs: Iterable[str]) -> list[IPv4Network]:
@@ -54,7 +54,7 @@ def choose_subnet(pool: str, used: Iterable[str], host_prefixes: Iterable[str],
     """The first /24 of `pool` overlapping neither our networks nor anything on the host."""
     pool_net = parse_network(pool, "address pool")
     if pool_net.prefixlen > prefixlen:
-        raise BadParameter(f"address pool {pool} is smaller than a /{prefixlen}")
+        raise InvalidRequest(f"address pool {pool} is smaller than a /{prefixlen}")
     taken = _networks(used) + _networks(host_prefixes)
     for candidate in pool_net.subnets(new_prefix=prefixlen):
         if not any(candidate.overlaps(t) for t in taken):
@@ -67,7 +67,7 @@ def validate_subnet(subnet: str, gateway: str | None, used: Iterable[str],
     """Check an explicit `--subnet` (and `--gateway`) against our networks and the host."""
     net = parse_network(subnet)
     if net.prefixlen > 30:
-        raise BadParameter(f"subnet {subnet} is too small: at least a /30 is needed")
+        raise InvalidRequest(f"subnet {subnet} is too small: at least a /30 is needed")
     for other in _networks(used):
         if net.overlaps(other):
             raise Conflict(f"subnet {subnet} overlaps the subnet {other} of another network")
@@ -80,27 +80,117 @@ def validate_subnet(subnet: str, gateway: str | None, used: Iterable[str],
     else:
         gw = parse_address(gateway, "gateway")
         if gw not in net or gw in (net.network_address, net.broadcast_address):
-            raise BadParameter(f"gateway {gateway} is not a usable address of subnet {subnet}")
+            raise InvalidRequest(f"gateway {gateway} is not a usable address of subnet {subnet}")
     return SubnetChoice(str(net), str(gw))
 
 
 def allocate_address(subnet: str, gateway: str, allocated: Iterable[str],
-                     requested: str | None = None) -> str:
-    """An endpoint's address: `requested` if valid and free, else the lowest free host address."""
+                     requested: str | None = None, *, ip_range: str = "",
+                     reserved: Iterable[str] = ()) -> str:
+    """An endpoint's address: `requested` if valid and free, else the lowest free address of
+    `ip_range` (the whole subnet without one). `reserved` (auxiliary addresses) is never handed
+    out. As Docker, a requested address need only lie in the subnet, not in the range."""
     net = parse_network(subnet)
     taken = {IPv4Address(a) for a in allocated} | {IPv4Address(gateway)}
+    aux = {IPv4Address(a) for a in reserved}
     if requested is not None:
         ip = parse_address(requested, "IP address")
         if ip not in net or ip in (net.network_address, net.broadcast_address):
-            raise BadParameter(f"address {requested} is not a usable address of subnet {subnet}")
-        if ip in taken:
-            what = "the network's gateway" if ip == IPv4Address(gateway) else "already in use"
+            # Docker's words (its 400 for an address outside every subnet of the network)
+            raise InvalidRequest(f"invalid address {requested}: It does not belong to any of "
+                                 f"this network's subnets ({subnet})")
+        if ip in taken or ip in aux:
+            what = ("the network's gateway" if ip == IPv4Address(gateway) else
+                    "reserved as an auxiliary address" if ip in aux else "already in use")
             raise Conflict(f"address {requested} is {what}")
         return str(ip)
-    for ip in net.hosts():
-        if ip not in taken:
-            return str(ip)
-    raise Conflict(f"no free address left in subnet {subnet}")
+    pool = IPv4Network(ip_range) if ip_range else net
+    for ip in pool:
+        if ip in (net.network_address, net.broadcast_address) or ip in taken or ip in aux:
+            continue
+        return str(ip)
+    where = f"ip-range {ip_range}" if ip_range else f"subnet {subnet}"
+    raise Conflict(f"no free address left in {where}")
+
+
+@dataclass(frozen=True)
+class AddressRequest:
+    """The IPAM part of a network create, as the client gave it (IPv4 only)."""
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    subnet: str
+    gateway: str
+    ip_range: str = ""                      # "" = the whole subnet
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)
+
+
+def plan_addresses(req: AddressRequest, pool: str, used: Iterable[str],
+                   host_prefixes: Iterable[str]) -> AddressPlan:
+    """Subnet, gateway, range and reserved addresses of a new network, each checked."""
+    if req.subnet:
+        choice = validate_subnet(req.subnet, req.gateway, used, host_prefixes)
+    elif req.gateway or req.ip_range or req.aux_addresses:
+        given = "--gateway" if req.gateway else "--ip-range" if req.ip_range else "--aux-address"
+        raise InvalidRequest(f"{given} needs --subnet")
+    else:
+        choice = choose_subnet(pool, used, host_prefixes)
+    ip_range = validate_ip_range(req.ip_range, choice.subnet) if req.ip_range else ""
+    aux = validate_aux_addresses(req.aux_addresses, choice.subnet, choice.gateway)
+    return AddressPlan(choice.subnet, choice.gateway, ip_range, aux)
+
+
+def validate_ip_range(ip_range: str, subnet: str) -> str:
+    """`--ip-range`: a CIDR block inside the subnet (Docker's checks, in our words)."""
+    try:
+        block = IPv4Network(ip_range, strict=True)
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid ip-range {ip_range!r}: {exc}") from None
+    net = IPv4Network(subnet)
+    if block.prefixlen < net.prefixlen:
+        raise InvalidRequest(f"invalid ip-range {ip_range}: CIDR block is bigger than its "
+                             f"parent subnet {subnet}")
+    if not block.subnet_of(net):
+        raise InvalidRequest(f"invalid ip-range {ip_range}: parent subnet {subnet} doesn't "
+                             f"contain ip-range")
+    return str(block)
+
+
+def validate_aux_addresses(aux: Mapping[str, str], subnet: str,
+                           gateway: str) -> dict[str, str]:
+    """`--aux-address name=ip`: addresses in the subnet that are never handed out."""
+    net = IPv4Network(subnet)
+    out: dict[str, str] = {}
+    for name, text in aux.items():
+        ip = parse_address(text, f"auxiliary address {name}")
+        if ip not in net:
+            raise InvalidRequest(f"invalid auxiliary address {name}: parent subnet {subnet} "
+                                 f"doesn't contain this address")
+        out[str(name)] = str(ip)
+    return out
+
+
+def valid_mac(text: str, what: str = "MAC address") -> str:
+    """A unicast Ethernet address, normalised to lower case with colons (`-` also taken, as
+    Go's net.ParseMAC). Multicast or all-zero ones are refused here: the kernel would refuse
+    them on the veth at start, with an error that names nothing."""
+    parts = text.replace("-", ":").split(":") if isinstance(text, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+        raise InvalidRequest(f"invalid {what} {text!r}: expected six hex octets like "
+                             "02:42:ac:11:00:02")
+    try:
+        octets = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise InvalidRequest(f"invalid {what} {text!r}: not hexadecimal") from None
+    if octets[0] & 1 or octets == bytes(6):
+        raise InvalidRequest(f"invalid {what} {text}: a container's MAC address must be a "
+                             "unicast address (first octet even) and not all zero")
+    return ":".join(f"{b:02x}" for b in octets)
 
 
 def mac_for(address: str) -> str:

@@ -25,37 +25,50 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 import threading
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import trio
-
-from engine.errors import BadParameter, Conflict, EngineError, NotFound
-from engine.runtime.steptime import step
 
 from . import firewall, ipam, netlink
 from .dns import NameTable
 from .dnsserving import DnsServing
+from .errors import Conflict, HostFailure, InvalidRequest, NotFound
 from .ports import PortBinding, PortReservation, PortSpec, parse_port_spec, reserve
+from .steps import StepTimer, untimed
 from .store import Endpoint, Network, State, Store
-from .teardown import Base, Teardown
+from .rules import Base, PortRulesInstall, RuleBook
+from .teardown import Teardown
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NETWORK = "bridge"
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Docker's own networks besides the bridge: `host` and `none` are network modes, not networks
+PREDEFINED = ("host", "none")
 
 __all__ = ["NetworkManager", "Network", "Endpoint", "PortBinding", "PortSpec"]
 
 
+def check_network_name(name: str) -> None:
+    """Docker takes any name that is not blank (spaces too: nothing host-visible derives from
+    it); a control character would break the one-line messages and listings that show it."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequest("invalid network name: name is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidRequest(f"invalid network name {name!r}: control characters are not allowed")
+    if name in PREDEFINED:
+        raise InvalidRequest(f"operation is not permitted on predefined {name} network")
+
+
 class NetworkManager(Teardown, DnsServing):
     def __init__(self, state_dir: Path, address_pool: str, *,
-                 resolv_conf: str | Path = "/etc/resolv.conf", dns_port: int = 53) -> None:
+                 resolv_conf: str | Path = "/etc/resolv.conf", dns_port: int = 53,
+                 step: StepTimer = untimed) -> None:
+        self._step = step
         self._store = Store(Path(state_dir))
         self._pool = address_pool
         ipam.parse_network(address_pool, "address pool")
@@ -81,47 +94,43 @@ class NetworkManager(Teardown, DnsServing):
         self._dns_nursery: trio.Nursery | None = None
         self._dns_scopes: dict[str, trio.CancelScope] = {}
         self._dns_ready: set[str] = set()
-        # What this process knows of our base chains and jumps: with INSTALLED or ABSENT new
-        # networks and ports go in with one iptables-restore and no iptables-save (each save
-        # reads the whole table: 20-80 ms per table on a host with ~2800 rules). ABSENT at
-        # start: `live` is cleared only after the base rules were removed.
-        self._base = Base.UNKNOWN if self._state.live else Base.ABSENT
+        # ABSENT at start unless `live`: it is cleared only after the base rules were removed
+        self._rules = RuleBook(self.chains, Base.UNKNOWN if self._state.live else Base.ABSENT)
 
     # --- networks ---------------------------------------------------------------------------
 
     def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+               ip_range: str | None = None, aux_addresses: Mapping[str, str] | None = None,
                internal: bool = False, labels: dict | None = None) -> Network:
-        net = self._create(name, subnet, gateway, internal, labels)
-        with step("netbridge.dns_start"):
+        request = ipam.AddressRequest(subnet, gateway, ip_range, dict(aux_addresses or {}))
+        net = self._create(name, request, internal, labels)
+        with self._step("netbridge.dns_start"):
             self._dns_changed(wait=True)
         return net
 
-    def _create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+    def _create(self, name: str, request: ipam.AddressRequest, internal: bool,
                 labels: dict | None) -> Network:
-        if not _NAME_RE.match(name or ""):
-            raise BadParameter(f"invalid network name {name!r}: use letters, digits, '_', '.', '-'")
+        check_network_name(name)
         with self._lock:
             # a bridge still being deleted holds its subnet's route, and a removal of the base
             # chains may be running: wait, so everything below sees what a synchronous
             # network rm would have left
-            with step("netbridge.create_settle"):
+            with self._step("netbridge.create_settle"):
                 self._settle()
             if any(n.name == name for n in self._state.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
             used = [n.subnet for n in self._state.networks.values()]
-            with step("netbridge.host_routes"):
+            with self._step("netbridge.host_routes"):
                 host = netlink.host_routes_and_addresses()
-            if subnet:
-                choice = ipam.validate_subnet(subnet, gateway, used, host)
-            elif gateway:
-                raise BadParameter("--gateway needs --subnet")
-            else:
-                choice = ipam.choose_subnet(self._pool, used, host)
+            plan = ipam.plan_addresses(request, self._pool, used, host)
             net_id = secrets.token_hex(32)
+            # host-visible names come from the id, never from the user's name (which may
+            # hold spaces or be longer than an interface name)
             net = Network(id=net_id, name=name, bridge="pcbr" + net_id[:11],
-                          subnet=choice.subnet, gateway=choice.gateway, internal=internal,
+                          subnet=plan.subnet, gateway=plan.gateway, internal=internal,
                           labels=dict(labels or {}),
-                          created=datetime.now(timezone.utc).isoformat())
+                          created=datetime.now(timezone.utc).isoformat(),
+                          ip_range=plan.ip_range, aux_addresses=dict(plan.aux_addresses))
             self._materialize(net)
             self._state.networks[net.id] = net
             self._save()
@@ -131,17 +140,17 @@ class NetworkManager(Teardown, DnsServing):
         """Bridge + rules for `net` (idempotent); on failure of a new network nothing is left."""
         self._mark_live()
         try:
-            with step("netbridge.bridge_up"):
+            with self._step("netbridge.bridge_up"):
                 self._bridge_up(net)
-            with step("netbridge.install_network_rules"):
-                self._install(self._network_rules(net))
+            with self._step("netbridge.install_network_rules"):
+                self._rules.install(self._rules.network_rules(net))
         except BaseException:
             if not undo_on_failure:
                 raise
             try:
                 self._unmaterialize(net)
                 if not self._state.networks:
-                    self._remove_base()
+                    self._rules.remove_base()
             except Exception:  # the original failure is the one worth reporting
                 log.exception("cleanup after failed network set-up of %s", net.name)
             raise
@@ -154,10 +163,10 @@ class NetworkManager(Teardown, DnsServing):
             netlink.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
 
     def _unmaterialize(self, net: Network, *, with_base: bool = False) -> None:
-        rules = self._network_rules(net)
+        rules = self._rules.network_rules(net)
         if with_base:
-            rules = firewall.base_rules(self.chains) + rules
-            self._base = Base.UNKNOWN
+            rules = self._rules.base_rules() + rules
+            self._rules.base = Base.UNKNOWN
         # the bridge goes while iptables-restore runs: each is ~30 ms, mostly waiting for the
         # kernel (nft commit, RCU grace period on unregister); the rules name the bridge only
         # as a string, so the order does not matter
@@ -172,51 +181,13 @@ class NetworkManager(Teardown, DnsServing):
         worker = threading.Thread(target=delete_bridge, name=f"rm {net.bridge}")
         worker.start()
         try:
-            self._uninstall(rules)
+            self._rules.uninstall(rules)
         finally:
             worker.join()
         if with_base:
-            self._base = Base.ABSENT
+            self._rules.base = Base.ABSENT
         if failed:
             raise failed[0]
-
-    def _install(self, rules: list[firewall.Rule], *,
-                 present: Iterable[firewall.Rule] = ()) -> None:
-        """Add `rules`, whose chains are new or ours to empty, plus the base rules if needed.
-
-        `present`: rules our state says are installed already (skipped by the fast path).
-        When the fast path fails (someone removed our base chains), the tables are read and
-        everything is re-applied, base included.
-        """
-        base = firewall.base_rules(self.chains)
-        if self._base is not Base.UNKNOWN:
-            absent = self._base is Base.ABSENT
-            try:
-                firewall.restore(firewall.fresh_script(base + rules if absent else rules,
-                                                       present, builtin=absent))
-                self._base = Base.INSTALLED
-                return
-            except firewall.FirewallError as exc:
-                log.info("iptables rules differ from our state (%s); re-reading them", exc)
-                self._base = Base.UNKNOWN
-        firewall.apply_with_base(base, rules)
-        self._base = Base.INSTALLED
-
-    def _uninstall(self, rules: list[firewall.Rule]) -> None:
-        """Remove rules our state says exist; when they do not (exactly), read and remove."""
-        try:
-            firewall.restore(firewall.drop_script(rules))
-        except firewall.FirewallError as exc:
-            log.info("iptables rules differ from our state (%s); re-reading them", exc)
-            firewall.remove(rules)
-
-    def _remove_base(self) -> None:
-        self._base = Base.UNKNOWN
-        firewall.remove(firewall.base_rules(self.chains))
-        self._base = Base.ABSENT
-
-    def _network_rules(self, net: Network) -> list[firewall.Rule]:
-        return firewall.network_rules(self.chains, net.id, net.bridge, net.subnet, net.internal)
 
     def get(self, name_or_id: str) -> Network:
         """A network by name, id or unique id prefix; the default `bridge` is made on demand."""
@@ -224,7 +195,7 @@ class NetworkManager(Teardown, DnsServing):
             net = self._find(name_or_id)
             if net is None and name_or_id == DEFAULT_NETWORK:
                 try:
-                    net = self._create(DEFAULT_NETWORK, None, None, False, None)
+                    net = self._create(DEFAULT_NETWORK, ipam.AddressRequest(), False, None)
                 except Conflict:   # made meanwhile by another thread
                     net = self._find(name_or_id)
                 # the caller may hold our lock: never wait for the trio thread here
@@ -242,7 +213,7 @@ class NetworkManager(Teardown, DnsServing):
                 return n
         matches = [n for n in nets.values() if key and n.id.startswith(key)]
         if len(matches) > 1:
-            raise BadParameter(f"network id prefix {key} is ambiguous")
+            raise InvalidRequest(f"network id prefix {key} is ambiguous")
         return matches[0] if matches else None
 
     def list(self) -> list[Network]:
@@ -271,10 +242,10 @@ class NetworkManager(Teardown, DnsServing):
                 raise Conflict(f"error while removing network: network {net.name} id {net.id} "
                                f"has active endpoints")
             last = len(self._state.networks) == 1 and not self._state.ports
-            rules = self._network_rules(net)
+            rules = self._rules.network_rules(net)
             if last:   # one iptables-restore for both
-                rules = firewall.base_rules(self.chains) + rules
-                self._base = Base.UNKNOWN
+                rules = self._rules.base_rules() + rules
+                self._rules.base = Base.UNKNOWN
             del self._state.networks[net.id]
             self._tables.pop(net.id, None)
             self._pending_rules += 1
@@ -298,16 +269,19 @@ class NetworkManager(Teardown, DnsServing):
     # --- endpoints --------------------------------------------------------------------------
 
     def connect(self, network: str, container_id: str, netns_path: str, *, container_name: str,
-                aliases: Iterable[str] = (), ip: str | None = None,
+                aliases: Iterable[str] = (), ip: str | None = None, mac: str | None = None,
                 ifname: str = "eth0", publish: Iterable[PortSpec] = ()) -> Endpoint:
         """Wire the container's netns to `network`.
 
-        `publish`: ports to publish on this endpoint as publish() would, when it is the
-        container's first one on a non-internal network and nothing is published yet (else
-        they are ignored: call publish() afterwards, ports() tells). Their iptables-restore
-        then runs while the veth is made (~5 ms less on a start's path); all or nothing.
+        `mac`: the container side's MAC address (else one derived from its IP address, as
+        Docker). `publish`: ports to publish on this endpoint as publish() would, when it is
+        the container's first one on a non-internal network and nothing is published yet
+        (else they are ignored: call publish() afterwards, ports() tells). Their
+        iptables-restore then runs while the veth is made (~5 ms less on a start's path); all
+        or nothing.
         """
         specs = list(publish)
+        chosen_mac = ipam.valid_mac(mac) if mac else None
         with self._lock:
             if specs:
                 self._settle(links=False)   # as publish(): a base-chain removal may run
@@ -319,52 +293,64 @@ class NetworkManager(Teardown, DnsServing):
                     not self._state.networks[e.network_id].internal
                     for e in self._state.endpoints_for(container_id)):
                 specs = []
-            while True:
-                taken = [e.ip for e in self._state.endpoints_of(net.id)]
-                address = ipam.allocate_address(net.subnet, net.gateway, taken, ip)
-                if (net.id, address) not in self._dying:
-                    break
-                # its last holder's veth is still being deleted (release()): the bridge may
-                # still send that MAC's frames there; the wait gives up our lock meanwhile
-                self._released.wait()
-                net = self.get(network)
+            net, address = self._allocate(network, net, ip)
             ep = Endpoint(network_id=net.id, container_id=container_id,
                           container_name=container_name, aliases=tuple(aliases), ip=address,
-                          mac=ipam.mac_for(address),
+                          mac=chosen_mac or ipam.mac_for(address),
                           gateway="" if net.internal else net.gateway,
                           dns_server=net.gateway, prefixlen=net.prefixlen, ifname=ifname,
                           host_veth="pcv" + secrets.token_hex(6), netns_path=netns_path)
-            held: list[PortReservation] = []
-            ports = _RulesInstall(self, container_id, address, specs, held) if specs else None
-            try:
-                with step("netbridge.connect_veth"):
-                    netlink.connect_veth(net.bridge, ep.host_veth, netns_path, ifname, ep.ip,
-                                         ep.prefixlen, ep.gateway or None, ep.mac)
-            except BaseException:
-                if ports is not None:
-                    ports.undo()
-                raise
-            if ports is not None:
-                try:
-                    ports.finish()
-                except BaseException:
-                    netlink.delete_link(ep.host_veth)
-                    raise
-                self._reservations.setdefault(container_id, []).extend(held)
-                self._state.ports[container_id] = ports.bindings
-            self._state.endpoints.append(ep)
-            try:
-                self._save()
-            except BaseException:
-                self._state.endpoints.remove(ep)
-                if ports is not None:
-                    self._state.ports.pop(container_id, None)
-                    self._reservations.pop(container_id, None)
-                    ports.undo()
-                netlink.delete_link(ep.host_veth)
-                raise
+            self._attach(net, ep, specs)
             self._table(net.id).add(container_id, ep.dns_names(), ep.ip)
             return ep
+
+    def _allocate(self, network: str, net: Network, ip: str | None) -> tuple[Network, str]:
+        """An address on `net` (caller holds our lock) whose last holder's veth is gone."""
+        while True:
+            taken = [e.ip for e in self._state.endpoints_of(net.id)]
+            address = ipam.allocate_address(net.subnet, net.gateway, taken, ip,
+                                            ip_range=net.ip_range,
+                                            reserved=net.aux_addresses.values())
+            if (net.id, address) not in self._dying:
+                return net, address
+            # its last holder's veth is still being deleted (release()): the bridge may
+            # still send that MAC's frames there; the wait gives up our lock meanwhile
+            self._released.wait()
+            net = self.get(network)
+
+    def _attach(self, net: Network, ep: Endpoint, specs: list[PortSpec]) -> None:
+        """The veth (and the ports, in parallel), then the state; all or nothing."""
+        cid = ep.container_id
+        held: list[PortReservation] = []
+        ports = PortRulesInstall(self._rules, cid, ep.ip, specs, held,
+                                 step=self._step) if specs else None
+        try:
+            with self._step("netbridge.connect_veth"):
+                netlink.connect_veth(net.bridge, ep.host_veth, ep.netns_path, ep.ifname, ep.ip,
+                                     ep.prefixlen, ep.gateway or None, ep.mac)
+        except BaseException:
+            if ports is not None:
+                ports.undo()
+            raise
+        if ports is not None:
+            try:
+                ports.finish()
+            except BaseException:
+                netlink.delete_link(ep.host_veth)
+                raise
+            self._reservations.setdefault(cid, []).extend(held)
+            self._state.ports[cid] = ports.bindings
+        self._state.endpoints.append(ep)
+        try:
+            self._save()
+        except BaseException:
+            self._state.endpoints.remove(ep)
+            if ports is not None:
+                self._state.ports.pop(cid, None)
+                self._reservations.pop(cid, None)
+                ports.undo()
+            netlink.delete_link(ep.host_veth)
+            raise
 
     def disconnect(self, network: str, container_id: str) -> None:
         with self._lock:
@@ -384,7 +370,7 @@ class NetworkManager(Teardown, DnsServing):
         bindings = self._state.ports.get(ep.container_id, [])
         if any(b.container_ip == ep.ip for b in bindings):
             self._unpublish(ep.container_id)
-        with step("netbridge.delete_veth"):
+        with self._step("netbridge.delete_veth"):
             netlink.delete_link(ep.host_veth)
         self._state.endpoints.remove(ep)
 
@@ -406,7 +392,7 @@ class NetworkManager(Teardown, DnsServing):
             eps = [e for e in self._state.endpoints_for(container_id)
                    if not self._state.networks[e.network_id].internal]
             if not eps:
-                raise BadParameter(f"container {container_id[:12]} has no endpoint on a "
+                raise InvalidRequest(f"container {container_id[:12]} has no endpoint on a "
                                    f"non-internal network to publish ports on")
             held: list[PortReservation] = []
             try:
@@ -415,9 +401,9 @@ class NetworkManager(Teardown, DnsServing):
                 new = [replace(r.binding, container_ip=eps[0].ip) for r in held]
                 old = self._state.ports.get(container_id, [])
                 all_bindings = old + new
-                rules = firewall.port_rules(self.chains, container_id, all_bindings)
-                with step("netbridge.install_port_rules"):
-                    self._install(rules, present=rules[:1] if old else ())
+                rules = self._rules.port_rules(container_id, all_bindings)
+                with self._step("netbridge.install_port_rules"):
+                    self._rules.install(rules, present=rules[:1] if old else ())
             except BaseException:
                 for r in held:
                     r.close()
@@ -433,10 +419,10 @@ class NetworkManager(Teardown, DnsServing):
             self._save()
 
     def _unpublish(self, container_id: str) -> None:
-        rules = firewall.port_rules(self.chains, container_id, [])
+        rules = self._rules.port_rules(container_id, [])
         if container_id in self._state.ports:
-            with step("netbridge.uninstall_port_rules"):
-                self._uninstall(rules)
+            with self._step("netbridge.uninstall_port_rules"):
+                self._rules.uninstall(rules)
         else:   # nothing recorded: only a read can tell whether a stale chain is left
             firewall.remove(rules)
         for r in self._reservations.pop(container_id, []):
@@ -461,7 +447,7 @@ class NetworkManager(Teardown, DnsServing):
             self._restore_networks(list(state.networks.values()))
             for cid, bindings in state.ports.items():
                 self._rereserve(cid, bindings)
-                firewall.apply(firewall.port_rules(self.chains, cid, bindings))
+                firewall.apply(self._rules.port_rules(cid, bindings))
             self._save()
         self._dns_changed(wait=True)
 
@@ -475,9 +461,9 @@ class NetworkManager(Teardown, DnsServing):
             self._mark_live()
             for net in nets:
                 self._bridge_up(net)
-            firewall.apply_with_base(firewall.base_rules(self.chains),
-                                     [r for net in nets for r in self._network_rules(net)])
-            self._base = Base.INSTALLED
+            firewall.apply_with_base(self._rules.base_rules(),
+                                     [r for net in nets for r in self._rules.network_rules(net)])
+            self._rules.base = Base.INSTALLED
             return
         except Exception as exc:
             log.warning("restoring networks together failed (%s); one by one", exc)
@@ -497,11 +483,11 @@ class NetworkManager(Teardown, DnsServing):
             cid12 = chain.removeprefix("PC-P-")
             if not any(c.startswith(cid12) for c in self._state.ports):
                 rule = firewall.Rule("nat", self.chains.dnat,
-                                     firewall.port_rules(self.chains, cid12, [])[0].args)
+                                     self._rules.port_rules(cid12, [])[0].args)
                 firewall.remove([rule])
         self._delete_orphan_veths()
         if not self._state.networks and not self._state.ports:
-            self._remove_base()
+            self._rules.remove_base()
             self._state.live = False
 
     def stop(self) -> None:
@@ -520,16 +506,16 @@ class NetworkManager(Teardown, DnsServing):
 
     def _remove_kernel_objects(self) -> None:
         state = self._state
-        rules = firewall.base_rules(self.chains)
-        self._base = Base.UNKNOWN
+        rules = self._rules.base_rules()
+        self._rules.base = Base.UNKNOWN
         for cid in state.ports:
-            rules += firewall.port_rules(self.chains, cid, [])
+            rules += self._rules.port_rules(cid, [])
         for net in state.networks.values():
-            rules += self._network_rules(net)
+            rules += self._rules.network_rules(net)
         failures: list[str] = []
         try:
             firewall.remove(rules)   # one iptables-save + one iptables-restore for everything
-            self._base = Base.ABSENT
+            self._rules.base = Base.ABSENT
         except Exception as exc:
             failures.append(str(exc))
         links = [e.host_veth for e in state.endpoints] + [n.bridge for n in state.networks.values()]
@@ -544,7 +530,7 @@ class NetworkManager(Teardown, DnsServing):
         state.live = bool(failures)   # the next start then cleans what is left
         self._save()
         if failures:
-            raise EngineError("network shutdown left objects behind: " + "; ".join(failures))
+            raise HostFailure("network shutdown left objects behind: " + "; ".join(failures))
 
     def _delete_orphan_veths(self) -> None:
         """Host veth ends on our bridges that no endpoint records (a crash mid-connect)."""
@@ -578,7 +564,7 @@ class NetworkManager(Teardown, DnsServing):
             self.remove(net.id)
         with self._lock:
             self._settle()
-            self._remove_base()
+            self._rules.remove_base()
             self._state.live = False
             self._save()
         self.close()
@@ -605,54 +591,3 @@ class NetworkManager(Teardown, DnsServing):
         if not self._state.live:
             self._state.live = True
             self._save()
-
-class _RulesInstall:
-    """connect()'s publish: host ports reserved at once (a busy one raises before any kernel
-    work), then the rules installed on a thread of their own while the caller makes the veth.
-    The caller holds the manager's lock throughout."""
-
-    def __init__(self, mgr: NetworkManager, container_id: str, address: str,
-                 specs: list[PortSpec], held: list[PortReservation]) -> None:
-        self._mgr = mgr
-        self._held = held
-        try:
-            for spec in specs:
-                held.append(reserve(spec))
-        except BaseException:
-            for r in held:
-                r.close()
-            held.clear()
-            raise
-        self.bindings = [replace(r.binding, container_ip=address) for r in held]
-        self._rules = firewall.port_rules(mgr.chains, container_id, self.bindings)
-        self._failed: list[BaseException] = []
-        self._thread = threading.Thread(target=self._install, name=f"publish {container_id[:12]}")
-        self._thread.start()
-
-    def _install(self) -> None:
-        try:
-            with step("netbridge.install_port_rules"):
-                self._mgr._install(self._rules)
-        except BaseException as exc:   # re-raised by finish()
-            self._failed.append(exc)
-
-    def finish(self) -> None:
-        """Wait for the rules; on failure nothing stays reserved and the error is raised."""
-        self._thread.join()
-        if self._failed:
-            self._close()
-            raise self._failed[0]
-
-    def undo(self) -> None:
-        """The connect failed: rules (if they went in) and reservations go."""
-        self._thread.join()
-        if not self._failed:
-            try:
-                self._mgr._uninstall(self._rules)
-            except Exception as exc:   # the connect's own failure is the one to report
-                log.error("removing the ports of a failed connect: %s", exc)
-        self._close()
-
-    def _close(self) -> None:
-        for r in self._held:
-            r.close()

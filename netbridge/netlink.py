@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from engine.errors import EngineError
+from .errors import HostFailure
 
 CLONE_NEWNET = 0x40000000
 AF_NETLINK = 16
@@ -35,7 +35,7 @@ RT_SCOPE_UNIVERSE = 0
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class NetlinkFailure(EngineError):
+class NetlinkFailure(HostFailure):
     """A netlink request failed; the message names the device and the netns."""
 
     def __init__(self, action: str, device: str, netns: str, err: int, detail: str = "") -> None:

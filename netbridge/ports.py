@@ -17,7 +17,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, replace
 
-from engine.errors import BadParameter, Conflict
+from .errors import Conflict, InvalidRequest
 
 PROTOCOLS = ("tcp", "udp")
 
@@ -46,10 +46,10 @@ class PortBinding:
 
 def _port(text: str, spec: str) -> int:
     if not text.isdigit():
-        raise BadParameter(f"invalid port {text!r} in {spec!r}")
+        raise InvalidRequest(f"invalid port {text!r} in {spec!r}")
     value = int(text)
     if not 1 <= value <= 65535:
-        raise BadParameter(f"port {value} out of range 1-65535 in {spec!r}")
+        raise InvalidRequest(f"port {value} out of range 1-65535 in {spec!r}")
     return value
 
 
@@ -58,7 +58,7 @@ def _range(text: str, spec: str) -> list[int]:
         lo_text, _, hi_text = text.partition("-")
         lo, hi = _port(lo_text, spec), _port(hi_text, spec)
         if hi < lo:
-            raise BadParameter(f"invalid port range {text!r} in {spec!r}")
+            raise InvalidRequest(f"invalid port range {text!r} in {spec!r}")
         return list(range(lo, hi + 1))
     return [_port(text, spec)]
 
@@ -72,25 +72,25 @@ def parse_port_spec(spec: str) -> list[PortSpec]:
     text, _, proto = spec.strip().partition("/")
     proto = proto.lower() or "tcp"
     if proto not in PROTOCOLS:
-        raise BadParameter(f"invalid protocol {proto!r} in {spec!r}: use tcp or udp")
+        raise InvalidRequest(f"invalid protocol {proto!r} in {spec!r}: use tcp or udp")
     if text.startswith("["):
-        raise BadParameter(f"IPv6 host addresses are not supported: {spec!r}")
+        raise InvalidRequest(f"IPv6 host addresses are not supported: {spec!r}")
     parts = text.split(":")
     if len(parts) > 3 or not parts[-1]:
-        raise BadParameter(f"invalid port specification {spec!r}")
+        raise InvalidRequest(f"invalid port specification {spec!r}")
     host_ip = parts[0] if len(parts) == 3 else ""
     host_text = parts[-2] if len(parts) >= 2 else ""
     if host_ip:
         try:
             ipaddress.IPv4Address(host_ip)
         except ValueError:
-            raise BadParameter(f"invalid host address {host_ip!r} in {spec!r}") from None
+            raise InvalidRequest(f"invalid host address {host_ip!r} in {spec!r}") from None
         if host_ip == "0.0.0.0":
             host_ip = ""
     ctr_ports = _range(parts[-1], spec)
     host_ports = _range(host_text, spec) if host_text else [0] * len(ctr_ports)
     if len(host_ports) != len(ctr_ports):
-        raise BadParameter(f"host and container port ranges differ in size in {spec!r}")
+        raise InvalidRequest(f"host and container port ranges differ in size in {spec!r}")
     return [PortSpec(c, proto, host_ip, h) for c, h in zip(ctr_ports, host_ports)]
 
 
@@ -142,7 +142,7 @@ def reserve(spec: PortSpec) -> PortReservation:
         if exc.errno == errno.EADDRINUSE:
             raise Conflict(f"host port {where} is already in use") from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise BadParameter(f"host address {spec.host_ip} is not an address of this host") from None
+            raise InvalidRequest(f"host address {spec.host_ip} is not an address of this host") from None
         raise Conflict(f"cannot bind host port {where}: {exc.strerror}") from None
     port = sock.getsockname()[1]
     binding = PortBinding(spec.container_port, spec.protocol, spec.host_ip, port)

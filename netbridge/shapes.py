@@ -15,6 +15,18 @@ def endpoint_id(ep: Endpoint) -> str:
     return hashlib.sha256(f"{ep.network_id}/{ep.container_id}".encode()).hexdigest()
 
 
+def ipam_config(net: Network) -> dict:
+    """One IPAM.Config entry: IPRange and AuxiliaryAddresses only when set (Docker omits
+    empty ones)."""
+    out: dict = {"Subnet": net.subnet}
+    if net.ip_range:
+        out["IPRange"] = net.ip_range
+    out["Gateway"] = net.gateway
+    if net.aux_addresses:
+        out["AuxiliaryAddresses"] = dict(net.aux_addresses)
+    return out
+
+
 def network_json(net: Network, endpoints: list[Endpoint]) -> dict:
     """GET /networks/{id} (NetworkResource)."""
     return {
@@ -24,8 +36,7 @@ def network_json(net: Network, endpoints: list[Endpoint]) -> dict:
         "Scope": "local",
         "Driver": "bridge",
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None,
-                 "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+        "IPAM": {"Driver": "default", "Options": None, "Config": [ipam_config(net)]},
         "Internal": net.internal,
         "Attachable": False,
         "Ingress": False,

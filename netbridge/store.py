@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import EngineError
+from .errors import HostFailure
 
 from .ports import PortBinding
 
@@ -28,6 +28,8 @@ class Network:
     internal: bool = False
     labels: dict = field(default_factory=dict)
     created: str = ""       # RFC 3339
+    ip_range: str = ""      # containers' addresses come from here ("": the whole subnet)
+    aux_addresses: dict = field(default_factory=dict)   # name → address, never handed out
 
     @property
     def prefixlen(self) -> int:
@@ -88,7 +90,7 @@ class Store:
         except FileNotFoundError:
             return State()
         except (OSError, ValueError) as exc:
-            raise EngineError(f"cannot read network state {self.path}: {exc}") from None
+            raise HostFailure(f"cannot read network state {self.path}: {exc}") from None
         return State(
             networks={n["id"]: Network(**n) for n in raw.get("networks", [])},
             endpoints=[Endpoint(**{**e, "aliases": tuple(e["aliases"])})

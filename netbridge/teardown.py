@@ -8,14 +8,13 @@ containers and a network that was most of a `down -t 0`.
 """
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 from typing import TYPE_CHECKING
 
-from engine.runtime.steptime import step
 
 from . import firewall, netlink
+from .rules import Base
 
 if TYPE_CHECKING:
     from .ports import PortBinding, PortReservation
@@ -24,17 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("netbridge.manager")
 
 
-class Base(enum.Enum):
-    """What this process knows of our base chains and jumps."""
-    UNKNOWN = "unknown"       # read the tables before touching built-in chains
-    ABSENT = "absent"
-    INSTALLED = "installed"
-
-
 class Teardown:
     """Mixin of NetworkManager (which sets _lock, _released (a Condition on it), _state,
-    _store, _reservations, _pending_links, _pending_rules, _dying, _base and provides _table,
-    _save, _write, _uninstall, _dns_changed)."""
+    _store, _reservations, _pending_links, _pending_rules, _dying, _rules (a RuleBook), _step and
+    provides _table, _save, _write, _dns_changed)."""
 
     def release(self, container_id: str) -> None:
         """Everything of a container whose PID 1 is gone: published ports, endpoints, DNS names.
@@ -85,8 +77,8 @@ class Teardown:
                             held: list[PortReservation]) -> None:
         failed = False
         try:
-            with step("netbridge.uninstall_port_rules"):
-                self._uninstall(firewall.port_rules(self.chains, container_id, []))
+            with self._step("netbridge.uninstall_port_rules"):
+                self._rules.uninstall(self._rules.port_rules(container_id, []))
         except Exception as exc:
             failed = True
             log.error("removing the published ports of %s: %s (they stay recorded)",
@@ -121,7 +113,7 @@ class Teardown:
         try:
             for name in names:
                 try:
-                    with step("netbridge.delete_link"):
+                    with self._step("netbridge.delete_link"):
                         netlink.delete_link(name)
                 except Exception as exc:   # a restart's cleanup() deletes what is left
                     log.error("cannot delete %s: %s", name, exc)
@@ -140,7 +132,7 @@ class Teardown:
         state = self._state
         if not self._pending_links and not self._pending_rules and state.live \
                 and not state.networks and not state.ports and not state.endpoints \
-                and self._base is Base.ABSENT:
+                and self._rules.base is Base.ABSENT:
             state.live = False
             self._save()
         self._released.notify_all()
@@ -161,8 +153,8 @@ class Teardown:
         failed = False
         try:
             self._delete_links_later([net.bridge])   # in parallel with the restore below
-            with step("netbridge.uninstall_network_rules"):
-                self._uninstall(rules)
+            with self._step("netbridge.uninstall_network_rules"):
+                self._rules.uninstall(rules)
         except Exception as exc:
             failed = True
             if raise_errors:
@@ -175,7 +167,7 @@ class Teardown:
                     self._state.live = True
                     self._save()
                 elif with_base:
-                    self._base = Base.ABSENT
+                    self._rules.base = Base.ABSENT
                 self._pending_rules -= 1
                 self._quiet()
         if failed:

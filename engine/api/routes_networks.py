@@ -1,5 +1,9 @@
-"""/networks/... endpoints over netbridge's NetworkManager (Docker shapes)."""
+"""/networks/... endpoints over netbridge's NetworkManager (Docker shapes). Handlers are plain
+functions in a table; `engine.networks` is the NetworkManager seen through engine.netboundary
+(its errors arrive as ours)."""
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 import trio
 
@@ -7,10 +11,13 @@ from engine.api.context import Engine
 from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.api.validate import adder
-from engine.containers.networking import _aliases, _ip
+from engine.containers.networking import network_create_args
 from engine.containers.unsupported import check_endpoint, check_network_create
-from engine.errors import BadParameter, NotFound
+from engine.errors import BadParameter
 from netbridge.shapes import network_json
+from netbridge.store import Network
+
+Handler = Callable[[Engine, Request], Awaitable[Response]]
 
 
 def _label_ok(labels: dict, flt: str) -> bool:
@@ -18,87 +25,95 @@ def _label_ok(labels: dict, flt: str) -> bool:
     return key in labels and (not eq or labels[key] == value)
 
 
-def register(router: Router, engine: Engine) -> None:
+def _selected(net: Network, filters: dict[str, list[str]]) -> bool:
+    if filters.get("name") and not any(n in net.name for n in filters["name"]):
+        return False
+    if filters.get("id") and not any(net.id.startswith(i) for i in filters["id"]):
+        return False
+    return not filters.get("label") or all(_label_ok(net.labels, f) for f in filters["label"])
+
+
+async def create(engine: Engine, req: Request) -> Response:
+    body = req.json({}) or {}
+    if not isinstance(body, dict) or not body.get("Name"):
+        raise BadParameter("Name: a network name is required")
+    check_network_create(body)
+    driver = body.get("Driver") or "bridge"
+    if driver != "bridge":
+        raise BadParameter(f"Driver: unsupported network driver {driver!r} (only bridge)")
+    args = network_create_args(body)
+    net = await trio.to_thread.run_sync(lambda: engine.networks.create(body["Name"], **args))
+    return json_response({"Id": net.id, "Warning": ""}, 201)
+
+
+async def list_networks(engine: Engine, req: Request) -> Response:
+    filters = req.filters()
     nets = engine.networks
-    mgr = engine.manager
+    endpoints = await trio.to_thread.run_sync(nets.endpoints)
+    listed = await trio.to_thread.run_sync(nets.list)
+    return json_response([network_json(net, endpoints) for net in listed
+                          if _selected(net, filters)])
 
-    async def create(req: Request) -> Response:
-        body = req.json({}) or {}
-        if not isinstance(body, dict) or not body.get("Name"):
-            raise BadParameter("Name: a network name is required")
-        check_network_create(body)
-        driver = body.get("Driver") or "bridge"
-        if driver != "bridge":
-            raise BadParameter(f"Driver: unsupported network driver {driver!r} (only bridge)")
-        configs = ((body.get("IPAM") or {}).get("Config") or [{}])
-        first = configs[0] if configs else {}
-        net = await trio.to_thread.run_sync(lambda: nets.create(
-            body["Name"], subnet=first.get("Subnet") or None,
-            gateway=first.get("Gateway") or None, internal=bool(body.get("Internal")),
-            labels=body.get("Labels") or {}))
-        return json_response({"Id": net.id, "Warning": ""}, 201)
 
-    async def list_(req: Request) -> Response:
-        filters = req.filters()
-        endpoints = await trio.to_thread.run_sync(nets.endpoints)
-        out = []
-        for net in await trio.to_thread.run_sync(nets.list):
-            if filters.get("name") and not any(n in net.name for n in filters["name"]):
-                continue
-            if filters.get("id") and not any(net.id.startswith(i) for i in filters["id"]):
-                continue
-            if filters.get("label") and not all(_label_ok(net.labels, f)
-                                                for f in filters["label"]):
-                continue
-            out.append(network_json(net, endpoints))
-        return json_response(out)
+async def inspect(engine: Engine, req: Request) -> Response:
+    net = await trio.to_thread.run_sync(engine.networks.get, req.params["id"])
+    endpoints = await trio.to_thread.run_sync(engine.networks.endpoints)
+    return json_response(network_json(net, endpoints))
 
-    async def inspect(req: Request) -> Response:
-        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
-        endpoints = await trio.to_thread.run_sync(nets.endpoints)
-        return json_response(network_json(net, endpoints))
 
-    async def remove(req: Request) -> Response:
-        # the network is gone for every API call from here on; its rules and bridge finish
-        # going on a background thread (NetworkManager.remove)
-        await trio.to_thread.run_sync(lambda: nets.remove(req.params["id"], background=True))
-        return empty_response(204)
+async def remove(engine: Engine, req: Request) -> Response:
+    # the network is gone for every API call from here on; its rules and bridge finish going
+    # on a background thread (NetworkManager.remove)
+    await trio.to_thread.run_sync(lambda: engine.networks.remove(req.params["id"],
+                                                                 background=True))
+    return empty_response(204)
 
-    async def prune(req: Request) -> Response:
-        endpoints = await trio.to_thread.run_sync(nets.endpoints)
-        used = {ep.network_id for ep in endpoints}
-        configured = {name for rec in mgr.store.all() for name in
-                      [rec.config.network_mode, *rec.config.endpoints]}
-        deleted = []
-        for net in await trio.to_thread.run_sync(nets.list):
-            if net.id in used or net.name in configured or net.name == "bridge":
-                continue
-            await trio.to_thread.run_sync(lambda: nets.remove(net.id, background=True))
-            deleted.append(net.name)
-        return json_response({"NetworksDeleted": deleted})
 
-    async def connect(req: Request) -> Response:
-        body = req.json({}) or {}
-        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
-        rec = mgr.get(str(body.get("Container") or ""))
-        cfg = body.get("EndpointConfig") or {}
-        check_endpoint(cfg, "EndpointConfig", net.name)
-        await mgr.connect_network(rec.id, net.name, cfg)
-        return Response(200, b"", None)
+async def prune(engine: Engine, req: Request) -> Response:
+    nets = engine.networks
+    endpoints = await trio.to_thread.run_sync(nets.endpoints)
+    used = {ep.network_id for ep in endpoints}
+    configured = {name for rec in engine.manager.store.all() for name in
+                  [rec.config.network_mode, *rec.config.endpoints]}
+    deleted = []
+    for net in await trio.to_thread.run_sync(nets.list):
+        if net.id in used or net.name in configured or net.name == "bridge":
+            continue
+        await trio.to_thread.run_sync(lambda: nets.remove(net.id, background=True))
+        deleted.append(net.name)
+    return json_response({"NetworksDeleted": deleted})
 
-    async def disconnect(req: Request) -> Response:
-        body = req.json({}) or {}
-        net = await trio.to_thread.run_sync(nets.get, req.params["id"])
-        rec = mgr.get(str(body.get("Container") or ""))
-        await mgr.disconnect_network(rec.id, net.name)
-        return Response(200, b"", None)
 
+async def connect(engine: Engine, req: Request) -> Response:
+    body = req.json({}) or {}
+    net = await trio.to_thread.run_sync(engine.networks.get, req.params["id"])
+    rec = engine.manager.get(str(body.get("Container") or ""))
+    cfg = body.get("EndpointConfig") or {}
+    check_endpoint(cfg, "EndpointConfig", net.name, at_create=False)
+    await engine.manager.connect_network(rec.id, net.name, cfg)
+    return Response(200, b"", None)
+
+
+async def disconnect(engine: Engine, req: Request) -> Response:
+    body = req.json({}) or {}
+    net = await trio.to_thread.run_sync(engine.networks.get, req.params["id"])
+    rec = engine.manager.get(str(body.get("Container") or ""))
+    await engine.manager.disconnect_network(rec.id, net.name)
+    return Response(200, b"", None)
+
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/networks/create", create),
+    ("POST", "/networks/prune", prune),
+    ("GET", "/networks", list_networks),
+    ("GET", "/networks/{id}", inspect),
+    ("DELETE", "/networks/{id}", remove),
+    ("POST", "/networks/{id}/connect", connect),
+    ("POST", "/networks/{id}/disconnect", disconnect),
+)
+
+
+def register(router: Router, engine: Engine) -> None:
     add = adder(router)
-    add("POST", "/networks/create", create)
-    add("POST", "/networks/prune", prune)
-    add("GET", "/networks", list_)
-    add("GET", "/networks/{id}", inspect)
-    add("DELETE", "/networks/{id}", remove)
-    add("POST", "/networks/{id}/connect", connect)
-    add("POST", "/networks/{id}/disconnect", disconnect)
-    _ = (_aliases, _ip, NotFound)
+    for method, template, handler in ROUTES:
+        add(method, template, lambda req, h=handler: h(engine, req))

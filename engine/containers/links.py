@@ -1,7 +1,7 @@
 """Container links on user-defined networks: `target:alias` makes `alias` resolve, for the
 linking container only, to the target container (by its name on the networks they share), as
 Docker's resolver does. Legacy links on the default bridge (environment variables, /etc/hosts
-entries) are not offered: engine.containers.unsupported refuses them. Pure."""
+entries) are engine.containers.legacylinks. Pure."""
 from __future__ import annotations
 
 from typing import Any

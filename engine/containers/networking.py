@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from engine.containers import setup
+from engine.containers import legacylinks
+from engine.containers.legacylinks import LinkTarget
 from engine.containers.links import links_of
-from engine.errors import BadParameter
+from engine.containers.model import ContainerState
+from engine.errors import BadParameter, Conflict
 from engine.runtime.steptime import step
 from netbridge import shapes
 
@@ -46,6 +49,73 @@ def _ip(cfg: dict) -> str | None:
     return ipam.get("IPv4Address") or None
 
 
+def _mac(cfg: dict, body: dict | None = None) -> str | None:
+    """The endpoint's chosen MAC: its own MacAddress, else (primary network only) the
+    container's Config.MacAddress, as Docker before API 1.44."""
+    mac = cfg.get("MacAddress") or ((body or {}).get("MacAddress"))
+    return str(mac) if mac else None
+
+
+def legacy_targets(mgr: ContainerManager, rec: ContainerRecord) -> list[LinkTarget]:
+    """The running targets of `rec`'s legacy links with their default-bridge addresses; a
+    missing, stopped or not-on-the-bridge target fails the start, naming it (Docker's words)."""
+    links = legacylinks.legacy_links(rec.config.body, wanted_networks(rec)[0][0])
+    if not links:
+        return []
+    nets = mgr.networks
+    bridge = next((n for n in nets.list() if n.name == DEFAULT_NETWORK), None)
+    on_bridge = {ep.container_id: ep.ip for ep in nets.endpoints()
+                 if bridge is not None and ep.network_id == bridge.id}
+    out = []
+    for target, alias in links:
+        other = _find_record(mgr, target)
+        if other is None:
+            raise BadParameter(f"could not get container for {target}: No such container: "
+                               f"{target}")
+        if other.state.status is not ContainerState.RUNNING:
+            raise Conflict(f"Cannot link to a non running container: /{other.name} AS "
+                           f"/{rec.name}/{alias}")
+        if other.id not in on_bridge:
+            raise BadParameter(f"Cannot link to /{other.name}, as it does not belong to the "
+                               "default network")
+        out.append(LinkTarget(alias=alias, name=other.name,
+                              hostname=other.config.hostname or other.short_id,
+                              ip=on_bridge[other.id], env=tuple(other.config.env),
+                              exposed=tuple(other.config.exposed_ports)))
+    return out
+
+
+def link_environment(mgr: ContainerManager, rec: ContainerRecord) -> tuple[str, ...]:
+    """The variables `rec`'s legacy links add to its PID 1 (worker thread, before the start);
+    nothing without legacy links."""
+    if mgr.networks is None:
+        return ()
+    return tuple(v for t in legacy_targets(mgr, rec) for v in legacylinks.link_env(rec.name, t))
+
+
+def _find_record(mgr: ContainerManager, ref: str) -> ContainerRecord | None:
+    records = mgr.store._records
+    return records.get(ref) or next(
+        (r for r in records.values() if ref in (r.name, r.short_id)), None)
+
+
+def network_create_args(body: dict) -> dict[str, Any]:
+    """NetworkManager.create's keyword arguments from a POST /networks/create body (already
+    through unsupported.check_network_create: at most one IPv4 IPAM config)."""
+    configs = (body.get("IPAM") or {}).get("Config") or [{}]
+    first = configs[0] if isinstance(configs[0], dict) else {}
+    aux = first.get("AuxiliaryAddresses") or {}
+    if not isinstance(aux, dict) or not all(isinstance(v, str) for v in aux.values()):
+        raise BadParameter("IPAM.Config[0].AuxiliaryAddresses: expected a map of names to "
+                           "addresses")
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise BadParameter("Labels: expected a map of strings")
+    return {"subnet": first.get("Subnet") or None, "gateway": first.get("Gateway") or None,
+            "ip_range": first.get("IPRange") or None, "aux_addresses": dict(aux),
+            "internal": bool(body.get("Internal")), "labels": labels}
+
+
 async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: int,
                             out: dict[str, dict]) -> None:
     """before_exec: veths into PID 1's netns, ports published, /etc/hosts + resolv.conf filled.
@@ -73,6 +143,7 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
             # making the veth); otherwise publish() below does
             ep = nets.connect(name, rec.id, netns, container_name=rec.name,
                               aliases=_aliases(cfg), ip=_ip(cfg), ifname=f"eth{i}",
+                              mac=_mac(cfg, rec.config.body if i == 0 else None),
                               publish=specs if i == 0 else ())
         own_ips.append(ep.ip)
         if getattr(ep, "dns_server", "") and ep.dns_server not in dns:
@@ -80,8 +151,12 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
     if specs and not nets.ports(rec.id):
         with step("net.publish", rec.short_id):
             nets.publish(rec.id, specs)
+    targets = legacy_targets(mgr, rec)
     with step("net.etc_files", rec.short_id):
         setup.write_etc_files(rec, own_ips[:1], dns or None)
+        if targets:   # appended in place: the bind mount holds this inode
+            with open(rec.dir / "hosts", "a") as f:
+                f.write("".join(line + "\n" for line in legacylinks.hosts_lines(targets)))
     return networks_json(mgr, rec)
 
 
@@ -93,8 +168,7 @@ def dns_links(mgr: ContainerManager, cid: str) -> dict[str, str]:
         return {}
     out = {}
     for alias, target in links_of(rec.config.body).items():
-        other = mgr.store._records.get(target) or next(
-            (r for r in mgr.store._records.values() if target in (r.name, r.short_id)), None)
+        other = _find_record(mgr, target)
         out[alias] = (other.name if other is not None else target).lower()
     return out
 

@@ -1,13 +1,15 @@
 """Request fields Docker honours and this engine does not: each is refused with a one-line 400
-naming it, never accepted and silently ignored (a client that asked for a MAC address, a
-shared mount or an address range would otherwise run with something else). docs/compat.md
-lists them. Pure checks over request bodies."""
+naming it, never accepted and silently ignored (a client that asked for IPv6 or a shared mount
+would otherwise run with something else). docs/compat.md lists them. Pure checks over request
+bodies."""
 from __future__ import annotations
 
 from typing import Any
 
 from engine.containers.links import DEFAULT_BRIDGE, parse_link
 from engine.errors import BadParameter
+from netbridge.errors import InvalidRequest
+from netbridge.ipam import valid_mac
 
 # The one runtime there is goes by Docker's name for its default, `runc`: clients name it
 # (docker-py's create with runtime="runc") and read it back from inspect and /info; `pycompose`
@@ -15,28 +17,39 @@ from engine.errors import BadParameter
 DEFAULT_RUNTIME = "runc"
 RUNTIMES = ("", DEFAULT_RUNTIME, "pycompose")
 _PROPAGATION = ("shared", "rshared", "slave", "rslave")
-LEGACY = ("legacy links on the default bridge network (environment variables, /etc/hosts "
-          "entries) are not supported; on a user-defined network a link makes its alias "
-          "resolve to the target")
+IPV6 = ("IPv6 is not supported: this engine's networks are IPv4 only (docs/compat.md, "
+        "\"Deliberate differences\")")
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:
     return list(value.items()) if isinstance(value, dict) else []
 
 
-def check_endpoint(cfg: Any, where: str, network: str = "") -> None:
+def check_mac(value: Any, where: str) -> None:
+    """A chosen MAC address: a unicast Ethernet address (netbridge's rule, our error)."""
+    try:
+        valid_mac(value if isinstance(value, str) else repr(value))
+    except InvalidRequest as exc:
+        raise BadParameter(f"{where}: {exc.message}") from None
+
+
+def check_endpoint(cfg: Any, where: str, network: str = "", *, at_create: bool = True) -> None:
     """One EndpointSettings (create's EndpointsConfig entry, or network connect's) for
     `network`."""
     if not isinstance(cfg, dict):
         return
     if cfg.get("Links"):
-        if network in DEFAULT_BRIDGE:
-            raise BadParameter(f"{where}.Links: {LEGACY}")
+        if network in DEFAULT_BRIDGE and not at_create:
+            # legacy links are made when the linking container starts, from its create body
+            raise BadParameter(f"{where}.Links: links on the default bridge network are given "
+                               "at container create (HostConfig.Links), not by network connect")
         for i, text in enumerate(cfg["Links"] if isinstance(cfg["Links"], list) else [None]):
             parse_link(text, f"{where}.Links[{i}]")
     if cfg.get("MacAddress"):
-        raise BadParameter(f"{where}.MacAddress: a chosen MAC address is not supported (each "
-                           "endpoint's MAC derives from its IP address)")
+        check_mac(cfg["MacAddress"], f"{where}.MacAddress")
+    ipam = cfg.get("IPAMConfig") if isinstance(cfg.get("IPAMConfig"), dict) else {}
+    if ipam.get("IPv6Address"):
+        raise BadParameter(f"{where}.IPAMConfig.IPv6Address: {IPV6}")
     opts = cfg.get("DriverOpts")
     # Docker's bridge driver acts on its own keys only and keeps the others (inspect echoes
     # them): so do we, but its own keys (interface name, sysctls) we do not honour
@@ -48,13 +61,13 @@ def check_endpoint(cfg: Any, where: str, network: str = "") -> None:
 def check_create(body: dict) -> None:
     host = body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else {}
     if body.get("MacAddress"):
-        raise BadParameter("Config.MacAddress: a chosen MAC address is not supported (each "
-                           "endpoint's MAC derives from its IP address)")
+        check_mac(body["MacAddress"], "Config.MacAddress")
     mode = host.get("NetworkMode") or ""
     if host.get("Links"):
-        if mode in DEFAULT_BRIDGE or mode in ("host", "none") or str(mode).startswith(
-                "container:"):
-            raise BadParameter(f"HostConfig.Links: {LEGACY}")
+        if mode in ("host", "none") or str(mode).startswith("container:"):
+            kind = "container" if str(mode).startswith("container:") else mode
+            raise BadParameter(f"HostConfig.Links: conflicting options: {kind} type networking "
+                               "can't be used with links")
         for i, text in enumerate(host["Links"] if isinstance(host["Links"], list) else [None]):
             parse_link(text, f"HostConfig.Links[{i}]")
     runtime = host.get("Runtime") or ""
@@ -81,7 +94,7 @@ def check_create(body: dict) -> None:
 
 def check_network_create(body: dict) -> None:
     if body.get("EnableIPv6"):
-        raise BadParameter("EnableIPv6: IPv6 networks are not supported (IPv4 only)")
+        raise BadParameter(f"EnableIPv6: {IPV6}")
     ipam = body.get("IPAM") if isinstance(body.get("IPAM"), dict) else {}
     if (ipam.get("Driver") or "default") != "default":
         raise BadParameter(f"IPAM.Driver: unsupported IPAM driver {ipam['Driver']!r} "
@@ -89,19 +102,16 @@ def check_network_create(body: dict) -> None:
     if ipam.get("Options"):
         raise BadParameter("IPAM.Options: IPAM driver options are not supported")
     configs = ipam.get("Config") or []
+    for i, cfg in enumerate(configs if isinstance(configs, list) else []):
+        if not isinstance(cfg, dict):
+            continue
+        aux = cfg.get("AuxiliaryAddresses")
+        values = [("Subnet", cfg.get("Subnet")), ("Gateway", cfg.get("Gateway")),
+                  ("IPRange", cfg.get("IPRange"))] + \
+            [(f"AuxiliaryAddresses[{k!r}]", v) for k, v in _items(aux)]
+        for key, value in values:
+            if ":" in str(value or ""):
+                raise BadParameter(f"IPAM.Config[{i}].{key} {value}: {IPV6}")
     if len(configs) > 1:
         raise BadParameter("IPAM.Config: one subnet per network is supported (IPv4 only), "
                            f"got {len(configs)}")
-    for i, cfg in enumerate(configs):
-        if not isinstance(cfg, dict):
-            continue
-        for key in ("Subnet", "Gateway", "IPRange"):
-            if ":" in str(cfg.get(key) or ""):
-                raise BadParameter(f"IPAM.Config[{i}].{key}: IPv6 addresses are not supported "
-                                   f"(IPv4 only): {cfg[key]}")
-        if cfg.get("IPRange"):
-            raise BadParameter(f"IPAM.Config[{i}].IPRange: allocating from a sub-range is not "
-                               "supported (addresses come from the whole subnet)")
-        if cfg.get("AuxiliaryAddresses"):
-            raise BadParameter(f"IPAM.Config[{i}].AuxiliaryAddresses: reserved auxiliary "
-                               "addresses are not supported")

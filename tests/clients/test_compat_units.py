@@ -196,8 +196,12 @@ def test_fields_we_do_not_honour_are_refused_by_name():
     from engine.errors import BadParameter
 
     refused = [
-        ({"MacAddress": "02:42:ac:11:00:02"}, "Config.MacAddress"),
-        ({"HostConfig": {"Links": ["db:database"]}}, "HostConfig.Links"),
+        ({"MacAddress": "01:00:5e:00:00:01"}, "Config.MacAddress: invalid MAC address"),
+        ({"MacAddress": "02:42:ac:11:00"}, "Config.MacAddress: invalid MAC address"),
+        ({"HostConfig": {"NetworkMode": "host", "Links": ["db:database"]}},
+         "HostConfig.Links: conflicting options: host type networking"),
+        ({"NetworkingConfig": {"EndpointsConfig": {"n": {"IPAMConfig": {
+            "IPv6Address": "fd00::5"}}}}}, "IPv6Address: IPv6 is not supported"),
         ({"HostConfig": {"Runtime": "crun"}}, "Unknown runtime specified crun"),
         ({"HostConfig": {"Binds": ["/tmp:/mnt:ro,rshared"]}}, "bind propagation rshared"),
         ({"HostConfig": {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/m",
@@ -216,22 +220,28 @@ def test_fields_we_do_not_honour_are_refused_by_name():
         "Links": None}, "NetworkingConfig": {"EndpointsConfig": {"default": {
             "MacAddress": "", "DriverOpts": None, "Links": None},
             "other": {"DriverOpts": {"key1": "a"}}}}})
-    with pytest.raises(BadParameter, match="EndpointConfig.MacAddress"):
-        check_endpoint({"MacAddress": "02:00:00:00:00:01"}, "EndpointConfig")
+    # a chosen MAC is honoured (a valid one passes), a bad one is refused naming the field
+    check_endpoint({"MacAddress": "02:00:00:00:00:01"}, "EndpointConfig")
+    check_create({"Image": "busybox", "MacAddress": "92:d0:c6:0a:29:33"})
+    with pytest.raises(BadParameter, match="EndpointConfig.MacAddress: invalid MAC"):
+        check_endpoint({"MacAddress": "nope"}, "EndpointConfig")
     for body, message in [
-            ({"EnableIPv6": True}, "EnableIPv6"),
-            ({"IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "IPv6 addresses"),
-            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.0/25"}]}},
-             "IPRange"),
+            ({"EnableIPv6": True}, "EnableIPv6: IPv6 is not supported"),
+            ({"IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "Subnet fd00::/64: IPv6 is not"),
+            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "IPRange": "fd00::/80"}]}},
+             "IPRange fd00::/80: IPv6 is not supported"),
             ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24",
-                                   "AuxiliaryAddresses": {"r": "10.9.0.5"}}]}},
-             "AuxiliaryAddresses"),
+                                   "AuxiliaryAddresses": {"r": "fd00::5"}}]}},
+             r"AuxiliaryAddresses\['r'\] fd00::5: IPv6"),
+            ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}, {"Subnet": "fd00::/64"}]}},
+             r"Config\[1\].Subnet fd00::/64: IPv6 is not supported"),
             ({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}, {"Subnet": "10.9.1.0/24"}]}},
              "one subnet")]:
         with pytest.raises(BadParameter, match=message):
             check_network_create({"Name": "n", **body})
-    check_network_create({"Name": "n", "IPAM": {"Driver": "default",
-                                                "Config": [{"Subnet": "10.9.0.0/24"}]}})
+    check_network_create({"Name": "n", "IPAM": {"Driver": "default", "Config": [
+        {"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.0/25",
+         "AuxiliaryAddresses": {"r": "10.9.0.5"}}]}})
 
 
 def test_links_parse_and_rename_a_query_for_the_linker():
@@ -250,11 +260,14 @@ def test_links_parse_and_rename_a_query_for_the_linker():
             "NetworkingConfig": {"EndpointsConfig": {"pcnet": {"Links": ["cache:c"]}}}}
     check_create({"Image": "busybox", **body})
     assert links_of(body) == {"database": "db", "c": "cache"}
-    with pytest.raises(BadParameter, match="legacy links on the default bridge"):
-        check_create({"Image": "busybox", "HostConfig": {"Links": ["db:x"]}})
-    with pytest.raises(BadParameter, match="legacy links"):
-        check_create({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
-            "bridge": {"Links": ["db:x"]}}}})
+    # legacy links on the default bridge are taken at create (made when the linker starts);
+    # network connect cannot add them
+    check_create({"Image": "busybox", "HostConfig": {"Links": ["db:x"]}})
+    check_create({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "bridge": {"Links": ["db:x"]}}}})
+    from engine.containers.unsupported import check_endpoint
+    with pytest.raises(BadParameter, match="at container create"):
+        check_endpoint({"Links": ["db:x"]}, "EndpointConfig", "bridge", at_create=False)
     table = dns.NameTable()
     table.add("e1", ["db"], "10.0.1.5")
     query = dns.build_query(5, "database")

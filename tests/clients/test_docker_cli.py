@@ -254,15 +254,15 @@ def test_group_add_gives_supplementary_groups_to_the_process_and_execs(docker):
 
 
 def test_what_we_do_not_honour_is_a_one_line_refusal(docker):
-    for args, says in [(["--link", "x:y"], b"HostConfig.Links"),
+    for args, says in [(["--network", "host", "--link", "x:y"], b"HostConfig.Links"),
                        (["-v", "/tmp:/mnt:rshared"], b"bind propagation rshared"),
                        (["--runtime", "crun"], b"Unknown runtime specified crun")]:
         r = docker.run("run", "--rm", *args, "busybox", "true", check=False)
         assert r.returncode == 125 and says in r.stderr, r.stderr
         assert b"Traceback" not in r.stderr
     r = docker.run("network", "create", "--subnet", "10.239.7.0/24", "--ip-range",
-                   "10.239.7.0/25", "pcrange", check=False)
-    assert r.returncode == 1 and b"IPRange" in r.stderr
+                   "10.239.8.0/25", "pcrange", check=False)
+    assert r.returncode == 1 and b"doesn't contain ip-range" in r.stderr
     r = docker.run("network", "create", "--ipv6", "pcsix", check=False)
     assert r.returncode == 1 and b"IPv6" in r.stderr
     assert "pcrange" not in docker.out("network", "ls", "--format", "{{.Name}}").split()

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from engine.errors import Conflict
+from netbridge.errors import Conflict
 from netbridge import firewall, netlink
 from netbridge.ports import PortSpec
 

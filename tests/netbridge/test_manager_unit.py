@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import BadParameter, Conflict, NotFound
+from netbridge.errors import Conflict, InvalidRequest, NotFound
 from netbridge import manager as manager_mod
 from netbridge.manager import NetworkManager
 from netbridge.ports import PortSpec
@@ -174,7 +174,7 @@ def test_lookup_errors(tmp_path, kernel):
     assert m.get(net.id[:6]) == net
     with pytest.raises(NotFound, match="network zz not found"):
         m.get("zz")
-    with pytest.raises(BadParameter, match="--gateway needs --subnet"):
+    with pytest.raises(InvalidRequest, match="--gateway needs --subnet"):
         m.create("b", gateway="10.231.9.1")
     m.connect("a", "c" * 64, "/proc/1/ns/net", container_name="x")
     with pytest.raises(Conflict, match="network a id .* has active endpoints"):
@@ -189,10 +189,10 @@ def test_default_network_is_made_on_first_use(tmp_path, kernel):
 
 
 def test_corrupt_state_is_a_clear_error(tmp_path):
-    from engine.errors import EngineError
+    from netbridge.errors import HostFailure
 
     (tmp_path / "netbridge.json").write_text("{not json")
-    with pytest.raises(EngineError, match="cannot read network state .*netbridge.json"):
+    with pytest.raises(HostFailure, match="cannot read network state .*netbridge.json"):
         NetworkManager(tmp_path, "10.231.0.0/16")
 
 

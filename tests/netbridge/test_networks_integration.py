@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from engine.errors import BadParameter, Conflict, NotFound
 from netbridge import dns, firewall, netlink
+from netbridge.errors import Conflict, InvalidRequest, NotFound
 from netbridge.manager import NetworkManager
 
 from .conftest import POOL, ManagerHarness
@@ -155,9 +155,11 @@ def test_errors_name_the_network(harness, make_netns):
         m.connect("busy", "a" * 64, ns.path, container_name="x")
     with pytest.raises(Conflict, match="overlaps"):
         m.create("clash", subnet=m.get("busy").subnet)
-    with pytest.raises(BadParameter, match="invalid network name"):
-        m.create("-bad name")
-    with pytest.raises(BadParameter, match="gateway"):
+    with pytest.raises(InvalidRequest, match="invalid network name: name is empty"):
+        m.create("  ")
+    with pytest.raises(InvalidRequest, match="predefined host network"):
+        m.create("host")
+    with pytest.raises(InvalidRequest, match="gateway"):
         m.create("gw", subnet="10.231.200.0/24", gateway="10.231.201.1")
     with pytest.raises(NotFound, match="not connected"):
         m.disconnect("busy", "f" * 64)
@@ -246,7 +248,7 @@ def test_connect_survives_a_bridge_recreated_behind_our_back(harness, make_netns
 
 
 def test_networks_come_from_the_callers_pool(harness):
-    with pytest.raises(BadParameter, match="address pool"):
+    with pytest.raises(InvalidRequest, match="address pool"):
         NetworkManager(harness.manager._store.dir / "other", "not-a-pool")
     assert harness.manager.create("p").subnet.startswith(POOL.split(".0.0/")[0] + ".")
 

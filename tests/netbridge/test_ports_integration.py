@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import BadParameter, Conflict
+from netbridge.errors import Conflict, InvalidRequest
 from netbridge import firewall
 from netbridge.ports import PortSpec
 
@@ -131,9 +131,9 @@ def test_publish_needs_a_routable_endpoint(harness, make_netns):
     m.create("closed", internal=True)
     ns = make_netns()
     m.connect("closed", "a" * 64, ns.path, container_name="x")
-    with pytest.raises(BadParameter, match="no endpoint on a non-internal network"):
+    with pytest.raises(InvalidRequest, match="no endpoint on a non-internal network"):
         m.publish("a" * 64, ["8080"])
-    with pytest.raises(BadParameter):
+    with pytest.raises(InvalidRequest):
         m.publish("a" * 64, ["nonsense"])
 
 

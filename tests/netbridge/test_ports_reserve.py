@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from engine.errors import Conflict
+from netbridge.errors import Conflict
 from netbridge.ports import PortSpec, reserve
 
 

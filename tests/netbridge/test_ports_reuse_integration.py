@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from engine.errors import Conflict
+from netbridge.errors import Conflict
 
 from .test_networks_integration import start_httpd, wait_listening
 from .test_ports_integration import UDP_ECHO, free_port, http_get, udp_roundtrip

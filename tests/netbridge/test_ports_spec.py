@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import BadParameter
+from netbridge.errors import InvalidRequest
 from netbridge.ports import PortSpec, parse_port_spec, specs_from_docker
 
 
@@ -32,7 +32,7 @@ def test_port_specs(text, expected):
     ("[::1]:80:80", "IPv6"),
 ])
 def test_bad_port_specs_name_the_problem(text, message):
-    with pytest.raises(BadParameter, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         parse_port_spec(text)
 
 

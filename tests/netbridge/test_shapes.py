@@ -31,3 +31,12 @@ def test_endpoint_settings_and_ports():
                                PortBinding(80, "tcp", "127.0.0.1", 8081, "10.231.0.2")])
     assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
                                 {"HostIp": "127.0.0.1", "HostPort": "8081"}]}
+
+
+def test_ipam_config_shows_range_and_auxiliary_addresses_only_when_set():
+    from dataclasses import replace
+
+    ranged = replace(NET, ip_range="10.231.0.128/25", aux_addresses={"router": "10.231.0.2"})
+    assert shapes.network_json(ranged, [])["IPAM"]["Config"] == [
+        {"Subnet": "10.231.0.0/24", "IPRange": "10.231.0.128/25", "Gateway": "10.231.0.1",
+         "AuxiliaryAddresses": {"router": "10.231.0.2"}}]
