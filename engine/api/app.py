@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from engine.api import (routes_containers, routes_explain, routes_files, routes_images,
-                        routes_system, routes_volumes)
+from engine.api import (routes_auth, routes_containers, routes_explain, routes_files,
+                        routes_images, routes_system, routes_volumes)
 from engine.api.context import Engine
 from engine.api.router import Router
 
@@ -14,6 +14,7 @@ def build_router(engine: Engine) -> Router:
     routes_system.register(router, engine)
     routes_containers.register(router, engine)
     routes_images.register(router, engine)
+    routes_auth.register(router, engine)
     routes_volumes.register(router, engine)
     if engine.networks is not None:
         from engine.api import routes_networks

@@ -10,17 +10,13 @@ from __future__ import annotations
 from engine.api.validate import (ANY, BOOL, EMPTY, INT, Q_BOOL, Q_FILTERS, Q_INT, Q_JSON_MAP,
                                  Q_STR, Q_TIME, STR_SLICE, STRING, STRING_MAP, STRINGS, UINT16,
                                  UINT32, Endpoint, ListOf, MapOf, Obj, OneOf, Query)
+from engine.jsonshape import HEALTHCHECK   # an image config holds one too (images/configcheck)
 
 # sizes: bytes, or a string with a unit (our model's parse_bytes)
 SIZE = OneOf((INT, STRING), "int64")
 TERM_SIZE = Query("int", 0, 0xFFFF)      # resize h/w: a winsize field is 16 bits
 
 # -- containers -----------------------------------------------------------------------------
-
-HEALTHCHECK = Obj("container.HealthConfig", {
-    "Test": STR_SLICE, "Interval": INT, "Timeout": INT, "StartPeriod": INT,
-    "StartInterval": INT, "Retries": INT,
-})
 
 ENDPOINT_SETTINGS = Obj("network.EndpointSettings", {
     "IPAMConfig": Obj("network.EndpointIPAMConfig", {
@@ -191,6 +187,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/exec/{id}/resize"): _e(**_RESIZE),
     # images (load/import bodies are tarballs: checked by the archive code, not here)
     ("POST", "/auth"): _e(AUTH),
+    ("DELETE", "/pycompose/auth"): _e(serveraddress=Q_STR),
     ("POST", "/images/prune"): _e(**_F),
     ("GET", "/images/{name:path}/history"): _e(),
     ("POST", "/images/{name:path}/push"): _e(tag=Q_STR),

@@ -1,4 +1,10 @@
-"""The engine API client (Docker Engine API v1.41 over the engine's unix socket).
+"""The client side: what talks to the engine daemon only through its API (Docker Engine API
+v1.41 over the engine's unix socket), never by importing the daemon's packages (.importlinter).
+
+    api, http, streams   the API client (one method per endpoint)
+    autostart            starting the daemon when its socket does not answer
+    build                packing a build context (.dockerignore) for POST /build; bootstrap
+    cli/                 the engine verbs: pycompose container|image|volume|network|engine|...
 
     from engine.client import Client
     client = Client.from_env()            # starts the daemon if it is not running
@@ -6,7 +12,8 @@
 """
 from __future__ import annotations
 
-from engine.client.api import API_VERSION, Client
+from engine.client.api import API_VERSION, Client, engine_root
 from engine.client.streams import STDERR, STDIN, STDOUT, FrameDecoder, Hijacked
 
-__all__ = ["API_VERSION", "Client", "FrameDecoder", "Hijacked", "STDERR", "STDIN", "STDOUT"]
+__all__ = ["API_VERSION", "Client", "FrameDecoder", "Hijacked", "STDERR", "STDIN", "STDOUT",
+           "engine_root"]

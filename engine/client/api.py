@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -41,6 +42,14 @@ def _params(params: dict[str, Any] | None) -> str:
         else:
             items.append((key, str(value)))
     return "?" + urlencode(items) if items else ""
+
+
+def engine_root(env: dict[str, str] | None = None) -> Path:
+    """The engine's state root ($PYCOMPOSE_ROOT). Only the engine writes its own files there;
+    a client tool may keep files of its own beside them, in a directory of its own."""
+    from engine.config import EngineConfig
+
+    return EngineConfig.from_env(env).root
 
 
 class Client:
@@ -355,6 +364,17 @@ class Client:
         response = self.request("POST", "/images/load", {"quiet": True}, body=source,
                                 headers={"Content-Type": "application/x-tar"})
         return list(json_messages(response))
+
+    def login(self, server: str, username: str, password: str) -> str:
+        """POST /auth: the engine checks the credentials with the registry and keeps them."""
+        answer = self._json("POST", "/auth", json_body={
+            "username": username, "password": password, "serveraddress": server})
+        return (answer or {}).get("Status") or "Login Succeeded"
+
+    def logout(self, server: str) -> tuple[str, bool]:
+        """(registry host, whether credentials were stored for it), removing them."""
+        answer = self._json("DELETE", "/pycompose/auth", {"serveraddress": server}) or {}
+        return str(answer.get("ServerAddress") or server), bool(answer.get("Removed"))
 
     def save_images(self, refs: list[str]) -> Iterator[bytes]:
         response = self.request("GET", "/images/get", {"names": refs})  # errors raise here

@@ -187,6 +187,20 @@ def test_login_needs_credentials_without_a_terminal(engine):
     assert "--password-stdin" in r.stderr
 
 
+def test_logout_goes_through_the_engine_which_owns_the_credentials(engine):
+    creds = engine.root / "images" / "auth.json"
+    before = creds.read_bytes() if creds.exists() else None
+    r = engine.cli("logout", "https://127.0.0.1:1/v2/")
+    assert (r.returncode, r.stdout) == (0, "Not logged in to 127.0.0.1:1\n"), r.stderr
+    assert (creds.read_bytes() if creds.exists() else None) == before
+
+
+def test_an_unknown_bootstrap_variant_is_refused_by_the_engine_in_one_line(engine):
+    r = engine.cli("image", "bootstrap", "pcvariant:test", "--variant", "fat", timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "invalid variant 'fat'" in r.stderr, r.stderr
+
+
 def test_prune_removes_dangling_images(engine, tmp_path):
     ctx = tmp_path / "p"
     ctx.mkdir()

@@ -1,9 +1,11 @@
 """`pycompose login` / `pycompose logout`: registry credentials the engine uses to pull and push.
 
-The engine keeps them (engine/images/auth.py: Docker's config.json shape, mode 0600) in its state
-root, since the engine, not the CLI, talks to registries. Login asks the engine's POST /auth to
-check them against the registry and store them; an engine without that route gets the same done
-here, with the engine's own auth module on the engine's credentials file.
+The line between client and engine state: what lives in the engine's state root is written by
+the engine only, through the API. The engine, not the CLI, talks to registries (compose's pulls
+and builds go through it), so it keeps the credentials (engine/images/auth.py, 0600, in its root)
+and this CLI only asks: login is Docker's POST /auth (check with the registry, then store),
+logout is DELETE /pycompose/auth (Docker has no such route: its CLI keeps the credentials in its
+own ~/.docker/config.json, client state, which we have none of).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Optional
 import typer
 
 from engine.client.cli.app import COMMAND_SETTINGS
-from engine.errors import BadParameter, EngineError, NotFound, PycomposeError
+from engine.errors import BadParameter, EngineError, PycomposeError
 
 
 class LoginFailed(PycomposeError):
@@ -34,30 +36,10 @@ def read_password(password: str | None, password_stdin: bool, stdin=None) -> str
     return password
 
 
-def credential_store():
-    """The engine's credential file ($PYCOMPOSE_ROOT/images/auth.json)."""
-    from engine.config import EngineConfig
-    from engine.images.auth import CredentialStore
-
-    return CredentialStore(EngineConfig.from_env().root / "images" / "auth.json")
-
-
-def _login(server: str, username: str, password: str) -> str:
-    from engine.client.cli.app import get_client
-    from engine.images import transfer
-
-    client = get_client()
-    try:
-        response = client.request("POST", "/auth", json_body={
-            "username": username, "password": password, "serveraddress": server})
-    except NotFound:
-        response = None   # an engine without POST /auth: check and store them here
-    if response is not None:
-        import json
-
-        data = response.read()
-        return (json.loads(data) if data else {}).get("Status") or "Login Succeeded"
-    return transfer.login(credential_store(), server, username, password)
+def display_host(server: str) -> str:
+    """The registry as the user named it, for messages (the engine keeps the canonical key)."""
+    text = server.strip().removeprefix("https://").removeprefix("http://")
+    return text.split("/", 1)[0] or "docker.io"
 
 
 def login(server: Optional[str] = typer.Argument(None, help="Registry host[:port] "
@@ -69,9 +51,9 @@ def login(server: Optional[str] = typer.Argument(None, help="Registry host[:port
     """Log in to a registry: check the credentials and store them for pull and push."""
     import getpass
 
-    from engine.images.transfer import server_host
+    from engine.client.cli.app import get_client
 
-    host = server_host(server or "")
+    host = display_host(server or "")
     secret = read_password(password, password_stdin)
     if username is None:
         if not sys.stdin.isatty() or password_stdin:
@@ -87,17 +69,17 @@ def login(server: Optional[str] = typer.Argument(None, help="Registry host[:port
         print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
               file=sys.stderr)
     try:
-        print(_login(host, username, secret))
+        print(get_client().login(server or "", username, secret))
     except EngineError as e:   # the registry said no, or could not be reached
         raise LoginFailed(f"login to {host} failed: {e.message}") from None
 
 
 def logout(server: Optional[str] = typer.Argument(None, help="Registry host[:port].")) -> None:
     """Forget the stored credentials for a registry."""
-    from engine.images.transfer import server_host
+    from engine.client.cli.app import get_client
 
-    host = server_host(server or "")
-    if credential_store().remove(host):
+    host, removed = get_client().logout(server or "")
+    if removed:
         print(f"Removing login credentials for {host}")
     else:
         print(f"Not logged in to {host}")
