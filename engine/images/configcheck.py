@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 
-from engine.api.shapes import HEALTHCHECK
-from engine.api.validate import (BOOL, EMPTY, STR_SLICE, STRING, STRING_MAP, STRINGS, BadShape,
-                                 ListOf, MapOf, Obj, check)
 from engine.errors import BadParameter
+from engine.jsonshape import (BOOL, EMPTY, HEALTHCHECK, STR_SLICE, STRING, STRING_MAP, STRINGS,
+                              BadShape, ListOf, MapOf, Obj, check)
 
 IMAGE_CONFIG = Obj("ocispec.Image", {
     "created": STRING, "author": STRING, "architecture": STRING, "os": STRING,
