@@ -27,9 +27,9 @@ def load_plan(paths: Sequence[str], project: str | None = None) -> PlayPlan:
 
 def state_root() -> Path:
     """Where plays keep their state: beside the engine's, so one machine has one place."""
-    from engine.config import EngineConfig
+    from engine.client import engine_root
 
-    return EngineConfig.from_env().root / "kube"
+    return engine_root() / "kube"
 
 
 def state_dir(project: str, root: Path | None = None) -> Path:
