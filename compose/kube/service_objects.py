@@ -123,4 +123,6 @@ def _short_syntax(p: Any) -> str:
     """`[host_ip:][published]:target/protocol`, as the compose file would say it."""
     host = f"[{p.host_ip}]:" if p.host_ip and ":" in p.host_ip else \
         f"{p.host_ip}:" if p.host_ip else ""
+    if not host and not p.published:
+        return f"{p.target}/{p.protocol}"
     return f"{host}{p.published or ''}:{p.target}/{p.protocol}"
