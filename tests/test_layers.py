@@ -82,7 +82,8 @@ def test_every_verb_main_loads_by_name_lives_in_a_client_layer(graph):
 
 
 @pytest.mark.parametrize("contract, importer, imported", [
-    ("netbridge-alone", "netbridge.manager", "engine.containers.manager"),
+    ("netbridge-alone", "netbridge.manager", "engine.errors"),
+    ("netbridge-alone", "netbridge.teardown", "engine.runtime.steptime"),
     ("netbridge-alone", "netbridge.ipam", "compose.model"),
     ("engine-not-compose", "engine.daemon", "compose.project"),
     ("engine-not-compose", "engine.client.cli.app", "compose.errors"),
@@ -111,17 +112,3 @@ def test_compose_may_use_the_client_and_the_shared_errors(options, graph):
                ("compose.orchestrator.watch", "engine.dockerignore"))
     assert broken_contracts(options, graph, allowed) == {}
 
-
-def test_netbridge_has_no_pending_exception(options, graph):
-    """The netbridge contract lets two imports through while netbridge's own errors and timing
-    land (#13.3); this reports them until the contract is whole again."""
-    netbridge = next(c for c in options.contracts_options if c["id"] == "netbridge-alone")
-    pending = netbridge.get("ignore_imports") or []
-    still = sorted({imported for module in graph.find_descendants("netbridge") | {"netbridge"}
-                    for imported in graph.find_modules_directly_imported_by(module)
-                    if imported.split(".")[0] in ("engine", "compose")})
-    if still:
-        pytest.xfail(f"pending (#13.3): netbridge still imports {', '.join(still)}")
-    if pending:
-        pytest.xfail("netbridge imports nothing of ours now: delete the netbridge-alone "
-                     "contract's ignore_imports in .importlinter")
