@@ -18,6 +18,7 @@ from engine.errors import BadParameter
 from engine.runtime import destinations
 from engine.runtime.capabilities import check_cap_names
 from engine.runtime.seccomp.options import check_security_opts
+from engine.runtime.spec import RLIMIT_NAMES, Rlimit
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor for HostConfig.Memory
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
@@ -171,6 +172,8 @@ class ContainerConfig:
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
+    ulimits: tuple[Rlimit, ...] = ()       # HostConfig.Ulimits, for PID 1 and every exec
+    shm_size: int | None = None            # HostConfig.ShmSize in bytes; None = Docker's 64 MiB
     console_size: tuple[int, int] | None = None  # HostConfig.ConsoleSize (rows, cols), with Tty
     endpoints: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
     body: dict[str, Any] = field(default_factory=dict)       # the (merged) create body, for inspect
@@ -392,6 +395,29 @@ def parse_mounts(body: dict, host: dict) -> tuple[MountSpec, ...]:
     return tuple(mounts)
 
 
+def parse_ulimits(raw: object) -> tuple[Rlimit, ...]:
+    """HostConfig.Ulimits: [{Name, Soft, Hard}], -1 for unlimited (as Docker's)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BadParameter("HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"HostConfig.Ulimits[{i}]"
+        if not isinstance(item, dict):
+            raise BadParameter(f"{where}: expected {{Name, Soft, Hard}}")
+        name = item.get("Name")
+        if name not in RLIMIT_NAMES:
+            raise BadParameter(f"{where}: invalid ulimit type: {name}")
+        soft = _opt_int(item.get("Soft"), f"{where}.Soft", minimum=-1) or 0
+        hard = _opt_int(item.get("Hard"), f"{where}.Hard", minimum=-1) or 0
+        if hard != -1 and (soft == -1 or soft > hard):
+            raise BadParameter(f"{where}: ulimit soft limit must be less than hard limit: "
+                               f"{soft} > {hard}")
+        out.append(Rlimit(name, soft, hard))
+    return tuple(out)
+
+
 def parse_console_size(value: object, field_name: str = "HostConfig.ConsoleSize"
                        ) -> tuple[int, int] | None:
     """HostConfig.ConsoleSize `[height, width]` (API 1.42; 1.41 clients leave it out). [0, 0],
@@ -447,8 +473,11 @@ def _storage_fields(b: dict, host: dict) -> dict[str, Any]:
     for target in volumes:
         if target not in explicit:
             _allowed(MountSpec("volume", target), "Config.Volumes")
+    shm = _opt_int(host.get("ShmSize"), "HostConfig.ShmSize")
+    if shm is not None and shm < 0:
+        raise BadParameter("HostConfig.ShmSize: SHM size can not be less than 0")
     return dict(mounts=mounts, volumes=volumes,
-                readonly_rootfs=bool(host.get("ReadonlyRootfs")))
+                readonly_rootfs=bool(host.get("ReadonlyRootfs")), shm_size=shm or None)
 
 
 def _process_fields(b: dict, host: dict) -> dict[str, Any]:
@@ -470,6 +499,7 @@ def _process_fields(b: dict, host: dict) -> dict[str, Any]:
         stdin_once=bool(b.get("StdinOnce")),
         init=bool(host.get("Init")),
         group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
+        ulimits=parse_ulimits(host.get("Ulimits")),
         console_size=parse_console_size(host.get("ConsoleSize")))
 
 

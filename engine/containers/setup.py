@@ -137,6 +137,10 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> li
                 opts.append(f"size={m.tmpfs_size}")
             opts.append(f"mode={m.tmpfs_mode:o}" if m.tmpfs_mode is not None else "mode=1777")
             out.append(Mount(m.target, "", "tmpfs", tuple(opts), m.readonly))
+    if cfg.shm_size and "/dev/shm" not in {m.target for m in cfg.mounts}:
+        # HostConfig.ShmSize: a /dev/shm of that size in place of the default 64 MiB one
+        # (noexec, nosuid, nodev as every tmpfs mount; plan_mounts drops the default)
+        out.append(Mount("/dev/shm", "", "tmpfs", ("mode=1777", f"size={cfg.shm_size}")))
     ro = {m.target: m for m in cfg.mounts}
     for name, target in zip(rec.anonymous_volumes, anonymous_targets(cfg)):
         spec = ro.get(target) or MountSpec("volume", target)
@@ -180,7 +184,7 @@ def process_spec(cfg: ContainerConfig, user: User, hostname: str) -> ProcessSpec
     if not args:
         raise BadParameter("no command specified")
     return ProcessSpec(args=args, env=container_env(cfg, hostname),
-                       cwd=cfg.working_dir or "/", user=user, tty=cfg.tty,
+                       cwd=cfg.working_dir or "/", user=user, tty=cfg.tty, rlimits=cfg.ulimits,
                        console_size=cfg.console_size if cfg.tty else None, **confinement(cfg))
 
 

@@ -154,7 +154,11 @@ def plan_mounts(spec: ContainerSpec) -> list[Op]:
         MountOp("/sys", "sysfs", "sysfs", _SAFE | (0 if spec.privileged else sc.MS_RDONLY),
                 rule=TargetRule.REAL_DIR),
     ]
-    plan += dev_plan()
+    # a mount of the container's own at /dev/shm or /dev/mqueue replaces the default one there
+    # (as Docker's), rather than hiding it underneath
+    own = {m.target.rstrip("/") for m in spec.mounts}
+    plan += [op for op in dev_plan()
+             if not (isinstance(op, MountOp) and op.target != "/dev" and op.target in own)]
     plan += [MakeNode(d.path, d.major, d.minor, d.mode, d.type == "b") for d in spec.devices]
     if spec.init_path:
         plan.append(MountOp(INIT_TARGET, spec.init_path, None, sc.MS_BIND, None, "file"))

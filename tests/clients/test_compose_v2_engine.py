@@ -89,3 +89,72 @@ def test_runtime_in_info_and_inspect(engine):
                 api.remove_container(cid, force=True)
     finally:
         client.close()
+
+
+# --- ulimits and shm_size: Compose v2 sends HostConfig.Ulimits and ShmSize; both were stored
+# and shown by inspect but not applied ---------------------------------------------------------
+
+def test_ulimits_and_shm_size_are_parsed_and_checked():
+    from engine.containers.model import parse_create
+    from engine.runtime.spec import Rlimit
+
+    cfg = parse_create({"Image": "busybox", "HostConfig": {
+        "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                    {"Name": "core", "Soft": -1, "Hard": -1}], "ShmSize": 32 << 20}})
+    assert cfg.ulimits == (Rlimit("nofile", 1024, 2048), Rlimit("core", -1, -1))
+    assert cfg.shm_size == 32 << 20
+    assert parse_create({"Image": "busybox", "HostConfig": {"ShmSize": 0}}).shm_size is None
+    for host, says in [
+            ({"Ulimits": [{"Name": "nofiles", "Soft": 1, "Hard": 1}]},
+             r"HostConfig.Ulimits\[0\]: invalid ulimit type: nofiles"),
+            ({"Ulimits": [{"Name": "nproc", "Soft": 20, "Hard": 10}]},
+             r"HostConfig.Ulimits\[0\]: ulimit soft limit must be less than hard limit"),
+            ({"Ulimits": "nofile=1"}, "HostConfig.Ulimits: expected a list"),
+            ({"ShmSize": -1}, "HostConfig.ShmSize: SHM size can not be less than 0")]:
+        with pytest.raises(BadParameter, match=says):
+            parse_create({"Image": "busybox", "HostConfig": host})
+
+
+def test_a_mount_at_dev_shm_replaces_the_default_one():
+    from engine.runtime.mounts import MountOp, plan_mounts
+    from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec
+
+    def shm_ops(mounts):
+        spec = ContainerSpec(id="a" * 64, rootfs="/r", hostname="h",
+                             process=ProcessSpec(args=("sh",)), mounts=mounts)
+        return [op for op in plan_mounts(spec)
+                if isinstance(op, MountOp) and op.target == "/dev/shm"]
+
+    (default,) = shm_ops(())
+    assert "size=65536k" in default.data
+    (own,) = shm_ops((Mount("/dev/shm", "", "tmpfs", ("mode=1777", "size=1048576")),))
+    assert "size=1048576" in own.data
+    # the other default /dev mounts stay
+    spec = ContainerSpec(id="a" * 64, rootfs="/r", hostname="h",
+                         process=ProcessSpec(args=("sh",)),
+                         mounts=(Mount("/dev/shm", "", "tmpfs", ()),))
+    targets = [op.target for op in plan_mounts(spec) if isinstance(op, MountOp)]
+    assert {"/dev", "/dev/pts", "/dev/mqueue"} <= set(targets)
+
+
+@pytest.mark.integration
+def test_ulimits_and_shm_size_apply_to_the_container(engine):
+    import docker
+
+    client = engine.client()
+    try:
+        out = client.containers.run(
+            "busybox", ["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -u; df -k /dev/shm | tail -1; "
+                        "grep -c ' /dev/shm ' /proc/self/mounts"],
+            remove=True, shm_size="32m",
+            ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048),
+                     docker.types.Ulimit(name="nproc", soft=300, hard=400)])
+        lines = out.decode().splitlines()
+        assert lines[:3] == ["1024", "2048", "300"], lines
+        assert lines[3].split()[1] == str(32 * 1024), lines      # 1K-blocks of /dev/shm
+        assert lines[4] == "1", lines                            # replaced, not stacked
+        # without ShmSize: Docker's 64 MiB
+        plain = client.containers.run("busybox", ["df", "-k", "/dev/shm"], remove=True)
+        assert plain.decode().splitlines()[-1].split()[1] == str(64 * 1024)
+    finally:
+        client.close()
