@@ -5,6 +5,9 @@ Secrets: Docker hands them over a BuildKit session, which we do not have. pycomp
 them in the header `X-Pycompose-Build-Secrets`: base64 of a JSON object {"<id>": "<base64
 content>"} — a header, not the query, so the content never lands in a URL or a log line. The
 daemon keeps each in a 0600 file for the duration of the build only.
+
+Handlers are plain functions in a table (ROUTES) over a `BuildService`: the engine and the one
+Builder made at registration (it cleans up what a crashed build left first).
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import trio
 
@@ -25,8 +29,10 @@ from engine.api.http import Request, StreamResponse
 from engine.api.progress import error_line as _error_line, json_line as _line, progress_stream
 from engine.api.router import Router
 from engine.api.validate import adder
+from engine.build import stepnet
 from engine.build.bootstrap import bootstrap
 from engine.build.builder import Builder, BuildOptions
+from engine.build.stepnet import StepNetwork
 from engine.build.context import BuildContext
 from engine.errors import BadParameter, PycomposeError
 
@@ -59,11 +65,22 @@ def _secrets(req: Request) -> dict[str, bytes]:
                            "{id: base64 content})") from None
 
 
+def _json_list(req: Request, name: str) -> tuple[str, ...]:
+    """A query parameter holding a JSON array of strings (`cachefrom`)."""
+    raw = req.arg(name)
+    if not raw:
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadParameter(f"invalid JSON in query parameter {name!r}") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadParameter(f"query parameter {name!r} must be a JSON array of strings")
+    return tuple(v for v in value if v)
+
+
 def build_options(req: Request) -> BuildOptions:
     """The query of POST /build -> BuildOptions (secrets are added by the handler)."""
-    if req.arg("extrahosts"):   # RUN steps would run without them: refused, not ignored
-        raise BadParameter("extrahosts: extra /etc/hosts entries for build steps are not "
-                           "supported")
     return BuildOptions(dockerfile=req.arg("dockerfile") or "Dockerfile",
                         tags=tuple(t for t in req.args("t") if t),
                         build_args=_json_arg(req, "buildargs"),
@@ -71,47 +88,76 @@ def build_options(req: Request) -> BuildOptions:
                         no_cache=req.bool_arg("nocache"),
                         pull=req.bool_arg("pull"),
                         labels=_json_arg(req, "labels"),
-                        network=_network_mode(req.arg("networkmode")))
+                        network=stepnet.build_network(req.arg("networkmode")),
+                        extra_hosts=stepnet.parse_extra_hosts(req.args("extrahosts")),
+                        cache_from=_json_list(req, "cachefrom"))
 
 
-def _network_mode(value: str | None) -> str:
-    if value in (None, "", "default", "bridge"):
-        return "default"
-    if value in ("host", "none"):
-        return value
-    raise BadParameter(f"networkmode {value!r} is not supported for builds (default, host, "
-                       "none)")
+@dataclass(frozen=True)
+class BuildService:
+    """What the build routes work with: the engine and its one builder."""
+
+    engine: Engine
+    builder: Builder
+
+
+Handler = Callable[[BuildService, Request], Awaitable[StreamResponse]]
+
+
+async def _network_of(svc: BuildService, network: StepNetwork) -> StepNetwork:
+    """A user network named for the build, checked before the stream starts (an unknown one
+    is a 404 naming it) and kept by id (a rename during the build does not matter)."""
+    if network.kind != stepnet.NETWORK:
+        return network
+    networks = svc.builder.networks
+    if networks is None:
+        raise BadParameter(f"networkmode {network.network!r}: this engine has no networks")
+    ready = getattr(svc.engine.manager, "networks_ready", None)
+    if ready is not None:
+        await ready.wait()
+    net = await trio.to_thread.run_sync(networks.get, network.network)
+    return StepNetwork(stepnet.NETWORK, net.id)
+
+
+async def build(svc: BuildService, req: Request) -> StreamResponse:
+    options = build_options(req)
+    options = replace(options, network=await _network_of(svc, options.network))
+    secrets = _secrets(req)
+    return StreamResponse(_build_stream(svc.builder, req, options, secrets,
+                                        quiet=req.bool_arg("q")))
+
+
+async def bootstrap_image(svc: BuildService, req: Request) -> StreamResponse:
+    include = [p for item in req.args("include") for p in item.split(",") if p]
+    ref = req.arg("ref") or "debian:bookworm"
+    kwargs: dict[str, Any] = dict(suite=req.arg("suite") or None,
+                                  mirror=req.arg("mirror") or None, include=include,
+                                  variant=req.arg("variant") or "minbase",
+                                  force=req.bool_arg("force"))
+
+    def work(progress: Callable[[dict], None]) -> Any:
+        return bootstrap(svc.engine.images, ref, progress=progress, **kwargs)
+
+    # unbounded: every line of the bootstrap's log reaches the client
+    return StreamResponse(progress_stream(work, lambda image: [{"aux": {"ID": image.id}}],
+                                          buffer=math.inf))
+
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/build", build),
+    ("POST", "/pycompose/images/bootstrap", bootstrap_image),
+)
 
 
 def register(router: Router, engine: Engine) -> None:
     root = Path(engine.config.root) / "build"
-    builder = Builder(engine.images, engine.manager.runtime, engine.manager.cgroups, root)
+    builder = Builder(engine.images, engine.manager.runtime, engine.manager.cgroups, root,
+                      networks=getattr(engine, "networks", None))
     builder.cleanup_stale()
-
-    async def build(req: Request) -> StreamResponse:
-        options = build_options(req)
-        secrets = _secrets(req)
-        return StreamResponse(_build_stream(builder, req, options, secrets,
-                                            quiet=req.bool_arg("q")))
-
-    async def bootstrap_image(req: Request) -> StreamResponse:
-        include = [p for item in req.args("include") for p in item.split(",") if p]
-        ref = req.arg("ref") or "debian:bookworm"
-        kwargs: dict[str, Any] = dict(suite=req.arg("suite") or None,
-                                      mirror=req.arg("mirror") or None, include=include,
-                                      variant=req.arg("variant") or "minbase",
-                                      force=req.bool_arg("force"))
-
-        def work(progress: Callable[[dict], None]) -> Any:
-            return bootstrap(engine.images, ref, progress=progress, **kwargs)
-
-        # unbounded: every line of the bootstrap's log reaches the client
-        return StreamResponse(progress_stream(work, lambda image: [{"aux": {"ID": image.id}}],
-                                              buffer=math.inf))
-
+    svc = BuildService(engine, builder)
     add = adder(router)
-    add("POST", "/build", build)
-    add("POST", "/pycompose/images/bootstrap", bootstrap_image)
+    for method, template, handler in ROUTES:
+        add(method, template, lambda req, h=handler: h(svc, req))
 
 
 async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
@@ -132,7 +178,7 @@ async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
                     with os.fdopen(fd, "wb") as f:
                         f.write(data)
                     secret_files[ident] = str(path)
-                opts = BuildOptions(**{**options.__dict__, "secrets": secret_files})
+                opts = replace(options, secrets=secret_files)
 
                 def extract() -> BuildContext:
                     req.body.seek(0)

@@ -12,6 +12,7 @@ in substance: only the stages `--target` depends on are built; RUN secrets and c
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -25,16 +26,19 @@ from typing import Callable
 import trio
 
 from engine.build import dockerfile as df
-from engine.build import metadata
-from engine.build.cache import LayerCache, step_key
+from engine.build import metadata, stepnet
+from engine.build.cache import LayerCache
+from engine.build.commits import StageState, StepCommits, StepId
 from engine.build.context import BuildContext
-from engine.dockerignore import Matcher, parse_patterns
 from engine.build.layers import Ownership, parse_chmod, write_copy
+from engine.build.runmounts import run_mounts
 from engine.build.sandbox import (RUNTIME_TARGETS, RunRequest, Sandbox, remove_stale_cgroups,
                                   run_process)
+from engine.build.stepnet import StepNetwork
+from engine.dockerignore import Matcher, parse_patterns
 from engine.errors import (BadParameter, CommandNotExecutable, CommandNotFound, NotFound,
                            PycomposeError)
-from engine.images.archive import extract_layer, write_diff
+from engine.images.archive import extract_layer
 from engine.runtime import rootfs, users
 from engine.runtime.spec import Mount, User
 
@@ -67,22 +71,9 @@ class BuildOptions:
     pull: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)    # id -> host file path
-    network: str = "default"                                  # RUN steps: default|host|none
-
-
-@dataclass
-class StageState:
-    image_id: str | None                   # None: scratch, nothing committed yet
-    config: dict
-    args: dict[str, str] = field(default_factory=dict)
-    cmd_set: bool = False                  # CMD given in this stage (ENTRYPOINT keeps it then)
-
-    def env(self) -> dict[str, str]:
-        out = dict(self.args)
-        for item in self.config.get("Env") or []:
-            key, _, value = item.partition("=")
-            out[key] = value
-        return out
+    network: StepNetwork = StepNetwork()                      # RUN steps (stepnet.py)
+    extra_hosts: tuple[tuple[str, str], ...] = ()             # (host, ip) in RUN's /etc/hosts
+    cache_from: tuple[str, ...] = ()                          # cachefrom.py
 
 
 @dataclass
@@ -93,10 +84,11 @@ class BuildResult:
 
 
 class Builder:
-    def __init__(self, store, runtime, cgroups, state_root: Path) -> None:
+    def __init__(self, store, runtime, cgroups, state_root: Path, networks=None) -> None:
         self.store = store
         self.runtime = runtime
         self.cgroups = cgroups
+        self.networks = networks        # netbridge's manager: RUN steps on a user network
         self.root = Path(state_root)
         self.cache = LayerCache(self.root / "cache")
         self.work = self.root / "work"
@@ -123,7 +115,7 @@ class Builder:
         emit({"stream": f"Successfully built {image_id[7:19]}\n"})
         for tag in options.tags:
             emit({"stream": f"Successfully tagged {_familiar(tag)}\n"})
-        return BuildResult(image_id, run.step, run.cached)
+        return BuildResult(image_id, run.step, run.commits.cached)
 
 
 def _shown_name(name: str) -> str:
@@ -168,7 +160,7 @@ class _Run:
                                                                    file, emit)
         self.results: dict[int, StageState] = {}
         self.step = 0
-        self.cached = 0
+        self.commits = StepCommits(builder, options.no_cache, options.cache_from, emit)
         self.used_args: set[str] = set()
 
     def fail(self, instr: df.Instruction | df.Stage, message: str) -> BadParameter:
@@ -209,10 +201,10 @@ class _Run:
         if self.options.labels:
             config = dict(final.config)
             config["Labels"] = {**(config.get("Labels") or {}), **self.options.labels}
-            final = await self._commit_meta(final, config, "LABEL " + " ".join(
+            final = await self.commits.commit_meta(final, config, "LABEL " + " ".join(
                 f"{k}={v}" for k, v in sorted(self.options.labels.items())))
         if final.image_id is None:
-            final = await self._commit_meta(final, final.config, "")
+            final = await self.commits.commit_meta(final, final.config, "")
         assert final.image_id is not None
         return final.image_id
 
@@ -273,7 +265,8 @@ class _Run:
         applied = metadata.apply(state.config, instr, env, cmd_set=state.cmd_set,
                                  escape=self.file.escape, filename=self.file.filename)
         state = StageState(state.image_id, state.config, state.args, applied.cmd_set)
-        return await self._cached_meta(state, applied.config, applied.created_by)
+        return await self.commits.cached_meta(state, applied.config, applied.created_by,
+                                              json.dumps(applied.config, sort_keys=True))
 
     def _arg(self, state: StageState, instr: df.Instruction) -> StageState:
         for key, default in df.key_values(instr, state.env(), escape=self.file.escape,
@@ -287,116 +280,75 @@ class _Run:
                 state.args[key] = self._meta[key]
         return state
 
-    # -- committing ------------------------------------------------------------------------
-
-    def _key(self, state: StageState, text: str, **kw) -> str:
-        return step_key(state.image_id or "scratch", text, **kw)
-
-    async def _lookup(self, key: str) -> str | None:
-        if self.options.no_cache:
-            return None
-        image_id = self.b.cache.get(key)
-        if image_id is None:
-            return None
-        try:
-            await trio.to_thread.run_sync(self.b.store.get, image_id)
-        except NotFound:
-            self.b.cache.forget(key)
-            return None
-        self.emit({"stream": " ---> Using cache\n"})
-        self.emit({"stream": f" ---> {image_id[7:19]}\n"})
-        self.cached += 1
-        return image_id
-
-    async def _cached_meta(self, state: StageState, config: dict, created_by: str) -> StageState:
-        key = self._key(state, created_by, content=json.dumps(config, sort_keys=True))
-        hit = await self._lookup(key)
-        if hit is not None:
-            return StageState(hit, config, state.args, state.cmd_set)
-        new = await self._commit_meta(state, config, created_by)
-        self.b.cache.put(key, new.image_id or "")
-        return new
-
-    async def _commit_meta(self, state: StageState, config: dict, created_by: str
-                           ) -> StageState:
-        image = await trio.to_thread.run_sync(
-            lambda: self.b.store.commit(state.image_id, None, config, created_by=created_by))
-        self.emit({"stream": f" ---> {image.id[7:19]}\n"})
-        return StageState(image.id, config, state.args, state.cmd_set)
-
-    async def _commit_layer(self, state: StageState, sandbox: Sandbox, created_by: str,
-                            stubs: list[str] = (), targets: list[str] = ()) -> StageState:
-        """Unmount, drop mount stubs, turn the upper dir into a layer, commit."""
-        sandbox.unmount()
-        sandbox.remove_stubs(list(stubs), list(targets))
-
-        def work():
-            with tempfile.TemporaryFile(dir=sandbox.dir) as tmp:
-                write_diff(sandbox.upper, tmp)
-                tmp.seek(0)
-                return self.b.store.commit(state.image_id, tmp, state.config,
-                                           created_by=created_by)
-
-        image = await trio.to_thread.run_sync(work)
-        self.emit({"stream": f" ---> {image.id[7:19]}\n"})
-        return StageState(image.id, state.config, state.args, state.cmd_set)
-
-    async def _lowers(self, image_id: str | None) -> list[Path]:
-        if image_id is None:
-            return []
-        store = self.b.store
-        return await trio.to_thread.run_sync(lambda: store.layer_paths(store.get(image_id)))
-
     # -- RUN -------------------------------------------------------------------------------
 
     async def _run(self, state: StageState, instr: df.Instruction) -> StageState:
         config = state.config
         if instr.exec_form is not None:
             args = tuple(instr.exec_form)
-            shown = " ".join(args)
         else:
             args = (*(config.get("Shell") or metadata.DEFAULT_SHELL), instr.text)
-            shown = " ".join(args)
-        env_items = list(config.get("Env") or [])
+        env, build_env, names = self._run_env(state)
+        flags = " ".join(f"--{k}={v}" for k, v in instr.flags)
+        created_by = f"RUN {flags + ' ' if flags else ''}{' '.join(args)}"
+        mounts = run_mounts(instr, self.file.filename, self.options.secrets,
+                            self.b.cache_mounts)
+        network = self._step_network(instr)
+        step = self.commits.step(state, created_by, build_args=build_env,
+                                 content=network.cache_word)
+        hit = await self.commits.lookup(state, step, config)
+        if hit is not None:
+            return state.moved_to(hit)
+        plan = _RunPlan(args, env, "HOME" not in names, tuple(mounts), network, created_by)
+        return await self._run_step(state, instr, plan, step)
+
+    def _run_env(self, state: StageState) -> tuple[tuple[str, ...], dict[str, str], set[str]]:
+        """(the step's environment, the build args in it, the names the image sets)."""
+        env_items = list(state.config.get("Env") or [])
         names = {item.partition("=")[0] for item in env_items}
         build_env = {k: v for k, v in state.args.items() if k not in names}
         for key in PREDEFINED_ARGS & set(self.options.build_args):
             build_env.setdefault(key, self.options.build_args[key])
         if "PATH" not in names:
             env_items.append(f"PATH={DEFAULT_PATH}")
-        env = tuple(env_items + [f"{k}={v}" for k, v in build_env.items()])
-        flags = " ".join(f"--{k}={v}" for k, v in instr.flags)
-        created_by = f"RUN {flags + ' ' if flags else ''}{shown}"
-        mounts, network = self._run_mounts(instr)
-        key = self._key(state, created_by, build_args=build_env, content=network)
-        hit = await self._lookup(key)
-        if hit is not None:
-            return StageState(hit, config, state.args, state.cmd_set)
-        lowers = await self._lowers(state.image_id)
+        return tuple(env_items + [f"{k}={v}" for k, v in build_env.items()]), build_env, names
+
+    def _step_network(self, instr: df.Instruction) -> StepNetwork:
+        if instr.flag("security") not in (None, "sandbox"):
+            raise self.fail(instr, "RUN --security=insecure is not supported")
+        flag = instr.flag("network")
+        network = stepnet.step_network(flag, self.options.network)
+        if network is None:
+            raise self.fail(instr, f"unsupported RUN --network={flag} (default, host, none)")
+        return network
+
+    async def _run_step(self, state: StageState, instr: df.Instruction, plan: _RunPlan,
+                        step: StepId) -> StageState:
+        shown = " ".join(plan.args)
+        lowers = await self.commits.lowers(state.image_id)
         with Sandbox(lowers, self.b.work) as box:
             targets = [*RUNTIME_TARGETS, "/etc/resolv.conf", "/etc/hosts",
-                       *(m.target for m in mounts)]
+                       *(m.target for m in plan.mounts)]
             stubs = box.missing(targets)
-            user = self._user(box, instr, config.get("User") or "")
-            if "HOME" not in names:       # as Docker does: the user's home from /etc/passwd
+            user = self._user(box, instr, state.config.get("User") or "")
+            env = plan.env
+            if plan.needs_home:       # as Docker does: the user's home from /etc/passwd
                 env = (*env, f"HOME={box.home(user.uid)}")
-            cwd = config.get("WorkingDir") or "/"
-            request = RunRequest(args, env, cwd, user, tuple(mounts), network)
+            request = RunRequest(plan.args, env, state.config.get("WorkingDir") or "/", user,
+                                 plan.mounts, plan.network, self.options.extra_hosts)
             self.emit({"stream": f" ---> Running in {os.path.basename(box.dir)[:12]}\n"})
             try:
                 status = await run_process(self.b.runtime, self.b.cgroups, box, request,
-                                           lambda data: self.emit(
-                                               {"stream": data.decode(errors="replace")}),
-                                           scope=self.b.scope)
+                                           _stream(self.emit), errors=_stream(self.emit, True),
+                                           scope=self.b.scope, networks=self.b.networks)
             except (CommandNotFound, CommandNotExecutable) as exc:
                 raise BuildError(f"The command '{shown}' could not run: {exc.message}",
                                  exc.exit_code) from None
             if status.code != 0:
                 raise BuildError(f"The command '{shown}' returned a non-zero code: "
                                  f"{status.code}", status.code)
-            new = await self._commit_layer(state, box, created_by, stubs, targets)
-        self.b.cache.put(key, new.image_id or "")
-        return new
+            return await self.commits.commit_layer(state, box, plan.created_by, step, stubs,
+                                                   targets)
 
     def _user(self, box: Sandbox, instr: df.Instruction, spec: str,
               what: str = "USER ") -> User:
@@ -405,50 +357,21 @@ class _Run:
         except PycomposeError as exc:
             raise self.fail(instr, f"{what}{spec}: {exc}") from None
 
-    def _run_mounts(self, instr: df.Instruction) -> tuple[list[Mount], str]:
-        mounts: list[Mount] = []
-        for raw in instr.flag_all("mount"):
-            opts = df.parse_mount(raw, instr.line, self.file.filename)
-            kind = opts["type"]
-            if kind == "secret":
-                ident = opts.get("id") or posixpath.basename(opts.get("target", ""))
-                if not ident:
-                    raise self.fail(instr, "secret mount needs an id or a target")
-                target = opts.get("target") or f"/run/secrets/{ident}"
-                source = self.options.secrets.get(ident)
-                if source is None:
-                    if opts.get("required", "false").lower() in ("true", "1"):
-                        raise self.fail(instr, f"secret {ident} not found")
-                    continue
-                mounts.append(Mount(target=target, source=str(source), readonly=True))
-            elif kind == "cache":
-                target = opts.get("target")
-                if not target:
-                    raise self.fail(instr, "cache mount needs a target")
-                ident = opts.get("id") or target
-                source = self.b.cache_mounts / hashlib.sha256(ident.encode()).hexdigest()[:24]
-                source.mkdir(parents=True, exist_ok=True)
-                mounts.append(Mount(target=target, source=str(source)))
-            elif kind == "tmpfs":
-                target = opts.get("target")
-                if not target:
-                    raise self.fail(instr, "tmpfs mount needs a target")
-                mounts.append(Mount(target=target, type="tmpfs"))
-            else:
-                raise self.fail(instr, f"RUN --mount=type={kind} is not supported "
-                                "(secret, cache and tmpfs are)")
-        if instr.flag("security") not in (None, "sandbox"):
-            raise self.fail(instr, "RUN --security=insecure is not supported")
-        network = instr.flag("network", self.options.network)
-        if network not in ("default", "host", "none"):
-            raise self.fail(instr, f"unsupported RUN --network={network} "
-                            "(default, host, none)")
-        return mounts, "none" if network == "none" else "host"
-
     # -- COPY / ADD ------------------------------------------------------------------------
 
     async def _copy(self, state: StageState, instr: df.Instruction,
                     env: dict[str, str]) -> StageState:
+        plan = await self._copy_plan(state, instr, env)
+        if plan.from_ref is None:
+            return await self._copy_from(state, instr, plan, self.context)
+        lowers = await self.commits.lowers(plan.source_id)
+        with Sandbox(lowers, self.b.work) as src_box:
+            return await self._copy_from(state, instr, plan,
+                                         BuildContext(src_box.merged, Matcher([])))
+
+    async def _copy_plan(self, state: StageState, instr: df.Instruction,
+                         env: dict[str, str]) -> _CopyPlan:
+        """The words and flags of a COPY/ADD, checked and substituted."""
         esc, name = self.file.escape, self.file.filename
         if instr.exec_form is not None:
             words = [df.expand_word(w, env, escape=esc, line=instr.line, filename=name)
@@ -461,15 +384,10 @@ class _Run:
                 if "://" in src or src.startswith("git@"):
                     raise self.fail(instr, f"ADD from a URL is not supported (builds have no "
                                     f"access to remote sources): {src}")
-        workdir = state.config.get("WorkingDir") or "/"
-        dest_is_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
-        dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
         for flag in ("parents", "checksum", "keep-git-dir"):
             if instr.flag(flag) is not None:
                 raise self.fail(instr, f"{instr.cmd} --{flag} is not supported")
-        excludes = instr.flag_all("exclude")
-        from_ref = instr.flag("from")
-        source_id = ""
+        from_ref, source_id = instr.flag("from"), ""
         if from_ref is not None:
             from_ref = df.expand_word(from_ref, {**self._meta, **env}, escape=esc)
             source_id = await self._from_image(instr, from_ref)
@@ -479,63 +397,68 @@ class _Run:
             mode = parse_chmod(chmod) if chmod else None
         except BadParameter as exc:
             raise self.fail(instr, exc.message) from None
+        workdir = state.config.get("WorkingDir") or "/"
         text = f"{instr.cmd} {' '.join(f'--{k}={v}' for k, v in instr.flags)} " \
                f"{' '.join(words)}".replace("  ", " ")
+        return _CopyPlan(tuple(sources), posixpath.normpath(posixpath.join(workdir, dest)),
+                         dest.endswith("/") or dest in (".", "..") or dest.endswith("/."),
+                         tuple(instr.flag_all("exclude")), from_ref, source_id, chown, mode,
+                         text)
 
-        async def with_source(ctx: BuildContext) -> StageState:
-            if excludes:
-                # --exclude: patterns like .dockerignore's, matched at any depth below the
-                # context (or the --from image) root
-                extra = parse_patterns("\n".join(p for x in excludes for p in (x, "**/" + x)))
-                ctx = BuildContext(ctx.root, Matcher(ctx.matcher.patterns + extra))
-            matched: list[str] = []
-            for src in sources:
-                try:
-                    found = ctx.matches(src)
-                except PycomposeError as exc:
-                    raise self.fail(instr, f"{instr.cmd} failed: {exc}") from None
-                if not found:
-                    raise self.fail(instr, f"{instr.cmd} failed: file not found in build "
-                                    f"context or excluded by .dockerignore: stat {src}: file "
-                                    "does not exist")
-                matched.extend(found)
-            if len(matched) > 1 and not dest_is_dir:
-                raise self.fail(instr, f"When using {instr.cmd} with more than one source "
-                                "file, the destination must be a directory and end with a /")
-            content = await trio.to_thread.run_sync(ctx.content_hash, matched)
-            key = self._key(state, text, content=content + source_id)  # flags are in `text`
-            hit = await self._lookup(key)
-            if hit is not None:
-                return StageState(hit, state.config, state.args, state.cmd_set)
-            lowers = await self._lowers(state.image_id)
-            with Sandbox(lowers, self.b.work) as box:
-                own = Ownership(mode=mode)
-                if chown:
-                    user = self._user(box, instr, chown, f"{instr.cmd} --chown=")
-                    own = Ownership(user.uid, user.gid, mode)
-                into_dir = dest_is_dir or box.kind(dest_abs) == "dir"
+    def _copy_matches(self, instr: df.Instruction, plan: _CopyPlan,
+                      ctx: BuildContext) -> list[str]:
+        """The paths of `ctx` (its rules include --exclude) the sources name."""
+        matched: list[str] = []
+        for src in plan.sources:
+            try:
+                found = ctx.matches(src)
+            except PycomposeError as exc:
+                raise self.fail(instr, f"{instr.cmd} failed: {exc}") from None
+            if not found:
+                raise self.fail(instr, f"{instr.cmd} failed: file not found in build "
+                                f"context or excluded by .dockerignore: stat {src}: file "
+                                "does not exist")
+            matched.extend(found)
+        if len(matched) > 1 and not plan.dest_is_dir:
+            raise self.fail(instr, f"When using {instr.cmd} with more than one source "
+                            "file, the destination must be a directory and end with a /")
+        return matched
 
-                def work() -> None:
-                    with tempfile.TemporaryFile(dir=box.dir) as tmp:
-                        write_copy(tmp, ctx, matched, dest_abs, into_dir, own, box.kind,
-                                   extract_archives=instr.cmd == "ADD" and not from_ref)
-                        tmp.seek(0)
-                        extract_layer(tmp, box.merged, allow_devices=False,
-                                      overlay_whiteouts=False)
+    async def _copy_from(self, state: StageState, instr: df.Instruction, plan: _CopyPlan,
+                         ctx: BuildContext) -> StageState:
+        if plan.excludes:
+            # --exclude: patterns like .dockerignore's, matched at any depth below the
+            # context (or the --from image) root
+            extra = parse_patterns("\n".join(p for x in plan.excludes for p in (x, "**/" + x)))
+            ctx = BuildContext(ctx.root, Matcher(ctx.matcher.patterns + extra))
+        matched = self._copy_matches(instr, plan, ctx)
+        content = await trio.to_thread.run_sync(ctx.content_hash, matched)
+        # flags are in `text`
+        step = self.commits.step(state, plan.text, content=content + plan.source_id)
+        hit = await self.commits.lookup(state, step, state.config)
+        if hit is not None:
+            return state.moved_to(hit)
+        lowers = await self.commits.lowers(state.image_id)
+        with Sandbox(lowers, self.b.work) as box:
+            own = Ownership(mode=plan.mode)
+            if plan.chown:
+                user = self._user(box, instr, plan.chown, f"{instr.cmd} --chown=")
+                own = Ownership(user.uid, user.gid, plan.mode)
+            into_dir = plan.dest_is_dir or box.kind(plan.dest) == "dir"
 
-                try:
-                    await trio.to_thread.run_sync(work)
-                except PycomposeError as exc:
-                    raise self.fail(instr, f"{instr.cmd} failed: {exc}") from None
-                new = await self._commit_layer(state, box, f"{text}")
-            self.b.cache.put(key, new.image_id or "")
-            return new
+            def work() -> None:
+                with tempfile.TemporaryFile(dir=box.dir) as tmp:
+                    write_copy(tmp, ctx, matched, plan.dest, into_dir, own, box.kind,
+                               extract_archives=instr.cmd == "ADD" and not plan.from_ref)
+                    tmp.seek(0)
+                    extract_layer(tmp, box.merged, allow_devices=False,
+                                  overlay_whiteouts=False)
 
-        if from_ref is None:
-            return await with_source(self.context)
-        lowers = await self._lowers(source_id)
-        with Sandbox(lowers, self.b.work) as src_box:
-            return await with_source(BuildContext(src_box.merged, Matcher([])))
+            try:
+                await trio.to_thread.run_sync(work)
+            except PycomposeError as exc:
+                raise self.fail(instr, f"{instr.cmd} failed: {exc}") from None
+            return await self.commits.commit_layer(state, box, plan.text, step)
 
     async def _from_image(self, instr: df.Instruction, ref: str) -> str:
         index = self.file.stage_index(ref)
@@ -544,10 +467,51 @@ class _Run:
             if result is None:
                 raise self.fail(instr, f"COPY --from={ref}: the stage must come before this one")
             if result.image_id is None:
-                result = self.results[index] = await self._commit_meta(result, result.config, "")
+                result = self.results[index] = await self.commits.commit_meta(
+                    result, result.config, "")
             return result.image_id or ""
         try:
             image = await trio.to_thread.run_sync(self.b.store.get, ref)
         except NotFound:
             image = await self._base_image(df.Stage(0, None, ref, None, instr.line), ref)
         return image.id
+
+
+@dataclass(frozen=True)
+class _RunPlan:
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    needs_home: bool                # the image sets no HOME: the user's, found in the step
+    mounts: tuple[Mount, ...]
+    network: StepNetwork
+    created_by: str
+
+
+@dataclass(frozen=True)
+class _CopyPlan:
+    sources: tuple[str, ...]
+    dest: str                       # absolute in the image
+    dest_is_dir: bool               # said so by its spelling (`dir/`, `.`)
+    excludes: tuple[str, ...]
+    from_ref: str | None
+    source_id: str                  # --from's image, "" for the context
+    chown: str | None
+    mode: int | None
+    text: str                       # the history's created_by
+
+
+_STDERR_START, _STDERR_END = "\x1b[91m", "\x1b[0m"
+
+
+def _stream(emit: Callable[[dict], None], stderr: bool = False) -> Callable[[bytes], None]:
+    """A sink of a RUN's output: each read is one `stream` message, decoded across reads (a
+    character split between two reads stays whole). Stderr is wrapped in red as Docker's
+    classic builder wraps it (clients print it as is)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def sink(data: bytes) -> None:
+        text = decoder.decode(data)
+        if text:
+            emit({"stream": f"{_STDERR_START}{text}{_STDERR_END}" if stderr else text})
+
+    return sink

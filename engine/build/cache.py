@@ -1,10 +1,10 @@
 """The layer cache: which image a build step produced from which parent.
 
-Key = sha256 of the parent image id, the instruction text after substitution, and what else
-decides the step's result: the build args in effect (RUN) or the content hash of the copied
-files (COPY/ADD). The map lives in `<root>/build/cache/` (one small file per key, written
-atomically), so concurrent builds and daemon restarts share it. A hit whose image has been
-removed since is a miss.
+Key = sha256 of the parent image id and the step's fingerprint: the instruction text after
+substitution and what else decides the step's result, the build args in effect (RUN) or the
+content hash of the copied files (COPY/ADD). The map lives in `<root>/build/cache/` (one
+small file per key, written atomically), so concurrent builds and daemon restarts share it. A
+hit whose image has been removed since is a miss.
 """
 from __future__ import annotations
 
@@ -15,12 +15,22 @@ import tempfile
 from pathlib import Path
 
 
+def step_fingerprint(instruction: str, *, build_args: dict[str, str] | None = None,
+                     content: str = "") -> str:
+    """What decides one step's result apart from its parent (pure): the instruction text
+    after substitution, the build args in effect, the content hash of what it copies. Kept in
+    the step's history entry, so an image that travelled (save/load, a registry) still tells
+    which step made each of its layers (cachefrom.py)."""
+    doc = {"instruction": instruction, "args": sorted((build_args or {}).items()),
+           "content": content}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
 def step_key(parent: str, instruction: str, *, build_args: dict[str, str] | None = None,
              content: str = "") -> str:
-    """The cache key of one step (pure)."""
-    doc = {"parent": parent, "instruction": instruction,
-           "args": sorted((build_args or {}).items()), "content": content}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    """The cache key of one step (pure): its parent image and its fingerprint."""
+    fingerprint = step_fingerprint(instruction, build_args=build_args, content=content)
+    return hashlib.sha256(f"{parent}\n{fingerprint}".encode()).hexdigest()
 
 
 class LayerCache:

@@ -6,9 +6,11 @@ file, restart policy or API object, only "run this command in that filesystem an
 upper dir". Every kernel object made here (overlay mount, cgroup, process) is removed in
 `finally` blocks, also when the step fails or the build is cancelled.
 
-Networking: RUN steps share the host's network namespace (`network="host"`, with the host's
-/etc/resolv.conf and /etc/hosts bind-mounted read-only), which is what `docker build
---network=host` does. `RUN --network=none` gets an empty namespace.
+Networking (stepnet.py): RUN steps share the host's network namespace by default (the host's
+/etc/resolv.conf and /etc/hosts bound read-only), which is what `docker build --network=host`
+does; `none` gets an empty namespace; a user network gets a namespace of its own with an
+endpoint on that network (released when the step ends) and the network's resolver. The
+build's extra hosts are added to the step's /etc/hosts, never to the layer.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from typing import Callable
 
 import trio
 
+from engine.build import stepnet
+from engine.build.stepnet import StepNetwork
 from engine.errors import EngineError
 from engine.images.archive import open_in_root
 from engine.runtime import rootfs, rootpath
@@ -300,7 +304,8 @@ class RunRequest:
     cwd: str
     user: User
     mounts: tuple[Mount, ...]
-    network: str = "host"
+    network: StepNetwork = StepNetwork()
+    extra_hosts: tuple[tuple[str, str], ...] = ()   # the build's extrahosts, in /etc/hosts
 
 
 def cgroup_prefix(scope: str) -> str:
@@ -326,41 +331,123 @@ def remove_stale_cgroups(cgroups, scope: str) -> list[str]:
     return removed
 
 
-async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
-                      output: Callable[[bytes], None], *, scope: str = "0") -> ExitStatus:
-    """Run one command in the sandbox to completion, streaming its stdout+stderr to `output`.
+class _StepEtc:
+    """The step's /etc/hosts and /etc/resolv.conf (files in the step dir, bound read-only),
+    and its endpoint on a user network."""
 
-    Nothing (process, cgroup) outlives this call, whether it returns or raises."""
+    def __init__(self, sandbox: Sandbox, request: RunRequest, hostname: str, networks) -> None:
+        self.box, self.net, self.extra = sandbox, request.network, request.extra_hosts
+        self.hostname, self.networks = hostname, networks
+        self.attached = ""          # the step id once it has an endpoint (released in finally)
+
+    def mounts(self) -> list[Mount]:
+        """Worker thread: write the files, say what to bind where."""
+        if self.net.kind == stepnet.NONE:
+            if not self.extra:
+                return []           # the image's own files, as before extrahosts existed
+            return [self._file("hosts", stepnet.hosts_content(None, self.extra))]
+        if self.net.kind == stepnet.HOST:
+            out = [Mount(target=p, source=p, readonly=True) for p in ("/etc/resolv.conf",)
+                   if os.path.isfile(p)]
+            if self.extra:
+                out.append(self._file("hosts", stepnet.hosts_content(_read("/etc/hosts"),
+                                                                     self.extra)))
+            elif os.path.isfile("/etc/hosts"):
+                out.append(Mount(target="/etc/hosts", source="/etc/hosts", readonly=True))
+            return out
+        if self.networks is None:
+            raise EngineError("builds on a user network need the engine's networks")
+        gateway = self.networks.get(self.net.network).gateway   # NotFound names the network
+        return [self._file("hosts", stepnet.hosts_content(None, self.extra)),
+                self._file("resolv.conf", stepnet.resolv_content(_read("/etc/resolv.conf"),
+                                                                 gateway))]
+
+    def _file(self, name: str, content: str) -> Mount:
+        path = self.box.dir / name
+        path.write_text(content)
+        return Mount(target=f"/etc/{name}", source=str(path), readonly=True)
+
+    def attach(self, cid: str, pid: int) -> None:
+        """before_exec, worker thread: a veth into PID 1's netns; the step's own address goes
+        into its /etc/hosts in place (the bind shows the file, not a copy)."""
+        ep = self.networks.connect(self.net.network, cid, f"/proc/{pid}/ns/net",
+                                   container_name=self.hostname, ifname="eth0")
+        self.attached = cid
+        with open(self.box.dir / "hosts", "r+") as f:
+            f.seek(0, os.SEEK_END)
+            f.write(f"{ep.ip}\t{self.hostname}\n")
+
+    def detach(self) -> None:
+        if self.attached:
+            self.networks.release(self.attached)
+            self.attached = ""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return ""
+
+
+def _spec_network(net: StepNetwork) -> str:
+    return {stepnet.HOST: "host", stepnet.NONE: "none"}.get(net.kind, "private")
+
+
+async def _pump(fd: int, sink: Callable[[bytes], None]) -> None:
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(fd)
+            continue
+        if not data:
+            return
+        sink(data)
+
+
+async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
+                      output: Callable[[bytes], None], *, scope: str = "0",
+                      errors: Callable[[bytes], None] | None = None,
+                      networks=None) -> ExitStatus:
+    """Run one command in the sandbox to completion, streaming its stdout to `output` and its
+    stderr to `errors` (to `output` too when not given, interleaved as written). `networks`
+    (netbridge's manager) is needed for a step on a user network.
+
+    Nothing (process, cgroup, endpoint) outlives this call, whether it returns or raises."""
     cid = secrets_mod.token_hex(32)
-    mounts = list(request.mounts)
-    if request.network == "host":
-        for path in ("/etc/resolv.conf", "/etc/hosts"):
-            if os.path.isfile(path):
-                mounts.append(Mount(target=path, source=path, readonly=True))
+    etc = _StepEtc(sandbox, request, cid[:12], networks)
+    mounts = [*request.mounts, *await trio.to_thread.run_sync(etc.mounts)]
     spec = ContainerSpec(id=cid, rootfs=str(sandbox.merged), hostname=cid[:12],
                          process=ProcessSpec(args=request.args, env=request.env,
                                              cwd=request.cwd or "/", user=request.user),
-                         mounts=tuple(mounts), network=request.network)
+                         mounts=tuple(mounts), network=_spec_network(request.network))
+
+    async def wire(pid: int) -> None:
+        await trio.to_thread.run_sync(etc.attach, cid, pid)
+
     cgroup = cgroups.create(cgroup_prefix(scope) + cid[:12], Resources())
     proc = None
-    r, w = os.pipe2(os.O_CLOEXEC)
+    pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(1 if errors is None else 2)]
+    reads = [r for r, _ in pipes]
+    writes = [w for _, w in pipes]
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
-            proc = await runtime.start(spec, cgroup, Stdio(stdin=null, stdout=w, stderr=w))
+            proc = await runtime.start(spec, cgroup, Stdio(stdin=null, stdout=writes[0],
+                                                           stderr=writes[-1]),
+                                       before_exec=wire if etc.net.kind == stepnet.NETWORK
+                                       else None)
         finally:
-            os.close(w)
-            w = -1
-        os.set_blocking(r, False)
-        while True:
-            try:
-                data = os.read(r, 65536)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(r)
-                continue
-            if not data:
-                break
-            output(data)
+            for w in writes:
+                os.close(w)
+            writes = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_pump, reads[0], output)
+            if errors is not None:
+                nursery.start_soon(_pump, reads[1], errors)
         status = await runtime.wait(proc)
         runtime.release(proc)
         proc = None
@@ -373,11 +460,13 @@ async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
                 with trio.move_on_after(10):
                     await runtime.wait(proc)
                 runtime.release(proc)
-            os.close(r)
-            if w >= 0:
-                os.close(w)
-            os.close(null)
+            for fd in [*reads, *writes, null]:
+                os.close(fd)
             try:
-                cgroup.remove()
-            except OSError as exc:
-                raise EngineError(f"cannot remove build cgroup {cgroup.name}: {exc}") from None
+                etc.detach()
+            finally:
+                try:
+                    cgroup.remove()
+                except OSError as exc:
+                    raise EngineError(f"cannot remove build cgroup {cgroup.name}: "
+                                      f"{exc}") from None

@@ -118,6 +118,7 @@ class Env:
     def run_image(self, ref: str, args: tuple[str, ...] | None = None) -> tuple[int, str]:
         """Run the image's command (or `args`) in a throwaway container; (exit code, output)."""
         from engine.build.sandbox import RunRequest, Sandbox, run_process
+        from engine.build.stepnet import NONE, StepNetwork
         from engine.runtime.spec import User
         image = self.store.get(ref)
         cfg = image.config
@@ -128,7 +129,7 @@ class Env:
             with Sandbox(self.store.layer_paths(image), self.root / "run") as box:
                 return await run_process(self.runtime, self.driver, box, RunRequest(
                     argv, tuple(cfg.get("Env") or ["PATH=/bin:/usr/bin"]),
-                    cfg.get("WorkingDir") or "/", User(), (), "none"), chunks.append)
+                    cfg.get("WorkingDir") or "/", User(), (), StepNetwork(NONE)), chunks.append)
 
         status = self.run_trio(go)
         return status.code, b"".join(chunks).decode()
