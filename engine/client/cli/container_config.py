@@ -67,6 +67,39 @@ def _abs_bind(spec: str, cwd: str) -> str:
 def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
                 read_file: Callable[[str], str]) -> dict:
     """The JSON body for POST /containers/create (the name goes in the query string)."""
+    config = _process(flags, _environment(flags, env, read_file))
+    host: dict = {"AutoRemove": flags.rm, "ReadonlyRootfs": flags.read_only,
+                  "PublishAllPorts": flags.publish_all}
+    binds, anonymous = _volumes(flags, cwd)
+    if binds:
+        host["Binds"] = binds
+    if anonymous:
+        config["Volumes"] = anonymous
+    if flags.tmpfs:
+        host["Tmpfs"] = dict(parse.parse_tmpfs(t) for t in flags.tmpfs)
+    host.update(_resources(flags))
+    host.update(_lifecycle(flags))
+    if flags.network:
+        host["NetworkMode"] = flags.network
+    exposed, bindings = _ports(flags)
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if bindings:
+        host["PortBindings"] = bindings
+    host.update(_name_resolution(flags))
+    host.update(_privileges(flags))
+    config["HostConfig"] = host
+    endpoints = _endpoints(flags)
+    if endpoints:
+        config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+    if flags.name is not None and not _valid_name(flags.name):
+        raise parse.FlagError("--name", flags.name, "names use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return config
+
+
+def _environment(flags: ContainerFlags, env: Mapping[str, str],
+                 read_file: Callable[[str], str]) -> list[str]:
+    """--env-file files first, then -e: a later value of a name wins, as docker."""
     lookup = env.get
     environment: list[str] = []
     for path in flags.env_file:
@@ -75,8 +108,11 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
         except OSError as e:
             raise parse.FlagError("--env-file", path, e.strerror or str(e)) from None
         environment += parse.parse_env_file(text, lookup, path)
-    environment += parse.parse_env(list(flags.env), lookup)
+    return environment + parse.parse_env(list(flags.env), lookup)
 
+
+def _process(flags: ContainerFlags, environment: list[str]) -> dict:
+    """The ContainerConfig part: what runs, as whom, where, with which stdio and how it stops."""
     config: dict = {
         "Image": flags.image,
         "AttachStdin": flags.interactive and flags.attach_stdio,
@@ -105,9 +141,11 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
         config["StopSignal"] = parse.parse_signal(flags.stop_signal, "--stop-signal")
     if flags.stop_timeout is not None:
         config["StopTimeout"] = parse.parse_int(flags.stop_timeout, "--stop-timeout", -1)
+    return config
 
-    host: dict = {"AutoRemove": flags.rm, "ReadonlyRootfs": flags.read_only,
-                  "PublishAllPorts": flags.publish_all}
+
+def _volumes(flags: ContainerFlags, cwd: str) -> tuple[list[str], dict[str, dict]]:
+    """-v: (binds with absolute sources, anonymous volumes by container path)."""
     binds, anonymous = [], {}
     for spec in flags.volumes:
         bind, anon = parse.parse_volume(spec)
@@ -115,12 +153,12 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
             binds.append(_abs_bind(bind, cwd))
         else:
             anonymous[anon] = {}
-    if binds:
-        host["Binds"] = binds
-    if anonymous:
-        config["Volumes"] = anonymous
-    if flags.tmpfs:
-        host["Tmpfs"] = dict(parse.parse_tmpfs(t) for t in flags.tmpfs)
+    return binds, anonymous
+
+
+def _resources(flags: ContainerFlags) -> dict:
+    """Memory (+swap), CPUs and pids limits for HostConfig."""
+    host: dict = {}
     if flags.memory:
         host["Memory"] = parse.parse_memory(flags.memory)
     if flags.memory_swap:
@@ -134,14 +172,23 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
         host["NanoCpus"] = parse.parse_cpus(flags.cpus)
     if flags.pids_limit is not None:
         host["PidsLimit"] = parse.parse_int(flags.pids_limit, "--pids-limit", -1)
+    return host
+
+
+def _lifecycle(flags: ContainerFlags) -> dict:
+    """--init and --restart (which --rm excludes) for HostConfig."""
+    host: dict = {}
     if flags.init:
         host["Init"] = True
     if flags.restart:
         host["RestartPolicy"] = parse.parse_restart(flags.restart)
         if flags.rm and host["RestartPolicy"]["Name"]:
             raise parse.FlagError("--restart", flags.restart, "conflicts with --rm")
-    if flags.network:
-        host["NetworkMode"] = flags.network
+    return host
+
+
+def _ports(flags: ContainerFlags) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """-p and --expose: (ExposedPorts, PortBindings); a published port is exposed too."""
     exposed: dict[str, dict] = {}
     bindings: dict[str, list[dict]] = {}
     for spec in flags.publish:
@@ -151,14 +198,22 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
     for spec in flags.expose:
         for port in parse.parse_expose(spec):
             exposed[port] = {}
-    if exposed:
-        config["ExposedPorts"] = exposed
-    if bindings:
-        host["PortBindings"] = bindings
+    return exposed, bindings
+
+
+def _name_resolution(flags: ContainerFlags) -> dict:
+    """--dns and --add-host for HostConfig."""
+    host: dict = {}
     if flags.dns:
         host["Dns"] = [parse.parse_dns(d) for d in flags.dns]
     if flags.add_hosts:
         host["ExtraHosts"] = [parse.parse_add_host(h) for h in flags.add_hosts]
+    return host
+
+
+def _privileges(flags: ContainerFlags) -> dict:
+    """Capabilities, --privileged and --security-opt for HostConfig."""
+    host: dict = {}
     if flags.cap_add:
         host["CapAdd"] = [c.upper() for c in flags.cap_add]
     if flags.cap_drop:
@@ -167,23 +222,24 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
         host["Privileged"] = True
     if flags.security_opt:
         host["SecurityOpt"] = [parse.parse_security_opt(s) for s in flags.security_opt]
-    config["HostConfig"] = host
+    return host
 
-    if flags.network_aliases or flags.ip:
-        network = flags.network or "bridge"
-        if network in ("host", "none") or network.startswith("container:"):
-            raise parse.FlagError("--network-alias" if flags.network_aliases else "--ip",
-                                  (list(flags.network_aliases) or [flags.ip])[0],
-                                  f"not possible with --network {network}")
-        endpoint: dict = {}
-        if flags.network_aliases:
-            endpoint["Aliases"] = list(flags.network_aliases)
-        if flags.ip:
-            endpoint["IPAMConfig"] = {"IPv4Address": parse.parse_ip(flags.ip)}
-        config["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
-    if flags.name is not None and not _valid_name(flags.name):
-        raise parse.FlagError("--name", flags.name, "names use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
-    return config
+
+def _endpoints(flags: ContainerFlags) -> dict[str, dict]:
+    """--network-alias and --ip: the one endpoint's settings, by network (empty: none)."""
+    if not (flags.network_aliases or flags.ip):
+        return {}
+    network = flags.network or "bridge"
+    if network in ("host", "none") or network.startswith("container:"):
+        raise parse.FlagError("--network-alias" if flags.network_aliases else "--ip",
+                              (list(flags.network_aliases) or [flags.ip])[0],
+                              f"not possible with --network {network}")
+    endpoint: dict = {}
+    if flags.network_aliases:
+        endpoint["Aliases"] = list(flags.network_aliases)
+    if flags.ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": parse.parse_ip(flags.ip)}
+    return {network: endpoint}
 
 
 def _valid_name(name: str) -> bool:
