@@ -24,6 +24,9 @@ KINDS = (*WORKLOAD_KINDS, "Service", "ConfigMap", "Secret", "PersistentVolumeCla
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")
 _SUFFIXES = (".yaml", ".yml", ".json")
+# `convert` marks the ServiceAccount, Role and RoleBinding its depends_on waits run under
+ROLE_ANNOTATION = "io.pycompose.role"
+WAITS_ROLE = "depends-on waits"
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
         name = meta_fields.str("name", required=True) or ""
         doc.ref = f"{kind}/{name}"
         if kind not in KINDS:
-            doc.warn((), f"kind {kind} is not supported by kube play; skipped")
+            role = meta_fields.string_map("annotations").get(ROLE_ANNOTATION)
+            if role != WAITS_ROLE:   # the waits' account: kube play replaces the waits
+                doc.warn((), f"kind {kind} is not supported by kube play; skipped")
             warnings += doc.warnings
             continue
         if not _NAME.match(name) or len(name) > 63:

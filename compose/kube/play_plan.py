@@ -31,7 +31,9 @@ from compose.kube.play_volumes import EPHEMERAL_LABEL, PodVolumes, StateFile, mo
 
 LABEL = "io.pycompose.kube."
 DEPENDS_ON_ANNOTATION = "io.pycompose.depends-on"   # written by `convert` (compose/kube)
+PUBLISHED_ANNOTATION = "io.pycompose.published"     # idem: the compose file's `ports`
 SERVICE_LABEL = "io.pycompose.service"              # idem: the compose service of a pod
+PROJECT_LABEL = "io.pycompose.project"              # idem: the compose project
 WAIT_PREFIX = "wait-for-"
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
@@ -66,7 +68,9 @@ def plan_play(manifests: ManifestSet, project: str | None = None) -> PlayPlan:
     if not manifests.workloads:
         raise ManifestError("nothing to run: no Pod, Deployment, StatefulSet or Job in the "
                             "manifests")
-    project = project or manifests.workloads[0].meta.name
+    first = manifests.workloads[0]
+    # manifests `convert` wrote carry the compose project's name: a round trip keeps it
+    project = project or dict(first.meta.labels).get(PROJECT_LABEL) or first.meta.name
     if not _PROJECT.match(project):
         raise ManifestError(f"{project!r} is not a valid project name (lower-case letters, "
                             "digits, '-' and '_')")
@@ -125,7 +129,7 @@ def _instances(w: Workload, publishes: bool) -> list[Instance]:
 
 # --- one pod: its containers as compose services --------------------------------------------
 
-def _pod_services(inst: Instance, manifests: ManifestSet, published: list[dict],
+def _pod_services(inst: Instance, manifests: ManifestSet, published: list,
                   volumes: PodVolumes, warn) -> dict[str, dict]:
     w = inst.workload
     pod = w.pod
@@ -164,6 +168,8 @@ def _pod_services(inst: Instance, manifests: ManifestSet, published: list[dict],
                 svc["expose"] = exposed
         else:
             svc["network_mode"] = f"service:{anchor}"
+            if pod.share_pids:
+                svc["pid"] = f"service:{anchor}"
             depends[anchor] = {"condition": "service_started"}
             if inst.scale != 1:
                 svc["scale"] = inst.scale
@@ -209,6 +215,10 @@ def _container_service(c: Container, inst: Instance, manifests: ManifestSet,
         svc["tty"] = True
     if c.stdin:
         svc["stdin_open"] = True
+    if w.pod.share_pids and not init:
+        # a shared PID namespace has the pause process as PID 1, reaping and forwarding
+        # signals: what compose's `init: true` gives a container (`convert` maps it so)
+        svc["init"] = True
     if w.pod.grace_period is not None:
         svc["stop_grace_period"] = f"{w.pod.grace_period}s"
     svc["labels"] = {**dict(w.pod_labels), LABEL + "object": w.meta.ref,
@@ -276,10 +286,14 @@ def _target(port, w: Workload, where: str) -> int:
 def _published(manifests: ManifestSet, selected: dict[str, list[Workload]],
                warn) -> dict[str, list[dict]]:
     """workload ref -> the compose `ports` its first pod publishes for NodePort/LoadBalancer."""
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list] = {}
     for s in manifests.services:
         where = f"{s.meta.source}: {s.meta.ref}"
+        recorded = _recorded_ports(s, where)
         for w in selected[s.meta.name]:
+            if recorded is not None:
+                out.setdefault(w.meta.ref, []).extend(recorded)
+                continue
             for p in s.ports:
                 target = _target(p.target, w, where)
                 if p.port != target:
@@ -299,6 +313,23 @@ def _published(manifests: ManifestSet, selected: dict[str, list[Workload]],
                     warn(f"{where}: {s.type} port {p.port} reaches the first pod of "
                          f"{w.meta.ref} only (kube play does not balance host ports)")
     return out
+
+
+_SHORT_PORT = re.compile(r"[0-9A-Fa-f.:\[\]-]*[0-9]+/(tcp|udp)\Z")
+
+
+def _recorded_ports(s: Service, where: str) -> list[str] | None:
+    """The compose `ports` `convert` recorded on a NodePort/LoadBalancer Service: published
+    as the compose file said (address and port), so a round trip publishes the same."""
+    text = dict(s.meta.annotations).get(PUBLISHED_ANNOTATION)
+    if text is None or s.type == "ClusterIP":
+        return None
+    specs = [p.strip() for p in text.split(",") if p.strip()]
+    for spec in specs:
+        if not _SHORT_PORT.match(spec):
+            raise ManifestError(f"{where}: annotation {PUBLISHED_ANNOTATION}: {spec!r} is not "
+                                "a port in compose's short syntax")
+    return specs
 
 
 def _add_aliases(manifests: ManifestSet, selected: dict[str, list[Workload]],

@@ -133,6 +133,7 @@ class PodSpec:
     subdomain: str | None = None
     grace_period: int | None = None
     security: Security = Security()     # the pod-level securityContext (user, group)
+    share_pids: bool = False            # shareProcessNamespace
 
 
 VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim")
@@ -166,7 +167,7 @@ def read_pod_spec(spec: Fields, claims: tuple[str, ...] = ()) -> PodSpec:
                   restart_policy=restart, hostname=spec.str("hostname"),
                   subdomain=spec.str("subdomain"),
                   grace_period=spec.int("terminationGracePeriodSeconds", minimum=0),
-                  security=security)
+                  security=security, share_pids=spec.bool("shareProcessNamespace"))
     spec.done()
     return out
 

@@ -8,7 +8,8 @@ The kubelet runs httpGet and tcpSocket probes from outside the container; a heal
 inside it, so those two become shell commands that use what the image has: httpGet tries
 `wget`, then `curl`; tcpSocket tries `nc -z`, then a plain `nc` connect, then bash's /dev/tcp.
 An image with none of them (or without /bin/sh) reports unhealthy: use an exec probe there.
-The address is 127.0.0.1: the probe runs in the pod's network namespace.
+The address is 127.0.0.1: the probe runs in the pod's network namespace. A startup probe
+beside another becomes the healthcheck's start period, probed at its own period.
 """
 from __future__ import annotations
 
@@ -32,9 +33,17 @@ def healthcheck(container: Container, ports: dict[str, int], where: str,
     if chosen is container.liveness and container.readiness is None:
         warn(f"{where}: livenessProbe: kube play reports a failing container as unhealthy; it "
              "does not restart it")
-    return {"test": probe_test(chosen, ports, where),
-            "interval": f"{chosen.period}s", "timeout": f"{chosen.timeout}s",
-            "retries": chosen.failure_threshold, "start_period": f"{chosen.initial_delay}s"}
+    check = {"test": probe_test(chosen, ports, where),
+             "interval": f"{chosen.period}s", "timeout": f"{chosen.timeout}s",
+             "retries": chosen.failure_threshold, "start_period": f"{chosen.initial_delay}s"}
+    startup = container.startup
+    if startup is not None and startup is not chosen:
+        # The startup probe holds the others back, probing every `period`, for at most
+        # period x failureThreshold: what a start period probed every start_interval does.
+        window = startup.initial_delay + startup.period * startup.failure_threshold
+        check["start_period"] = f"{window}s"
+        check["start_interval"] = f"{startup.period}s"
+    return check
 
 
 def probe_test(probe: Probe, ports: dict[str, int], where: str) -> list[str]:
