@@ -74,11 +74,19 @@ def _opt_bytes(value: Any) -> int | None:
         return None
     if str(value).strip() == "-1":
         return -1
-    return parse_bytes(value)
+    try:
+        return parse_bytes(value)
+    except ValueError as e:
+        raise ComposeError(str(e)) from None
 
 
 def _opt_ns(value: Any) -> int | None:
-    return None if value is None or value == "" else parse_duration(value)
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ComposeError(str(e)) from None
 
 
 def _argv(value: Any) -> tuple[str, ...] | None:
@@ -224,9 +232,13 @@ def port_from(p: Mapping[str, Any]) -> Port:
 def parse_ports(spec: Any, key: str = "ports") -> tuple[Port, ...]:
     """Short port syntax (`[ip:][host:]container[/proto]`, ranges) -> ports, with the loader's
     one parser of it (compose/shortsyntax.py); `run -p` reads its values here too."""
+    from compose.errors import NormalizeError
     from compose.shortsyntax import parse_port
 
-    return tuple(port_from(p) for p in parse_port(spec, key))
+    try:
+        return tuple(port_from(p) for p in parse_port(spec, key))
+    except NormalizeError as e:
+        raise ComposeError(f"{e.key}: {e.message}") from None
 
 
 def _ports(value: Any) -> tuple[Port, ...]:

@@ -88,7 +88,7 @@ def up(
                                 exit_code_from=exit_code_from, timeout=timeout)
     targets = services or list(spec.services)
     attached = list(attach_services or [s for s in targets
-                                        if spec.services[s].config.get("attach", True)])
+                                        if spec.services[s].model.attach])
     attached = [s for s in attached if s not in set(no_attach or [])]
     try:
         if watch:

@@ -10,7 +10,6 @@ once, from the first of those services in the project's order, and say so in a w
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -19,16 +18,17 @@ from typing import Any
 
 import trio
 
+from compose.model import Build, Service
 from compose.orchestrator import naming
 from compose.orchestrator.build_output import BuildView, view_for
 
 
-def image_of(project: str, config: Mapping[str, Any], service: str) -> str | None:
+def image_of(project: str, service: Service) -> str | None:
     """The image a service runs: its `image:`, else the one built for it."""
-    if config.get("image"):
-        return config["image"]
-    if config.get("build"):
-        return naming.built_image_name(project, service)
+    if service.image:
+        return service.image
+    if service.build is not None:
+        return naming.built_image_name(project, service.name)
     return None
 
 
@@ -37,7 +37,7 @@ class BuildJob:
     """One image to build: its tag, the `build:` it is built from, the services that run it
     (the first one's build is used; it names the build in the output)."""
     tag: str
-    build: Mapping[str, Any]
+    build: Build
     services: tuple[str, ...]
 
     @property
@@ -51,21 +51,16 @@ class BuildPlan:
     warnings: tuple[str, ...] = ()
 
 
-def build_key(build: Mapping[str, Any]) -> str:
-    """Two `build:` mappings that make the same image have the same key (the canonical mapping
-    already has absolute contexts and a default dockerfile; key order does not matter)."""
-    return json.dumps(build, sort_keys=True, default=str)
-
-
-def plan_builds(wanted: Iterable[tuple[str, str, Mapping[str, Any]]]) -> BuildPlan:
-    """(service, tag, build) in project order -> one job per tag (pure)."""
-    by_tag: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+def plan_builds(wanted: Iterable[tuple[str, str, Build]]) -> BuildPlan:
+    """(service, tag, build) in project order -> one job per tag (pure). Two builds make the
+    same image when their models are equal (contexts are absolute, the Dockerfile defaulted)."""
+    by_tag: dict[str, list[tuple[str, Build]]] = {}
     for service, tag, build in wanted:
         by_tag.setdefault(tag, []).append((service, build))
     jobs, warnings = [], []
     for tag, users in by_tag.items():
         first, build = users[0]
-        differ = [s for s, b in users[1:] if build_key(b) != build_key(build)]
+        differ = [s for s, b in users[1:] if b != build]
         if differ:
             others = ", ".join(f'"{s}"' for s in differ)
             warnings.append(f'services "{first}" and {others} use image "{tag}" with different '
@@ -74,18 +69,18 @@ def plan_builds(wanted: Iterable[tuple[str, str, Mapping[str, Any]]]) -> BuildPl
     return BuildPlan(tuple(jobs), tuple(warnings))
 
 
-def run_build(client: Any, tag: str, build: Mapping[str, Any], *, no_cache: bool = False,
+def run_build(client: Any, tag: str, build: Build, *, no_cache: bool = False,
               pull: bool = False, extra_args: Mapping[str, str] | None = None,
               on_text: Callable[[str], None] | None = None) -> str:
-    """Blocking: build `tag` from the canonical `build:` mapping; every stream message goes to
+    """Blocking: build `tag` from the service's `build:`; every stream message goes to
     `on_text` as it comes; returns the last stream line. Errors are the engine's, raised as
     EngineError (after the output before them went to `on_text`)."""
     from engine.client.build import build as build_stream   # client-side helper made for this
 
-    args = {k: str(v) for k, v in (build.get("args") or {}).items() if v is not None}
+    args = {k: str(v) for k, v in build.args.items() if v is not None}
     args.update(extra_args or {})
-    inline = build.get("dockerfile_inline")
-    dockerfile = build.get("dockerfile")
+    inline = build.dockerfile_inline
+    dockerfile = build.dockerfile
     temp = None
     try:
         if inline:
@@ -95,10 +90,10 @@ def run_build(client: Any, tag: str, build: Mapping[str, Any], *, no_cache: bool
             dockerfile = temp.name
         last = ""
         for message in build_stream(
-                client, build.get("context") or ".", dockerfile=dockerfile,
-                tags=[tag, *(build.get("tags") or [])], build_args=args or None,
-                target=build.get("target"), no_cache=no_cache or bool(build.get("no_cache")),
-                pull=pull or bool(build.get("pull")), labels=dict(build.get("labels") or {})):
+                client, build.context or ".", dockerfile=dockerfile,
+                tags=[tag, *build.tags], build_args=args or None,
+                target=build.target, no_cache=no_cache or build.no_cache,
+                pull=pull or build.pull, labels=dict(build.labels)):
             raw = message.get("stream")
             if not raw:
                 continue

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import trio
 
 from compose.graph import COMPLETED, Edge
+from compose.model import Volume
 from compose.orchestrator import headstart, naming, networks
 from compose.orchestrator import labels as L
 from compose.orchestrator.builds import build_images, image_of, plan_builds
@@ -148,11 +149,11 @@ class Orchestrator(ExistingContainers):
             except NotFound:
                 if res.external:
                     raise OrchestratorError(f"external volume {res.name!r} not found") from None
+            vol = res.model if isinstance(res.model, Volume) else Volume(key, res.name)
             await self.gw.call("create_volume", res.name,
                                L.resource_labels(L.VOLUME, key, self.project.name,
-                                                 user_labels=res.config.get("labels") or {}),
-                               res.config.get("driver") or "local",
-                               res.config.get("driver_opts") or {})
+                                                 user_labels=vol.labels),
+                               vol.driver or "local", dict(vol.driver_opts))
             self.progress.done("Volume", res.name, "Created")
 
     # -- containers ------------------------------------------------------------------------
@@ -173,13 +174,13 @@ class Orchestrator(ExistingContainers):
             project=self.project.name, service=spec.name, name=name, labels=labels,
             networks={k: r.name for k, r in self.project.networks.items()},
             volumes={k: r.name for k, r in self.project.volumes.items()},
-            secrets={k: r.config for k, r in self.project.secrets.items()},
-            configs={k: r.config for k, r in self.project.configs.items()},
+            secrets={k: r.model for k, r in self.project.secrets.items()},
+            configs={k: r.model for k, r in self.project.configs.items()},
             materialize=self._materialize, containers=dict(self._ids), **overrides)
-        config = spec.config
+        service = spec.model
         if not spec.image and spec.has_build:
-            config = {**config, "image": image_of(self.project.name, config, spec.name)}
-        body = create_body(config, ctx)
+            service = replace(service, image=image_of(self.project.name, service))
+        body = create_body(service, ctx)
         if not self.networks_ok:
             mode = body["HostConfig"].get("NetworkMode", "")
             if not mode.startswith(("container:", "host", "none")):
@@ -250,7 +251,7 @@ class Orchestrator(ExistingContainers):
         `pull="always"`) unless the policy (`--pull`, else the service's `pull_policy`) is
         `never`. A missing image fails only its service, at create time."""
         async def one(name: str, ref: str) -> None:
-            policy = pull or self.project.services[name].config.get("pull_policy") or "missing"
+            policy = pull or self.project.services[name].model.pull_policy.value
             if self.project.services[name].has_build:
                 policy = "build"   # built here, never pulled
                 if ref in self._present:   # build() just found it: no second inspect
@@ -292,7 +293,7 @@ class Orchestrator(ExistingContainers):
                 nursery.start_soon(one_ref, ref, services)
 
     def image_ref(self, spec: ServiceSpec) -> str | None:
-        return image_of(self.project.name, spec.config, spec.name)
+        return image_of(self.project.name, spec.model)
 
     async def build(self, names: Iterable[str], *, always: bool, no_cache: bool = False,
                     pull: bool = False, args: Mapping[str, str] | None = None) -> None:
@@ -305,7 +306,7 @@ class Orchestrator(ExistingContainers):
             spec = self.project.services[name]
             tag = self.image_ref(spec)
             if spec.has_build and tag:
-                wanted.append((spec.name, tag, spec.config["build"]))
+                wanted.append((spec.name, tag, spec.model.build))
         if not always:
             async def check(tag: str) -> None:
                 try:

@@ -13,7 +13,7 @@ from compose.orchestrator.attach import AttachOptions, LogPump, signal_receiver
 from compose.orchestrator.executor import Started
 from compose.orchestrator.logstream import log_lines
 from compose.orchestrator.session import UsageError
-from compose.orchestrator.units import duration_ns
+from compose.values import parse_duration
 
 
 def parse_time(value: str | None, now: float | None = None) -> float | None:
@@ -26,8 +26,8 @@ def parse_time(value: str | None, now: float | None = None) -> float | None:
     except ValueError:
         pass
     try:
-        return now - duration_ns(value) / 1e9   # type: ignore[operator]
-    except Exception:
+        return now - parse_duration(value) / 1e9
+    except ValueError:
         pass
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

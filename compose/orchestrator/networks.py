@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from compose.model import IpamPool, Network
 from compose.orchestrator import labels as L
 from compose.orchestrator.project_view import ProjectSpec, Resource
 from engine.errors import EngineError, NotFound
 
-_IPAM_KEYS = {"subnet": "Subnet", "gateway": "Gateway", "ip_range": "IPRange"}
 
 
 def needed(project: ProjectSpec, services: Iterable[str]) -> list[str]:
@@ -18,20 +18,29 @@ def needed(project: ProjectSpec, services: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(k for n in services for k in project.services[n].networks()))
 
 
+def _pool(pool: IpamPool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for value, api in ((pool.subnet, "Subnet"), (pool.ip_range, "IPRange"),
+                       (pool.gateway, "Gateway")):
+        if value:
+            out[api] = value
+    if pool.aux_addresses:
+        out["AuxiliaryAddresses"] = dict(pool.aux_addresses)
+    return out
+
+
 def create_body(project: ProjectSpec, res: Resource) -> dict:
-    cfg = res.config
-    body = {"Name": res.name, "Driver": cfg.get("driver") or "bridge",
-            "Options": dict(cfg.get("driver_opts") or {}),
-            "Internal": bool(cfg.get("internal")),
-            "Attachable": bool(cfg.get("attachable")),
+    net = res.model if isinstance(res.model, Network) else Network(res.key, res.name)
+    body = {"Name": res.name, "Driver": net.driver or "bridge",
+            "Options": dict(net.driver_opts),
+            "Internal": net.internal,
+            "Attachable": net.attachable,
             "Labels": L.resource_labels(L.NETWORK, res.key, project.name,
-                                        user_labels=cfg.get("labels") or {}),
+                                        user_labels=net.labels),
             "CheckDuplicate": True}
-    ipam = cfg.get("ipam") or {}
-    if ipam.get("config"):
-        body["IPAM"] = {"Driver": ipam.get("driver") or "default",
-                        "Config": [{_IPAM_KEYS.get(k, k): v for k, v in c.items()}
-                                   for c in ipam["config"]]}
+    if net.ipam:
+        body["IPAM"] = {"Driver": net.ipam_driver or "default",
+                        "Config": [_pool(p) for p in net.ipam]}
     return body
 
 

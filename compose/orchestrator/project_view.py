@@ -1,27 +1,22 @@
-"""What the orchestrator needs to know about a project, read from its canonical form. Pure.
+"""What the orchestrator needs to know about a project, read from the typed model. Pure.
 
-The orchestrator works from the canonical project mapping (what `pycompose config` prints), not
-from the model's classes: that form is the Compose specification's own, so this module is the
-one place that knows how a loaded project looks.
+The orchestrator's only input is `compose.model.Project` (built by compose/project.py's
+pipeline): this module derives what planning and ordering ask of it (which networks and volumes
+a service uses, the namespaces it joins, its replicas and config hash, engine names of the
+top-level resources) and adds no parsing of its own.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
-from compose.orchestrator.errors import NoSuchService, OrchestratorError
+from compose.model import FileObject, MountType, Network, Project, Service, Volume, config_hash
+from compose.orchestrator.errors import NoSuchService
 
 if TYPE_CHECKING:
     from compose.graph import ServiceGraph
-
-CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
-
-# Fields Compose leaves out of the config hash: changing them must not recreate a container.
-_UNHASHED = ("build", "pull_policy", "scale", "depends_on", "profiles")
 
 
 @dataclass(frozen=True)
@@ -35,32 +30,32 @@ class Dependency:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    config: Mapping[str, Any]          # canonical service mapping
+    model: Service
     config_hash: str
     replicas: int = 1
     depends_on: tuple[Dependency, ...] = ()
 
     @property
     def container_name(self) -> str | None:
-        return self.config.get("container_name")
+        return self.model.container_name
 
     @property
     def image(self) -> str | None:
-        return self.config.get("image")
+        return self.model.image
 
     @property
     def has_build(self) -> bool:
-        return bool(self.config.get("build"))
+        return self.model.build is not None
 
     @property
     def namespace_refs(self) -> tuple[tuple[str, str], ...]:
         """(key, service) for each `service:X` namespace and `volumes_from` this one joins."""
         out = []
         for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
-            value = self.config.get(key) or ""
-            if isinstance(value, str) and value.startswith("service:"):
+            value = getattr(self.model, key) or ""
+            if value.startswith("service:"):
                 out.append((key, value.split(":", 1)[1]))
-        for item in self.config.get("volumes_from") or []:
+        for item in self.model.volumes_from:
             if not item.startswith("container:"):
                 out.append(("volumes_from", item.split(":", 1)[0]))
         return tuple(out)
@@ -71,31 +66,30 @@ class ServiceSpec:
         return tuple(dict.fromkeys(parent for _, parent in self.namespace_refs))
 
     def networks(self) -> list[str]:
-        if self.config.get("network_mode"):
+        """The network keys it attaches to; none with a network_mode, and the project's
+        default network when it names none (Compose's normalization adds it)."""
+        if self.model.network_mode:
             return []
-        nets = self.config.get("networks")
-        if nets is None:
-            return ["default"]
-        return list(nets)
+        return [n.network for n in self.model.networks] or ["default"]
 
     def named_volumes(self) -> list[str]:
-        return [v["source"] for v in self.config.get("volumes") or []
-                if isinstance(v, Mapping) and v.get("type", "volume") == "volume"
-                and v.get("source")]
+        return [v.source for v in self.model.volumes if v.type is MountType.VOLUME and v.source]
+
+
+TopLevel = Union[Network, Volume, FileObject]
 
 
 @dataclass(frozen=True)
 class Resource:
-    """A top-level network or volume: its key, engine name and canonical config."""
+    """A top-level network, volume, secret or config: its key, engine name and model."""
 
     key: str
     name: str
-    config: Mapping[str, Any] = field(default_factory=dict)
+    model: TopLevel | None = None
 
     @property
     def external(self) -> bool:
-        ext = self.config.get("external")
-        return bool(ext) if not isinstance(ext, Mapping) else True
+        return bool(self.model is not None and self.model.external)
 
 
 @dataclass(frozen=True)
@@ -154,72 +148,35 @@ class ProjectSpec:
         return self.graph.stop_generations(names)
 
 
-def config_hash(service: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the service, minus what Compose does not hash."""
-    data = {k: v for k, v in service.items() if k not in _UNHASHED}
-    deploy = data.get("deploy")
-    if isinstance(deploy, Mapping) and "replicas" in deploy:
-        data["deploy"] = {k: v for k, v in deploy.items() if k != "replicas"}
-        if not data["deploy"]:
-            del data["deploy"]
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def service_spec(service: Service) -> ServiceSpec:
+    deps = tuple(Dependency(d.service, d.condition.value, d.required, d.restart)
+                 for d in service.depends_on)
+    return ServiceSpec(name=service.name, model=service, config_hash=config_hash(service),
+                       replicas=service.replicas, depends_on=deps)
 
 
-def _dependencies(value: Any) -> tuple[Dependency, ...]:
-    if not value:
-        return ()
-    if isinstance(value, list):
-        return tuple(Dependency(name) for name in value)
-    out = []
-    for name, cfg in value.items():
-        cfg = cfg or {}
-        condition = cfg.get("condition", "service_started")
-        if condition not in CONDITIONS:
-            raise OrchestratorError(f"service dependency {name!r}: unknown condition "
-                                    f"{condition!r}")
-        out.append(Dependency(name, condition, bool(cfg.get("required", True)),
-                              bool(cfg.get("restart", False))))
-    return tuple(out)
-
-
-def _replicas(config: Mapping[str, Any]) -> int:
-    scale = config.get("scale")
-    if scale is None:
-        scale = (config.get("deploy") or {}).get("replicas")
-    return 1 if scale is None else int(scale)
-
-
-def _resource(project: str, key: str, cfg: Mapping[str, Any] | None) -> Resource:
-    cfg = dict(cfg or {})
-    external = Resource(key, "", cfg).external
-    return Resource(key, cfg.get("name") or (key if external else f"{project}_{key}"), cfg)
+def from_model(project: Project, *, env_files: Iterable[str] = ()) -> ProjectSpec:
+    """The orchestrator's view of a loaded project."""
+    services = {name: service_spec(svc) for name, svc in project.services.items()}
+    networks = {k: Resource(k, n.name, n) for k, n in project.networks.items()}
+    if "default" not in networks and any("default" in s.networks() for s in services.values()):
+        # a hand-made project that leaves the default network out (normalization adds it)
+        networks["default"] = Resource("default", f"{project.name}_default",
+                                       Network(key="default", name=f"{project.name}_default"))
+    return ProjectSpec(
+        name=project.name, services=services, networks=networks,
+        volumes={k: Resource(k, v.name, v) for k, v in project.volumes.items()},
+        secrets={k: Resource(k, f.name, f) for k, f in project.secrets.items()},
+        configs={k: Resource(k, f.name, f) for k, f in project.configs.items()},
+        working_dir=project.working_dir, config_files=project.config_files,
+        env_files=tuple(env_files), disabled=frozenset(project.disabled_services))
 
 
 def from_canonical(name: str, data: Mapping[str, Any], *, working_dir: str = "",
                    config_files: Iterable[str] = (), env_files: Iterable[str] = (),
-                   disabled: Iterable[str] = (),
-                   hashes: Mapping[str, str] | None = None) -> ProjectSpec:
-    """The project from its canonical mapping; `hashes` overrides the config hashes (the model's
-    own `config_hash`, when it has one)."""
-    services = {}
-    for svc_name, cfg in (data.get("services") or {}).items():
-        cfg = dict(cfg or {})
-        services[svc_name] = ServiceSpec(
-            name=svc_name, config=cfg,
-            config_hash=(hashes or {}).get(svc_name) or config_hash(cfg),
-            replicas=_replicas(cfg), depends_on=_dependencies(cfg.get("depends_on")))
-    networks = {}
-    used_default = any("default" in s.networks() for s in services.values())
-    net_data = dict(data.get("networks") or {})
-    if used_default and "default" not in net_data:
-        net_data["default"] = {}
-    for key, cfg in net_data.items():
-        networks[key] = _resource(name, key, cfg)
-    volumes = {key: _resource(name, key, cfg) for key, cfg in (data.get("volumes") or {}).items()}
-    secrets = {key: _resource(name, key, cfg) for key, cfg in (data.get("secrets") or {}).items()}
-    configs = {key: _resource(name, key, cfg) for key, cfg in (data.get("configs") or {}).items()}
-    return ProjectSpec(name=name, services=services, networks=networks, volumes=volumes,
-                       secrets=secrets, configs=configs,
-                       working_dir=working_dir, config_files=tuple(config_files),
-                       env_files=tuple(env_files), disabled=frozenset(disabled))
+                   disabled: Iterable[str] = ()) -> ProjectSpec:
+    """The view of a project given as its canonical mapping (tests, tools): read into the
+    model first, so it is the same reading `up` gets."""
+    project = Project.from_canonical({**data, "name": name}, working_dir=working_dir,
+                                     config_files=tuple(config_files))
+    return replace(from_model(project, env_files=env_files), disabled=frozenset(disabled))

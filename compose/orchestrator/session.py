@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from compose.orchestrator.errors import OrchestratorError
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.progress import Progress
-from compose.orchestrator.project_view import ProjectSpec, from_canonical
+from compose.orchestrator.project_view import ProjectSpec, from_model
 from engine.errors import PycomposeError
 
 T = TypeVar("T")
@@ -29,7 +29,6 @@ def parallel_limit() -> int:
 
 def load_spec(opts: Any, services: tuple[str, ...] = ()) -> ProjectSpec:
     """The project named by the global options (a `GlobalOptions` from compose/cli/main.py)."""
-    from compose.model import config_hash
     from compose.project import ProjectOptions, load
 
     loaded = load(ProjectOptions(
@@ -39,11 +38,7 @@ def load_spec(opts: Any, services: tuple[str, ...] = ()) -> ProjectSpec:
         services=tuple(services)))
     for warning in loaded.warnings:
         sys.stderr.write(f"WARN[0000] {warning}\n")
-    model = loaded.project
-    hashes = {name: config_hash(svc) for name, svc in model.services.items()}
-    return from_canonical(model.name, loaded.canonical, working_dir=model.working_dir,
-                          config_files=model.config_files, env_files=tuple(opts.env_files or ()),
-                          disabled=tuple(model.disabled_services), hashes=hashes)
+    return from_model(loaded.project, env_files=tuple(opts.env_files or ()))
 
 
 def project_name_only(opts: Any) -> str:

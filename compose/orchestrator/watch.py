@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from compose.model import MountType, Service, ServiceVolume
 from compose.orchestrator.errors import OrchestratorError
 from engine.dockerignore import Matcher
 
@@ -140,14 +141,15 @@ def _exec_hook(value: Any, where: str) -> ExecHook:
                     tuple((str(k), "" if v is None else str(v)) for k, v in env.items()))
 
 
-def service_rules(name: str, config: Mapping[str, Any],
-                  dockerignore_text: str | None = None) -> list[Rule]:
-    """The `develop.watch` rules of one service (canonical config: paths are absolute).
-    `dockerignore_text`: the build context's .dockerignore, when it has one."""
-    develop = config.get("develop") or {}
-    raw = develop.get("watch") or [] if isinstance(develop, Mapping) else []
-    build = config.get("build") if isinstance(config.get("build"), Mapping) else None
-    context = build.get("context") if build else None
+def service_rules(service: Service, dockerignore_text: str | None = None) -> list[Rule]:
+    """The `develop.watch` rules of one service (the model keeps `develop:` as written, paths
+    absolute; this is its one reader). `dockerignore_text`: the build context's
+    .dockerignore, when it has one."""
+    name = service.name
+    develop = service.develop or {}
+    raw = develop.get("watch") or []
+    build = service.build
+    context = build.context if build else None
     docker_ignore = Matcher.from_text(dockerignore_text) if dockerignore_text else None
     rules = []
     for i, item in enumerate(raw):
@@ -291,11 +293,11 @@ def initial_paths(rule: Rule, walk: Iterable[str], dockerfile: str | None = None
     return [p for p in walk if rule.matches(p) and posixpath.basename(p) not in skip]
 
 
-def bind_mounted(rule: Rule, volumes: Iterable[Any]) -> bool:
-    """Is the rule's path inside a bind mount's source (canonical `volumes` entries)?"""
+def bind_mounted(rule: Rule, volumes: Iterable[ServiceVolume]) -> bool:
+    """Is the rule's path inside a bind mount's source?"""
     for v in volumes:
-        if isinstance(v, Mapping) and v.get("type") == "bind" and v.get("source"):
-            if _under(posixpath.normpath(str(v["source"])), rule.path) is not None:
+        if v.type is MountType.BIND and v.source:
+            if _under(posixpath.normpath(v.source), rule.path) is not None:
                 return True
     return False
 

@@ -42,19 +42,19 @@ def load_rules(project: ProjectSpec, services: Sequence[str] = (), *,
     rules: list[Rule] = []
     for name in services or list(project.services):
         spec = project.service(name)
-        build = spec.config.get("build")
+        build = spec.model.build
         text = None
-        if isinstance(build, dict) and build.get("context"):
+        if build is not None and build.context:
             try:
-                with open(os.path.join(build["context"], ".dockerignore"), encoding="utf-8") as f:
+                with open(os.path.join(build.context, ".dockerignore"), encoding="utf-8") as f:
                     text = f.read()
             except (FileNotFoundError, NotADirectoryError):
                 pass
             except OSError as e:
                 raise WatchError(f"service {name!r}: cannot read its .dockerignore: "
                                  f"{e.strerror}") from None
-        for rule in service_rules(name, spec.config, text):
-            if rule.action.syncs and bind_mounted(rule, spec.config.get("volumes") or ()):
+        for rule in service_rules(spec.model, text):
+            if rule.action.syncs and bind_mounted(rule, spec.model.volumes):
                 # as Compose: the container sees these files through its mount already
                 sys.stderr.write(f"WARN[0000] path '{rule.path}' also declared by a bind "
                                  "mount volume, this path won't be monitored!\n")
@@ -269,8 +269,8 @@ class Watcher:
             if not rule.initial_sync:
                 continue
             walked = await trio.to_thread.run_sync(_walk, rule.path, [rule])
-            build = self.project.service(rule.service).config.get("build")
-            dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
+            build = self.project.service(rule.service).model.build
+            dockerfile = build.dockerfile if build is not None else None
             by_service.setdefault(rule.service, []).extend(
                 initial_paths(rule, walked, dockerfile))
         for service, paths in by_service.items():

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 import trio
 import trio.testing
 
+from compose.model import Build
 from compose.orchestrator import builds
 from compose.orchestrator.build_output import (BuildLog, BuildView, LiveBuildView,
                                                PlainBuildView, view_for)
@@ -22,20 +24,25 @@ from engine.errors import EngineError
 
 from .fake_engine import FakeEngine
 
-WEB = {"context": "/p/web", "dockerfile": "Dockerfile"}
+def B(**build) -> Build:
+    """A service's `build:` as the model holds it."""
+    return Build(**build)
+
+
+WEB = B(context="/p/web", dockerfile="Dockerfile")
 
 
 def test_services_sharing_build_and_tag_make_one_job():
-    plan = plan_builds([("db", "w/db", {"context": "/p/db"}), ("migrate", "w/web", dict(WEB)),
-                        ("web", "w/web", {"dockerfile": "Dockerfile", "context": "/p/web"})])
-    assert plan.jobs == (BuildJob("w/db", {"context": "/p/db"}, ("db",)),
+    plan = plan_builds([("db", "w/db", B(context="/p/db")), ("migrate", "w/web", WEB),
+                        ("web", "w/web", B(dockerfile="Dockerfile", context="/p/web"))])
+    assert plan.jobs == (BuildJob("w/db", B(context="/p/db"), ("db",)),
                          BuildJob("w/web", WEB, ("migrate", "web")))
     assert plan.warnings == ()
 
 
 def test_same_tag_different_build_is_built_once_from_the_first_with_a_warning():
-    plan = plan_builds([("a", "x:1", WEB), ("b", "x:1", {**WEB, "target": "dev"}),
-                        ("c", "x:1", dict(WEB))])
+    plan = plan_builds([("a", "x:1", WEB), ("b", "x:1", replace(WEB, target="dev")),
+                        ("c", "x:1", B(context="/p/web"))])
     assert [(j.tag, j.build, j.services) for j in plan.jobs] == [("x:1", WEB, ("a", "b", "c"))]
     assert plan.warnings == ('services "a" and "b" use image "x:1" with different build '
                              'settings; it is built once, from "a"\'s build',)
@@ -92,7 +99,7 @@ def _build(tmp_path, streams, progress, view=None, jobs=None):
     (tmp_path / "Dockerfile").write_text("FROM busybox\n")
     client = _BuildClient(streams)
     gw = Gateway(lambda: client, threaded=False)
-    plan = plan_builds(jobs or [(service, tag, {"context": str(tmp_path)})
+    plan = plan_builds(jobs or [(service, tag, B(context=str(tmp_path)))
                                 for service, tag in [("migrate", "w/web"), ("web", "w/web")]])
 
     async def main():
@@ -116,8 +123,8 @@ def test_plain_view_shows_every_line_prefixed_with_the_service(tmp_path):
 def test_a_failed_build_shows_its_steps_output_even_when_quiet(tmp_path):
     err = io.StringIO()
     progress = Progress(stream=err, colour=False, quiet=True)
-    jobs = [("api", "w/api", {"context": str(tmp_path)}), ("web", "w/web",
-                                                           {"context": str(tmp_path)})]
+    jobs = [("api", "w/api", B(context=str(tmp_path))), ("web", "w/web",
+                                                           B(context=str(tmp_path)))]
     with pytest.raises(BaseException) as caught:
         _build(tmp_path, {"w/web": FAILING, "w/api": OK}, progress, jobs=jobs)
     errors = caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) \

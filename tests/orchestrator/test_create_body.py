@@ -2,9 +2,15 @@ from __future__ import annotations
 
 import pytest
 
+from compose.canonical import service_from
+from compose.errors import ComposeError
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import OrchestratorError
-from compose.orchestrator.units import byte_size, duration_ns
+
+
+def svc(data: dict, name: str = "web"):
+    """The model of a service given as its canonical mapping (what `up` reads)."""
+    return service_from(name, data)
 
 
 def ctx(**kw):
@@ -52,7 +58,7 @@ FULL = {
 
 
 def test_full_service_translates_to_docker_shapes():
-    body = create_body(FULL, ctx())
+    body = create_body(svc(FULL), ctx())
     assert body["Image"] == "busybox:latest"
     assert body["Cmd"] == ["httpd", "-f"] and body["Entrypoint"] == ["/bin/sh", "-c"]
     assert body["Env"] == ["A=1"]
@@ -85,7 +91,7 @@ def test_full_service_translates_to_docker_shapes():
 
 
 def test_minimal_service_uses_default_network_and_no_restart():
-    body = create_body({"image": "busybox"}, ctx())
+    body = create_body(svc({"image": "busybox"}), ctx())
     assert "Cmd" not in body and "Entrypoint" not in body
     assert body["HostConfig"]["NetworkMode"] == "demo_default"
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
@@ -93,7 +99,7 @@ def test_minimal_service_uses_default_network_and_no_restart():
 
 
 def test_oneoff_drops_ports_restart_and_aliases_and_overrides_command():
-    body = create_body(FULL, ctx(oneoff=True, publish_ports=False, use_aliases=False,
+    body = create_body(svc(FULL), ctx(oneoff=True, publish_ports=False, use_aliases=False,
                                  command=("echo", "hi"), environment={"B": "2"},
                                  extra_ports=("9000:90",)))
     assert body["Cmd"] == ["echo", "hi"]
@@ -104,33 +110,62 @@ def test_oneoff_drops_ports_restart_and_aliases_and_overrides_command():
 
 
 def test_service_references_resolve_to_containers():
-    body = create_body({"image": "b", "network_mode": "service:vpn", "volumes_from": ["db:ro"]},
+    body = create_body(svc({"image": "b", "network_mode": "service:vpn", "volumes_from": ["db:ro"]}),
                        ctx(containers={"vpn": "abc", "db": "def"}))
     assert body["HostConfig"]["NetworkMode"] == "container:abc"
     assert body["NetworkingConfig"]["EndpointsConfig"] == {}
     assert body["HostConfig"]["VolumesFrom"] == ["def:ro"]
     with pytest.raises(OrchestratorError, match="vpn"):
-        create_body({"image": "b", "network_mode": "service:vpn"}, ctx())
+        create_body(svc({"image": "b", "network_mode": "service:vpn"}), ctx())
 
 
 def test_string_command_is_split_and_disabled_healthcheck():
-    body = create_body({"image": "b", "command": "sh -c 'echo a b'",
-                        "healthcheck": {"disable": True}}, ctx())
+    body = create_body(svc({"image": "b", "command": "sh -c 'echo a b'",
+                        "healthcheck": {"disable": True}}), ctx())
     assert body["Cmd"] == ["sh", "-c", "echo a b"]
     assert body["Healthcheck"] == {"Test": ["NONE"]}
 
 
 def test_missing_image_and_bad_restart_are_user_errors():
     with pytest.raises(OrchestratorError, match="neither an image"):
-        create_body({}, ctx())
-    with pytest.raises(OrchestratorError, match="restart"):
-        create_body({"image": "b", "restart": "sometimes"}, ctx())
+        create_body(svc({}), ctx())
+    with pytest.raises(ComposeError, match="invalid restart policy 'sometimes'"):
+        svc({"image": "b", "restart": "sometimes"})
 
 
-def test_units():
-    assert duration_ns("1h2m3.5s") == 3723_500_000_000
-    assert duration_ns("10") == 10_000_000_000
-    assert duration_ns(None) is None
-    assert byte_size("1g") == 1 << 30 and byte_size("1.5kb") == 1536 and byte_size(7) == 7
-    with pytest.raises(OrchestratorError):
-        duration_ns("10 parsecs")
+def test_durations_and_sizes_are_read_once_by_the_model():
+    s = svc({"image": "b", "stop_grace_period": "1h2m3.5s", "shm_size": "1.5kb",
+             "healthcheck": {"test": "true", "interval": "1m"}, "memswap_limit": "-1"})
+    assert s.stop_grace_period_ns == 3723_500_000_000 and s.shm_size == 1536
+    body = create_body(s, ctx())
+    assert body["StopTimeout"] == 3723 and body["HostConfig"]["ShmSize"] == 1536
+    assert body["HostConfig"]["MemorySwap"] == -1
+    assert body["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 60_000_000_000}
+    # a duration without a unit is what normalize refuses too: one reading of the notation
+    with pytest.raises(ComposeError, match="invalid duration"):
+        svc({"image": "b", "stop_grace_period": "10"})
+    with pytest.raises(ComposeError, match="invalid size"):
+        svc({"image": "b", "mem_limit": "lots"})
+
+
+def test_deploy_restart_policy_reaches_the_engine_as_compose_maps_it():
+    def policy(data):
+        return create_body(svc({"image": "b", **data}), ctx())["HostConfig"]["RestartPolicy"]
+
+    assert policy({"deploy": {"restart_policy": {"condition": "any"}}}) == {
+        "Name": "always", "MaximumRetryCount": 0}
+    assert policy({"deploy": {"restart_policy": {"condition": "on-failure",
+                                                 "max_attempts": 2}}}) == {
+        "Name": "on-failure", "MaximumRetryCount": 2}
+    # `restart:` wins; a restart_policy without a condition leaves the engine's default
+    assert policy({"restart": "no", "deploy": {"restart_policy": {"condition": "any"}}})["Name"] == "no"
+    assert policy({"deploy": {"restart_policy": {"max_attempts": 3}}})["Name"] == "no"
+
+
+def test_run_publish_uses_the_loader_port_syntax_and_its_errors():
+    body = create_body(svc({"image": "b"}), ctx(extra_ports=("127.0.0.1:9000-9001:90-91/udp",)))
+    assert body["HostConfig"]["PortBindings"] == {
+        "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9000"}],
+        "91/udp": [{"HostIp": "127.0.0.1", "HostPort": "9001"}]}
+    with pytest.raises(ComposeError, match="invalid port"):
+        create_body(svc({"image": "b"}), ctx(extra_ports=("http",)))

@@ -254,7 +254,7 @@ def test_services_with_build_are_built_when_missing_or_asked(monkeypatch):
     built = []
 
     def fake_build(client, tag, build, **kw):
-        built.append((tag, build["context"]))
+        built.append((tag, build.context))
         engine.images = dict(engine.images or {}, **{tag: "sha256:" + tag})
         return ""
 

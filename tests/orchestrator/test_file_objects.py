@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from compose.orchestrator.create_body import CreateContext, create_body, file_object_target
+from compose.canonical import file_object_target, service_from
+from compose.model import FileObject
+from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.errors import OrchestratorError
 
 
@@ -17,6 +19,7 @@ def test_targets_follow_compose_rules():
     assert file_object_target("secrets", "pw", "/etc/pw") == "/etc/pw"
     assert file_object_target("configs", "nginx", None) == "/nginx"
     assert file_object_target("configs", "nginx", "/etc/nginx.conf") == "/etc/nginx.conf"
+    assert file_object_target("configs", "nginx", "rel.conf") == "/rel.conf"
 
 
 def test_file_secret_and_content_config_are_read_only_binds(tmp_path):
@@ -31,9 +34,10 @@ def test_file_secret_and_content_config_are_read_only_binds(tmp_path):
 
     service = {"image": "x", "secrets": [{"source": "pw"}, {"source": "pw", "target": "again"}],
                "configs": [{"source": "conf", "target": "/etc/app.conf"}]}
-    body = create_body(service, ctx(secrets={"pw": {"file": "/srv/pw.txt"}},
-                                    configs={"conf": {"content": "a=1\n"}},
-                                    materialize=materialize))
+    body = create_body(service_from("db", service),
+                       ctx(secrets={"pw": FileObject("pw", "pw", file="/srv/pw.txt")},
+                           configs={"conf": FileObject("conf", "conf", content="a=1\n")},
+                           materialize=materialize))
     binds = body["HostConfig"]["Binds"]
     assert "/srv/pw.txt:/run/secrets/pw:ro" in binds
     assert "/srv/pw.txt:/run/secrets/again:ro" in binds
@@ -44,4 +48,5 @@ def test_file_secret_and_content_config_are_read_only_binds(tmp_path):
 def test_environment_secret_is_a_clear_error():
     service = {"image": "x", "secrets": [{"source": "tok"}]}
     with pytest.raises(OrchestratorError, match="environment secret 'tok' is not supported yet"):
-        create_body(service, ctx(secrets={"tok": {"environment": "TOKEN"}}))
+        create_body(service_from("db", service),
+                    ctx(secrets={"tok": FileObject("tok", "tok", environment="TOKEN")}))

@@ -4,7 +4,9 @@ import pytest
 
 from compose.graph import DependencyCycleError
 from compose.orchestrator.errors import NoSuchService
-from compose.orchestrator.project_view import Dependency, config_hash, from_canonical
+from compose.canonical import service_from
+from compose.model import config_hash
+from compose.orchestrator.project_view import Dependency, from_canonical
 
 DATA = {
     "services": {
@@ -55,7 +57,14 @@ def test_errors():
 
 
 def test_config_hash_ignores_what_compose_ignores():
+    def h(data):
+        return config_hash(service_from("s", data))
+
     base = {"image": "b", "command": ["x"]}
-    assert config_hash(base) == config_hash({**base, "depends_on": {"z": {}}, "scale": 3,
-                                             "deploy": {"replicas": 4}})
-    assert config_hash(base) != config_hash({**base, "command": ["y"]})
+    assert h(base) == h({**base, "depends_on": {"z": {}}, "scale": 3, "deploy": {"replicas": 4}})
+    assert h(base) != h({**base, "command": ["y"]})
+
+
+def test_the_view_carries_the_models_hash():
+    p = from_canonical("demo", DATA)
+    assert p.services["db"].config_hash == config_hash(p.services["db"].model)

@@ -8,13 +8,23 @@ import tarfile
 
 import pytest
 
+from compose.canonical import service_from
+from compose.orchestrator import watch
 from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, PathMapping, WatchError,
-                                        bind_mounted, descends, initial_paths, plan_batch,
-                                        rules_for, service_rules)
+                                        descends, initial_paths, plan_batch, rules_for)
 from compose.orchestrator.watchflow import sync_tar, watch_roots
 
 CTX = "/p/web"
+
+
+def service_rules(name, config, ignore_text=None):
+    """The rules of a service given as its canonical mapping, read through the model."""
+    return watch.service_rules(service_from(name, config), ignore_text)
+
+
+def bind_mounted(rule, volumes):
+    return watch.bind_mounted(rule, service_from("web", {"volumes": volumes}).volumes)
 
 
 def rules(*items, ignore_text=None, build=True, name="web"):
