@@ -20,28 +20,12 @@ from compose.errors import NormalizeError
 from compose.merge import dedupe, _port_key
 from compose.shortsyntax import _long_port, parse_port, parse_volume
 from compose.values import (OMITTED_WHEN_FALSE, blkio as _blkio, device as _device,
-                            file_mode as _file_mode, go_empty as _go_empty, gpus as _gpus,
-                            is_remote as _is_remote)
+                            file_mode as _file_mode, gpus as _gpus, is_remote as _is_remote,
+                            print_form)
 from compose.values import (extra_hosts, format_duration, go_number, kv_mapping, ordered as _ordered,
                             parse_bytes, parse_duration, to_bool, to_int as _to_int)
 
 
-# Service attribute order of compose-go's ServiceConfig, which `config` output follows.
-SERVICE_ORDER = (
-    "profiles annotations attach build develop blkio_config cap_add cap_drop cgroup_parent cgroup "
-    "cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpus cpuset "
-    "cpu_shares command configs container_name credential_spec depends_on deploy "
-    "device_cgroup_rules devices dns dns_opt dns_search domainname entrypoint provider "
-    "environment env_file expose extends external_links extra_hosts group_add gpus hostname "
-    "healthcheck image init ipc isolation labels label_file links logging mem_limit "
-    "mem_reservation memswap_limit mem_swappiness mac_address models network_mode networks "
-    "oom_kill_disable oom_score_adj pid pids_limit platform ports privileged pull_policy "
-    "pull_refresh_after read_only restart runtime scale secrets security_opt shm_size stdin_open "
-    "stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user "
-    "userns_mode uts volumes volumes_from working_dir post_start pre_start pre_stop").split()
-# service attributes that are Go maps in compose-go, hence printed sorted by key
-_MAP_FIELDS = ("environment", "labels", "annotations", "sysctls", "depends_on", "networks",
-               "ulimits", "storage_opt", "models")
 TOP_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
 
 
@@ -165,10 +149,20 @@ class Normalizer:
 
     # services
     def service(self, name: str, svc: dict, top: dict) -> dict:
+        """One service in compose-go's canonical form (`svc` is this pass's own copy)."""
         key = f"services.{name}"
         svc.pop("extends", None)
         if "build" in svc:
             svc["build"] = self.build(svc["build"], key + ".build")
+        self._process(svc, key)
+        self._host_devices(svc, key)
+        self._ports_and_mounts(svc, key, top)
+        self._scalars(svc, key)
+        self._references(name, svc, key, top)
+        return print_form(svc)
+
+    def _process(self, svc: dict, key: str) -> None:
+        """What the container's process gets: command, entrypoint, environment, labels, hosts."""
         for k in ("command", "entrypoint"):
             if isinstance(svc.get(k), str):
                 svc[k] = shlex.split(svc[k])
@@ -202,6 +196,9 @@ class Normalizer:
             svc["develop"] = {**svc["develop"], "watch": [
                 {**rule, "path": self.abspath(str(rule["path"]))} if isinstance(rule, dict)
                 and rule.get("path") else rule for rule in svc["develop"]["watch"]]}
+
+    def _host_devices(self, svc: dict, key: str) -> None:
+        """Devices, GPUs, logging, block I/O and lifecycle hooks."""
         if "devices" in svc:
             svc["devices"] = [_device(d, f"{key}.devices[{i}]") for i, d in enumerate(svc["devices"])]
         if "gpus" in svc:
@@ -213,6 +210,9 @@ class Normalizer:
         for hook in ("post_start", "pre_stop"):
             if isinstance(svc.get(hook), list):
                 svc[hook] = [self._hook(h) for h in svc[hook]]
+
+    def _ports_and_mounts(self, svc: dict, key: str, top: dict) -> None:
+        """Ports and volumes in their long forms; tmpfs, dns, healthcheck, the stop grace."""
         if "ports" in svc:
             ports: list = []
             for i, p in enumerate(svc["ports"]):
@@ -235,6 +235,9 @@ class Normalizer:
             svc["healthcheck"] = self.healthcheck(svc["healthcheck"], key + ".healthcheck")
         if "stop_grace_period" in svc:
             svc["stop_grace_period"] = self._duration(svc["stop_grace_period"], key + ".stop_grace_period")
+
+    def _scalars(self, svc: dict, key: str) -> None:
+        """Byte sizes, booleans and numbers as compose-go prints them."""
         for k in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size"):
             if k in svc and svc[k] is not None and not self._verbatim(svc[k]):
                 try:
@@ -257,6 +260,10 @@ class Normalizer:
             svc["cpus"] = go_number(float(svc["cpus"]))
         if svc.get("pull_policy") == "if_not_present":
             svc["pull_policy"] = "missing"
+
+    def _references(self, name: str, svc: dict, key: str, top: dict) -> None:
+        """What the service refers to (secrets, configs, networks, other services) and the
+        checks across attributes compose-go makes (image or build, platform, deploy limits)."""
         for k in ("secrets", "configs"):
             if k in svc:
                 svc[k] = self.service_files(svc[k], f"{key}.{k}", top[k], k)
@@ -280,16 +287,6 @@ class Normalizer:
                 if svc.get(short) is not None and limits.get(long) is not None and svc[short] != limits[long]:
                     raise NormalizeError(f"can't set distinct values on '{short}' and "
                                          f"'deploy.resources.limits.{long}'", f"{key}.{short}")
-        for k in _MAP_FIELDS:
-            if isinstance(svc.get(k), dict):
-                svc[k] = dict(sorted(svc[k].items()))
-        for k in [k for k, v in svc.items() if _go_empty(k, v)]:
-            del svc[k]   # compose-go's `omitempty`: an empty value is not printed
-        if isinstance(svc.get("build"), dict):
-            for k in ("args", "labels", "additional_contexts"):
-                if isinstance(svc["build"].get(k), dict):
-                    svc["build"][k] = dict(sorted(svc["build"][k].items()))
-        return _ordered(svc, SERVICE_ORDER)
 
     def deploy(self, deploy: dict, key: str) -> dict:
         deploy = dict(deploy)

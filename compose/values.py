@@ -190,6 +190,38 @@ def go_empty(key: str, value: Any) -> bool:
 # service booleans compose-go prints only when true (`omitempty`); `init` is a pointer: kept
 OMITTED_WHEN_FALSE = frozenset({"privileged", "read_only", "tty", "stdin_open", "oom_kill_disable"})
 
+# Service attribute order of compose-go's ServiceConfig, which `config` output follows.
+SERVICE_ORDER = (
+    "profiles annotations attach build develop blkio_config cap_add cap_drop cgroup_parent cgroup "
+    "cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpus cpuset "
+    "cpu_shares command configs container_name credential_spec depends_on deploy "
+    "device_cgroup_rules devices dns dns_opt dns_search domainname entrypoint provider "
+    "environment env_file expose extends external_links extra_hosts group_add gpus hostname "
+    "healthcheck image init ipc isolation labels label_file links logging mem_limit "
+    "mem_reservation memswap_limit mem_swappiness mac_address models network_mode networks "
+    "oom_kill_disable oom_score_adj pid pids_limit platform ports privileged pull_policy "
+    "pull_refresh_after read_only restart runtime scale secrets security_opt shm_size stdin_open "
+    "stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user "
+    "userns_mode uts volumes volumes_from working_dir post_start pre_start pre_stop").split()
+# service attributes that are Go maps in compose-go, hence printed sorted by key
+_MAP_FIELDS = ("environment", "labels", "annotations", "sysctls", "depends_on", "networks",
+               "ulimits", "storage_opt", "models")
+
+
+def print_form(svc: dict) -> dict:
+    """A normalized service as compose-go prints it: Go maps sorted by key, empty values left
+    out (`omitempty`), attributes in ServiceConfig's order."""
+    for k in _MAP_FIELDS:
+        if isinstance(svc.get(k), dict):
+            svc[k] = dict(sorted(svc[k].items()))
+    for k in [k for k, v in svc.items() if go_empty(k, v)]:
+        del svc[k]
+    if isinstance(svc.get("build"), dict):
+        for k in ("args", "labels", "additional_contexts"):
+            if isinstance(svc["build"].get(k), dict):
+                svc["build"][k] = dict(sorted(svc["build"][k].items()))
+    return ordered(svc, SERVICE_ORDER)
+
 
 def device(value: Any, key: str) -> dict:
     """devices: `src[:dst[:perms]]` -> {source, target, permissions}, as compose-go prints it."""
