@@ -48,7 +48,7 @@ def convert_project(project: Any, options: ConvertOptions | None = None) -> Conv
     notes += _network_notes(project)
     accounts = account_objects(ctx) if any("initContainers" in p for p in pods.values()) else []
     manifests = accounts + claims(ctx, notes) + file_objects(ctx, notes) + services + workloads
-    return ConversionResult(manifests=manifests, unmapped=_unique(notes))
+    return ConversionResult(manifests=manifests, unmapped=_ordered(project, notes))
 
 
 def _network_notes(project: Any) -> list[Unmapped]:
@@ -69,6 +69,9 @@ def _network_notes(project: Any) -> list[Unmapped]:
     return out
 
 
-def _unique(notes: list[Unmapped]) -> list[Unmapped]:
+def _ordered(project: Any, notes: list[Unmapped]) -> list[Unmapped]:
+    """Each entry once, grouped by service in the file's order, project-level ones last."""
     seen: set = set()
-    return [n for n in notes if not (n in seen or seen.add(n))]
+    unique = [n for n in notes if not (n in seen or seen.add(n))]
+    rank = {name: i for i, name in enumerate(project.services)}
+    return sorted(unique, key=lambda n: rank.get(n.service, len(rank)))
