@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from engine.containers.store import ContainerRecord
 
 HISTORY = 1000
 
@@ -20,6 +23,12 @@ def event(kind: str, action: str, actor_id: str, attributes: dict[str, str],
         ev.update(status=action, id=actor_id, **({"from": attributes["image"]}
                                                  if "image" in attributes else {}))
     return ev
+
+
+def container_event(rec: ContainerRecord, action: str, **extra: str) -> dict[str, Any]:
+    """An event about a container: its labels, image and name are the actor's attributes."""
+    attrs = {**rec.config.labels, "image": rec.config.image, "name": rec.name, **extra}
+    return event("container", action, rec.id, attrs)
 
 
 def matches(ev: dict, filters: dict[str, list[str]]) -> bool:

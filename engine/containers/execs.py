@@ -19,8 +19,10 @@ from engine.errors import BadParameter, Conflict, NotFound
 from engine.runtime.spec import ProcessSpec
 
 if TYPE_CHECKING:
-    from engine.containers.manager import ContainerManager, Running
-    from engine.containers.store import ContainerRecord
+    from engine.containers.background import TaskHost
+    from engine.containers.running import Running, RunningTable
+    from engine.containers.store import ContainerRecord, ContainerStore
+    from engine.runtime.runtime import Runtime
 
 log = logging.getLogger("engine.containers")
 MAX_CAPTURE = 64 * 1024
@@ -76,8 +78,9 @@ def _check_running(rec: ContainerRecord, run: Running | None) -> Running:
 
 
 class ExecRegistry:
-    def __init__(self, manager: ContainerManager) -> None:
-        self.manager = manager
+    def __init__(self, store: ContainerStore, table: RunningTable, runtime: Runtime,
+                 tasks: TaskHost) -> None:
+        self._store, self._table, self._runtime, self._tasks = store, table, runtime, tasks
         self._execs: dict[str, ExecInstance] = {}
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -97,8 +100,8 @@ class ExecRegistry:
             del self._execs[eid]
 
     def create(self, ref: str, body: Any) -> str:
-        rec = self.manager.get(ref)
-        _check_running(rec, self.manager.running(rec.id))
+        rec = self._store.get(ref)
+        _check_running(rec, self._table.get(rec.id))
         if not isinstance(body, dict):
             raise BadParameter("body: expected a JSON object")
         cmd = body.get("Cmd")
@@ -162,7 +165,7 @@ class ExecRegistry:
                     r, w = cloexec_pipe()
                     parent["stdin"], _ = w, child.append(r)
                     stdio.stdin = r
-            process = await self.manager.runtime.exec(run.process, run.spec, pspec, run.cgroup,
+            process = await self._runtime.exec(run.process, run.spec, pspec, run.cgroup,
                                                       stdio)
         except BaseException:
             for fd in parent.values():
@@ -179,8 +182,8 @@ class ExecRegistry:
     def check_startable(self, exec_id: str) -> ExecInstance:
         """The errors `start` would raise, checked before a connection is hijacked."""
         inst = self.get(exec_id)
-        rec = self.manager.get(inst.container_id)
-        _check_running(rec, self.manager.running(rec.id))
+        rec = self._store.get(inst.container_id)
+        _check_running(rec, self._table.get(rec.id))
         if inst.started:
             raise Conflict(f"Exec command {exec_id} has already run" if not inst.running
                            else f"Exec command {exec_id} is already running")
@@ -193,8 +196,8 @@ class ExecRegistry:
         inst = self.check_startable(exec_id)
         if console_size:
             inst.pending_size = console_size
-        rec = self.manager.get(inst.container_id)
-        run = _check_running(rec, self.manager.running(rec.id))
+        rec = self._store.get(inst.container_id)
+        run = _check_running(rec, self._table.get(rec.id))
         # As Docker: the process gets a terminal by the create's Tty; the start's Tty (when
         # given) only says how the stream is framed (raw, or multiplexed by stream).
         framing = inst.tty if tty is None else bool(tty)
@@ -213,7 +216,7 @@ class ExecRegistry:
         if inst.pty is not None and inst.pending_size:
             set_winsize(inst.pty.fileno(), *inst.pending_size)
         send, receive = trio.open_memory_channel[tuple[int, bytes]](64)
-        self.manager.spawn(self._watch, inst, process, streams, send)
+        self._tasks.spawn(self._watch, inst, process, streams, send)
         if detach:
             await receive.aclose()
             return None
@@ -253,10 +256,10 @@ class ExecRegistry:
 
                     nursery.start_soon(pump_all)
                     try:
-                        status = await self.manager.runtime.wait(process)
+                        status = await self._runtime.wait(process)
                     except Exception as exc:
                         log.error("exec %s: wait failed: %s", inst.id[:12], exc)
-                    self.manager.runtime.release(process)
+                    self._runtime.release(process)
                     with trio.move_on_after(2):
                         await pumped.wait()
                     nursery.cancel_scope.cancel()
@@ -279,7 +282,7 @@ class ExecRegistry:
             if len(out) < MAX_CAPTURE:
                 out.extend(data[:MAX_CAPTURE - len(out)])
 
-        runtime = self.manager.runtime
+        runtime = self._runtime
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(read_chunks, streams["stdout"], keep)
@@ -292,7 +295,7 @@ class ExecRegistry:
             await _close_all(streams)
             if runtime.exit_status(process) is None:
                 runtime.signal(process, signal.SIGKILL)
-                self.manager.spawn(_reap, runtime, process)
+                self._tasks.spawn(_reap, runtime, process)
             else:
                 runtime.release(process)
 

@@ -7,7 +7,7 @@ from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter
 
 if TYPE_CHECKING:
-    from engine.containers.manager import ContainerManager
+    from engine.containers.queries import ContainerQueries
 
 SUPPORTED = {"id", "name", "label", "status", "ancestor", "exited", "health", "network",
              "volume", "before", "since"}
@@ -21,7 +21,7 @@ def _label_ok(labels: dict[str, str], flt: str) -> bool:
     return not eq or labels[key] == value
 
 
-def matches(rec: ContainerRecord, filters: dict[str, list[str]], manager: ContainerManager) -> bool:
+def matches(rec: ContainerRecord, filters: dict[str, list[str]], manager: ContainerQueries) -> bool:
     for key, values in filters.items():
         if key not in SUPPORTED:
             raise BadParameter(f"invalid filter '{key}'")
@@ -56,7 +56,7 @@ def matches(rec: ContainerRecord, filters: dict[str, list[str]], manager: Contai
             if not any(v in names for v in values):
                 return False
         if key == "network":
-            nets = set(manager._networks_json(rec))
+            nets = set(manager.networks_json(rec))
             if not any(v in nets for v in values):
                 return False
         if key in ("before", "since"):

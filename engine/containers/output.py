@@ -1,16 +1,19 @@
-"""Container output for clients: json-file logs (with follow), live attach sessions, tty resize.
-A mixin of ContainerManager (it uses the manager's store, hubs and running table)."""
+"""Container output: what PID 1 writes goes to the json-file log and to live subscribers
+(`OutputSink`); clients read it back as logs (with follow) or attach sessions, and resize a
+tty (`ContainerOutput`, a collaborator of ContainerManager)."""
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import operator
+import logging
 import time
-from typing import Any, AsyncIterator, List, Union
+from typing import AsyncIterator, Awaitable, Callable, List, Union
 
 import trio
 
-from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, set_winsize,
+from engine.containers.background import TaskHost
+from engine.containers.io import (STDERR, STDOUT, STREAM_IDS, IoSession, OutputHub, set_winsize,
                                   stream_writer)
 from engine.containers import logcache
 from engine.containers.logcache import Segment
@@ -18,9 +21,12 @@ from engine.containers.logs import (LogFile, LogQuery, Rendered, join_records, p
                                    parse_time, plain_records, raw_records, render_records,
                                    select)
 from engine.containers.model import ContainerState
-from engine.containers.store import ContainerRecord
+from engine.containers.running import Running, RunningTable
+from engine.containers.statefeed import StateFeed
+from engine.containers.store import ContainerRecord, ContainerStore
 from engine.errors import BadParameter, Conflict, EngineError
 
+log = logging.getLogger("engine.containers")
 
 BATCH = 16384  # lines per chunk: few large writes
 FIRST_PIECE = 256 * 1024   # log bytes rendered before the first lines are sent
@@ -158,22 +164,75 @@ def past_output(logfile: LogFile, query: LogQuery) -> list[tuple[int, bytes]]:
     return out
 
 
-class OutputMixin:
-    def _logfile(self, rec: ContainerRecord) -> LogFile | None:
-        lc = rec.config.log_config
-        if lc.type == "none":
-            return None
-        return LogFile(rec.log_path, lc.max_size, lc.max_file)
+def logfile_of(rec: ContainerRecord) -> LogFile | None:
+    """The container's json-file log, or None for the `none` driver."""
+    lc = rec.config.log_config
+    if lc.type == "none":
+        return None
+    return LogFile(rec.log_path, lc.max_size, lc.max_file)
 
-    def _log_notify(self, cid: str) -> None:
+
+class OutputSink:
+    """Where one run's output goes: the log file (a write error is said once, the output
+    still flows) and the live subscribers of the container's hub."""
+
+    def __init__(self, rec: ContainerRecord, hub: OutputHub,
+                 written: Callable[[str], None]) -> None:
+        self._rec, self._hub, self._written = rec, hub, written
+        self._logfile = logfile_of(rec)
+        self._log_failed = False
+
+    def stream(self, name: str) -> Callable[[bytes], None]:
+        sid = STREAM_IDS[name]
+        logfile, cid = self._logfile, self._rec.id
+
+        def handle(data: bytes) -> None:
+            if logfile is not None:
+                try:
+                    logfile.write(name, data)
+                except OSError as exc:  # e.g. a full disk: keep pumping, say it once
+                    if not self._log_failed:
+                        log.error("log of %s: %s", self._rec.short_id, exc)
+                    self._log_failed = True
+                self._written(cid)
+            self._hub.publish((sid, data))
+        return handle
+
+    def flush(self) -> None:
+        """The log's buffered partial lines written out (PID 1 is gone)."""
+        if self._logfile is not None:
+            for name in ("stdout", "stderr"):
+                self._logfile.flush(name)
+            self._written(self._rec.id)
+
+
+class ContainerOutput:
+    def __init__(self, store: ContainerStore, table: RunningTable, feed: StateFeed,
+                 tasks: TaskHost, stop: Callable[[str], Awaitable[None]]) -> None:
+        self._store, self._table, self._feed, self._tasks = store, table, feed, tasks
+        self._stop = stop   # the user's stop, for a `run --rm -i` whose client vanished
+        self._hubs: dict[str, OutputHub] = {}
+        self._log_written: dict[str, trio.Event] = {}
+
+    def hub(self, cid: str) -> OutputHub:
+        return self._hubs.setdefault(cid, OutputHub())
+
+    def sink(self, rec: ContainerRecord) -> OutputSink:
+        return OutputSink(rec, self.hub(rec.id), self.log_written)
+
+    def log_written(self, cid: str) -> None:
         event = self._log_written.pop(cid, None)
         if event is not None:
             event.set()
 
+    def forget(self, cid: str) -> None:
+        """The container is removed: its hub goes."""
+        self._hubs.pop(cid, None)
+
     async def logs(self, ref: str, query: LogQuery,
                    follow: bool) -> AsyncIterator[Rendered]:
-        rec = self.get(ref)
-        logfile = self._logfile(rec)
+        rec = self._store.get(ref)
+        logfile = logfile_of(rec)
         if logfile is None:
             raise BadParameter('configured logging driver does not support reading')
         return self._log_stream(rec, logfile, query, follow)
@@ -216,8 +275,8 @@ class OutputMixin:
                     await trio.to_thread.run_sync(render_item, item, later)
             if not follow:
                 return
-            changed = self._changed.setdefault(rec.id, trio.Event())
-            alive = rec.id in self.store._records and rec.state.status in (
+            changed = self._feed.event(rec.id)
+            alive = self._store.by_id(rec.id) is not None and rec.state.status in (
                 ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING)
             if query.until_ns is not None and time.time_ns() > query.until_ns:
                 alive = False
@@ -235,13 +294,13 @@ class OutputMixin:
 
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
                      stream: bool) -> IoSession:
-        rec = self.get(ref)
+        rec = self._store.get(ref)
         wanted = {STDOUT} if stdout else set()
         if stderr:
             wanted.add(STDERR)
         initial: list[tuple[int, bytes]] = []
         if logs:
-            logfile = self._logfile(rec)
+            logfile = logfile_of(rec)
             if logfile is not None:
                 initial = await trio.to_thread.run_sync(
                     past_output, logfile, LogQuery(stdout=stdout, stderr=stderr))
@@ -257,7 +316,7 @@ class OutputMixin:
                                 await send.send(chunk)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
                                 return
-            self.spawn(forward)
+            self._tasks.spawn(forward)
         else:
             send.close()
         async def write_stdin(data: bytes) -> None:
@@ -276,32 +335,32 @@ class OutputMixin:
                 # `run --rm -i` (compose `run --rm`): the container goes with its client. A
                 # client that vanished (killed, terminal closed) can never stop it; Docker would
                 # keep it running forever, and the next `down` would wait for it.
-                gone = lambda: self.spawn(self._stop_quietly, rec.id)  # noqa: E731
+                gone = lambda: self._tasks.spawn(self._stop_quietly, rec.id)  # noqa: E731
             return IoSession(rec.config.tty, receive, initial, write_stdin, close_stdin, gone)
         return IoSession(rec.config.tty, receive, initial)
 
-    async def _started_run(self, rec: ContainerRecord) -> Any:
+    async def _started_run(self, rec: ContainerRecord) -> Running | None:
         """The running process that attached stdin feeds. The docker CLI attaches before it
         starts the container and sends piped input (and its EOF) at once: as in Docker, where
         stdin is a pipe made before the start, those bytes wait for the process instead of being
         lost (also `docker start -ai` of an exited container). Gives up (None) at a change that
         is no start: a failed start (recorded), a removal."""
         waiting = (ContainerState.CREATED, ContainerState.EXITED)
-        run = self._running.get(rec.id)
+        run = self._table.get(rec.id)
         if run is not None or rec.state.status not in waiting:
             return run
-        await self._wait_change(rec.id)
-        return self._running.get(rec.id)
+        await self._feed.wait(rec.id)
+        return self._table.get(rec.id)
 
     async def _stop_quietly(self, cid: str) -> None:
         try:
-            await self.stop(cid)
+            await self._stop(cid)
         except EngineError:
             pass   # gone or stopped already
 
     def resize(self, ref: str, height: int, width: int) -> None:
-        rec = self.get(ref)
-        run = self._running.get(rec.id)
+        rec = self._store.get(ref)
+        run = self._table.get(rec.id)
         if run is None:
             raise Conflict(f"Container {rec.id} is not running")
         if run.pty is not None:

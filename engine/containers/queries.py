@@ -1,25 +1,39 @@
-"""Read-side views of containers: inspect, list, top (a mixin of ContainerManager)."""
+"""Read-side views of containers: inspect, list, top, stats, and who uses a volume or an image
+(`ContainerQueries`, a collaborator of ContainerManager)."""
 from __future__ import annotations
 
 import os
 import time
+from typing import AsyncIterator
 
 import trio
 
 from engine.containers import render
+from engine.containers.execs import ExecRegistry
 from engine.containers.model import ContainerState
-from engine.containers.store import ContainerRecord
+from engine.containers.running import RunningTable
+from engine.containers.store import ContainerRecord, ContainerStore
+from engine.containers.wiring import NetworkWiring
 from engine.errors import BadParameter, Conflict
+from engine.volumes import VolumeStore
 
 
-class QueryMixin:
-    async def stats(self, ref: str, stream: bool):
+class ContainerQueries:
+    def __init__(self, store: ContainerStore, table: RunningTable, volumes: VolumeStore,
+                 execs: ExecRegistry, wiring: NetworkWiring) -> None:
+        self.store, self._table, self._volumes = store, table, volumes
+        self._execs, self._wiring = execs, wiring
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.store.get(ref)
+
+    async def stats(self, ref: str, stream: bool) -> AsyncIterator[dict]:
         """Samples of Docker's stats document, one per second while streaming; a stopped
         container yields one zeroed sample (like Docker)."""
         rec = self.get(ref)
         previous = None
         while True:
-            run = self._running.get(rec.id)
+            run = self._table.get(rec.id)
             raw = {}
             if run is not None:
                 try:
@@ -46,7 +60,7 @@ class QueryMixin:
 
     async def top(self, ref: str, ps_args: str | None) -> dict:
         rec = self.get(ref)
-        run = self._running.get(rec.id)
+        run = self._table.get(rec.id)
         if run is None or rec.state.status not in (ContainerState.RUNNING, ContainerState.PAUSED):
             raise Conflict(f"Container {rec.id} is not running")
         pids = set(await trio.to_thread.run_sync(run.cgroup.pids))
@@ -67,32 +81,14 @@ class QueryMixin:
                 procs.append(fields)
         return {"Titles": titles, "Processes": procs}
 
-    def _published(self, rec: ContainerRecord) -> list[dict]:
-        if self.networks is None:
-            return [{"PrivatePort": b.container_port, "Type": b.protocol}
-                    for b in rec.config.port_bindings]
-        from engine.containers.networking import published_ports
-        return published_ports(self, rec)
-
-    def _networks_json(self, rec: ContainerRecord) -> dict:
-        mode = rec.config.network_mode
-        if self.networks is not None and mode not in ("host", "none") \
-                and not mode.startswith("container:"):
-            from engine.containers.networking import networks_json
-            return networks_json(self, rec)
-        name = "bridge" if mode == "default" else mode
-        if mode.startswith("container:"):
-            return {}
-        return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
-                       "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                       "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                       "MacAddress": "", "DriverOpts": None}}
+    def networks_json(self, rec: ContainerRecord) -> dict:
+        return self._wiring.networks_json(rec)
 
     def inspect(self, ref: str) -> dict:
         rec = self.get(ref)
         return render.inspect_json(
-            rec, volume_root=str(self.volumes.root), exec_ids=self.execs.ids_for(rec.id),
-            networks=self._networks_json(rec), published=self._published(rec))
+            rec, volume_root=str(self._volumes.root), exec_ids=self._execs.ids_for(rec.id),
+            networks=self._wiring.networks_json(rec), published=self._wiring.published(rec))
 
     def list(self, *, all_: bool, filters: dict[str, list[str]], limit: int | None = None) -> list[dict]:
         from engine.containers.filters import matches
@@ -105,9 +101,9 @@ class QueryMixin:
                 continue
             if not matches(rec, filters, self):
                 continue
-            out.append(render.summary_json(rec, now=now, volume_root=str(self.volumes.root),
-                                           networks=self._networks_json(rec),
-                                           published=self._published(rec)))
+            out.append(render.summary_json(rec, now=now, volume_root=str(self._volumes.root),
+                                           networks=self._wiring.networks_json(rec),
+                                           published=self._wiring.published(rec)))
         return out[:limit] if limit and limit > 0 else out
 
 

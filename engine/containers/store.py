@@ -203,6 +203,10 @@ class ContainerStore:
         if rec.id in self._records:
             _atomic_write(rec.dir / "state.json", rec.state.to_json(), durable=False)
 
+    def by_id(self, cid: str) -> ContainerRecord | None:
+        """The record of a full id, or None once it is forgotten (no name or prefix lookup)."""
+        return self._records.get(cid)
+
     def get(self, ref: str) -> ContainerRecord:
         ref = ref.lstrip("/") if ref.startswith("/") else ref
         if ref in self._records:

@@ -15,7 +15,6 @@ from typing import Any
 import trio
 
 from engine.containers.model import ContainerConfig, parse_create
-from engine.containers.restart import RestartTracker
 from engine.errors import BadParameter, EngineError
 from engine.runtime import cgroups as cg
 
@@ -154,5 +153,5 @@ async def update_container(mgr: Any, ref: str, update: Any) -> dict:
         mgr.store.save_config(rec)
         if new.restart_policy != old_policy:
             # the manager's tracker decides restarts from the policy it was made with
-            mgr._trackers[rec.id] = RestartTracker(new.restart_policy)
+            mgr.supervisor.track_policy(rec)
     return {"Warnings": []}

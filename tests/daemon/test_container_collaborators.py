@@ -1,0 +1,144 @@
+"""The collaborators ContainerManager is composed of, without a daemon or a kernel: state
+changes wake their waiters, the network mode a start gets, output that reaches the log and the
+live subscribers even when the log cannot be written, and the facade's wiring."""
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+import trio
+import trio.testing
+
+from engine.containers.manager import ContainerManager
+from engine.containers.model import ContainerState, parse_create
+from engine.containers.output import ContainerOutput
+from engine.containers.running import Running, RunningTable
+from engine.containers.statefeed import StateFeed
+from engine.containers.store import ContainerRecord, ContainerStore, new_id
+from engine.containers.wiring import NetworkWiring
+from engine.errors import BadParameter, Conflict
+from engine.runtime.spec import ContainerSpec
+from engine.volumes import VolumeStore
+
+
+def _record(store: ContainerStore, name: str, **body: object) -> ContainerRecord:
+    cid = new_id()
+    rec = ContainerRecord(cid, name, "2026-01-01T00:00:00Z", "sha256:" + "0" * 64,
+                          parse_create({"Image": "busybox", "Cmd": ["true"], **body}),
+                          store.root / cid)
+    rec.dir.mkdir()
+    store.write_new(rec)
+    store.add(rec)
+    return rec
+
+
+def _running(pid: int) -> Running:
+    spec = ContainerSpec(id="x", rootfs="/", hostname="h", process=None)  # type: ignore[arg-type]
+    return Running(SimpleNamespace(pid=pid), None, spec, 0.0)  # type: ignore[arg-type]
+
+
+def test_a_recorded_state_is_saved_and_wakes_the_waiter_that_took_the_event_before(tmp_path):
+    store = ContainerStore(tmp_path / "containers")
+    rec = _record(store, "alpha")
+    feed = StateFeed(store)
+    woke: list[str] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            async def waiter() -> None:
+                await feed.wait(rec.id)
+                woke.append(rec.state.status.value)
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            assert woke == []
+            rec.state.status = ContainerState.EXITED
+            feed.record(rec)
+
+    trio.run(main)
+    assert woke == ["exited"]
+    assert json.loads((rec.dir / "state.json").read_text())["Status"] == "exited"
+    taken = feed.event(rec.id)
+    feed.changed(rec.id)
+    assert taken.is_set() and not feed.event(rec.id).is_set()   # the next waiter gets a new one
+
+
+def test_the_running_table_iterates_over_a_snapshot():
+    table = RunningTable()
+    table.add("a", _running(1))
+    table.add("b", _running(2))
+    for cid in table:
+        table.drop(cid)   # a container that exits while shutdown walks the table
+    assert "a" not in table and table.get("b") is None
+
+
+def test_network_mode_of_a_start(tmp_path):
+    store = ContainerStore(tmp_path / "containers")
+    table = RunningTable()
+    owner = _record(store, "owner")
+    joiner = _record(store, "joiner", HostConfig={"NetworkMode": "container:owner"})
+    plain = _record(store, "plain")
+    host = _record(store, "host", HostConfig={"NetworkMode": "host"})
+    without = NetworkWiring(None, store, table)
+    assert without.networks_ready.is_set()   # nothing to wait for
+    assert without.mode(plain) == "none"     # no backend: no network, not a failure
+    assert without.mode(host) == "host"
+    with pytest.raises(Conflict, match="non running container"):
+        without.mode(joiner)
+    owner.state.status = ContainerState.RUNNING
+    table.add(owner.id, _running(4242))
+    assert without.mode(joiner) == "ns:/proc/4242/ns/net"
+    backend = SimpleNamespace()
+    with_backend = NetworkWiring(backend, store, table)   # type: ignore[arg-type]
+    assert with_backend.mode(plain) == "private"
+    assert not with_backend.networks_ready.is_set()   # the daemon sets it after recovery
+    assert callable(backend.container_links)         # the resolver asks the wiring for links
+
+
+def test_network_connect_without_a_backend_is_a_one_line_refusal(tmp_path):
+    store = ContainerStore(tmp_path / "containers")
+    rec = _record(store, "alpha")
+    wiring = NetworkWiring(None, store, RunningTable())
+    with pytest.raises(BadParameter, match="^networking is not available in this engine$"):
+        trio.run(wiring.connect, rec.id, "front", {})
+    shown = wiring.networks_json(rec)
+    assert list(shown) == ["bridge"] and shown["bridge"]["IPAddress"] == ""
+
+
+def test_output_reaches_log_and_subscribers_and_a_log_failure_is_said_once(tmp_path, caplog):
+    store = ContainerStore(tmp_path / "containers")
+    rec = _record(store, "alpha")
+    table = RunningTable()
+    output = ContainerOutput(store, table, StateFeed(store), tasks=None,  # type: ignore[arg-type]
+                             stop=None)  # type: ignore[arg-type]
+    got: list[tuple[int, bytes]] = []
+
+    async def main() -> None:
+        receive = output.hub(rec.id).subscribe()
+        sink = output.sink(rec)
+        sink.stream("stdout")(b"one\n")
+        sink.stream("stderr")(b"two")
+        sink.flush()
+        rec.log_path.unlink()
+        rec.log_path.mkdir()    # the log can no longer be opened: writes fail
+        broken = output.sink(rec)
+        with caplog.at_level(logging.ERROR, "engine.containers"):
+            broken.stream("stdout")(b"three\n")
+            broken.stream("stdout")(b"four\n")
+        output.hub(rec.id).close_all()
+        async for chunk in receive:
+            got.append(chunk)
+
+    trio.run(main)
+    assert got == [(1, b"one\n"), (2, b"two"), (1, b"three\n"), (1, b"four\n")]
+    assert len([r for r in caplog.records if "log of" in r.message]) == 1
+
+
+def test_the_manager_hands_the_image_store_to_its_supervisor(tmp_path):
+    manager = ContainerManager(tmp_path, runtime=None, cgroups=None,  # type: ignore[arg-type]
+                               images=None, volumes=VolumeStore(tmp_path / "volumes"))
+    images = SimpleNamespace(get=None)
+    manager.images = images   # type: ignore[assignment]  (the daemon sets it after the manager)
+    assert manager.supervisor.images is images and manager.images is images
+    assert manager.networks is None and manager.networks_ready.is_set()
