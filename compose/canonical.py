@@ -63,9 +63,14 @@ def _engine_restart(s: dict) -> Restart | None:
     condition = policy.get("condition")
     if not condition:
         return None
-    if condition not in _DEPLOY_CONDITIONS:
-        raise ComposeError(f"invalid deploy.restart_policy.condition {condition!r}")
-    return Restart(_DEPLOY_CONDITIONS[condition], int(policy.get("max_attempts") or 0))
+    return Restart(_deploy_condition(condition), int(policy.get("max_attempts") or 0))
+
+
+def _deploy_condition(condition: str) -> RestartPolicy:
+    try:
+        return _DEPLOY_CONDITIONS[condition]
+    except KeyError:
+        raise ComposeError(f"invalid deploy.restart_policy.condition {condition!r}") from None
 
 
 def _opt_bytes(value: Any) -> int | None:
@@ -141,10 +146,10 @@ def _deploy(d: dict | None) -> Deploy | None:
     rp = d.get("restart_policy")
     restart = None
     if rp:
-        # compose maps deploy.restart_policy onto the engine policy: any -> always, none -> no
-        cond = {"any": RestartPolicy.ALWAYS, "none": RestartPolicy.NO,
-                "on-failure": RestartPolicy.ON_FAILURE}[rp.get("condition", "any")]
-        restart = Restart(cond, int(rp.get("max_attempts") or 0))
+        # the policy as written (swarm's default condition is `any`); what a container gets
+        # is Service.restart_policy
+        restart = Restart(_deploy_condition(rp.get("condition", "any")),
+                          int(rp.get("max_attempts") or 0))
     labels = d.get("labels") or {}
     if isinstance(labels, list):
         labels = dict(str(x).partition("=")[::2] for x in labels)
