@@ -1,6 +1,6 @@
-"""/networks/... endpoints over netbridge's NetworkManager (Docker shapes). Handlers are plain
-functions in a table; `engine.networks` is the NetworkManager seen through engine.netboundary
-(its errors arrive as ours)."""
+"""/networks/... endpoints over netbridge's NetworkManager (Docker shapes), and link removal.
+Handlers are plain functions in a table; `engine.networks` is the NetworkManager seen through
+engine.netboundary (its errors arrive as ours)."""
 from __future__ import annotations
 
 from typing import Awaitable, Callable
@@ -12,8 +12,9 @@ from engine.api.http import Request, Response, empty_response, json_response
 from engine.api.router import Router
 from engine.api.validate import adder
 from engine.containers.networking import network_create_args
+from engine.containers.networking import remove_link as remove_link_of
 from engine.containers.unsupported import check_endpoint, check_network_create
-from engine.errors import BadParameter
+from engine.errors import BadParameter, NotFound
 from netbridge.shapes import network_json
 from netbridge.store import Network
 
@@ -102,6 +103,16 @@ async def disconnect(engine: Engine, req: Request) -> Response:
     return Response(200, b"", None)
 
 
+async def remove_link(engine: Engine, req: Request) -> Response:
+    """DELETE /containers/<parent>/<alias>?link=1 (the SDK does not escape the "/" of a link
+    name): Docker's link removal. Without link=1 such a path names no container."""
+    parent, alias = req.params["parent"], req.params["alias"]
+    if not req.bool_arg("link"):
+        raise NotFound(f"No such container: {parent}/{alias}")
+    await remove_link_of(engine.manager.store, parent, alias)
+    return empty_response(204)
+
+
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/networks/create", create),
     ("POST", "/networks/prune", prune),
@@ -110,6 +121,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/networks/{id}", remove),
     ("POST", "/networks/{id}/connect", connect),
     ("POST", "/networks/{id}/disconnect", disconnect),
+    ("DELETE", "/containers/{parent}/{alias}", remove_link),
 )
 
 

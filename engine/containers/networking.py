@@ -2,6 +2,7 @@
 NetworkSettings shapes built from netbridge's persisted endpoints."""
 from __future__ import annotations
 
+import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -10,15 +11,15 @@ import trio
 from engine.containers import setup
 from engine.containers import legacylinks
 from engine.containers.legacylinks import LinkTarget
-from engine.containers.links import links_of
-from engine.containers.model import ContainerState
-from engine.errors import BadParameter, Conflict
+from engine.containers.links import links_of, parse_link
+from engine.containers.model import ContainerState, parse_create
+from engine.errors import BadParameter, Conflict, NotFound
 from engine.runtime.steptime import step
 from netbridge import shapes
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
-    from engine.containers.store import ContainerRecord
+    from engine.containers.store import ContainerRecord, ContainerStore
 
 log = logging.getLogger("engine.containers")
 DEFAULT_NETWORK = "bridge"
@@ -94,9 +95,41 @@ def link_environment(mgr: ContainerManager, rec: ContainerRecord) -> tuple[str, 
 
 
 def _find_record(mgr: ContainerManager, ref: str) -> ContainerRecord | None:
-    records = mgr.store._records
-    return records.get(ref) or next(
-        (r for r in records.values() if ref in (r.name, r.short_id)), None)
+    try:
+        return mgr.store.get(ref)
+    except NotFound:
+        return None
+
+
+def _without_link(links: Any, alias: str) -> tuple[list, bool]:
+    kept = [text for text in (links if isinstance(links, list) else [])
+            if parse_link(text, "Links")[1] != alias]
+    return kept, len(kept) != len(links if isinstance(links, list) else [])
+
+
+async def remove_link(store: ContainerStore, parent_ref: str, alias: str) -> None:
+    """DELETE /containers/<parent>/<alias>?link=1: the link leaves the parent's config, so a
+    later start makes neither its hosts line, its variables nor its resolver alias (a running
+    parent keeps what its start wrote, as with Docker)."""
+    try:
+        rec = store.get(parent_ref)
+    except NotFound:
+        raise NotFound(f"Cannot get parent /{parent_ref} for link name "
+                       f"/{parent_ref}/{alias}") from None
+    async with store.lock(rec.id):
+        body = copy.deepcopy(rec.config.body)
+        host = body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else {}
+        host["Links"], removed = _without_link(host.get("Links"), alias)
+        networking = body.get("NetworkingConfig")
+        endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
+        for cfg in (endpoints.values() if isinstance(endpoints, dict) else []):
+            if isinstance(cfg, dict) and cfg.get("Links"):
+                cfg["Links"], gone = _without_link(cfg["Links"], alias)
+                removed = removed or gone
+        if not removed:
+            raise NotFound(f"No such link: /{rec.name}/{alias}")
+        rec.config = parse_create(body)
+        store.save_config(rec)
 
 
 def network_create_args(body: dict) -> dict[str, Any]:

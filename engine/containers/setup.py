@@ -179,11 +179,17 @@ def container_env(cfg: ContainerConfig, hostname: str) -> tuple[str, ...]:
     return tuple(env)
 
 
-def process_spec(cfg: ContainerConfig, user: User, hostname: str) -> ProcessSpec:
+def process_spec(cfg: ContainerConfig, user: User, hostname: str,
+                 link_env: tuple[str, ...] = ()) -> ProcessSpec:
+    """`link_env`: legacy links' variables (engine.containers.legacylinks); the container's
+    own variables of the same name win, as Docker's."""
     args = cfg.args
     if not args:
         raise BadParameter("no command specified")
-    return ProcessSpec(args=args, env=container_env(cfg, hostname),
+    own = {e.split("=", 1)[0] for e in cfg.env}
+    env = container_env(cfg, hostname) + tuple(e for e in link_env
+                                                if e.split("=", 1)[0] not in own)
+    return ProcessSpec(args=args, env=env,
                        cwd=cfg.working_dir or "/", user=user, tty=cfg.tty, rlimits=cfg.ulimits,
                        console_size=cfg.console_size if cfg.tty else None, **confinement(cfg))
 

@@ -1,0 +1,117 @@
+"""Legacy links on the default bridge through the API (docker SDK): the linking container's
+environment and /etc/hosts, as Docker writes them, a ping to the alias, the refusals, and link
+removal (DELETE /containers/<parent>/<alias>?link=1)."""
+from __future__ import annotations
+
+import docker
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def target(client):
+    c = client.containers.run("busybox", ["sleep", "120"], detach=True, name="pcll-target",
+                               environment={"FOO": "1", "SPACED": "a b"},
+                               ports={"6379/tcp": None, "6380/tcp": None})
+    try:
+        yield c
+    finally:
+        c.remove(force=True)
+
+
+def run_linked(client, name: str, links: dict, cmd: list[str]) -> tuple[str, str]:
+    c = client.api.create_container("busybox", cmd, name=name,
+                                    host_config=client.api.create_host_config(links=links))
+    return c["Id"], name
+
+
+def test_a_legacy_link_gives_env_hosts_and_reachability(client, target):
+    ip = client.api.inspect_container(target.id)["NetworkSettings"]["Networks"]["bridge"][
+        "IPAddress"]
+    hostname = client.api.inspect_container(target.id)["Config"]["Hostname"]
+    cid, _ = run_linked(client, "pcll-linker", {"pcll-target": "db-1"},
+                        ["sh", "-c", "env; echo ---; cat /etc/hosts; echo ---; "
+                                     "ping -c 1 -W 3 db-1 >/dev/null && echo reached"])
+    try:
+        client.api.start(cid)
+        assert client.api.wait(cid)["StatusCode"] == 0
+        env, hosts, ping = client.api.logs(cid).decode().split("---\n")
+        lines = env.splitlines()
+        assert "DB_1_NAME=/pcll-linker/db-1" in lines
+        assert "DB_1_ENV_FOO=1" in lines and "DB_1_ENV_SPACED=a b" in lines
+        assert not any(v.startswith(("DB_1_ENV_PATH=", "DB_1_ENV_HOME=")) for v in lines)
+        assert f"DB_1_PORT=tcp://{ip}:6379" in lines
+        assert f"DB_1_PORT_6380_TCP_ADDR={ip}" in lines
+        assert f"DB_1_PORT_6379_TCP_END=tcp://{ip}:6380" in lines
+        assert f"{ip}\tdb-1 {hostname} pcll-target" in hosts.splitlines()
+        assert ping.strip() == "reached"
+        links = client.api.inspect_container(cid)["HostConfig"]["Links"]
+        assert links and "pcll-target" in links[0] and "db-1" in links[0]
+    finally:
+        client.api.remove_container(cid, force=True)
+
+
+def test_a_link_named_as_the_target_writes_the_name_once(client, target):
+    cid, _ = run_linked(client, "pcll-linker2", {"pcll-target": "pcll-target"},
+                        ["cat", "/etc/hosts"])
+    try:
+        client.api.start(cid)
+        client.api.wait(cid)
+        hostname = client.api.inspect_container(target.id)["Config"]["Hostname"]
+        ip = client.api.inspect_container(target.id)["NetworkSettings"]["IPAddress"]
+        assert f"{ip}\tpcll-target {hostname}" in client.api.logs(cid).decode().splitlines()
+    finally:
+        client.api.remove_container(cid, force=True)
+
+
+def test_a_link_to_a_stopped_or_missing_container_fails_the_start(client):
+    stopped = client.containers.create("busybox", ["true"], name="pcll-stopped")
+    made = [stopped.id]
+    try:
+        cid, _ = run_linked(client, "pcll-linker3", {"pcll-stopped": "db"}, ["true"])
+        made.append(cid)
+        with pytest.raises(docker.errors.APIError) as err:
+            client.api.start(cid)
+        assert err.value.status_code == 409
+        assert "Cannot link to a non running container: /pcll-stopped AS /pcll-linker3/db" \
+            in err.value.explanation
+        cid2, _ = run_linked(client, "pcll-linker4", {"pcll-nosuch": "db"}, ["true"])
+        made.append(cid2)
+        with pytest.raises(docker.errors.APIError, match="could not get container for "
+                                                         "pcll-nosuch"):
+            client.api.start(cid2)
+    finally:
+        for c in made:
+            client.api.remove_container(c, force=True)
+
+
+def test_links_conflict_with_host_networking(client):
+    with pytest.raises(docker.errors.APIError) as err:
+        client.api.create_container("busybox", ["true"], host_config=client.api.create_host_config(
+            links={"x": "y"}, network_mode="host"))
+    assert err.value.status_code == 400
+    assert "conflicting options: host type networking can't be used with links" \
+        in err.value.explanation
+
+
+def test_link_removal(client, target):
+    cid, _ = run_linked(client, "pcll-parent", {"pcll-target": "mylink"}, ["sleep", "60"])
+    try:
+        client.api.start(cid)
+        client.api.remove_container("pcll-parent/mylink", link=True)
+        assert client.api.inspect_container(cid)["HostConfig"]["Links"] in (None, [])
+        # both containers are still there, the parent still runs
+        assert client.api.inspect_container(cid)["State"]["Running"]
+        assert client.api.inspect_container(target.id)["State"]["Running"]
+        with pytest.raises(docker.errors.NotFound, match="No such link: /pcll-parent/mylink"):
+            client.api.remove_container("pcll-parent/mylink", link=True)
+        # PID 1 keeps what its start gave it; a restart no longer links: no variables
+        def pid1_env() -> str:
+            return client.api.exec_start(client.api.exec_create(
+                cid, ["cat", "/proc/1/environ"])).decode()
+        assert "MYLINK_NAME=/pcll-parent/mylink" in pid1_env()
+        client.api.restart(cid, timeout=0)
+        assert "MYLINK_NAME" not in pid1_env() and "HOSTNAME=" in pid1_env()
+    finally:
+        client.api.remove_container(cid, force=True)
