@@ -21,6 +21,7 @@ import resource
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +222,11 @@ async def _watch_signals(signals: Any, shutdown: trio.Event, nursery: trio.Nurse
 
 
 def main(argv: list[str] | None = None) -> int:
+    env = os.environ   # the daemon's edge: nothing below main reads the environment
     try:
-        return serve(EngineConfig.from_env())
+        config = EngineConfig.from_env(env)
+        _configure_process(env)
+        return serve(config)
     except PycomposeError as exc:
         print(f"engine: {exc}", file=sys.stderr)
         return 1
@@ -232,6 +236,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"engine: {user[0]}", file=sys.stderr)
         return 1
+
+
+def _configure_process(env: Mapping[str, str]) -> None:
+    """The process-wide settings the daemon's environment names (before any work starts)."""
+    from engine.images import decompress
+    from engine.runtime import steptime
+
+    steptime.enable(bool(env.get("PYCOMPOSE_STEP_TIMES")))
+    decompress.set_limits(decompress.DecompressionLimits.from_env(env))
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

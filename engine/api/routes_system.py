@@ -76,7 +76,8 @@ async def info(engine: Engine, req: Request) -> Response:
     facts = host_facts(engine.info_extra.get("cgroup_version", ""), str(engine.config.root))
     extras = info_extras(facts, tasks=trio_task_count(),
                          listeners=engine.manager.events.listeners(),
-                         address_pool=engine.config.address_pool, environ=dict(os.environ))
+                         address_pool=engine.config.address_pool,
+                         environ=dict(engine.config.proxies))
     uname = os.uname()
     return json_response({
         "ID": engine.info_extra.get("id", ""),

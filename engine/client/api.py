@@ -49,7 +49,7 @@ def engine_root(env: dict[str, str] | None = None) -> Path:
     a client tool may keep files of its own beside them, in a directory of its own."""
     from engine.config import EngineConfig
 
-    return EngineConfig.from_env(env).root
+    return EngineConfig.from_env(os.environ if env is None else env).root
 
 
 class Client:
@@ -61,10 +61,11 @@ class Client:
     @classmethod
     def from_env(cls, autostart: bool = True, env: dict[str, str] | None = None,
                  timeout: float | None = None) -> Client:
-        """The client for $PYCOMPOSE_HOST; with autostart, start the daemon if it is not up."""
+        """The client for $PYCOMPOSE_HOST in `env` (None: this process's environment, for the
+        commands that call it at their edge); with autostart, start the daemon if it is not up."""
         from engine.config import EngineConfig
 
-        config = EngineConfig.from_env(env)
+        config = EngineConfig.from_env(os.environ if env is None else env)
         client = cls(config.socket_path, timeout=timeout)
         if autostart:
             # a connect is enough to know someone listens (no /_ping round trip per command),

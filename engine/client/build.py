@@ -14,6 +14,7 @@ import re
 import secrets as secrets_mod
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -64,12 +65,13 @@ def secrets_header(secrets: dict[str, bytes]) -> dict[str, str]:
     return {SECRETS_HEADER: base64.b64encode(json.dumps(doc).encode()).decode()}
 
 
-def parse_secret(spec: str) -> tuple[str, bytes]:
-    """buildx's --secret syntax: `id=tok,src=./token.txt` or `id=tok,env=TOKEN` -> (id, data)."""
+def parse_secret(spec: str, env: Mapping[str, str]) -> tuple[str, bytes]:
+    """buildx's --secret syntax: `id=tok,src=./token.txt` or `id=tok,env=TOKEN` -> (id, data);
+    `env` is the environment of the command that was given the flag."""
     fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
     ident = fields.get("id")
     if "env" in fields:
-        value = os.environ.get(fields["env"])
+        value = env.get(fields["env"])
         if value is None:
             raise BadParameter(f"secret {ident or fields['env']}: environment variable "
                                f"{fields['env']} is not set")

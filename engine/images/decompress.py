@@ -7,7 +7,6 @@ real layers compress 2-10:1.
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping
@@ -61,8 +60,14 @@ class DecompressionLimits:
                                "PYCOMPOSE_LAYER_RATIO_AFTER must be integers") from None
 
 
-# read once, as engine.config reads the rest of the environment
-LIMITS = DecompressionLimits.from_env(os.environ)
+# the defaults until the daemon's main sets the ones its environment names (set_limits)
+LIMITS = DecompressionLimits()
+
+
+def set_limits(limits: DecompressionLimits) -> None:
+    """Set once at the daemon's start: every later decompression is bounded by `limits`."""
+    global LIMITS
+    LIMITS = limits
 
 
 class DecompressionBomb(BadParameter):

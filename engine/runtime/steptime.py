@@ -1,18 +1,24 @@
 """Opt-in wall times of daemon steps, for the up/down benchmark (bench/engine_updown_bench.py).
 
-With PYCOMPOSE_STEP_TIMES=1 in the daemon's environment every `step(...)` block logs one INFO
-line "step <name> <ms> ms <detail>" to engine.log; without it a step costs one attribute read.
+With PYCOMPOSE_STEP_TIMES=1 in the daemon's environment (its main calls `enable`) every
+`step(...)` block logs one INFO line "step <name> <ms> ms <detail>" to engine.log; without it a
+step costs one attribute read.
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextlib import contextmanager
 from typing import Iterator
 
-ENABLED = bool(os.environ.get("PYCOMPOSE_STEP_TIMES"))
+ENABLED = False
 log = logging.getLogger("engine.steps")
+
+
+def enable(on: bool) -> None:
+    """Set once at the daemon's start, from its environment."""
+    global ENABLED
+    ENABLED = on
 
 
 @contextmanager

@@ -40,14 +40,17 @@ def test_dockerfile_outside_the_context_is_added_under_a_generated_name(tmp_path
 
 def test_secrets_round_trip_through_the_header(tmp_path, monkeypatch):
     (tmp_path / "tok").write_bytes(b"\x00binary\xff")
-    monkeypatch.setenv("MY_TOKEN", "from-env")
-    secrets = dict([parse_secret(f"id=file,src={tmp_path / 'tok'}"),
-                    parse_secret("id=e,env=MY_TOKEN")])
+    monkeypatch.setenv("MY_TOKEN", "not this one: the environment given wins")
+    env = {"MY_TOKEN": "from-env"}
+    secrets = dict([parse_secret(f"id=file,src={tmp_path / 'tok'}", env),
+                    parse_secret("id=e,env=MY_TOKEN", env)])
     header = secrets_header(secrets)
     req = Request("POST", "/build", {}, {k.lower(): v for k, v in header.items()}, None)
     assert _secrets(req) == {"file": b"\x00binary\xff", "e": b"from-env"}
     with pytest.raises(BadParameter, match="invalid secret"):
-        parse_secret("id=x")
+        parse_secret("id=x", env)
+    with pytest.raises(BadParameter, match="environment variable UNSET is not set"):
+        parse_secret("id=u,env=UNSET", env)
     with pytest.raises(BadParameter, match="invalid X-Pycompose-Build-Secrets header"):
         _secrets(Request("POST", "/build", {}, {"x-pycompose-build-secrets": "!!"}, None))
 

@@ -19,7 +19,7 @@ def serve() -> None:
     """Run the engine in the foreground (for service managers and tests)."""
     from engine.config import EngineConfig
 
-    EngineConfig.from_env()  # a bad PYCOMPOSE_HOST is reported here, not by the daemon
+    EngineConfig.from_env(os.environ)  # a bad PYCOMPOSE_HOST is reported here, not by the daemon
     sys.stdout.flush()
     sys.stderr.flush()
     # exec, not import: the daemon forks its zygote from a fresh, small, single-threaded process
@@ -42,7 +42,7 @@ def status() -> None:
     from engine.client import Client
     from engine.config import EngineConfig
 
-    config = EngineConfig.from_env()
+    config = EngineConfig.from_env(os.environ)
     client = Client(config.socket_path, timeout=5.0)
     if not client.ping():
         print(f"engine: down (no answer on unix://{config.socket_path})")
@@ -67,7 +67,7 @@ def stop(timeout: float = typer.Option(60.0, "-t", "--timeout",
     from engine.config import EngineConfig
     from engine.errors import PycomposeError
 
-    config = EngineConfig.from_env()
+    config = EngineConfig.from_env(os.environ)
     client = Client(config.socket_path, timeout=10.0)
     pid = client.daemon_pid()  # the process serving the socket, from the kernel
     if pid is None:

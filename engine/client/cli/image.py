@@ -302,7 +302,7 @@ def build(context: str = typer.Argument(..., help="Build context directory."),
     from engine.client.cli.parse import parse_labels
     from engine.client.cli.progress import show_all
 
-    secrets = dict(bc.parse_secret(s) for s in secret or ())
+    secrets = dict(bc.parse_secret(s, os.environ) for s in secret or ())
     messages = bc.build(get_client(), context, dockerfile=file, tags=list(tags or ()),
                         build_args=build_args(list(build_arg or ()), dict(os.environ)),
                         target=target, no_cache=no_cache, pull=pull,
