@@ -164,3 +164,26 @@ def test_ipv6_is_refused_with_a_clear_message(client):
     ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="fd00:1::/64")])
     with pytest.raises(docker.errors.APIError, match="IPv6 is not supported"):
         client.networks.create("pcsix", ipam=ipam)
+
+
+def test_endpoint_driver_opts_are_kept_and_shown(client, cleanup):
+    net = client.networks.create("pcoptsnet")
+    cleanup.append(net)
+    config = client.api.create_networking_config({"pcoptsnet": client.api.create_endpoint_config(
+        driver_opt={"key1": "a"})})
+    c = client.api.create_container("busybox", ["sleep", "60"], networking_config=config,
+                                    host_config=client.api.create_host_config(
+                                        network_mode="pcoptsnet"))
+    cleanup.append(client.containers.get(c["Id"]))
+    client.api.start(c["Id"])
+    nets = client.api.inspect_container(c["Id"])["NetworkSettings"]["Networks"]
+    assert nets["pcoptsnet"]["DriverOpts"] == {"key1": "a"}
+    other = client.networks.create("pcoptsnet2")
+    cleanup.append(other)
+    client.api.connect_container_to_network(c["Id"], other.id, driver_opt={"key2": "b"})
+    nets = client.api.inspect_container(c["Id"])["NetworkSettings"]["Networks"]
+    assert nets["pcoptsnet2"]["DriverOpts"] == {"key2": "b"}
+    # the bridge driver's own keys would change the interface: refused, naming the key
+    with pytest.raises(docker.errors.APIError, match="com.docker.network.endpoint.ifname"):
+        client.api.connect_container_to_network(
+            c["Id"], "bridge", driver_opt={"com.docker.network.endpoint.ifname": "x"})
