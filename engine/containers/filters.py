@@ -21,7 +21,9 @@ def _label_ok(labels: dict[str, str], flt: str) -> bool:
     return not eq or labels[key] == value
 
 
-def matches(rec: ContainerRecord, filters: dict[str, list[str]], manager: ContainerQueries) -> bool:
+def matches(rec: ContainerRecord, filters: dict[str, list[str]], views: ContainerQueries) -> bool:
+    """Whether `rec` passes every filter; `views` shows its networks and finds the records
+    before/since name."""
     for key, values in filters.items():
         if key not in SUPPORTED:
             raise BadParameter(f"invalid filter '{key}'")
@@ -56,11 +58,11 @@ def matches(rec: ContainerRecord, filters: dict[str, list[str]], manager: Contai
             if not any(v in names for v in values):
                 return False
         if key == "network":
-            nets = set(manager.networks_json(rec))
+            nets = set(views.networks_json(rec))
             if not any(v in nets for v in values):
                 return False
         if key in ("before", "since"):
-            others = [manager.get(v) for v in values]
+            others = [views.get(v) for v in values]
             if key == "before" and not all(rec.created < o.created for o in others):
                 return False
             if key == "since" and not all(rec.created > o.created for o in others):

@@ -142,3 +142,27 @@ def test_the_manager_hands_the_image_store_to_its_supervisor(tmp_path):
     manager.images = images   # type: ignore[assignment]  (the daemon sets it after the manager)
     assert manager.supervisor.images is images and manager.images is images
     assert manager.networks is None and manager.networks_ready.is_set()
+
+
+def test_list_filters_by_network_and_by_creation_order(tmp_path):
+    from engine.containers.execs import ExecRegistry
+    from engine.containers.queries import ContainerQueries
+
+    store = ContainerStore(tmp_path / "containers")
+    table = RunningTable()
+    old, mid, new = (_record(store, n) for n in ("old", "mid", "new"))
+    old.created, mid.created, new.created = ("2026-01-01T00:00:0%dZ" % i for i in (1, 2, 3))
+    _record(store, "hosted", HostConfig={"NetworkMode": "host"}).created = "2026-01-01T00:00:04Z"
+    queries = ContainerQueries(store, table, VolumeStore(tmp_path / "volumes"),
+                               ExecRegistry(store, table, None, None),  # type: ignore[arg-type]
+                               NetworkWiring(None, store, table))
+
+    def names(**filters: list[str]) -> list[str]:
+        return [c["Names"][0] for c in queries.list(all_=True, filters=dict(filters))]
+
+    assert names(network=["bridge"]) == ["/new", "/mid", "/old"]   # newest first
+    assert names(network=["host"]) == ["/hosted"]
+    assert names(before=["mid"]) == ["/old"]
+    assert names(since=["mid"]) == ["/hosted", "/new"]
+    with pytest.raises(BadParameter, match="invalid filter 'colour'"):
+        names(colour=["red"])
