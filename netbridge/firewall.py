@@ -12,7 +12,8 @@ Layout (every rule carries `-m comment --comment pycompose`):
 touch each other's chains. Each network and each publishing container owns a chain; removing it
 is flush + delete + unlink, which removes exactly what was added. The accepts live in iptables'
 FORWARD (not an nft table of our own) because a DROP policy there — Docker sets one — would
-otherwise drop our bridge traffic whatever our own table says (images-notes §3).
+otherwise drop our bridge traffic whatever our own table says (a packet must pass every base
+chain on its hook: an ACCEPT in one table does not undo a DROP in another).
 
 Rules are written in iptables-save's canonical form (option order included), so whether a rule
 is present can be decided by comparing lines.

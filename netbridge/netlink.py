@@ -9,7 +9,8 @@ import off those paths.
 
 To configure a container's netns we enter it on the *current thread* with setns(2), open a
 netlink socket there (the socket stays bound to that netns), and restore the thread's own netns
-before doing anything else (see engine-notes P11).
+before doing anything else (pyroute2 0.9's own `netns=` forks a helper process per socket, and
+`IPRoute(fileno=)` wants a SOCK_DGRAM netlink socket).
 
 Every function is synchronous and idempotent where that makes sense (create tolerates EEXIST,
 delete tolerates ENOENT); netlink errors become `NetlinkFailure` naming the device and netns.
@@ -100,7 +101,7 @@ def _socket_in(netns_path: str) -> socket.socket:
     """A NETLINK_ROUTE socket bound to the netns at `netns_path` (e.g. /proc/PID/ns/net).
 
     The thread enters the netns only for the socket() call and always returns to the netns it
-    was in; the socket stays in the target netns (P11).
+    was in; the socket stays in the target netns (a socket belongs to the netns it was made in).
     """
     try:
         target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)

@@ -2,11 +2,14 @@
 
 Detection is pure (`detect_layout` over the text of /proc/self/cgroup and /proc/self/mountinfo).
 Cgroups are always created *below the daemon's own cgroup* in each hierarchy (delegation-friendly;
-never at a hierarchy root). Names: `pycompose-<id12>-<n>` (a fresh one per start, P14).
+never at a hierarchy root). Names: `pycompose-<id12>-<n>` (a fresh one per start: once
+`cgroup.kill` was written to a cgroup, kernel 6.18 SIGKILLs every later clone3(CLONE_INTO_CGROUP)
+into it at birth).
 
-- v1 and hybrid (handled alike, like runc, P20: `unified` is ignored for limits): controllers
+- v1 and hybrid (handled alike, like runc: `unified` is ignored for limits): controllers
   memory, cpu, cpuacct, pids, freezer, devices, each wherever it is mounted (cpu and cpuacct may be
-  separate hierarchies). OOM via memory.oom_control `oom_kill` (failcnt stays 0, P15). The devices
+  separate hierarchies). OOM via memory.oom_control `oom_kill` (v1's memory.failcnt stays 0 when
+the OOM killer struck). The devices
   controller gets Docker's allow-list so CAP_MKNOD cannot reach host disks.
 - v2: one hierarchy. "No internal processes": if the daemon's cgroup holds processes, the daemon's
   processes move to a leaf `pycompose-engine` so controllers can be enabled in subtree_control.
@@ -291,7 +294,8 @@ class V2Cgroup(Cgroup):
 
     def kill_all(self) -> None:
         if (self.path / "cgroup.kill").exists():
-            _write(self.path / "cgroup.kill", "1")  # P14: never clone into it again
+            # never clone into it again: kernel 6.18 kills every clone3 into it at birth
+            _write(self.path / "cgroup.kill", "1")
         super().kill_all()
 
     def stats(self) -> dict:
@@ -341,7 +345,8 @@ class CgroupDriver:
         try:
             for parent in parents:
                 d = parent / name
-                if d.exists():  # a leftover of a crash: never reuse it (P14)
+                # a leftover of a crash: never reuse it (it may have had cgroup.kill written)
+                if d.exists():
                     self._wrap(name, [d]).remove()
                 os.mkdir(d)
                 made.append(d)

@@ -1,7 +1,8 @@
 """What runs in a new process between clone/fork and execve: container PID 1, or an exec'd one.
 
 Runs in a child of the zygote: single-threaded, no trio, only syscalls, `os.*` and small
-allocations (P2). It reports to the zygote over its own socket (protocol.Ready / ChildError),
+allocations (it came from a raw clone, without glibc's fork handlers). It reports to the zygote
+over its own socket (protocol.Ready / ChildError),
 blocks for the "go" byte (the daemon's before_exec has wired the network by then), and execs.
 The socket is close-on-exec, so the zygote reads EOF exactly when execve succeeded.
 Never returns: every path ends in execve or os._exit.
@@ -313,7 +314,8 @@ def run_exec(sock: socket.socket, container_pidfd: int, process: ProcessSpec,
         try:  # exit_signal must be 0 with CLONE_PARENT: it inherits ours (SIGCHLD, as a fork)
             pid, pidfd = sc.clone3(sc.CLONE_PARENT | sc.CLONE_PIDFD, 0)
         except OSError as e:
-            if e.errno == errno.ENOMEM:  # PID 1 is going, not yet reaped (P3)
+            # ENOMEM: the namespace's PID 1 is dead but not yet reaped, so no process may join
+            if e.errno == errno.ENOMEM:
                 raise _Stage(e.errno, "container is not running", "notrunning") from None
             # EAGAIN: the container's pids limit (the relay counts there, as runc's init)
             raise _Stage(e.errno or errno.EIO, f"exec: cannot create the process in the "

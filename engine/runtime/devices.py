@@ -1,7 +1,7 @@
 """The container's minimal /dev, as mount-plan operations (applied by mounts.apply_plan).
 
 A fresh tmpfs with the six character devices every program expects, a private devpts instance
-(so a pty opened inside has a name inside: `tty` prints /dev/pts/0, P17), /dev/shm, /dev/mqueue
+(so a pty opened inside has a name inside: `tty` prints /dev/pts/0), /dev/shm, /dev/mqueue
 and the /proc/self/fd links. Device *access* is not restricted here (v1: the devices cgroup in
 cgroups.py).
 """

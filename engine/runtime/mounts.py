@@ -9,9 +9,11 @@ and mounted on through its fd. Targets are checked where they *resolved to*: /pr
 /dev must be real directories, a caller's mount may not land on / or in /proc (destinations).
 `enter_root` then pivots into the root.
 
-Order: proc (mounted by PID 1 itself, P3), read-only sysfs, /dev (devices.py), the static init,
-the caller's mounts (parents before children, so a volume under a tmpfs lands on the tmpfs),
-then Docker's masked and read-only paths — last, so nothing mounted later uncovers them.
+Order: proc (mounted by PID 1 itself: the process that unshares a PID namespace stays outside
+it, so a proc it mounted would show the host's PIDs), read-only sysfs, /dev (devices.py), the
+static init, the caller's mounts (parents before children, so a volume under a tmpfs lands on
+the tmpfs), then Docker's masked and read-only paths — last, so nothing mounted later uncovers
+them.
 """
 from __future__ import annotations
 
@@ -327,7 +329,8 @@ def describe(op: Op) -> str:
 
 
 def prepare_root(root: str) -> None:
-    """First steps in a new mount namespace: stop propagation (P4), make the root a mount."""
+    """First steps in a new mount namespace: stop propagation (pivot_root fails with EINVAL
+    while `/` is shared, systemd's default) and make the root a mount (else EBUSY)."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
 
@@ -346,7 +349,8 @@ def apply_plan(root: str, plan: list[Op]) -> None:
 
 
 def enter_root(root: str) -> None:
-    """pivot_root(".", ".") and detach the old root: no put_old directory needed (P4)."""
+    """pivot_root(".", ".") and detach the old root: no put_old directory needed (the old root
+    is stacked under the new one and lazily unmounted)."""
     os.chdir(root)
     sc.pivot_root(".", ".")
     sc.umount2(".", sc.MNT_DETACH)

@@ -49,7 +49,8 @@ class Device:
 @dataclass(frozen=True)
 class Rlimit:
     """docker's --ulimit: `name` as in `ulimit` (nofile, nproc, core, ...). Capped to the
-    engine's own hard limit when applied (P19)."""
+    engine's own hard limit when applied (raising a hard limit needs CAP_SYS_RESOURCE, which
+    the engine may lack: runc then fails the start with EPERM)."""
 
     name: str
     soft: int

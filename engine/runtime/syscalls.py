@@ -1,10 +1,12 @@
 """The runtime's single ctypes seam: every raw kernel call Python 3.11 lacks goes through here.
 
 Each wrapper raises `OSError(errno, strerror, <what>)` on failure so callers never look at
-`ctypes.get_errno()` themselves. Constants are x86_64 / asm-generic values (engine-notes §3.5).
+`ctypes.get_errno()` themselves. Constants are x86_64 / asm-generic values (syscall numbers
+and ioctls as in the kernel's uapi headers for x86_64).
 
 `clone3` is called through `ctypes.PyDLL`: the GIL stays held across the call, so the child starts
-holding it like after fork(). It is only safe in a single-threaded process (the zygote, P2).
+holding it like after fork(). It is only safe in a single-threaded process (the zygote): a raw
+clone3 skips glibc's fork handlers, so the child inherits other threads' lock state as it was.
 """
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ CLOSE_RANGE_CLOEXEC = 4
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
-# pty ioctls missing from Python 3.11's termios (P1)
+# pty ioctls missing from Python 3.11's termios module
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
 TIOCSCTTY = 0x540E
@@ -170,7 +172,8 @@ class _CloneArgs(ctypes.Structure):
 def clone3(flags: int, exit_signal: int, cgroup_fd: int | None = None) -> tuple[int, int]:
     """fork()-like clone3: returns (pid, pidfd) in the parent and (0, -1) in the child.
 
-    `flags` must include CLONE_PIDFD. Single-threaded callers only (P2)."""
+    `flags` must include CLONE_PIDFD. Single-threaded callers only (glibc's fork handlers do
+    not run: another thread's locks would stay taken in the child)."""
     pidfd = ctypes.c_int(-1)
     args = _CloneArgs()
     args.flags = flags | (CLONE_INTO_CGROUP if cgroup_fd is not None else 0)

@@ -1,4 +1,5 @@
-"""Terminals from the container's own devpts instance (P17).
+"""Terminals from the container's own devpts instance (a pty from the host's devpts has no name
+inside the container: `tty` prints "not a tty").
 
 Called inside the container after pivot_root: /dev/ptmx is the container's `pts/ptmx`, so the
 slave is /dev/pts/N *inside* and `tty` can name it. The master goes back to the daemon over

@@ -150,7 +150,7 @@ async def read_all(fd: int) -> str:
         except BlockingIOError:
             await trio.lowlevel.wait_readable(fd)
             continue
-        except OSError:  # EIO: a pty whose slave side is gone (P17)
+        except OSError:  # EIO, not EOF: how a pty master reads once its slave side is gone
             break
         if not data:
             break

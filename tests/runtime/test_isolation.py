@@ -184,7 +184,7 @@ def test_rlimits_are_applied_and_capped_to_the_engines_hard_limit(box):
     status, out = box.output("sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c", process_kw={
         "rlimits": (Rlimit("nofile", 64, huge), Rlimit("core", 0, 0))})
     assert status.code == 0, out
-    # P19: asking for more than the engine has must not fail the start, just cap
+    # asking for more than the engine's own hard limit must not fail the start, just cap
     expected_hard = str(own_hard) if own_hard != resource.RLIM_INFINITY else str(huge)
     assert out.split() == ["64", expected_hard, "0"]
 

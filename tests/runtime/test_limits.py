@@ -32,7 +32,7 @@ def test_memory_within_the_limit_is_not_oom(box):
 
 
 def test_pids_limit_stops_a_fork_loop(box):
-    # busybox sh gives up the (sub)shell on the first refused fork (P15), hence the subshell.
+    # busybox sh gives up the (sub)shell on the first refused fork, hence the subshell.
     spec = box.spec("sh", "-c", "(for i in $(seq 100); do sleep 30 & done) 2>&1; echo parent-alive",
                     resources=Resources(pids_limit=20))
     cg = box.cgroup(spec)

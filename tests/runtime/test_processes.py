@@ -65,7 +65,8 @@ def test_exec_of_a_missing_command_is_127(box):
 
 
 def test_exec_keeps_pid1_exit_prompt_while_exec_runs(box):
-    """An exec'd process is reaped by the zygote at once, so PID 1's death is reported fast (P8)."""
+    """An exec'd process is reaped by the zygote at once, so PID 1's death is reported fast (the
+    kernel reports it only once every process of the namespace was reaped by its parent)."""
     spec = box.spec("sleep", "1000")
     cg = box.cgroup(spec)
 
@@ -105,7 +106,7 @@ def test_init_forwards_sigterm_while_a_bare_pid1_ignores_it(box):
     async def body(rt):
         cg = box.cgroup(with_init)
         proc = await rt.start(with_init, cg)
-        # A signal that reaches a namespace init before it installs handlers is dropped (P7):
+        # A signal that reaches a namespace init before it installs handlers is dropped:
         # wait until catatonit runs its child, i.e. it is set up.
         with trio.fail_after(2):
             while len(cg.pids()) < 2:
@@ -212,7 +213,7 @@ def _alive(pid) -> bool:
 
 
 def test_killed_daemon_takes_its_containers_along(busybox_lower, tmp_path):
-    """PDEATHSIG chain: daemon dies -> zygote dies -> every PID 1 dies (no orphans, P13)."""
+    """PDEATHSIG chain: daemon dies -> zygote dies -> every PID 1 dies (no orphans)."""
     import subprocess
     import sys
     script = f"""
