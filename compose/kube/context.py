@@ -125,6 +125,20 @@ def valid_labels(labels: Mapping[str, str]) -> dict[str, str]:
             if is_label_key(k) and len(str(v)) <= 63 and _LABEL_VALUE.match(str(v))}
 
 
+def annotations(values: Mapping[str, Any], service: str, key: str,
+                notes: list[Unmapped]) -> dict[str, str]:
+    """`values` as annotations; a key the API server would refuse (annotation keys follow the
+    label key syntax) is left out and listed under `key`."""
+    out = {}
+    for name, value in values.items():
+        if is_label_key(name):
+            out[name] = str(value)
+        else:
+            notes.append(Unmapped(service, f"{key}.{name}", "not a valid Kubernetes annotation "
+                                  "key ([prefix/]name, at most 63 characters of [-._a-zA-Z0-9])"))
+    return out
+
+
 def check_quantity(text: str, what: str) -> str:
     if not _QUANTITY.match(text):
         raise ConversionError(f"{what}: {text!r} is not a Kubernetes quantity (e.g. 1Gi, 500Mi)")

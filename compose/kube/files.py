@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from compose.kube.context import Context
+from compose.kube.context import Context, annotations
 from compose.kube.names import dns_label
 from compose.kube.unmapped import PROJECT, Unmapped
 
@@ -65,8 +65,8 @@ def file_objects(ctx: Context, notes: list[Unmapped]) -> list[dict]:
             if obj.external:
                 continue
             raw = _contents(ctx, obj, kind, notes)
-            meta = ctx.metadata(_object_name(ctx, obj, kind),
-                                annotations={k: str(v) for k, v in obj.labels.items()} or None)
+            meta = ctx.metadata(_object_name(ctx, obj, kind), annotations=annotations(
+                obj.labels, PROJECT, f"{kind}.{key}.labels", notes) or None)
             doc: dict = {"apiVersion": "v1", "kind": "Secret" if kind == "secrets" else "ConfigMap",
                          "metadata": meta}
             if raw is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from compose.kube.containers import container
 from compose.kube.context import Context, seconds
 from compose.kube.files import file_mounts
+from compose.kube.service_objects import target_ports
 from compose.kube.unmapped import Unmapped
 from compose.kube.volumes import pod_volumes
 from compose.kube.waits import account_name, wait_containers
@@ -26,6 +27,10 @@ def pod_spec(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
     mounts += more_mounts
     if mounts:
         main["volumeMounts"] = mounts
+    ports = target_ports(service, notes)
+    if ports:
+        # informational in Kubernetes, but what `kubectl port-forward` and readers go by
+        main["ports"] = [{"containerPort": p, "protocol": proto.upper()} for p, proto in ports]
     spec: dict = {}
     waits = wait_containers(ctx, service, notes)
     if waits:

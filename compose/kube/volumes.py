@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from compose.kube.context import (VOLUME_SIZE_LABEL, BindMounts, Context, ConversionError,
-                                  check_quantity)
+                                  annotations, check_quantity)
 from compose.kube.names import dns_label
 from compose.kube.unmapped import PROJECT, Unmapped
 from compose.model import MountType
@@ -50,7 +50,8 @@ def claims(ctx: Context, notes: list[Unmapped]) -> list[dict]:
         if len(users) > 1:
             notes.append(Unmapped(PROJECT, f"volumes.{key}", f"shared by {', '.join(users)}: "
                                   "a ReadWriteOnce claim needs their pods on one node"))
-        labels = {k: v for k, v in volume.labels.items() if k != VOLUME_SIZE_LABEL}
+        labels = annotations({k: v for k, v in volume.labels.items() if k != VOLUME_SIZE_LABEL},
+                             PROJECT, f"volumes.{key}.labels", notes)
         out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                     "metadata": ctx.metadata(ctx.volumes[key], annotations=labels or None),
                     "spec": {"accessModes": ["ReadWriteOnce"],
@@ -103,6 +104,9 @@ def pod_volumes(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list
     for i, spec in enumerate(service.tmpfs):
         path, _, opts = spec.partition(":")
         size = _tmpfs_size(opts)
+        if size is None and "size=" in opts:
+            notes.append(Unmapped(service.name, f"tmpfs[{i}]", f"size in {opts!r} is not a size: "
+                                  "no sizeLimit"))
         name = f"tmpfs-t{i}"
         volumes.append({"name": name, "emptyDir": _memory(size)})
         mounts.append({"name": name, "mountPath": path})
@@ -142,5 +146,5 @@ def _tmpfs_size(opts: str) -> int | None:
             try:
                 return parse_bytes(opt[5:])
             except ValueError:
-                return None   # the mount options are the kernel's to judge; no limit here
+                return None
     return None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compose.kube.context import DEPENDS_ON_ANNOTATION, Context, Kind, valid_labels
+from compose.kube.context import (DEPENDS_ON_ANNOTATION, Context, Kind, annotations,
+                                  valid_labels)
 from compose.kube.unmapped import Unmapped
 from compose.model import Condition, MountType, RestartPolicy
 
@@ -46,18 +47,20 @@ def workload(ctx: Context, service: Any, pod: dict, notes: list[Unmapped]) -> di
     labels = valid_labels(service.labels)
     template = {"metadata": {"labels": {**labels, **ctx.selector(service.name)}},
                 "spec": pod}
-    annotations = {**{k: str(v) for k, v in service.labels.items()},
-                   **{k: str(v) for k, v in _compose_annotations(service).items()}}
+    notes_of = service.name
+    pod_annotations = {**annotations(service.labels, notes_of, "labels", notes),
+                       **annotations(_compose_annotations(service), notes_of, "annotations", notes)}
     deps = {d.service: d.condition.value for d in service.depends_on
             if d.service in ctx.project.services}
     if deps:
-        annotations[DEPENDS_ON_ANNOTATION] = json.dumps(deps, sort_keys=True)
-    if annotations:
-        template["metadata"]["annotations"] = annotations
+        pod_annotations[DEPENDS_ON_ANNOTATION] = json.dumps(deps, sort_keys=True)
+    if pod_annotations:
+        template["metadata"]["annotations"] = pod_annotations
     deploy_labels = dict(service.deploy.labels) if service.deploy else {}
     # deploy.labels label the service (here: the workload), labels its containers (the pods)
     meta = ctx.metadata(name, service.name, labels=valid_labels(deploy_labels),
-                        annotations={k: str(v) for k, v in deploy_labels.items()} or None)
+                        annotations=annotations(deploy_labels, notes_of, "deploy.labels",
+                                                notes) or None)
     if kind is Kind.JOB:
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
                 "spec": _job_spec(service, template, notes)}

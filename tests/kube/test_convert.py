@@ -544,3 +544,24 @@ def test_manifests_come_in_apply_order(tmp_path):
     assert order == ["ServiceAccount", "Role", "RoleBinding", "PersistentVolumeClaim", "Secret",
                      "Service", "Service", "Service", "StatefulSet", "Deployment"]
     assert all(m["metadata"]["namespace"] == "default" for m in result.manifests)
+
+
+def test_a_label_key_kubernetes_refuses_is_listed_not_written(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a:
+            image: i
+            labels: {"has space": "x", ok.key: "y"}
+    """)
+    meta = find(result, "Deployment", "a")["spec"]["template"]["metadata"]
+    assert meta["annotations"] == {"ok.key": "y"}
+    assert ("a", "labels.has space") in notes(result)
+
+
+def test_container_ports_are_declared(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a: {image: i, ports: ["8080:80"], expose: ["53/udp"]}
+    """)
+    assert main_container(find(result, "Deployment", "a"))["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}]
