@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from compose.errors import ComposeError
 from compose.kube.play_fields import ManifestError
 from compose.kube.play_manifests import read_manifests
 from compose.kube.play_plan import PlayPlan, plan_play
@@ -44,9 +45,21 @@ def render(plan: PlayPlan) -> str:
     return header + yaml.safe_dump(plan.document, sort_keys=False, default_flow_style=False)
 
 
+class PlayStateError(ComposeError):
+    """The play's state directory cannot be written."""
+
+
 def write_state(plan: PlayPlan, directory: Path) -> Path:
     """Write the plan's files and compose file into `directory` (made afresh); returns the
     compose file's path."""
+    try:
+        return _write_state(plan, directory)
+    except OSError as e:
+        raise PlayStateError(f"cannot write the play's state in {directory}: "
+                             f"{e.strerror or e}") from None
+
+
+def _write_state(plan: PlayPlan, directory: Path) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(directory / "volumes", ignore_errors=True)
     directory.mkdir(mode=0o700, exist_ok=True)

@@ -138,7 +138,7 @@ def test_play_runs_the_manifests_and_down_removes_them(engine, tmp_path):
     project = "web"
     state = engine.root / "kube" / project
     try:
-        r = engine.cli("kube", "play", str(app), timeout=240)
+        r = engine.cli("kube", "play", "--wait", str(app), timeout=240)
         assert r.returncode == 0, r.stdout + r.stderr + engine.log_tail()
         names = set(container_rows(engine, project))
         assert {"web-web-0-1", "web-web-1-1", "web-web-0-init-stamp-1", "web-web-1-init-stamp-1",
@@ -171,12 +171,10 @@ def test_play_runs_the_manifests_and_down_removes_them(engine, tmp_path):
         rows = container_rows(engine, project)
         assert rows["web-web-0-init-stamp-1"]["State"] == "exited"
 
-        # the readiness probes (httpGet via wget, tcpSocket via nc) are healthchecks
-        def healthy() -> bool:
-            rows = container_rows(engine, project)
-            return all("(healthy)" in rows[n]["Status"] for n in ("web-web-0-1",
-                                                                   "web-client-shell-1"))
-        wait_for(healthy, 30, "the readiness probes to pass")
+        # the readiness probes (httpGet via wget, tcpSocket via nc) are healthchecks, and
+        # `--wait` returned once they passed
+        assert all("(healthy)" in rows[n]["Status"] for n in ("web-web-0-1", "web-web-1-1",
+                                                               "web-client-shell-1")), rows
 
         with engine.client() as c:
             volumes = {v["Name"] for v in c.volumes()}
