@@ -62,6 +62,13 @@ class Networks:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
+        if inspect.ismethod(value):
+            # kept: the next lookup finds it without __getattr__ (6 us -> 0.1 us a call)
+            wrapped = _translating(value)
+            object.__setattr__(self, name, wrapped)
+            return wrapped
+        # plain attributes, and callables stored on the manager (the resolver's hook), which
+        # may be replaced: looked up each time
         return _translating(value) if callable(value) and not isinstance(value, type) else value
 
     def __setattr__(self, name: str, value: Any) -> None:
