@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import yaml
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when present: three times faster than the pure-Python one on a project
+_Base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[valid-type,misc]
     # one object must never come out as an anchor and an alias: kubectl reads them, but a
     # reader of the manifest should not have to
     def ignore_aliases(self, data: object) -> bool:
         return True
 
 
-def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+def _str(dumper: Any, data: str) -> yaml.Node:
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_str(data)

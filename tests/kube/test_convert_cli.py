@@ -98,3 +98,17 @@ def test_help(capsys):
     assert code == 0 and "--service-type" in out and "--push REGISTRY" in out
     code, out, _ = run(capsys, "convert", "--help")
     assert code == 0 and "config" in out
+
+
+def test_the_stream_reads_back_as_the_manifests_strings_staying_strings():
+    from compose.kube.output import to_yaml, yaml_stream
+
+    shared = {"command": ["true"]}
+    manifests = [{"kind": "ConfigMap", "metadata": {"name": "c"},
+                  "data": {"a": "yes", "b": "1.0", "c": "line 1\nline 2\n", "d": "", "e": "~",
+                           "f": "0755", "g": "null", "h": "2001:db8::1"}},
+                 {"kind": "Pod", "metadata": {"name": "p"}, "x": shared, "y": shared}]
+    text = yaml_stream(manifests)
+    assert list(yaml.safe_load_all(text)) == manifests
+    assert "&" not in text and "*" not in text      # no anchors for the shared dict
+    assert "c: |\n    line 1\n    line 2\n" in to_yaml(manifests[0])
