@@ -62,7 +62,7 @@ def container(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
         out["resources"] = resources
     out.update(probes(service, notes))
     if service.stop_signal:
-        out["lifecycle"] = {"stopSignal": _signal(service.stop_signal)}
+        out["lifecycle"] = {"stopSignal": _signal(service.name, service.stop_signal)}
         notes.append(Unmapped(service.name, "stop_signal", "lifecycle.stopSignal: applied only "
                               "where the ContainerStopSignals feature is on (alpha in 1.33)"))
     return out
@@ -148,10 +148,11 @@ def _cap(name: str) -> str:
     return name[4:] if name.startswith("CAP_") else name
 
 
-def _signal(name: str) -> str:
+def _signal(service: str, name: str) -> str:
     name = str(name).upper()
     if name.isdigit():
-        raise ConversionError(f"stop_signal {name}: give the signal's name (SIGTERM...)")
+        raise ConversionError(f"service {service!r} stop_signal {name}: Kubernetes takes the "
+                              "signal's name (SIGTERM...)")
     return name if name.startswith("SIG") else f"SIG{name}"
 
 

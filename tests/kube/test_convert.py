@@ -565,3 +565,11 @@ def test_container_ports_are_declared(tmp_path):
     """)
     assert main_container(find(result, "Deployment", "a"))["ports"] == [
         {"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}]
+
+
+def test_a_numeric_stop_signal_is_a_one_line_error_naming_the_service(tmp_path):
+    with pytest.raises(ConversionError, match=r"^service 'a' stop_signal 9: Kubernetes takes the signal's name"):
+        convert(tmp_path, "services:\n  a: {image: i, stop_signal: \"9\"}\n")
+    ok = convert(tmp_path, "services:\n  a: {image: i, stop_signal: TERM}\n")
+    assert main_container(find(ok, "Deployment", "a"))["lifecycle"] == {"stopSignal": "SIGTERM"}
+    assert pod(find(ok, "Deployment", "a"))["os"] == {"name": "linux"}
