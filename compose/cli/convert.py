@@ -112,14 +112,16 @@ def options_from(values: dict[str, str]) -> Any:
     return ConvertOptions(**kwargs)
 
 
-def load_model(obj: Any) -> Any:
-    """The project as `up` loads it: the same pipeline, options and environment."""
+def load_model(obj: Any, services: list[str]) -> Any:
+    """The project as `up SERVICE...` loads it: the same pipeline, options and environment (a
+    service named here is enabled whatever its profiles, as `up` does)."""
     from compose.project import ProjectOptions, load
 
     loaded = load(ProjectOptions(
         files=tuple(obj.files or ()), project_directory=obj.project_directory,
         name=obj.project_name, profiles=tuple(obj.profiles or ()),
-        env_files=tuple(obj.env_files or ()), environment=dict(os.environ)))
+        env_files=tuple(obj.env_files or ()), environment=dict(os.environ),
+        services=tuple(services)))
     for warning in loaded.warnings:
         sys.stderr.write(f"WARN[0000] {warning}\n")
     return loaded.project
@@ -167,7 +169,7 @@ def convert(ctx: typer.Context) -> int:
     if values["to"].lower() not in FORMATS:
         raise _usage(f"--to {values['to']!r}: the one format is kubernetes")
     options = options_from(values)
-    project = only(load_model(ctx.obj), services)
+    project = only(load_model(ctx.obj, services), services)
     if values.get("push"):
         from compose.kube.push import push_images
 

@@ -112,3 +112,14 @@ def test_the_stream_reads_back_as_the_manifests_strings_staying_strings():
     assert list(yaml.safe_load_all(text)) == manifests
     assert "&" not in text and "*" not in text      # no anchors for the shared dict
     assert "c: |\n    line 1\n    line 2\n" in to_yaml(manifests[0])
+
+
+def test_a_service_named_is_enabled_whatever_its_profile_as_up_does(capsys, tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app: {image: busybox}\n  debug: {image: busybox, profiles: [dev]}\n")
+    assert main(["-f", str(tmp_path / "compose.yaml"), "convert", "--to", "kubernetes"]) == 0
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(capsys.readouterr().out) if d}
+    assert names == {"app"}
+    assert main(["-f", str(tmp_path / "compose.yaml"), "convert", "--to", "kubernetes", "debug"]) == 0
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(capsys.readouterr().out) if d}
+    assert names == {"debug"}
