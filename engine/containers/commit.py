@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
@@ -17,6 +17,10 @@ from engine.containers.model import ContainerState, anonymous_targets
 from engine.errors import BadParameter, Conflict, NotFound
 from engine.images.archive import write_diff
 from engine.images.changes import apply_changes
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
+    from engine.containers.store import ContainerRecord
 
 # the fields of a container's create body that an image config carries
 CONFIG_FIELDS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -47,7 +51,7 @@ def split_changes(values: list[str]) -> list[str]:
     return out
 
 
-async def commit_container(mgr: Any, ref: str, *, repo: str | None, tag: str | None,
+async def commit_container(mgr: ContainerManager, ref: str, *, repo: str | None, tag: str | None,
                            comment: str, author: str, changes: list[str], pause: bool,
                            config: Any) -> str:
     """The new image's id. `pause` is accepted for Docker's sake; a running container is
@@ -122,7 +126,7 @@ def _created_by(body: dict) -> str:
     return " ".join(args)
 
 
-def _commit_event(mgr: Any, rec: Any, image_id: str) -> dict:
+def _commit_event(mgr: ContainerManager, rec: ContainerRecord, image_id: str) -> dict:
     from engine.containers.events import event
     return event("container", "commit", rec.id, {"image": rec.config.image,
                                                  "name": rec.name.lstrip("/"),

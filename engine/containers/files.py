@@ -12,7 +12,7 @@ import os
 import stat
 import tempfile
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, BinaryIO, Callable
 
 import trio
 
@@ -22,6 +22,9 @@ from engine.containers.model import MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
 from engine.errors import Conflict, EngineError
 from engine.runtime import users
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
 
 SPOOL_CHUNK = 256 * 1024
 
@@ -65,7 +68,7 @@ def writable_in(view: View, readonly_root: bool) -> Callable[[str], bool]:
 
 
 class FileAccess:
-    def __init__(self, manager: Any) -> None:
+    def __init__(self, manager: ContainerManager) -> None:
         self.mgr = manager
 
     @asynccontextmanager

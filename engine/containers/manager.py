@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["CRASH_EXIT_CODE", "DEFAULT_STOP_TIMEOUT", "ContainerManager", "NotModified",
            "Running"]
 log = logging.getLogger("engine.containers")
+Filters = dict[str, list[str]]   # a request's filters (the class's own `list` shadows the type)
 
 
 class NotModified(EngineError):
@@ -120,10 +121,6 @@ class ContainerManager:
 
     def inspect(self, ref: str) -> dict:
         return self.queries.inspect(ref)
-
-    def list(self, *, all_: bool, filters: dict[str, list[str]],
-             limit: int | None = None) -> list[dict]:
-        return self.queries.list(all_=all_, filters=filters, limit=limit)
 
     async def top(self, ref: str, ps_args: str | None) -> dict:
         return await self.queries.top(ref, ps_args)
@@ -371,7 +368,7 @@ class ContainerManager:
             self.store.rename(rec, new_name)
             self.emit(rec, "rename", oldName="/" + old)
 
-    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+    async def prune(self, filters: Filters) -> tuple[list[str], int]:
         """Remove stopped containers the filters select: their ids and the bytes their
         writable layers took."""
         from engine.containers.changes import upper_size
@@ -453,6 +450,11 @@ class ContainerManager:
         see a daemon shutdown, not a user stop, so they apply again at the next start."""
         await self.supervisor.shutdown(lambda cid: self.stop(cid, by_user=False))
 
+
+    # last in the class: mypy reads a later `list[...]` annotation here as this method
+    def list(self, *, all_: bool, filters: Filters,
+             limit: int | None = None) -> list[dict]:
+        return self.queries.list(all_=all_, filters=filters, limit=limit)
 
 def _clear_restart_history(rec: ContainerRecord) -> None:
     """What every start (by the API or at daemon start) resets, as Docker's does: the user's

@@ -10,13 +10,16 @@ import copy
 import errno
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from engine.containers.model import ContainerConfig, parse_create
 from engine.errors import BadParameter, EngineError
 from engine.runtime import cgroups as cg
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
 
 # what we change; Docker's other update fields are accepted when they ask for nothing
 UPDATABLE = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy")
@@ -135,7 +138,7 @@ def _apply_v2(d: Path, r: Limits) -> None:
         _write(d / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
 
 
-async def update_container(mgr: Any, ref: str, update: Any) -> dict:
+async def update_container(mgr: ContainerManager, ref: str, update: Any) -> dict:
     rec = mgr.get(ref)
     async with mgr.store.lock(rec.id):
         new_body = merged_body(rec.config.body, update)
