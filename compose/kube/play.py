@@ -16,7 +16,7 @@ from pathlib import Path
 from compose.errors import ComposeError
 from compose.kube.play_fields import ManifestError
 from compose.kube.play_manifests import read_manifests
-from compose.kube.play_plan import PlayPlan, plan_play
+from compose.kube.play_plan import OBJECT_LABEL, PlayPlan, plan_play
 from compose.kube.play_volumes import EPHEMERAL_LABEL
 
 COMPOSE_FILE = "compose.yaml"
@@ -105,13 +105,33 @@ def run_compose(verb: str, args: Iterable[str], options) -> int:
 
 
 def play(plan: PlayPlan, up_args: Iterable[str] = ("-d",)) -> int:
+    """Run the plan. The project becomes what the manifests say: containers of an earlier
+    play that the manifests no longer have are removed (`--remove-orphans`)."""
+    refuse_foreign(plan.project)
     compose_file = write_state(plan, state_dir(plan.project))
-    return run_compose("up", up_args, compose_options(plan.project, compose_file))
+    return run_compose("up", [*up_args, "--remove-orphans"],
+                       compose_options(plan.project, compose_file))
+
+
+def refuse_foreign(project: str) -> None:
+    """A project of that name made by `up` (not by a play) is not ours to converge or remove."""
+    from compose.orchestrator.labels import PROJECT
+    from engine.client import Client
+
+    with Client.from_env(autostart=True) as client:
+        rows = client.containers(all=True, filters={"label": [f"{PROJECT}={project}"]})
+    foreign = sorted(name.lstrip("/") for c in rows
+                     if OBJECT_LABEL not in (c.get("Labels") or {})
+                     for name in c.get("Names") or [c.get("Id", "")[:12]])
+    if foreign:
+        raise PlayStateError(f"project {project!r} has containers kube play did not make "
+                             f"({', '.join(foreign[:3])}); choose another name with -p")
 
 
 def down(plan: PlayPlan, volumes: bool = False, timeout: int | None = None) -> int:
     """Remove what the play of `plan`'s project made: containers, network, the emptyDir
     volumes (with `volumes`: every volume), then its state directory."""
+    refuse_foreign(plan.project)
     directory = state_dir(plan.project)
     compose_file = directory / COMPOSE_FILE
     if not compose_file.is_file():   # played elsewhere, or state lost: what the files say

@@ -30,6 +30,7 @@ from compose.kube.play_probes import healthcheck
 from compose.kube.play_volumes import EPHEMERAL_LABEL, PodVolumes, StateFile, mounts
 
 LABEL = "io.pycompose.kube."
+OBJECT_LABEL = LABEL + "object"                     # on every container a play makes
 DEPENDS_ON_ANNOTATION = "io.pycompose.depends-on"   # written by `convert` (compose/kube)
 PUBLISHED_ANNOTATION = "io.pycompose.published"     # idem: the compose file's `ports`
 SERVICE_LABEL = "io.pycompose.service"              # idem: the compose service of a pod
@@ -221,7 +222,7 @@ def _container_service(c: Container, inst: Instance, manifests: ManifestSet,
         svc["init"] = True
     if w.pod.grace_period is not None:
         svc["stop_grace_period"] = f"{w.pod.grace_period}s"
-    svc["labels"] = {**dict(w.pod_labels), LABEL + "object": w.meta.ref,
+    svc["labels"] = {**dict(w.pod_labels), OBJECT_LABEL: w.meta.ref,
                      LABEL + "pod": inst.name, LABEL + "container": c.name,
                      **({LABEL + "init": "true"} if init else {})}
     return svc

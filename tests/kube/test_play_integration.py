@@ -199,3 +199,56 @@ def test_play_runs_the_manifests_and_down_removes_them(engine, tmp_path):
         assert engine.trace.leftovers() == {}
     finally:
         engine.cli("kube", "down", "--volumes", "-t", "0", str(app), timeout=120)
+
+
+SMALL = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pcsmall}
+spec:
+  selector: {matchLabels: {app: small}}
+  template:
+    metadata: {labels: {app: small}}
+    spec:
+      containers: [{name: main, image: busybox:latest, command: [sleep, "3600"]}]
+"""
+EXTRA_POD = """\
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: extra}
+spec:
+  containers: [{name: main, image: busybox:latest, command: [sleep, "3600"]}]
+"""
+
+
+def test_a_replay_converges_and_a_compose_project_is_not_touched(engine, tmp_path):
+    app = tmp_path / "small.yaml"
+    app.write_text(SMALL + EXTRA_POD)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox:latest\n    command: [sleep, '3600']\n")
+    try:
+        engine.cli("kube", "play", str(app), timeout=120, check=True)
+        assert set(container_rows(engine, "pcsmall")) == {"pcsmall-pcsmall-1",
+                                                          "pcsmall-extra-1"}
+        # the manifests lose the Pod: playing them again removes its container
+        app.write_text(SMALL)
+        engine.cli("kube", "play", str(app), timeout=120, check=True)
+        assert set(container_rows(engine, "pcsmall")) == {"pcsmall-pcsmall-1"}
+
+        # a project of that name made by `up` is refused, by play and by down, and left alone
+        engine.cli("-p", "pcmine", "up", "-d", cwd=mine, timeout=120, check=True)
+        for verb in ("play", "down"):
+            r = engine.cli("kube", verb, "-p", "pcmine", str(app), timeout=120)
+            assert r.returncode == 1, r.stdout + r.stderr
+            assert r.stderr.strip() == ("Error: project 'pcmine' has containers kube play did "
+                                        "not make (pcmine-app-1); choose another name with -p")
+        rows = container_rows(engine, "pcmine")
+        assert list(rows) == ["pcmine-app-1"] and rows["pcmine-app-1"]["State"] == "running"
+        assert not (engine.root / "kube" / "pcmine").exists()
+    finally:
+        engine.cli("-p", "pcmine", "down", "-t", "0", cwd=mine, timeout=120)
+        engine.cli("kube", "down", "-t", "0", str(app), timeout=120)
+    assert engine.container_ids() == []
