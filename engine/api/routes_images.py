@@ -1,10 +1,11 @@
-"""/images/... endpoints over the image store (its methods are synchronous: worker threads)."""
+"""/images/... endpoints over the image store (its methods are synchronous: worker threads).
+Handlers are plain functions of (engine, request) in a table (ROUTES)."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import trio
 
@@ -33,175 +34,201 @@ def matching_refs(refs: list[str], patterns: list[str]) -> list[str]:
     return [r for r in refs if any(_ref_matches(r.split("@", 1)[0], p) for p in patterns)]
 
 
+Handler = Callable[[Engine, Request], Awaitable["Response | StreamResponse"]]
+
+
+def _listed(image: Any, filters: dict[str, list[str]], summary: Callable[[Any], dict]
+            ) -> dict | None:
+    """An image's summary as `GET /images/json` lists it under `filters`, or None."""
+    patterns = filters.get("reference")
+    tags = matching_refs(image.repo_tags, patterns) if patterns else image.repo_tags
+    if patterns and not tags:
+        return None
+    if filters.get("dangling") and (filters["dangling"][0] in ("1", "true")) \
+            != (not image.repo_tags):
+        return None
+    if filters.get("label") and not all(
+            _label_ok(image.config.get("Labels") or {}, f) for f in filters["label"]):
+        return None
+    doc = summary(image)
+    if patterns:
+        doc["RepoTags"] = tags
+        doc["RepoDigests"] = matching_refs(doc.get("RepoDigests") or [], patterns)
+    return doc
+
+
+async def list_images(engine: Engine, req: Request) -> Response:
+    store, filters = engine.images, req.filters()
+    images = await trio.to_thread.run_sync(store.list)
+    hidden = set() if req.bool_arg("all") else intermediates(images)
+    docs = (_listed(image, filters, store.summary) for image in images if image.id not in hidden)
+    return json_response([doc for doc in docs if doc is not None])
+
+
+async def inspect(engine: Engine, req: Request) -> Response:
+    return json_response(await trio.to_thread.run_sync(engine.images.inspect,
+                                                       req.params["name"]))
+
+
+async def remove(engine: Engine, req: Request) -> Response:
+    store, name, force = engine.images, req.params["name"], req.bool_arg("force")
+    image = await trio.to_thread.run_sync(store.get, name)
+    users = [r for r in engine.manager.store.all() if r.image_id == image.id]
+    if users and not force and (name == image.id or name.startswith("sha256:")
+                                or len(image.repo_tags) <= 1):
+        raise Conflict(f"conflict: unable to remove repository reference \"{name}\" "
+                       f"(must force) - container {users[0].short_id} is using its "
+                       f"referenced image {image.id[7:19]}")
+    prune = not req.bool_arg("noprune")
+    return json_response(await trio.to_thread.run_sync(
+        lambda: store.remove(name, force, prune=prune)))
+
+
+async def load(engine: Engine, req: Request) -> StreamResponse:
+    def work(progress: Callable[[dict], None]) -> tuple[list, set[str]]:
+        req.body.seek(0)
+        images = engine.images.load(req.body)
+        return images, archive_tags(req.body)
+
+    def done(result: tuple[list, set[str]]) -> list[dict]:
+        images, named = result
+        return [{"stream": line} for image in images for line in loaded_lines(image, named)]
+
+    return StreamResponse(_progress_stream(work, done))
+
+
+async def create(engine: Engine, req: Request) -> StreamResponse:
+    """`docker import` (fromSrc=-) or `docker pull` (fromImage)."""
+    if req.arg("fromSrc"):
+        return _import_rootfs(engine, req)
+    if req.arg("fromImage"):
+        return await _pull(engine, req)
+    raise BadParameter("fromSrc or fromImage is required")
+
+
+def _import_rootfs(engine: Engine, req: Request) -> StreamResponse:
+    if req.arg("fromSrc") != "-":
+        raise BadParameter("only fromSrc=- (the request body) is supported")
+    repo, tag_ = req.arg("repo") or "", req.arg("tag") or ""
+    ref = (f"{repo}:{tag_}" if tag_ else repo) or None
+    changes = req.args("changes")
+    # a bad name or change is a 400 before the stream starts, as Docker answers it
+    if ref:
+        reference.parse(ref)
+    apply_changes({}, list(changes))
+
+    def work(progress: Callable[[dict], None]) -> Any:
+        req.body.seek(0)
+        return engine.images.import_rootfs(req.body, ref, changes)
+
+    return StreamResponse(_progress_stream(work, lambda img: [{"status": img.id}]))
+
+
+async def _pull(engine: Engine, req: Request) -> StreamResponse:
+    ref, tag_ = req.arg("fromImage") or "", req.arg("tag") or ""
+    if tag_ and "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+        ref = f"{ref}:{tag_}"
+    platform = req.arg("platform") or None
+    failure: dict[str, PycomposeError] = {}
+
+    def pull(progress: Callable[[dict], None]) -> Any:
+        try:
+            return engine.images.pull(ref, platform, progress)
+        except PycomposeError as exc:
+            failure["error"] = exc
+            raise
+
+    # the store's progress already ends with the Digest:/Status: lines
+    return await status_first(_progress_stream(pull, lambda img: []), failure)
+
+
+async def tag(engine: Engine, req: Request) -> Response:
+    repo, tag_ = req.arg("repo"), req.arg("tag")
+    if not repo:
+        raise BadParameter("repository name is required (repo)")
+    ref = f"{repo}:{tag_}" if tag_ else repo
+    await trio.to_thread.run_sync(engine.images.tag, req.params["name"], ref)
+    return Response(201, b"", None)
+
+
+async def get(engine: Engine, req: Request) -> StreamResponse:
+    names = req.args("names") or ([req.params["name"]] if "name" in req.params else [])
+    if not names:
+        raise BadParameter("names is required")
+    for n in names:
+        await trio.to_thread.run_sync(engine.images.get, n)  # 404 before the headers go out
+    return StreamResponse(_save_stream(engine.images, names), "application/x-tar")
+
+
+async def prune(engine: Engine, req: Request) -> Response:
+    filters = req.filters()
+    dangling = filters.get("dangling", ["true"])[0].lower() not in ("0", "false")
+    return json_response(await trio.to_thread.run_sync(
+        lambda: engine.images.prune(dangling_only=dangling, in_use=engine.manager.image_in_use)))
+
+
+async def build_prune(engine: Engine, req: Request) -> Response:
+    # `docker system prune` calls it and fails on a 404. Our build cache is the step map
+    # (engine.build.cache): emptied, every next step is built again. The step images stay
+    # until nothing builds on them (a removal of their tagged child takes them along).
+    from engine.build.cache import LayerCache
+
+    cache = LayerCache(Path(engine.config.root) / "build" / "cache")
+    deleted = await trio.to_thread.run_sync(clear_build_cache, cache)
+    return json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
+async def history(engine: Engine, req: Request) -> Response:
+    return json_response(await trio.to_thread.run_sync(engine.images.history,
+                                                       req.params["name"]))
+
+
+async def push(engine: Engine, req: Request) -> StreamResponse:
+    name, tag_ = req.params["name"], req.arg("tag")
+    ref = f"{name}:{tag_}" if tag_ else name
+    auth_ = _registry_auth(req.headers.get("x-registry-auth"))
+    await trio.to_thread.run_sync(engine.images.get, ref)  # 404 before the headers go out
+
+    def work(progress: Callable[[dict], None]) -> str:
+        return engine.images.push(ref, progress, auth=auth_)
+
+    return StreamResponse(_progress_stream(
+        # the store's progress already said `<tag>: digest: ... size: ...`
+        work, lambda digest: [{"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
+
+
+async def auth(engine: Engine, req: Request) -> Response:
+    """Docker's POST /auth: check credentials against the registry, then keep them (0600)."""
+    body = req.json({}) or {}
+    server, user = str(body.get("serveraddress") or ""), str(body.get("username") or "")
+    if not user:
+        raise BadParameter("username is required")
+    password = str(body.get("password") or "")
+    status = await trio.to_thread.run_sync(lambda: engine.images.login(server, user, password))
+    return json_response({"Status": status, "IdentityToken": ""})
+
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/auth", auth),
+    ("POST", "/images/prune", prune),
+    ("POST", "/build/prune", build_prune),
+    ("GET", "/images/{name:path}/history", history),
+    ("POST", "/images/{name:path}/push", push),
+    ("GET", "/images/json", list_images),
+    ("POST", "/images/load", load),
+    ("POST", "/images/create", create),
+    ("GET", "/images/get", get),
+    ("GET", "/images/{name:path}/json", inspect),
+    ("GET", "/images/{name:path}/get", get),
+    ("POST", "/images/{name:path}/tag", tag),
+    ("DELETE", "/images/{name:path}", remove),
+)
+
+
 def register(router: Router, engine: Engine) -> None:
-    store = engine.images
-
-    async def list_(req: Request) -> Response:
-        filters = req.filters()
-        images = await trio.to_thread.run_sync(store.list)
-        hidden = set() if req.bool_arg("all") else intermediates(images)
-        out = []
-        for image in images:
-            if image.id in hidden:
-                continue
-            patterns = filters.get("reference")
-            tags = matching_refs(image.repo_tags, patterns) if patterns else image.repo_tags
-            if patterns and not tags:
-                continue
-            if filters.get("dangling") and (filters["dangling"][0] in ("1", "true")) \
-                    != (not image.repo_tags):
-                continue
-            if filters.get("label") and not all(
-                    _label_ok(image.config.get("Labels") or {}, f) for f in filters["label"]):
-                continue
-            summary = store.summary(image)
-            if patterns:
-                summary["RepoTags"] = tags
-                summary["RepoDigests"] = matching_refs(summary.get("RepoDigests") or [],
-                                                       patterns)
-            out.append(summary)
-        return json_response(out)
-
-    async def inspect(req: Request) -> Response:
-        return json_response(await trio.to_thread.run_sync(store.inspect, req.params["name"]))
-
-    async def remove(req: Request) -> Response:
-        name, force = req.params["name"], req.bool_arg("force")
-        image = await trio.to_thread.run_sync(store.get, name)
-        users = [r for r in engine.manager.store.all() if r.image_id == image.id]
-        if users and not force and (name == image.id or name.startswith("sha256:")
-                                    or len(image.repo_tags) <= 1):
-            raise Conflict(f"conflict: unable to remove repository reference \"{name}\" "
-                           f"(must force) - container {users[0].short_id} is using its "
-                           f"referenced image {image.id[7:19]}")
-        prune = not req.bool_arg("noprune")
-        return json_response(await trio.to_thread.run_sync(
-            lambda: store.remove(name, force, prune=prune)))
-
-    async def load(req: Request) -> StreamResponse:
-
-        def work(progress: Callable[[dict], None]) -> tuple[list, set[str]]:
-            req.body.seek(0)
-            images = store.load(req.body)
-            return images, archive_tags(req.body)
-
-        def done(result: tuple[list, set[str]]) -> list[dict]:
-            images, named = result
-            return [{"stream": line} for image in images for line in loaded_lines(image, named)]
-
-        return StreamResponse(_progress_stream(work, done))
-
-    async def create(req: Request) -> StreamResponse:
-        src, from_image = req.arg("fromSrc"), req.arg("fromImage")
-        tag = req.arg("tag") or ""
-        if src:
-            if src != "-":
-                raise BadParameter("only fromSrc=- (the request body) is supported")
-            repo = req.arg("repo") or ""
-            ref = (f"{repo}:{tag}" if tag else repo) or None
-            changes = req.args("changes")
-            # a bad name or change is a 400 before the stream starts, as Docker answers it
-            if ref:
-                reference.parse(ref)
-            apply_changes({}, list(changes))
-
-            def work(progress: Callable[[dict], None]) -> Any:
-                req.body.seek(0)
-                return store.import_rootfs(req.body, ref, changes)
-
-            return StreamResponse(_progress_stream(work, lambda img: [{"status": img.id}]))
-        if from_image:
-            ref = from_image
-            if tag and "@" not in from_image:
-                ref = f"{from_image}:{tag}" if ":" not in from_image.rsplit("/", 1)[-1] \
-                    else from_image
-            platform = req.arg("platform") or None
-
-            failure: dict[str, PycomposeError] = {}
-
-            def pull(progress: Callable[[dict], None]) -> Any:
-                try:
-                    return store.pull(ref, platform, progress)
-                except PycomposeError as exc:
-                    failure["error"] = exc
-                    raise
-
-            # the store's progress already ends with the Digest:/Status: lines
-            return await status_first(_progress_stream(pull, lambda img: []), failure)
-        raise BadParameter("fromSrc or fromImage is required")
-
-    async def tag(req: Request) -> Response:
-        repo, tag_ = req.arg("repo"), req.arg("tag")
-        if not repo:
-            raise BadParameter("repository name is required (repo)")
-        ref = f"{repo}:{tag_}" if tag_ else repo
-        await trio.to_thread.run_sync(store.tag, req.params["name"], ref)
-        return Response(201, b"", None)
-
-    async def get(req: Request) -> StreamResponse:
-        names = req.args("names") or ([req.params["name"]] if "name" in req.params else [])
-        if not names:
-            raise BadParameter("names is required")
-        for n in names:
-            await trio.to_thread.run_sync(store.get, n)  # 404 before the headers go out
-        return StreamResponse(_save_stream(store, names), "application/x-tar")
-
-    async def prune(req: Request) -> Response:
-        filters = req.filters()
-        dangling = filters.get("dangling", ["true"])[0].lower() not in ("0", "false")
-        return json_response(await trio.to_thread.run_sync(
-            lambda: store.prune(dangling_only=dangling, in_use=engine.manager.image_in_use)))
-
-    async def build_prune(req: Request) -> Response:
-        # `docker system prune` calls it and fails on a 404. Our build cache is the step map
-        # (engine.build.cache): emptied, every next step is built again. The step images stay
-        # until nothing builds on them (a removal of their tagged child takes them along).
-        from engine.build.cache import LayerCache
-
-        cache = LayerCache(Path(engine.config.root) / "build" / "cache")
-        deleted = await trio.to_thread.run_sync(clear_build_cache, cache)
-        return json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": 0})
-
-    async def history(req: Request) -> Response:
-        return json_response(await trio.to_thread.run_sync(store.history, req.params["name"]))
-
-    async def push(req: Request) -> StreamResponse:
-        name, tag_ = req.params["name"], req.arg("tag")
-        ref = f"{name}:{tag_}" if tag_ else name
-        auth = _registry_auth(req.headers.get("x-registry-auth"))
-        await trio.to_thread.run_sync(store.get, ref)  # 404 before the headers go out
-
-        def work(progress: Callable[[dict], None]) -> str:
-            return store.push(ref, progress, auth=auth)
-
-        return StreamResponse(_progress_stream(
-            # the store's progress already said `<tag>: digest: ... size: ...`
-            work, lambda digest: [{"aux": {"Tag": tag_ or "latest", "Digest": digest}}]))
-
-    async def auth(req: Request) -> Response:
-        """Docker's POST /auth: check credentials against the registry, then keep them (0600)."""
-        body = req.json({}) or {}
-        server, user = str(body.get("serveraddress") or ""), str(body.get("username") or "")
-        if not user:
-            raise BadParameter("username is required")
-        password = str(body.get("password") or "")
-        status = await trio.to_thread.run_sync(lambda: store.login(server, user, password))
-        return json_response({"Status": status, "IdentityToken": ""})
-
     add = adder(router)
-    add("POST", "/auth", auth)
-    add("POST", "/images/prune", prune)
-    add("POST", "/build/prune", build_prune)
-    add("GET", "/images/{name:path}/history", history)
-    add("POST", "/images/{name:path}/push", push)
-    add("GET", "/images/json", list_)
-    add("POST", "/images/load", load)
-    add("POST", "/images/create", create)
-    add("GET", "/images/get", get)
-    add("GET", "/images/{name:path}/json", inspect)
-    add("GET", "/images/{name:path}/get", get)
-    add("POST", "/images/{name:path}/tag", tag)
-    add("DELETE", "/images/{name:path}", remove)
+    for method, template, handler in ROUTES:
+        add(method, template, lambda req, h=handler: h(engine, req))
 
 
 async def _save_stream(store: Any, names: list[str]) -> AsyncIterator[bytes]:

@@ -98,3 +98,60 @@ def test_build_over_the_socket_with_our_client_and_the_docker_sdk(daemon, tmp_pa
     buf.seek(0)
     with pytest.raises(docker.errors.BuildError, match="returned a non-zero code: 7"):
         sdk.images.build(fileobj=buf, custom_context=True)
+
+
+def _context(dockerfile: bytes) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    return buf
+
+
+def test_run_steps_on_a_user_network_resolve_its_containers_and_leave_no_endpoint(daemon):
+    import docker
+    client, sock, root = daemon
+    sdk = docker.DockerClient(base_url=f"unix://{sock}", version="1.41", timeout=120)
+    net = sdk.networks.create("pcbuildnet")
+    peer = None
+    try:
+        peer = sdk.containers.run("busybox", ["sleep", "60"], name="pcbuildpeer",
+                                  network="pcbuildnet", detach=True)
+        peer.reload()
+        peer_ip = peer.attrs["NetworkSettings"]["Networks"]["pcbuildnet"]["IPAddress"]
+        dockerfile = (b"FROM busybox\n"
+                      b"RUN nslookup pcbuildpeer > /lookup.txt && cp /etc/hosts /hosts.txt"
+                      b" && ip -4 addr show eth0 > /addr.txt\n")
+        # by name, with extra hosts too (docker-py sends them as repeated parameters)
+        out = list(sdk.api.build(fileobj=io.BytesIO(dockerfile), tag="netbuild:1",
+                                 network_mode="pcbuildnet", decode=True, nocache=True,
+                                 extra_hosts={"x.test": "10.1.2.3", "y.test": "10.1.2.4"}))
+        assert any("aux" in m for m in out), out
+        text = sdk.containers.run("netbuild:1", ["cat", "/lookup.txt", "/hosts.txt",
+                                                 "/addr.txt"],
+                                  remove=True, network_mode="none").decode()
+        assert f"Address: {peer_ip}" in text or f"Address 1: {peer_ip}" in text, text
+        assert "10.1.2.3\tx.test\n10.1.2.4\ty.test\n" in text
+        subnet = net.attrs["IPAM"]["Config"][0]["Subnet"].rsplit(".", 2)[0]
+        assert f"inet {subnet}." in text        # the step had an address on the network
+        net.reload()
+        assert list(net.attrs["Containers"]) == [peer.id]     # the step's endpoint is gone
+        # by id, too; and the default network still builds
+        out = list(sdk.api.build(fileobj=io.BytesIO(b"FROM busybox\nRUN nslookup pcbuildpeer\n"),
+                                 network_mode=net.id, decode=True, nocache=True))
+        assert any("aux" in m for m in out), out
+        out = list(sdk.api.build(fileobj=io.BytesIO(b"FROM busybox\nRUN true\n"),
+                                 network_mode="default", decode=True, nocache=True))
+        assert any("aux" in m for m in out), out
+        # an unknown network: a 404 naming it before anything is streamed
+        response = sdk.api._post(sdk.api._url("/build"), params={"networkmode": "pcnosuchnet"},
+                                 data=_context(b"FROM busybox\nRUN true\n").read(),
+                                 headers={"Content-Type": "application/x-tar"})
+        assert response.status_code == 404
+        assert "pcnosuchnet" in response.json()["message"]
+    finally:
+        if peer is not None:
+            peer.remove(force=True)
+        net.remove()
