@@ -2,5 +2,6 @@
 
     builder.Builder(store, runtime, cgroups, state_root).build(context, options, emit)
     bootstrap.bootstrap(store, "debian:bookworm", ...)
-    client.build(client, directory, ...) / client.bootstrap(client, ...)   # CLI side
+
+The client side (packing a context, POST /build, bootstrap requests) is engine/client/build.py.
 """
