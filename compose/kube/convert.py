@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from compose.kube.context import (BindMounts, ConversionError, ConvertOptions, Kind,
-                                  ServiceType, build_context)
+from compose.kube.context import (SERVICE_LABEL, BindMounts, ConversionError, ConvertOptions,
+                                  Kind, ServiceType, build_context)
 from compose.kube.files import file_objects
 from compose.kube.pods import pod_spec
 from compose.kube.service_objects import service_objects
@@ -48,7 +48,22 @@ def convert_project(project: Any, options: ConvertOptions | None = None) -> Conv
     notes += _network_notes(project)
     accounts = account_objects(ctx) if any("initContainers" in p for p in pods.values()) else []
     manifests = accounts + claims(ctx, notes) + file_objects(ctx, notes) + services + workloads
+    _check_unique(manifests)
     return ConversionResult(manifests=manifests, unmapped=_ordered(project, notes))
+
+
+def _check_unique(manifests: list[dict]) -> None:
+    """Two objects of one kind under one name would overwrite each other when applied (a
+    service called `web-published` beside web's published ports, an alias named like one)."""
+    seen: dict[tuple[str, str], dict] = {}
+    for m in manifests:
+        key = (m["kind"], m["metadata"]["name"])
+        if key in seen:
+            first = seen[key]["metadata"]["labels"].get(SERVICE_LABEL, "-")
+            second = m["metadata"]["labels"].get(SERVICE_LABEL, "-")
+            raise ConversionError(f"services {first!r} and {second!r} both need the {key[0]} "
+                                  f"{key[1]!r}; rename one of them")
+        seen[key] = m
 
 
 def _network_notes(project: Any) -> list[Unmapped]:

@@ -3,8 +3,8 @@ the cluster.
 
     <service>             ClusterIP over the ports the file names (ports' targets, expose);
                           headless (DNS to the pods, any port) when it names none. Written
-                          for a service others can reach: it has ports, or another service
-                          depends on it or links to it, or it is a StatefulSet
+                          for a service others can reach: it has ports or expose, or another
+                          service depends on it or links to it, or it is a StatefulSet
     <alias>               the same, once per network alias and link alias
     <service>-published   the published ports, as NodePort or LoadBalancer (--service-type);
                           --service-type ClusterIP publishes nothing outside the cluster
@@ -71,7 +71,7 @@ def _cluster_service(ctx: Context, service: Any, name: str, ports: list[tuple[in
 def service_objects(ctx: Context, service: Any, notes: list[Unmapped]) -> list[dict]:
     out = []
     ports = target_ports(service, notes)
-    if service.ports or _reached(ctx, service.name):
+    if service.ports or service.expose or _reached(ctx, service.name):
         out.append(_cluster_service(ctx, service, ctx.services[service.name], ports))
         for alias, target in ctx.aliases.items():
             if target == service.name:

@@ -573,3 +573,13 @@ def test_a_numeric_stop_signal_is_a_one_line_error_naming_the_service(tmp_path):
     ok = convert(tmp_path, "services:\n  a: {image: i, stop_signal: TERM}\n")
     assert main_container(find(ok, "Deployment", "a"))["lifecycle"] == {"stopSignal": "SIGTERM"}
     assert pod(find(ok, "Deployment", "a"))["os"] == {"name": "linux"}
+
+
+def test_two_objects_under_one_name_are_refused_naming_both_services(tmp_path):
+    with pytest.raises(ConversionError, match=r"^services 'web' and 'web-published' both need "
+                                              r"the Service 'web-published'"):
+        convert(tmp_path, """
+            services:
+              web: {image: nginx, ports: ["80"]}
+              web-published: {image: nginx, expose: ["80"]}
+        """)
