@@ -23,6 +23,7 @@ COMPOSE_FILE = "compose.yaml"
 
 
 def load_plan(paths: Sequence[str], project: str | None = None) -> PlayPlan:
+    """The plan of the manifests in `paths` (files, directories, `-` for stdin)."""
     return plan_play(read_manifests(paths), project)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ KINDS = (*WORKLOAD_KINDS, "Service", "ConfigMap", "Secret", "PersistentVolumeCla
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")
 _SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
 # `convert` marks the ServiceAccount, Role and RoleBinding its depends_on waits run under
 ROLE_ANNOTATION = "io.pycompose.role"
 WAITS_ROLE = "depends-on waits"
@@ -110,10 +112,12 @@ class ManifestSet:
 
 
 def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The files named, with each directory replaced by its manifest files."""
+    """The files named, with each directory replaced by its manifest files (`-`: stdin)."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if str(p) == STDIN:
+            out.append(p)
+        elif p.is_dir():
             found = sorted(f for f in p.iterdir() if f.suffix in _SUFFIXES and f.is_file())
             if not found:
                 raise ManifestError(f"{p}: no *.yaml, *.yml or *.json manifests in this "
@@ -126,17 +130,20 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def read_manifests(paths: Iterable[str | Path]) -> ManifestSet:
+def read_manifests(paths: Iterable[str | Path],
+                   stdin: Callable[[], str] = lambda: sys.stdin.read()) -> ManifestSet:
+    """`-` among `paths` reads the manifests from `stdin` (`convert ... | kube play -`)."""
     from compose.loader.yaml_reader import read_yaml_all
 
     objects: list[tuple[Document, dict]] = []
     for path in manifest_files(paths):
+        name = "<stdin>" if str(path) == STDIN else str(path)
         try:
-            text = path.read_text()
+            text = stdin() if str(path) == STDIN else path.read_text()
         except (OSError, UnicodeDecodeError) as e:
-            raise ManifestError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}")
-        for doc in read_yaml_all(text, filename=str(path)):
-            where = Document(str(path), doc.line_of)
+            raise ManifestError(f"{name}: cannot read: {getattr(e, 'strerror', None) or e}")
+        for doc in read_yaml_all(text, filename=name):
+            where = Document(name, doc.line_of)
             objects += _flatten(doc.data, where)
     return parse_objects(objects)
 

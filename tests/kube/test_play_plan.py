@@ -125,6 +125,13 @@ def test_a_directory_and_a_list_are_read(tmp_path):
     assert [s.meta.name for s in m.services] == ["web"]
 
 
+def test_dash_reads_the_manifests_from_stdin(tmp_path):
+    m = read_manifests(["-"], stdin=lambda: textwrap.dedent(DEPLOY))
+    assert [w.meta.ref for w in m.workloads] == ["Deployment/web"]
+    with pytest.raises(ManifestError, match=r"^<stdin>:5: Deployment/web: spec.replicas:"):
+        read_manifests(["-"], stdin=lambda: textwrap.dedent(DEPLOY).replace("3", "x"))
+
+
 def test_a_missing_path_is_one_line(tmp_path):
     with pytest.raises(ManifestError, match=r"nope.yaml: no such file or directory"):
         read_manifests([str(tmp_path / "nope.yaml")])

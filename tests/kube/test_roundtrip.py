@@ -59,10 +59,16 @@ def test_hello_round_trip(engine, tmp_path):
                        env={**engine.env, "PYCOMPOSE": " ".join(CLI)}, timeout=120)
     assert r.returncode == 0, r.stderr
     port = free_port()
-    manifests = tmp_path / "manifests"
-    convert(engine, hello, manifests, {"HELLO_PORT": str(port)})
+    # as a pipe: `convert --to kubernetes | kube play -`
+    r = engine.cli("convert", "--to", "kubernetes", "--bind-mounts", "hostpath", cwd=hello,
+                   env={"HELLO_PORT": str(port)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    stream = r.stdout.encode()
+    manifests = tmp_path / "manifests.yaml"
+    manifests.write_bytes(stream)
     try:
-        play(engine, manifests)
+        r = engine.cli("kube", "play", "-", input=stream, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr + engine.log_tail()
         status, body = wait_for(lambda: http_get(port), 60, "the page on localhost")
         assert status == 200 and b"Hello from pycompose" in body
         # worker waited for web to be healthy (the readiness probe), then reaches it by name
