@@ -12,8 +12,18 @@ v1.41 over the engine's unix socket), never by importing the daemon's packages (
 """
 from __future__ import annotations
 
-from engine.client.api import API_VERSION, Client, engine_root
-from engine.client.streams import STDERR, STDIN, STDOUT, FrameDecoder, Hijacked
-
 __all__ = ["API_VERSION", "Client", "FrameDecoder", "Hijacked", "STDERR", "STDIN", "STDOUT",
            "engine_root"]
+_FROM_STREAMS = {"FrameDecoder", "Hijacked", "STDERR", "STDIN", "STDOUT"}
+
+
+def __getattr__(name: str):
+    # Lazy: importing a CLI verb (engine.client.cli.*) must not pay for the HTTP client
+    # (json, socket, urllib) before the command asks for a connection.
+    if name in _FROM_STREAMS:
+        from engine.client import streams
+        return getattr(streams, name)
+    if name in ("API_VERSION", "Client", "engine_root"):
+        from engine.client import api
+        return getattr(api, name)
+    raise AttributeError(name)
