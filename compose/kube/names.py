@@ -63,8 +63,11 @@ class NameTable:
                 self._names[original] = original
                 continue
             name = dns_label(original, limit)
-            if name in taken:
-                name = dns_label(f"{name[: limit - 7]}-{_digest(original)}", limit)
+            salt = 0
+            while name in taken:
+                salt += 1
+                base = dns_label(original, limit)[: limit - 7].rstrip("-")
+                name = dns_label(f"{base}-{_digest(f'{original}#{salt}')}", limit)
             taken.add(name)
             self._names[original] = name
 

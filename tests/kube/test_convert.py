@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compose.kube.context import BindMounts, ConversionError, ConvertOptions, ServiceType
 from compose.kube.convert import convert_project
@@ -583,3 +585,24 @@ def test_two_objects_under_one_name_are_refused_naming_both_services(tmp_path):
               web: {image: nginx, ports: ["80"]}
               web-published: {image: nginx, expose: ["80"]}
         """)
+
+
+COMPOSE_NAMES = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,70}", fullmatch=True)
+
+
+@given(st.lists(COMPOSE_NAMES, unique=True, max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_any_compose_names_get_unique_valid_stable_kubernetes_names(names):
+    table = NameTable("service", names)
+    out = [table[n] for n in names]
+    assert len(set(out)) == len(out)
+    assert all(is_dns_label(n, 52) for n in out)
+    assert [NameTable("service", names)[n] for n in names] == out
+    assert {r.original for r in table.renames()} == {n for n in names if table[n] != n}
+
+
+def test_a_suffixed_name_never_lands_on_another_services_name():
+    first = NameTable("service", ["web_1", "web-1"])["web_1"]
+    table = NameTable("service", ["web_1", "web-1", first])
+    out = {table[n] for n in ("web_1", "web-1", first)}
+    assert len(out) == 3 and table[first] == first
