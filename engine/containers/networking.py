@@ -215,13 +215,16 @@ def disconnect_container(mgr: ContainerManager, cid: str) -> None:
         log.warning("network teardown of %s: %s", cid[:12], exc)
 
 
-def _endpoint_json(net: Any, ep: Any | None, cfg: dict) -> dict:
+def _endpoint_json(net: Any, ep: Any | None, cfg: dict, wanted_mac: str | None = None) -> dict:
+    """One NetworkSettings.Networks entry; before the endpoint exists (a created container)
+    its MacAddress is the one asked for, as Docker shows it."""
     return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": cfg.get("Links") or None,
             "Aliases": _aliases(cfg) or None, "NetworkID": net.id if net else "",
             "EndpointID": shapes.endpoint_id(ep) if ep else "", "Gateway": ep.gateway if ep else "",
             "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": ep.mac if ep else "", "DriverOpts": cfg.get("DriverOpts") or None}
+            "MacAddress": ep.mac if ep else (wanted_mac or ""),
+            "DriverOpts": cfg.get("DriverOpts") or None}
 
 
 def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict]:
@@ -229,10 +232,11 @@ def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict
     live = {ep.network_id: ep for ep in nets.endpoints() if ep.container_id == rec.id}
     known = nets.list()
     out = {}
-    for name, cfg in wanted_networks(rec):
+    for i, (name, cfg) in enumerate(wanted_networks(rec)):
         net = next((n for n in known if name in (n.name, n.id)), None)
         ep = live.get(net.id) if net is not None else None
-        out[net.name if net is not None else name] = _endpoint_json(net, ep, cfg)
+        out[net.name if net is not None else name] = _endpoint_json(
+            net, ep, cfg, _mac(cfg, rec.config.body if i == 0 else None))
     return out
 
 

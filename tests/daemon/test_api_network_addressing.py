@@ -67,6 +67,9 @@ def test_an_endpoint_mac_at_create_and_a_bad_one_refused(client, cleanup):
                                     host_config=client.api.create_host_config(
                                         network_mode="pcmacnet3"))
     cleanup.append(client.containers.get(c["Id"]))
+    # before the start inspect shows the MAC asked for (as Docker), then the kernel has it
+    nets = client.api.inspect_container(c["Id"])["NetworkSettings"]["Networks"]
+    assert nets["pcmacnet3"]["MacAddress"] == "02:11:22:33:44:55"
     client.api.start(c["Id"])
     assert client.api.wait(c["Id"])["StatusCode"] == 0
     assert client.api.logs(c["Id"]).decode().strip() == "02:11:22:33:44:55"
