@@ -97,7 +97,9 @@ def plan_play(manifests: ManifestSet, project: str | None = None) -> PlayPlan:
     document: dict = {"name": project, "services": services}
     if volumes.volumes:
         document["volumes"] = volumes.volumes
-    return PlayPlan(project, escape(document), tuple(volumes.files.values()), tuple(warnings))
+    # one line per finding, not one per replica
+    return PlayPlan(project, escape(document), tuple(volumes.files.values()),
+                    tuple(dict.fromkeys(warnings)))
 
 
 def escape(value):
@@ -160,8 +162,9 @@ def _pod_services(inst: Instance, manifests: ManifestSet, published: list,
                 svc["scale"] = inst.scale
             if inst.hostname:
                 svc["hostname"] = inst.hostname
-            ports = [p for x in pod.containers for p in _host_ports(x)]
-            ports += published if inst.publishes else []
+            # one pod per host port, as on one node (there, a second one stays Pending)
+            ports = [p for x in pod.containers for p in _host_ports(x)] + published \
+                if inst.publishes else []
             if ports:
                 svc["ports"] = ports
             exposed = sorted({f"{p.port}/{p.protocol}" for x in pod.containers for p in x.ports})

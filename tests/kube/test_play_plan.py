@@ -210,6 +210,19 @@ def test_a_nodeport_publishes_on_the_first_pod_and_the_name_resolves_to_all(tmp_
     assert any("reaches the first pod of Deployment/web only" in w for w in p.warnings)
 
 
+def test_a_host_port_is_published_by_the_first_pod_only(tmp_path):
+    text = DEPLOY.replace("ports: [{containerPort: 80, name: http}]",
+                          "ports: [{containerPort: 80, hostPort: 8081, hostIP: 127.0.0.1}]\n"
+                          "            livenessProbe: {exec: {command: [ls]}}")
+    p = plan(tmp_path, text)
+    s = p.document["services"]
+    # a finding about the pod template is listed once, not once per pod
+    assert len([w for w in p.warnings if "livenessProbe" in w]) == 1, p.warnings
+    assert s["web-0"]["ports"] == [{"target": 80, "published": "8081", "protocol": "tcp",
+                                    "host_ip": "127.0.0.1"}]
+    assert "ports" not in s["web-1"] and "ports" not in s["web-2"]
+
+
 def test_a_loadbalancer_publishes_its_port_on_loopback(tmp_path):
     text = (DEPLOY.replace("replicas: 3", "replicas: 1")
             + NODEPORT.replace("NodePort", "LoadBalancer"))
@@ -296,7 +309,9 @@ def test_env_from_configmaps_and_secrets_with_expansion(tmp_path):
                                   "CFG_app.conf": "x=1\n", "HOST": "db", "TOKEN": "t0k3n",
                                   "ADDR": "db:5432 $$(NOPE) $$(HOST)", "POD": "web"}
     assert web["command"] == ["echo", "t0k3n"]
-    assert any("env IP: fieldRef status.podIP has no value" in w for w in p.warnings)
+    assert [w for w in p.warnings if "fieldRef" in w] == [
+        f"{tmp_path / 'app.yaml'}: Deployment/web: container 'app': env IP: fieldRef "
+        "status.podIP has no value under kube play; the variable is not set"]
 
 
 def test_a_missing_required_key_is_refused(tmp_path):
