@@ -149,7 +149,8 @@ class Supervisor:
         hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
         spec = ContainerSpec(
             id=rec.id, rootfs=str(merged), hostname=hostname,
-            process=setup.process_spec(cfg, user, hostname), mounts=tuple(mounts),
+            process=setup.process_spec(cfg, user, hostname, self.wiring.link_env(rec)),
+            mounts=tuple(mounts),
             readonly_rootfs=cfg.readonly_rootfs, network=network,
             init_path=setup.init_path(cfg), resources=setup.resources(cfg),
             privileged=cfg.privileged, devices=setup.host_devices(cfg))

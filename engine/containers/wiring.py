@@ -66,6 +66,11 @@ class NetworkWiring:
             return None
         return lambda pid, out: networking.connect_container(self, rec, pid, out)
 
+    def link_env(self, rec: ContainerRecord) -> tuple[str, ...]:
+        """Worker thread, before a start: the variables of `rec`'s legacy links (fails the
+        start when a target is missing or stopped)."""
+        return networking.link_environment(self, rec) if self._wired(rec) else ()
+
     def disconnect_all(self, cid: str) -> None:
         """Teardown or a failed start (worker thread): every endpoint and port of `cid`."""
         if self.networks is not None:
@@ -115,7 +120,8 @@ class NetworkWiring:
                 await trio.to_thread.run_sync(lambda: nets.connect(
                     network, rec.id, f"/proc/{run.process.pid}/ns/net", container_name=rec.name,
                     aliases=networking._aliases(endpoint or {}),
-                    ip=networking._ip(endpoint or {}), ifname=f"eth{count}"))
+                    ip=networking._ip(endpoint or {}), mac=networking._mac(endpoint or {}),
+                    ifname=f"eth{count}"))
             rec.config = new_cfg
             self.store.save_config(rec)
 
