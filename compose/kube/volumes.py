@@ -75,8 +75,7 @@ def pod_volumes(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list
                                 {"claimName": claim_name(ctx, v.source)}})
             if v.subpath:
                 mount["subPath"] = v.subpath
-            if v.nocopy:
-                pass  # a claim starts empty: nocopy is what Kubernetes does anyway
+            # (nocopy needs nothing: a claim starts empty, never seeded from the image)
         elif v.type is MountType.VOLUME:
             # anonymous: lives with the container in Compose, with the pod here
             name = f"anon-{i}"
@@ -97,8 +96,7 @@ def pod_volumes(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list
                                   "volume counterpart"))
             continue
         if v.propagation:
-            notes.append(Unmapped(service.name, f"{where}.bind.propagation", "mount propagation "
-                                  "is mountPropagation (None/HostToContainer/Bidirectional)"))
+            mount.update(_propagation(service, v.propagation, where, notes))
         mount["name"] = name
         mounts.append(mount)
     for i, spec in enumerate(service.tmpfs):
@@ -120,6 +118,23 @@ def pod_volumes(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list
         notes.append(Unmapped(service.name, "volumes_from", "pods do not share volumes with "
                               "other pods' containers; mount the same claims instead"))
     return volumes, mounts
+
+
+_PROPAGATION = {"private": "None", "rprivate": "None", "slave": "HostToContainer",
+                "rslave": "HostToContainer", "shared": "Bidirectional", "rshared": "Bidirectional"}
+
+
+def _propagation(service: Any, mode: str, where: str, notes: list[Unmapped]) -> dict:
+    value = _PROPAGATION.get(mode)
+    key = f"{where}.bind.propagation"
+    if value is None:
+        notes.append(Unmapped(service.name, key, f"{mode!r}: no mountPropagation counterpart"))
+        return {}
+    if value == "Bidirectional" and not service.privileged:
+        notes.append(Unmapped(service.name, key, f"{mode}: Kubernetes allows Bidirectional "
+                              "propagation in privileged containers only"))
+        return {}
+    return {"mountPropagation": value}
 
 
 def _bind(ctx: Context, service: Any, v: Any, where: str) -> str:

@@ -606,3 +606,18 @@ def test_a_suffixed_name_never_lands_on_another_services_name():
     table = NameTable("service", ["web_1", "web-1", first])
     out = {table[n] for n in ("web_1", "web-1", first)}
     assert len(out) == 3 and table[first] == first
+
+
+def test_bind_propagation_becomes_mount_propagation(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a:
+            image: i
+            volumes:
+              - {type: bind, source: /srv, target: /a, bind: {propagation: rslave}}
+              - {type: bind, source: /srv, target: /b, bind: {propagation: rshared}}
+    """, bind_mounts=BindMounts.HOSTPATH)
+    mounts = main_container(find(result, "Deployment", "a"))["volumeMounts"]
+    assert mounts[0]["mountPropagation"] == "HostToContainer"
+    assert "mountPropagation" not in mounts[1]
+    assert ("a", "volumes[1].bind.propagation") in notes(result)
