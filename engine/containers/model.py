@@ -7,24 +7,19 @@ store persists, so a restarted daemon re-parses exactly what it validated at cre
 from __future__ import annotations
 
 import enum
-import re
-import signal as _signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.containers.fields import NAME, obj, opt_int, parse_bytes, parse_signal, strings
+from engine.containers.mountspec import MountSpec, allowed, check_target, parse_mounts
 from engine.containers.restart import RestartPolicy
 from engine.containers.unsupported import check_create
 from engine.errors import BadParameter
-from engine.runtime import destinations
 from engine.runtime.capabilities import check_cap_names
 from engine.runtime.seccomp.options import check_security_opts
 from engine.runtime.spec import RLIMIT_NAMES, Rlimit
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor for HostConfig.Memory
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-          "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 class ContainerState(enum.Enum):
@@ -56,59 +51,12 @@ class ContainerState(enum.Enum):
         return force or not self.is_active()
 
 
-def parse_bytes(value: object, field_name: str) -> int:
-    """An int, or a string like "32m" / "1.5g" (binary units, as docker's CLI parses them)."""
-    if isinstance(value, bool):
-        raise BadParameter(f"{field_name}: invalid size {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        m = _SIZE.match(value)
-        if m and m.group(2).lower() in _UNITS:
-            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    raise BadParameter(f"{field_name}: invalid size {value!r} (expected bytes or e.g. \"32m\")")
-
-
-def parse_signal(value: object, field_name: str) -> int:
-    """"SIGTERM", "TERM", "15" or 15 → signal number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        num = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().upper()
-        if text.isdigit():
-            num = int(text)
-        else:
-            name = text if text.startswith("SIG") else "SIG" + text
-            try:
-                num = int(getattr(_signal.Signals, name))
-            except AttributeError:
-                raise BadParameter(f"{field_name}: invalid signal {value!r}") from None
-    else:
-        raise BadParameter(f"{field_name}: invalid signal {value!r}")
-    if not 0 < num < 65:
-        raise BadParameter(f"{field_name}: invalid signal {value!r}")
-    return num
-
-
 @dataclass(frozen=True)
 class PortBinding:
     container_port: int
     protocol: str
     host_ip: str = ""
     host_port: int = 0  # 0 = pick one
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    type: str              # bind | volume | tmpfs
-    target: str
-    source: str = ""       # host path (bind), volume name ("" = anonymous), unused for tmpfs
-    readonly: bool = False
-    no_copy: bool = False
-    tmpfs_size: int | None = None
-    tmpfs_mode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,125 +148,12 @@ class ContainerConfig:
         return parse_signal(self.stop_signal or "SIGTERM", "Config.StopSignal")
 
 
-def _strings(value: object, field_name: str, *, split: bool = False) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return tuple(value.split()) if split else (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise BadParameter(f"{field_name}: expected a list of strings, got {value!r}")
-
-
-def _opt_int(value: object, field_name: str, *, minimum: int | None = None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadParameter(f"{field_name}: expected a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise BadParameter(f"{field_name}: must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _dict(value: object, field_name: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadParameter(f"{field_name}: expected an object, got {value!r}")
-    return value
-
-
-def _check_target(target: object, field_name: str) -> str:
-    if not isinstance(target, str) or not target.startswith("/"):
-        raise BadParameter(f"{field_name}: mount target must be an absolute path, got {target!r}")
-    return target.rstrip("/") or "/"
-
-
-def _allowed(m: MountSpec, field_name: str) -> MountSpec:
-    """Refuse a destination no mount may take (/, /proc and below, a volume on /sys or /dev);
-    the runtime checks again where the target resolves to inside the image."""
-    reason = destinations.refusal(m.target, volume=m.type == "volume")
-    if reason:
-        raise BadParameter(f"{field_name}: invalid mount destination {m.target!r}: {reason}")
-    return m
-
-
-def parse_bind(spec: str, index: int) -> MountSpec:
-    """Docker's `src:dst[:opts]` bind/volume syntax."""
-    where = f"HostConfig.Binds[{index}]"
-    parts = spec.split(":")
-    if len(parts) == 1:  # just a container path: an anonymous volume
-        return _allowed(MountSpec("volume", _check_target(parts[0], where)), where)
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise BadParameter(f"{where}: invalid volume specification {spec!r}")
-    source, target = parts[0], _check_target(parts[1], where)
-    opts = parts[2].split(",") if len(parts) == 3 and parts[2] else []
-    unknown = [o for o in opts if o not in ("ro", "rw", "z", "Z", "nocopy", "rprivate", "private",
-                                            "rshared", "shared", "rslave", "slave", "consistent",
-                                            "cached", "delegated")]
-    if unknown:
-        raise BadParameter(f"{where}: invalid mode {unknown[0]!r} in {spec!r}")
-    kind = "bind" if source.startswith("/") else "volume"
-    if kind == "volume" and not _NAME.match(source):
-        raise BadParameter(f"{where}: invalid volume name {source!r} (a host path must be absolute)")
-    return _allowed(MountSpec(kind, target, source, readonly="ro" in opts,
-                              no_copy="nocopy" in opts), where)
-
-
-def parse_mount(raw: object, index: int) -> MountSpec:
-    where = f"HostConfig.Mounts[{index}]"
-    m = _dict(raw, where)
-    kind = m.get("Type") or "volume"
-    if kind not in ("bind", "volume", "tmpfs"):
-        raise BadParameter(f"{where}.Type: unsupported mount type {kind!r}")
-    target = _check_target(m.get("Target"), f"{where}.Target")
-    source = m.get("Source") or ""
-    if not isinstance(source, str):
-        raise BadParameter(f"{where}.Source: expected a string")
-    if kind == "bind" and not source.startswith("/"):
-        raise BadParameter(f"{where}.Source: bind source must be an absolute path, got {source!r}")
-    if kind == "volume" and source and not _NAME.match(source):
-        raise BadParameter(f"{where}.Source: invalid volume name {source!r}")
-    if kind == "tmpfs" and source:
-        raise BadParameter(f"{where}.Source: must not be specified for tmpfs")
-    tmpfs = _dict(m.get("TmpfsOptions"), f"{where}.TmpfsOptions")
-    volume_opts = _dict(m.get("VolumeOptions"), f"{where}.VolumeOptions")
-    size = tmpfs.get("SizeBytes")
-    return _allowed(MountSpec(
-        kind, target, source, readonly=bool(m.get("ReadOnly")),
-        no_copy=bool(volume_opts.get("NoCopy")),
-        tmpfs_size=parse_bytes(size, f"{where}.TmpfsOptions.SizeBytes") if size else None,
-        tmpfs_mode=_opt_int(tmpfs.get("Mode"), f"{where}.TmpfsOptions.Mode")), f"{where}.Target")
-
-
-def parse_tmpfs(target: str, options: str) -> MountSpec:
-    where = f"HostConfig.Tmpfs[{target!r}]"
-    target = _check_target(target, where)
-    size = mode = None
-    readonly = False
-    for opt in filter(None, (options or "").split(",")):
-        key, _, value = opt.partition("=")
-        if key == "size":
-            size = parse_bytes(value, f"{where}.size")
-        elif key == "mode":
-            try:
-                mode = int(value, 8)
-            except ValueError:
-                raise BadParameter(f"{where}: invalid mode {value!r}") from None
-        elif key == "ro":
-            readonly = True
-        elif key not in ("rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"):
-            raise BadParameter(f"{where}: unsupported option {opt!r}")
-    return _allowed(MountSpec("tmpfs", target, readonly=readonly, tmpfs_size=size,
-                              tmpfs_mode=mode), where)
-
-
 def parse_port_bindings(raw: object) -> tuple[PortBinding, ...]:
     out: list[PortBinding] = []
-    for key, bindings in _dict(raw, "HostConfig.PortBindings").items():
+    for key, bindings in obj(raw, "HostConfig.PortBindings").items():
         port, proto = parse_port_key(key, "HostConfig.PortBindings")
         for b in bindings or [{}]:
-            b = _dict(b, f"HostConfig.PortBindings[{key!r}]")
+            b = obj(b, f"HostConfig.PortBindings[{key!r}]")
             host_port = str(b.get("HostPort") or "0")
             if not host_port.isdigit() or not 0 <= int(host_port) <= 65535:
                 raise BadParameter(f"HostConfig.PortBindings[{key!r}]: invalid host port "
@@ -336,7 +171,7 @@ def parse_port_key(key: str, where: str) -> tuple[int, str]:
 
 
 def parse_healthcheck(raw: object) -> Healthcheck | None:
-    h = _dict(raw, "Config.Healthcheck")
+    h = obj(raw, "Config.Healthcheck")
     test = h.get("Test")
     if not test:
         return None
@@ -350,21 +185,21 @@ def parse_healthcheck(raw: object) -> Healthcheck | None:
         raise BadParameter(f"Config.Healthcheck.Test: must start with CMD, CMD-SHELL or NONE: {test!r}")
 
     def seconds(key: str, default: float) -> float:
-        ns = _opt_int(h.get(key), f"Config.Healthcheck.{key}", minimum=0)
+        ns = opt_int(h.get(key), f"Config.Healthcheck.{key}", minimum=0)
         return default if not ns else ns / 1e9
 
-    retries = _opt_int(h.get("Retries"), "Config.Healthcheck.Retries", minimum=0)
+    retries = opt_int(h.get("Retries"), "Config.Healthcheck.Retries", minimum=0)
     return Healthcheck(tuple(test), seconds("Interval", 30.0), seconds("Timeout", 30.0),
                        seconds("StartPeriod", 0.0), seconds("StartInterval", 5.0), retries or 3)
 
 
 def parse_log_config(raw: object) -> LogConfig:
-    c = _dict(raw, "HostConfig.LogConfig")
+    c = obj(raw, "HostConfig.LogConfig")
     kind = c.get("Type") or "json-file"
     if kind not in ("json-file", "none"):
         # Docker's wording (clients match it): "logger: no log driver named 'x' is registered"
         raise BadParameter(f"logger: no log driver named '{kind}' is registered")
-    opts = _dict(c.get("Config"), "HostConfig.LogConfig.Config")
+    opts = obj(c.get("Config"), "HostConfig.LogConfig.Config")
     max_size = parse_bytes(opts["max-size"], "HostConfig.LogConfig.Config.max-size") \
         if opts.get("max-size") else None
     try:
@@ -375,24 +210,6 @@ def parse_log_config(raw: object) -> LogConfig:
     if max_file < 1:
         raise BadParameter("HostConfig.LogConfig.Config.max-file: must be >= 1")
     return LogConfig(kind, max_size, max_file)
-
-
-def parse_mounts(body: dict, host: dict) -> tuple[MountSpec, ...]:
-    mounts: list[MountSpec] = []
-    for i, spec in enumerate(host.get("Binds") or []):
-        if not isinstance(spec, str):
-            raise BadParameter(f"HostConfig.Binds[{i}]: expected a string")
-        mounts.append(parse_bind(spec, i))
-    for i, raw in enumerate(host.get("Mounts") or []):
-        mounts.append(parse_mount(raw, i))
-    for target, options in _dict(host.get("Tmpfs"), "HostConfig.Tmpfs").items():
-        mounts.append(parse_tmpfs(target, options))
-    seen: set[str] = set()
-    for m in mounts:
-        if m.target in seen:
-            raise BadParameter(f"Duplicate mount point: {m.target}")
-        seen.add(m.target)
-    return tuple(mounts)
 
 
 def parse_ulimits(raw: object) -> tuple[Rlimit, ...]:
@@ -409,8 +226,8 @@ def parse_ulimits(raw: object) -> tuple[Rlimit, ...]:
         name = item.get("Name")
         if name not in RLIMIT_NAMES:
             raise BadParameter(f"{where}: invalid ulimit type: {name}")
-        soft = _opt_int(item.get("Soft"), f"{where}.Soft", minimum=-1) or 0
-        hard = _opt_int(item.get("Hard"), f"{where}.Hard", minimum=-1) or 0
+        soft = opt_int(item.get("Soft"), f"{where}.Soft", minimum=-1) or 0
+        hard = opt_int(item.get("Hard"), f"{where}.Hard", minimum=-1) or 0
         if hard != -1 and (soft == -1 or soft > hard):
             raise BadParameter(f"{where}: ulimit soft limit must be less than hard limit: "
                                f"{soft} > {hard}")
@@ -434,12 +251,12 @@ def parse_console_size(value: object, field_name: str = "HostConfig.ConsoleSize"
 def parse_create(body: object) -> ContainerConfig:
     """Validate a ContainerCreate body (Config fields at top level, plus HostConfig and
     NetworkingConfig). Each group of fields has its parser; a refusal names the field."""
-    b = _dict(body, "body")
+    b = obj(body, "body")
     check_create(b)
     image = b.get("Image")
     if not isinstance(image, str) or not image:
         raise BadParameter("Image: an image is required")
-    host = _dict(b.get("HostConfig"), "HostConfig")
+    host = obj(b.get("HostConfig"), "HostConfig")
     return ContainerConfig(image=image, **_resource_fields(host), **_storage_fields(b, host),
                            **_process_fields(b, host), **_network_fields(b, host),
                            **_security_fields(host), **_lifecycle_fields(b, host), body=b)
@@ -457,23 +274,23 @@ def _resource_fields(host: dict) -> dict[str, Any]:
         raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
     return dict(
         memory=memory, memory_swap=swap,
-        nano_cpus=_opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
-        cpu_shares=_opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
-        pids_limit=(_opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None))
+        nano_cpus=opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
+        cpu_shares=opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
+        pids_limit=(opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None))
 
 
 def _storage_fields(b: dict, host: dict) -> dict[str, Any]:
     """Mounts, anonymous volume targets and the root file system's mode."""
     mounts = parse_mounts(b, host)
-    volumes = tuple(_check_target(t, "Config.Volumes")
-                    for t in _dict(b.get("Volumes"), "Config.Volumes"))
+    volumes = tuple(check_target(t, "Config.Volumes")
+                    for t in obj(b.get("Volumes"), "Config.Volumes"))
     # an image's VOLUME arrives here too (merged into the body): VOLUME /proc fails the create,
     # as Docker's does (at start there). A target an explicit mount covers gets no volume.
     explicit = {m.target for m in mounts}
     for target in volumes:
         if target not in explicit:
-            _allowed(MountSpec("volume", target), "Config.Volumes")
-    shm = _opt_int(host.get("ShmSize"), "HostConfig.ShmSize")
+            allowed(MountSpec("volume", target), "Config.Volumes")
+    shm = opt_int(host.get("ShmSize"), "HostConfig.ShmSize")
     if shm is not None and shm < 0:
         raise BadParameter("HostConfig.ShmSize: SHM size can not be less than 0")
     return dict(mounts=mounts, volumes=volumes,
@@ -482,13 +299,13 @@ def _storage_fields(b: dict, host: dict) -> dict[str, Any]:
 
 def _process_fields(b: dict, host: dict) -> dict[str, Any]:
     """What PID 1 runs and how: command, environment, user, terminal, stdin, identity."""
-    env = _strings(b.get("Env"), "Config.Env") or ()
+    env = strings(b.get("Env"), "Config.Env") or ()
     for i, item in enumerate(env):
         if not item or item.startswith("="):
             raise BadParameter(f"Config.Env[{i}]: invalid environment variable {item!r}")
     return dict(
-        cmd=_strings(b.get("Cmd"), "Config.Cmd"),
-        entrypoint=_strings(b.get("Entrypoint"), "Config.Entrypoint"),
+        cmd=strings(b.get("Cmd"), "Config.Cmd"),
+        entrypoint=strings(b.get("Entrypoint"), "Config.Entrypoint"),
         env=env,
         working_dir=b.get("WorkingDir") or "",
         user=b.get("User") or "",
@@ -498,7 +315,7 @@ def _process_fields(b: dict, host: dict) -> dict[str, Any]:
         open_stdin=bool(b.get("OpenStdin")),
         stdin_once=bool(b.get("StdinOnce")),
         init=bool(host.get("Init")),
-        group_add=_strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
+        group_add=strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
         ulimits=parse_ulimits(host.get("Ulimits")),
         console_size=parse_console_size(host.get("ConsoleSize")))
 
@@ -511,27 +328,27 @@ def _network_fields(b: dict, host: dict) -> dict[str, Any]:
         raise BadParameter(f"HostConfig.NetworkMode: invalid network mode {network_mode!r}")
     exposed = tuple(f"{p}/{proto}" for p, proto in
                     (parse_port_key(k, "Config.ExposedPorts")
-                     for k in _dict(b.get("ExposedPorts"), "Config.ExposedPorts")))
+                     for k in obj(b.get("ExposedPorts"), "Config.ExposedPorts")))
     return dict(
         network_mode=network_mode,
         exposed_ports=exposed,
         port_bindings=parse_port_bindings(host.get("PortBindings")),
         publish_all=bool(host.get("PublishAllPorts")),
-        extra_hosts=_strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
-        dns=_strings(host.get("Dns"), "HostConfig.Dns") or (),
-        dns_search=_strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
-        dns_options=_strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
-        endpoints=_dict(_dict(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
+        extra_hosts=strings(host.get("ExtraHosts"), "HostConfig.ExtraHosts") or (),
+        dns=strings(host.get("Dns"), "HostConfig.Dns") or (),
+        dns_search=strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
+        dns_options=strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
+        endpoints=obj(obj(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
                         "NetworkingConfig.EndpointsConfig"))
 
 
 def _security_fields(host: dict) -> dict[str, Any]:
     """Capabilities, privileges and the seccomp profile."""
-    security = check_security_opts(_strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt")
+    security = check_security_opts(strings(host.get("SecurityOpt"), "HostConfig.SecurityOpt")
                                    or ())
     return dict(
-        cap_add=check_cap_names(_strings(host.get("CapAdd"), "HostConfig.CapAdd") or (), "CapAdd"),
-        cap_drop=check_cap_names(_strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
+        cap_add=check_cap_names(strings(host.get("CapAdd"), "HostConfig.CapAdd") or (), "CapAdd"),
+        cap_drop=check_cap_names(strings(host.get("CapDrop"), "HostConfig.CapDrop") or (),
                                  "CapDrop"),
         no_new_privileges=security.no_new_privileges,
         privileged=bool(host.get("Privileged")),
@@ -547,11 +364,11 @@ def _lifecycle_fields(b: dict, host: dict) -> dict[str, Any]:
     if host.get("AutoRemove") and restart_policy.name != "no":
         raise BadParameter("HostConfig.AutoRemove: conflicting options: cannot combine a restart "
                            f"policy ({restart_policy.name}) with auto-remove")
-    labels = _dict(b.get("Labels"), "Config.Labels")
+    labels = obj(b.get("Labels"), "Config.Labels")
     return dict(
         labels={str(k): str(v) for k, v in labels.items()},
         stop_signal=stop_signal,
-        stop_timeout=_opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
+        stop_timeout=opt_int(b.get("StopTimeout"), "Config.StopTimeout", minimum=-1),
         healthcheck=parse_healthcheck(b.get("Healthcheck")),
         restart_policy=restart_policy,
         auto_remove=bool(host.get("AutoRemove")),
@@ -597,7 +414,7 @@ def merge_image_config(body: dict, image_config: dict) -> dict:
 
 def valid_name(name: str) -> str:
     """Docker's container name rule; returns the name without a leading slash."""
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise BadParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
                            "are allowed")
     return name.lstrip("/")
