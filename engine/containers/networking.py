@@ -18,7 +18,7 @@ from engine.runtime.steptime import step
 from netbridge import shapes
 
 if TYPE_CHECKING:
-    from engine.containers.manager import ContainerManager
+    from engine.containers.wiring import NetworkWiring
     from engine.containers.store import ContainerRecord, ContainerStore
 
 log = logging.getLogger("engine.containers")
@@ -57,7 +57,7 @@ def _mac(cfg: dict, body: dict | None = None) -> str | None:
     return str(mac) if mac else None
 
 
-def legacy_targets(mgr: ContainerManager, rec: ContainerRecord) -> list[LinkTarget]:
+def legacy_targets(mgr: NetworkWiring, rec: ContainerRecord) -> list[LinkTarget]:
     """The running targets of `rec`'s legacy links with their default-bridge addresses; a
     missing, stopped or not-on-the-bridge target fails the start, naming it (Docker's words)."""
     links = legacylinks.legacy_links(rec.config.body, wanted_networks(rec)[0][0])
@@ -86,7 +86,7 @@ def legacy_targets(mgr: ContainerManager, rec: ContainerRecord) -> list[LinkTarg
     return out
 
 
-def link_environment(mgr: ContainerManager, rec: ContainerRecord) -> tuple[str, ...]:
+def link_environment(mgr: NetworkWiring, rec: ContainerRecord) -> tuple[str, ...]:
     """The variables `rec`'s legacy links add to its PID 1 (worker thread, before the start);
     nothing without legacy links."""
     if mgr.networks is None:
@@ -94,7 +94,7 @@ def link_environment(mgr: ContainerManager, rec: ContainerRecord) -> tuple[str, 
     return tuple(v for t in legacy_targets(mgr, rec) for v in legacylinks.link_env(rec.name, t))
 
 
-def _find_record(mgr: ContainerManager, ref: str) -> ContainerRecord | None:
+def _find_record(mgr: NetworkWiring, ref: str) -> ContainerRecord | None:
     try:
         return mgr.store.get(ref)
     except NotFound:
@@ -149,7 +149,7 @@ def network_create_args(body: dict) -> dict[str, Any]:
             "internal": bool(body.get("Internal")), "labels": labels}
 
 
-async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: int,
+async def connect_container(mgr: NetworkWiring, rec: ContainerRecord, pid: int,
                             out: dict[str, dict]) -> None:
     """before_exec: veths into PID 1's netns, ports published, /etc/hosts + resolv.conf filled.
 
@@ -158,7 +158,7 @@ async def connect_container(mgr: ContainerManager, rec: ContainerRecord, pid: in
         out.update(await trio.to_thread.run_sync(_wire, mgr, rec, pid))
 
 
-def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, dict]:
+def _wire(mgr: NetworkWiring, rec: ContainerRecord, pid: int) -> dict[str, dict]:
     nets = mgr.networks
     netns = f"/proc/{pid}/ns/net"
     own_ips: list[str] = []
@@ -193,7 +193,7 @@ def _wire(mgr: ContainerManager, rec: ContainerRecord, pid: int) -> dict[str, di
     return networks_json(mgr, rec)
 
 
-def dns_links(mgr: ContainerManager, cid: str) -> dict[str, str]:
+def dns_links(mgr: NetworkWiring, cid: str) -> dict[str, str]:
     """A container's link aliases (lower case) → target names, for the resolver; a target
     named by id resolves by its name."""
     rec = mgr.store._records.get(cid)
@@ -206,7 +206,7 @@ def dns_links(mgr: ContainerManager, cid: str) -> dict[str, str]:
     return out
 
 
-def disconnect_container(mgr: ContainerManager, cid: str) -> None:
+def disconnect_container(mgr: NetworkWiring, cid: str) -> None:
     """Teardown (PID 1 gone) or a failed start: ports, endpoints and DNS names of `cid`."""
     try:
         with step("net.release", cid[:12]):
@@ -227,7 +227,7 @@ def _endpoint_json(net: Any, ep: Any | None, cfg: dict, wanted_mac: str | None =
             "DriverOpts": cfg.get("DriverOpts") or None}
 
 
-def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict]:
+def networks_json(mgr: NetworkWiring, rec: ContainerRecord) -> dict[str, dict]:
     nets = mgr.networks
     live = {ep.network_id: ep for ep in nets.endpoints() if ep.container_id == rec.id}
     known = nets.list()
@@ -240,7 +240,7 @@ def networks_json(mgr: ContainerManager, rec: ContainerRecord) -> dict[str, dict
     return out
 
 
-def published_ports(mgr: ContainerManager, rec: ContainerRecord) -> list[dict]:
+def published_ports(mgr: NetworkWiring, rec: ContainerRecord) -> list[dict]:
     live = mgr.networks.ports(rec.id)
     if live:
         return [{"PrivatePort": b.container_port, "Type": b.protocol,
