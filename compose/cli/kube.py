@@ -41,16 +41,23 @@ def play(
     return P.play(plan, ["-d"] + (["--wait"] if wait else []))
 
 
-@app.command(help="Remove what `kube play` made from these manifests")
+@app.command(help="Remove what `kube play` made from these manifests (or, with -p and no "
+                  "manifests, what it made for that project)")
 def down(
     ctx: typer.Context,
-    paths: List[str] = typer.Argument(..., metavar="FILE|DIR..."),
+    paths: Optional[List[str]] = typer.Argument(None, metavar="[FILE|DIR...]"),
     project_name: Optional[str] = typer.Option(None, "-p", "--project-name"),
     volumes: bool = typer.Option(False, "-v", "--volumes",
                                  help="remove the PersistentVolumeClaims' volumes too"),
     timeout: Optional[int] = typer.Option(None, "-t", "--timeout", help="shutdown timeout (s)"),
 ) -> int:
+    from compose.errors import ComposeError
     from compose.kube import play as P
 
-    plan = P.load_plan(paths, _project(ctx, project_name))
-    return P.down(plan, volumes=volumes, timeout=timeout)
+    project = _project(ctx, project_name)
+    if not paths:
+        if not project:
+            raise ComposeError("kube down needs the manifests (FILE|DIR) or a project name (-p)")
+        return P.down(project, volumes=volumes, timeout=timeout)
+    plan = P.load_plan(paths, project)
+    return P.down(plan.project, plan, volumes=volumes, timeout=timeout)

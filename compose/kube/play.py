@@ -129,20 +129,25 @@ def refuse_foreign(project: str) -> None:
                              f"({', '.join(foreign[:3])}); choose another name with -p")
 
 
-def down(plan: PlayPlan, volumes: bool = False, timeout: int | None = None) -> int:
-    """Remove what the play of `plan`'s project made: containers, network, the emptyDir
-    volumes (with `volumes`: every volume), then its state directory."""
-    refuse_foreign(plan.project)
-    directory = state_dir(plan.project)
+def down(project: str, plan: PlayPlan | None = None, volumes: bool = False,
+         timeout: int | None = None) -> int:
+    """Remove what the play of `project` made: containers, network, the emptyDir volumes
+    (with `volumes`: every volume), then its state directory. The compose file the play wrote
+    says what that is; without it (state lost, played on another root), `plan` does."""
+    refuse_foreign(project)
+    directory = state_dir(project)
     compose_file = directory / COMPOSE_FILE
-    if not compose_file.is_file():   # played elsewhere, or state lost: what the files say
+    if not compose_file.is_file():
+        if plan is None:
+            raise PlayStateError(f"no play of project {project!r} is known here ({directory} "
+                                 "is missing); name its manifests: kube down FILE|DIR")
         compose_file = write_state(plan, directory)
     args = ["--remove-orphans"] + (["-v"] if volumes else [])
     if timeout is not None:
         args += ["-t", str(timeout)]
-    code = run_compose("down", args, compose_options(plan.project, compose_file))
+    code = run_compose("down", args, compose_options(project, compose_file))
     if code == 0:
-        remove_ephemeral_volumes(plan.project)
+        remove_ephemeral_volumes(project)
         shutil.rmtree(directory, ignore_errors=True)
     return code
 

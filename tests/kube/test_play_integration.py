@@ -248,6 +248,11 @@ def test_a_replay_converges_and_a_compose_project_is_not_touched(engine, tmp_pat
         rows = container_rows(engine, "pcmine")
         assert list(rows) == ["pcmine-app-1"] and rows["pcmine-app-1"]["State"] == "running"
         assert not (engine.root / "kube" / "pcmine").exists()
+        # down by project name alone: the compose file the play wrote says what to remove
+        engine.cli("kube", "down", "-p", "pcsmall", "-t", "0", timeout=120, check=True)
+        assert container_rows(engine, "pcsmall") == {}
+        r = engine.cli("kube", "down", "-p", "pcsmall", timeout=120)
+        assert r.returncode == 1 and "no play of project 'pcsmall' is known here" in r.stderr
     finally:
         engine.cli("-p", "pcmine", "down", "-t", "0", cwd=mine, timeout=120)
         engine.cli("kube", "down", "-t", "0", str(app), timeout=120)
