@@ -91,8 +91,8 @@ class ComposeV2:
         return ["unshare", "-n", self.exe, *args]
 
     def run(self, *args: str, cwd, input: bytes | None = None, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.Popen(self.argv(*args), env=self.env, cwd=cwd,
+            timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.Popen(self.argv(*args), env={**self.env, **(env or {})}, cwd=cwd,
                                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:

@@ -55,7 +55,10 @@ services:
     command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
     ports: ["127.0.0.1::8080"]
     environment:
-      FROM_YAML: yaml-value
+      FROM_YAML: ${PC_VALUE:-yaml-value}
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+    shm_size: 16m
     env_file: [web.env]
     secrets: [token]
     configs:
@@ -111,10 +114,11 @@ class Stack:
     client: object
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
-            files: tuple[str, ...] = ("compose.yaml",)) -> subprocess.CompletedProcess:
+            files: tuple[str, ...] = ("compose.yaml",),
+            env: dict | None = None) -> subprocess.CompletedProcess:
         flags = [a for f in files for a in ("-f", f)]
         return self.compose.run("-p", self.project, *flags, *args, cwd=self.dir, input=input,
-                                check=check)
+                                check=check, env=env)
 
     def out(self, *args: str, input: bytes | None = None,
             files: tuple[str, ...] = ("compose.yaml",)) -> str:
@@ -226,6 +230,12 @@ def test_up_waits_for_health_and_completion_and_wires_everything(stack):
     assert got.output.decode() == "yaml-value file-value\ns3cret-token\nanswer=42\n"
     # the published port, on loopback
     assert _served(stack.host_port()) == b"hello\n"
+    # ulimits and shm_size (PID 1's limits, read on the host; /dev/shm as the container sees it)
+    limits = Path(f"/proc/{web.attrs['State']['Pid']}/limits").read_text()
+    nofile = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert nofile.split()[3:5] == ["1024", "2048"], nofile
+    got = web.exec_run(["df", "-k", "/dev/shm"])
+    assert got.output.decode().splitlines()[-1].split()[1] == str(16 * 1024)
 
 
 def test_ps_format_json_lists_the_running_services(stack):
@@ -238,6 +248,24 @@ def test_ps_format_json_lists_the_running_services(stack):
                                           "Protocol": "tcp"}]
     everything = {r["Service"]: r for r in _ps(stack, "-a")}
     assert everything["seed"]["State"] == "exited" and everything["seed"]["ExitCode"] == 0
+
+
+def test_up_again_keeps_what_is_unchanged_and_recreates_what_changed(stack):
+    before = {c.name: c.id for c in stack.containers()}
+    stack.run("up", "-d")
+    assert {c.name: c.id for c in stack.containers()} == before
+    # an interpolated value changes web's config hash: only web is recreated
+    stack.run("up", "-d", env={"PC_VALUE": "changed"})
+    after = {c.name: c.id for c in stack.containers()}
+    web = f"{stack.project}-web-1"
+    assert after[web] != before[web]
+    assert {n: i for n, i in after.items() if n != web} \
+        == {n: i for n, i in before.items() if n != web}
+    assert stack.one("web").exec_run(["sh", "-c", "echo $FROM_YAML"]).output == b"changed\n"
+    stack.run("up", "-d")
+    assert stack.one("web").exec_run(["sh", "-c", "echo $FROM_YAML"]).output \
+        == b"yaml-value\n"
+    assert _served(stack.host_port()) == b"hello\n"
 
 
 def test_logs_show_the_service_output(stack):
