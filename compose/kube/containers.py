@@ -3,12 +3,15 @@ resources, probes. Volume mounts are added by compose/kube/volumes.py and files.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import ConversionError, Context
 from compose.kube.probes import probes
 from compose.kube.unmapped import Unmapped
 from compose.model import PullPolicy
+
+if TYPE_CHECKING:
+    from compose.model import Service
 
 _PULL = {PullPolicy.ALWAYS: "Always", PullPolicy.NEVER: "Never",
          PullPolicy.MISSING: "IfNotPresent", PullPolicy.BUILD: "IfNotPresent"}
@@ -21,7 +24,7 @@ def escape_dollars(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def image_of(ctx: Context, service: Any, notes: list[Unmapped]) -> str:
+def image_of(ctx: Context, service: Service, notes: list[Unmapped]) -> str:
     pushed = ctx.options.images.get(service.name)
     if pushed:
         return pushed
@@ -35,7 +38,7 @@ def image_of(ctx: Context, service: Any, notes: list[Unmapped]) -> str:
     return service.image
 
 
-def container(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
+def container(ctx: Context, service: Service, notes: list[Unmapped]) -> dict:
     out: dict = {"name": ctx.services[service.name], "image": image_of(ctx, service, notes)}
     pull = _PULL.get(service.pull_policy)
     if pull is None:
@@ -68,7 +71,7 @@ def container(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
     return out
 
 
-def _command(service: Any, notes: list[Unmapped]) -> dict:
+def _command(service: Service, notes: list[Unmapped]) -> dict:
     """entrypoint -> command, command -> args. An empty entrypoint (the image's cleared) runs
     the compose command as it is; without a command, what would run is the image's CMD, which
     Kubernetes cannot name without the image."""
@@ -89,7 +92,7 @@ def _command(service: Any, notes: list[Unmapped]) -> dict:
     return out
 
 
-def _environment(service: Any, notes: list[Unmapped]) -> list[dict]:
+def _environment(service: Service, notes: list[Unmapped]) -> list[dict]:
     env = []
     for name, value in service.environment.items():
         if value is None:
@@ -107,7 +110,7 @@ def _id(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _security(service: Any, notes: list[Unmapped]) -> dict:
+def _security(service: Service, notes: list[Unmapped]) -> dict:
     out: dict = {}
     if service.user:
         user, _, group = service.user.partition(":")
@@ -168,7 +171,7 @@ def memory_quantity(size: int) -> str:
     return str(size)
 
 
-def _resources(service: Any, notes: list[Unmapped]) -> dict:
+def _resources(service: Service, notes: list[Unmapped]) -> dict:
     deploy = service.deploy
     limits_cpu = deploy.limits.cpus if deploy and deploy.limits.cpus is not None else service.cpus
     limits_mem = deploy.limits.memory if deploy and deploy.limits.memory is not None \
@@ -204,7 +207,7 @@ def _resources(service: Any, notes: list[Unmapped]) -> dict:
     return out
 
 
-def _note_deploy_extras(service: Any, notes: list[Unmapped]) -> None:
+def _note_deploy_extras(service: Service, notes: list[Unmapped]) -> None:
     deploy = json.loads(service.canonical).get("deploy") or {}
     known = {"replicas", "resources", "restart_policy", "labels"}
     for key in deploy:

@@ -10,11 +10,14 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from compose.errors import ComposeError
 from compose.kube.names import NameTable, Rename, dns_label
 from compose.kube.unmapped import PROJECT, Unmapped
+
+if TYPE_CHECKING:
+    from compose.model import Project
 
 # The label every object carries (`kubectl get all -l io.pycompose.project=NAME`), and the one
 # selecting a service's pods; the pod annotation recording the compose depends_on (read back
@@ -79,7 +82,7 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class Context:
-    project: Any                      # compose.model.Project
+    project: Project                      # compose.model.Project
     options: ConvertOptions
     services: NameTable
     volumes: NameTable
@@ -153,7 +156,7 @@ def seconds(ns: int) -> tuple[int, bool]:
     return max(1, whole), bool(rest) or whole == 0
 
 
-def build_context(project: Any, options: ConvertOptions) -> tuple[Context, list[Unmapped]]:
+def build_context(project: Project, options: ConvertOptions) -> tuple[Context, list[Unmapped]]:
     """Names and kinds for every service, volume, secret and config, and the entries their
     renames and alias clashes add to the unmapped list."""
     from compose.kube.workloads import workload_kind
@@ -180,7 +183,7 @@ def _rename_note(rename: Rename) -> Unmapped:
                     "Kubernetes names are lowercase DNS labels")
 
 
-def _aliases(project: Any, services: NameTable, notes: list[Unmapped]) -> dict[str, str]:
+def _aliases(project: Project, services: NameTable, notes: list[Unmapped]) -> dict[str, str]:
     """Network aliases and link aliases, each one more Service selecting the aliased service's
     pods. An alias that clashes with a service or an earlier alias gets no Service."""
     wanted: list[tuple[str, str, str]] = []   # (alias, target service, where for notes)

@@ -8,7 +8,7 @@ compose/kube/push.py's, which hands its digests in as `ConvertOptions.images`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import (SERVICE_LABEL, BindMounts, ConversionError, ConvertOptions,
                                   Kind, ServiceType, build_context)
@@ -20,6 +20,9 @@ from compose.kube.volumes import claims
 from compose.kube.waits import account_objects
 from compose.kube.workloads import workload
 
+if TYPE_CHECKING:
+    from compose.model import Project
+
 __all__ = ["BindMounts", "ConversionError", "ConversionResult", "ConvertOptions", "Kind",
            "ServiceType", "Unmapped", "convert_project"]
 
@@ -30,7 +33,7 @@ class ConversionResult:
     unmapped: list[Unmapped] = field(default_factory=list)
 
 
-def convert_project(project: Any, options: ConvertOptions | None = None) -> ConversionResult:
+def convert_project(project: Project, options: ConvertOptions | None = None) -> ConversionResult:
     """Manifests in apply order (accounts, claims, files, Services, workloads), and every
     construct without a faithful mapping. Raises ConversionError (one line, naming the service
     and key) for what it refuses, such as a bind mount without --bind-mounts hostpath."""
@@ -66,7 +69,7 @@ def _check_unique(manifests: list[dict]) -> None:
         seen[key] = m
 
 
-def _network_notes(project: Any) -> list[Unmapped]:
+def _network_notes(project: Project) -> list[Unmapped]:
     out = []
     used = {n.network for s in project.services.values() for n in s.networks}
     if len(used) > 1:
@@ -84,7 +87,7 @@ def _network_notes(project: Any) -> list[Unmapped]:
     return out
 
 
-def _ordered(project: Any, notes: list[Unmapped]) -> list[Unmapped]:
+def _ordered(project: Project, notes: list[Unmapped]) -> list[Unmapped]:
     """Each entry once, grouped by service in the file's order, project-level ones last."""
     seen: set = set()
     unique = [n for n in notes if not (n in seen or seen.add(n))]

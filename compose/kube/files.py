@@ -7,14 +7,17 @@ content). An external one is expected to exist in the cluster under its name.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import Context, annotations
 from compose.kube.names import dns_label
 from compose.kube.unmapped import PROJECT, Unmapped
 
+if TYPE_CHECKING:
+    from compose.model import Project, Service, FileObject
 
-def _used(project: Any, kind: str) -> list[str]:
+
+def _used(project: Project, kind: str) -> list[str]:
     keys: list[str] = []
     for svc in project.services.values():
         for ref in getattr(svc, kind):
@@ -23,7 +26,7 @@ def _used(project: Any, kind: str) -> list[str]:
     return keys
 
 
-def _contents(ctx: Context, obj: Any, kind: str, notes: list[Unmapped]) -> bytes | None:
+def _contents(ctx: Context, obj: FileObject, kind: str, notes: list[Unmapped]) -> bytes | None:
     where = f"{kind}.{obj.key}"
     if obj.content is not None:
         return obj.content.encode()
@@ -44,7 +47,7 @@ def _contents(ctx: Context, obj: Any, kind: str, notes: list[Unmapped]) -> bytes
     return None
 
 
-def _object_name(ctx: Context, obj: Any, kind: str) -> str:
+def _object_name(ctx: Context, obj: FileObject, kind: str) -> str:
     if obj.external:
         return dns_label(obj.name)
     return (ctx.secrets if kind == "secrets" else ctx.configs)[obj.key]
@@ -85,7 +88,7 @@ def file_objects(ctx: Context, notes: list[Unmapped]) -> list[dict]:
     return out
 
 
-def file_mounts(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list[dict], list[dict]]:
+def file_mounts(ctx: Context, service: Service, notes: list[Unmapped]) -> tuple[list[dict], list[dict]]:
     """(pod volumes, container volumeMounts): each reference a one-file volume at its target."""
     volumes: list[dict] = []
     mounts: list[dict] = []

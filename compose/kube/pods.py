@@ -8,7 +8,7 @@ init gives it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.containers import container
 from compose.kube.context import Context, seconds
@@ -18,8 +18,11 @@ from compose.kube.unmapped import Unmapped
 from compose.kube.volumes import pod_volumes
 from compose.kube.waits import account_name, wait_containers
 
+if TYPE_CHECKING:
+    from compose.model import Service
 
-def pod_spec(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
+
+def pod_spec(ctx: Context, service: Service, notes: list[Unmapped]) -> dict:
     main = container(ctx, service, notes)
     volumes, mounts = pod_volumes(ctx, service, notes)
     more_volumes, more_mounts = file_mounts(ctx, service, notes)
@@ -54,7 +57,7 @@ def pod_spec(ctx: Context, service: Any, notes: list[Unmapped]) -> dict:
     return spec
 
 
-def _namespaces(service: Any, notes: list[Unmapped]) -> dict:
+def _namespaces(service: Service, notes: list[Unmapped]) -> dict:
     out: dict = {}
     mode = service.network_mode
     if mode == "host":
@@ -80,7 +83,7 @@ def _namespaces(service: Any, notes: list[Unmapped]) -> dict:
     return out
 
 
-def _naming(service: Any, notes: list[Unmapped]) -> dict:
+def _naming(service: Service, notes: list[Unmapped]) -> dict:
     from compose.kube.names import is_dns_label
 
     out: dict = {}
@@ -133,7 +136,7 @@ def _dns_option(text: str) -> dict:
     return {"name": name, "value": value} if sep else {"name": name}
 
 
-def _pod_security(service: Any, notes: list[Unmapped]) -> dict:
+def _pod_security(service: Service, notes: list[Unmapped]) -> dict:
     security: dict = {}
     groups = []
     for i, g in enumerate(service.group_add):
@@ -149,7 +152,7 @@ def _pod_security(service: Any, notes: list[Unmapped]) -> dict:
     return {"securityContext": security} if security else {}
 
 
-def _platform(service: Any, notes: list[Unmapped]) -> dict:
+def _platform(service: Service, notes: list[Unmapped]) -> dict:
     parts = service.platform.split("/")
     out = {"kubernetes.io/os": parts[0]}
     if len(parts) > 1:

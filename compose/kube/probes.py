@@ -8,10 +8,13 @@ and tolerates failures for as long as the start period lasts, holding the other 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import seconds
 from compose.kube.unmapped import Unmapped
+
+if TYPE_CHECKING:
+    from compose.model import Service
 
 # Compose's defaults, written out: Kubernetes' own (10 s period, 1 s timeout) differ.
 _INTERVAL = 30_000_000_000
@@ -20,7 +23,7 @@ _RETRIES = 3
 _START_INTERVAL = 5_000_000_000
 
 
-def probes(service: Any, notes: list[Unmapped]) -> dict[str, dict]:
+def probes(service: Service, notes: list[Unmapped]) -> dict[str, dict]:
     """`readinessProbe`, `livenessProbe` and maybe `startupProbe` for the container, or {}."""
     check = service.healthcheck
     if check is None or check.disable:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compose.kube.context import ConversionError
+
+if TYPE_CHECKING:
+    from compose.model import Project
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -36,7 +39,7 @@ def pushed_reference(registry: str, image: str) -> tuple[str, str]:
     return f"{check_registry(registry)}/{path}", tag
 
 
-def push_images(obj: Any, project: Any, registry: str) -> dict[str, str]:
+def push_images(obj: Any, project: Project, registry: str) -> dict[str, str]:
     """service -> `REGISTRY/path@sha256:...` for every service with `build:` (each image built
     and pushed once, however many services run it). Build output goes to stderr: stdout
     carries the manifests."""

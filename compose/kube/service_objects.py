@@ -12,11 +12,14 @@ the cluster.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import PUBLISHED_ANNOTATION, Context, Kind, ServiceType
 from compose.kube.names import dns_label
 from compose.kube.unmapped import Unmapped
+
+if TYPE_CHECKING:
+    from compose.model import Service, Port
 
 NODE_PORTS = range(30000, 32768)
 _EXPOSE = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
@@ -26,7 +29,7 @@ def _port_name(port: int, protocol: str) -> str:
     return f"{protocol.lower()}-{port}"
 
 
-def target_ports(service: Any, notes: list[Unmapped]) -> list[tuple[int, str]]:
+def target_ports(service: Service, notes: list[Unmapped]) -> list[tuple[int, str]]:
     """(port, protocol) of every port the file says the service listens on, in order."""
     out: list[tuple[int, str]] = []
     for p in service.ports:
@@ -56,7 +59,7 @@ def _reached(ctx: Context, name: str) -> bool:
     return name in ctx.aliases.values()
 
 
-def _cluster_service(ctx: Context, service: Any, name: str, ports: list[tuple[int, str]]) -> dict:
+def _cluster_service(ctx: Context, service: Service, name: str, ports: list[tuple[int, str]]) -> dict:
     spec: dict = {"selector": ctx.selector(service.name)}
     if ports:
         spec["type"] = "ClusterIP"
@@ -68,7 +71,7 @@ def _cluster_service(ctx: Context, service: Any, name: str, ports: list[tuple[in
             "metadata": ctx.metadata(name, service.name), "spec": spec}
 
 
-def service_objects(ctx: Context, service: Any, notes: list[Unmapped]) -> list[dict]:
+def service_objects(ctx: Context, service: Service, notes: list[Unmapped]) -> list[dict]:
     out = []
     ports = target_ports(service, notes)
     if service.ports or service.expose or _reached(ctx, service.name):
@@ -83,7 +86,7 @@ def service_objects(ctx: Context, service: Any, notes: list[Unmapped]) -> list[d
     return out
 
 
-def _published_service(ctx: Context, service: Any, notes: list[Unmapped]) -> dict | None:
+def _published_service(ctx: Context, service: Service, notes: list[Unmapped]) -> dict | None:
     kind = ctx.options.service_type
     if kind is ServiceType.CLUSTER_IP:
         notes.append(Unmapped(service.name, "ports", "--service-type ClusterIP: published ports "
@@ -119,7 +122,7 @@ def _published_service(ctx: Context, service: Any, notes: list[Unmapped]) -> dic
             "spec": {"type": kind.value, "selector": ctx.selector(service.name), "ports": ports}}
 
 
-def _short_syntax(p: Any) -> str:
+def _short_syntax(p: Port) -> str:
     """`[host_ip:][published]:target/protocol`, as the compose file would say it."""
     host = f"[{p.host_ip}]:" if p.host_ip and ":" in p.host_ip else \
         f"{p.host_ip}:" if p.host_ip else ""

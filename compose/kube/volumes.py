@@ -7,7 +7,7 @@ user asks for hostPath volumes, which only work where the node has the same file
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import (VOLUME_SIZE_LABEL, BindMounts, Context, ConversionError,
                                   annotations, check_quantity)
@@ -15,8 +15,11 @@ from compose.kube.names import dns_label
 from compose.kube.unmapped import PROJECT, Unmapped
 from compose.model import MountType
 
+if TYPE_CHECKING:
+    from compose.model import Project, Service, ServiceVolume
 
-def _users(project: Any) -> dict[str, list[str]]:
+
+def _users(project: Project) -> dict[str, list[str]]:
     """Volume key -> the services mounting it."""
     out: dict[str, list[str]] = {}
     for name, svc in project.services.items():
@@ -59,7 +62,7 @@ def claims(ctx: Context, notes: list[Unmapped]) -> list[dict]:
     return out
 
 
-def pod_volumes(ctx: Context, service: Any, notes: list[Unmapped]) -> tuple[list[dict], list[dict]]:
+def pod_volumes(ctx: Context, service: Service, notes: list[Unmapped]) -> tuple[list[dict], list[dict]]:
     """(pod volumes, container volumeMounts) for the service's volumes, tmpfs and shm_size."""
     volumes: list[dict] = []
     mounts: list[dict] = []
@@ -124,7 +127,7 @@ _PROPAGATION = {"private": "None", "rprivate": "None", "slave": "HostToContainer
                 "rslave": "HostToContainer", "shared": "Bidirectional", "rshared": "Bidirectional"}
 
 
-def _propagation(service: Any, mode: str, where: str, notes: list[Unmapped]) -> dict:
+def _propagation(service: Service, mode: str, where: str, notes: list[Unmapped]) -> dict:
     value = _PROPAGATION.get(mode)
     key = f"{where}.bind.propagation"
     if value is None:
@@ -137,7 +140,7 @@ def _propagation(service: Any, mode: str, where: str, notes: list[Unmapped]) -> 
     return {"mountPropagation": value}
 
 
-def _bind(ctx: Context, service: Any, v: Any, where: str) -> str:
+def _bind(ctx: Context, service: Service, v: ServiceVolume, where: str) -> str:
     if ctx.options.bind_mounts is BindMounts.REFUSE:
         raise ConversionError(f"service {service.name!r} {where}: bind mount of {v.source} has no "
                               "place in a cluster; use a named volume, or --bind-mounts hostpath")

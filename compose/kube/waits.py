@@ -14,12 +14,15 @@ workloads.py), which is the retry loop Compose runs itself.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import ROLE_ANNOTATION, Context, Kind
 from compose.kube.names import dns_label
 from compose.kube.unmapped import Unmapped
 from compose.model import Condition
+
+if TYPE_CHECKING:
+    from compose.model import Service
 
 TIMEOUT = "--timeout=600s"
 
@@ -28,7 +31,7 @@ def account_name(ctx: Context) -> str:
     return dns_label(f"{ctx.project.name}-depends-on")
 
 
-def wait_containers(ctx: Context, service: Any, notes: list[Unmapped]) -> list[dict]:
+def wait_containers(ctx: Context, service: Service, notes: list[Unmapped]) -> list[dict]:
     out = []
     for dep in service.depends_on:
         if dep.service not in ctx.project.services:

@@ -9,15 +9,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from compose.kube.context import (DEPENDS_ON_ANNOTATION, Context, Kind, annotations,
                                   valid_labels)
 from compose.kube.unmapped import Unmapped
 from compose.model import Condition, MountType, RestartPolicy
 
+if TYPE_CHECKING:
+    from compose.model import Project, Service
 
-def workload_kind(service: Any, project: Any) -> Kind:
+
+def workload_kind(service: Service, project: Project) -> Kind:
     waits = [d for other in project.services.values() for d in other.depends_on
              if d.service == service.name]
     if any(d.condition is Condition.COMPLETED for d in waits):
@@ -30,7 +33,7 @@ def workload_kind(service: Any, project: Any) -> Kind:
     return Kind.DEPLOYMENT
 
 
-def _says_no_restart(service: Any) -> bool:
+def _says_no_restart(service: Service) -> bool:
     """`restart: "no"` written in the file (the default is also "no", but says nothing about
     whether the command ends), or deploy.restart_policy.condition none."""
     doc = json.loads(service.canonical)
@@ -40,7 +43,7 @@ def _says_no_restart(service: Any) -> bool:
     return policy.get("condition") == "none"
 
 
-def workload(ctx: Context, service: Any, pod: dict, notes: list[Unmapped]) -> dict:
+def workload(ctx: Context, service: Service, pod: dict, notes: list[Unmapped]) -> dict:
     """The Deployment, StatefulSet or Job of `service`, with `pod` as its pod spec."""
     kind = ctx.kinds[service.name]
     name = ctx.services[service.name]
@@ -80,11 +83,11 @@ def workload(ctx: Context, service: Any, pod: dict, notes: list[Unmapped]) -> di
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
 
 
-def _compose_annotations(service: Any) -> dict:
+def _compose_annotations(service: Service) -> dict:
     return dict(json.loads(service.canonical).get("annotations") or {})
 
 
-def _job_spec(service: Any, template: dict, notes: list[Unmapped]) -> dict:
+def _job_spec(service: Service, template: dict, notes: list[Unmapped]) -> dict:
     pod = template["spec"]
     restart = service.restart
     if service.deploy is not None and service.deploy.restart_policy is not None:
@@ -109,7 +112,7 @@ def _job_spec(service: Any, template: dict, notes: list[Unmapped]) -> dict:
     return spec
 
 
-def _note_restart(service: Any, notes: list[Unmapped]) -> None:
+def _note_restart(service: Service, notes: list[Unmapped]) -> None:
     doc = json.loads(service.canonical)
     policy = doc.get("restart")
     if policy and policy not in ("always", "unless-stopped"):
