@@ -16,7 +16,7 @@ import signal
 import socket
 import stat
 
-from engine.runtime import capabilities, mounts, protocol, terminal, users
+from engine.runtime import capabilities, mounts, propagation, protocol, terminal, users
 from engine.runtime.seccomp import install as seccomp
 from engine.runtime import syscalls as sc
 from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, ProcessSpec
@@ -268,8 +268,9 @@ def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
                 sc.setns(fd, sc.CLONE_NEWNET)
                 os.close(fd)
             root = os.path.realpath(spec.rootfs)
-            mounts.prepare_root(root)
-            mounts.apply_plan(root, mounts.plan_mounts(spec))
+            clones = mounts.clone_shared_binds(spec.mounts)   # before prepare_root: see there
+            mounts.prepare_root(root, propagation.root_flags(spec.mounts))
+            mounts.apply_plan(root, mounts.plan_mounts(spec), clones)
             sc.sethostname(spec.hostname)
             if spec.network in ("private", "none"):
                 loopback_up()

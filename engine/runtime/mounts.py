@@ -13,7 +13,8 @@ Order: proc (mounted by PID 1 itself: the process that unshares a PID namespace 
 it, so a proc it mounted would show the host's PIDs), read-only sysfs, /dev (devices.py), the
 static init, the caller's mounts (parents before children, so a volume under a tmpfs lands on
 the tmpfs), then Docker's masked and read-only paths — last, so nothing mounted later uncovers
-them.
+them. A bind's propagation (shared, slave) is propagation.py's: a shared bind's source is
+cloned before prepare_root (clone_shared_binds) and attached where the plan says.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import posixpath
 import stat
 from dataclasses import dataclass
 
-from engine.runtime import destinations, rootpath
+from engine.runtime import destinations, propagation, rootpath
 from engine.runtime import syscalls as sc
 from engine.runtime.devices import dev_plan
 # secure_join moved to rootpath; callers still import it from here
@@ -63,6 +64,7 @@ class MountOp:
     data: str | None = None
     create: str | None = "dir"      # "dir" | "file" | "auto" (like the bind source) | None
     rule: TargetRule = TargetRule.ANY
+    clone: bool = False             # attach the source's clone made by clone_shared_binds
 
 
 @dataclass(frozen=True)
@@ -121,18 +123,23 @@ def parse_options(options: tuple[str, ...], flags: int = 0) -> tuple[int, str]:
             bit, on = _FLAG_OPTIONS[opt]
             flags = flags | bit if on else flags & ~bit
         elif opt in _PROPAGATION:
-            continue  # the container's mounts are always private
+            continue  # a bind's propagation is its Mount's own field (propagation.py)
         elif opt:
             data.append(opt)
     return flags, ",".join(data)
 
 
-def _user_mount(m: Mount) -> list[Op]:
+def _user_mount(m: Mount, links_host: bool = False) -> list[Op]:
+    """`links_host`: the namespace is a slave of the host's (propagation.py), so every bind
+    says its propagation; otherwise all is private already and only that is asked for."""
     if m.type == "bind":
-        rec = 0 if "bind" in m.options else sc.MS_REC
+        rec = sc.MS_REC if propagation.recursive(m) else 0
         extra, _ = parse_options(m.options)
         ops: list[Op] = [MountOp(m.target, m.source, None, sc.MS_BIND | rec, None, "auto",
-                                 TargetRule.CALLER)]
+                                 TargetRule.CALLER, clone=propagation.is_shared(m))]
+        if links_host:
+            ops.append(MountOp(m.target, None, None, propagation.flags(m.propagation), None,
+                               None, TargetRule.CALLER))
         if m.readonly or extra & sc.MS_RDONLY or extra & _SAFE:
             ops.append(MountOp(m.target, None, None,
                                sc.MS_BIND | sc.MS_REMOUNT | (extra & ~sc.MS_REC)
@@ -167,8 +174,9 @@ def plan_mounts(spec: ContainerSpec) -> list[Op]:
         plan.append(MountOp(INIT_TARGET, None, None,
                             sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID, None, None))
     depth = sorted(spec.mounts, key=lambda m: len([p for p in m.target.split("/") if p]))
+    links_host = propagation.links_host(spec.mounts)
     for m in depth:
-        plan += _user_mount(m)
+        plan += _user_mount(m, links_host)
     if not spec.privileged:
         plan += [MaskPath(p) for p in MASKED_PATHS]
         plan += [ReadonlyPath(p) for p in READONLY_PATHS]
@@ -208,7 +216,7 @@ def _open_target(root: str, root_fd: int, op: MountOp) -> int:
                            os.O_PATH | nofollow)
 
 
-def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
+def _mount_op(root: str, root_fd: int, op: MountOp, clones: dict[str, int]) -> None:
     fd = _open_target(root, root_fd, op)
     try:
         if op.rule is TargetRule.REAL_DIR and not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -216,7 +224,17 @@ def _mount_op(root: str, root_fd: int, op: MountOp) -> None:
                                          "(a symlink or a file): refusing to mount on it")
         if op.rule is TargetRule.CALLER:
             _refuse(op, rootpath.located(fd, root, op.target))   # what the fd really is
-        sc.mount(op.source, rootpath.fd_path(fd), op.fstype, op.flags, op.data)
+        if op.clone:
+            clone = clones.pop(op.target)
+            try:
+                # onto the fd itself: a /proc/self/fd path is a link move_mount would not
+                # follow without MOVE_MOUNT_T_SYMLINKS
+                sc.move_mount(clone, "", to_dirfd=fd,
+                              flags=sc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+            finally:
+                os.close(clone)
+        else:
+            sc.mount(op.source, rootpath.fd_path(fd), op.fstype, op.flags, op.data)
     finally:
         os.close(fd)
 
@@ -299,14 +317,16 @@ def _readonly(root: str, root_fd: int, op: ReadonlyPath) -> None:
         os.close(fd)
 
 
-def apply_op(root: str, op: Op, root_fd: int | None = None) -> None:
-    """Apply one op below `root` (a real path; `root_fd` an fd of it, opened if not given)."""
+def apply_op(root: str, op: Op, root_fd: int | None = None,
+             clones: dict[str, int] | None = None) -> None:
+    """Apply one op below `root` (a real path; `root_fd` an fd of it, opened if not given;
+    `clones` the shared binds' sources by target, from clone_shared_binds)."""
     own = root_fd is None
     if root_fd is None:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if isinstance(op, MountOp):
-            _mount_op(root, root_fd, op)
+            _mount_op(root, root_fd, op, clones if clones is not None else {})
         elif isinstance(op, MakeNode):
             _in_parent(root, root_fd, op.path, lambda name, parent: _make_node(name, parent, op))
         elif isinstance(op, MakeLink):
@@ -328,20 +348,48 @@ def describe(op: Op) -> str:
     return f"{type(op).__name__} {getattr(op, 'path', '')}"
 
 
-def prepare_root(root: str) -> None:
-    """First steps in a new mount namespace: stop propagation (pivot_root fails with EINVAL
-    while `/` is shared, systemd's default) and make the root a mount (else EBUSY)."""
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+AT_RECURSIVE = 0x8000       # open_tree: the mounts below the source too
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+def clone_shared_binds(mounts: tuple[Mount, ...]) -> dict[str, int]:
+    """Detached clones of the shared binds' sources, by target: made first in the new mount
+    namespace, while its copies of the host's mounts are still their peers (propagation.py).
+    The caller closes what apply_plan did not use."""
+    clones: dict[str, int] = {}
+    try:
+        for m in mounts:
+            if propagation.is_shared(m):
+                flags = sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                if propagation.recursive(m):
+                    flags |= AT_RECURSIVE
+                clones[m.target] = sc.open_tree(m.source, flags)
+    except BaseException:
+        for fd in clones.values():
+            os.close(fd)
+        raise
+    return clones
+
+
+def prepare_root(root: str, root_flags: int = sc.MS_REC | sc.MS_PRIVATE) -> None:
+    """First steps in a new mount namespace: stop propagation to the host (pivot_root fails
+    with EINVAL while `/` is shared, systemd's default; all private, or a slave of the host's
+    when a bind wants its events: propagation.root_flags) and make the root a mount (else
+    EBUSY; a private one either way)."""
+    sc.mount(None, "/", None, root_flags)
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
+    if root_flags & sc.MS_SLAVE:
+        sc.mount(None, root, None, sc.MS_REC | sc.MS_PRIVATE)
 
 
-def apply_plan(root: str, plan: list[Op]) -> None:
-    """Apply `plan` below `root` (after prepare_root: the fd is of the root's own bind mount)."""
+def apply_plan(root: str, plan: list[Op], clones: dict[str, int] | None = None) -> None:
+    """Apply `plan` below `root` (after prepare_root: the fd is of the root's own bind mount);
+    `clones` from clone_shared_binds."""
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for op in plan:
             try:
-                apply_op(root, op, root_fd)
+                apply_op(root, op, root_fd, clones)
             except OSError as e:
                 raise OSError(e.errno, f"{describe(op)}: {e.strerror}") from None
     finally:

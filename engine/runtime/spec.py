@@ -26,6 +26,7 @@ class Mount:
     type: str = "bind"                # "bind" | "tmpfs" | any filesystem type
     options: tuple[str, ...] = ()     # e.g. ("size=64m", "mode=1777", "noexec")
     readonly: bool = False
+    propagation: str = ""             # a bind's: "" (rprivate), [r]private, [r]shared, [r]slave
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ def validate_process(process: ProcessSpec) -> None:
                                f"{limit.soft} > {limit.hard}")
 
 
+_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
 def validate_spec(spec: ContainerSpec) -> None:
     """Raise BadParameter (one line) for anything the kernel would reject less clearly."""
     if not re.fullmatch(r"[0-9a-f]{12,64}", spec.id):
@@ -141,6 +145,9 @@ def validate_spec(spec: ContainerSpec) -> None:
             raise BadParameter(f"invalid mount target {m.target!r}: must be an absolute path")
         if m.type == "bind" and not os.path.isabs(m.source):
             raise BadParameter(f"invalid bind mount source {m.source!r}: must be an absolute path")
+        if m.propagation and (m.type != "bind" or m.propagation not in _PROPAGATIONS):
+            raise BadParameter(f"invalid propagation {m.propagation!r} for the {m.type} mount "
+                               f"at {m.target}")
     if not (spec.network in ("private", "none", "host") or spec.network.startswith("ns:/")):
         raise BadParameter(f"invalid network mode {spec.network!r}")
     for dev in spec.devices:
@@ -150,6 +157,8 @@ def validate_spec(spec: ContainerSpec) -> None:
     if spec.init_path is not None and not os.path.isabs(spec.init_path):
         raise BadParameter(f"init path must be absolute, got {spec.init_path!r}")
     validate_resources(spec.resources)
+    from engine.runtime import propagation   # it imports Mount from here
+    propagation.check_sources(spec.mounts)
 
 
 def validate_resources(res: Resources, ncpu: int | None = None) -> None:
@@ -199,7 +208,8 @@ def spec_from_dict(d: dict) -> ContainerSpec:
         id=d["id"], rootfs=d["rootfs"], hostname=d["hostname"],
         process=process_from_dict(d["process"]),
         mounts=tuple(Mount(m["target"], m.get("source", ""), m.get("type", "bind"),
-                           _tuple(m.get("options")), bool(m.get("readonly")))
+                           _tuple(m.get("options")), bool(m.get("readonly")),
+                           m.get("propagation") or "")
                      for m in d.get("mounts") or ()),
         readonly_rootfs=bool(d.get("readonly_rootfs")), network=d.get("network", "private"),
         init_path=d.get("init_path"), resources=Resources(**(d.get("resources") or {})),
