@@ -64,10 +64,33 @@ def container(ctx: Context, service: Service, notes: list[Unmapped]) -> dict:
     if resources:
         out["resources"] = resources
     out.update(probes(service, notes))
+    lifecycle = _hooks(service, notes)
     if service.stop_signal:
-        out["lifecycle"] = {"stopSignal": _signal(service.name, service.stop_signal)}
+        lifecycle["stopSignal"] = _signal(service.name, service.stop_signal)
         notes.append(Unmapped(service.name, "stop_signal", "lifecycle.stopSignal: applied only "
                               "where the ContainerStopSignals feature is on (alpha in 1.33)"))
+    if lifecycle:
+        out["lifecycle"] = lifecycle
+    return out
+
+
+def _hooks(service: Service, notes: list[Unmapped]) -> dict:
+    """post_start / pre_stop as the container's postStart / preStop exec handler: one hook
+    each, run as the container runs (no user, privileges, directory or environment of its own)."""
+    doc = json.loads(service.canonical)
+    out: dict = {}
+    for key, handler in (("post_start", "postStart"), ("pre_stop", "preStop")):
+        hooks = doc.get(key) or []
+        for i, hook in enumerate(hooks):
+            extra = sorted(k for k in hook if k != "command")
+            if i > 0 or extra or not hook.get("command"):
+                why = (f"{', '.join(extra)}: a {handler} handler runs as the container does"
+                       if extra else f"a container has one {handler} handler")
+                notes.append(Unmapped(service.name, f"{key}[{i}]", why))
+                continue
+            command = hook["command"]
+            command = [command] if isinstance(command, str) else list(command)
+            out[handler] = {"exec": {"command": command}}
     return out
 
 

@@ -29,7 +29,7 @@ HANDLED = frozenset({
     "extra_hosts", "dns", "dns_opt", "dns_search", "sysctls", "platform", "pull_policy",
     "mem_limit", "cpus", "pids_limit", "stop_grace_period", "stop_signal", "shm_size",
     "security_opt", "ipc", "pid", "network_mode", "container_name", "cpu_shares",
-    "memswap_limit", "ulimits", "mac_address", "domainname",
+    "memswap_limit", "ulimits", "mac_address", "domainname", "post_start", "pre_stop",
     # Services
     "ports", "expose", "networks", "links",
     # volumes, files
@@ -68,8 +68,6 @@ REASONS: dict[str, str] = {
     "storage_opt": "ephemeral storage is a resource request/limit",
     "credential_spec": "Windows-only setting",
     "gpus": "GPUs need a device plugin and an extended resource request",
-    "post_start": "lifecycle hooks run as exec handlers; map them by hand",
-    "pre_stop": "lifecycle hooks run as exec handlers; map them by hand",
     "models": "no model runner in Kubernetes",
     "provider": "providers are Compose plugins",
     "use_api_socket": "there is no engine socket in a pod",

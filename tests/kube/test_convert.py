@@ -621,3 +621,20 @@ def test_bind_propagation_becomes_mount_propagation(tmp_path):
     assert mounts[0]["mountPropagation"] == "HostToContainer"
     assert "mountPropagation" not in mounts[1]
     assert ("a", "volumes[1].bind.propagation") in notes(result)
+
+
+def test_lifecycle_hooks_become_exec_handlers_one_each(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a:
+            image: i
+            post_start:
+              - command: ["sh", "-c", "echo up > /tmp/up"]
+              - command: ["true"]
+            pre_stop:
+              - command: "nginx -s quit"
+                user: root
+    """)
+    c = main_container(find(result, "Deployment", "a"))
+    assert c["lifecycle"] == {"postStart": {"exec": {"command": ["sh", "-c", "echo up > /tmp/up"]}}}
+    assert {("a", "post_start[1]"), ("a", "pre_stop[0]")} <= notes(result)
