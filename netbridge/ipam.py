@@ -148,9 +148,11 @@ def plan_addresses(req: AddressRequest, pool: str, used: Iterable[str],
 def validate_ip_range(ip_range: str, subnet: str) -> str:
     """`--ip-range`: a CIDR block inside the subnet (Docker's checks, in our words)."""
     try:
-        block = IPv4Network(ip_range, strict=True)
+        block = IPv4Network(ip_range, strict=False)
     except ValueError as exc:
         raise InvalidRequest(f"invalid ip-range {ip_range!r}: {exc}") from None
+    if str(block) != ip_range:
+        raise InvalidRequest(f"invalid ip-range {ip_range}: it should be {block}")
     net = IPv4Network(subnet)
     if block.prefixlen < net.prefixlen:
         raise InvalidRequest(f"invalid ip-range {ip_range}: CIDR block is bigger than its "

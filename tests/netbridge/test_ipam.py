@@ -123,13 +123,16 @@ def test_plan_checks_range_and_aux_against_the_subnet():
         ipam.plan_addresses(req("10.231.0.0/24", None, "10.232.0.0/25"), "10.201.0.0/16", [], [])
     with pytest.raises(InvalidRequest, match="bigger than its parent subnet"):
         ipam.plan_addresses(req("10.231.0.0/24", None, "10.231.0.0/23"), "10.201.0.0/16", [], [])
-    with pytest.raises(InvalidRequest, match="invalid ip-range '10.231.0.1/25'"):
+    with pytest.raises(InvalidRequest, match="invalid ip-range 10.231.0.1/25: it should be "
+                                             "10.231.0.0/25"):
         ipam.plan_addresses(req("10.231.0.0/24", None, "10.231.0.1/25"), "10.201.0.0/16", [], [])
     with pytest.raises(InvalidRequest, match="invalid auxiliary address r: parent subnet"):
         ipam.plan_addresses(req("10.231.0.0/24", None, None, {"r": "10.9.9.9"}),
                             "10.201.0.0/16", [], [])
     with pytest.raises(InvalidRequest, match="--ip-range needs --subnet"):
         ipam.plan_addresses(req(None, None, "10.231.0.0/25"), "10.201.0.0/16", [], [])
+    with pytest.raises(InvalidRequest, match="invalid ip-range 'ten'"):
+        ipam.plan_addresses(req("10.231.0.0/24", None, "ten"), "10.201.0.0/16", [], [])
 
 
 @pytest.mark.parametrize("text,want", [("02:42:AC:11:00:99", "02:42:ac:11:00:99"),
