@@ -152,6 +152,7 @@ class ExecRegistry:
             merged.setdefault("TERM", "TERM=xterm")
         pspec = ProcessSpec(args=args, env=tuple(merged.values()),
                             cwd=cwd or cfg.working_dir or "/", user=resolved, tty=tty,
+                            rlimits=cfg.ulimits,   # an exec has its container's, as Docker's
                             console_size=console_size if tty else None,
                             **setup.confinement(cfg, privileged))
         stdio, child, parent = Stdio(), [], {}

@@ -156,5 +156,14 @@ def test_ulimits_and_shm_size_apply_to_the_container(engine):
         # without ShmSize: Docker's 64 MiB
         plain = client.containers.run("busybox", ["df", "-k", "/dev/shm"], remove=True)
         assert plain.decode().splitlines()[-1].split()[1] == str(64 * 1024)
+        # an exec gets its container's limits too (it is started by the engine, not PID 1)
+        c = client.containers.run("busybox", ["sleep", "1000"], detach=True, init=True,
+                                  ulimits=[docker.types.Ulimit(name="nofile", soft=512,
+                                                               hard=1024)])
+        try:
+            got = c.exec_run(["sh", "-c", "ulimit -n; ulimit -Hn"])
+            assert got.output.decode().split() == ["512", "1024"]
+        finally:
+            c.remove(force=True)
     finally:
         client.close()
