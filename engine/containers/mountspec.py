@@ -18,6 +18,10 @@ class MountSpec:
     no_copy: bool = False
     tmpfs_size: int | None = None
     tmpfs_mode: int | None = None
+    propagation: str = ""  # a bind's: "" (Docker's default, rprivate) or as asked
+
+
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 
 def check_target(target: object, field_name: str) -> str:
@@ -53,8 +57,13 @@ def parse_bind(spec: str, index: int) -> MountSpec:
     kind = "bind" if source.startswith("/") else "volume"
     if kind == "volume" and not NAME.match(source):
         raise BadParameter(f"{where}: invalid volume name {source!r} (a host path must be absolute)")
+    props = [o for o in opts if o in PROPAGATIONS]
+    if len(props) > 1 or (props and kind != "bind"):
+        raise BadParameter(f"{where}: invalid mode {','.join(props)!r} in {spec!r} (one "
+                           "propagation, for a bind)")
     return allowed(MountSpec(kind, target, source, readonly="ro" in opts,
-                              no_copy="nocopy" in opts), where)
+                             no_copy="nocopy" in opts,
+                             propagation=props[0] if props else ""), where)
 
 
 def parse_mount(raw: object, index: int) -> MountSpec:
@@ -75,10 +84,13 @@ def parse_mount(raw: object, index: int) -> MountSpec:
         raise BadParameter(f"{where}.Source: must not be specified for tmpfs")
     tmpfs = obj(m.get("TmpfsOptions"), f"{where}.TmpfsOptions")
     volume_opts = obj(m.get("VolumeOptions"), f"{where}.VolumeOptions")
+    prop = obj(m.get("BindOptions"), f"{where}.BindOptions").get("Propagation") or ""
+    if prop not in ("", *PROPAGATIONS) or (prop and kind != "bind"):
+        raise BadParameter(f"{where}.BindOptions.Propagation: invalid propagation {prop!r}")
     size = tmpfs.get("SizeBytes")
     return allowed(MountSpec(
         kind, target, source, readonly=bool(m.get("ReadOnly")),
-        no_copy=bool(volume_opts.get("NoCopy")),
+        no_copy=bool(volume_opts.get("NoCopy")), propagation=prop,
         tmpfs_size=parse_bytes(size, f"{where}.TmpfsOptions.SizeBytes") if size else None,
         tmpfs_mode=opt_int(tmpfs.get("Mode"), f"{where}.TmpfsOptions.Mode")), f"{where}.Target")
 

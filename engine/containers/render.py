@@ -95,7 +95,7 @@ def mounts_json(rec: ContainerRecord, volume_root: str) -> list[dict]:
     for m in rec.config.mounts:
         if m.type == "bind":
             out.append({"Type": "bind", "Source": m.source, "Destination": m.target, "Mode": "",
-                        "RW": not m.readonly, "Propagation": "rprivate"})
+                        "RW": not m.readonly, "Propagation": m.propagation or "rprivate"})
         elif m.type == "volume" and m.source:
             out.append(_volume_json(m.source, m.target, not m.readonly, volume_root))
         elif m.type == "tmpfs":

@@ -128,7 +128,8 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> li
 
     for m in cfg.mounts:
         if m.type == "bind":
-            out.append(Mount(m.target, m.source, "bind", readonly=m.readonly))
+            out.append(Mount(m.target, m.source, "bind", readonly=m.readonly,
+                             propagation=m.propagation))
         elif m.type == "volume" and m.source:
             out.append(volume(m.source, m))
         elif m.type == "tmpfs":

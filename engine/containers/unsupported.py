@@ -16,7 +16,6 @@ from netbridge.ipam import valid_mac
 # is an alias that inspect shows as asked. "" is the default.
 DEFAULT_RUNTIME = "runc"
 RUNTIMES = ("", DEFAULT_RUNTIME, "pycompose")
-_PROPAGATION = ("shared", "rshared", "slave", "rslave")
 IPV6 = ("IPv6 is not supported: this engine's networks are IPv4 only (docs/compat.md, "
         "\"Deliberate differences\")")
 
@@ -73,19 +72,6 @@ def check_create(body: dict) -> None:
     runtime = host.get("Runtime") or ""
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")
-    for i, spec in enumerate(host.get("Binds") or []):
-        opts = spec.split(":")[2].split(",") if isinstance(spec, str) \
-            and spec.count(":") == 2 else []
-        for opt in opts:
-            if opt in _PROPAGATION:
-                raise BadParameter(f"HostConfig.Binds[{i}]: bind propagation {opt} is not "
-                                   "supported (mounts are rprivate)")
-    for i, m in enumerate(host.get("Mounts") or []):
-        bind = m.get("BindOptions") if isinstance(m, dict) else None
-        prop = bind.get("Propagation") if isinstance(bind, dict) else None
-        if prop in _PROPAGATION:
-            raise BadParameter(f"HostConfig.Mounts[{i}].BindOptions.Propagation: {prop} is not "
-                               "supported (mounts are rprivate)")
     networking = body.get("NetworkingConfig")
     endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
     for name, cfg in _items(endpoints):
