@@ -34,6 +34,14 @@ def pod_spec(ctx: Context, service: Service, notes: list[Unmapped]) -> dict:
     if ports:
         # informational in Kubernetes, but what `kubectl port-forward` and readers go by
         main["ports"] = [{"containerPort": p, "protocol": proto.upper()} for p, proto in ports]
+        for host in _host_ports(service):
+            # onto the port's own entry: a second entry for one container port is a duplicate
+            plain = [e for e in main["ports"] if "hostPort" not in e and
+                     (e["containerPort"], e["protocol"]) == (host["containerPort"], host["protocol"])]
+            if plain:
+                plain[0].update(host)
+            else:
+                main["ports"].append(host)
     spec: dict = {}
     waits = wait_containers(ctx, service, notes)
     if waits:
@@ -55,6 +63,21 @@ def pod_spec(ctx: Context, service: Service, notes: list[Unmapped]) -> dict:
         # lifecycle.stopSignal is accepted only with the pod's OS stated
         spec["os"] = {"name": "linux"}
     return spec
+
+
+def _host_ports(service: Service) -> list[dict]:
+    """`mode: host` ports: published on the node the pod runs on, as Swarm does, which is a
+    container's hostPort (the other ports go through a Service, service_objects.py)."""
+    out = []
+    for p in service.ports:
+        if p.mode != "host" or not (p.published and p.published.isdigit()):
+            continue
+        entry = {"containerPort": int(p.target), "protocol": p.protocol.upper(),
+                 "hostPort": int(p.published)}
+        if p.host_ip:
+            entry["hostIP"] = p.host_ip
+        out.append(entry)
+    return out
 
 
 def _namespaces(service: Service, notes: list[Unmapped]) -> dict:

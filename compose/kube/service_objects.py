@@ -79,7 +79,7 @@ def service_objects(ctx: Context, service: Service, notes: list[Unmapped]) -> li
         for alias, target in ctx.aliases.items():
             if target == service.name:
                 out.append(_cluster_service(ctx, service, alias, ports))
-    if service.ports:
+    if any(p.mode != "host" for p in service.ports):
         published = _published_service(ctx, service, notes)
         if published:
             out.append(published)
@@ -95,6 +95,8 @@ def _published_service(ctx: Context, service: Service, notes: list[Unmapped]) ->
     ports = []
     seen: set = set()
     for i, p in enumerate(service.ports):
+        if p.mode == "host":
+            continue   # a hostPort of the container (pods.py)
         published = int(p.published) if p.published and p.published.isdigit() else None
         port = published or int(p.target)
         if (port, p.protocol) in seen:
@@ -115,7 +117,7 @@ def _published_service(ctx: Context, service: Service, notes: list[Unmapped]) ->
             notes.append(Unmapped(service.name, f"ports[{i}].host_ip", f"{p.host_ip}: a "
                                   f"{kind.value} Service listens on every node address"))
         ports.append(entry)
-    annotation = ",".join(_short_syntax(p) for p in service.ports)
+    annotation = ",".join(_short_syntax(p) for p in service.ports if p.mode != "host")
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": ctx.metadata(dns_label(f"{ctx.services[service.name]}-published", 63),
                                      service.name, annotations={PUBLISHED_ANNOTATION: annotation}),

@@ -638,3 +638,24 @@ def test_lifecycle_hooks_become_exec_handlers_one_each(tmp_path):
     c = main_container(find(result, "Deployment", "a"))
     assert c["lifecycle"] == {"postStart": {"exec": {"command": ["sh", "-c", "echo up > /tmp/up"]}}}
     assert {("a", "post_start[1]"), ("a", "pre_stop[0]")} <= notes(result)
+
+
+def test_host_mode_ports_are_host_ports_not_a_service(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a:
+            image: i
+            ports:
+              - {target: 80, published: "8080", mode: host, host_ip: 127.0.0.1}
+              - {target: 443, published: "30443"}
+    """)
+    c = main_container(find(result, "Deployment", "a"))
+    assert c["ports"] == [{"containerPort": 80, "protocol": "TCP", "hostPort": 8080, "hostIP": "127.0.0.1"},
+                          {"containerPort": 443, "protocol": "TCP"}]
+    published = find(result, "Service", "a-published")
+    assert [p["targetPort"] for p in published["spec"]["ports"]] == [443]
+    only_host = convert(tmp_path, """
+        services:
+          b: {image: i, ports: [{target: 80, published: "8080", mode: host}]}
+    """)
+    assert ("Service", "b-published") not in kinds(only_host)

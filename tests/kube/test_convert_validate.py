@@ -65,6 +65,8 @@ def check_api_rules(m: dict) -> None:
         assert len(set(cnames)) == len(cnames), where
         for c in containers:
             assert _DNS_LABEL.match(c["name"]), where
+            ports = [(p["containerPort"], p["protocol"]) for p in c.get("ports", [])]
+            assert len(set(ports)) == len(ports), where
             for mount in c.get("volumeMounts", []):
                 assert mount["name"] in volumes, (where, mount)
         if m["kind"] == "Job":
