@@ -8,7 +8,7 @@ untrusted: it is copied through as bytes and never parsed as markup.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # Compose's cycle: cyan, yellow, green, magenta, blue, then the intense variants of the same.
@@ -138,9 +138,10 @@ class ByteSink:
             view = view[written:]
 
 
-def use_colour(no_color: bool, fd: int) -> bool:
-    """Colour only on a terminal, and never with --no-color or NO_COLOR."""
-    if no_color or os.environ.get("NO_COLOR"):
+def use_colour(no_color: bool, fd: int, environ: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never with --no-color or NO_COLOR (in `environ`, the
+    CLI's environment)."""
+    if no_color or environ.get("NO_COLOR"):
         return False
     try:
         return os.isatty(fd)

@@ -57,16 +57,35 @@ def load_project(options: ProjectOptions) -> Any:
 def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
     """Run the pipeline. `build_model=False` stops after every check (for `config -q` and the
     listing flags, which need only the canonical document) and leaves `project` None."""
-    from compose.loader.yaml_reader import read_yaml_all
-    from compose.merge import merge, strip_markers, unicity
-
     warnings: list[str] = []
     warn = warnings.append
     setup = _setup(options, warn)  # files, working dir, environment
+    name, env, documents = _read(options, setup, warn)
+    merged, line_maps = _merge_documents(documents, options, env, setup, warn)
+    _validate(merged, options, line_maps, warn)
+    canonical = _normalize(merged, name, env, options, setup, line_maps, warn)
+    disabled, active = _select_services(canonical, options, env, line_maps)
+    if not build_model:
+        return LoadedProject(canonical=canonical, project=None, warnings=tuple(warnings))
+    from compose.model import Project
+
+    project = Project.from_canonical(canonical, working_dir=setup.working_dir,
+                                     config_files=tuple(p for p, _ in setup.sources),
+                                     environment=env, disabled=disabled, profiles=tuple(active))
+    return LoadedProject(canonical=canonical, project=project, warnings=tuple(warnings))
+
+
+# --- the stages of `load` -------------------------------------------------------------------------
+
+def _read(options: ProjectOptions, setup: _Setup, warn: Warn
+          ) -> tuple[str, Mapping[str, str], list[tuple[str, Any, Callable]]]:
+    """The project name, the environment interpolation uses, and each document (path, data,
+    line_of), interpolated."""
+    from compose.loader.environment import project_name
+    from compose.loader.yaml_reader import read_yaml_all
+
     raw = [(path, doc) for path, text in setup.sources
            for doc in read_yaml_all(text, filename=_display(path))]
-    from compose.loader.environment import project_name
-
     name = project_name(working_dir=setup.working_dir, environment=setup.environment,
                         explicit=options.name, warn=warn,
                         names_in_files=[d.data.get("name") for _, d in raw if isinstance(d.data, dict)])
@@ -78,6 +97,15 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         if options.interpolate:
             data = _interpolate(data, env, doc, warn)
         documents.append((path, data, doc.line_of))
+    return name, env, documents
+
+
+def _merge_documents(documents: list[tuple[str, Any, Callable]], options: ProjectOptions,
+                     env: Mapping[str, str], setup: _Setup, warn: Warn
+                     ) -> tuple[dict, list[tuple[str, Callable]]]:
+    """include and extends applied per file, the files merged in order; the line maps that
+    locate later errors."""
+    from compose.merge import merge, strip_markers, unicity
 
     merged: Any = {}
     line_maps: list[tuple[str, Callable]] = []
@@ -104,18 +132,26 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         # a file with only volumes, or only a name, is a project with no services (Compose v2)
         raise ComposeError("empty compose file", filename=_display(setup.sources[0][0]))
     merged.setdefault("services", {})
+    return merged, line_maps
 
+
+def _validate(merged: dict, options: ProjectOptions, line_maps: list[tuple[str, Callable]],
+              warn: Warn) -> None:
     from compose import schema
 
     try:
         schema.validate(merged, filename=None, line_of=None,
-                        variables_allowed=not options.interpolate)
+                        variables_allowed=not options.interpolate,
+                        force_jsonschema=options.environment.get("PYCOMPOSE_SCHEMA") == "jsonschema")
     except ComposeError as e:
         file, line = _where(line_maps, e.path or ())
         raise e.located(filename=file, line=line)
     for message in schema.unsupported_attributes(merged):
         warn(message)
 
+
+def _normalize(merged: dict, name: str, env: Mapping[str, str], options: ProjectOptions,
+               setup: _Setup, line_maps: list[tuple[str, Callable]], warn: Warn) -> dict:
     from compose.normalize import NormalizeError, Normalizer
 
     normalizer = Normalizer(name, setup.working_dir, env,
@@ -125,21 +161,24 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
     normalizer.resolve_paths = options.resolve_paths
     normalizer.normalize = options.normalize
     try:
-        canonical = normalizer.run(merged)
+        return normalizer.run(merged)
     except NormalizeError as e:
         path = _split_key(e.key)
         file, line = _where(line_maps, path)
         raise ComposeError(e.message, filename=file, line=line, path=path) from None
 
+
+def _select_services(canonical: dict, options: ProjectOptions, env: Mapping[str, str],
+                     line_maps: list[tuple[str, Callable]]) -> tuple[dict, list[str]]:
+    """Profiles decide which services are enabled (the rest are returned, disabled); the
+    enabled ones must not depend on each other in a cycle."""
+    from compose.graph import DependencyCycleError, find_cycle
     from compose.profiles import active_profiles, apply_profiles, drop_unused_resources
 
     active = active_profiles(options.profiles, env)
     enabled, disabled, active = apply_profiles(canonical["services"], active, options.services)
     canonical["services"] = enabled
     drop_unused_resources(canonical)
-
-    from compose.graph import DependencyCycleError, find_cycle
-
     cycle = find_cycle({n: [d for d in (s.get("depends_on") or {}) if d in enabled]
                         for n, s in enabled.items()})
     if cycle:
@@ -147,15 +186,7 @@ def load(options: ProjectOptions, *, build_model: bool = True) -> LoadedProject:
         file, line = _where(line_maps, path)
         raise DependencyCycleError(f"dependency cycle detected: {' -> '.join(cycle)}",
                                    filename=file, line=line)
-
-    if not build_model:
-        return LoadedProject(canonical=canonical, project=None, warnings=tuple(warnings))
-    from compose.model import Project
-
-    project = Project.from_canonical(canonical, working_dir=setup.working_dir,
-                                     config_files=tuple(p for p, _ in setup.sources),
-                                     environment=env, disabled=disabled, profiles=tuple(active))
-    return LoadedProject(canonical=canonical, project=project, warnings=tuple(warnings))
+    return disabled, active
 
 
 # --- files, environment, project name (compose/loader's discovery + environment) -----------------

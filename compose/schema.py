@@ -8,7 +8,8 @@ Two validators read the same schema file:
 * `jsonschema` (draft 7), imported only when the document is invalid, to pick the most
   relevant error (`best_match`) and to describe it. If the two ever disagree, jsonschema wins:
   a document the built-in checker rejects but jsonschema accepts is accepted.
-  `PYCOMPOSE_SCHEMA=jsonschema` forces jsonschema for every document.
+  `PYCOMPOSE_SCHEMA=jsonschema` in the environment the CLI passes to the loader forces
+  jsonschema for every document (`force_jsonschema`).
 
 The error becomes one line, in YAML's terms:
 `compose.yaml:12: services.web.ports: 80 is an integer, expected a sequence`.
@@ -19,7 +20,6 @@ naming them (`unsupported_attributes`); the list of what we act on is `SUPPORTED
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -233,13 +233,12 @@ def _line(line_of: LineOf | None, path: list) -> int | None:
 
 
 def validate(data: Any, *, filename: str | None = None, line_of: LineOf | None = None,
-             variables_allowed: bool = False) -> None:
+             variables_allowed: bool = False, force_jsonschema: bool = False) -> None:
     """Raise ComposeError (one line: file:line: key.path: message) if `data` is not a valid
     compose document."""
     schema = load_schema()
-    force = os.environ.get("PYCOMPOSE_SCHEMA") == "jsonschema"
     checker = _Checker(schema, variables_allowed)
-    if (not force or variables_allowed) and checker.valid(schema, data):
+    if (not force_jsonschema or variables_allowed) and checker.valid(schema, data):
         return
     import jsonschema
     from jsonschema.exceptions import best_match

@@ -2,6 +2,8 @@
 `container attach`, on the replica --index names)."""
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(add_completion=False)
@@ -19,7 +21,7 @@ def attach(
     from compose.orchestrator.oneoff import find_replica
     from engine.client.cli import container
 
-    session = S.open_session(ctx.obj, (service,))
+    session = S.open_session(ctx.obj, (service,), environ=os.environ)
     session.project.service(service)
     try:
         found = S.run(lambda: find_replica(session.orchestrator(), service, index or None,

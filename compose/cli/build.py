@@ -1,6 +1,7 @@
 """`pycompose build`: build the images of services with `build:` through the engine."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -18,8 +19,8 @@ def build(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(Non
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import parse_env
 
-    args = parse_env(build_arg)  # `--build-arg K` takes K from our environment, as `-e K`
-    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
+    args = parse_env(build_arg, os.environ)  # `--build-arg K` takes K from our environment, as `-e K`
+    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet, environ=os.environ)
     spec = session.project
     names = list(services or spec.services)
     for name in names:

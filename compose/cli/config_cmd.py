@@ -150,21 +150,31 @@ def config(
     if targets:
         keep = _with_dependencies(doc["services"], targets)
         doc = {**doc, "services": {k: v for k, v in doc["services"].items() if k in keep}}
-    lines: list[str] | None = None
-    if list_services:
-        lines = list(doc["services"])
-    elif list_volumes:
-        lines = list(doc.get("volumes") or {})
-    elif list_networks:
-        lines = list(doc.get("networks") or {})
-    elif list_images:
-        lines = [s.get("image") or f"{doc['name']}-{n}" for n, s in doc["services"].items()]
-    elif list_profiles:
+    lines = _listing(doc, project, services=list_services, volumes=list_volumes,
+                     networks=list_networks, images=list_images, profiles=list_profiles,
+                     hash_=hash_, environment=environment)
+    text = _lines_text(lines) if lines is not None else _document_text(doc, format,
+                                                                        not no_interpolate)
+    return _write(text, output)
+
+
+def _listing(doc: dict, project: Any, *, services: bool, volumes: bool, networks: bool,
+             images: bool, profiles: bool, hash_: str | None, environment: bool) -> list[str] | None:
+    """The lines a listing flag asks for (None: print the document)."""
+    if services:
+        return list(doc["services"])
+    if volumes:
+        return list(doc.get("volumes") or {})
+    if networks:
+        return list(doc.get("networks") or {})
+    if images:
+        return [s.get("image") or f"{doc['name']}-{n}" for n, s in doc["services"].items()]
+    if profiles:
         names: set[str] = set()
         for svc in list(project.services.values()) + list(project.disabled_services.values()):
             names.update(svc.profiles)
-        lines = sorted(names)
-    elif hash_ is not None:
+        return sorted(names)
+    if hash_ is not None:
         from compose.model import config_hash
 
         wanted = list(project.services) if hash_ == "*" else [s.strip() for s in hash_.split(",")]
@@ -175,18 +185,20 @@ def config(
 
                 raise ComposeError(f"no such service: {name}")
             lines.append(f"{name} {config_hash(project.services[name])}")
-    elif environment:
-        lines = [f"{k}={v}" for k, v in sorted(project.environment.items())]
-    if lines is not None:
-        text = _lines_text(lines)
-    else:
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if format == "json" \
-            else _dump_yaml(doc)
-        if not no_interpolate:
-            # interpolation has been done: a `$` left is literal, and must stay literal when
-            # this output is read again as a compose file (Compose v2 escapes every one)
-            text = text.replace("$", "$$")
-    return _write(text, output)
+        return lines
+    if environment:
+        return [f"{k}={v}" for k, v in sorted(project.environment.items())]
+    return None
+
+
+def _document_text(doc: dict, format: str, interpolated: bool) -> str:
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if format == "json" \
+        else _dump_yaml(doc)
+    if interpolated:
+        # interpolation has been done: a `$` left is literal, and must stay literal when
+        # this output is read again as a compose file (Compose v2 escapes every one)
+        text = text.replace("$", "$$")
+    return text
 
 
 def _lines_text(lines: list[str]) -> str:

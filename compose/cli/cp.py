@@ -2,6 +2,8 @@
 service container and the local file system (the engine's archive endpoints, as `container cp`)."""
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(add_completion=False)
@@ -26,7 +28,7 @@ def cp(
     service = source.container or target.container
     if service is None or (source.container and target.container):
         raise copy.CopyError("cp: exactly one side must be SERVICE:PATH")
-    session = S.open_session(ctx.obj, (service,))
+    session = S.open_session(ctx.obj, (service,), environ=os.environ)
     session.project.service(service)
 
     async def lookup():

@@ -1,6 +1,7 @@
 """`pycompose down`: stop and remove containers, networks (and with -v volumes)."""
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import typer
@@ -20,9 +21,9 @@ def down(
 
     if rmi not in (None, "local", "all"):
         raise S.UsageError(f"invalid --rmi value {rmi!r}: use local or all")
-    session = S.open_session(ctx.obj, project_only=True)
+    session = S.open_session(ctx.obj, project_only=True, environ=os.environ)
     try:
-        remove_orphans = remove_orphans or S.env_flag("COMPOSE_REMOVE_ORPHANS")
+        remove_orphans = remove_orphans or S.env_flag(os.environ, "COMPOSE_REMOVE_ORPHANS")
         if timeout == 0:   # removals overlap the executor's imports
             session.start_removal(remove_orphans=remove_orphans, volumes=volumes)
         S.run(lambda: session.orchestrator().down(remove_orphans=remove_orphans,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import List, Optional
 
 import typer
@@ -22,7 +23,7 @@ def events(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(No
     from engine.client import Client
     from engine.errors import NotFound
 
-    project = project_name_only(ctx.obj)
+    project = project_name_only(ctx.obj, environ=os.environ)
     client = Client.from_env(autostart=True)
     labels = [f"{L.PROJECT}={project}"] + [f"{L.SERVICE}={s}" for s in (services or [])[:1]]
     try:

@@ -1,6 +1,7 @@
 """`pycompose exec SERVICE CMD...`: run a command in a running service container."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -26,13 +27,13 @@ def exec_(
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import exec_in, find_replica, parse_env
 
-    session = S.open_session(ctx.obj, (service,))
+    session = S.open_session(ctx.obj, (service,), environ=os.environ)
     session.project.service(service)
     orch = session.orchestrator()
     try:
         target = S.run(lambda: find_replica(orch, service, index or None, running=True))
         return exec_in(session.gateway.client(), target.id, list(command), detach=detach,
-                       tty=not no_tty, env=parse_env(env), user=user, workdir=workdir,
+                       tty=not no_tty, env=parse_env(env, os.environ), user=user, workdir=workdir,
                        privileged=privileged, interactive=interactive)
     finally:
         session.gateway.close()

@@ -6,6 +6,8 @@ replica); anything else, or no compose file at all, is taken as a container name
 `explain` also works on containers `container run` made."""
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(add_completion=False)
@@ -16,7 +18,7 @@ def _is_service(opts, name: str) -> bool:
     from engine.errors import PycomposeError
 
     try:
-        spec = S.load_spec(opts)
+        spec = S.load_spec(opts, environ=os.environ)
     except PycomposeError as e:
         if "no configuration file" in e.message:
             return False
@@ -43,7 +45,7 @@ def explain(
     from compose.orchestrator import session as S
     from compose.orchestrator.oneoff import find_replica
 
-    session = S.open_session(ctx.obj, (target,))
+    session = S.open_session(ctx.obj, (target,), environ=os.environ)
 
     async def lookup():
         orch = session.orchestrator()

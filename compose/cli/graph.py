@@ -7,6 +7,7 @@ project (no engine is needed) and prints.
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, List, Optional
 
 import typer
@@ -33,7 +34,7 @@ def graph(
         raise S.UsageError(f"invalid --format value {format!r}: expected one of "
                            f"{', '.join(FORMATS)}")
     names = list(services or [])
-    spec = S.load_spec(ctx.obj, tuple(names))
+    spec = S.load_spec(ctx.obj, tuple(names), environ=os.environ)
     for name in names:
         spec.service(name)
     g = spec.graph

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import List, Optional
 
 import typer
@@ -21,7 +22,7 @@ def images(
     from compose.orchestrator import session as S
     from engine.errors import NotFound
 
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
 
     async def collect() -> list[tuple[str, str, str, str, str]]:
         orch = session.orchestrator()

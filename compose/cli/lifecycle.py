@@ -1,6 +1,7 @@
 """`create`, `start`, `stop`, `restart`, `rm`, `kill`, `pause`, `unpause`: one typer app each."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -18,7 +19,7 @@ unpause_app = typer.Typer(add_completion=False)
 def _session(ctx: typer.Context, services):
     from compose.orchestrator import session as S
 
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
     for name in services or ():
         session.project.service(name)
     return S, session

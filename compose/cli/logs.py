@@ -1,6 +1,7 @@
 """`pycompose logs`: the output of the project's containers, interleaved."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -23,14 +24,14 @@ def logs(
 ) -> int:
     from compose.logprinter import LogStyle, use_colour
     from compose.orchestrator import session as S
-    from compose.orchestrator.logsflow import run_logs
+    from compose.orchestrator.logs import run_logs
 
     if tail != "all" and not tail.isdigit():
         raise S.UsageError(f"invalid --tail value {tail!r}: a number or 'all'")
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
     for name in services or ():
         session.project.service(name)
-    style = LogStyle(colour=use_colour(no_color or ctx.obj.no_color, 1),
+    style = LogStyle(colour=use_colour(no_color or ctx.obj.no_color, 1, os.environ),
                      prefix=not no_log_prefix)
     try:
         return S.run(lambda: run_logs(session, list(services or ()), style=style, follow=follow,

@@ -1,6 +1,8 @@
 """`pycompose port SERVICE PRIVATE_PORT`: the public binding of a published port."""
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(add_completion=False)
@@ -18,7 +20,7 @@ def port(
     from compose.orchestrator.errors import OrchestratorError
     from compose.orchestrator.oneoff import find_replica
 
-    session = S.open_session(ctx.obj, (service,))
+    session = S.open_session(ctx.obj, (service,), environ=os.environ)
     session.project.service(service)
 
     async def lookup():

@@ -1,6 +1,7 @@
 """`pycompose ps`: list the project's containers."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -24,7 +25,7 @@ def ps(
 
     if format not in ("table", "json"):
         raise S.UsageError(f"invalid --format {format!r}: use table or json")
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
     for name in services or ():
         session.project.service(name)
     try:

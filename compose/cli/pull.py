@@ -1,6 +1,7 @@
 """`pycompose pull`: make the services' images present in the engine's store."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -22,7 +23,7 @@ def pull(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None
     if policy not in (None, "missing", "always"):
         raise S.UsageError(f"invalid --policy {policy!r}: use missing or always")
 
-    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet)
+    session = S.open_session(ctx.obj, tuple(services or ()), quiet=quiet, environ=os.environ)
     spec = session.project
     names = list(services or spec.services)
     if include_deps:

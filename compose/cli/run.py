@@ -1,6 +1,7 @@
 """`pycompose run SERVICE [CMD...]`: a one-off container with the service's configuration."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -37,11 +38,11 @@ def run(
     from compose.orchestrator.oneoff import (RunOptions, parse_env, prepare_run, run_attached,
                                              start_or_raise)
 
-    session = S.open_session(ctx.obj, (service,), quiet=quiet)
+    session = S.open_session(ctx.obj, (service,), quiet=quiet, environ=os.environ)
     session.project.service(service)
     opts = RunOptions(
         service=service, command=tuple(command) if command else None, detach=detach, remove=rm,
-        name=name, environment=parse_env(env),
+        name=name, environment=parse_env(env, os.environ),
         entrypoint=tuple(shlex.split(entrypoint)) if entrypoint is not None else None,
         user=user, workdir=workdir, volumes=tuple(_absolute_bind(v) for v in volume or ()),
         ports=tuple(publish or ()),

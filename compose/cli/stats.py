@@ -2,6 +2,7 @@
 stats`: a live table, or one sample with --no-stream; --format json|TEMPLATE)."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ def stats(
     from engine.client.cli.container_files import render_stats, stats_rows
     from engine.client.cli.stats_view import host_memory
 
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
     memory = host_memory(Path("/proc/meminfo").read_text())
     try:
         client = session.gateway.client()

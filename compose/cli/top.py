@@ -1,6 +1,7 @@
 """`pycompose top`: the processes of each service container."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -14,7 +15,7 @@ def top(ctx: typer.Context, services: Optional[List[str]] = typer.Argument(None)
     from compose.orchestrator import listing
     from compose.orchestrator import session as S
 
-    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True)
+    session = S.open_session(ctx.obj, tuple(services or ()), project_only=True, environ=os.environ)
 
     async def collect():
         orch = session.orchestrator()

@@ -1,6 +1,7 @@
 """`pycompose wait SERVICE...`: block until the containers stop; exit with the first code."""
 from __future__ import annotations
 
+import os
 from typing import List
 
 import typer
@@ -16,7 +17,7 @@ def wait(ctx: typer.Context, services: List[str] = typer.Argument(...),
     from compose.orchestrator import session as S
     from compose.orchestrator.errors import OrchestratorError
 
-    session = S.open_session(ctx.obj, tuple(services))
+    session = S.open_session(ctx.obj, tuple(services), environ=os.environ)
     for name in services:
         session.project.service(name)
 

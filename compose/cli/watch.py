@@ -1,7 +1,8 @@
 """`pycompose watch [SERVICE...]`: bring the services up (unless --no-up), then apply their
-`develop.watch` rules to file changes until Ctrl-C (compose/orchestrator/watchflow.py)."""
+`develop.watch` rules to file changes until Ctrl-C (compose/orchestrator/watcher.py)."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
@@ -24,9 +25,9 @@ def watch(
     from compose.orchestrator import session as S
     from compose.orchestrator.executor import UpOptions
     from compose.orchestrator.watch import Action
-    from compose.orchestrator.watchflow import load_rules, run_watch
+    from compose.orchestrator.watcher import load_rules, run_watch
 
-    session = S.open_session(ctx.obj, tuple(services or ()))
+    session = S.open_session(ctx.obj, tuple(services or ()), environ=os.environ)
     try:
         rules = load_rules(session.project, list(services or ()))
         # as Compose: services with a rebuild rule start from a fresh build (cached steps

@@ -4,7 +4,7 @@ Every service gets one task in one nursery; a task waits for the tasks of its de
 for their `depends_on` conditions, then converges its replicas. So independent branches of the
 graph never wait for each other, and a failed dependency skips only its dependents (they record
 an `UpstreamError`) while the rest of the project starts. Stopping goes the other way, one stop
-generation at a time, each generation in parallel (existing.py). Who waits for whom, with which
+generation at a time, each generation in parallel (lifecycle.py). Who waits for whom, with which
 condition, and who restarts with whom: the project's one dependency graph (compose/graph.py).
 """
 from __future__ import annotations
@@ -17,21 +17,22 @@ import trio
 
 from compose.graph import COMPLETED, Edge
 from compose.model import Volume
-from compose.orchestrator import headstart, naming, networks
+from compose.orchestrator import early_calls, naming, networks
 from compose.orchestrator import labels as L
 from compose.orchestrator.builds import build_images, image_of, plan_builds
-from compose.orchestrator.changes import ContainerChanges
 from compose.orchestrator.create_body import CreateContext, create_body
+from compose.orchestrator.early_calls import NetworkHeadStart, RemovalHeadStart
+from compose.orchestrator.engine_events import ContainerChanges
 from compose.orchestrator.errors import DependencyError, OrchestratorError, UpstreamError
-from compose.orchestrator.existing import ExistingContainers
+from compose.orchestrator.file_objects import DEFAULT_BASE, write_file_object
 from compose.orchestrator.gateway import Gateway
-from compose.orchestrator.headstart import NetworkHeadStart, RemovalHeadStart
+from compose.orchestrator.lifecycle import ExistingContainers
 from compose.orchestrator.plan import (Action, DesiredService, Observed, PlanOptions,
                                        Plan, RecreatePolicy, Step, orphan_warning,
                                        plan_project)
 from compose.orchestrator.progress import Progress
-from compose.orchestrator.readiness import Readiness
 from compose.orchestrator.project_view import ProjectSpec, ServiceSpec
+from compose.orchestrator.readiness import Readiness
 from compose.orchestrator.waiting import check_condition, check_ready, poll
 from engine.errors import EngineError, NotFound, PycomposeError
 
@@ -73,8 +74,10 @@ class Orchestrator(ExistingContainers):
     def __init__(self, project: ProjectSpec, gateway: Gateway,
                  progress: Progress | None = None,
                  headstart: NetworkHeadStart | None = None,
-                 removal: RemovalHeadStart | None = None) -> None:
+                 removal: RemovalHeadStart | None = None, *,
+                 files_dir: str = DEFAULT_BASE) -> None:
         self.project = project
+        self.files_dir = files_dir
         self.headstart = headstart
         self.removal = removal
         self.gw = gateway
@@ -83,7 +86,7 @@ class Orchestrator(ExistingContainers):
         self._ids: dict[str, str] = {}          # service -> id of a replica (service: refs)
         self._image_ids: dict[str, str] = {}    # service -> id of its image, as resolved now
         self._present: dict[str, str] = {}      # tag -> image id, found by build()'s check
-        self._changes: ContainerChanges | None = None   # up's event wake-ups (changes.py)
+        self._changes: ContainerChanges | None = None   # up's event wake-ups (engine_events.py)
         self._warned_networks = False
 
     # -- networks and volumes --------------------------------------------------------------
@@ -107,7 +110,7 @@ class Orchestrator(ExistingContainers):
                     return
                 raise early
             if early is not None:
-                if early == headstart.CREATED:
+                if early == early_calls.CREATED:
                     self.progress.done("Network", res.name, "Created")
                 continue
             try:
@@ -191,8 +194,7 @@ class Orchestrator(ExistingContainers):
     def _materialize(self, kind: str, key: str, content: str) -> str:
         """A `content:` secret/config as a file the engine can bind-mount (root-only dir,
         rewritten on every create so it follows the compose file)."""
-        from compose.orchestrator.files import write_file_object
-        return write_file_object(self.project.name, kind, key, content)
+        return write_file_object(self.files_dir, self.project.name, kind, key, content)
 
     async def create(self, spec: ServiceSpec, name: str, number: int | None = None,
                      **overrides) -> str:
@@ -420,7 +422,7 @@ class Orchestrator(ExistingContainers):
             finally:
                 done[name].set()
 
-        # The waits below follow the engine's events when it has them (changes.py): one
+        # The waits below follow the engine's events when it has them (engine_events.py): one
         # subscription for the whole run, begun now so it is live when the first wait starts.
         waits = opts.start and (opts.wait or any(
             e.condition != "service_started" and e.dependency in in_run

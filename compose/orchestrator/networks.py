@@ -1,6 +1,6 @@
 """The project's networks and the engine: which ones a set of services needs, the create body of
 each (Docker's POST /networks/create shape), and `down`'s blocking removal of them. Free of
-trio, so the CLI can start on networks before it has imported the executor (headstart.py)."""
+trio, so the CLI can start on networks before it has imported the executor (early_calls.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable

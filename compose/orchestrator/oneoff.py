@@ -60,15 +60,15 @@ class RunOptions:
     interactive: bool = True
 
 
-def parse_env(items: list[str] | None) -> dict[str, str]:
-    """`-e K=V` (or `-e K`, taken from our environment; dropped when unset)."""
+def parse_env(items: list[str] | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """`-e K=V` (or `-e K`, taken from the CLI's environment; dropped when unset)."""
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if sep:
             out[key] = value
-        elif key in os.environ:
-            out[key] = os.environ[key]
+        elif key in environ:
+            out[key] = environ[key]
     return out
 
 

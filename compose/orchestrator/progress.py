@@ -1,7 +1,6 @@
 """Compose-style progress lines on stderr (` ✔ Container demo-web-1  Started`)."""
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from typing import TextIO
@@ -11,8 +10,8 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, colour: bool | None = None,
                  quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
-        if colour is None:
-            colour = self.stream.isatty() and not os.environ.get("NO_COLOR")
+        if colour is None:   # NO_COLOR and --no-color are the CLI's to decide (session.py)
+            colour = self.stream.isatty()
         self.colour = colour
         self.quiet = quiet
         self._lock = threading.Lock()

@@ -1,14 +1,17 @@
 """Glue for the compose verbs: load the project from the global options, connect to the engine,
-and run one trio entry point with errors unwrapped for the CLI's single error boundary."""
+and run one trio entry point with errors unwrapped for the CLI's single error boundary.
+
+The verbs (compose/cli) pass the process environment in (`environ`): nothing below the CLI
+reads os.environ, so a warm CLI worker and tests decide what the environment is."""
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from compose.orchestrator.errors import OrchestratorError
+from compose.orchestrator.file_objects import DEFAULT_BASE
 from compose.orchestrator.gateway import Gateway
 from compose.orchestrator.progress import Progress
 from compose.orchestrator.project_view import ProjectSpec, from_model
@@ -17,9 +20,9 @@ from engine.errors import PycomposeError
 T = TypeVar("T")
 
 
-def parallel_limit() -> int:
+def parallel_limit(environ: Mapping[str, str]) -> int:
     """COMPOSE_PARALLEL_LIMIT, as in Compose; -1 or unset = our default."""
-    value = os.environ.get("COMPOSE_PARALLEL_LIMIT", "")
+    value = environ.get("COMPOSE_PARALLEL_LIMIT", "")
     try:
         n = int(value)
     except ValueError:
@@ -27,28 +30,29 @@ def parallel_limit() -> int:
     return 64 if n < 0 else max(1, n)
 
 
-def load_spec(opts: Any, services: tuple[str, ...] = ()) -> ProjectSpec:
+def load_spec(opts: Any, services: tuple[str, ...] = (), *,
+              environ: Mapping[str, str]) -> ProjectSpec:
     """The project named by the global options (a `GlobalOptions` from compose/cli/main.py)."""
     from compose.project import ProjectOptions, load
 
     loaded = load(ProjectOptions(
         files=tuple(opts.files or ()), project_directory=opts.project_directory,
         name=opts.project_name, profiles=tuple(opts.profiles or ()),
-        env_files=tuple(opts.env_files or ()), environment=dict(os.environ),
+        env_files=tuple(opts.env_files or ()), environment=dict(environ),
         services=tuple(services)))
     for warning in loaded.warnings:
         sys.stderr.write(f"WARN[0000] {warning}\n")
     return from_model(loaded.project, env_files=tuple(opts.env_files or ()))
 
 
-def project_name_only(opts: Any) -> str:
+def project_name_only(opts: Any, *, environ: Mapping[str, str]) -> str:
     """The project name, without needing a valid compose file when -p is given."""
     if opts.project_name:
         return opts.project_name
-    return load_spec(opts).name
+    return load_spec(opts, environ=environ).name
 
 
-def new_gateway() -> Gateway:
+def new_gateway(environ: Mapping[str, str]) -> Gateway:
     from engine.client import Client
 
     first = Client.from_env(autostart=True)   # starts the engine when it is not running
@@ -58,7 +62,7 @@ def new_gateway() -> Gateway:
     def factory() -> Client:
         return next(clients, None) or Client(socket_path)
 
-    return Gateway(factory, parallel=parallel_limit())
+    return Gateway(factory, parallel=parallel_limit(environ))
 
 
 @dataclass
@@ -68,19 +72,20 @@ class Session:
     progress: Progress
     headstart: Any = None   # a started NetworkHeadStart (see start_networks)
     removal: Any = None     # a started RemovalHeadStart (see start_removal)
+    files_dir: str = DEFAULT_BASE   # where `content:` secrets and configs are written
 
     def start_networks(self, services: list[str]) -> None:
         """Begin ensuring the networks `services` need on a thread now, before the executor
-        (and trio) is imported; the orchestrator takes the outcomes (headstart.py)."""
+        (and trio) is imported; the orchestrator takes the outcomes (early_calls.py)."""
         from compose.orchestrator import networks
-        from compose.orchestrator.headstart import NetworkHeadStart
+        from compose.orchestrator.early_calls import NetworkHeadStart
 
         self.headstart = NetworkHeadStart(self.gateway, self.project,
                                           networks.needed(self.project, services)).start()
 
     def start_removal(self, *, remove_orphans: bool, volumes: bool) -> None:
-        """`down -t 0`: begin removing the project's containers on threads now (headstart.py)."""
-        from compose.orchestrator.headstart import RemovalHeadStart
+        """`down -t 0`: begin removing the project's containers on threads now (early_calls.py)."""
+        from compose.orchestrator.early_calls import RemovalHeadStart
 
         self.removal = RemovalHeadStart(self.gateway, self.project, remove_orphans=remove_orphans,
                                         volumes=volumes).start()
@@ -89,7 +94,7 @@ class Session:
         from compose.orchestrator.executor import Orchestrator
 
         return Orchestrator(self.project, self.gateway, self.progress, self.headstart,
-                            self.removal)
+                            self.removal, files_dir=self.files_dir)
 
     def containers(self, all: bool = False) -> list[dict]:
         """The project's containers, without starting an event loop (for `ps`)."""
@@ -99,17 +104,18 @@ class Session:
 
 
 def open_session(opts: Any, services: tuple[str, ...] = (), quiet: bool = False,
-                 project_only: bool = False) -> Session:
+                 project_only: bool = False, *, environ: Mapping[str, str]) -> Session:
     """`project_only`: with `-p NAME` and no compose file, work on whatever the engine has for
     that project (as `down -p NAME` does in Compose)."""
     try:
-        spec = load_spec(opts, services)
+        spec = load_spec(opts, services, environ=environ)
     except PycomposeError as e:
         if not (project_only and opts.project_name and "no configuration file" in e.message):
             raise
         spec = ProjectSpec(name=opts.project_name, services={})
-    colour = None if not getattr(opts, "no_color", False) else False
-    return Session(spec, new_gateway(), Progress(colour=colour, quiet=quiet))
+    colour = False if getattr(opts, "no_color", False) or environ.get("NO_COLOR") else None
+    return Session(spec, new_gateway(environ), Progress(colour=colour, quiet=quiet),
+                   files_dir=environ.get("PYCOMPOSE_FILES_DIR") or DEFAULT_BASE)
 
 
 def run(fn: Callable[[], Awaitable[T]]) -> T:
@@ -155,6 +161,6 @@ def exclusive(**flags: bool) -> None:
         raise UsageError(f"{a} and {b} are incompatible")
 
 
-def env_flag(name: str) -> bool:
+def env_flag(environ: Mapping[str, str], name: str) -> bool:
     """Compose's boolean environment switches (COMPOSE_IGNORE_ORPHANS, ...)."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes")

@@ -1,7 +1,7 @@
 """`depends_on` conditions: a pure verdict from a container's inspect data, and the poll loop.
 
 Compose polls every 500 ms; we poll faster at first (most containers are ready within
-milliseconds), then back off to Compose's interval, and with the engine's events (changes.py)
+milliseconds), then back off to Compose's interval, and with the engine's events (engine_events.py)
 re-inspect as soon as the container changes instead of at the next poll.
 """
 from __future__ import annotations

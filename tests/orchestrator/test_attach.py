@@ -61,7 +61,7 @@ def test_exit_code_from_returns_that_services_code(tmp_path):
 
 
 def test_ctrl_c_during_start_up_stops_what_started_without_error():
-    from compose.orchestrator.upflow import _up
+    from compose.orchestrator.up import _up
 
     data = {"services": {
         "db": {"image": "b", "healthcheck": {"test": ["CMD", "true"]}},

@@ -6,7 +6,7 @@ import pytest
 
 from compose.cli.main import main
 from compose.orchestrator import listing
-from compose.orchestrator.logsflow import parse_time
+from compose.orchestrator.logs import parse_time
 from compose.orchestrator.session import UsageError, exclusive, parse_scale
 
 
@@ -59,3 +59,33 @@ def test_ls_groups_projects():
                          "com.docker.compose.project.config_files": "/x/compose.yaml"},
               "State": s} for s in ("running", "running", "exited")]
     assert listing.projects(items) == [("a", "exited(1), running(2)", "/x/compose.yaml")]
+
+
+def test_the_environment_is_what_the_cli_passes_in(monkeypatch, tmp_path):
+    """Below the CLI nothing reads os.environ: the values come from the `environ` given."""
+    from compose.logprinter import use_colour
+    from compose.orchestrator.oneoff import parse_env
+    from compose.orchestrator.session import env_flag, parallel_limit
+    from compose.project import ProjectOptions, load
+
+    monkeypatch.setenv("FROM_OS", "os")
+    monkeypatch.setenv("COMPOSE_PARALLEL_LIMIT", "2")
+    assert parse_env(["A=1", "FROM_OS", "K"], {"K": "given"}) == {"A": "1", "K": "given"}
+    assert parallel_limit({}) == 8 and parallel_limit({"COMPOSE_PARALLEL_LIMIT": "3"}) == 3
+    assert env_flag({"COMPOSE_IGNORE_ORPHANS": "yes"}, "COMPOSE_IGNORE_ORPHANS")
+    assert not env_flag({}, "COMPOSE_IGNORE_ORPHANS")
+    assert use_colour(False, 1, {"NO_COLOR": "1"}) is False
+    # PYCOMPOSE_SCHEMA=jsonschema in the environment given to the loader skips the built-in
+    # checker (made to fail here) and validates with jsonschema alone
+    from compose import schema
+
+    def no_builtin(*args):
+        raise AssertionError("the built-in checker ran")
+
+    monkeypatch.setattr(schema._Checker, "valid", no_builtin)
+    (tmp_path / "compose.yaml").write_text("services:\n  web: {image: b}\n")
+    env = {"PYCOMPOSE_SCHEMA": "jsonschema"}
+    assert load(ProjectOptions(working_directory=str(tmp_path), environment=env)).project
+    monkeypatch.setenv("PYCOMPOSE_SCHEMA", "jsonschema")   # the OS's is not read
+    with pytest.raises(AssertionError, match="built-in checker ran"):
+        load(ProjectOptions(working_directory=str(tmp_path), environment={}))

@@ -451,7 +451,7 @@ def test_waits_are_woken_by_the_engines_events(engine, project):
     (start, die) wake it."""
     import trio
 
-    from compose.orchestrator.changes import ContainerChanges
+    from compose.orchestrator.engine_events import ContainerChanges
     from compose.orchestrator.waiting import Check, Verdict, poll
     from engine.client import Client
 

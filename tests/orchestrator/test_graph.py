@@ -147,7 +147,7 @@ def test_ups_ordering_goes_through_networkx(tmp_path):
         "import sys\n"
         "from compose.cli.main import GlobalOptions\n"
         "from compose.orchestrator.session import load_spec\n"
-        f"spec = load_spec(GlobalOptions(files=[{str(tmp_path / 'compose.yaml')!r}]))\n"
+        f"spec = load_spec(GlobalOptions(files=[{str(tmp_path / 'compose.yaml')!r}]), environ={{}})\n"
         "assert 'networkx' not in sys.modules\n"
         "print(spec.with_dependencies(['web']), spec.start_generations())\n"
         "assert 'networkx' in sys.modules\n")

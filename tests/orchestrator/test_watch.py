@@ -13,7 +13,7 @@ from compose.orchestrator import watch
 from compose.orchestrator.inotify import TreeWatch
 from compose.orchestrator.watch import (Action, Batcher, ExecHook, PathMapping, WatchError,
                                         descends, initial_paths, plan_batch, rules_for)
-from compose.orchestrator.watchflow import sync_tar, watch_roots
+from compose.orchestrator.watcher import sync_tar, watch_roots
 
 CTX = "/p/web"
 
@@ -280,12 +280,12 @@ def test_the_webapp_example_syncs_and_restarts_web_for_its_python_code():
     from types import SimpleNamespace
 
     from compose.orchestrator.session import load_spec
-    from compose.orchestrator.watchflow import load_rules
+    from compose.orchestrator.watcher import load_rules
 
     example = Path(__file__).resolve().parents[2] / "examples" / "webapp"
     spec = load_spec(SimpleNamespace(files=[str(example / "compose.yaml")],
                                      project_directory=None, project_name=None, profiles=(),
-                                     env_files=()))
+                                     env_files=()), environ={})
     rs = load_rules(spec, ["web"])
     app = str(example / "web" / "app")
     for name in ("app.py", "dbconn.py", "index.html"):
@@ -409,7 +409,7 @@ def test_watcher_loop_batches_after_the_quiet_period(tmp_path):
     from compose.orchestrator.gateway import Gateway
     from compose.orchestrator.progress import Progress
     from compose.orchestrator.project_view import ProjectSpec
-    from compose.orchestrator.watchflow import Watcher
+    from compose.orchestrator.watcher import Watcher
 
     for name in ("a.py", "b.py", "c.py"):
         (tmp_path / name).write_text(name)

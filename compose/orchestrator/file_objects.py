@@ -11,13 +11,13 @@ from pathlib import Path
 DEFAULT_BASE = "/run/pycompose/compose"
 
 
-def project_dir(project: str) -> Path:
-    # read at call time: a warm CLI worker gets its caller's environment after import
-    return Path(os.environ.get("PYCOMPOSE_FILES_DIR", DEFAULT_BASE)) / project
+def project_dir(base: str, project: str) -> Path:
+    """`base`: DEFAULT_BASE, or PYCOMPOSE_FILES_DIR as the CLI found it (tests use their own)."""
+    return Path(base) / project
 
 
-def write_file_object(project: str, kind: str, key: str, content: str) -> str:
-    directory = project_dir(project) / kind
+def write_file_object(base: str, project: str, kind: str, key: str, content: str) -> str:
+    directory = project_dir(base, project) / kind
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / key
     tmp = path.with_name(f".{key}.tmp")
@@ -28,5 +28,5 @@ def write_file_object(project: str, kind: str, key: str, content: str) -> str:
     return str(path)
 
 
-def remove_project_files(project: str) -> None:
-    shutil.rmtree(project_dir(project), ignore_errors=True)
+def remove_project_files(base: str, project: str) -> None:
+    shutil.rmtree(project_dir(base, project), ignore_errors=True)

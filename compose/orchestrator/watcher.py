@@ -353,7 +353,7 @@ async def run_watch(session: Any, rules: Sequence[Rule], *, up: Any = None,
 async def run_up_watch(session: Any, rules: Sequence[Rule], up_opts: Any, attach_opts: Any,
                        attached: Sequence[str], timeout: int | None = None) -> int:
     """`up --watch`: up, then the watch and the attached output together, with up's Ctrl-C
-    protocol (compose/orchestrator/upflow.py). A rebuild replaces containers the output
+    protocol (compose/orchestrator/up.py). A rebuild replaces containers the output
     followed: when that leaves none, the new ones are attached again."""
     from compose.logprinter import ByteSink
     from compose.orchestrator.attach import Interrupts, attach, graceful_stop, signal_receiver

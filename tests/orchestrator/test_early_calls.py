@@ -10,7 +10,7 @@ from compose.orchestrator import networks
 from compose.orchestrator.errors import OrchestratorError
 from compose.orchestrator.executor import Orchestrator, UpOptions
 from compose.orchestrator.gateway import Gateway
-from compose.orchestrator.headstart import CREATED, PRESENT, NetworkHeadStart
+from compose.orchestrator.early_calls import CREATED, PRESENT, NetworkHeadStart
 from compose.orchestrator.progress import Progress
 
 from .fake_engine import FakeEngine
@@ -116,7 +116,7 @@ def test_an_engine_error_of_the_head_start_fails_up_with_its_message():
 
 
 def _removal(engine, data=STACK, **kw):
-    from compose.orchestrator.headstart import RemovalHeadStart
+    from compose.orchestrator.early_calls import RemovalHeadStart
 
     gw = Gateway(lambda: engine, threaded=False)
     kw.setdefault("remove_orphans", False)

@@ -13,8 +13,8 @@ import trio
 
 from compose.orchestrator import labels as L
 from compose.orchestrator import naming, networks
+from compose.orchestrator.early_calls import RemovalHeadStart
 from compose.orchestrator.errors import OrchestratorError
-from compose.orchestrator.headstart import RemovalHeadStart
 from compose.orchestrator.plan import Observed, orphan_warning, plan_stop, removal_rounds
 from engine.errors import EngineError, NotFound, PycomposeError
 

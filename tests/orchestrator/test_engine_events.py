@@ -1,4 +1,4 @@
-"""Event wake-ups for up's waits (changes.py, waiting.poll): a waiter re-inspects as soon as
+"""Event wake-ups for up's waits (engine_events.py, waiting.poll): a waiter re-inspects as soon as
 the engine reports a change of its container; without a stream it polls as before."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from compose.orchestrator.changes import ContainerChanges
+from compose.orchestrator.engine_events import ContainerChanges
 from compose.orchestrator.waiting import Check, Verdict, poll
 
 CID = "a" * 64
