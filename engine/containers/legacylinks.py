@@ -26,6 +26,17 @@ class LinkTarget:
     exposed: tuple[str, ...] = ()   # its exposed ports: "5432/tcp"
 
 
+def has_links(body: dict) -> bool:
+    """Whether a create body names any link at all (the common answer, no, without parsing)."""
+    host = body.get("HostConfig")
+    if isinstance(host, dict) and host.get("Links"):
+        return True
+    networking = body.get("NetworkingConfig")
+    endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
+    return isinstance(endpoints, dict) and any(
+        isinstance(cfg, dict) and bool(cfg.get("Links")) for cfg in endpoints.values())
+
+
 def legacy_links(body: dict, primary_network: str) -> list[tuple[str, str]]:
     """(target, alias) of the links Docker treats as legacy: HostConfig.Links and the default
     bridge endpoint's Links, when the container's primary network is the default bridge."""
@@ -53,6 +64,17 @@ def hosts_lines(targets: list[LinkTarget]) -> list[str]:
         names = [t.alias, t.hostname] + ([t.name] if t.name != t.alias else [])
         lines.append(f"{t.ip}\t{' '.join(dict.fromkeys(n for n in names if n))}")
     return lines
+
+
+def retarget_hosts(text: str, alias: str, target: LinkTarget) -> str:
+    """A linker's /etc/hosts after its link `alias` came back on another address: the link's
+    line says the new one (Docker rewrites the linkers' files when a target starts)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        _, _, names = line.partition("\t")
+        if names.split(" ", 1)[0] == alias:
+            lines[i] = hosts_lines([target])[0]
+    return "".join(line + "\n" for line in lines)
 
 
 def _ports(exposed: tuple[str, ...]) -> list[tuple[int, str]]:

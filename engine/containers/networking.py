@@ -60,6 +60,8 @@ def _mac(cfg: dict, body: dict | None = None) -> str | None:
 def legacy_targets(mgr: NetworkWiring, rec: ContainerRecord) -> list[LinkTarget]:
     """The running targets of `rec`'s legacy links with their default-bridge addresses; a
     missing, stopped or not-on-the-bridge target fails the start, naming it (Docker's words)."""
+    if not legacylinks.has_links(rec.config.body):
+        return []
     links = legacylinks.legacy_links(rec.config.body, wanted_networks(rec)[0][0])
     if not links:
         return []
@@ -190,7 +192,32 @@ def _wire(mgr: NetworkWiring, rec: ContainerRecord, pid: int) -> dict[str, dict]
         if targets:   # appended in place: the bind mount holds this inode
             with open(rec.dir / "hosts", "a") as f:
                 f.write("".join(line + "\n" for line in legacylinks.hosts_lines(targets)))
+        if wanted_networks(rec)[0][0] == DEFAULT_NETWORK:
+            _update_linkers(mgr, rec, own_ips[0])
     return networks_json(mgr, rec)
+
+
+def _update_linkers(mgr: NetworkWiring, rec: ContainerRecord, ip: str) -> None:
+    """Running containers with a legacy link to `rec` (which just got `ip` on the default
+    bridge) have their /etc/hosts line for it rewritten, as Docker does."""
+    for other in mgr.store.all():
+        if other.id == rec.id or other.state.status is not ContainerState.RUNNING \
+                or not legacylinks.has_links(other.config.body):
+            continue
+        for target, alias in legacylinks.legacy_links(other.config.body,
+                                                      wanted_networks(other)[0][0]):
+            if _find_record(mgr, target) is not rec:
+                continue
+            link = LinkTarget(alias=alias, name=rec.name,
+                              hostname=rec.config.hostname or rec.short_id, ip=ip)
+            path = other.dir / "hosts"
+            try:
+                text = path.read_text()
+                with open(path, "w") as f:   # in place: the linker's bind mount holds it
+                    f.write(legacylinks.retarget_hosts(text, alias, link))
+            except OSError as exc:
+                log.warning("updating /etc/hosts of %s for link %s: %s", other.short_id,
+                            alias, exc)
 
 
 def dns_links(mgr: NetworkWiring, cid: str) -> dict[str, str]:

@@ -115,3 +115,31 @@ def test_link_removal(client, target):
         assert "MYLINK_NAME" not in pid1_env() and "HOSTNAME=" in pid1_env()
     finally:
         client.api.remove_container(cid, force=True)
+
+
+def test_a_target_back_on_a_new_address_is_rewritten_in_the_linkers_hosts(client):
+    target = client.containers.run("busybox", ["sleep", "120"], detach=True, name="pcll-moving")
+    made = [target]
+    try:
+        linker = client.containers.run("busybox", ["sleep", "120"], detach=True,
+                                       name="pcll-watcher", links={"pcll-moving": "mv"})
+        made.append(linker)
+
+        def hosts_ip() -> str:
+            out = linker.exec_run(["cat", "/etc/hosts"]).output.decode()
+            return next(ln.split("\t")[0] for ln in out.splitlines() if "\tmv " in ln)
+
+        first = hosts_ip()
+        assert first == client.api.inspect_container(target.id)["NetworkSettings"]["IPAddress"]
+        target.stop(timeout=0)
+        # someone else takes the address meanwhile, so the target comes back on another one
+        squatter = client.containers.run("busybox", ["sleep", "120"], detach=True)
+        made.append(squatter)
+        assert client.api.inspect_container(squatter.id)["NetworkSettings"]["IPAddress"] == first
+        target.start()
+        second = client.api.inspect_container(target.id)["NetworkSettings"]["IPAddress"]
+        assert second != first and hosts_ip() == second
+        assert linker.exec_run(["ping", "-c", "1", "-W", "3", "mv"]).exit_code == 0
+    finally:
+        for c in reversed(made):
+            c.remove(force=True)
