@@ -5,8 +5,9 @@ port sockets exist only while a daemon runs. A graceful stop (`stop()`) removes 
 keeps the persisted networks (ids, names, subnets, labels); the next start's `cleanup()`
 re-creates bridges and rules before containers may start (the daemon runs it in the background
 while the API already answers: measured 0.26-0.45 s for three networks, one iptables round
-trip for all of them on a host with ~2000 rules, and ~0.3 s for the stop. Lazily on first use would move that cost
-into the first container start, and the DNS servers need the gateway addresses anyway).
+trip for all of them on a host with ~2000 rules, and ~0.3 s for the stop. Lazily on first use
+would move that cost into the first container start, and the DNS servers need the gateway
+addresses anyway).
 Docker keeps docker0 while it is stopped; we deliberately do not, so a stopped engine (and
 every test engine) leaves the host as it found it. `ip_forward` is the one exception: it is
 host-global and other engines or Docker may rely on it, so it is switched on and never back.
@@ -17,9 +18,13 @@ it costs nothing (no iptables, no pyroute2).
 Synchronous methods do blocking netlink/iptables work: the daemon calls them from worker threads
 (`trio.to_thread.run_sync`). A dead container's teardown (`release()`) and the API's network rm
 (`remove(background=True)`) finish their kernel work on background threads (teardown.py);
-`settle()` waits for it, and so does everything that depends on it. `serve()` runs in the daemon's trio loop and hosts one DNS server per
-network; networks created while it runs get their server before `create()` returns (when called
-from a worker thread) or moments later (when called on the trio thread).
+`settle()` waits for it, and so does everything that depends on it. `serve()` runs in the
+daemon's trio loop and hosts one DNS server per network; networks created while it runs get their
+server before `create()` returns (when called from a worker thread) or moments later (when called
+on the trio thread).
+
+netbridge imports nothing of the engine: errors are its own (errors.py, mapped by the engine at
+engine/netboundary.py) and step timing comes in as a `StepTimer` (steps.py).
 """
 from __future__ import annotations
 
@@ -39,10 +44,10 @@ from .dns import NameTable
 from .dnsserving import DnsServing
 from .errors import Conflict, InvalidRequest, NotFound
 from .ports import PortBinding, PortReservation, PortSpec, parse_port_spec, reserve
-from .steps import StepTimer, untimed
-from .store import Endpoint, Network, State, Store
 from .recovery import Recovery
 from .rules import Base, PortRulesInstall, RuleBook
+from .steps import StepTimer, untimed
+from .store import Endpoint, Network, State, Store
 from .teardown import Teardown
 
 log = logging.getLogger(__name__)
@@ -225,8 +230,9 @@ class NetworkManager(Recovery, Teardown, DnsServing):
         """Remove a network: its bridge, rules (and the base rules with the last network).
 
         With `background` (the API's network rm) the network is forgotten now and its rules
-        and bridge go on a background thread. Both are kernel waits, not work: an nft commit that deletes waits for an RCU grace
-        period (~20-30 ms for the network's and base chains), unregistering the bridge for
+        and bridge go on a background thread. Both are kernel waits, not work: an nft commit
+        that deletes waits for an RCU grace period (~20-30 ms for the network's and base
+        chains), unregistering the bridge for
         several (40-50 ms). Nothing after this depends on them: the bridge and chain names are
         unique to this network id, and create(), publish(), remove(), cleanup() and stop()
         wait for pending removals first. `live` stays set until they are done (a crash
