@@ -68,6 +68,11 @@ def pod_volumes(ctx: Context, service: Service, notes: list[Unmapped]) -> tuple[
     mounts: list[dict] = []
     for i, v in enumerate(service.volumes):
         where = f"volumes[{i}]"
+        if not v.target.startswith("/"):
+            # e.g. `d:/data`, which Compose reads as a Windows path
+            notes.append(Unmapped(service.name, where, f"target {v.target!r} is not an absolute "
+                                  "path, which a volumeMount needs"))
+            continue
         mount: dict = {"mountPath": v.target}
         if v.read_only:
             mount["readOnly"] = True

@@ -659,3 +659,13 @@ def test_host_mode_ports_are_host_ports_not_a_service(tmp_path):
           b: {image: i, ports: [{target: 80, published: "8080", mode: host}]}
     """)
     assert ("Service", "b-published") not in kinds(only_host)
+
+
+def test_a_mount_target_that_is_not_absolute_is_listed_not_written(tmp_path):
+    result = convert(tmp_path, """
+        services:
+          a: {image: i, volumes: ["d:/data", "/ok"]}
+    """)
+    c = main_container(find(result, "Deployment", "a"))
+    assert [m["mountPath"] for m in c["volumeMounts"]] == ["/ok"]
+    assert ("a", "volumes[0]") in notes(result)
