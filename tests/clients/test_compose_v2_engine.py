@@ -3,6 +3,7 @@ own level: each test here pins a fix the Compose v2 scenario suite (test_compose
 docker SDK's integration suite found."""
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -167,3 +168,15 @@ def test_ulimits_and_shm_size_apply_to_the_container(engine):
             c.remove(force=True)
     finally:
         client.close()
+
+
+@pytest.mark.integration
+def test_docker_info_and_run_runtime_as_docker_shows_them(docker):
+    info = docker.out("info", "--format", "{{.DefaultRuntime}} {{json .Runtimes}}").split(" ", 1)
+    assert info[0] == "runc"
+    assert set(json.loads(info[1])) == {"runc", "pycompose"}
+    assert docker.out("run", "--rm", "--runtime", "runc", "busybox", "echo", "ran") == "ran\n"
+    r = docker.run("run", "--rm", "--runtime", "io.containerd.runc.v2", "busybox", "true",
+                   check=False)
+    assert r.returncode == 125
+    assert b"Unknown runtime specified io.containerd.runc.v2" in r.stderr
