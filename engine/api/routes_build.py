@@ -31,7 +31,7 @@ from engine.api.router import Router
 from engine.api.validate import adder
 from engine.build import stepnet
 from engine.build.bootstrap import bootstrap
-from engine.build.builder import Builder, BuildOptions
+from engine.build.builder import BuildError, Builder, BuildOptions
 from engine.build.stepnet import StepNetwork
 from engine.build.context import BuildContext
 from engine.errors import BadParameter, PycomposeError
@@ -160,13 +160,24 @@ def register(router: Router, engine: Engine) -> None:
         add(method, template, lambda req, h=handler: h(svc, req))
 
 
+def build_error_line(exc: PycomposeError) -> bytes:
+    """Docker's error object; a failed RUN's carries the command's exit code as
+    errorDetail.code (the classic builder's JSONError code; clients read it)."""
+    line = _error_line(exc.message)
+    if isinstance(exc, BuildError):
+        doc = json.loads(line)
+        doc["errorDetail"] = {"code": exc.code, "message": doc["errorDetail"]["message"]}
+        line = _line(doc)
+    return line
+
+
 async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
                         secrets: dict[str, bytes], *, quiet: bool = False
                         ) -> AsyncIterator[bytes]:
     """The build's messages as JSON lines; with `quiet` (docker build -q) only the image ID."""
     send, receive = trio.open_memory_channel[dict](math.inf)
     workdir = Path(tempfile.mkdtemp(dir=builder.work, prefix="ctx-"))
-    failure: list[str] = []
+    failure: list[PycomposeError] = []
 
     async def run() -> None:
         async with send:
@@ -187,7 +198,7 @@ async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
                 context = await trio.to_thread.run_sync(extract)
                 await builder.build(context, opts, send.send_nowait)
             except PycomposeError as exc:
-                failure.append(exc.message)
+                failure.append(exc)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -198,7 +209,7 @@ async def _build_stream(builder: Builder, req: Request, options: BuildOptions,
                 elif "aux" in msg:
                     yield _line({"stream": msg["aux"]["ID"] + "\n"})
         if failure:
-            yield _error_line(failure[0])
+            yield build_error_line(failure[0])
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(shutil.rmtree, workdir, True)

@@ -60,9 +60,23 @@ def _mount_new_api(lowers: list[Path], upper: Path, work: Path, target: Path) ->
         os.close(mfd)  # an open fsmount fd pins the mount: umount would say EBUSY (P6b)
 
 
+def distinct_lowers(lowers: list[Path]) -> list[Path]:
+    """Each layer dir once, where it is highest. Two build steps that changed nothing have the
+    same (empty) layer, so an image may list one dir twice, which overlayfs refuses (ELOOP,
+    "overlapping layers"). Dropping the lower copy changes nothing: everything it holds,
+    whiteouts included, the higher copy holds over the same and more layers."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for path in reversed(lowers):
+        if path not in seen:
+            seen.add(path)
+            out.append(path)
+    return out[::-1]
+
+
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount lowers (lowest first) + upper at target; raises EngineError with the reason."""
-    lowers = [Path(p) for p in lowers]
+    lowers = distinct_lowers([Path(p) for p in lowers])
     upper, work, target = Path(upper), Path(work), Path(target)
     # a previous overlay on these dirs may still be shutting down (detach()): two live
     # overlays on one upper/work pair are undefined behaviour (P6c)

@@ -72,14 +72,16 @@ def test_post_build_streams_docker_json_and_tags(env):
 
 
 def test_post_build_failure_is_an_error_line(env):
-    body = context_tar({"Dockerfile": "FROM busybox\nRUN false\n"})
+    body = context_tar({"Dockerfile": "FROM busybox\nRUN exit 3\n"})
     lines = call(env, "/build", {"t": "bad:1"}, body)
-    assert lines[-1] == {"errorDetail": {"message": "The command '/bin/sh -c false' returned "
-                                                    "a non-zero code: 1"},
-                         "error": "The command '/bin/sh -c false' returned a non-zero code: 1"}
+    # the command's exit code as errorDetail.code, as Docker's classic builder sends it
+    assert lines[-1] == {"errorDetail": {"code": 3, "message": "The command '/bin/sh -c exit 3'"
+                                                               " returned a non-zero code: 3"},
+                         "error": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"}
     body = context_tar({"Dockerfile": "FROM busybox\nBOGUS x\n"})
     lines = call(env, "/build", {}, body)
     assert lines[-1]["error"] == "Dockerfile:2: unknown instruction: BOGUS"
+    assert "code" not in lines[-1]["errorDetail"]
     env.assert_clean()
 
 

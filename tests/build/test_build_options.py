@@ -133,3 +133,13 @@ def test_cachefrom_after_the_intermediate_images_and_step_cache_are_gone(env):
     result, messages = env.build(APP, cache_from=("app:1",))
     assert cached_steps(messages) == 5 and result.image_id == first.image_id
     env.assert_clean()
+
+
+def test_steps_that_change_nothing_share_a_layer_and_the_image_still_mounts(env):
+    # two RUNs with identical (empty) layers: the image lists that layer twice
+    result, _ = env.build("FROM busybox\nRUN true\nRUN true\nRUN echo made > /f\n",
+                          tags=("same:1",))
+    image = env.store.get("same:1")
+    assert len(image.diff_ids) == 4 and image.diff_ids[1] == image.diff_ids[2]
+    assert env.run_image("same:1", ("cat", "/f")) == (0, "made\n")
+    env.assert_clean()
