@@ -193,6 +193,9 @@ def test_logout_goes_through_the_engine_which_owns_the_credentials(engine):
     r = engine.cli("logout", "https://127.0.0.1:1/v2/")
     assert (r.returncode, r.stdout) == (0, "Not logged in to 127.0.0.1:1\n"), r.stderr
     assert (creds.read_bytes() if creds.exists() else None) == before
+    bad = engine.cli("logout", "not a registry")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert bad.stderr == "Error: invalid registry address 'not a registry'\n", bad.stderr
 
 
 def test_an_unknown_bootstrap_variant_is_refused_by_the_engine_in_one_line(engine):
