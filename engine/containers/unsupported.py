@@ -1,6 +1,6 @@
 """Request fields Docker honours and this engine does not: each is refused with a one-line 400
-naming it, never accepted and silently ignored (a client that asked for IPv6 or a shared mount
-would otherwise run with something else). docs/compat.md lists them. Pure checks over request
+naming it, never accepted and silently ignored (a client that asked for IPv6 would otherwise
+run with something else). docs/compat.md lists them. Pure checks over request
 bodies."""
 from __future__ import annotations
 
