@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -166,3 +167,88 @@ def test_list_filters_by_network_and_by_creation_order(tmp_path):
     assert names(since=["mid"]) == ["/hosted", "/new"]
     with pytest.raises(BadParameter, match="invalid filter 'colour'"):
         names(colour=["red"])
+
+
+class _FakeRuntime:
+    """A runtime whose processes ignore every signal but SIGKILL, which ends them at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, int]] = []
+        self.runs: dict[int, Running] = {}
+
+    def signal(self, process: SimpleNamespace, sig: int) -> None:
+        self.sent.append((trio.current_time(), sig))
+        if sig == signal.SIGKILL:
+            run = self.runs[process.pid]
+            run.exited.set()
+            run.finished.set()
+
+
+def _supervisor(tmp_path, runtime: _FakeRuntime):
+    from engine.containers.background import TaskHost
+    from engine.containers.events import EventBus
+    from engine.containers.execs import ExecRegistry
+    from engine.containers.supervisor import Supervisor
+
+    store = ContainerStore(tmp_path / "containers")
+    table = RunningTable()
+    feed = StateFeed(store)
+    tasks = TaskHost()
+    output = ContainerOutput(store, table, feed, tasks, stop=None)  # type: ignore[arg-type]
+
+    async def no_removal(cid: str) -> None:
+        raise AssertionError("nothing is auto-removed here")
+
+    sup = Supervisor(store=store, feed=feed, table=table, tasks=tasks,
+                     runtime=runtime, cgroups=None, volumes=None,  # type: ignore[arg-type]
+                     wiring=NetworkWiring(None, store, table), output=output,
+                     execs=ExecRegistry(store, table, runtime, tasks),  # type: ignore[arg-type]
+                     events=EventBus(), auto_remove=no_removal)
+    return store, table, sup
+
+
+def _started(store: ContainerStore, table: RunningTable, runtime: _FakeRuntime, name: str,
+             pid: int, **body: object) -> tuple[ContainerRecord, Running]:
+    rec = _record(store, name, **body)
+    rec.state.status = ContainerState.RUNNING
+    run = _running(pid)
+    table.add(rec.id, run)
+    runtime.runs[pid] = run
+    return rec, run
+
+
+def test_stop_sends_the_stop_signal_then_sigkill_after_the_grace_period(tmp_path):
+    runtime = _FakeRuntime()
+    store, table, sup = _supervisor(tmp_path, runtime)
+    rec, run = _started(store, table, runtime, "web", 101, StopSignal="SIGQUIT")
+
+    async def main() -> None:
+        await sup.stop(rec, run, 3, by_user=True)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert runtime.sent == [(0.0, signal.SIGQUIT), (3.0, signal.SIGKILL)]
+    assert run.stop_requested
+
+
+def test_shutdown_stops_every_container_at_once(tmp_path):
+    runtime = _FakeRuntime()
+    store, table, sup = _supervisor(tmp_path, runtime)
+    started = [_started(store, table, runtime, f"c{i}", 200 + i, StopTimeout=5)
+               for i in range(3)]
+    finished_at: list[float] = []
+
+    async def stop(cid: str) -> None:
+        rec = store.get(cid)
+        run = table.get(cid)
+        assert run is not None
+        await sup.stop(rec, run, None, by_user=False)
+
+    async def main() -> None:
+        await sup.shutdown(stop)
+        finished_at.append(trio.current_time())
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    kills = [t for t, sig in runtime.sent if sig == signal.SIGKILL]
+    assert kills == [5.0, 5.0, 5.0]          # each its own grace period, in parallel
+    assert finished_at == [5.0] and sup.shutting_down
+    assert all(run.stop_requested for _, run in started)
