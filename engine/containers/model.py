@@ -13,6 +13,7 @@ from typing import Any
 from engine.containers.fields import NAME, obj, opt_int, parse_bytes, parse_signal, strings
 from engine.containers.mountspec import MountSpec, allowed, check_target, parse_mounts
 from engine.containers.restart import RestartPolicy
+from engine.containers.sysctls import parse_sysctls
 from engine.containers.unsupported import check_create
 from engine.errors import BadParameter
 from engine.runtime.capabilities import check_cap_names
@@ -121,6 +122,7 @@ class ContainerConfig:
     dns_options: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
     ulimits: tuple[Rlimit, ...] = ()       # HostConfig.Ulimits, for PID 1 and every exec
+    sysctls: tuple[tuple[str, str], ...] = ()  # HostConfig.Sysctls, namespaced ones only
     shm_size: int | None = None            # HostConfig.ShmSize in bytes; None = Docker's 64 MiB
     console_size: tuple[int, int] | None = None  # HostConfig.ConsoleSize (rows, cols), with Tty
     endpoints: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
@@ -338,6 +340,7 @@ def _network_fields(b: dict, host: dict) -> dict[str, Any]:
         dns=strings(host.get("Dns"), "HostConfig.Dns") or (),
         dns_search=strings(host.get("DnsSearch"), "HostConfig.DnsSearch") or (),
         dns_options=strings(host.get("DnsOptions"), "HostConfig.DnsOptions") or (),
+        sysctls=parse_sysctls(host.get("Sysctls"), network_mode),
         endpoints=obj(obj(b.get("NetworkingConfig"), "NetworkingConfig").get("EndpointsConfig"),
                         "NetworkingConfig.EndpointsConfig"))
 

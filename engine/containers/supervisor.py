@@ -153,7 +153,8 @@ class Supervisor:
             mounts=tuple(mounts),
             readonly_rootfs=cfg.readonly_rootfs, network=network,
             init_path=setup.init_path(cfg), resources=setup.resources(cfg),
-            privileged=cfg.privileged, devices=setup.host_devices(cfg))
+            privileged=cfg.privileged, devices=setup.host_devices(cfg),
+            domainname=cfg.domainname, sysctls=cfg.sysctls)
         with step("prepare.cgroup", rec.short_id):
             cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
         undo.append(cgroup.remove)

@@ -256,6 +256,24 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
         raise _Stage(e.errno, f'exec: "{process.args[0]}": {what}', "exec") from None
 
 
+def write_sysctls(settings: tuple[tuple[str, str], ...]) -> None:
+    """HostConfig.Sysctls, through the host's /proc before the container's own is mounted
+    (whose /proc/sys is read-only): a sysctl file reads and changes the namespace of the
+    process that opens it, here already the container's. Only keys of the IPC and network
+    namespaces get here, and net.* never with the host's network (validate_spec)."""
+    for key, value in settings:
+        try:
+            fd = os.open("/proc/sys/" + key.replace(".", "/"),
+                         os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            why = "no such setting" if e.errno == errno.ENOENT else e.strerror
+            raise _Stage(e.errno or errno.EIO, f"sysctl {key}={value}: {why}") from None
+
+
 def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
              stdio: dict[str, int], null: int) -> None:
     """Body of container PID 1 (called right after clone3 in the child)."""
@@ -267,11 +285,14 @@ def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
                 fd = os.open(spec.network[3:], os.O_RDONLY | os.O_CLOEXEC)
                 sc.setns(fd, sc.CLONE_NEWNET)
                 os.close(fd)
+            write_sysctls(spec.sysctls)
             root = os.path.realpath(spec.rootfs)
             clones = mounts.clone_shared_binds(spec.mounts)   # before prepare_root: see there
             mounts.prepare_root(root, propagation.root_flags(spec.mounts))
             mounts.apply_plan(root, mounts.plan_mounts(spec), clones)
             sc.sethostname(spec.hostname)
+            if spec.domainname:
+                sc.setdomainname(spec.domainname)
             if spec.network in ("private", "none"):
                 loopback_up()
             mounts.enter_root(root)

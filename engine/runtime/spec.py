@@ -96,10 +96,14 @@ class ContainerSpec:
     resources: Resources = field(default_factory=Resources)
     privileged: bool = False          # Docker's --privileged: /sys writable, nothing masked
     devices: tuple[Device, ...] = ()  # nodes beyond the default six (caps, seccomp: in process)
+    domainname: str = ""              # the UTS domain name (Docker's Config.Domainname)
+    # (key, value) written below /proc/sys in the container's own IPC and network namespaces
+    sysctls: tuple[tuple[str, str], ...] = ()
 
 
 RLIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as")
+_SYSCTL = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_:@+-]+)+$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 
 
@@ -140,6 +144,14 @@ def validate_spec(spec: ContainerSpec) -> None:
     if not _HOSTNAME.match(spec.hostname):
         raise BadParameter(f"invalid hostname {spec.hostname!r}")
     validate_process(spec.process)
+    if len(spec.domainname.encode()) > 64 or "\0" in spec.domainname:
+        raise BadParameter(f"invalid domain name {spec.domainname!r}")
+    for key, value in spec.sysctls:
+        # the child writes /proc/sys/<key with dots as slashes>: no way out of /proc/sys
+        if not _SYSCTL.match(key) or "\0" in value or "\n" in value:
+            raise BadParameter(f"invalid sysctl {key!r}")
+    if any(key.startswith("net.") for key, _ in spec.sysctls) and _hosts_network(spec.network):
+        raise BadParameter("sysctl net.*: not allowed in the host's network namespace")
     for m in spec.mounts:
         if not m.target.startswith("/"):
             raise BadParameter(f"invalid mount target {m.target!r}: must be an absolute path")
@@ -159,6 +171,20 @@ def validate_spec(spec: ContainerSpec) -> None:
     validate_resources(spec.resources)
     from engine.runtime import propagation   # it imports Mount from here
     propagation.check_sources(spec.mounts)
+
+
+def _hosts_network(network: str) -> bool:
+    """Whether the container would run in the engine's (the host's) network namespace; also
+    through another container's (`ns:` path) that is on the host network."""
+    if network == "host":
+        return True
+    if not network.startswith("ns:"):
+        return False
+    try:
+        theirs, ours = os.stat(network[3:]), os.stat("/proc/self/ns/net")
+    except OSError:
+        return False        # that container is gone: its start fails on its own
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def validate_resources(res: Resources, ncpu: int | None = None) -> None:
@@ -214,4 +240,6 @@ def spec_from_dict(d: dict) -> ContainerSpec:
         readonly_rootfs=bool(d.get("readonly_rootfs")), network=d.get("network", "private"),
         init_path=d.get("init_path"), resources=Resources(**(d.get("resources") or {})),
         privileged=bool(d.get("privileged")),
-        devices=tuple(Device(**x) for x in d.get("devices") or ()))
+        devices=tuple(Device(**x) for x in d.get("devices") or ()),
+        domainname=d.get("domainname") or "",
+        sysctls=tuple((str(k), str(v)) for k, v in d.get("sysctls") or ()))

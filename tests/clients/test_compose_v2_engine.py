@@ -180,3 +180,98 @@ def test_docker_info_and_run_runtime_as_docker_shows_them(docker):
                    check=False)
     assert r.returncode == 125
     assert b"Unknown runtime specified io.containerd.runc.v2" in r.stderr
+
+
+# --- sysctls and the domain name: Compose v2 sends HostConfig.Sysctls and Config.Domainname;
+# both were stored and shown by inspect, and not applied ---------------------------------------
+
+def test_sysctls_of_the_container_namespaces_only():
+    from engine.containers.sysctls import parse_sysctls
+
+    asked = {"net.core.somaxconn": "1024", "net.ipv4.conf.all.rp_filter": "0",
+             "kernel.shmmax": "68719476736", "fs.mqueue.msg_max": "20"}
+    assert parse_sysctls(asked, "default") == tuple(asked.items())
+    assert parse_sysctls(None, "default") == ()
+    for raw, mode, says in [
+            ({"vm.swappiness": "10"}, "default", "'vm.swappiness' is not in a separate kernel "
+                                                 "namespace"),
+            ({"kernel.hostname": "x"}, "default", "not in a separate kernel namespace"),
+            ({"net.core.somaxconn": "1"}, "host", "not allowed with the host's network"),
+            ({"net..core": "1"}, "default", "invalid sysctl name"),
+            ({"net/../../kernel/x": "1"}, "default", "invalid sysctl name"),
+            ({"net.core.somaxconn": 1024}, "default", "must be a string"),
+            ({"net.core.somaxconn": "1\n2"}, "default", "must be a string on one line"),
+            (["net.core.somaxconn=1"], "default", "expected a map")]:
+        with pytest.raises(BadParameter, match=says):
+            parse_sysctls(raw, mode)
+
+
+def test_the_runtime_refuses_a_sysctl_key_that_leaves_proc_sys():
+    from engine.runtime.spec import ContainerSpec, ProcessSpec, validate_spec
+
+    def spec(**kw):
+        return ContainerSpec(id="a" * 64, rootfs="/r", hostname="h",
+                             process=ProcessSpec(args=("sh",)), **kw)
+
+    validate_spec(spec(sysctls=(("net.core.somaxconn", "5"),), domainname="example.org"))
+    for bad in ("net/../../x", "../x", "net..x", ""):
+        with pytest.raises(BadParameter, match="invalid sysctl"):
+            validate_spec(spec(sysctls=((bad, "1"),)))
+    with pytest.raises(BadParameter, match="invalid domain name"):
+        validate_spec(spec(domainname="d" * 65))
+    # net.* never in the engine's own network namespace, also reached through another's path
+    net = (("net.core.somaxconn", "5"),)
+    for network in ("host", "ns:/proc/self/ns/net"):
+        with pytest.raises(BadParameter, match="host's network namespace"):
+            validate_spec(spec(sysctls=net, network=network))
+    validate_spec(spec(sysctls=(("kernel.shmmni", "5"),), network="host"))
+
+
+@pytest.mark.integration
+def test_sysctls_and_domainname_apply_inside_and_not_on_the_host(engine):
+    import docker
+
+    def host(key: str) -> str:
+        return Path("/proc/sys", key.replace(".", "/")).read_text().strip()
+
+    keys = ("net.core.somaxconn", "net.ipv4.ip_forward", "kernel.shmmni", "fs.mqueue.msg_max")
+    before = {k: host(k) for k in keys}
+    asked = {"net.core.somaxconn": "777", "net.ipv4.ip_forward": "0", "kernel.shmmni": "1234",
+             "fs.mqueue.msg_max": "17"}
+    assert all(before[k] != v for k, v in asked.items()), before   # else the test proves nothing
+    client = engine.client()
+    try:
+        out = client.containers.run(
+            "busybox", ["sh", "-c", "for k in " + " ".join(k.replace(".", "/") for k in keys)
+                        + "; do cat /proc/sys/$k; done; cat /proc/sys/kernel/domainname; "
+                        "hostname"], remove=True, sysctls=asked, domainname="example.org",
+            hostname="pcweb")
+        assert out.decode().split() == [asked[k] for k in keys] + ["example.org", "pcweb"]
+        assert {k: host(k) for k in keys} == before
+        for kw, says in [({"sysctls": {"vm.swappiness": "1"}}, "not in a separate kernel"),
+                         ({"sysctls": {"net.core.somaxconn": "1"}, "network_mode": "host"},
+                          "host's network namespace")]:
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.containers.create("busybox", ["true"], **kw)
+            assert refused.value.status_code == 400 and says in refused.value.explanation
+        # a setting the kernel does not have fails the start, naming it
+        with pytest.raises(docker.errors.APIError) as failed:
+            client.containers.run("busybox", ["true"], remove=True,
+                                  sysctls={"net.core.pc_no_such_setting": "1"})
+        assert "net.core.pc_no_such_setting" in failed.value.explanation
+        # joined to a container on the host's network: refused at start
+        on_host = client.containers.run("busybox", ["sleep", "1000"], detach=True,
+                                        network_mode="host", init=True)
+        try:
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.containers.run("busybox", ["true"], remove=True,
+                                      network_mode=f"container:{on_host.id}",
+                                      sysctls={"net.core.somaxconn": "1"})
+            assert "host's network namespace" in refused.value.explanation
+            assert {k: host(k) for k in keys} == before
+        finally:
+            on_host.remove(force=True)
+    finally:
+        for c in client.containers.list(all=True):   # those whose start failed
+            c.remove(force=True)
+        client.close()
