@@ -252,3 +252,56 @@ def test_shutdown_stops_every_container_at_once(tmp_path):
     assert kills == [5.0, 5.0, 5.0]          # each its own grace period, in parallel
     assert finished_at == [5.0] and sup.shutting_down
     assert all(run.stop_requested for _, run in started)
+
+
+class _FakeCgroup:
+    def oom_killed(self) -> bool:
+        return False
+
+    def remove(self) -> None:
+        pass
+
+
+def _exit_then(tmp_path, action: str) -> tuple[ContainerRecord, list[float], list[float]]:
+    """A restart=always container's PID 1 exits with 1 at t=0; then `action` at t=0.05 (during
+    the 0.1 s back-off): nothing, or the user's stop. Returns the record, when the supervisor
+    launched it again, and when the state changed to exited."""
+    runtime = _FakeRuntime()
+    store, table, sup = _supervisor(tmp_path, runtime)
+    rec, run = _started(store, table, runtime, "web", 301, HostConfig={
+        "RestartPolicy": {"Name": "always"}})
+    run.cgroup = _FakeCgroup()   # type: ignore[assignment]
+    sup.track_policy(rec)
+    launched: list[float] = []
+    exited: list[float] = []
+
+    async def launch(again: ContainerRecord) -> None:   # what a start would do, minus the kernel
+        launched.append(trio.current_time())
+        again.state.status = ContainerState.RUNNING
+
+    sup.launch = launch   # type: ignore[method-assign]
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sup._on_exit, rec, run, SimpleNamespace(code=1, oom_killed=False))
+            await trio.sleep(0.05)
+            assert rec.state.status is ContainerState.RESTARTING
+            if action == "stop":
+                await sup.cancel_restart(rec)
+                exited.append(trio.current_time())
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return rec, launched, exited
+
+
+def test_an_exit_under_restart_always_starts_it_again_after_the_back_off(tmp_path):
+    rec, launched, _ = _exit_then(tmp_path, "nothing")
+    assert launched == [0.1]
+    assert rec.state.restart_count == 1 and rec.state.status is ContainerState.RUNNING
+
+
+def test_a_stop_during_the_back_off_cancels_the_restart(tmp_path):
+    rec, launched, exited = _exit_then(tmp_path, "stop")
+    assert launched == []
+    assert exited == [0.05] and rec.state.status is ContainerState.EXITED
+    assert json.loads((rec.dir / "state.json").read_text())["Status"] == "exited"
