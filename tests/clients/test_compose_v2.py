@@ -59,6 +59,8 @@ services:
     ulimits:
       nofile: {soft: 1024, hard: 2048}
     shm_size: 16m
+    sysctls: {net.core.somaxconn: "511", kernel.msgmax: "4321"}
+    domainname: example.test
     env_file: [web.env]
     secrets: [token]
     configs:
@@ -236,6 +238,10 @@ def test_up_waits_for_health_and_completion_and_wires_everything(stack):
     assert nofile.split()[3:5] == ["1024", "2048"], nofile
     got = web.exec_run(["df", "-k", "/dev/shm"])
     assert got.output.decode().splitlines()[-1].split()[1] == str(16 * 1024)
+    # sysctls of its own namespaces, and its domain name
+    got = web.exec_run(["cat", "/proc/sys/net/core/somaxconn", "/proc/sys/kernel/msgmax",
+                        "/proc/sys/kernel/domainname"])
+    assert got.output.decode().split() == ["511", "4321", "example.test"]
 
 
 def test_ps_format_json_lists_the_running_services(stack):
