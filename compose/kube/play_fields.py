@@ -97,11 +97,12 @@ class Fields:
                                  f"expected {_TYPE_NAMES[kind]}, got {_describe(value)}")
         return value
 
-    def str(self, key: str, required: bool = False, default: str | None = None) -> str | None:
+    def text(self, key: str, required: bool = False, default: str | None = None) -> str | None:
         value = self._get(key, str, required)
         return default if value is None else value
 
-    def int(self, key: str, default: int | None = None, minimum: int | None = None) -> int | None:
+    def integer(self, key: str, default: int | None = None,
+                minimum: int | None = None) -> int | None:
         value = self._get(key, int, False)
         if value is None:
             return default
@@ -109,7 +110,7 @@ class Fields:
             raise self.doc.error(self.path + (key,), f"must be at least {minimum}, got {value}")
         return value
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def flag(self, key: str, default: bool = False) -> bool:
         value = self._get(key, bool, False)
         return default if value is None else value
 

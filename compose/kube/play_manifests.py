@@ -156,11 +156,11 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
     workloads: list[Workload] = []
     for doc, data in objects:
         top = Fields(data, doc, doc.base)
-        kind = top.str("kind", required=True) or ""
+        kind = top.text("kind", required=True) or ""
         top.skip("apiVersion")
         meta_fields = top.child("metadata", required=True)
         assert meta_fields is not None
-        name = meta_fields.str("name", required=True) or ""
+        name = meta_fields.text("name", required=True) or ""
         doc.ref = f"{kind}/{name}"
         if kind not in KINDS:
             role = meta_fields.string_map("annotations").get(ROLE_ANNOTATION)
@@ -174,7 +174,7 @@ def parse_objects(objects: list[tuple[Document, dict]]) -> ManifestSet:
         if (kind, name) in seen:
             raise doc.error((), "defined twice")
         seen.add((kind, name))
-        meta = Meta(kind, name, meta_fields.str("namespace", default="default") or "default",
+        meta = Meta(kind, name, meta_fields.text("namespace", default="default") or "default",
                     tuple(sorted(meta_fields.string_map("labels").items())), doc.filename,
                     tuple(sorted(meta_fields.string_map("annotations").items())))
         meta_fields.done()
@@ -256,7 +256,7 @@ def _deployment(top: Fields, meta: Meta) -> Workload:
     for t in spec.children("volumeClaimTemplates") if meta.kind == "StatefulSet" else []:
         t_meta = t.child("metadata", required=True)
         assert t_meta is not None
-        templates.append(ClaimTemplate(t_meta.str("name", required=True) or ""))
+        templates.append(ClaimTemplate(t_meta.text("name", required=True) or ""))
         t_meta.skip("labels", "namespace")
         t_meta.done()
         t.skip("spec")   # size and class: one machine has one disk
@@ -266,10 +266,10 @@ def _deployment(top: Fields, meta: Meta) -> Workload:
     if pod.restart_policy != "Always":
         raise spec.doc.error(spec.path + ("template", "spec", "restartPolicy"),
                              f"a {meta.kind} runs its pods with restartPolicy Always")
-    replicas = spec.int("replicas", 1, minimum=0) or 0
+    replicas = spec.integer("replicas", 1, minimum=0) or 0
     out = Workload(meta, pod, labels, annotations, replicas=replicas,
                    claim_templates=tuple(templates),
-                   service_name=spec.str("serviceName") if meta.kind == "StatefulSet" else None)
+                   service_name=spec.text("serviceName") if meta.kind == "StatefulSet" else None)
     spec.done()
     return out
 
@@ -282,13 +282,13 @@ def _job(top: Fields, meta: Meta) -> Workload:
         raise spec.doc.error(spec.path + ("template", "spec", "restartPolicy"),
                              "a Job's pods need restartPolicy Never or OnFailure")
     spec.skip("selector", "manualSelector")
-    completions = spec.int("completions", 1, minimum=0)
+    completions = spec.integer("completions", 1, minimum=0)
     if completions not in (None, 1):
         spec.doc.warn(spec.path + ("completions",), "kube play runs each of the parallel pods "
                                                     "once; completions is not counted")
-    backoff = spec.int("backoffLimit", 6, minimum=0) or 0
+    backoff = spec.integer("backoffLimit", 6, minimum=0) or 0
     out = Workload(meta, pod, labels, annotations, backoff_limit=backoff,
-                   parallelism=spec.int("parallelism", 1, minimum=0) or 0)
+                   parallelism=spec.integer("parallelism", 1, minimum=0) or 0)
     spec.done()
     return out
 
@@ -296,25 +296,25 @@ def _job(top: Fields, meta: Meta) -> Workload:
 def _service(top: Fields, meta: Meta) -> Service:
     spec = top.child("spec", required=True)
     assert spec is not None
-    kind = spec.str("type", default="ClusterIP") or "ClusterIP"
+    kind = spec.text("type", default="ClusterIP") or "ClusterIP"
     if kind not in SERVICE_TYPES:
         raise spec.doc.error(spec.path + ("type",), f"type {kind} is not supported by kube play "
                                                     f"({', '.join(SERVICE_TYPES)})")
     ports = []
     for p in spec.children("ports"):
-        port = p.int("port", minimum=1)
+        port = p.integer("port", minimum=1)
         if port is None:
             raise p.doc.error(p.path + ("port",), "required")
-        protocol = (p.str("protocol", default="TCP") or "TCP").lower()
+        protocol = (p.text("protocol", default="TCP") or "TCP").lower()
         if protocol not in ("tcp", "udp"):
             raise p.doc.error(p.path + ("protocol",), f"{protocol.upper()} is not supported")
-        node_port = p.int("nodePort", minimum=1)
+        node_port = p.integer("nodePort", minimum=1)
         target = p.int_or_str("targetPort")
         ports.append(ServicePort(port, port if target is None else target, protocol,
-                                 node_port if kind != "ClusterIP" else None, p.str("name")))
+                                 node_port if kind != "ClusterIP" else None, p.text("name")))
         p.skip("appProtocol")
         p.done()
-    cluster_ip = spec.str("clusterIP")
+    cluster_ip = spec.text("clusterIP")
     spec.skip("clusterIPs")
     out = Service(meta, kind, tuple(sorted(spec.string_map("selector").items())), tuple(ports),
                   headless=cluster_ip == "None")

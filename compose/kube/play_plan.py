@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from compose.kube.play_env import expand, resolve_env
 from compose.kube.play_fields import ManifestError
@@ -39,6 +41,7 @@ WAIT_PREFIX = "wait-for-"
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def plan_play(manifests: ManifestSet, project: str | None = None) -> PlayPlan:
                     tuple(dict.fromkeys(warnings)))
 
 
-def escape(value):
+def escape(value: Any) -> Any:
     """Every `$` doubled: the loader interpolates `${VAR}`; manifests mean a literal `$`."""
     if isinstance(value, str):
         return value.replace("$", "$$")
@@ -133,7 +136,7 @@ def _instances(w: Workload, publishes: bool) -> list[Instance]:
 # --- one pod: its containers as compose services --------------------------------------------
 
 def _pod_services(inst: Instance, manifests: ManifestSet, published: list,
-                  volumes: PodVolumes, warn) -> dict[str, dict]:
+                  volumes: PodVolumes, warn: Warn) -> dict[str, dict]:
     w = inst.workload
     pod = w.pod
     port_names = {p.name: p.port for c in pod.containers for p in c.ports if p.name}
@@ -185,7 +188,7 @@ def _pod_services(inst: Instance, manifests: ManifestSet, published: list,
 
 
 def _container_service(c: Container, inst: Instance, manifests: ManifestSet,
-                       port_names: dict[str, int], volumes: PodVolumes, warn,
+                       port_names: dict[str, int], volumes: PodVolumes, warn: Warn,
                        init: bool) -> dict:
     w = inst.workload
     where = f"{w.meta.source}: {w.meta.ref}: container {c.name!r}"
@@ -231,7 +234,7 @@ def _container_service(c: Container, inst: Instance, manifests: ManifestSet,
     return svc
 
 
-def _security(c: Container, w: Workload, svc: dict, where: str, warn) -> None:
+def _security(c: Container, w: Workload, svc: dict, where: str, warn: Warn) -> None:
     s, pod = c.security, w.pod.security
     user = s.user if s.user is not None else pod.user
     group = s.group if s.group is not None else pod.group
@@ -266,7 +269,7 @@ def _host_ports(c: Container) -> list[dict]:
 
 # --- Services ----------------------------------------------------------------------------
 
-def _selected(s: Service, manifests: ManifestSet, warn) -> list[Workload]:
+def _selected(s: Service, manifests: ManifestSet, warn: Warn) -> list[Workload]:
     where = f"{s.meta.source}: {s.meta.ref}"
     if not s.selector:
         warn(f"{where}: a Service without a selector has no pods behind it under kube play")
@@ -288,7 +291,7 @@ def _target(port, w: Workload, where: str) -> int:
 
 
 def _published(manifests: ManifestSet, selected: dict[str, list[Workload]],
-               warn) -> dict[str, list[dict]]:
+               warn: Warn) -> dict[str, list]:
     """workload ref -> the compose `ports` its first pod publishes for NodePort/LoadBalancer."""
     out: dict[str, list] = {}
     for s in manifests.services:

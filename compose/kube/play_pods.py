@@ -157,25 +157,25 @@ def read_pod_spec(spec: Fields, claims: tuple[str, ...] = ()) -> PodSpec:
             if m.name not in vnames:
                 raise spec.doc.error(spec.path, f"container {c.name!r} mounts volume {m.name!r}, "
                                                 "which the pod does not define")
-    restart = spec.str("restartPolicy", default="Always")
+    restart = spec.text("restartPolicy", default="Always")
     if restart not in RESTART_POLICIES:
         raise spec.doc.error(spec.path + ("restartPolicy",),
                              f"{restart!r} is not one of {', '.join(RESTART_POLICIES)}")
     ctx = spec.child("securityContext")
     security = _read_pod_security(ctx) if ctx else Security()
     out = PodSpec(containers=containers, init_containers=init, volumes=volumes,
-                  restart_policy=restart, hostname=spec.str("hostname"),
-                  subdomain=spec.str("subdomain"),
-                  grace_period=spec.int("terminationGracePeriodSeconds", minimum=0),
-                  security=security, share_pids=spec.bool("shareProcessNamespace"))
+                  restart_policy=restart, hostname=spec.text("hostname"),
+                  subdomain=spec.text("subdomain"),
+                  grace_period=spec.integer("terminationGracePeriodSeconds", minimum=0),
+                  security=security, share_pids=spec.flag("shareProcessNamespace"))
     spec.done()
     return out
 
 
 def read_container(c: Fields) -> Container:
-    name = c.str("name", required=True)
+    name = c.text("name", required=True)
     assert name is not None
-    pull = c.str("imagePullPolicy")
+    pull = c.text("imagePullPolicy")
     if pull is not None and pull not in PULL_POLICIES:
         raise c.doc.error(c.path + ("imagePullPolicy",),
                           f"{pull!r} is not one of {', '.join(PULL_POLICIES)}")
@@ -190,8 +190,8 @@ def read_container(c: Fields) -> Container:
         resources.done()
     ctx = c.child("securityContext")
     out = Container(
-        name=name, image=c.str("image", required=True) or "",
-        command=c.strings("command"), args=c.strings("args"), working_dir=c.str("workingDir"),
+        name=name, image=c.text("image", required=True) or "",
+        command=c.strings("command"), args=c.strings("args"), working_dir=c.text("workingDir"),
         env=tuple(_read_env(e) for e in c.children("env")),
         env_from=tuple(_read_env_from(e) for e in c.children("envFrom")),
         ports=tuple(_read_port(p) for p in c.children("ports")),
@@ -200,30 +200,30 @@ def read_container(c: Fields) -> Container:
         startup=_probe(c, "startupProbe"), pull_policy=pull,
         memory_limit=memory, cpu_limit=cpu,
         security=_read_security(ctx) if ctx else Security(),
-        tty=c.bool("tty"), stdin=c.bool("stdin"))
+        tty=c.flag("tty"), stdin=c.flag("stdin"))
     c.done()
     return out
 
 
 def _read_env(e: Fields) -> EnvVar:
-    name = e.str("name", required=True) or ""
+    name = e.text("name", required=True) or ""
     source = e.child("valueFrom")
     if source is None:
-        out = EnvVar(name, value=e.str("value", default=""))
+        out = EnvVar(name, value=e.text("value", default=""))
         e.done()
         return out
     e.done()
     for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
         ref = source.child(key)
         if ref is not None:
-            key_ref = KeyRef(kind, ref.str("name", required=True) or "",
-                             ref.str("key", required=True) or "", ref.bool("optional"))
+            key_ref = KeyRef(kind, ref.text("name", required=True) or "",
+                             ref.text("key", required=True) or "", ref.flag("optional"))
             ref.done()
             source.done()
             return EnvVar(name, key_ref=key_ref)
     field_ref = source.child("fieldRef")
     if field_ref is not None:
-        path = field_ref.str("fieldPath", required=True)
+        path = field_ref.text("fieldPath", required=True)
         field_ref.skip("apiVersion")
         field_ref.done()
         source.done()
@@ -233,12 +233,12 @@ def _read_env(e: Fields) -> EnvVar:
 
 
 def _read_env_from(e: Fields) -> EnvSource:
-    prefix = e.str("prefix", default="") or ""
+    prefix = e.text("prefix", default="") or ""
     for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
         ref = e.child(key)
         if ref is not None:
-            out = EnvSource(kind, ref.str("name", required=True) or "", prefix,
-                            ref.bool("optional"))
+            out = EnvSource(kind, ref.text("name", required=True) or "", prefix,
+                            ref.flag("optional"))
             ref.done()
             e.done()
             return out
@@ -246,22 +246,22 @@ def _read_env_from(e: Fields) -> EnvSource:
 
 
 def _read_port(p: Fields) -> ContainerPort:
-    port = p.int("containerPort", minimum=1)
+    port = p.integer("containerPort", minimum=1)
     if port is None:
         raise p.doc.error(p.path + ("containerPort",), "required")
-    protocol = (p.str("protocol", default="TCP") or "TCP").lower()
+    protocol = (p.text("protocol", default="TCP") or "TCP").lower()
     if protocol not in ("tcp", "udp"):
         raise p.doc.error(p.path + ("protocol",), f"{protocol.upper()} is not supported "
                                                   "(TCP or UDP)")
-    out = ContainerPort(port, protocol, p.str("name"), p.int("hostPort", minimum=1),
-                        p.str("hostIP"))
+    out = ContainerPort(port, protocol, p.text("name"), p.integer("hostPort", minimum=1),
+                        p.text("hostIP"))
     p.done()
     return out
 
 
 def _read_mount(m: Fields) -> VolumeMount:
-    out = VolumeMount(m.str("name", required=True) or "", m.str("mountPath", required=True) or "",
-                      m.str("subPath"), m.bool("readOnly"))
+    out = VolumeMount(m.text("name", required=True) or "", m.text("mountPath", required=True) or "",
+                      m.text("subPath"), m.flag("readOnly"))
     if not out.path.startswith("/"):
         raise m.doc.error(m.path + ("mountPath",), f"{out.path!r} is not an absolute path")
     if out.sub_path and (out.sub_path.startswith("/") or ".." in out.sub_path.split("/")):
@@ -275,10 +275,10 @@ def _probe(c: Fields, key: str) -> Probe | None:
     p = c.child(key)
     if p is None:
         return None
-    timing = dict(initial_delay=p.int("initialDelaySeconds", 0, minimum=0) or 0,
-                  period=p.int("periodSeconds", 10, minimum=1) or 10,
-                  timeout=p.int("timeoutSeconds", 1, minimum=1) or 1,
-                  failure_threshold=p.int("failureThreshold", 3, minimum=1) or 3)
+    timing = dict(initial_delay=p.integer("initialDelaySeconds", 0, minimum=0) or 0,
+                  period=p.integer("periodSeconds", 10, minimum=1) or 10,
+                  timeout=p.integer("timeoutSeconds", 1, minimum=1) or 1,
+                  failure_threshold=p.integer("failureThreshold", 3, minimum=1) or 3)
     exec_ = p.child("exec")
     http = p.child("httpGet")
     tcp = p.child("tcpSocket")
@@ -289,10 +289,10 @@ def _probe(c: Fields, key: str) -> Probe | None:
         exec_.done()
         out = Probe("exec", command=command, **timing)
     elif http is not None:
-        scheme = http.str("scheme", default="HTTP") or "HTTP"
+        scheme = http.text("scheme", default="HTTP") or "HTTP"
         if scheme not in ("HTTP", "HTTPS"):
             raise p.doc.error(http.path + ("scheme",), f"{scheme!r} is not HTTP or HTTPS")
-        out = Probe("httpGet", port=_probe_port(http), path=http.str("path", default="/") or "/",
+        out = Probe("httpGet", port=_probe_port(http), path=http.text("path", default="/") or "/",
                     scheme=scheme, **timing)
         http.done()
     elif tcp is not None:
@@ -313,7 +313,7 @@ def _probe_port(h: Fields) -> int | str:
 
 
 def read_volume(v: Fields) -> Volume:
-    name = v.str("name", required=True) or ""
+    name = v.text("name", required=True) or ""
     present = [s for s in v.data if s != "name"]
     if len(present) != 1:
         raise v.doc.error(v.path, f"volume {name!r} needs exactly one source")
@@ -325,28 +325,28 @@ def read_volume(v: Fields) -> Volume:
     s = v.child(source) or Fields({}, v.doc, v.path + (source,))
     v.done()
     if source == "emptyDir":
-        out = Volume(name, source, medium=s.str("medium", default="") or "")
+        out = Volume(name, source, medium=s.text("medium", default="") or "")
         s.skip("sizeLimit")
     elif source == "hostPath":
-        path = s.str("path", required=True) or ""
+        path = s.text("path", required=True) or ""
         if not path.startswith("/"):
             raise s.doc.error(s.path + ("path",), f"{path!r} is not an absolute path")
-        out = Volume(name, source, ref=path, host_path_type=s.str("type", default="") or "")
+        out = Volume(name, source, ref=path, host_path_type=s.text("type", default="") or "")
     elif source == "persistentVolumeClaim":
-        out = Volume(name, source, ref=s.str("claimName", required=True) or "",
-                     read_only=s.bool("readOnly"))
+        out = Volume(name, source, ref=s.text("claimName", required=True) or "",
+                     read_only=s.flag("readOnly"))
     else:
         ref_key = "name" if source == "configMap" else "secretName"
         items = []
         for item in s.children("items"):
-            items.append(KeyToPath(item.str("key", required=True) or "",
-                                   item.str("path", required=True) or "", item.int("mode")))
+            items.append(KeyToPath(item.text("key", required=True) or "",
+                                   item.text("path", required=True) or "", item.integer("mode")))
             if items[-1].path.startswith("/") or ".." in items[-1].path.split("/"):
                 raise item.doc.error(item.path + ("path",), f"{items[-1].path!r} must be a "
                                                             "relative path inside the volume")
             item.done()
-        out = Volume(name, source, ref=s.str(ref_key, required=True) or "", items=tuple(items),
-                     default_mode=s.int("defaultMode", minimum=0), optional=s.bool("optional"))
+        out = Volume(name, source, ref=s.text(ref_key, required=True) or "", items=tuple(items),
+                     default_mode=s.integer("defaultMode", minimum=0), optional=s.flag("optional"))
     s.done()
     return out
 
@@ -357,16 +357,18 @@ def _read_security(ctx: Fields) -> Security:
     if caps is not None:
         add, drop = caps.strings("add") or (), caps.strings("drop") or ()
         caps.done()
-    escalation = ctx.bool("allowPrivilegeEscalation", default=True)
-    out = Security(user=ctx.int("runAsUser", minimum=0), group=ctx.int("runAsGroup", minimum=0),
-                   privileged=ctx.bool("privileged"),
-                   read_only_root=ctx.bool("readOnlyRootFilesystem"),
+    escalation = ctx.flag("allowPrivilegeEscalation", default=True)
+    out = Security(user=ctx.integer("runAsUser", minimum=0),
+                   group=ctx.integer("runAsGroup", minimum=0),
+                   privileged=ctx.flag("privileged"),
+                   read_only_root=ctx.flag("readOnlyRootFilesystem"),
                    no_new_privileges=not escalation, cap_add=add, cap_drop=drop)
     ctx.done()
     return out
 
 
 def _read_pod_security(ctx: Fields) -> Security:
-    out = Security(user=ctx.int("runAsUser", minimum=0), group=ctx.int("runAsGroup", minimum=0))
+    out = Security(user=ctx.integer("runAsUser", minimum=0),
+                   group=ctx.integer("runAsGroup", minimum=0))
     ctx.done()
     return out

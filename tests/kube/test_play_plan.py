@@ -11,7 +11,6 @@ import pytest
 from compose.kube.play import load_plan, render, write_state
 from compose.kube.play_fields import ManifestError
 from compose.kube.play_manifests import read_manifests
-from compose.kube.play_plan import plan_play
 
 
 def write(tmp_path: Path, text: str, name: str = "app.yaml") -> Path:
