@@ -153,6 +153,7 @@ class ExecRegistry:
         pspec = ProcessSpec(args=args, env=tuple(merged.values()),
                             cwd=cwd or cfg.working_dir or "/", user=resolved, tty=tty,
                             rlimits=cfg.ulimits,   # an exec has its container's, as Docker's
+                            oom_score_adj=cfg.oom_score_adj,
                             console_size=console_size if tty else None,
                             **setup.confinement(cfg, privileged))
         stdio, child, parent = Stdio(), [], {}

@@ -122,6 +122,7 @@ class ContainerConfig:
     dns_options: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
     ulimits: tuple[Rlimit, ...] = ()       # HostConfig.Ulimits, for PID 1 and every exec
+    oom_score_adj: int | None = None       # HostConfig.OomScoreAdj, for PID 1 and every exec
     sysctls: tuple[tuple[str, str], ...] = ()  # HostConfig.Sysctls, namespaced ones only
     shm_size: int | None = None            # HostConfig.ShmSize in bytes; None = Docker's 64 MiB
     console_size: tuple[int, int] | None = None  # HostConfig.ConsoleSize (rows, cols), with Tty
@@ -212,6 +213,15 @@ def parse_log_config(raw: object) -> LogConfig:
     if max_file < 1:
         raise BadParameter("HostConfig.LogConfig.Config.max-file: must be >= 1")
     return LogConfig(kind, max_size, max_file)
+
+
+def parse_oom_score_adj(raw: object) -> int | None:
+    """HostConfig.OomScoreAdj; 0 (Docker's default) leaves the engine's value alone."""
+    value = opt_int(raw, "HostConfig.OomScoreAdj")
+    if value is not None and not -1000 <= value <= 1000:
+        raise BadParameter(f"HostConfig.OomScoreAdj: Invalid value {value}, range for oom score "
+                           "adj is [-1000, 1000]")
+    return value or None
 
 
 def parse_ulimits(raw: object) -> tuple[Rlimit, ...]:
@@ -319,6 +329,7 @@ def _process_fields(b: dict, host: dict) -> dict[str, Any]:
         init=bool(host.get("Init")),
         group_add=strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
         ulimits=parse_ulimits(host.get("Ulimits")),
+        oom_score_adj=parse_oom_score_adj(host.get("OomScoreAdj")),
         console_size=parse_console_size(host.get("ConsoleSize")))
 
 

@@ -192,6 +192,7 @@ def process_spec(cfg: ContainerConfig, user: User, hostname: str,
                                                 if e.split("=", 1)[0] not in own)
     return ProcessSpec(args=args, env=env,
                        cwd=cfg.working_dir or "/", user=user, tty=cfg.tty, rlimits=cfg.ulimits,
+                       oom_score_adj=cfg.oom_score_adj,
                        console_size=cfg.console_size if cfg.tty else None, **confinement(cfg))
 
 

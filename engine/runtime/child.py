@@ -224,6 +224,9 @@ def _finish(sock: socket.socket, process: ProcessSpec, stdio: dict[str, int],
         if "HOME" not in env:  # as runc: the user's home from the container's passwd, else /
             env["HOME"] = users.home_of(users.parse_passwd(read_passwd()), user.uid)
         _set_rlimits(process)
+        if process.oom_score_adj is not None:   # while still root: lowering it needs privilege
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(process.oom_score_adj))
         caps = capabilities.effective_mask(process.cap_add, process.cap_drop)
         capabilities.apply_credentials(user.uid, user.gid, (user.gid, *user.additional_gids),
                                        caps, capabilities.last_cap(), seccomp.held_caps(process))

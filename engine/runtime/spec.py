@@ -69,6 +69,7 @@ class ProcessSpec:
     cap_add: tuple[str, ...] = ()     # on top of Docker's default set ("ALL" allowed)
     cap_drop: tuple[str, ...] = ()
     rlimits: tuple[Rlimit, ...] = ()
+    oom_score_adj: int | None = None  # written to /proc/self/oom_score_adj before exec
     console_size: tuple[int, int] | None = None  # (rows, cols) of the pty before exec (with tty)
     seccomp_filter: str = ""          # base64 BPF program compiled by the daemon; "" = none
 
@@ -124,6 +125,9 @@ def validate_process(process: ProcessSpec) -> None:
     for ident in (user.uid, user.gid, *user.additional_gids):
         if not 0 <= ident < 2**32 - 1:
             raise BadParameter(f"invalid user or group id {ident}")
+    if process.oom_score_adj is not None and not -1000 <= process.oom_score_adj <= 1000:
+        raise BadParameter(f"Invalid value {process.oom_score_adj}, range for oom score adj is "
+                           "[-1000, 1000]")
     for limit in process.rlimits:
         if limit.name not in RLIMIT_NAMES:
             raise BadParameter(f"invalid ulimit type: {limit.name}")
@@ -225,6 +229,7 @@ def process_from_dict(d: dict) -> ProcessSpec:
         tty=bool(d.get("tty")), no_new_privileges=bool(d.get("no_new_privileges")),
         cap_add=_tuple(d.get("cap_add")), cap_drop=_tuple(d.get("cap_drop")),
         rlimits=tuple(Rlimit(**r) for r in d.get("rlimits") or ()),
+        oom_score_adj=d.get("oom_score_adj"),
         console_size=tuple(d["console_size"]) if d.get("console_size") else None,
         seccomp_filter=d.get("seccomp_filter") or "")
 

@@ -275,3 +275,32 @@ def test_sysctls_and_domainname_apply_inside_and_not_on_the_host(engine):
         for c in client.containers.list(all=True):   # those whose start failed
             c.remove(force=True)
         client.close()
+
+
+# --- oom_score_adj: stored and shown by inspect, not applied ------------------------------------
+
+def test_oom_score_adj_is_checked():
+    from engine.containers.model import parse_create
+
+    assert parse_create({"Image": "b", "HostConfig": {"OomScoreAdj": -17}}).oom_score_adj == -17
+    assert parse_create({"Image": "b", "HostConfig": {"OomScoreAdj": 0}}).oom_score_adj is None
+    with pytest.raises(BadParameter, match=r"range for oom score adj is \[-1000, 1000\]"):
+        parse_create({"Image": "b", "HostConfig": {"OomScoreAdj": 1001}})
+
+
+@pytest.mark.integration
+def test_oom_score_adj_reaches_pid1_and_execs(engine):
+    client = engine.client()
+    try:
+        c = client.containers.run("busybox", ["sleep", "1000"], detach=True, init=True,
+                                  oom_score_adj=345)
+        try:
+            c.reload()
+            pid = c.attrs["State"]["Pid"]
+            assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "345"
+            got = c.exec_run(["cat", "/proc/self/oom_score_adj"])
+            assert got.output.decode().strip() == "345"
+        finally:
+            c.remove(force=True)
+    finally:
+        client.close()
