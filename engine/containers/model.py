@@ -123,6 +123,8 @@ class ContainerConfig:
     group_add: tuple[str, ...] = ()
     ulimits: tuple[Rlimit, ...] = ()       # HostConfig.Ulimits, for PID 1 and every exec
     oom_score_adj: int | None = None       # HostConfig.OomScoreAdj, for PID 1 and every exec
+    # HostConfig.VolumesFrom: (container name or id, "" | "ro" | "rw")
+    volumes_from: tuple[tuple[str, str], ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # HostConfig.Sysctls, namespaced ones only
     shm_size: int | None = None            # HostConfig.ShmSize in bytes; None = Docker's 64 MiB
     console_size: tuple[int, int] | None = None  # HostConfig.ConsoleSize (rows, cols), with Tty
@@ -213,6 +215,18 @@ def parse_log_config(raw: object) -> LogConfig:
     if max_file < 1:
         raise BadParameter("HostConfig.LogConfig.Config.max-file: must be >= 1")
     return LogConfig(kind, max_size, max_file)
+
+
+def parse_volumes_from(raw: object) -> tuple[tuple[str, str], ...]:
+    """HostConfig.VolumesFrom: `container[:ro|rw]` (no mode: each mount as the source has it)."""
+    out = []
+    for i, spec in enumerate(strings(raw, "HostConfig.VolumesFrom") or ()):
+        ref, _, mode = spec.partition(":")
+        if not ref or mode not in ("", "ro", "rw"):
+            raise BadParameter(f"HostConfig.VolumesFrom[{i}]: invalid volumes-from {spec!r} "
+                               "(want container[:ro|rw])")
+        out.append((ref, mode))
+    return tuple(out)
 
 
 def parse_oom_score_adj(raw: object) -> int | None:
@@ -330,6 +344,7 @@ def _process_fields(b: dict, host: dict) -> dict[str, Any]:
         group_add=strings(host.get("GroupAdd"), "HostConfig.GroupAdd") or (),
         ulimits=parse_ulimits(host.get("Ulimits")),
         oom_score_adj=parse_oom_score_adj(host.get("OomScoreAdj")),
+        volumes_from=parse_volumes_from(host.get("VolumesFrom")),
         console_size=parse_console_size(host.get("ConsoleSize")))
 
 

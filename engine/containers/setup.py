@@ -3,8 +3,10 @@ named/anonymous volumes with first-use copy, tmpfs) and the process spec. Side e
 file-system only; callers run these in a worker thread."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Callable
 
 from engine.containers.model import ContainerConfig, MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
@@ -111,9 +113,11 @@ def _inside(root: Path, target: str) -> Path | None:
     return path
 
 
-def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> list[Mount]:
+def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path,
+                 lookup: Callable[[str], ContainerRecord] | None = None) -> list[Mount]:
     """Runtime mounts for a start; named volumes are created on demand and filled from the
-    image on first use (unless nocopy)."""
+    image on first use (unless nocopy). `lookup` finds the containers named in
+    HostConfig.VolumesFrom (a missing one fails the start with NotFound)."""
     cfg = rec.config
     check_bind_sources(cfg)
     out: list[Mount] = []
@@ -146,10 +150,47 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path) -> li
     for name, target in zip(rec.anonymous_volumes, anonymous_targets(cfg)):
         spec = ro.get(target) or MountSpec("volume", target)
         out.append(volume(name, spec))
+    if cfg.volumes_from and lookup is not None:
+        own = {m.target for m in out}
+        out += [m for m in volumes_from_mounts(cfg, lookup, volumes) if m.target not in own]
     for name in ("hosts", "hostname", "resolv.conf"):
         if f"/etc/{name}" not in {m.target for m in cfg.mounts}:
             out.append(Mount(f"/etc/{name}", str(rec.dir / name), "bind"))
     return out
+
+
+def volumes_from_mounts(cfg: ContainerConfig, lookup: Callable[[str], ContainerRecord],
+                        volumes: VolumeStore, seen: frozenset[str] = frozenset()) -> list[Mount]:
+    """HostConfig.VolumesFrom: the binds and volumes (named and anonymous) of each container
+    named, and those it has from others in turn, as Docker's; tmpfs mounts are its own. A
+    mode (`ro`/`rw`) applies to all of them, else each keeps the source's. The first source
+    to give a target wins."""
+    out: list[Mount] = []
+    for ref, mode in cfg.volumes_from:
+        src = lookup(ref)
+        if src.id in seen:
+            continue                            # a cycle of volumes-from
+        scfg = src.config
+
+        def ro(readonly: bool) -> bool:
+            return readonly if not mode else mode == "ro"
+        for m in scfg.mounts:
+            if m.type == "bind":
+                out.append(Mount(m.target, m.source, "bind", readonly=ro(m.readonly)))
+            elif m.type == "volume" and m.source:
+                out.append(Mount(m.target, str(volumes.create(m.source).mountpoint), "bind",
+                                 readonly=ro(m.readonly)))
+        explicit = {m.target: m for m in scfg.mounts}
+        for name, target in zip(src.anonymous_volumes, anonymous_targets(scfg)):
+            readonly = explicit[target].readonly if target in explicit else False
+            out.append(Mount(target, str(volumes.create(name).mountpoint), "bind",
+                             readonly=ro(readonly)))
+        out += [dataclasses.replace(m, readonly=ro(m.readonly))
+                for m in volumes_from_mounts(scfg, lookup, volumes, seen | {src.id})]
+    first: dict[str, Mount] = {}
+    for m in out:
+        first.setdefault(m.target, m)
+    return list(first.values())
 
 
 def container_user(rootfs: Path, cfg: ContainerConfig, spec: str) -> User:

@@ -144,7 +144,7 @@ class Supervisor:
         with step("prepare.overlay", rec.short_id):
             rootfs_ops.mount_overlay(list(lowers), rec.dir / "upper", rec.dir / "work", merged)
         undo.append(lambda: rootfs_ops.unmount(merged))
-        mounts = setup.build_mounts(rec, self.volumes, merged)
+        mounts = setup.build_mounts(rec, self.volumes, merged, self.store.get)
         user = setup.container_user(merged, cfg, cfg.user)
         hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
         spec = ContainerSpec(

@@ -304,3 +304,69 @@ def test_oom_score_adj_reaches_pid1_and_execs(engine):
             c.remove(force=True)
     finally:
         client.close()
+
+
+# --- volumes_from: stored and shown by inspect, not applied --------------------------------------
+
+def test_volumes_from_is_parsed_and_checked():
+    from engine.containers.model import parse_create
+
+    cfg = parse_create({"Image": "b", "HostConfig": {"VolumesFrom": ["a", "b:ro", "c:rw"]}})
+    assert cfg.volumes_from == (("a", ""), ("b", "ro"), ("c", "rw"))
+    for bad in (["a:rx"], [":ro"], "a b"):
+        with pytest.raises(BadParameter, match="HostConfig.VolumesFrom"):
+            parse_create({"Image": "b", "HostConfig": {"VolumesFrom": bad if bad != "a b"
+                                                      else 5}})
+
+
+@pytest.mark.integration
+def test_volumes_from_shares_binds_and_volumes(engine, tmp_path):
+    import docker
+
+    bind = tmp_path / "bound"
+    bind.mkdir()
+    (bind / "f").write_text("from the host\n")
+    client = engine.client()
+    made = []
+    try:
+        src = client.containers.create(
+            "busybox", ["sh", "-c", "echo named > /named/f"],
+            volumes={"pcvfnamed": {"bind": "/named", "mode": "rw"},
+                     str(bind): {"bind": "/bound", "mode": "ro"}},
+            name="pcvfsrc")
+        made.append(src)
+        # an anonymous volume, from Config.Volumes
+        api = client.api
+        cid = api.create_container("busybox", ["sh", "-c", "echo anon > /anon/f"],
+                                   volumes=["/anon"], name="pcvfanon",
+                                   host_config=api.create_host_config(
+                                       volumes_from=["pcvfsrc"]))["Id"]
+        made.append(client.containers.get(cid))
+        api.start(cid)
+        assert api.wait(cid, timeout=30)["StatusCode"] == 0
+        src.start()
+        assert src.wait(timeout=30)["StatusCode"] == 0
+        # the consumer sees the source's named volume and bind (the bind read-only, as there),
+        # and, through pcvfanon, that one's anonymous volume; `:ro` makes all of it read-only
+        out = client.containers.run(
+            "busybox", ["sh", "-c", "cat /named/f /bound/f; touch /bound/x 2>&1 | grep -c "
+                        "Read-only; touch /named/x && echo rw"],
+            volumes_from=["pcvfanon"], remove=True)
+        assert out.decode().split("\n")[:4] == ["named", "from the host", "1", "rw"]
+        out = client.containers.run(
+            "busybox", ["sh", "-c", "cat /anon/f; touch /named/y /anon/y 2>&1 | grep -c "
+                        "Read-only"], volumes_from=["pcvfanon:ro"], remove=True)
+        assert out.decode().split() == ["anon", "2"]
+        with pytest.raises(docker.errors.APIError) as failed:
+            client.containers.run("busybox", ["true"], volumes_from=["pcnosuchsource"],
+                                  remove=True)
+        assert "pcnosuchsource" in failed.value.explanation
+    finally:
+        for c in client.containers.list(all=True):
+            c.remove(force=True, v=True)
+        for name in ("pcvfnamed",):
+            try:
+                client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                pass
+        client.close()
