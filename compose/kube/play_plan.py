@@ -26,7 +26,7 @@ from typing import Any
 
 from compose.kube.play_env import expand, resolve_env
 from compose.kube.play_fields import ManifestError
-from compose.kube.play_manifests import ManifestSet, Service, Workload
+from compose.kube.play_manifests import ManifestSet, Service, ServicePort, Workload
 from compose.kube.play_pods import Container
 from compose.kube.play_probes import healthcheck
 from compose.kube.play_volumes import EPHEMERAL_LABEL, PodVolumes, StateFile, mounts
@@ -292,34 +292,55 @@ def _target(port, w: Workload, where: str) -> int:
 
 def _published(manifests: ManifestSet, selected: dict[str, list[Workload]],
                warn: Warn) -> dict[str, list]:
-    """workload ref -> the compose `ports` its first pod publishes for NodePort/LoadBalancer."""
+    """workload ref -> the compose `ports` its first pod publishes for NodePort/LoadBalancer.
+    A host port has one owner: the first pod of the first workload a Service selects."""
     out: dict[str, list] = {}
+    owners: dict[str, str] = {}     # "address:port/protocol" -> the Service publishing it
     for s in manifests.services:
         where = f"{s.meta.source}: {s.meta.ref}"
-        recorded = _recorded_ports(s, where)
         for w in selected[s.meta.name]:
-            if recorded is not None:
-                out.setdefault(w.meta.ref, []).extend(recorded)
-                continue
             for p in s.ports:
                 target = _target(p.target, w, where)
-                if p.port != target:
+                if p.port != target and PUBLISHED_ANNOTATION not in dict(s.meta.annotations):
                     warn(f"{where}: port {p.port} → targetPort {target}: other pods reach it on "
                          f"{target} (kube play has no service proxy to translate ports)")
-                if s.type == "NodePort":
-                    entry = {"target": target, "protocol": p.protocol}
-                    if p.node_port:
-                        entry["published"] = str(p.node_port)
-                elif s.type == "LoadBalancer":
-                    entry = {"target": target, "published": str(p.port), "host_ip": "127.0.0.1",
-                             "protocol": p.protocol}
-                else:
-                    continue
-                out.setdefault(w.meta.ref, []).append(entry)
-                if len(selected[s.meta.name]) > 1 or w.replicas > 1:
-                    warn(f"{where}: {s.type} port {p.port} reaches the first pod of "
-                         f"{w.meta.ref} only (kube play does not balance host ports)")
+        if s.type == "ClusterIP" or not selected[s.meta.name]:
+            continue
+        w = selected[s.meta.name][0]
+        entries = _recorded_ports(s, where)
+        if entries is None:
+            entries = [_host_entry(s, p, _target(p.target, w, where)) for p in s.ports]
+        for entry in entries:
+            key = _host_key(entry)
+            if key is not None and owners.setdefault(key, s.meta.ref) != s.meta.ref:
+                raise ManifestError(f"{where}: host port {key} is published by "
+                                    f"{owners[key]} already")
+        out.setdefault(w.meta.ref, []).extend(entries)
+        if entries and (len(selected[s.meta.name]) > 1 or w.replicas > 1):
+            warn(f"{where}: its {s.type} ports reach the first pod of {w.meta.ref} only "
+                 "(kube play does not balance host ports)")
     return out
+
+
+def _host_entry(s: Service, p: ServicePort, target: int) -> dict:
+    if s.type == "NodePort":
+        entry: dict = {"target": target, "protocol": p.protocol}
+        if p.node_port:
+            entry["published"] = str(p.node_port)
+        return entry
+    return {"target": target, "published": str(p.port), "host_ip": "127.0.0.1",
+            "protocol": p.protocol}
+
+
+def _host_key(entry: dict | str) -> str | None:
+    """`address:port/protocol` of a published port (None: the engine picks the port)."""
+    if isinstance(entry, str):
+        head, _, protocol = entry.rpartition("/")
+        address, _, published = head.rpartition(":")[0].rpartition(":")
+        return f"{address or '0.0.0.0'}:{published}/{protocol}" if published else None
+    if not entry.get("published"):
+        return None
+    return f"{entry.get('host_ip') or '0.0.0.0'}:{entry['published']}/{entry['protocol']}"
 
 
 _SHORT_PORT = re.compile(r"[0-9A-Fa-f.:\[\]-]*[0-9]+/(tcp|udp)\Z")

@@ -206,7 +206,27 @@ def test_a_nodeport_publishes_on_the_first_pod_and_the_name_resolves_to_all(tmp_
         assert s[name]["networks"]["default"]["aliases"] == [
             "front", "front.default", "front.default.svc", "front.default.svc.cluster.local"]
     assert any("port 8080 → targetPort 80: other pods reach it on 80" in w for w in p.warnings)
-    assert any("reaches the first pod of Deployment/web only" in w for w in p.warnings)
+    assert any("NodePort ports reach the first pod of Deployment/web only" in w
+               for w in p.warnings)
+
+
+def test_a_host_port_has_one_owner(tmp_path):
+    # a Service selecting two workloads publishes on the first one's first pod only
+    other = DEPLOY.replace("name: web}", "name: api}").replace("replicas: 3", "replicas: 1")
+    p = plan(tmp_path, DEPLOY.replace("replicas: 3", "replicas: 1") + "    ---\n" + other
+             + NODEPORT)
+    s = p.document["services"]
+    assert s["web"]["ports"] == [{"target": 80, "published": "30080", "protocol": "tcp"}]
+    assert "ports" not in s["api"]
+    # two Services on one host port: refused before anything runs
+    text = DEPLOY + NODEPORT + NODEPORT.replace("name: front", "name: back")
+    with pytest.raises(ManifestError, match=r"Service/back: host port 0.0.0.0:30080/tcp is "
+                                            r"published by Service/front already"):
+        plan(tmp_path, text)
+    recorded = NODEPORT.replace("metadata: {name: front}", "metadata:\n      name: back\n"
+                                "      annotations: {io.pycompose.published: '30080:80/tcp'}")
+    with pytest.raises(ManifestError, match="published by Service/front already"):
+        plan(tmp_path, DEPLOY + NODEPORT + recorded)
 
 
 def test_a_host_port_is_published_by_the_first_pod_only(tmp_path):
@@ -498,3 +518,6 @@ def test_cli_dry_run_prints_the_compose_file_and_errors_are_one_line(tmp_path, c
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"Error: {tmp_path / 'missing.yaml'}: no such file or "
                                         "directory"]
+    assert main(["kube", "down"]) == 1
+    assert capsys.readouterr().err.strip() == ("Error: kube down needs the manifests (FILE|DIR) "
+                                               "or a project name (-p)")
