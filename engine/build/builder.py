@@ -1,9 +1,11 @@
 """Runs a parsed Dockerfile: stage by stage, step by step, each step one image in the store.
 
-Each step's result is looked up in the layer cache first (cache.py); a miss runs the step:
-RUN in a container over the parent image (sandbox.py), COPY/ADD by extracting a tar into the
-mounted parent (layers.py), everything else by changing the config. Progress goes to `emit` as
-Docker's build JSON messages ({"stream": ...}, {"aux": {"ID": ...}}); a failure raises a
+Each step's result is looked up first (commits.py: the layer cache, cache.py, or the
+`cachefrom` images, cachefrom.py); a miss runs the step: RUN in a container over the parent
+image (sandbox.py; its network and /etc files, stepnet.py; its --mount's, runmounts.py),
+COPY/ADD by extracting a tar into the mounted parent (layers.py), everything else by changing
+the config. Progress goes to `emit` as Docker's build JSON messages ({"stream": ...}, a RUN's
+stderr in red as the classic builder's, {"aux": {"ID": ...}}); a failure raises a
 PycomposeError whose message is what Docker prints, after which nothing is tagged and no mount,
 cgroup or process is left.
 
