@@ -521,3 +521,52 @@ def test_cli_dry_run_prints_the_compose_file_and_errors_are_one_line(tmp_path, c
     assert main(["kube", "down"]) == 1
     assert capsys.readouterr().err.strip() == ("Error: kube down needs the manifests (FILE|DIR) "
                                                "or a project name (-p)")
+
+
+def test_volume_edge_cases(tmp_path):
+    pod = """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: pod}
+        spec:
+          initContainers:
+          - name: fill
+            image: busybox
+            volumeMounts: [{name: work, mountPath: /work}]
+          containers:
+          - name: main
+            image: busybox
+            volumeMounts:
+            - {name: work, mountPath: /work}
+            - {name: opt, mountPath: /etc/opt}
+            - {name: claim, mountPath: /data}
+            - {name: host, mountPath: /logs, subPath: app}
+          volumes:
+          - {name: work, emptyDir: {medium: Memory}}
+          - {name: opt, configMap: {name: absent, optional: true}}
+          - {name: claim, persistentVolumeClaim: {claimName: undeclared, readOnly: true}}
+          - {name: host, hostPath: {path: /var/log/}}
+        """
+    p = plan(tmp_path, pod)
+    main = p.document["services"]["pod"]
+    # an emptyDir two containers (here an init container and the main one) share is a volume
+    # of the pod, whatever its medium; gone with every kube down
+    assert main["volumes"] == [
+        {"type": "volume", "source": "pod-work", "target": "/work", "read_only": False},
+        {"type": "bind", "source": "./volumes/pod-pod/opt", "target": "/etc/opt",
+         "read_only": True},
+        {"type": "volume", "source": "undeclared", "target": "/data", "read_only": True},
+        {"type": "bind", "source": "/var/log/app", "target": "/logs", "read_only": False,
+         "bind": {"create_host_path": False}}]
+    assert p.ephemeral_volumes == ("pod-work",)
+    assert p.document["volumes"]["undeclared"] == {"labels": {"io.pycompose.kube.claim":
+                                                              "undeclared"}}
+    # an absent optional ConfigMap: an empty directory
+    assert [(f.path, f.content) for f in p.files] == [("volumes/pod-pod/opt/", b"")]
+    with pytest.raises(ManifestError, match=r"volumeMounts 'claim': subPath on a volume is not "
+                                            r"supported"):
+        plan(tmp_path, pod.replace("{name: claim, mountPath: /data}",
+                                   "{name: claim, mountPath: /data, subPath: x}"))
+    with pytest.raises(ManifestError, match=r"volume 'opt' refers to ConfigMap 'absent', which "
+                                            r"no manifest defines"):
+        plan(tmp_path, pod.replace("optional: true", "optional: false"))
