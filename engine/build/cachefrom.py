@@ -108,7 +108,10 @@ class CacheSources:
             index = match(parent, source, comment)
             if index is None:
                 continue
-            image_id = self._restore(parent_id, parent_doc, source, index, config)
+            try:
+                image_id = self._restore(parent_id, parent_doc, source, index, config)
+            except NotFound:        # the source went away meanwhile: a miss, not a failure
+                continue
             self.sources = [source]
             return image_id
         return None
@@ -119,13 +122,15 @@ class CacheSources:
         from engine.images.image import canonical_json
         store = self.store
         doc = restored_doc(parent_doc, source, index, config)
-        layers = list(store.layer_refs(store.get(parent_id))) if parent_id else []
-        if not source.history[index].get("empty_layer"):
-            layers.append(store.layer_refs(store.get(source.image_id))[len(layers)])
-        sizes = [store.blob_path(ref.blob).stat().st_size for ref in layers]
-        # the store's own commit path (manifest + record); it keeps an image it already has
-        image = importer._commit(store, canonical_json(doc), layers, sizes, (),
-                                 parent=parent_id or "")
+        # as a commit holds it: no removal takes the layers away while the image is recorded
+        with store.lock("gc", shared=True):
+            layers = list(store.layer_refs(store.get(parent_id))) if parent_id else []
+            if not source.history[index].get("empty_layer"):
+                layers.append(store.layer_refs(store.get(source.image_id))[len(layers)])
+            sizes = [store.blob_path(ref.blob).stat().st_size for ref in layers]
+            # the store's own commit path (manifest + record); it keeps an image it has
+            image = importer._commit(store, canonical_json(doc), layers, sizes, (),
+                                     parent=parent_id or "")
         return image.id
 
 
