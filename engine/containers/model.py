@@ -104,6 +104,9 @@ class ContainerConfig:
     nano_cpus: int | None = None
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    cpu_period: int | None = None          # HostConfig.CpuPeriod (µs)
+    cpu_quota: int | None = None           # HostConfig.CpuQuota (µs per period; -1 none)
+    memory_reservation: int | None = None  # HostConfig.MemoryReservation (bytes)
     restart_policy: RestartPolicy = RestartPolicy()
     auto_remove: bool = False
     network_mode: str = "default"
@@ -299,10 +302,40 @@ def _resource_fields(host: dict) -> dict[str, Any]:
     if swap not in (None, -1) and memory is not None and swap < memory:
         raise BadParameter("HostConfig.MemorySwap: must be larger than HostConfig.Memory")
     return dict(
-        memory=memory, memory_swap=swap,
+        memory=memory, memory_swap=swap, **_cfs_fields(host),
+        memory_reservation=_reservation(host, memory),
         nano_cpus=opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
         cpu_shares=opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
         pids_limit=(opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None))
+
+
+def _cfs_fields(host: dict) -> dict[str, Any]:
+    """CpuPeriod/CpuQuota, the CFS form of a CPU limit (NanoCpus is the other), in Docker's
+    bounds and words."""
+    period = opt_int(host.get("CpuPeriod"), "HostConfig.CpuPeriod", minimum=0) or None
+    quota = opt_int(host.get("CpuQuota"), "HostConfig.CpuQuota") or None
+    if host.get("NanoCpus") and (period or quota):
+        raise BadParameter("HostConfig.NanoCpus: Conflicting options: Nano CPUs and CPU "
+                           f"{'Period' if period else 'Quota'} cannot both be set")
+    if period is not None and not 1000 <= period <= 1_000_000:
+        raise BadParameter("HostConfig.CpuPeriod: CPU cfs period can not be less than 1ms "
+                           "(i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if quota is not None and quota != -1 and quota < 1000:
+        raise BadParameter("HostConfig.CpuQuota: CPU cfs quota can not be less than 1ms "
+                           "(i.e. 1000)")
+    return dict(cpu_period=period, cpu_quota=quota)
+
+
+def _reservation(host: dict, memory: int | None) -> int | None:
+    raw = host.get("MemoryReservation")
+    value = parse_bytes(raw, "HostConfig.MemoryReservation") if raw else None
+    if value is not None and value < MIN_MEMORY:
+        raise BadParameter("HostConfig.MemoryReservation: Minimum memory reservation allowed "
+                           "is 6MB")
+    if value and memory and memory < value:
+        raise BadParameter("HostConfig.MemoryReservation: Minimum memory limit can not be less "
+                           "than memory reservation limit, see usage")
+    return value
 
 
 def _storage_fields(b: dict, host: dict) -> dict[str, Any]:

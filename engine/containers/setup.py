@@ -254,7 +254,8 @@ def confinement(cfg: ContainerConfig, privileged_exec: bool = False) -> dict:
 def resources(cfg: ContainerConfig) -> Resources:
     return Resources(memory=cfg.memory, memory_swap=cfg.memory_swap, nano_cpus=cfg.nano_cpus,
                      cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit,
-                     all_devices=cfg.privileged)
+                     all_devices=cfg.privileged, cpu_period=cfg.cpu_period,
+                     cpu_quota=cfg.cpu_quota, memory_reservation=cfg.memory_reservation)
 
 
 def host_devices(cfg: ContainerConfig) -> tuple[Device, ...]:

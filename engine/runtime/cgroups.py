@@ -407,6 +407,12 @@ class V1Driver(CgroupDriver):
         if cpu and r.nano_cpus:
             _write(cpu / "cpu.cfs_period_us", CPU_PERIOD)
             _write(cpu / "cpu.cfs_quota_us", cpu_quota(r.nano_cpus))
+        if cpu and (r.cpu_quota or r.cpu_period):
+            _write(cpu / "cpu.cfs_period_us", r.cpu_period or CPU_PERIOD)
+            if r.cpu_quota:
+                _write(cpu / "cpu.cfs_quota_us", r.cpu_quota)
+        if mem and r.memory_reservation:
+            _write(mem / "memory.soft_limit_in_bytes", r.memory_reservation)
         if cpu and r.cpu_shares:
             _write(cpu / "cpu.shares", max(2, r.cpu_shares))
         pids = d.get("pids")
@@ -491,8 +497,13 @@ class V2Driver(CgroupDriver):
         if "cpu" in self.enabled:
             if r.nano_cpus:
                 _write(d / "cpu.max", f"{cpu_quota(r.nano_cpus)} {CPU_PERIOD}")
+            if r.cpu_quota or r.cpu_period:
+                quota = r.cpu_quota if r.cpu_quota and r.cpu_quota > 0 else "max"
+                _write(d / "cpu.max", f"{quota} {r.cpu_period or CPU_PERIOD}")
             if r.cpu_shares:
                 _write(d / "cpu.weight", cpu_weight(r.cpu_shares))
+        if r.memory_reservation and "memory" in self.enabled:
+            _write(d / "memory.low", r.memory_reservation)
         if r.pids_limit is not None and "pids" in self.enabled:
             _write(d / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
 

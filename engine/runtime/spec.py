@@ -82,6 +82,9 @@ class Resources:
     cpu_shares: int | None = None
     pids_limit: int | None = None
     all_devices: bool = False         # privileged: the devices cgroup allows every device
+    cpu_period: int | None = None     # µs (Docker's CpuPeriod); with cpu_quota, not nano_cpus
+    cpu_quota: int | None = None      # µs per period; -1 = no limit
+    memory_reservation: int | None = None  # bytes: the soft limit (v1) / memory.low (v2)
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,69 @@ def test_volumes_from_shares_binds_and_volumes(engine, tmp_path):
             except docker.errors.NotFound:
                 pass
         client.close()
+
+
+# --- cpu_period/cpu_quota and mem_reservation: stored and shown by inspect, not applied ----------
+
+def test_cfs_limits_and_memory_reservation_are_checked():
+    from engine.containers.model import parse_create
+
+    def host(**h):
+        return parse_create({"Image": "b", "HostConfig": h})
+
+    cfg = host(CpuPeriod=50000, CpuQuota=25000, MemoryReservation="16m")
+    assert (cfg.cpu_period, cfg.cpu_quota, cfg.memory_reservation) == (50000, 25000, 16 << 20)
+    assert host(CpuQuota=-1).cpu_quota == -1
+    for h, says in [({"NanoCpus": 500_000_000, "CpuQuota": 50000}, "Nano CPUs and CPU Quota"),
+                    ({"NanoCpus": 500_000_000, "CpuPeriod": 50000}, "Nano CPUs and CPU Period"),
+                    ({"CpuPeriod": 999}, "CPU cfs period can not be less than 1ms"),
+                    ({"CpuPeriod": 1_000_001}, "larger than 1s"),
+                    ({"CpuQuota": 999}, "CPU cfs quota can not be less than 1ms"),
+                    ({"MemoryReservation": "1m"}, "Minimum memory reservation allowed is 6MB"),
+                    ({"MemoryReservation": "64m", "Memory": "32m"},
+                     "memory limit can not be less than memory reservation")]:
+        with pytest.raises(BadParameter, match=says):
+            host(**h)
+
+
+def _cgroup_file(pid: int, controller: str, name: str) -> Path:
+    """A file of the cgroup `pid` is in, for a v1 controller or the v2 unified tree."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if controller in ctrls.split(","):
+            for mount in (f"/sys/fs/cgroup/{ctrls}", f"/sys/fs/cgroup/{controller}"):
+                if Path(mount, path.lstrip("/"), name).exists():
+                    return Path(mount, path.lstrip("/"), name)
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return Path("/sys/fs/cgroup", line[3:].lstrip("/"), name)
+    raise AssertionError(f"no cgroup file {name} for {pid}")
+
+
+@pytest.mark.integration
+def test_cfs_limits_and_memory_reservation_reach_the_cgroup(engine):
+    client = engine.client()
+    try:
+        c = client.containers.run("busybox", ["sleep", "1000"], detach=True, init=True,
+                                  cpu_period=50000, cpu_quota=20000, mem_reservation="24m",
+                                  mem_limit="64m")
+        try:
+            c.reload()
+            pid = c.attrs["State"]["Pid"]
+            v1 = _cgroup_file(pid, "cpu", "cpu.cfs_quota_us")
+            if v1.name == "cpu.cfs_quota_us" and v1.exists():
+                assert v1.read_text().strip() == "20000"
+                assert (v1.parent / "cpu.cfs_period_us").read_text().strip() == "50000"
+                soft = _cgroup_file(pid, "memory", "memory.soft_limit_in_bytes")
+                assert int(soft.read_text()) == 24 << 20
+            else:
+                assert (v1.parent / "cpu.max").read_text().split() == ["20000", "50000"]
+                assert int((v1.parent / "memory.low").read_text()) == 24 << 20
+            # inspect shows them as asked
+            host = c.attrs["HostConfig"]
+            assert (host["CpuPeriod"], host["CpuQuota"], host["MemoryReservation"]) \
+                == (50000, 20000, 24 << 20)
+        finally:
+            c.remove(force=True)
+    finally:
+        client.close()
