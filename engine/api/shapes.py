@@ -174,6 +174,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/containers/{id}/restart"): _e(**_STOP),
     ("POST", "/containers/{id}/wait"): _e(condition=Q_STR),
     ("DELETE", "/containers/{id}"): _e(v=Q_BOOL, force=Q_BOOL, link=Q_BOOL),
+    # link removal: the SDK leaves the "/" of `<linker>/<alias>` unescaped (routes_networks)
+    ("DELETE", "/containers/{parent}/{alias}"): _e(link=Q_BOOL),
     ("GET", "/containers/{id}/logs"): _e(**_LOGS),
     ("POST", "/containers/{id}/attach"): _e(**_ATTACH),
     ("POST", "/containers/{id}/resize"): _e(**_RESIZE),
