@@ -56,6 +56,15 @@ class MapOf:
 class Obj:
     go: str
     fields: Mapping[str, "Shape"] = field(default_factory=dict)
+    # fold_name(field) -> field: Go's decoder also takes a key that names a field only without
+    # case ("cmd" for Cmd); with two fields alike, the first declared (Go's dominant one)
+    folded: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        folded: dict[str, str] = {}
+        for name in self.fields:
+            folded.setdefault(fold_name(name), name)
+        object.__setattr__(self, "folded", folded)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,20 @@ class AnyValue:
 
 
 Shape = Scalar | ListOf | MapOf | Obj | OneOf | AnyValue
+
+# The two non-ASCII letters whose case-fold set holds an ASCII one (long s with S, the Kelvin
+# sign with K): Go's key matching (bytes.EqualFold) takes them for those letters.
+_FOLD_SPECIAL = {"\u017f": "S", "\u212a": "K"}
+
+
+def fold_name(name: str) -> str:
+    """What a JSON key is compared by when it matches no field name exactly, as Go's
+    encoding/json does (bytes.EqualFold): ASCII letters without case, plus the two letters
+    above. Any other non-ASCII character folds to no ASCII one, so it is kept as it is and
+    never matches our (ASCII) field names; str.upper() would turn the dotless i into I."""
+    if name.isascii():
+        return name.upper()
+    return "".join(_FOLD_SPECIAL.get(c, c) if c > "\x7f" else c.upper() for c in name)
 
 STRING = Scalar("string", "string")
 BOOL = Scalar("bool", "bool")
@@ -134,11 +157,84 @@ def _matches_scalar(value: Any, shape: Scalar) -> bool:
 
 
 def check(value: Any, shape: Shape, top: str, path: tuple[str, ...] = ()) -> None:
-    """Raise BadShape naming the first field of `value` that does not fit `shape`."""
+    """Raise BadShape naming the first field of `value` that does not fit `shape` (as Go
+    reads it: see conform)."""
+    conform(value, shape, top, path)
+
+
+def conform(value: Any, shape: Shape, top: str, path: tuple[str, ...] = ()) -> Any:
+    """`value` as Go's decoder reads it into `shape`, or BadShape naming the first misfit.
+
+    Go matches a key to a field exactly first, else without case (`{"cmd": [...]}` sets Cmd).
+    Nearly every body names its fields exactly: then the walk that checks types finds nothing
+    to fold and `value` itself is returned, unchanged. Only a key that folds onto a field
+    costs a copy with the keys renamed (fold_keys), checked again.
+    """
     found = _mismatch(value, shape) if value is not None else None
+    if found is not None and found[1] is _FOLDS:
+        value = fold_keys(value, shape)
+        found = _mismatch(value, shape)
+        if found is not None and found[1] is _FOLDS:  # cannot happen: every such key renamed
+            found = None
     if found is not None:
         bad, bad_shape, names = found
         raise _fail(bad, bad_shape, top, (*path, *reversed(names)))
+    return value
+
+
+# what _mismatch reports for an object with a key that names a field only without case
+_FOLDS = AnyValue("folds")
+
+
+def fold_keys(value: Any, shape: Shape) -> Any:
+    """A copy of `value` whose object keys that name a declared field only without case are
+    renamed to that field, all the way down (map keys are data and stay as sent).
+
+    As Go decodes, keys are taken in the order sent and two keys naming one field both apply,
+    the later over the earlier (json.loads has already kept only the last of two *identical*
+    keys): an object merges into the one before, a map adds its entries, anything else
+    replaces it, and a null replaces it too except a plain value's (Go leaves a non-pointer
+    string, number or bool as it was).
+    """
+    cls = type(shape)
+    if cls is Obj and type(value) is dict:
+        fields, out = shape.fields, {}  # type: ignore[union-attr]
+        for key, item in value.items():
+            name = key if key in fields else shape.folded.get(fold_name(key), key)  # type: ignore[union-attr]
+            sub = fields.get(name)
+            if sub is None:
+                out[key] = item  # undeclared: kept for whoever reads it, unchecked
+                continue
+            item = fold_keys(item, sub)
+            out[name] = _later(out[name], item, sub) if name in out else item
+        return out
+    if cls is ListOf and type(value) is list:
+        return [fold_keys(v, shape.item) for v in value]  # type: ignore[union-attr]
+    if cls is MapOf and type(value) is dict:
+        return {k: fold_keys(v, shape.value) for k, v in value.items()}  # type: ignore[union-attr]
+    if cls is OneOf:
+        for choice in shape.choices:  # type: ignore[union-attr]
+            found = _mismatch(value, choice)
+            if found is None or found[1] is _FOLDS:
+                return fold_keys(value, choice)
+    return value
+
+
+def _later(earlier: Any, later: Any, shape: Shape) -> Any:
+    """Go's result of decoding `later` into the field that `earlier` already set."""
+    if later is None:
+        return earlier if type(shape) is Scalar else None
+    if type(earlier) is dict and type(later) is dict:
+        if type(shape) is Obj:
+            merged = dict(earlier)
+            for name, item in later.items():
+                sub = shape.fields.get(name)  # type: ignore[union-attr]
+                merged[name] = (_later(merged[name], item, sub)
+                                if sub is not None and name in merged else item)
+            return merged
+        if type(shape) is MapOf:
+            return {**earlier, **later}
+    return later
 
 
 def _mismatch(value: Any, shape: Shape) -> tuple[Any, Shape, list[str]] | None:
@@ -156,10 +252,15 @@ def _mismatch(value: Any, shape: Shape) -> tuple[Any, Shape, list[str]] | None:
         fields = shape.fields  # type: ignore[union-attr]
         for name, v in value.items():           # bodies name fewer fields than shapes do
             sub = fields.get(name)
-            if sub is not None and v is not None:
+            if sub is None:
+                # undeclared, or a field's name in another case: Go takes that one (conform)
+                if fold_name(name) in shape.folded:  # type: ignore[union-attr]
+                    return value, _FOLDS, []
+            elif v is not None:
                 found = _mismatch(v, sub)
                 if found is not None:
-                    found[2].append(name)
+                    if found[1] is not _FOLDS:
+                        found[2].append(name)
                     return found
         return None
     if cls is ListOf or cls is MapOf:
@@ -177,8 +278,10 @@ def _mismatch(value: Any, shape: Shape) -> tuple[Any, Shape, list[str]] | None:
                     return found
         return None
     if cls is OneOf:
-        if any(_mismatch(value, c) is None for c in shape.choices):  # type: ignore[union-attr]
-            return None
+        for choice in shape.choices:  # type: ignore[union-attr]
+            found = _mismatch(value, choice)
+            if found is None or found[1] is _FOLDS:
+                return found
         return value, shape, []
     return None                                   # AnyValue
 

@@ -20,8 +20,8 @@ from engine.errors import PycomposeError
 # too); re-exported here for the route modules and engine/api/shapes.py.
 from engine.jsonshape import (ANY, BOOL, EMPTY, INT, INT64, STR_SLICE,  # noqa: F401
                               STRING, STRING_MAP, STRINGS, UINT16, UINT32, UINT64, AnyValue,
-                              BadShape, ListOf, MapOf, Obj, OneOf, Scalar, Shape, check, go_name,
-                              json_kind)
+                              BadShape, ListOf, MapOf, Obj, OneOf, Scalar, Shape, check, conform,
+                              go_name, json_kind)
 
 # Go's encoding/json refuses documents nested deeper than this; Python's parser would raise
 # RecursionError (not a ValueError) somewhat below it, so we check depth ourselves.
@@ -182,18 +182,20 @@ class Endpoint:
 
 def check_request(req: Any, spec: Endpoint) -> None:
     """Check `req` (engine.api.http.Request) against `spec`; a body that Go would decode
-    differently (lone surrogates) is rewritten in place so the handler reads Go's value."""
+    differently (lone surrogates, a field named in another case) is rewritten in place so the
+    handler reads Go's value."""
     for name, kind in spec.query.items():
         for value in req.query.get(name, ()):
             check_query_value(name, value, kind)
     if spec.body is None:
         return
     value, rewritten = parse_json(req.body_bytes())
-    check(value, spec.body, spec.body_go or go_name(spec.body))
-    if rewritten:
+    # keys naming a field in another case ("cmd") come back renamed, as Go matches them
+    conformed = conform(value, spec.body, spec.body_go or go_name(spec.body))
+    if rewritten or conformed is not value:
         req.body.seek(0)
         req.body.truncate()
-        req.body.write(json.dumps(value).encode())
+        req.body.write(json.dumps(conformed).encode())
         req.body.seek(0)
 
 
