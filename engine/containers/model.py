@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.containers.devicemap import DeviceMapping, parse_devices, parse_rules
 from engine.containers.fields import NAME, obj, opt_int, parse_bytes, parse_signal, strings
 from engine.containers.mountspec import MountSpec, allowed, check_target, parse_mounts
 from engine.containers.restart import RestartPolicy
@@ -107,6 +108,8 @@ class ContainerConfig:
     cpu_period: int | None = None          # HostConfig.CpuPeriod (µs)
     cpu_quota: int | None = None           # HostConfig.CpuQuota (µs per period; -1 none)
     memory_reservation: int | None = None  # HostConfig.MemoryReservation (bytes)
+    devices: tuple[DeviceMapping, ...] = ()     # HostConfig.Devices
+    device_rules: tuple[str, ...] = ()          # HostConfig.DeviceCgroupRules (v1 syntax)
     restart_policy: RestartPolicy = RestartPolicy()
     auto_remove: bool = False
     network_mode: str = "default"
@@ -304,6 +307,8 @@ def _resource_fields(host: dict) -> dict[str, Any]:
     return dict(
         memory=memory, memory_swap=swap, **_cfs_fields(host),
         memory_reservation=_reservation(host, memory),
+        devices=parse_devices(host.get("Devices")),
+        device_rules=parse_rules(host.get("DeviceCgroupRules")),
         nano_cpus=opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
         cpu_shares=opt_int(host.get("CpuShares"), "HostConfig.CpuShares", minimum=0) or None,
         pids_limit=(opt_int(host.get("PidsLimit"), "HostConfig.PidsLimit") or None))

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from engine.containers import devicemap
 from engine.containers.model import ContainerConfig, MountSpec, anonymous_targets
 from engine.containers.store import ContainerRecord
 from engine.errors import BadParameter
@@ -252,15 +253,21 @@ def confinement(cfg: ContainerConfig, privileged_exec: bool = False) -> dict:
 
 
 def resources(cfg: ContainerConfig) -> Resources:
+    """The cgroup's limits; HostConfig.Devices' nodes are read from the host here."""
+    _, device_rules = devicemap.resolve(cfg.devices)
     return Resources(memory=cfg.memory, memory_swap=cfg.memory_swap, nano_cpus=cfg.nano_cpus,
                      cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit,
                      all_devices=cfg.privileged, cpu_period=cfg.cpu_period,
-                     cpu_quota=cfg.cpu_quota, memory_reservation=cfg.memory_reservation)
+                     cpu_quota=cfg.cpu_quota, memory_reservation=cfg.memory_reservation,
+                     device_rules=device_rules + cfg.device_rules)
 
 
 def host_devices(cfg: ContainerConfig) -> tuple[Device, ...]:
-    """Privileged: every device of the host, read at each start (devices come and go)."""
-    return devices.host_devices() if cfg.privileged else ()
+    """Privileged: every device of the host, read at each start (devices come and go); and
+    those HostConfig.Devices names, at the path asked (Docker's --device)."""
+    asked, _ = devicemap.resolve(cfg.devices)
+    privileged = devices.host_devices() if cfg.privileged else ()
+    return tuple(d for d in privileged if d.path not in {a.path for a in asked}) + asked
 
 
 def init_path(cfg: ContainerConfig) -> str | None:

@@ -421,7 +421,7 @@ class V1Driver(CgroupDriver):
         dev = d.get("devices")
         if dev:
             _write(dev / "devices.deny", "a")
-            for rule in ALL_DEVICE_RULES if r.all_devices else DEVICE_RULES:
+            for rule in ALL_DEVICE_RULES if r.all_devices else DEVICE_RULES + r.device_rules:
                 _write(dev / "devices.allow", rule)
 
     def _wrap(self, name: str, dirs: list[Path]) -> Cgroup:
@@ -474,7 +474,8 @@ class V2Driver(CgroupDriver):
             self._limit(path, resources)
             # v2 has no devices controller: the allow-list is a BPF program on the cgroup
             if not resources.all_devices:
-                devfilter.attach(path, V2_DEVICE_RULES)
+                devfilter.attach(path, V2_DEVICE_RULES + [devfilter.parse_rule(rule)
+                                                          for rule in resources.device_rules])
         except OSError as e:
             cg.remove()
             raise EngineError(f"cannot set cgroup limits for {name}: {e}") from None

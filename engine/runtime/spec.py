@@ -85,6 +85,7 @@ class Resources:
     cpu_period: int | None = None     # µs (Docker's CpuPeriod); with cpu_quota, not nano_cpus
     cpu_quota: int | None = None      # µs per period; -1 = no limit
     memory_reservation: int | None = None  # bytes: the soft limit (v1) / memory.low (v2)
+    device_rules: tuple[str, ...] = ()  # allowed beyond the defaults, v1 syntax ("c 10:200 rwm")
 
 
 @dataclass(frozen=True)
