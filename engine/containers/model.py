@@ -109,6 +109,7 @@ class ContainerConfig:
     cpu_quota: int | None = None           # HostConfig.CpuQuota (µs per period; -1 none)
     memory_reservation: int | None = None  # HostConfig.MemoryReservation (bytes)
     devices: tuple[DeviceMapping, ...] = ()     # HostConfig.Devices
+    memory_swappiness: int | None = None        # HostConfig.MemorySwappiness (-1/None: unset)
     device_rules: tuple[str, ...] = ()          # HostConfig.DeviceCgroupRules (v1 syntax)
     restart_policy: RestartPolicy = RestartPolicy()
     auto_remove: bool = False
@@ -307,6 +308,7 @@ def _resource_fields(host: dict) -> dict[str, Any]:
     return dict(
         memory=memory, memory_swap=swap, **_cfs_fields(host),
         memory_reservation=_reservation(host, memory),
+        memory_swappiness=_swappiness(host),
         devices=parse_devices(host.get("Devices")),
         device_rules=parse_rules(host.get("DeviceCgroupRules")),
         nano_cpus=opt_int(host.get("NanoCpus"), "HostConfig.NanoCpus", minimum=0) or None,
@@ -329,6 +331,16 @@ def _cfs_fields(host: dict) -> dict[str, Any]:
         raise BadParameter("HostConfig.CpuQuota: CPU cfs quota can not be less than 1ms "
                            "(i.e. 1000)")
     return dict(cpu_period=period, cpu_quota=quota)
+
+
+def _swappiness(host: dict) -> int | None:
+    value = opt_int(host.get("MemorySwappiness"), "HostConfig.MemorySwappiness")
+    if value is None or value == -1:
+        return None
+    if not 0 <= value <= 100:
+        raise BadParameter(f"HostConfig.MemorySwappiness: Invalid value: {value}, valid memory "
+                           "swappiness range is 0-100")
+    return value
 
 
 def _reservation(host: dict, memory: int | None) -> int | None:

@@ -259,7 +259,8 @@ def resources(cfg: ContainerConfig) -> Resources:
                      cpu_shares=cfg.cpu_shares, pids_limit=cfg.pids_limit,
                      all_devices=cfg.privileged, cpu_period=cfg.cpu_period,
                      cpu_quota=cfg.cpu_quota, memory_reservation=cfg.memory_reservation,
-                     device_rules=device_rules + cfg.device_rules)
+                     device_rules=device_rules + cfg.device_rules,
+                     memory_swappiness=cfg.memory_swappiness)
 
 
 def host_devices(cfg: ContainerConfig) -> tuple[Device, ...]:

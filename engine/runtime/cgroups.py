@@ -413,6 +413,8 @@ class V1Driver(CgroupDriver):
                 _write(cpu / "cpu.cfs_quota_us", r.cpu_quota)
         if mem and r.memory_reservation:
             _write(mem / "memory.soft_limit_in_bytes", r.memory_reservation)
+        if mem and r.memory_swappiness is not None:
+            _write(mem / "memory.swappiness", r.memory_swappiness)
         if cpu and r.cpu_shares:
             _write(cpu / "cpu.shares", max(2, r.cpu_shares))
         pids = d.get("pids")

@@ -86,6 +86,7 @@ class Resources:
     cpu_quota: int | None = None      # µs per period; -1 = no limit
     memory_reservation: int | None = None  # bytes: the soft limit (v1) / memory.low (v2)
     device_rules: tuple[str, ...] = ()  # allowed beyond the defaults, v1 syntax ("c 10:200 rwm")
+    memory_swappiness: int | None = None  # 0-100; v1 only (v2 has no such knob)
 
 
 @dataclass(frozen=True)

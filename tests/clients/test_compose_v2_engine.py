@@ -494,3 +494,36 @@ def test_devices_and_rules_reach_the_container(engine):
         for c in client.containers.list(all=True):
             c.remove(force=True)
         client.close()
+
+
+# --- mem_swappiness (cgroup v1 only, as Docker) -------------------------------------------------
+
+def test_memory_swappiness_is_checked():
+    from engine.containers.model import parse_create
+
+    def host(**h):
+        return parse_create({"Image": "b", "HostConfig": h})
+
+    assert host(MemorySwappiness=40).memory_swappiness == 40
+    assert host(MemorySwappiness=-1).memory_swappiness is None
+    assert host(MemorySwappiness=None).memory_swappiness is None
+    with pytest.raises(BadParameter, match="valid memory swappiness range is 0-100"):
+        host(MemorySwappiness=101)
+
+
+@pytest.mark.integration
+def test_memory_swappiness_reaches_a_v1_memory_cgroup(engine):
+    client = engine.client()
+    try:
+        c = client.containers.run("busybox", ["sleep", "1000"], detach=True, init=True,
+                                  mem_swappiness=17)
+        try:
+            c.reload()
+            knob = _cgroup_file(c.attrs["State"]["Pid"], "memory", "memory.swappiness")
+            if knob.exists():        # cgroup v1; v2 has none (Docker discards it there too)
+                assert knob.read_text().strip() == "17"
+            assert c.attrs["HostConfig"]["MemorySwappiness"] == 17
+        finally:
+            c.remove(force=True)
+    finally:
+        client.close()
