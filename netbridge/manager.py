@@ -66,6 +66,10 @@ def check_network_name(name: str) -> None:
         raise InvalidRequest("invalid network name: name is empty")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise InvalidRequest(f"invalid network name {name!r}: control characters are not allowed")
+    if "/" in name:
+        # clients put the name in the URL path unescaped (/networks/a/b/connect): such a
+        # network could be made but never named again
+        raise InvalidRequest(f"invalid network name {name!r}: '/' is not allowed")
     if name in PREDEFINED:
         raise InvalidRequest(f"operation is not permitted on predefined {name} network")
 

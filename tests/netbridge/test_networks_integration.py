@@ -159,6 +159,10 @@ def test_errors_name_the_network(harness, make_netns):
         m.create("  ")
     with pytest.raises(InvalidRequest, match="predefined host network"):
         m.create("host")
+    with pytest.raises(InvalidRequest, match="'/' is not allowed"):
+        m.create("a/b")
+    with pytest.raises(InvalidRequest, match="control characters"):
+        m.create("a\nb")
     with pytest.raises(InvalidRequest, match="gateway"):
         m.create("gw", subnet="10.231.200.0/24", gateway="10.231.201.1")
     with pytest.raises(NotFound, match="not connected"):
