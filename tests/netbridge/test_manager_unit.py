@@ -5,6 +5,8 @@ import pytest
 
 from netbridge.errors import Conflict, InvalidRequest, NotFound
 from netbridge import manager as manager_mod
+from netbridge import recovery as recovery_mod
+from netbridge import rules as rules_mod
 from netbridge.manager import NetworkManager
 from netbridge.ports import PortSpec
 
@@ -92,7 +94,10 @@ def kernel(monkeypatch):
     def no_host_iptables(args, stdin=None):   # a path the fake misses must not touch the host
         raise AssertionError(f"unit test ran {args[0]} for real")
     monkeypatch.setattr(manager_mod.firewall, "_run", no_host_iptables)
-    monkeypatch.setattr(manager_mod, "reserve", lambda spec: _FakeReservation(spec))
+    # every module that reserves host ports: connect's parallel install (rules) and the
+    # re-reservation after a restart (recovery) too, so no unit test binds a real port
+    for module in (manager_mod, rules_mod, recovery_mod):
+        monkeypatch.setattr(module, "reserve", lambda spec: _FakeReservation(spec))
     return k
 
 
@@ -257,3 +262,29 @@ def test_restore_falls_back_to_one_network_at_a_time(tmp_path, kernel, monkeypat
     again.cleanup(set())
     assert kernel.links == {a.bridge, b.bridge}
     assert any(a.bridge in r for r in kernel.rules) and any(b.bridge in r for r in kernel.rules)
+
+
+def test_range_and_auxiliary_addresses_survive_a_restart(tmp_path, kernel):
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    net = m.create("ranged", subnet="10.231.9.0/24", ip_range="10.231.9.64/30",
+                   aux_addresses={"gw2": "10.231.9.64"})
+    first = m.connect("ranged", "a" * 64, "/proc/1/ns/net", container_name="a")
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    back = again.get("ranged")
+    assert (back.ip_range, back.aux_addresses) == ("10.231.9.64/30", {"gw2": "10.231.9.64"})
+    second = again.connect(net.id, "b" * 64, "/proc/1/ns/net", container_name="b")
+    assert (first.ip, second.ip) == ("10.231.9.65", "10.231.9.66")
+
+
+def test_a_chosen_mac_is_recorded_and_given_to_the_veth(tmp_path, kernel, monkeypatch):
+    seen = []
+    monkeypatch.setattr(manager_mod.netlink, "connect_veth",
+                        lambda *args: seen.append(args[-1]))
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    m.create("n")
+    ep = m.connect("n", "a" * 64, "/proc/1/ns/net", container_name="a", mac="02-AA-bb-00-00-01")
+    assert ep.mac == "02:aa:bb:00:00:01" and seen == ["02:aa:bb:00:00:01"]
+    assert NetworkManager(tmp_path, "10.231.0.0/16").endpoints("n")[0].mac == ep.mac
+    with pytest.raises(InvalidRequest, match="MAC address"):
+        m.connect("n", "b" * 64, "/proc/1/ns/net", container_name="b", mac="ff:ff:ff:ff:ff:ff")
+    assert len(m.endpoints("n")) == 1
