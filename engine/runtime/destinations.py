@@ -16,6 +16,11 @@ Refused:
 - A *volume* onto `/sys` or `/dev` itself: it would replace the read-only sysfs or the
   engine-made device directory with contents other containers can write. Host binds there
   (`-v /sys:/sys:ro`, `-v /dev:/dev`) are the operator's explicit choice and stay allowed.
+- Any mount that only a symlink (the image's or a volume's) takes into `/sys` or `/dev`:
+  `/data -> /sys` with a volume at `/data/x`. Whoever wrote the target asked for `/data`; the
+  image's author would choose what lands in sysfs or on the engine's device nodes (a bind over
+  /sys/fs/cgroup, a file over /dev/null that masking later binds over /proc files). A target
+  written under /sys or /dev is the operator's choice and keeps the rules above.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import posixpath
 
 PROC = "/proc"
 _VOLUME_FORBIDDEN = ("/sys", "/dev")
+_NOT_THROUGH_LINKS = ("/sys", "/dev")
 
 
 def normalize(path: str) -> str:
@@ -46,4 +52,15 @@ def refusal(target: str, *, volume: bool = False) -> str | None:
         return "no mount is allowed on or under /proc"
     if volume and path in _VOLUME_FORBIDDEN:
         return f"a volume cannot replace the container's {path}"
+    return None
+
+
+def redirect_refusal(written: str, resolved: str) -> str | None:
+    """Why a mount whose target, written `written`, resolved inside the container's root to
+    `resolved` is refused because of where a link took it (None if it is not): a target not
+    written under /sys or /dev that resolved there."""
+    path, where = normalize(written), normalize(resolved)
+    for top in _NOT_THROUGH_LINKS:
+        if is_under(where, top) and not is_under(path, top):
+            return f"a symlink in the container leads it into {top}"
     return None

@@ -190,11 +190,13 @@ def _auto_kind(kind: str | None, source: str | None) -> str | None:
 
 
 def _refuse(op: MountOp, where: str) -> None:
-    """A caller's target that resolved (inside the root) onto / or into /proc: refused. The
-    last line behind the daemon's create check, which sees the path only as written."""
-    reason = destinations.refusal(where)
+    """A caller's target that resolved (inside the root) onto / or into /proc, or that a link
+    took into /sys or /dev: refused. The last line behind the daemon's create check, which
+    sees the path only as written."""
+    written = destinations.normalize(op.target)
+    reason = destinations.refusal(where) or destinations.redirect_refusal(written, where)
     if reason:
-        shown = "" if where == destinations.normalize(op.target) else f" (it resolves to {where})"
+        shown = "" if where == written else f" (it resolves to {where})"
         raise OSError(errno.EPERM, f"destination {op.target}{shown} refused: {reason}")
 
 
