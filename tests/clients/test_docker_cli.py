@@ -347,3 +347,27 @@ def test_link_on_a_user_defined_network_resolves_its_alias_for_the_linker_only(d
     finally:
         docker.run("rm", "-f", "pclinker", "pclinktarget", "pcother", check=False)
         docker.run("network", "rm", "pclinks", check=False)
+
+
+def test_legacy_link_on_the_default_bridge_and_its_removal(docker):
+    docker.run("run", "-d", "--name", "pcltarget", "-e", "FOO=bar", "--expose", "80", "busybox",
+               "sleep", "60")
+    try:
+        ip = docker.out("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pcltarget").strip()
+        out = docker.out("run", "--rm", "--link", "pcltarget:db", "busybox", "sh", "-c",
+                         "env; grep -w db /etc/hosts; ping -c 1 -W 3 db >/dev/null && echo up")
+        lines = out.splitlines()
+        assert f"DB_PORT=tcp://{ip}:80" in lines and "DB_ENV_FOO=bar" in lines
+        assert any(ln.startswith("DB_NAME=/") and ln.endswith("/db") for ln in lines)
+        assert any(ln.startswith(f"{ip}\tdb ") and ln.endswith(" pcltarget") for ln in lines)
+        assert lines[-1] == "up"
+        docker.run("run", "-d", "--name", "pcllinker", "--link", "pcltarget:db", "busybox",
+                   "sleep", "60")
+        assert docker.run("rm", "--link", "/pcllinker/db").returncode == 0
+        assert json.loads(docker.out("inspect", "-f", "{{json .HostConfig.Links}}",
+                                     "pcllinker")) in (None, [])
+        r = docker.run("run", "--rm", "--network", "host", "--link", "pcltarget:db", "busybox",
+                       "true", check=False)
+        assert r.returncode == 125 and b"conflicting options" in r.stderr, r.stderr
+    finally:
+        docker.run("rm", "-f", "pcllinker", "pcltarget", check=False)
