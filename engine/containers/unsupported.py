@@ -59,9 +59,13 @@ def check_endpoint(cfg: Any, where: str, network: str = "", *, at_create: bool =
 
 def check_create(body: dict) -> None:
     host = body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else {}
+    mode = host.get("NetworkMode") or ""
     if body.get("MacAddress"):
         check_mac(body["MacAddress"], "Config.MacAddress")
-    mode = host.get("NetworkMode") or ""
+        if mode == "host" or str(mode).startswith("container:"):
+            # no endpoint of its own to give the address to (Docker's refusal)
+            raise BadParameter("Config.MacAddress: conflicting options: mac-address and the "
+                               "network mode")
     if host.get("Links"):
         if mode in ("host", "none") or str(mode).startswith("container:"):
             kind = "container" if str(mode).startswith("container:") else mode
