@@ -198,6 +198,8 @@ def test_fields_we_do_not_honour_are_refused_by_name():
     refused = [
         ({"MacAddress": "01:00:5e:00:00:01"}, "Config.MacAddress: invalid MAC address"),
         ({"MacAddress": "02:42:ac:11:00"}, "Config.MacAddress: invalid MAC address"),
+        ({"MacAddress": "02:42:ac:11:00:02", "HostConfig": {"NetworkMode": "host"}},
+         "conflicting options: mac-address and the network mode"),
         ({"HostConfig": {"NetworkMode": "host", "Links": ["db:database"]}},
          "HostConfig.Links: conflicting options: host type networking"),
         ({"NetworkingConfig": {"EndpointsConfig": {"n": {"IPAMConfig": {
