@@ -76,10 +76,51 @@ def check_create(body: dict) -> None:
     runtime = host.get("Runtime") or ""
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")
+    check_isolation(host)
     networking = body.get("NetworkingConfig")
     endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
     for name, cfg in _items(endpoints):
         check_endpoint(cfg, f"NetworkingConfig.EndpointsConfig[{name!r}]", name)
+
+
+# HostConfig fields whose every non-empty value asks for something this engine does not do
+# (each container has its own PID, IPC, UTS namespaces, shares the engine's cgroup and user
+# namespaces, and its cgroups sit below the engine's): field -> (values that are what we do,
+# why the others are refused). Empty values ("", 0, [], null) are what clients send by default.
+_ISOLATION: dict[str, tuple[tuple[str, ...], str]] = {
+    "PidMode": ((), "sharing a PID namespace is not supported (each container has its own)"),
+    "IpcMode": (("private", "shareable"), "only a container's own IPC namespace (private or "
+                "shareable) is supported"),
+    "UTSMode": ((), "sharing a UTS namespace is not supported (each container has its own)"),
+    "CgroupnsMode": (("host",), "a private cgroup namespace is not supported (containers see "
+                     "the host's cgroup tree)"),
+    "UsernsMode": (("host",), "user namespaces are not supported"),
+    "CpusetCpus": ((), "pinning to CPUs is not supported"),
+    "CpusetMems": ((), "pinning to memory nodes is not supported"),
+    "CgroupParent": ((), "a cgroup parent is not supported (containers' cgroups are below the "
+                     "engine's)"),
+    "VolumeDriver": (("local",), "only the local volume driver is supported"),
+}
+
+
+def check_isolation(host: dict) -> None:
+    """Namespace modes and cgroup placement Docker offers and we do not: a 400 naming the field
+    rather than a container that silently shares nothing, or is not pinned."""
+    for key, (ours, why) in _ISOLATION.items():
+        value = host.get(key)
+        if value and value not in ours:
+            raise BadParameter(f"HostConfig.{key}: {value!r}: {why}")
+    isolation = host.get("Isolation") or "default"
+    if isolation != "default":
+        raise BadParameter(f"HostConfig.Isolation: Invalid isolation: {isolation!r} - linux only "
+                           "supports 'default'")
+    if host.get("StorageOpt"):
+        raise BadParameter("HostConfig.StorageOpt: storage options are not supported (the "
+                           "overlay has no size quota)")
+    for key in ("MaskedPaths", "ReadonlyPaths"):
+        if host.get(key) is not None:
+            raise BadParameter(f"HostConfig.{key}: choosing masked or read-only /proc paths is "
+                               "not supported (the engine's defaults apply)")
 
 
 def check_network_create(body: dict) -> None:

@@ -527,3 +527,53 @@ def test_memory_swappiness_reaches_a_v1_memory_cgroup(engine):
             c.remove(force=True)
     finally:
         client.close()
+
+
+# --- namespace modes and cgroup placement we do not offer: refused, not ignored ------------------
+
+def test_namespace_modes_and_cgroup_placement_we_do_not_offer_are_refused():
+    # what the docker CLI 28 sends by default for each passes
+    check_create({"Image": "busybox", "HostConfig": {
+        "PidMode": "", "IpcMode": "", "UTSMode": "", "CgroupnsMode": "", "UsernsMode": "",
+        "CpusetCpus": "", "CpusetMems": "", "CgroupParent": "", "VolumeDriver": "",
+        "Isolation": "", "StorageOpt": None, "MaskedPaths": None, "ReadonlyPaths": None}})
+    # and what is what we do anyway
+    check_create({"Image": "busybox", "HostConfig": {
+        "IpcMode": "shareable", "CgroupnsMode": "host", "UsernsMode": "host",
+        "Isolation": "default", "VolumeDriver": "local"}})
+    for host, says in [
+            ({"PidMode": "host"}, "HostConfig.PidMode: 'host': sharing a PID namespace"),
+            ({"PidMode": "container:abc"}, "HostConfig.PidMode: 'container:abc'"),
+            ({"IpcMode": "host"}, "HostConfig.IpcMode: 'host': only a container's own"),
+            ({"IpcMode": "container:abc"}, "HostConfig.IpcMode"),
+            ({"IpcMode": "none"}, "HostConfig.IpcMode"),
+            ({"UTSMode": "host"}, "HostConfig.UTSMode"),
+            ({"CgroupnsMode": "private"}, "HostConfig.CgroupnsMode: 'private'"),
+            ({"UsernsMode": "private"}, "HostConfig.UsernsMode"),
+            ({"CpusetCpus": "0"}, "HostConfig.CpusetCpus: '0': pinning to CPUs"),
+            ({"CpusetMems": "0"}, "HostConfig.CpusetMems"),
+            ({"CgroupParent": "/mine"}, "HostConfig.CgroupParent"),
+            ({"VolumeDriver": "nfs"}, "HostConfig.VolumeDriver"),
+            ({"Isolation": "hyperv"}, "Invalid isolation: 'hyperv' - linux only supports"),
+            ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt"),
+            ({"MaskedPaths": []}, "HostConfig.MaskedPaths"),
+            ({"ReadonlyPaths": ["/proc/x"]}, "HostConfig.ReadonlyPaths")]:
+        with pytest.raises(BadParameter, match=says):
+            check_create({"Image": "busybox", "HostConfig": host})
+
+
+@pytest.mark.integration
+def test_a_namespace_mode_we_do_not_offer_is_a_400_and_makes_nothing(engine):
+    import docker
+
+    client = engine.client()
+    try:
+        for kw, field in [({"pid_mode": "host"}, "PidMode"), ({"ipc_mode": "host"}, "IpcMode"),
+                          ({"cpuset_cpus": "0"}, "CpusetCpus")]:
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.containers.create("busybox", ["true"], **kw)
+            assert refused.value.status_code == 400
+            assert f"HostConfig.{field}" in refused.value.explanation
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()
