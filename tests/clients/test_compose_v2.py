@@ -445,3 +445,32 @@ def test_down_removes_containers_networks_volumes_and_orphans(stack):
     with socket.socket() as s:
         s.settimeout(1)
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+REFUSED = """\
+services:
+  spy:
+    image: busybox
+    pull_policy: never
+    pid: host
+    command: ["true"]
+"""
+
+
+def test_what_the_engine_refuses_fails_up_with_its_one_line_reason(compose_v2, engine):
+    project = f"pcv2r{secrets.token_hex(3)}"
+    d = Path(tempfile.mkdtemp(prefix="pcv2-"))
+    client = engine.client()
+    try:
+        (d / "compose.yaml").write_text(REFUSED)
+        r = compose_v2.run("-p", project, "up", "-d", cwd=d, check=False)
+        err = r.stderr.decode()
+        assert r.returncode != 0
+        assert "HostConfig.PidMode: 'host': sharing a PID namespace is not supported" in err
+        assert "Traceback" not in err
+        assert client.containers.list(all=True, filters={
+            "label": f"com.docker.compose.project={project}"}) == []
+    finally:
+        compose_v2.run("-p", project, "down", cwd=d, check=False)
+        client.close()
+        shutil.rmtree(d, ignore_errors=True)
