@@ -6,6 +6,7 @@ arguments; the caller persists the results.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -84,6 +85,10 @@ def validate_subnet(subnet: str, gateway: str | None, used: Iterable[str],
     return SubnetChoice(str(net), str(gw))
 
 
+def _as_int(address: str) -> int:
+    return int.from_bytes(socket.inet_aton(address), "big")
+
+
 def allocate_address(subnet: str, gateway: str, allocated: Iterable[str],
                      requested: str | None = None, *, ip_range: str = "",
                      reserved: Iterable[str] = ()) -> str:
@@ -91,24 +96,26 @@ def allocate_address(subnet: str, gateway: str, allocated: Iterable[str],
     `ip_range` (the whole subnet without one). `reserved` (auxiliary addresses) is never handed
     out. As Docker, a requested address need only lie in the subnet, not in the range."""
     net = parse_network(subnet)
-    taken = {IPv4Address(a) for a in allocated} | {IPv4Address(gateway)}
-    aux = {IPv4Address(a) for a in reserved}
+    # plain ints: an IPv4Address per address in use made a connect on a network with 200
+    # containers cost ~0.8 ms here (the strings are ours, written by this module)
+    taken = {_as_int(a) for a in allocated} | {_as_int(gateway)}
+    aux = {_as_int(a) for a in reserved}
+    ends = (int(net.network_address), int(net.broadcast_address))
     if requested is not None:
         ip = parse_address(requested, "IP address")
-        if ip not in net or ip in (net.network_address, net.broadcast_address):
+        if ip not in net or int(ip) in ends:
             # Docker's words (its 400 for an address outside every subnet of the network)
             raise InvalidRequest(f"invalid address {requested}: It does not belong to any of "
                                  f"this network's subnets ({subnet})")
-        if ip in taken or ip in aux:
+        if int(ip) in taken or int(ip) in aux:
             what = ("the network's gateway" if ip == IPv4Address(gateway) else
-                    "reserved as an auxiliary address" if ip in aux else "already in use")
+                    "reserved as an auxiliary address" if int(ip) in aux else "already in use")
             raise Conflict(f"address {requested} is {what}")
         return str(ip)
     pool = IPv4Network(ip_range) if ip_range else net
-    for ip in pool:
-        if ip in (net.network_address, net.broadcast_address) or ip in taken or ip in aux:
-            continue
-        return str(ip)
+    for value in range(int(pool.network_address), int(pool.broadcast_address) + 1):
+        if value not in ends and value not in taken and value not in aux:
+            return str(IPv4Address(value))
     where = f"ip-range {ip_range}" if ip_range else f"subnet {subnet}"
     raise Conflict(f"no free address left in {where}")
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from netbridge.errors import Conflict, InvalidRequest
 from netbridge import ipam
+from netbridge.errors import Conflict, InvalidRequest
 
 
 def test_first_free_24_of_pool():
@@ -146,3 +148,29 @@ def test_a_chosen_mac_is_normalised(text, want):
 def test_a_bad_mac_is_refused_naming_it(text):
     with pytest.raises(InvalidRequest, match="MAC address"):
         ipam.valid_mac(text)
+
+
+def _lowest_free(subnet: str, gateway: str, taken: list[str], ip_range: str,
+                 reserved: list[str]) -> str | None:
+    """The rule, spelled out with ipaddress objects (what allocate_address does with ints)."""
+    import ipaddress
+    net = ipaddress.IPv4Network(subnet)
+    skip = {ipaddress.IPv4Address(a) for a in [*taken, gateway, *reserved]}
+    skip |= {net.network_address, net.broadcast_address}
+    pool = ipaddress.IPv4Network(ip_range) if ip_range else net
+    return next((str(ip) for ip in pool if ip not in skip), None)
+
+
+@given(st.sets(st.integers(1, 62), max_size=62), st.sets(st.integers(0, 63), max_size=6),
+       st.sampled_from(["", "10.231.0.0/27", "10.231.0.32/27", "10.231.0.60/30"]))
+def test_allocation_is_the_lowest_free_address_of_the_range(used, aux, ip_range):
+    taken = [f"10.231.0.{i}" for i in used]
+    reserved = [f"10.231.0.{i}" for i in aux]
+    want = _lowest_free("10.231.0.0/26", "10.231.0.1", taken, ip_range, reserved)
+    if want is None:
+        with pytest.raises(Conflict, match="no free address"):
+            ipam.allocate_address("10.231.0.0/26", "10.231.0.1", taken, ip_range=ip_range,
+                                  reserved=reserved)
+    else:
+        assert ipam.allocate_address("10.231.0.0/26", "10.231.0.1", taken, ip_range=ip_range,
+                                     reserved=reserved) == want
