@@ -89,6 +89,17 @@ def hostname_of(rec: ContainerRecord) -> str:
     return rec.config.hostname or rec.short_id
 
 
+def network_owner(rec: ContainerRecord,
+                  lookup: Callable[[str], ContainerRecord] | None) -> ContainerRecord:
+    """The container whose network this one is on: itself, or X with NetworkMode container:X.
+    As Docker, a container on X's network has X's host name and X's /etc/hosts, hostname and
+    resolv.conf (the name and addresses it answers to are X's)."""
+    mode = rec.config.network_mode
+    if lookup is not None and mode.startswith("container:"):
+        return lookup(mode[len("container:"):])
+    return rec
+
+
 def _write(path: Path, text: str) -> None:
     # In place, never by rename: a running container's bind mount holds on to the inode, and
     # the network hook fills these files in after the mounts were made.
@@ -154,9 +165,10 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path,
     if cfg.volumes_from and lookup is not None:
         own = {m.target for m in out}
         out += [m for m in volumes_from_mounts(cfg, lookup, volumes) if m.target not in own]
+    owner = network_owner(rec, lookup)
     for name in ("hosts", "hostname", "resolv.conf"):
         if f"/etc/{name}" not in {m.target for m in cfg.mounts}:
-            out.append(Mount(f"/etc/{name}", str(rec.dir / name), "bind"))
+            out.append(Mount(f"/etc/{name}", str(owner.dir / name), "bind"))
     return out
 
 

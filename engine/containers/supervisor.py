@@ -146,7 +146,8 @@ class Supervisor:
         undo.append(lambda: rootfs_ops.unmount(merged))
         mounts = setup.build_mounts(rec, self.volumes, merged, self.store.get)
         user = setup.container_user(merged, cfg, cfg.user)
-        hostname = setup.hostname_of(rec) if network != "host" else os.uname().nodename
+        hostname = setup.hostname_of(setup.network_owner(rec, self.store.get)) \
+            if network != "host" else os.uname().nodename
         spec = ContainerSpec(
             id=rec.id, rootfs=str(merged), hostname=hostname,
             process=setup.process_spec(cfg, user, hostname, self.wiring.link_env(rec)),

@@ -73,6 +73,9 @@ def check_create(body: dict) -> None:
                                "can't be used with links")
         for i, text in enumerate(host["Links"] if isinstance(host["Links"], list) else [None]):
             parse_link(text, f"HostConfig.Links[{i}]")
+    if str(mode).startswith("container:") and body.get("Hostname"):
+        # the container has the host name of the one whose network it is on (Docker's words)
+        raise BadParameter("Config.Hostname: conflicting options: hostname and the network mode")
     runtime = host.get("Runtime") or ""
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")

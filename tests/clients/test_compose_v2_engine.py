@@ -577,3 +577,31 @@ def test_a_namespace_mode_we_do_not_offer_is_a_400_and_makes_nothing(engine):
         assert client.containers.list(all=True) == []
     finally:
         client.close()
+
+
+# --- network_mode container:X (Compose's service:x): X's host name and /etc files --------------
+
+@pytest.mark.integration
+def test_a_container_on_anothers_network_has_its_name_and_etc_files(engine):
+    import docker
+
+    client = engine.client()
+    try:
+        owner = client.containers.run("busybox", ["sleep", "1000"], detach=True, init=True,
+                                      hostname="pcowner", extra_hosts={"pcextra": "10.9.8.7"})
+        try:
+            mine = f"container:{owner.id}"
+            out = client.containers.run("busybox", ["sh", "-c", "hostname; cat /etc/hostname; "
+                                        "grep -c pcextra /etc/hosts"],
+                                        network_mode=mine, remove=True)
+            assert out.decode().split() == ["pcowner", "pcowner", "1"]
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.containers.create("busybox", ["true"], network_mode=mine,
+                                         hostname="pcmine")
+            assert refused.value.status_code == 400
+            assert "conflicting options: hostname and the network mode" \
+                in refused.value.explanation
+        finally:
+            owner.remove(force=True)
+    finally:
+        client.close()
