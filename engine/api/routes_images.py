@@ -72,13 +72,14 @@ async def inspect(engine: Engine, req: Request) -> Response:
 
 async def remove(engine: Engine, req: Request) -> Response:
     store, name, force = engine.images, req.params["name"], req.bool_arg("force")
-    image = await trio.to_thread.run_sync(store.get, name)
-    users = [r for r in engine.manager.store.all() if r.image_id == image.id]
-    if users and not force and (name == image.id or name.startswith("sha256:")
-                                or len(image.repo_tags) <= 1):
+    # id and tags only: an image whose config is unreadable can still be removed
+    image_id, repo_tags = await trio.to_thread.run_sync(store.identify, name)
+    users = [r for r in engine.manager.store.all() if r.image_id == image_id]
+    if users and not force and (name == image_id or name.startswith("sha256:")
+                                or len(repo_tags) <= 1):
         raise Conflict(f"conflict: unable to remove repository reference \"{name}\" "
                        f"(must force) - container {users[0].short_id} is using its "
-                       f"referenced image {image.id[7:19]}")
+                       f"referenced image {image_id[7:19]}")
     prune = not req.bool_arg("noprune")
     return json_response(await trio.to_thread.run_sync(
         lambda: store.remove(name, force, prune=prune)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -31,10 +32,14 @@ from typing import BinaryIO
 from engine.errors import BadParameter, Conflict, EngineError, NotFound
 from engine.images import reference
 from engine.images.auth import CredentialStore
+from engine.images.configcheck import UnreadableConfig, check_container_config, why_unreadable
 from engine.images.archive import CHUNK, extract_layer, tar_digest
 from engine.images.tarpath import MAGIC_LENGTH, Compression, detect_compression
 from engine.images.image import (Image, canonical_json, config_digest, history_shape,
                                  image_from_config, inspect_shape, now_rfc3339, summary_shape)
+from engine.jsonshape import BadShape
+
+log = logging.getLogger("engine.images")
 
 
 class DigestMismatch(EngineError):
@@ -302,7 +307,28 @@ class ImageStore:
         raise NotFound(f"No such image: {ref.familiar() if ref else text}")
 
     def get(self, ref_or_id: str) -> Image:
-        return self._image(self.resolve(ref_or_id)[0])
+        """The image, or UnreadableConfig (500, naming `ref_or_id`) when its stored config
+        does not parse or has fields of the wrong type: an older version's image or a damaged
+        file would otherwise fail every create from it with a traceback."""
+        image_id = self.resolve(ref_or_id)[0]
+        try:
+            image = self._image(image_id)
+            check_container_config(image.config)
+        except (ValueError, TypeError, AttributeError, KeyError, BadShape) as exc:
+            try:
+                config_bytes = self.read_blob(image_id)
+            except NotFound as missing:
+                raise UnreadableConfig(ref_or_id, missing.message) from None
+            raise UnreadableConfig(ref_or_id, why_unreadable(config_bytes, exc)) from None
+        return image
+
+    def identify(self, ref_or_id: str) -> tuple[str, tuple[str, ...]]:
+        """(image id, its tags in familiar form), read without the image's config: what a
+        removal needs, so an image whose config is unreadable can still be removed."""
+        image_id = self.resolve(ref_or_id)[0]
+        state = self._tags()
+        return image_id, tuple(sorted(reference.familiar(r) for r, i in state["tags"].items()
+                                      if i == image_id))
 
     def list(self) -> list[Image]:
         state = self._tags()
@@ -312,6 +338,10 @@ class ImageStore:
                 images.append(self._image(image_id, state))
             except NotFound:
                 continue   # removed while we listed
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                # an unreadable config (see get) must not hide every other image; as Docker
+                # skips an image it cannot load, said in the log; rmi by name still works
+                log.warning("image %s skipped: unreadable config: %s", image_id, exc)
         return sorted(images, key=lambda image: (image.created, image.id), reverse=True)
 
     def layer_paths(self, image: Image) -> list[Path]:
