@@ -12,7 +12,7 @@ Abandoned (cancelling leaves nothing half-done):
   and once the old process is gone a restart always starts the new one (manager.stop/restart).
 - POST /containers/{id}/kill: the signal is sent at once; only the wait for the exit is cut.
 - POST /containers/{id}/start: only the wait for networking (at engine start) is cut; from the
-  mount to PID 1 running, a start is never abandoned half-way (manager._launch).
+  mount to PID 1 running, a start is never abandoned half-way (Supervisor.launch).
 
 Finished anyway, because half of it would be worse than all of it: create (files, volumes, its
 record), remove, pause/unpause, rename, exec create, update, prune, volume and network
