@@ -169,3 +169,39 @@ def test_run_publish_uses_the_loader_port_syntax_and_its_errors():
         "91/udp": [{"HostIp": "127.0.0.1", "HostPort": "9001"}]}
     with pytest.raises(ComposeError, match="invalid port"):
         create_body(svc({"image": "b"}), ctx(extra_ports=("http",)))
+
+
+def test_a_loaded_file_reaches_the_body_through_the_model_alone(tmp_path):
+    """YAML -> loader -> typed model -> create body: the short forms are read once, by the
+    loader and the model, and the body shows the engine's units."""
+    from compose.orchestrator.executor import Orchestrator
+    from compose.orchestrator.project_view import from_model
+    from compose.project import ProjectOptions, load
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  web:\n"
+        "    image: busybox\n"
+        "    command: httpd -f\n"
+        "    ports: ['127.0.0.1:8080-8081:80-81', '9000/udp']\n"
+        "    restart: on-failure:2\n"
+        "    stop_grace_period: 1m30s\n"
+        "    shm_size: 64m\n"
+        "    healthcheck: {test: 'true', interval: 500ms}\n"
+        "    deploy: {resources: {limits: {cpus: '0.5', memory: 256m}}}\n"
+        "    tmpfs: /run\n")
+    project = load(ProjectOptions(working_directory=str(tmp_path), environment={})).project
+    spec = from_model(project)
+    body = Orchestrator(spec, None).container_body(spec.services["web"], "p-web-1", number=1)
+    host = body["HostConfig"]
+    assert body["Cmd"] == ["httpd", "-f"] and body["StopTimeout"] == 90
+    assert body["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 500_000_000}
+    assert host["PortBindings"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
+        "81/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8081"}],
+        "9000/udp": [{"HostIp": "", "HostPort": ""}]}
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert host["Memory"] == 256 << 20 and host["NanoCpus"] == 500_000_000
+    assert host["ShmSize"] == 64 << 20 and host["Tmpfs"] == {"/run": ""}
+    assert host["NetworkMode"] == f"{project.name}_default"
+    assert body["Labels"]["com.docker.compose.config-hash"] == spec.services["web"].config_hash

@@ -250,10 +250,10 @@ GRAPH = """
 
 
 def test_generations_and_stop_order(tmp_path):
-    from compose.orchestrator.project_view import from_canonical
+    from compose.orchestrator.project_view import from_model
 
     loaded = _load(tmp_path, GRAPH)
-    g = from_canonical(loaded.project.name, loaded.canonical).graph   # what `up` orders by
+    g = from_model(loaded.project).graph   # what `up` orders by
     # the canonical form lists services by name, so a generation does too
     assert g.start_generations() == [["cache", "db"], ["api", "worker"], ["web"]]
     assert g.stop_generations() == [["web"], ["api", "worker"], ["cache", "db"]]
