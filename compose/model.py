@@ -5,9 +5,11 @@ raw dicts past this boundary, except `x-*` extensions and string maps (labels, e
 sysctls, driver options). `config_hash(service)` is the per-service hash that the
 orchestrator stores as `com.docker.compose.config-hash` and compares to decide recreation.
 
-The orchestrator reads only this model: each concept (a duration, a byte size, a port, a restart
-policy, a secret's place in the container) is read into it here once, with the one parser of
-that notation (compose/values.py, compose/shortsyntax.py, `parse_restart` below).
+The orchestrator reads only this model (compose/orchestrator/project_view.py derives what
+planning asks of it). Each concept (a duration, a byte size, a port, a restart policy, a secret's
+place in the container) is read into it once, by compose/canonical.py with the one parser of
+that notation (compose/values.py, compose/shortsyntax.py, canonical.parse_restart); `develop:`
+stays as written and compose/orchestrator/watch.py is its one reader.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
-
 
 
 class Condition(enum.Enum):
