@@ -40,6 +40,7 @@ IDLE_SECONDS = 30 * 60
 ORPHAN_GRACE_SECONDS = 30.0  # workers still running this long after the engine left are killed
 REQUEST_TIMEOUT = 5.0
 MAX_PENDING = 64  # connections still sending their request; more are turned away
+MAX_CLIENT_LINE = 64  # a client's "sig N" line; an unfinished one longer than this is noise
 # Third-party modules commands import (often lazily); all of ours under these packages are loaded
 # too (see preload). networkx: `up`, `down`, `start`, `stop` and `run` order services by a
 # networkx graph (compose/graph.py), 0.1-0.2 s to import. jsonschema stays out: no command
@@ -126,6 +127,9 @@ class Server:
         self.can_raise_limits = False
         # worker pidfd -> (pid, client connection)
         self.workers: dict[int, tuple[int, socket.socket]] = {}
+        # worker pidfd -> the start of a client line not yet complete (a stream socket keeps
+        # no message boundaries: "sig 2\n" may arrive as "si" and "g 2\n")
+        self.client_partial: dict[int, bytes] = {}
         self.pending: dict[socket.socket, PendingRequest] = {}
         self.last_request = time.monotonic()
         self.served = False  # a worker was forked for some caller
@@ -416,15 +420,20 @@ class Server:
         if not data:
             # the client is gone (killed): so is the command it ran
             self.selector.unregister(conn)
+            self.client_partial.pop(pidfd, None)
             _send_signal(pidfd, signal.SIGKILL)
             return
-        for line in data.splitlines():
+        *lines, rest = (self.client_partial.pop(pidfd, b"") + data).split(b"\n")
+        if rest and len(rest) <= MAX_CLIENT_LINE:
+            self.client_partial[pidfd] = rest
+        for line in lines:
             word, _, number = line.partition(b" ")
             if word == b"sig" and number.isdigit():
                 _send_signal(pidfd, int(number))
 
     def _worker_done(self, pidfd: int) -> None:
         pid, conn = self.workers.pop(pidfd)
+        self.client_partial.pop(pidfd, None)
         self.selector.unregister(pidfd)
         _, status = os.waitpid(pid, 0)
         os.close(pidfd)

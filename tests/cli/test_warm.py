@@ -272,6 +272,32 @@ def test_a_bad_signal_number_from_a_client_does_not_end_the_server(engine):
     assert "warm worker" in _run(env, "--help").stderr
 
 
+def test_a_signal_line_split_across_reads_still_arrives(monkeypatch):
+    """A stream socket keeps no message boundaries: under load the server may read a client's
+    "sig 2\\n" as "si" then "g 2\\n". Each line is acted on once it is complete, never lost."""
+    from compose.cli import warm_server
+
+    sent: list[int] = []
+    monkeypatch.setattr(warm_server, "_send_signal", lambda pidfd, signum: sent.append(signum))
+    server = warm_server.Server("/nonexistent/engine.sock")
+    client, conn = socket.socketpair()
+    conn.setblocking(False)
+    try:
+        for chunk, expected in [(b"sig 99999\nsi", [99999]), (b"g 2", [99999]),
+                                (b"\nsig 15\nsig", [99999, 2, 15]), (b" 1\n", [99999, 2, 15, 1])]:
+            client.sendall(chunk)
+            server._client_says(7, conn)
+            assert sent == expected, chunk
+        assert server.client_partial == {}
+        client.sendall(b"x" * (warm_server.MAX_CLIENT_LINE + 1))  # noise is not kept growing
+        server._client_says(7, conn)
+        assert server.client_partial == {} and sent == [99999, 2, 15, 1]
+    finally:
+        client.close()
+        conn.close()
+        server.selector.close()
+
+
 # --- who may serve a command -----------------------------------------------------------------
 
 NOBODY = 65534
