@@ -80,6 +80,11 @@ def check_create(body: dict) -> None:
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")
     check_isolation(host)
+    driver = host.get("VolumeDriver") or "local"
+    if driver != "local" and _has_volumes(body, host):
+        # Docker uses it only for the container's volumes: without any it is never asked
+        raise BadParameter(f"HostConfig.VolumeDriver: {driver!r}: only the local volume driver "
+                           "is supported")
     networking = body.get("NetworkingConfig")
     endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
     for name, cfg in _items(endpoints):
@@ -102,8 +107,15 @@ _ISOLATION: dict[str, tuple[tuple[str, ...], str]] = {
     "CpusetMems": ((), "pinning to memory nodes is not supported"),
     "CgroupParent": ((), "a cgroup parent is not supported (containers' cgroups are below the "
                      "engine's)"),
-    "VolumeDriver": (("local",), "only the local volume driver is supported"),
 }
+
+
+def _has_volumes(body: dict, host: dict) -> bool:
+    mounts = host.get("Mounts") if isinstance(host.get("Mounts"), list) else []
+    binds = host.get("Binds") if isinstance(host.get("Binds"), list) else []
+    return bool(body.get("Volumes")) \
+        or any(isinstance(m, dict) and m.get("Type") == "volume" for m in mounts) \
+        or any(isinstance(b, str) and not b.startswith("/") for b in binds)
 
 
 def check_isolation(host: dict) -> None:

@@ -541,6 +541,14 @@ def test_namespace_modes_and_cgroup_placement_we_do_not_offer_are_refused():
     check_create({"Image": "busybox", "HostConfig": {
         "IpcMode": "shareable", "CgroupnsMode": "host", "UsernsMode": "host",
         "Isolation": "default", "VolumeDriver": "local"}})
+    # a volume driver is only asked for the container's volumes (as Docker)
+    check_create({"Image": "busybox", "HostConfig": {"VolumeDriver": "nfs",
+                                                     "Binds": ["/tmp:/mnt"]}})
+    for body in ({"Volumes": {"/data": {}}}, {"HostConfig": {"Binds": ["vol:/data"]}},
+                 {"HostConfig": {"Mounts": [{"Type": "volume", "Target": "/d"}]}}):
+        host = {**body.get("HostConfig", {}), "VolumeDriver": "nfs"}
+        with pytest.raises(BadParameter, match="HostConfig.VolumeDriver: 'nfs'"):
+            check_create({"Image": "busybox", **body, "HostConfig": host})
     for host, says in [
             ({"PidMode": "host"}, "HostConfig.PidMode: 'host': sharing a PID namespace"),
             ({"PidMode": "container:abc"}, "HostConfig.PidMode: 'container:abc'"),
@@ -553,7 +561,6 @@ def test_namespace_modes_and_cgroup_placement_we_do_not_offer_are_refused():
             ({"CpusetCpus": "0"}, "HostConfig.CpusetCpus: '0': pinning to CPUs"),
             ({"CpusetMems": "0"}, "HostConfig.CpusetMems"),
             ({"CgroupParent": "/mine"}, "HostConfig.CgroupParent"),
-            ({"VolumeDriver": "nfs"}, "HostConfig.VolumeDriver"),
             ({"Isolation": "hyperv"}, "Invalid isolation: 'hyperv' - linux only supports"),
             ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt"),
             ({"MaskedPaths": []}, "HostConfig.MaskedPaths"),
