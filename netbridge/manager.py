@@ -140,7 +140,8 @@ class NetworkManager(Recovery, Teardown, DnsServing):
                           subnet=plan.subnet, gateway=plan.gateway, internal=internal,
                           labels=dict(labels or {}),
                           created=datetime.now(timezone.utc).isoformat(),
-                          ip_range=plan.ip_range, aux_addresses=dict(plan.aux_addresses))
+                          ip_range=plan.ip_range, aux_addresses=dict(plan.aux_addresses),
+                          user_subnet=request.subnet is not None)
             self._materialize(net)
             self._state.networks[net.id] = net
             self._save()

@@ -30,6 +30,10 @@ class Network:
     created: str = ""       # RFC 3339
     ip_range: str = ""      # containers' addresses come from here ("": the whole subnet)
     aux_addresses: dict = field(default_factory=dict)   # name → address, never handed out
+    # False when the engine chose the subnet: the engine then takes no static address on it (an
+    # address there could clash with the next network's choice). True for records that predate
+    # the field, so what they accepted before stays accepted.
+    user_subnet: bool = True
 
     @property
     def prefixlen(self) -> int:

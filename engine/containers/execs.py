@@ -146,6 +146,10 @@ class ExecRegistry:
                                                  cfg, user or cfg.user)
         base = setup.container_env(cfg, run.spec.hostname)
         merged = {e.split("=", 1)[0]: e for e in base}
+        # what PID 1 got beyond the config (legacy links' variables, fixed at its start): an
+        # exec has them too, as Docker's; the container's own variables stay first and win
+        for e in run.spec.process.env:
+            merged.setdefault(e.split("=", 1)[0], e)
         for e in env:
             merged[e.split("=", 1)[0]] = e
         if tty:

@@ -164,6 +164,7 @@ class ContainerManager:
         if not cfg.args:
             raise BadParameter("No command specified")
         setup.check_bind_sources(cfg)
+        self.wiring.check_create(cfg)
         if name:
             name = valid_name(name)
         else:

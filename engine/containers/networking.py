@@ -88,6 +88,57 @@ def legacy_targets(mgr: NetworkWiring, rec: ContainerRecord) -> list[LinkTarget]
     return out
 
 
+def check_link_targets(store: ContainerStore, body: dict, network_mode: str) -> None:
+    """At create: every legacy link's target exists (Docker resolves them when it registers
+    the links, a 400 naming the missing one; whether it runs is only asked at start)."""
+    if not legacylinks.has_links(body):
+        return
+    primary = DEFAULT_NETWORK if network_mode in ("default", "") else network_mode
+    for target, _alias in legacylinks.legacy_links(body, primary):
+        try:
+            store.get(target)
+        except NotFound as exc:
+            raise BadParameter(f"could not get container for {target}: {exc.message}") from None
+
+
+def check_static_address(mgr: NetworkWiring, network: str, cfg: dict | None) -> None:
+    """An endpoint's IPAMConfig.IPv4Address is taken only on a user-defined network whose
+    subnet the user configured (Docker's rule and words, a 400 at create and connect): on an
+    engine-chosen subnet the address could clash with the next network's choice. A network
+    not found yet is left to the start, which names it."""
+    if not isinstance(cfg, dict) or not _ip(cfg):
+        return
+    if network in ("default", DEFAULT_NETWORK):
+        reason = "user specified IP address is supported on user defined networks only"
+    else:
+        nets = mgr.networks
+        found = next((n for n in (nets.list() if nets is not None else ())
+                      if network in (n.name, n.id)), None)
+        if found is None or getattr(found, "user_subnet", True):
+            return
+        reason = ("user specified IP address is supported only when connecting to networks "
+                  "with user configured subnets")
+    raise BadParameter(f"invalid config for network {network}: {reason}")
+
+
+def link_names(store: ContainerStore) -> dict[str, list[str]]:
+    """Container id → the `/<linker>/<alias>` names its legacy linkers give it (Docker lists
+    them in Names from the linker's create on); one pass over the store, a linker without
+    links costs a dict lookup."""
+    out: dict[str, list[str]] = {}
+    for rec in store.all():
+        if not legacylinks.has_links(rec.config.body):
+            continue
+        for target, alias in legacylinks.legacy_links(rec.config.body,
+                                                      wanted_networks(rec)[0][0]):
+            try:
+                other = store.get(target)
+            except NotFound:   # removed since: its name went with it
+                continue
+            out.setdefault(other.id, []).append(f"/{rec.name}/{alias}")
+    return out
+
+
 def link_environment(mgr: NetworkWiring, rec: ContainerRecord) -> tuple[str, ...]:
     """The variables `rec`'s legacy links add to its PID 1 (worker thread, before the start);
     nothing without legacy links."""

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import trio
 
-from engine.containers import render
+from engine.containers import networking, render
 from engine.containers.execs import ExecRegistry
 from engine.containers.model import ContainerState
 from engine.containers.running import RunningTable
@@ -95,15 +95,19 @@ class ContainerQueries:
 
         now = time.time()
         recs = sorted(self.store.all(), key=lambda r: r.created, reverse=True)
+        linked = networking.link_names(self.store)
         out = []
         for rec in recs:
             if not all_ and not rec.state.status.is_active() and "status" not in filters:
                 continue
             if not matches(rec, filters, self):
                 continue
-            out.append(render.summary_json(rec, now=now, volume_root=str(self._volumes.root),
-                                           networks=self._wiring.networks_json(rec),
-                                           published=self._wiring.published(rec)))
+            doc = render.summary_json(rec, now=now, volume_root=str(self._volumes.root),
+                                      networks=self._wiring.networks_json(rec),
+                                      published=self._wiring.published(rec))
+            if rec.id in linked:   # sorted, as Docker's name index lists them
+                doc["Names"] = sorted(doc["Names"] + linked[rec.id])
+            out.append(doc)
         return out[:limit] if limit and limit > 0 else out
 
 

@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
 import trio
 
 from engine.containers import networking
-from engine.containers.model import ContainerState, parse_create
+from engine.containers.model import ContainerConfig, ContainerState, parse_create
 from engine.containers.running import RunningTable
 from engine.containers.store import ContainerRecord, ContainerStore
 from engine.errors import BadParameter, Conflict
@@ -102,9 +102,19 @@ class NetworkWiring:
         return networking.published_ports(self, rec)
 
     # --- network connect / disconnect -------------------------------------------------------
+    def check_create(self, cfg: ContainerConfig) -> None:
+        """What a create is refused for on the networking side, before anything is written: a
+        legacy link to no container, a static address where Docker takes none."""
+        networking.check_link_targets(self.store, cfg.body, cfg.network_mode)
+        if cfg.network_mode in ("host", "none") or cfg.network_mode.startswith("container:"):
+            return   # no endpoint of its own (a MacAddress or links there are refused apart)
+        for name, endpoint in (cfg.endpoints or {}).items():
+            networking.check_static_address(self, name, endpoint)
+
     async def connect(self, ref: str, network: str, endpoint: dict) -> None:
         """Record the network in the container's EndpointsConfig; wire it now if running."""
         nets = self._backend()
+        networking.check_static_address(self, network, endpoint)
         rec = self.store.get(ref)
         async with self.store.lock(rec.id):
             body = dict(rec.config.body)

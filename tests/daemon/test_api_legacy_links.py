@@ -76,14 +76,48 @@ def test_a_link_to_a_stopped_or_missing_container_fails_the_start(client):
         assert err.value.status_code == 409
         assert "Cannot link to a non running container: /pcll-stopped AS /pcll-linker3/db" \
             in err.value.explanation
-        cid2, _ = run_linked(client, "pcll-linker4", {"pcll-nosuch": "db"}, ["true"])
-        made.append(cid2)
-        with pytest.raises(docker.errors.APIError, match="could not get container for "
-                                                         "pcll-nosuch"):
-            client.api.start(cid2)
     finally:
         for c in made:
             client.api.remove_container(c, force=True)
+
+
+def test_a_link_to_a_missing_container_is_refused_at_create(client):
+    with pytest.raises(docker.errors.APIError) as err:
+        run_linked(client, "pcll-linker4", {"pcll-nosuch": "db"}, ["true"])
+    assert err.value.status_code == 400
+    assert err.value.explanation == ("could not get container for pcll-nosuch: No such "
+                                     "container: pcll-nosuch")
+    assert client.api.containers(all=True, filters={"name": "pcll-linker4"}) == []
+
+
+def test_an_exec_gets_the_link_variables_of_pid1(client, target):
+    linker = client.containers.run("busybox", ["sleep", "120"], detach=True,
+                                   name="pcll-execer", links={"pcll-target": "db"})
+    try:
+        ip = client.api.inspect_container(target.id)["NetworkSettings"]["IPAddress"]
+        lines = linker.exec_run(["env"], environment={"DB_ENV_FOO": "mine"}
+                                ).output.decode().splitlines()
+        assert "DB_NAME=/pcll-execer/db" in lines
+        assert f"DB_PORT=tcp://{ip}:6379" in lines
+        assert "DB_ENV_SPACED=a b" in lines
+        # the exec's own Env wins over a link variable of the same name, once
+        assert "DB_ENV_FOO=mine" in lines and "DB_ENV_FOO=1" not in lines
+    finally:
+        linker.remove(force=True)
+
+
+def test_list_names_a_target_by_its_linkers_alias(client, target):
+    # created, not started: Docker registers the link name at create
+    cid, _ = run_linked(client, "pcll-lister", {"pcll-target": "cache"}, ["true"])
+    try:
+        [row] = client.api.containers(all=True, filters={"id": target.id})
+        assert row["Names"] == ["/pcll-lister/cache", "/pcll-target"]
+        [own] = client.api.containers(all=True, filters={"id": cid})
+        assert own["Names"] == ["/pcll-lister"]
+    finally:
+        client.api.remove_container(cid, force=True)
+    [row] = client.api.containers(all=True, filters={"id": target.id})
+    assert row["Names"] == ["/pcll-target"]   # the name goes with its linker
 
 
 def test_links_conflict_with_host_networking(client):

@@ -3,6 +3,8 @@ addresses, network names with spaces, and IPv6's refusal. The evidence is read i
 containers (the kernel's view of eth0), not only from inspect."""
 from __future__ import annotations
 
+import ipaddress
+
 import docker
 import pytest
 
@@ -190,3 +192,43 @@ def test_endpoint_driver_opts_are_kept_and_shown(client, cleanup):
     with pytest.raises(docker.errors.APIError, match="com.docker.network.endpoint.ifname"):
         client.api.connect_container_to_network(
             c["Id"], "bridge", driver_opt={"com.docker.network.endpoint.ifname": "x"})
+
+
+def test_a_static_address_needs_a_user_configured_subnet(client, cleanup):
+    chosen = client.networks.create("pcautonet")     # the engine picks the subnet
+    cleanup.append(chosen)
+    subnet = chosen.attrs["IPAM"]["Config"][0]["Subnet"]
+    inside = str(ipaddress.ip_network(subnet)[5])    # an address of that very subnet
+    words = ("invalid config for network pcautonet: user specified IP address is supported "
+             "only when connecting to networks with user configured subnets")
+    config = client.api.create_networking_config({"pcautonet": client.api.create_endpoint_config(
+        ipv4_address=inside)})
+    before = {c["Id"] for c in client.api.containers(all=True)}
+    with pytest.raises(docker.errors.APIError) as err:
+        client.api.create_container("busybox", ["true"], networking_config=config,
+                                    host_config=client.api.create_host_config(
+                                        network_mode="pcautonet"))
+    assert err.value.status_code == 400 and err.value.explanation == words
+    assert {c["Id"] for c in client.api.containers(all=True)} == before   # nothing created
+    # connect of a running container, by the network's name and by its id
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    cleanup.append(c)
+    for ref in ("pcautonet", chosen.id):
+        with pytest.raises(docker.errors.APIError) as err:
+            client.api.connect_container_to_network(c.id, ref, ipv4_address=inside)
+        assert err.value.status_code == 400
+        assert "supported only when connecting to networks with user configured subnets" \
+            in err.value.explanation
+    assert set(client.api.inspect_container(c.id)["NetworkSettings"]["Networks"]) == {"bridge"}
+    # the default bridge's subnet is the engine's too: Docker's words for it
+    with pytest.raises(docker.errors.APIError) as err:
+        client.api.create_container("busybox", ["true"], networking_config=client.api.
+                                    create_networking_config({"bridge": client.api.
+                                                              create_endpoint_config(
+                                                                  ipv4_address=inside)}))
+    assert err.value.status_code == 400
+    assert err.value.explanation == ("invalid config for network bridge: user specified IP "
+                                     "address is supported on user defined networks only")
+    # without a static address the same network takes the container
+    client.api.connect_container_to_network(c.id, "pcautonet")
+    assert "pcautonet" in client.api.inspect_container(c.id)["NetworkSettings"]["Networks"]

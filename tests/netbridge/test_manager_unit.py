@@ -288,3 +288,20 @@ def test_a_chosen_mac_is_recorded_and_given_to_the_veth(tmp_path, kernel, monkey
     with pytest.raises(InvalidRequest, match="MAC address"):
         m.connect("n", "b" * 64, "/proc/1/ns/net", container_name="b", mac="ff:ff:ff:ff:ff:ff")
     assert len(m.endpoints("n")) == 1
+
+
+def test_whose_subnet_it_is_is_recorded_and_survives_a_restart(tmp_path, kernel):
+    import json
+
+    m = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert m.create("chosen").user_subnet is False
+    assert m.create("given", subnet="10.231.40.0/24").user_subnet is True
+    again = NetworkManager(tmp_path, "10.231.0.0/16")
+    assert (again.get("chosen").user_subnet, again.get("given").user_subnet) == (False, True)
+    # a record written before the field existed keeps taking static addresses
+    state = tmp_path / "netbridge.json"
+    raw = json.loads(state.read_text())
+    for net in raw["networks"]:
+        del net["user_subnet"]
+    state.write_text(json.dumps(raw))
+    assert NetworkManager(tmp_path, "10.231.0.0/16").get("chosen").user_subnet is True
