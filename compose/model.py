@@ -1,8 +1,8 @@
 """The frozen compose model: what the rest of pycompose sees of a compose project.
 
 Built from the canonical document of `compose/normalize.py` by `Project.from_canonical`. No
-raw dicts past this boundary, except `x-*` extensions and string maps (labels, environment,
-sysctls, driver options). `config_hash(service)` is the per-service hash that the
+raw dicts past this boundary, except `x-*` extensions, string maps (labels, environment,
+sysctls, driver options) and `develop:` (see below). `config_hash(service)` is the per-service hash that the
 orchestrator stores as `com.docker.compose.config-hash` and compares to decide recreation.
 
 The orchestrator reads only this model (compose/orchestrator/project_view.py derives what
