@@ -219,6 +219,8 @@ def network_mode_of(service: Service, ctx: CreateContext) -> tuple[str, dict]:
             ipam["IPv6Address"] = net.ipv6_address
         if ipam:
             endpoint["IPAMConfig"] = ipam
+        if net.mac_address:   # this endpoint's own MAC (the service's goes in Config)
+            endpoint["MacAddress"] = net.mac_address
         endpoints[ctx.networks.get(net.network, f"{ctx.project}_{net.network}")] = endpoint
     first = next(iter(endpoints), "bridge")
     return first, endpoints

@@ -38,6 +38,8 @@ def create_body(project: ProjectSpec, res: Resource) -> dict:
             "Labels": L.resource_labels(L.NETWORK, res.key, project.name,
                                         user_labels=net.labels),
             "CheckDuplicate": True}
+    if net.enable_ipv6:   # sent, so the engine refuses it by name instead of it being lost
+        body["EnableIPv6"] = True
     if net.ipam:
         body["IPAM"] = {"Driver": net.ipam_driver or "default",
                         "Config": [_pool(p) for p in net.ipam]}
