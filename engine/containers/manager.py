@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 import trio
 
-from engine.containers import setup
+from engine.containers import discarded, setup
 from engine.containers.background import TaskHost
 from engine.containers.events import EventBus, container_event
 from engine.containers.execs import ExecRegistry
@@ -187,7 +187,7 @@ class ContainerManager:
             if self.store.by_id(cid) is not rec:
                 shutil.rmtree(cdir, ignore_errors=True)
             raise
-        warnings: list[str] = []
+        warnings = discarded.warnings(merged.get("HostConfig"))
         self.emit(rec, "create")
         log.info("created container %s (%s) from %s", rec.short_id, name, cfg.image)
         return rec, warnings

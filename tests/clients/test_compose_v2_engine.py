@@ -612,3 +612,30 @@ def test_a_container_on_anothers_network_has_its_name_and_etc_files(engine):
             owner.remove(force=True)
     finally:
         client.close()
+
+
+# --- fields Docker discards where the kernel lacks them: its warnings, not silence --------------
+
+def test_discarded_fields_get_dockers_warnings():
+    from engine.containers.discarded import warnings
+
+    assert warnings({"BlkioWeight": 0, "BlkioWeightDevice": [], "OomKillDisable": False}) == []
+    assert warnings(None) == []
+    got = warnings({"BlkioWeight": 300, "OomKillDisable": True,
+                    "BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1024}]})
+    assert got == ["Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+                   "Weight discarded.",
+                   "Your kernel does not support BPS Block I/O read limit or the cgroup is not "
+                   "mounted. Block I/O BPS read limit discarded.",
+                   "Your kernel does not support OomKillDisable. OomKillDisable discarded."]
+
+
+@pytest.mark.integration
+def test_create_answers_with_the_warnings_and_the_docker_cli_prints_them(docker):
+    r = docker.run("create", "--name", "pcwarn", "--blkio-weight", "300", "busybox", "true")
+    try:
+        assert b"WARNING: Your kernel does not support Block I/O weight" in r.stderr
+        clean = docker.run("create", "--name", "pcnowarn", "busybox", "true")
+        assert b"WARNING" not in clean.stderr
+    finally:
+        docker.run("rm", "-f", "pcwarn", "pcnowarn", check=False)
