@@ -48,6 +48,8 @@ _CREATE_FLAGS: list[tuple[str, object, object]] = [
     ("network", Optional[str], _O(None, "--network", "--net", help="Network to connect to.")),
     ("network_alias", Optional[List[str]], _O(None, "--network-alias", help="DNS alias.")),
     ("ip", Optional[str], _O(None, "--ip", help="IPv4 address on the network.")),
+    ("mac_address", Optional[str], _O(None, "--mac-address", help="MAC address of eth0.")),
+    ("link", Optional[List[str]], _O(None, "--link", help="NAME[:ALIAS] of another container.")),
     ("publish", Optional[List[str]], _O(None, "-p", "--publish", help="Publish a port.")),
     ("publish_all", bool, _O(False, "-P", "--publish-all", help="Publish exposed ports.")),
     ("expose", Optional[List[str]], _O(None, "--expose", help="Expose a port.")),
@@ -94,7 +96,8 @@ def _flags(kw: dict, detach: bool):
         read_only=kw["read_only"], memory=kw["memory"], memory_swap=kw["memory_swap"],
         cpus=kw["cpus"], pids_limit=kw["pids_limit"], init=kw["init"], restart=kw["restart"],
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"], network=kw["network"],
-        network_aliases=t("network_alias"), ip=kw["ip"], publish=t("publish"),
+        network_aliases=t("network_alias"), ip=kw["ip"], mac_address=kw["mac_address"],
+        links=t("link"), publish=t("publish"),
         publish_all=kw["publish_all"], expose=t("expose"), dns=t("dns"),
         add_hosts=t("add_host"), cap_add=t("cap_add"), cap_drop=t("cap_drop"),
         security_opt=t("security_opt"), privileged=kw["privileged"])

@@ -42,6 +42,8 @@ class ContainerFlags:
     network: str | None = None
     network_aliases: tuple[str, ...] = ()
     ip: str | None = None
+    mac_address: str | None = None
+    links: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
     publish_all: bool = False
     expose: tuple[str, ...] = ()
@@ -81,6 +83,10 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
     host.update(_lifecycle(flags))
     if flags.network:
         host["NetworkMode"] = flags.network
+    if flags.links:
+        host["Links"] = [_link(value) for value in flags.links]
+    if flags.mac_address:   # Config.MacAddress, where the docker CLI puts it at API 1.41
+        config["MacAddress"] = _mac(flags.mac_address)
     exposed, bindings = _ports(flags)
     if exposed:
         config["ExposedPorts"] = exposed
@@ -240,6 +246,22 @@ def _endpoints(flags: ContainerFlags) -> dict[str, dict]:
     if flags.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": parse.parse_ip(flags.ip)}
     return {network: endpoint}
+
+
+def _link(value: str) -> str:
+    """--link NAME[:ALIAS], checked here so a typo fails before anything is sent."""
+    parts = value.split(":")
+    if len(parts) > 2 or not all(p.strip("/") for p in parts):
+        raise parse.FlagError("--link", value, "expected NAME or NAME:ALIAS")
+    return value
+
+
+def _mac(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}", value):
+        raise parse.FlagError("--mac-address", value, "not a MAC address (aa:bb:cc:dd:ee:ff)")
+    return value
 
 
 def _valid_name(name: str) -> bool:

@@ -15,22 +15,34 @@ app = make_app("Manage networks.", commands)
 
 
 def create_body(name: str, driver: str, subnet: str | None, gateway: str | None,
-                internal: bool, labels: dict[str, str]) -> dict:
-    """POST /networks/create body (pure); bad addresses are flag errors."""
+                internal: bool, labels: dict[str, str], *, ip_range: str | None = None,
+                aux_addresses: list[str] | tuple[str, ...] = ()) -> dict:
+    """POST /networks/create body (pure); bad addresses are flag errors. `aux_addresses` are
+    `name=address` (--aux-address); a range or an auxiliary address needs the --subnet that
+    holds it, as with the docker CLI."""
     import ipaddress
 
     from engine.client.cli.parse import FlagError
 
     body: dict = {"Name": name, "Driver": driver, "Internal": internal, "Labels": labels,
                   "CheckDuplicate": True}
-    if subnet or gateway:
+    if subnet or gateway or ip_range or aux_addresses:
         config: dict = {}
+        net = None
         if subnet:
             try:
                 net = ipaddress.ip_network(subnet, strict=True)
             except ValueError as e:
                 raise FlagError("--subnet", subnet, str(e)) from None
             config["Subnet"] = str(net)
+        if ip_range:
+            try:
+                pool = ipaddress.ip_network(ip_range, strict=True)
+            except ValueError as e:
+                raise FlagError("--ip-range", ip_range, str(e)) from None
+            if net is None or not pool.subnet_of(net):   # type: ignore[arg-type]
+                raise FlagError("--ip-range", ip_range, "no matching subnet for range")
+            config["IPRange"] = str(pool)
         if gateway:
             try:
                 gw = ipaddress.ip_address(gateway)
@@ -41,8 +53,31 @@ def create_body(name: str, driver: str, subnet: str | None, gateway: str | None,
             config["Gateway"] = str(gw)
         if gateway and not subnet:
             raise FlagError("--gateway", gateway, "needs --subnet")
+        aux = _aux_addresses(aux_addresses, net)
+        if aux:
+            config["AuxiliaryAddresses"] = aux
         body["IPAM"] = {"Driver": "default", "Config": [config]}
     return body
+
+
+def _aux_addresses(values: list[str] | tuple[str, ...], net: object) -> dict[str, str]:
+    import ipaddress
+
+    from engine.client.cli.parse import FlagError
+
+    out: dict[str, str] = {}
+    for value in values:
+        key, eq, address = value.partition("=")
+        if not key or not eq:
+            raise FlagError("--aux-address", value, "expected name=address")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise FlagError("--aux-address", value, "not an IP address") from None
+        if net is None or ip not in net:   # type: ignore[operator]
+            raise FlagError("--aux-address", value, "no matching subnet for aux-address")
+        out[key] = str(ip)
+    return out
 
 
 @commands.command("create")
@@ -51,11 +86,17 @@ def create(name: str = typer.Argument(..., help="Network name."),
            subnet: Optional[str] = typer.Option(None, "--subnet", help="CIDR, e.g. 10.9.0.0/24."),
            gateway: Optional[str] = typer.Option(None, "--gateway", help="Gateway address."),
            internal: bool = typer.Option(False, "--internal", help="No outside access."),
-           label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label.")) -> None:
+           label: Optional[List[str]] = typer.Option(None, "-l", "--label", help="K=V label."),
+           ip_range: Optional[str] = typer.Option(
+               None, "--ip-range", help="Allocate container addresses from this sub-range."),
+           aux_address: Optional[List[str]] = typer.Option(
+               None, "--aux-address", help="name=address the engine must never hand out.")
+           ) -> None:
     """Create a network; prints its id."""
     from engine.client.cli.parse import parse_labels
 
-    body = create_body(name, driver, subnet, gateway, internal, parse_labels(list(label or ())))
+    body = create_body(name, driver, subnet, gateway, internal, parse_labels(list(label or ())),
+                       ip_range=ip_range, aux_addresses=list(aux_address or ()))
     print(get_client().create_network(body).get("Id", ""))
 
 
