@@ -15,7 +15,7 @@ from engine.api.http import Request, Response, StreamResponse, json_response
 from engine.api.progress import progress_stream as _progress_stream
 from engine.api.router import Router
 from engine.api.shapes import AUTH
-from engine.api.validate import adder, check, parse_json
+from engine.api.validate import adder, conform, parse_json
 from engine.errors import BadParameter, Conflict, PycomposeError
 from engine.images import reference
 from engine.images.changes import apply_changes
@@ -257,7 +257,7 @@ def _registry_auth(header: str | None) -> tuple[str, str] | None:
     import base64
     try:
         data, _ = parse_json(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-        check(data, AUTH, AUTH.go)
+        data = conform(data, AUTH, AUTH.go)  # "Username" is username, as Go reads it
     except (ValueError, BadParameter):
         raise BadParameter("invalid X-Registry-Auth header") from None
     if not isinstance(data, dict) or not data.get("username"):

@@ -134,6 +134,18 @@ def test_the_checked_handler_reads_the_renamed_body():
     assert seen[-1] == {"username": "u", "serveraddress": "r"}
 
 
+def test_the_registry_auth_header_is_read_as_go_reads_it():
+    import base64
+
+    from engine.api.routes_images import _registry_auth
+
+    def header(doc: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+    assert _registry_auth(header({"Username": "u", "PASSWORD": "p"})) == ("u", "p")
+    assert _registry_auth(header({"username": "u", "password": "p"})) == ("u", "p")
+
+
 @pytest.mark.integration
 def test_docker_sdk_low_level_create_with_lower_case_fields_runs_the_command(client):
     """Through the SDK's HTTP session: a body spelt as a Go client might spell it creates the
