@@ -72,3 +72,15 @@ def test_resolv_conf_asks_the_networks_resolver_and_keeps_search_and_options():
     assert stepnet.resolv_content(host, "10.1.0.1") == \
         "nameserver 10.1.0.1\nsearch example.test\noptions ndots:2\n"
     assert stepnet.resolv_content("", "10.1.0.1") == "nameserver 10.1.0.1\n"
+
+
+def test_run_output_is_decoded_across_reads_and_stderr_is_red():
+    from engine.build.builder import _stream
+    messages: list[dict] = []
+    out, err = _stream(messages.append), _stream(messages.append, stderr=True)
+    out(b"caf\xc3")            # a character split between two reads stays whole
+    out(b"\xa9\n")
+    err(b"oops\n")
+    out(b"\xff\n")             # not UTF-8: replaced, never an exception
+    assert messages == [{"stream": "caf"}, {"stream": "\u00e9\n"},
+                        {"stream": "\x1b[91moops\n\x1b[0m"}, {"stream": "\ufffd\n"}]
