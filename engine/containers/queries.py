@@ -105,8 +105,10 @@ class ContainerQueries:
             doc = render.summary_json(rec, now=now, volume_root=str(self._volumes.root),
                                       networks=self._wiring.networks_json(rec),
                                       published=self._wiring.published(rec))
-            if rec.id in linked:   # sorted, as Docker's name index lists them
-                doc["Names"] = sorted(doc["Names"] + linked[rec.id])
+            if rec.id in linked:
+                # Docker lists all of them sorted; its own name stays first here, because
+                # clients (compose's listing, logs, top, stats) take Names[0] as the name
+                doc["Names"] = doc["Names"] + sorted(linked[rec.id])
             out.append(doc)
         return out[:limit] if limit and limit > 0 else out
 

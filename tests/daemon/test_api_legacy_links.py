@@ -109,12 +109,15 @@ def test_an_exec_gets_the_link_variables_of_pid1(client, target):
 def test_list_names_a_target_by_its_linkers_alias(client, target):
     # created, not started: Docker registers the link name at create
     cid, _ = run_linked(client, "pcll-lister", {"pcll-target": "cache"}, ["true"])
+    other, _ = run_linked(client, "pcll-alpha", {target.id[:12]: "z"}, ["true"])
     try:
         [row] = client.api.containers(all=True, filters={"id": target.id})
-        assert row["Names"] == ["/pcll-lister/cache", "/pcll-target"]
+        # its own name first (clients read Names[0] as the name), then its linkers' aliases
+        assert row["Names"] == ["/pcll-target", "/pcll-alpha/z", "/pcll-lister/cache"]
         [own] = client.api.containers(all=True, filters={"id": cid})
         assert own["Names"] == ["/pcll-lister"]
     finally:
+        client.api.remove_container(other, force=True)
         client.api.remove_container(cid, force=True)
     [row] = client.api.containers(all=True, filters={"id": target.id})
     assert row["Names"] == ["/pcll-target"]   # the name goes with its linker
