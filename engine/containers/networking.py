@@ -95,10 +95,21 @@ def check_link_targets(store: ContainerStore, body: dict, network_mode: str) -> 
         return
     primary = DEFAULT_NETWORK if network_mode in ("default", "") else network_mode
     for target, _alias in legacylinks.legacy_links(body, primary):
-        try:
-            store.get(target)
-        except NotFound as exc:
-            raise BadParameter(f"could not get container for {target}: {exc.message}") from None
+        ref, seen = target, set()
+        while True:   # a target in another's netns links to that one's (Docker follows it)
+            try:
+                other = store.get(ref)
+            except NotFound as exc:
+                raise BadParameter(f"could not get container for {ref}: {exc.message}") \
+                    from None
+            mode = other.config.network_mode
+            if not mode.startswith("container:") or other.id in seen:
+                break
+            seen.add(other.id)
+            ref = mode[len("container:"):]
+        if mode == "host":
+            raise BadParameter("conflicting options: host type networking can't be used with "
+                               "links. This would result in undefined behavior")
 
 
 def check_static_address(mgr: NetworkWiring, network: str, cfg: dict | None) -> None:
