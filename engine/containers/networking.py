@@ -71,10 +71,7 @@ def legacy_targets(mgr: NetworkWiring, rec: ContainerRecord) -> list[LinkTarget]
                  if bridge is not None and ep.network_id == bridge.id}
     out = []
     for target, alias in links:
-        other = _find_record(mgr, target)
-        if other is None:
-            raise BadParameter(f"could not get container for {target}: No such container: "
-                               f"{target}")
+        other = _netns_owner(mgr.store, target)
         if other.state.status is not ContainerState.RUNNING:
             raise Conflict(f"Cannot link to a non running container: /{other.name} AS "
                            f"/{rec.name}/{alias}")
@@ -95,21 +92,25 @@ def check_link_targets(store: ContainerStore, body: dict, network_mode: str) -> 
         return
     primary = DEFAULT_NETWORK if network_mode in ("default", "") else network_mode
     for target, _alias in legacylinks.legacy_links(body, primary):
-        ref, seen = target, set()
-        while True:   # a target in another's netns links to that one's (Docker follows it)
-            try:
-                other = store.get(ref)
-            except NotFound as exc:
-                raise BadParameter(f"could not get container for {ref}: {exc.message}") \
-                    from None
-            mode = other.config.network_mode
-            if not mode.startswith("container:") or other.id in seen:
-                break
-            seen.add(other.id)
-            ref = mode[len("container:"):]
-        if mode == "host":
+        if _netns_owner(store, target).config.network_mode == "host":
             raise BadParameter("conflicting options: host type networking can't be used with "
                                "links. This would result in undefined behavior")
+
+
+def _netns_owner(store: ContainerStore, ref: str) -> ContainerRecord:
+    """A link's target, or for a target in another container's netns (`container:X`) the
+    owner of that netns: Docker links to the container whose network it is."""
+    seen: set[str] = set()
+    while True:
+        try:
+            rec = store.get(ref)
+        except NotFound as exc:
+            raise BadParameter(f"could not get container for {ref}: {exc.message}") from None
+        mode = rec.config.network_mode
+        if not mode.startswith("container:") or rec.id in seen:
+            return rec
+        seen.add(rec.id)
+        ref = mode[len("container:"):]
 
 
 def check_static_address(mgr: NetworkWiring, network: str, cfg: dict | None) -> None:

@@ -180,3 +180,17 @@ def test_a_target_back_on_a_new_address_is_rewritten_in_the_linkers_hosts(client
     finally:
         for c in reversed(made):
             c.remove(force=True)
+
+
+def test_a_target_in_another_containers_netns_links_to_that_one(client, target):
+    side = client.containers.run("busybox", ["sleep", "120"], detach=True, name="pcll-side",
+                                 network_mode=f"container:{target.id}")
+    try:
+        ip = client.api.inspect_container(target.id)["NetworkSettings"]["IPAddress"]
+        out = client.containers.run("busybox", ["sh", "-c", "echo $SC_ENV_FOO; "
+                                                "ping -c 1 -W 3 sc >/dev/null && echo reached; "
+                                                "grep -w sc /etc/hosts"],
+                                    links={"pcll-side": "sc"}, remove=True).decode().split("\n")
+        assert out[:2] == ["1", "reached"] and out[2].startswith(f"{ip}\tsc ")
+    finally:
+        side.remove(force=True)
