@@ -269,7 +269,10 @@ def _update_linkers(mgr: NetworkWiring, rec: ContainerRecord, ip: str) -> None:
             continue
         for target, alias in legacylinks.legacy_links(other.config.body,
                                                       wanted_networks(other)[0][0]):
-            if _find_record(mgr, target) is not rec:
+            try:   # a link to a container in rec's netns is a link to rec
+                if _netns_owner(mgr.store, target) is not rec:
+                    continue
+            except BadParameter:   # the target is gone: nothing to rewrite
                 continue
             link = LinkTarget(alias=alias, name=rec.name,
                               hostname=rec.config.hostname or rec.short_id, ip=ip)
