@@ -61,6 +61,14 @@ services:
     shm_size: 16m
     sysctls: {net.core.somaxconn: "511", kernel.msgmax: "4321"}
     domainname: example.test
+    oom_score_adj: 123
+    cpu_period: 50000
+    cpu_quota: 25000
+    mem_limit: 64m
+    mem_reservation: 32m
+    devices: ["/dev/loop-control:/dev/pclc:r"]
+    # (Compose v2 drops a mode given as service:ro: it sends the container alone)
+    volumes_from: [db]
     env_file: [web.env]
     secrets: [token]
     configs:
@@ -242,6 +250,13 @@ def test_up_waits_for_health_and_completion_and_wires_everything(stack):
     got = web.exec_run(["cat", "/proc/sys/net/core/somaxconn", "/proc/sys/kernel/msgmax",
                         "/proc/sys/kernel/domainname"])
     assert got.output.decode().split() == ["511", "4321", "example.test"]
+    # the OOM score, the CFS quota, the device (readable only) and db's volume
+    pid = web.attrs["State"]["Pid"]
+    assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "123"
+    assert web.attrs["HostConfig"]["CpuQuota"] == 25000
+    got = web.exec_run(["sh", "-c", "(: < /dev/pclc) && echo r-ok; (: > /dev/pclc) 2>/dev/null "
+                        "|| echo w-no; cat /data/seed"])
+    assert got.output.decode().split() == ["r-ok", "w-no", "seeded"]
 
 
 def test_ps_format_json_lists_the_running_services(stack):
