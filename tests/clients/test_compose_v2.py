@@ -67,7 +67,7 @@ services:
     mem_limit: 64m
     mem_reservation: 32m
     devices: ["/dev/loop-control:/dev/pclc:r"]
-    # (Compose v2 drops a mode given as service:ro: it sends the container alone)
+    # (Compose v2.40.3 drops a mode, service:ro or container:x:ro: it sends the container alone)
     volumes_from: [db]
     env_file: [web.env]
     secrets: [token]
