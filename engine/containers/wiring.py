@@ -114,8 +114,8 @@ class NetworkWiring:
     async def connect(self, ref: str, network: str, endpoint: dict) -> None:
         """Record the network in the container's EndpointsConfig; wire it now if running."""
         nets = self._backend()
+        rec = self.store.get(ref)   # an unknown container is named before its settings
         networking.check_static_address(self, network, endpoint)
-        rec = self.store.get(ref)
         async with self.store.lock(rec.id):
             body = dict(rec.config.body)
             nc = dict(body.get("NetworkingConfig") or {})
