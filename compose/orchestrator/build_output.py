@@ -9,6 +9,11 @@ only `returned a non-zero code`.
 
 Build output is untrusted text: it goes through as bytes in plain mode and as `rich.text.Text`
 (never markup) on the terminal. Views are called from the build threads, hence the locks.
+
+A RUN's stderr comes wrapped in red escape codes (engine.client.build.unwrap_stderr). Compose v2
+prints them as they come, also into a file; we take them off everywhere, so a CI log and the
+failure report hold only the program's text, and mark the lines instead: the live block on a
+terminal shows them red. The report stays plain: it is the same text as the plain log.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from collections import deque
 from typing import IO, Any
 
 from compose.logprinter import LineSplitter, LogPresenter, LogStyle
+from engine.client.build import unwrap_stderr
 
 TAIL_LINES = 5        # lines of each build shown live on a terminal
 STEP_LINES = 2000     # a failed step's output kept for the report (its last lines)
@@ -28,20 +34,35 @@ class BuildLog:
 
     def __init__(self) -> None:
         self._splitter = LineSplitter()
+        self._rest_stderr = False  # the partial line held by the splitter has stderr in it
         self.step: deque[bytes] = deque(maxlen=STEP_LINES)
         self.dropped = 0      # lines of the current step that fell out of `step`
 
     def feed(self, text: str) -> list[bytes]:
         """Complete lines of a stream message (a message may hold part of a line)."""
-        lines = self._splitter.feed(text.replace("\r\n", "\n").replace("\r", "\n")
-                                    .encode("utf-8", "replace"))
+        return [line for line, _ in self.feed_marked(text)]
+
+    def feed_marked(self, text: str) -> list[tuple[bytes, bool]]:
+        """As feed, each line with whether any of it came from a RUN's stderr."""
+        text, stderr = unwrap_stderr(text)
+        data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "replace")
+        lines = self._splitter.feed(data)
+        marked = [(line, stderr or (i == 0 and self._rest_stderr)) for i, line in enumerate(lines)]
+        if not lines:
+            self._rest_stderr = self._rest_stderr or (stderr and bool(data))
+        else:
+            self._rest_stderr = stderr and not data.endswith(b"\n")
         self._keep(lines)
-        return lines
+        return marked
 
     def flush(self) -> list[bytes]:
+        return [line for line, _ in self.flush_marked()]
+
+    def flush_marked(self) -> list[tuple[bytes, bool]]:
         lines = self._splitter.flush()
+        stderr, self._rest_stderr = self._rest_stderr, False
         self._keep(lines)
-        return lines
+        return [(line, stderr) for line in lines]
 
     def _keep(self, lines: list[bytes]) -> None:
         for line in lines:
@@ -78,18 +99,18 @@ class BuildView:
 
     def text(self, name: str, text: str) -> None:
         """A stream message of the build named `name` (a service)."""
-        lines = self.logs[name].feed(text)
+        lines = self.logs[name].feed_marked(text)
         if lines:
             self._show(name, lines)
 
     def end(self, name: str, ok: bool) -> None:
-        lines = self.logs[name].flush()
+        lines = self.logs[name].flush_marked()
         if lines:
             self._show(name, lines)
         self._ended(name, ok)
 
-    def _show(self, name: str, lines: list[bytes]) -> None:
-        pass
+    def _show(self, name: str, lines: list[tuple[bytes, bool]]) -> None:
+        """Lines, each with whether it holds a RUN's stderr."""
 
     def _ended(self, name: str, ok: bool) -> None:
         pass
@@ -110,8 +131,8 @@ class PlainBuildView(BuildView):
         super().__init__(stream)
         self.presenter = LogPresenter(names, LogStyle(colour=colour))
 
-    def _show(self, name: str, lines: list[bytes]) -> None:
-        block = self.presenter.lines(name, lines).decode("utf-8", "replace")
+    def _show(self, name: str, lines: list[tuple[bytes, bool]]) -> None:
+        block = self.presenter.lines(name, [line for line, _ in lines]).decode("utf-8", "replace")
         with self._lock:
             self.stream.write(block)
             self.stream.flush()
@@ -146,7 +167,7 @@ class LiveBuildView(BuildView):
     def __init__(self, stream: IO[str], names: list[str], progress: Any = None) -> None:
         super().__init__(stream)
         self.names = list(names)
-        self.tails: dict[str, deque[str]] = {}
+        self.tails: dict[str, deque[tuple[str, bool]]] = {}
         self.state: dict[str, str] = {}       # name -> "building" | "built" | "failed"
         self.progress = progress
         self._live: Any = None
@@ -176,9 +197,10 @@ class LiveBuildView(BuildView):
             self.tails[name] = deque(maxlen=TAIL_LINES)
             self.state[name] = "building"
 
-    def _show(self, name: str, lines: list[bytes]) -> None:
+    def _show(self, name: str, lines: list[tuple[bytes, bool]]) -> None:
         with self._lock:
-            self.tails[name].extend(line.decode("utf-8", "replace") for line in lines)
+            self.tails[name].extend((line.decode("utf-8", "replace"), stderr)
+                                    for line, stderr in lines)
 
     def _ended(self, name: str, ok: bool) -> None:
         with self._lock:
@@ -203,8 +225,9 @@ class LiveBuildView(BuildView):
                 head.add_row(mark, Text(f"{name} {state}"))
             rows.append(head)
             if state == "building":
-                rows.extend(Text("    " + line, style="dim", no_wrap=True, overflow="ellipsis")
-                            for line in tail)
+                rows.extend(Text("    " + line, style="red" if stderr else "dim", no_wrap=True,
+                                 overflow="ellipsis")
+                            for line, stderr in tail)
         return Group(*rows)
 
 

@@ -76,6 +76,7 @@ def run_build(client: Any, tag: str, build: Build, *, no_cache: bool = False,
     `on_text` as it comes; returns the last stream line. Errors are the engine's, raised as
     EngineError (after the output before them went to `on_text`)."""
     from engine.client.build import build as build_stream   # client-side helper made for this
+    from engine.client.build import unwrap_stderr
 
     args = {k: str(v) for k, v in build.args.items() if v is not None}
     args.update(extra_args or {})
@@ -99,7 +100,7 @@ def run_build(client: Any, tag: str, build: Build, *, no_cache: bool = False,
                 continue
             if on_text is not None:
                 on_text(str(raw))
-            text = str(raw).strip()
+            text = unwrap_stderr(str(raw))[0].strip()
             if text:
                 last = text
         return last

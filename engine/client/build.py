@@ -24,6 +24,18 @@ from engine.errors import BadParameter, EngineError, PycomposeError
 from engine.images import reference
 
 SECRETS_HEADER = "X-Pycompose-Build-Secrets"
+# The classic builder (Docker's and ours) sends each chunk of a RUN's stderr as one `stream`
+# message wrapped whole in these (bright red, then reset), for clients that print it raw.
+STDERR_START, STDERR_END = "\x1b[91m", "\x1b[0m"
+
+
+def unwrap_stderr(text: str) -> tuple[str, bool]:
+    """A `stream` message's text without the stderr wrapping, and whether it was stderr. Only a
+    message wrapped at both ends counts, so a program's own colour codes stay as written."""
+    if len(text) >= len(STDERR_START) + len(STDERR_END) and text.startswith(STDERR_START) \
+            and text.endswith(STDERR_END):
+        return text[len(STDERR_START):-len(STDERR_END)], True
+    return text, False
 
 
 def pack_context(directory: str | Path, dockerfile: str | None = None) -> tuple[IO[bytes], str]:

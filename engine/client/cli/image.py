@@ -312,7 +312,7 @@ def build(context: str = typer.Argument(..., help="Build context directory."),
     def kept(stream):
         for message in stream:
             if quiet and "stream" in message:
-                log.append(str(message["stream"]))
+                log.append(bc.unwrap_stderr(str(message["stream"]))[0])
             yield message
 
     try:

@@ -3,6 +3,11 @@
 On a terminal: one rich progress bar per layer id, build output above the bars. Piped: plain
 lines as docker prints them without a terminal (`<id>: Pull complete`, `Digest: ...`); byte
 counts are left out there, they would only flood a log. rich is imported only for a terminal.
+
+A build's RUN stderr arrives wrapped in red escape codes (engine.client.build.unwrap_stderr):
+the docker CLI writes them as they come, also into a pipe; we take them off there (a log file
+gets the program's text only) and print that text red on a terminal, through rich, which
+knows whether the terminal takes colour (NO_COLOR).
 """
 from __future__ import annotations
 
@@ -53,7 +58,9 @@ class PlainDisplay:
 
     def show(self, message: dict) -> None:
         if "stream" in message:
-            self.out.write(str(message["stream"]))
+            from engine.client.build import unwrap_stderr
+
+            self.out.write(unwrap_stderr(str(message["stream"]))[0])
             self.out.flush()
             return
         key = once_key(str(message.get("status") or ""))
@@ -91,9 +98,14 @@ class RichDisplay:
 
     def show(self, message: dict) -> None:
         if "stream" in message:
-            text = str(message["stream"])
+            from rich.text import Text
+
+            from engine.client.build import unwrap_stderr
+
+            text, stderr = unwrap_stderr(str(message["stream"]))
             if text:
-                self.console.print(text, end="", markup=False, highlight=False)
+                self.console.print(Text(text, style="red" if stderr else ""), end="",
+                                   highlight=False)
             return
         status = str(message.get("status") or "")
         ident = message.get("id")
