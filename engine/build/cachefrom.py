@@ -128,9 +128,8 @@ class CacheSources:
             if not source.history[index].get("empty_layer"):
                 layers.append(store.layer_refs(store.get(source.image_id))[len(layers)])
             sizes = [store.blob_path(ref.blob).stat().st_size for ref in layers]
-            # the store's own commit path (manifest + record); it keeps an image it has
-            image = importer._commit(store, canonical_json(doc), layers, sizes, (),
-                                     parent=parent_id or "")
+            image = importer.record_image(store, canonical_json(doc), layers, sizes,
+                                          parent=parent_id or "")
         return image.id
 
 

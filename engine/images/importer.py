@@ -35,9 +35,14 @@ def _oci_manifest(config_digest: str, config_size: int, layers: list[tuple[str, 
     })
 
 
-def _commit(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
-            sizes: list[int], tags: tuple[str, ...], parent: str = "") -> Image:
-    """Write a manifest for layers whose blobs are stored, and record the image."""
+def record_image(store: ImageStore, config_bytes: bytes, layers: list[LayerRef],
+                 sizes: list[int], tags: tuple[str, ...] = (), parent: str = "") -> Image:
+    """Record an image made of `layers` (their blobs already stored; `sizes` their blobs'
+    sizes) with `config_bytes` as its config: write its manifest and commit it to the store
+    (tagged `tags`, its parent recorded). What import, load, build steps and cachefrom make
+    images with. The caller holds the store's "gc" lock shared, so no removal takes a layer
+    away in between. Recording an image the store has (the same config bytes) keeps its first
+    record and adds the tags."""
     check_image_config(config_bytes)
     config_digest = store.put_blob_bytes(config_bytes)
     manifest = _oci_manifest(config_digest, len(config_bytes),
@@ -78,7 +83,7 @@ def import_rootfs(store: ImageStore, fileobj: BinaryIO, ref: str | None,
             "history": [{"created": now, "created_by": "pycompose image import",
                          "comment": "Imported from tarball"}],
         }
-        return _commit(store, canonical_json(config_doc),
+        return record_image(store, canonical_json(config_doc),
                        [LayerRef(layer.diff_id, blob, media_type)], [size], tags)
 
 
@@ -124,7 +129,7 @@ def create_image(store: ImageStore, parent: str | None, layer: BinaryIO | None, 
         if author:
             doc["author"] = author
         doc.pop("container", None)
-        return _commit(store, canonical_json(doc), layers, sizes,
+        return record_image(store, canonical_json(doc), layers, sizes,
                        (str(parsed),) if parsed is not None else (),
                        parent=base.id if parent else "")
 
@@ -262,7 +267,7 @@ def _load_docker(store: ImageStore, archive: _Archive) -> list[Image]:
             store.ensure_layer(blob, diff_id)
             layers.append(LayerRef(diff_id, blob, media_type))
             sizes.append(size)
-        images.append(_commit(store, config_bytes, layers, sizes, tags))
+        images.append(record_image(store, config_bytes, layers, sizes, tags))
     return images
 
 
