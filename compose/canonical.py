@@ -195,7 +195,8 @@ def _build(b: dict) -> Build:
                  dockerfile_inline=b.get("dockerfile_inline"), args=_frozen_map(b.get("args")),
                  target=b.get("target"), labels=_frozen_map(b.get("labels")), tags=_tuple(b.get("tags")),
                  network=b.get("network"), no_cache=bool(b.get("no_cache", False)),
-                 pull=bool(b.get("pull", False)))
+                 pull=bool(b.get("pull", False)), extra_hosts=_extra_hosts(b.get("extra_hosts")),
+                 cache_from=tuple(str(ref) for ref in _tuple(b.get("cache_from"))))
 
 
 def _service_networks(value: Any) -> tuple[ServiceNetwork, ...]:

@@ -121,6 +121,8 @@ class Build:
     network: str | None = None
     no_cache: bool = False
     pull: bool = False
+    extra_hosts: tuple[str, ...] = ()   # `host=ip`, one address each, as Service.extra_hosts
+    cache_from: tuple[str, ...] = ()    # image references whose steps the build may reuse
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,22 @@ and left the first result behind as a dangling image. Services whose image name 
 whose `build:` differs cannot both have their way under one tag. Compose v2 builds each of them
 and the tag goes to whichever finishes last (so it varies from run to run); we build the image
 once, from the first of those services in the project's order, and say so in a warning.
+
+What the engine is asked for besides the context (all of it Docker's classic-builder query):
+`extra_hosts` as `host:ip`; `network` naming one of the project's networks as that network's
+engine name (`<project>_<key>`, or an external one's name), which the network is known by:
+Compose v2 (2.40) sends the key as written, so with Docker such a build finds no network;
+Docker's own modes and any other name go as written (a network no service joins is not the
+project's: the loader drops it, as Compose does). `cache_from` as image references; of
+BuildKit's `type=…` cache entries only `type=registry,ref=IMAGE` names something a classic
+builder can use (the image), the others are left out with a warning.
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -30,6 +39,48 @@ def image_of(project: str, service: Service) -> str | None:
     if service.build is not None:
         return naming.built_image_name(project, service.name)
     return None
+
+
+# what Docker's classic builder reads in `networkmode` itself rather than as a network's name
+ENGINE_NETWORK_MODES = frozenset({"", "default", "bridge", "host", "none"})
+
+
+def network_key(build: Build, keys: Collection[str]) -> str | None:
+    """The key of the project network the build's RUN steps join, or None (an engine mode, a
+    `container:` one, or a name the project does not declare)."""
+    net = build.network or ""
+    return net if net not in ENGINE_NETWORK_MODES and net in keys else None
+
+
+def for_project(build: Build, network_names: Mapping[str, str]) -> Build:
+    """The build as this project sends it: a `network:` that is a key of the project's networks
+    becomes that network's engine name (`network_names`: key -> name). Pure."""
+    key = network_key(build, network_names)
+    return build if key is None else replace(build, network=network_names[key])
+
+
+def cache_refs(entries: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`cache_from` entries -> (image references for the engine's `cachefrom`, entries left
+    out): a plain reference as it is, `type=registry,ref=IMAGE` as IMAGE, other types out."""
+    refs: list[str] = []
+    left: list[str] = []
+    for entry in entries:
+        if "=" not in entry.split(",", 1)[0]:
+            refs.append(entry)
+            continue
+        fields = dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
+        if fields.get("type") == "registry" and fields.get("ref"):
+            refs.append(fields["ref"])
+        else:
+            left.append(entry)
+    return tuple(refs), tuple(left)
+
+
+def engine_extra_hosts(entries: Iterable[str]) -> list[str]:
+    """The model's `host=ip` -> the engine's `host:ip` (an IPv6 address keeps its colons: the
+    engine ends the host at the first one)."""
+    return [f"{host}:{ip}" if sep else host
+            for host, sep, ip in (entry.partition("=") for entry in entries)]
 
 
 @dataclass(frozen=True)
@@ -66,6 +117,11 @@ def plan_builds(wanted: Iterable[tuple[str, str, Build]]) -> BuildPlan:
             warnings.append(f'services "{first}" and {others} use image "{tag}" with different '
                             f'build settings; it is built once, from "{first}"\'s build')
         jobs.append(BuildJob(tag, build, tuple(s for s, _ in users)))
+        left = cache_refs(build.cache_from)[1]
+        if left:
+            warnings.append(f'service "{first}": cache_from {", ".join(left)} left out: the '
+                            'engine\'s builder takes images only (an image name, or '
+                            'type=registry,ref=IMAGE)')
     return BuildPlan(tuple(jobs), tuple(warnings))
 
 
@@ -94,7 +150,9 @@ def run_build(client: Any, tag: str, build: Build, *, no_cache: bool = False,
                 client, build.context or ".", dockerfile=dockerfile,
                 tags=[tag, *build.tags], build_args=args or None,
                 target=build.target, no_cache=no_cache or build.no_cache,
-                pull=pull or build.pull, labels=dict(build.labels)):
+                pull=pull or build.pull, labels=dict(build.labels),
+                extra_hosts=engine_extra_hosts(build.extra_hosts), network_mode=build.network,
+                cache_from=list(cache_refs(build.cache_from)[0])):
             raw = message.get("stream")
             if not raw:
                 continue

@@ -19,7 +19,8 @@ from compose.graph import COMPLETED, Edge
 from compose.model import Volume
 from compose.orchestrator import early_calls, naming, networks
 from compose.orchestrator import labels as L
-from compose.orchestrator.builds import build_images, image_of, plan_builds
+from compose.orchestrator.builds import (build_images, for_project, image_of, network_key,
+                                         plan_builds)
 from compose.orchestrator.create_body import CreateContext, create_body
 from compose.orchestrator.early_calls import NetworkHeadStart, RemovalHeadStart
 from compose.orchestrator.engine_events import ContainerChanges
@@ -88,6 +89,7 @@ class Orchestrator(ExistingContainers):
         self._present: dict[str, str] = {}      # tag -> image id, found by build()'s check
         self._changes: ContainerChanges | None = None   # up's event wake-ups (engine_events.py)
         self._warned_networks = False
+        self._networks_ensured: set[str] = set()   # keys ensure_networks did in this run
 
     # -- networks and volumes --------------------------------------------------------------
 
@@ -103,6 +105,9 @@ class Orchestrator(ExistingContainers):
             res = self.project.networks.get(key)
             if res is None:
                 raise OrchestratorError(f"service refers to undefined network {key}")
+            if key in self._networks_ensured:    # a build needed it first: done, reported
+                continue
+            self._networks_ensured.add(key)
             early = await self._early_network(key)
             if isinstance(early, BaseException):
                 if isinstance(early, EngineError) and _is_unsupported(early):
@@ -322,6 +327,10 @@ class Orchestrator(ExistingContainers):
             wanted = [w for w in wanted if w[1] not in self._present]
         for _, tag, _ in wanted:
             self._present.pop(tag, None)
+        # a build whose RUN steps join a project network: the network exists first (builds.py)
+        nets = {k: r.name for k, r in self.project.networks.items()}
+        await self.ensure_networks(k for _, _, b in wanted if (k := network_key(b, nets)))
+        wanted = [(s, t, for_project(b, nets)) for s, t, b in wanted]
         await build_images(self.gw, self.progress, plan_builds(wanted), no_cache=no_cache,
                            pull=pull, args=args)
 

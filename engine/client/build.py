@@ -100,16 +100,23 @@ def parse_secret(spec: str, env: Mapping[str, str]) -> tuple[str, bytes]:
 def build(client, directory: str | Path, *, dockerfile: str | None = None,
           tags: list[str] = (), build_args: dict[str, str] | None = None,
           target: str | None = None, no_cache: bool = False, pull: bool = False,
-          labels: dict[str, str] | None = None, secrets: dict[str, bytes] | None = None
-          ) -> Iterator[dict]:
+          labels: dict[str, str] | None = None, secrets: dict[str, bytes] | None = None,
+          extra_hosts: list[str] = (), network_mode: str | None = None,
+          cache_from: list[str] = ()) -> Iterator[dict]:
     """Stream the build's JSON messages; an error message raises EngineError (after the
-    messages before it were yielded)."""
+    messages before it were yielded). `extra_hosts` are `host:ip` (the RUN steps' /etc/hosts),
+    `network_mode` the RUN steps' network (default, host, none or a network's name or id),
+    `cache_from` images whose steps the build may take (then the only cache it asks)."""
     body, inside = pack_context(directory, dockerfile)
     params = {"t": list(tags) or None, "dockerfile": inside,
               "buildargs": json.dumps(build_args) if build_args else None,
               "target": target, "nocache": "1" if no_cache else None,
               "pull": "1" if pull else None,
-              "labels": json.dumps(labels) if labels else None}
+              "labels": json.dumps(labels) if labels else None,
+              # one parameter per entry, as the docker CLI sends them
+              "extrahosts": list(extra_hosts) or None,
+              "networkmode": network_mode or None,
+              "cachefrom": json.dumps(list(cache_from)) if cache_from else None}
     headers = {"Content-Type": "application/x-tar", **secrets_header(secrets or {})}
     try:
         response = client.request("POST", "/build", params, body=body, headers=headers)
