@@ -13,6 +13,7 @@ import json
 
 import pytest
 import trio
+from hypothesis import given, settings, strategies as st
 
 from engine.api import shapes
 from engine.api.http import Request
@@ -132,6 +133,48 @@ def test_the_checked_handler_reads_the_renamed_body():
                            io.BytesIO(json.dumps({"Username": "u", "ServerAddress": "r"})
                                       .encode())))
     assert seen[-1] == {"username": "u", "serveraddress": "r"}
+
+
+RICH_BODY = {
+    "Image": "busybox", "Cmd": ["sh"], "Env": ["A=1"], "Labels": {"Cmd": "x"}, "Tty": True,
+    "ExposedPorts": {"80/tcp": {}}, "Healthcheck": {"Test": ["CMD", "true"], "Retries": 3},
+    "HostConfig": {"Binds": ["/a:/b"], "Memory": "32m", "Tmpfs": {"/t": ""},
+                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                   "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+                   "Mounts": [{"Type": "volume", "Source": "v", "Target": "/v",
+                               "VolumeOptions": {"NoCopy": True, "Labels": {"k": "v"}}}],
+                   "Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]},
+    "NetworkingConfig": {"EndpointsConfig": {"Net": {"Aliases": ["a"],
+                                                     "IPAMConfig": {"IPv4Address": "10.0.0.2"}}}},
+}
+
+
+def _recase(value, shape, flips):
+    """`value` with each declared field's name in the case `flips` draws (map keys kept)."""
+    if isinstance(shape, Obj) and isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            sub = shape.fields.get(key)
+            if sub is None:
+                out[key] = item
+                continue
+            mask = flips.draw(st.lists(st.booleans(), min_size=len(key), max_size=len(key)))
+            name = "".join(c.swapcase() if m else c for c, m in zip(key, mask))
+            out[name] = _recase(item, sub, flips)
+        return out
+    if isinstance(shape, ListOf) and isinstance(value, list):
+        return [_recase(v, shape.item, flips) for v in value]
+    if isinstance(shape, MapOf) and isinstance(value, dict):
+        return {k: _recase(v, shape.value, flips) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_casing_of_the_field_names_reads_as_the_exact_body(data):
+    recased = _recase(RICH_BODY, shapes.CONTAINER_CREATE, data)
+    assert _create(recased) == RICH_BODY
+    assert _create(RICH_BODY) is RICH_BODY
 
 
 def test_the_registry_auth_header_is_read_as_go_reads_it():
