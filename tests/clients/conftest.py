@@ -14,6 +14,24 @@ from tests.daemon.conftest import module_daemon
 CLI_TIMEOUT = 60
 
 
+def run_client(argv: list[str], what: str, *, env: dict, cwd=None, input: bytes | None = None,
+               check: bool = True, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run a client to its end, output captured; `what` names it in a failure. SIGKILL on
+    timeout: `docker run` passes SIGTERM on to the container and keeps waiting."""
+    proc = subprocess.Popen(argv, env=env, cwd=cwd,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"{what} did not finish in {timeout}s")
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{what} exited {proc.returncode}: {err.decode(errors='replace')}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @dataclass
 class DockerCli:
     """The docker CLI on our socket. Its own config dir keeps a user's contexts and credential
@@ -23,21 +41,8 @@ class DockerCli:
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
             timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
-        # SIGKILL on timeout: `docker run` passes SIGTERM on to the container and keeps waiting
-        proc = subprocess.Popen([self.exe, *args], env=self.env, stdin=subprocess.PIPE
-                                if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise AssertionError(f"docker {' '.join(args)} did not finish in {timeout}s")
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: "
-                                 f"{err.decode(errors='replace')}")
-        return result
+        return run_client([self.exe, *args], f"docker {' '.join(args)}", env=self.env,
+                          input=input, check=check, timeout=timeout)
 
     def out(self, *args: str, input: bytes | None = None) -> str:
         return self.run(*args, input=input).stdout.decode()
@@ -92,20 +97,9 @@ class ComposeV2:
 
     def run(self, *args: str, cwd, input: bytes | None = None, check: bool = True,
             timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.Popen(self.argv(*args), env={**self.env, **(env or {})}, cwd=cwd,
-                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise AssertionError(f"docker-compose {' '.join(args)} did not finish in {timeout}s")
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker-compose {' '.join(args)} exited {proc.returncode}: "
-                                 f"{err.decode(errors='replace')}")
-        return result
+        return run_client(self.argv(*args), f"docker-compose {' '.join(args)}",
+                          env={**self.env, **(env or {})}, cwd=cwd, input=input, check=check,
+                          timeout=timeout)
 
     def out(self, *args: str, cwd, input: bytes | None = None) -> str:
         return self.run(*args, cwd=cwd, input=input).stdout.decode()
