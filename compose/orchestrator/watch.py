@@ -26,6 +26,7 @@ from typing import Any
 
 from compose.model import MountType, Service, ServiceVolume
 from compose.orchestrator.errors import OrchestratorError
+from compose.values import kv_mapping
 from engine.dockerignore import Matcher
 
 # Compose waits this long without a new event before acting on a batch.
@@ -133,12 +134,10 @@ def _exec_hook(value: Any, where: str) -> ExecHook:
         import shlex
 
         command = shlex.split(command)
-    env = value.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    env = kv_mapping(value.get("environment") or {}, None, missing="")   # compose's K=V reading
     return ExecHook(tuple(str(c) for c in command), value.get("user") or None,
                     bool(value.get("privileged")), value.get("working_dir") or None,
-                    tuple((str(k), "" if v is None else str(v)) for k, v in env.items()))
+                    tuple(env.items()))
 
 
 def service_rules(service: Service, dockerignore_text: str | None = None) -> list[Rule]:
