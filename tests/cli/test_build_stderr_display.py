@@ -1,9 +1,11 @@
 """`pycompose image build`'s output of a RUN's stderr, which the engine wraps in red escape
 codes: piped, the text alone; on a terminal, the text in red (rich's colour, not the raw codes
-passed through)."""
+passed through). The last test builds on a real engine."""
 from __future__ import annotations
 
 import io
+
+import pytest
 
 from engine.client.cli.progress import PlainDisplay, RichDisplay
 
@@ -33,3 +35,16 @@ def test_a_terminal_shows_stderr_red_and_stdout_plain(monkeypatch):
     assert "\x1b[31mapp.c:1: error" in text
     assert "\x1b[91m" not in text           # the engine's wrapping is not passed through
     assert "Step 2/2 : RUN make" in text and "done" in text
+
+
+@pytest.mark.integration
+def test_a_piped_image_build_writes_a_runs_stderr_without_escape_codes(engine, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nRUN echo on-stdout && echo on-stderr >&2 && exit 3\n")
+    r = engine.cli("image", "build", str(tmp_path), timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "on-stdout\n" in r.stdout and "on-stderr\n" in r.stdout
+    assert "\x1b" not in r.stdout
+    quiet = engine.cli("image", "build", "-q", str(tmp_path), timeout=120)
+    assert quiet.returncode == 1 and "on-stderr\n" in quiet.stderr   # its log, on failure
+    assert "\x1b" not in quiet.stderr
