@@ -294,19 +294,28 @@ def build(context: str = typer.Argument(..., help="Build context directory."),
                                                      help="id=ID,src=FILE or id=ID,env=VAR."),
           label: Optional[List[str]] = typer.Option(None, "--label", help="KEY=VALUE label."),
           pull: bool = typer.Option(False, "--pull", help="Pull newer base images."),
+          add_host: Optional[List[str]] = typer.Option(None, "--add-host",
+                                                       help="HOST:IP in RUN steps' /etc/hosts."),
+          network: Optional[str] = typer.Option(None, "--network",
+                                                help="RUN steps' network: default, host, none "
+                                                     "or a network."),
+          cache_from: Optional[List[str]] = typer.Option(None, "--cache-from",
+                                                         help="Image whose steps may be reused."),
           quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the image id.")) -> None:
     """Build an image from a Dockerfile; the output streams as the steps run."""
     import os
 
     from engine.client import build as bc
-    from engine.client.cli.parse import parse_labels
+    from engine.client.cli.parse import parse_add_host, parse_labels
     from engine.client.cli.progress import show_all
 
     secrets = dict(bc.parse_secret(s, os.environ) for s in secret or ())
     messages = bc.build(get_client(), context, dockerfile=file, tags=list(tags or ()),
                         build_args=build_args(list(build_arg or ()), dict(os.environ)),
                         target=target, no_cache=no_cache, pull=pull,
-                        labels=parse_labels(list(label or ())), secrets=secrets)
+                        labels=parse_labels(list(label or ())), secrets=secrets,
+                        extra_hosts=[parse_add_host(h) for h in add_host or ()],
+                        network_mode=network, cache_from=list(cache_from or ()))
     log: list[str] = []
 
     def kept(stream):
