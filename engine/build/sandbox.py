@@ -30,6 +30,7 @@ from engine.build.stepnet import StepNetwork
 from engine.errors import EngineError
 from engine.images.archive import open_in_root
 from engine.runtime import rootfs, rootpath
+from engine.runtime.pipes import pump
 from engine.runtime.runtime import ExitStatus, Stdio
 from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, User
 
@@ -395,19 +396,6 @@ def _spec_network(net: StepNetwork) -> str:
     return {stepnet.HOST: "host", stepnet.NONE: "none"}.get(net.kind, "private")
 
 
-async def _pump(fd: int, sink: Callable[[bytes], None]) -> None:
-    os.set_blocking(fd, False)
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-            continue
-        if not data:
-            return
-        sink(data)
-
-
 async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
                       output: Callable[[bytes], None], *, scope: str = "0",
                       errors: Callable[[bytes], None] | None = None,
@@ -449,9 +437,9 @@ async def run_process(runtime, cgroups, sandbox: Sandbox, request: RunRequest,
                 os.close(w)
             writes = []
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_pump, reads[0], output)
+            nursery.start_soon(pump, reads[0], output)
             if errors is not None:
-                nursery.start_soon(_pump, reads[1], errors)
+                nursery.start_soon(pump, reads[1], errors)
         status = await runtime.wait(proc)
         runtime.release(proc)
         proc = None

@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 import pytest
 import trio
 
-from engine.runtime import cgroups, rootfs
+from engine.runtime import cgroups, pipes, rootfs
 from engine.runtime.runtime import ExitStatus, Runtime, Stdio
 from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, User
 from tests.support.busybox import make_busybox_rootfs
@@ -107,12 +107,7 @@ class Box:
     async def capture(self, runtime: Runtime, spec: ContainerSpec,
                       cg: cgroups.Cgroup | None = None) -> tuple[ExitStatus, str]:
         """Run spec to completion; (status, stdout+stderr)."""
-        cg = cg or self.cgroup(spec)
-        r, w = os.pipe()
-        try:
-            proc = await runtime.start(spec, cg, Stdio(stdout=w, stderr=w))
-        finally:
-            os.close(w)
+        proc, r = await start_piped(runtime, spec, cg or self.cgroup(spec))
         try:
             output = await read_all(r)
             status = await runtime.wait(proc)
@@ -141,20 +136,25 @@ class Box:
             raise errors[0]
 
 
+async def start_piped(runtime: Runtime, spec: ContainerSpec, cg: cgroups.Cgroup):
+    """Start `spec` with its stdout and stderr on one pipe: (the process, the pipe's read end,
+    which the caller closes). Our write end is closed either way, so EOF comes when the
+    container's side is gone."""
+    r, w = os.pipe()
+    try:
+        proc = await runtime.start(spec, cg, Stdio(stdout=w, stderr=w))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return proc, r
+
+
 async def read_all(fd: int) -> str:
-    os.set_blocking(fd, False)
-    chunks = []
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-            continue
-        except OSError:  # EIO, not EOF: how a pty master reads once its slave side is gone
-            break
-        if not data:
-            break
-        chunks.append(data)
+    """Everything until EOF (a pty master's EIO included), read as the engine reads it."""
+    chunks: list[bytes] = []
+    await pipes.pump(fd, chunks.append)
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -167,4 +167,4 @@ def box(busybox_lower, tmp_path_factory):
         b.close()
 
 
-__all__ = ["Box", "ENV", "Mount", "Resources", "User", "read_all"]
+__all__ = ["Box", "ENV", "Mount", "Resources", "User", "read_all", "start_piped"]

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from engine.runtime import pipes
 from engine.runtime import syscalls as sc
 from engine.runtime.runtime import Stdio
 from engine.runtime.spec import ProcessSpec
-from tests.runtime.conftest import ENV, read_all
+from tests.runtime.conftest import ENV, read_all, start_piped
 
 pytestmark = pytest.mark.integration
 
@@ -117,16 +118,8 @@ async def _exec_until_seen(rt, proc, spec, cg, out: list[str], stdio_pipes: bool
 
 
 async def _drain(fd: int, out: list[str]) -> None:
-    os.set_blocking(fd, False)
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-            continue
-        if not data:
-            return
-        out.append(data.decode(errors="replace"))
+    # decoded chunk by chunk: the callers only count ASCII markers in `out` as it grows
+    await pipes.pump(fd, lambda data: out.append(data.decode(errors="replace")))
 
 
 def _probe(box, tmp_path, stdio_pipes: bool,
@@ -141,11 +134,7 @@ def _probe(box, tmp_path, stdio_pipes: bool,
 
     async def body(rt):
         out: list[str] = []
-        r, w = os.pipe()
-        try:
-            proc = await rt.start(spec, cg, Stdio(stdout=w, stderr=w))
-        finally:
-            os.close(w)
+        proc, r = await start_piped(rt, spec, cg)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_drain, r, out)
@@ -200,11 +189,7 @@ def test_exit_of_pid1_is_seen_while_a_container_holds_what_it_can_of_the_runtime
 
     async def body(rt):
         out: list[str] = []
-        r, w = os.pipe()
-        try:
-            proc = await rt.start(thief, thief_cg, Stdio(stdout=w, stderr=w))
-        finally:
-            os.close(w)
+        proc, r = await start_piped(rt, thief, thief_cg)
         delays = []
         try:
             async with trio.open_nursery() as nursery:

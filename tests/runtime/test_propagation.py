@@ -14,9 +14,7 @@ from engine.runtime import mounts, propagation
 from engine.runtime import syscalls as sc
 from engine.runtime.mounts import MountOp, TargetRule
 from engine.runtime.spec import ContainerSpec, Mount, ProcessSpec, validate_spec
-
-from engine.runtime.runtime import Stdio
-from tests.runtime.conftest import read_all
+from tests.runtime.conftest import read_all, start_piped
 
 
 def _spec(*mounts_: Mount) -> ContainerSpec:
@@ -134,12 +132,7 @@ def _run_with_host_mount(box, src: Path, prop: str) -> str:
                     process_kw={"cap_add": ("ALL",)})
 
     async def go(rt):
-        cg = box.cgroup(spec)
-        r, w = os.pipe()
-        try:
-            proc = await rt.start(spec, cg, Stdio(stdout=w, stderr=w))
-        finally:
-            os.close(w)
+        proc, r = await start_piped(rt, spec, box.cgroup(spec))
         try:
             # after start: a mount the container's bind must (or must not) receive
             sc.mount("tmpfs", str(src / "hsub"), "tmpfs", 0, "size=1m")
