@@ -198,9 +198,10 @@ def fold_keys(value: Any, shape: Shape) -> Any:
     """
     cls = type(shape)
     if cls is Obj and type(value) is dict:
-        fields, out = shape.fields, {}  # type: ignore[union-attr]
+        fields, folded = shape.fields, shape.folded  # type: ignore[union-attr]
+        out: dict = {}
         for key, item in value.items():
-            name = key if key in fields else shape.folded.get(fold_name(key), key)  # type: ignore[union-attr]
+            name = key if key in fields else folded.get(fold_name(key), key)
             sub = fields.get(name)
             if sub is None:
                 out[key] = item  # undeclared: kept for whoever reads it, unchecked
