@@ -272,7 +272,17 @@ def resources(cfg: ContainerConfig) -> Resources:
                      all_devices=cfg.privileged, cpu_period=cfg.cpu_period,
                      cpu_quota=cfg.cpu_quota, memory_reservation=cfg.memory_reservation,
                      device_rules=device_rules + cfg.device_rules,
-                     memory_swappiness=cfg.memory_swappiness)
+                     memory_swappiness=cfg.memory_swappiness,
+                     cpuset_cpus=_host_text(cfg, "CpusetCpus"),
+                     cpuset_mems=_host_text(cfg, "CpusetMems"))
+
+
+def _host_text(cfg: ContainerConfig, key: str) -> str:
+    """A HostConfig string the create checked (unsupported.py) and ContainerConfig does not
+    carry as a field of its own."""
+    host = cfg.body.get("HostConfig")
+    value = host.get(key) if isinstance(host, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def host_devices(cfg: ContainerConfig) -> tuple[Device, ...]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
-from engine.containers import setup
+from engine.containers import setup, sharing
 from engine.containers.background import TaskHost
 from engine.containers.events import EventBus, container_event
 from engine.containers.execs import ExecRegistry
@@ -77,6 +77,9 @@ class Supervisor:
         child_fds: list[int] = []
         try:
             network = self.wiring.mode(rec)
+            modes = sharing.check_modes(rec.config.body)
+            joins = sharing.donors(modes, rec.id, self.store, self.table) \
+                if "join" in (modes.pid, modes.ipc) else None
             if network == "private":
                 await self.wiring.networks_ready.wait()
             # From here on a cancelled request (its client left) does not abandon the start:
@@ -85,7 +88,8 @@ class Supervisor:
                 # the host-side steps in one worker-thread hop (each hop costs ~1 ms when
                 # loaded); it appends to `undo` as it goes
                 with step("start.prepare", rec.short_id):
-                    spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network, undo)
+                    spec, cgroup = await trio.to_thread.run_sync(self._prepare, rec, network,
+                                                                 modes, undo)
                 stdio, parent = _stdio(rec.config, child_fds)
                 for fd in parent.values():
                     undo.append(lambda fd=fd: _close(fd))
@@ -96,7 +100,8 @@ class Supervisor:
                 with step("start.runtime", rec.short_id):
                     process = await self.runtime.start(
                         spec, cgroup, stdio,
-                        before_exec=(lambda pid: hook(pid, run_networks)) if hook else None)
+                        before_exec=(lambda pid: hook(pid, run_networks)) if hook else None,
+                        joins=joins)
         except BaseException as exc:
             await self._roll_back(rec, exc, child_fds, undo)
             raise
@@ -131,7 +136,7 @@ class Supervisor:
             rec.state.error = exc.message
             self.feed.record(rec)
 
-    def _prepare(self, rec: ContainerRecord, network: str,
+    def _prepare(self, rec: ContainerRecord, network: str, modes: sharing.Modes,
                  undo: list[Callable[[], None]]) -> tuple[ContainerSpec, Cgroup]:
         """Worker thread: mount the root file system, build the spec, make the cgroup."""
         cfg = rec.config
@@ -147,7 +152,7 @@ class Supervisor:
         mounts = setup.build_mounts(rec, self.volumes, merged, self.store.get)
         user = setup.container_user(merged, cfg, cfg.user)
         hostname = setup.hostname_of(setup.network_owner(rec, self.store.get)) \
-            if network != "host" else os.uname().nodename
+            if network != "host" and modes.uts != "host" else os.uname().nodename
         spec = ContainerSpec(
             id=rec.id, rootfs=str(merged), hostname=hostname,
             process=setup.process_spec(cfg, user, hostname, self.wiring.link_env(rec)),
@@ -155,7 +160,8 @@ class Supervisor:
             readonly_rootfs=cfg.readonly_rootfs, network=network,
             init_path=setup.init_path(cfg), resources=setup.resources(cfg),
             privileged=cfg.privileged, devices=setup.host_devices(cfg),
-            domainname=cfg.domainname, sysctls=cfg.sysctls)
+            domainname=cfg.domainname, sysctls=cfg.sysctls,
+            pid_mode=modes.pid, ipc_mode=modes.ipc, uts_mode=modes.uts)
         with step("prepare.cgroup", rec.short_id):
             cgroup = self.cgroups.create(f"pycompose-{rec.short_id}", spec.resources)
         undo.append(cgroup.remove)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.containers import sharing
 from engine.containers.links import DEFAULT_BRIDGE, parse_link
 from engine.errors import BadParameter
+from engine.runtime import cpuset
 from netbridge.errors import InvalidRequest
 from netbridge.ipam import valid_mac
 
@@ -76,6 +78,7 @@ def check_create(body: dict) -> None:
     if str(mode).startswith("container:") and body.get("Hostname"):
         # the container has the host name of the one whose network it is on (Docker's words)
         raise BadParameter("Config.Hostname: conflicting options: hostname and the network mode")
+    sharing.check_modes(body)
     runtime = host.get("Runtime") or ""
     if runtime not in RUNTIMES:
         raise BadParameter(f"HostConfig.Runtime: Unknown runtime specified {runtime}")
@@ -92,19 +95,14 @@ def check_create(body: dict) -> None:
 
 
 # HostConfig fields whose every non-empty value asks for something this engine does not do
-# (each container has its own PID, IPC, UTS namespaces, shares the engine's cgroup and user
-# namespaces, and its cgroups sit below the engine's): field -> (values that are what we do,
-# why the others are refused). Empty values ("", 0, [], null) are what clients send by default.
+# (each container shares the engine's cgroup and user namespaces, and its cgroups sit below
+# the engine's): field -> (values that are what we do, why the others are refused). Empty
+# values ("", 0, [], null) are what clients send by default. PidMode, IpcMode and UTSMode are
+# sharing.py's, CpusetCpus/Mems cpuset.py's: checked there with Docker's words.
 _ISOLATION: dict[str, tuple[tuple[str, ...], str]] = {
-    "PidMode": ((), "sharing a PID namespace is not supported (each container has its own)"),
-    "IpcMode": (("private", "shareable"), "only a container's own IPC namespace (private or "
-                "shareable) is supported"),
-    "UTSMode": ((), "sharing a UTS namespace is not supported (each container has its own)"),
     "CgroupnsMode": (("host",), "a private cgroup namespace is not supported (containers see "
                      "the host's cgroup tree)"),
     "UsernsMode": (("host",), "user namespaces are not supported"),
-    "CpusetCpus": ((), "pinning to CPUs is not supported"),
-    "CpusetMems": ((), "pinning to memory nodes is not supported"),
     "CgroupParent": ((), "a cgroup parent is not supported (containers' cgroups are below the "
                      "engine's)"),
 }
@@ -120,7 +118,8 @@ def _has_volumes(body: dict, host: dict) -> bool:
 
 def check_isolation(host: dict) -> None:
     """Namespace modes and cgroup placement Docker offers and we do not: a 400 naming the field
-    rather than a container that silently shares nothing, or is not pinned."""
+    rather than a container that silently shares nothing; and the ones we do, checked."""
+    cpuset.check_host_config(host)
     for key, (ours, why) in _ISOLATION.items():
         value = host.get(key)
         if value and value not in ours:

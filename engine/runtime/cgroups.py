@@ -29,7 +29,10 @@ from engine.errors import EngineError
 from engine.runtime import devfilter
 from engine.runtime.spec import Resources
 
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
+# cpuset is used only by a container that asks for it (Docker's CpusetCpus/Mems): on v1 a new
+# cpuset cgroup starts empty and must be filled before a process may join, two writes a plain
+# start does not pay
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices", "cpuset")
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 PREFIX = "pycompose-"
 ENGINE_LEAF = "pycompose-engine"
@@ -385,10 +388,18 @@ class V1Driver(CgroupDriver):
     def parents(self) -> list[Path]:
         return sorted(set(self.own.values()))
 
+    def _used(self, r: Resources) -> dict[str, Path]:
+        """The hierarchies a container's cgroup is made in: cpuset only when it asks for CPUs
+        or memory nodes (or shares its hierarchy with a controller we use anyway)."""
+        others = {p for c, p in self.own.items() if c != "cpuset"}
+        return {c: p for c, p in self.own.items()
+                if c != "cpuset" or r.cpuset_cpus or r.cpuset_mems or p in others}
+
     def create(self, name: str, resources: Resources) -> Cgroup:
-        parents = self.parents()
+        used = self._used(resources)
+        parents = sorted(set(used.values()))
         dirs = dict(zip(parents, self._fresh_dirs(name, parents)))
-        cg = V1Cgroup(name, {ctrl: dirs[p] for ctrl, p in self.own.items()})
+        cg = V1Cgroup(name, {ctrl: dirs[p] for ctrl, p in used.items()})
         try:
             self._limit(cg.by_ctrl, resources)
         except OSError as e:
@@ -420,6 +431,13 @@ class V1Driver(CgroupDriver):
         pids = d.get("pids")
         if pids and r.pids_limit is not None:
             _write(pids / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
+        cpuset = d.get("cpuset")
+        if cpuset:
+            # a new v1 cpuset has no CPUs and no memory nodes, and takes no process until it
+            # has both: what was asked, else the parent's
+            for key, asked in (("cpus", r.cpuset_cpus), ("mems", r.cpuset_mems)):
+                value = asked or _read(cpuset.parent / f"cpuset.{key}").strip()
+                _write(cpuset / f"cpuset.{key}", value)
         dev = d.get("devices")
         if dev:
             _write(dev / "devices.deny", "a")
@@ -509,6 +527,23 @@ class V2Driver(CgroupDriver):
             _write(d / "memory.low", r.memory_reservation)
         if r.pids_limit is not None and "pids" in self.enabled:
             _write(d / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
+        if r.cpuset_cpus or r.cpuset_mems:
+            self._enable_cpuset()
+            # v2 fills an empty cpuset from the parent's (effective) on its own
+            if r.cpuset_cpus:
+                _write(d / "cpuset.cpus", r.cpuset_cpus)
+            if r.cpuset_mems:
+                _write(d / "cpuset.mems", r.cpuset_mems)
+
+    def _enable_cpuset(self) -> None:
+        """Delegate cpuset to our children the first time a container asks for it."""
+        if "cpuset" in self.enabled:
+            return
+        if "cpuset" not in _read(self.own / "cgroup.controllers").split():
+            raise EngineError(f"the cpuset controller is not available in {self.own} "
+                              "(CpusetCpus/CpusetMems need it)")
+        _write(self.own / "cgroup.subtree_control", "+cpuset")
+        self.enabled.add("cpuset")
 
     def _wrap(self, name: str, dirs: list[Path]) -> Cgroup:
         return V2Cgroup(name, dirs[0]) if dirs else Cgroup(name, [])

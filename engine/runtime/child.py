@@ -277,25 +277,58 @@ def write_sysctls(settings: tuple[tuple[str, str], ...]) -> None:
             raise _Stage(e.errno or errno.EIO, f"sysctl {key}={value}: {why}") from None
 
 
+def join_ipc(donor: int) -> int:
+    """Join the IPC namespace of the PID 1 whose pidfd is `donor`, and return a detached
+    clone of its /dev/shm (POSIX shared memory lives there, not in the namespace).
+
+    The clone is taken inside the donor's mount namespace, where its root confines the walk
+    to /dev/shm; then we return to our own namespace (setns resets root and cwd to its root)."""
+    try:
+        sc.setns(donor, sc.CLONE_NEWIPC)
+    except OSError as e:
+        if e.errno == errno.ESRCH:
+            raise _Stage(e.errno, "cannot join IPC of a non running container",
+                         "notrunning") from None
+        raise
+    own = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(donor, sc.CLONE_NEWNS)
+        try:
+            return sc.open_tree("/dev/shm")
+        finally:
+            sc.setns(own, sc.CLONE_NEWNS)
+    finally:
+        os.close(own)
+
+
 def run_init(sock: socket.socket, spec: ContainerSpec, cgroup_procs: list[str],
-             stdio: dict[str, int], null: int) -> None:
-    """Body of container PID 1 (called right after clone3 in the child)."""
+             stdio: dict[str, int], null: int, ipc_donor: int | None = None) -> None:
+    """Body of container PID 1 (called right after clone3 in the child). `ipc_donor`: the
+    pidfd of the PID 1 whose IPC namespace it joins (IpcMode container:X)."""
     try:
         try:
-            drop_inherited([sock.fileno(), *stdio.values()], null)
+            keep = [] if ipc_donor is None else [ipc_donor]
+            drop_inherited([sock.fileno(), *stdio.values(), *keep], null)
             join_cgroup(cgroup_procs)
             if spec.network.startswith("ns:"):
                 fd = os.open(spec.network[3:], os.O_RDONLY | os.O_CLOEXEC)
                 sc.setns(fd, sc.CLONE_NEWNET)
                 os.close(fd)
+            shm = None
+            if ipc_donor is not None:
+                shm = join_ipc(ipc_donor)
+                os.close(ipc_donor)
             write_sysctls(spec.sysctls)
             root = os.path.realpath(spec.rootfs)
             clones = mounts.clone_shared_binds(spec.mounts)   # before prepare_root: see there
+            if shm is not None:
+                clones[mounts.SHM_TARGET] = shm
             mounts.prepare_root(root, propagation.root_flags(spec.mounts))
             mounts.apply_plan(root, mounts.plan_mounts(spec), clones)
-            sc.sethostname(spec.hostname)
-            if spec.domainname:
-                sc.setdomainname(spec.domainname)
+            if spec.uts_mode == "private":   # never the host's names
+                sc.sethostname(spec.hostname)
+                if spec.domainname:
+                    sc.setdomainname(spec.domainname)
             if spec.network in ("private", "none"):
                 loopback_up()
             mounts.enter_root(root)

@@ -33,6 +33,7 @@ from engine.runtime.rootpath import secure_join  # noqa: F401
 from engine.runtime.spec import ContainerSpec, Mount
 
 INIT_TARGET = "/dev/init"
+SHM_TARGET = "/dev/shm"
 
 # Docker's defaults (moby oci/defaults.go lists the same paths).
 MASKED_PATHS = (
@@ -154,6 +155,19 @@ def _user_mount(m: Mount, links_host: bool = False) -> list[Op]:
                     TargetRule.CALLER)]
 
 
+def _shm_op(default: MountOp, ipc_mode: str) -> MountOp | None:
+    """/dev/shm by the IPC mode (Docker's): a tmpfs of its own; the host's /dev/shm with the
+    host's IPC namespace; the donor's (cloned by the child, child.join_ipc) when joining
+    another container's; none at all with IpcMode none."""
+    if ipc_mode == "host":
+        return MountOp(SHM_TARGET, SHM_TARGET, None, sc.MS_BIND | sc.MS_REC)
+    if ipc_mode == "join":
+        return MountOp(SHM_TARGET, None, None, clone=True)
+    if ipc_mode == "none":
+        return None
+    return default
+
+
 def plan_mounts(spec: ContainerSpec) -> list[Op]:
     plan: list[Op] = [
         # an image's `/proc -> /` must not turn these into mounts over its whole root
@@ -166,8 +180,10 @@ def plan_mounts(spec: ContainerSpec) -> list[Op]:
     # a mount of the container's own at /dev/shm or /dev/mqueue replaces the default one there
     # (as Docker's), rather than hiding it underneath
     own = {m.target.rstrip("/") for m in spec.mounts}
-    plan += [op for op in dev_plan()
+    plan += [_shm_op(op, spec.ipc_mode) if isinstance(op, MountOp) and op.target == SHM_TARGET
+             else op for op in dev_plan()
              if not (isinstance(op, MountOp) and op.target != "/dev" and op.target in own)]
+    plan = [op for op in plan if op is not None]
     plan += [MakeNode(d.path, d.major, d.minor, d.mode, d.type == "b") for d in spec.devices]
     if spec.init_path:
         plan.append(MountOp(INIT_TARGET, spec.init_path, None, sc.MS_BIND, None, "file"))

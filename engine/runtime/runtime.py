@@ -254,13 +254,25 @@ class Runtime:
 
     # --- operations --------------------------------------------------------------------------
     async def start(self, spec: ContainerSpec, cgroup: Cgroup, stdio: Stdio | None = None,
-                    before_exec: Callable[[int], Awaitable[None]] | None = None) -> Process:
+                    before_exec: Callable[[int], Awaitable[None]] | None = None,
+                    joins: dict[str, Process] | None = None) -> Process:
         """Create PID 1 in new namespaces and its cgroup, run before_exec(pid), then exec.
+        `joins`: "pid" / "ipc" -> the running PID 1 whose namespace it shares (spec's "join"
+        modes); its pidfd goes to the zygote, so a recycled pid can never be joined.
 
         Raises CommandNotFound / CommandNotExecutable / EngineError; nothing is left running
         then (the zygote reaps before it answers)."""
         validate_spec(spec)
         names, fds = self._stdio_fds(stdio, spec.process.tty)
+        # our own copies: the donor's pidfd is closed when it is reaped, which may happen
+        # while the request waits to be sent, and its number be reused by then
+        dups = [os.dup(donor.pidfd) for donor in (joins or {}).values() if donor.pidfd >= 0]
+        if len(dups) != len(joins or {}):
+            for fd in dups:
+                os.close(fd)
+            kind = next(k for k, d in (joins or {}).items() if d.pidfd < 0)
+            raise NotRunning(f"cannot join {kind.upper()} of a non running container")
+        names, fds = [*names, *(f"join:{k}" for k in joins or {})], [*fds, *dups]
         req_id = next(self._ids)
         self._reqs[req_id] = _Request()
         pidfd = -1
@@ -310,6 +322,8 @@ class Runtime:
             pidfd = -1
             return proc
         finally:
+            for fd in dups:
+                os.close(fd)
             self._reqs.pop(req_id, None)
             if pidfd >= 0:  # failed after Created: the zygote has reaped it already
                 os.close(pidfd)

@@ -87,6 +87,8 @@ class Resources:
     memory_reservation: int | None = None  # bytes: the soft limit (v1) / memory.low (v2)
     device_rules: tuple[str, ...] = ()  # allowed beyond the defaults, v1 syntax ("c 10:200 rwm")
     memory_swappiness: int | None = None  # 0-100; v1 only (v2 has no such knob)
+    cpuset_cpus: str = ""             # Docker's CpusetCpus ("0-2,5"); "" = the parent's
+    cpuset_mems: str = ""             # Docker's CpusetMems (memory nodes); "" = the parent's
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ class ContainerSpec:
     domainname: str = ""              # the UTS domain name (Docker's Config.Domainname)
     # (key, value) written below /proc/sys in the container's own IPC and network namespaces
     sysctls: tuple[tuple[str, str], ...] = ()
+    # Namespace sharing (Docker's PidMode, IpcMode, UTSMode), explicit opt-ins: "private" is a
+    # namespace of its own; "host" the engine's; "join" another container's, whose PID 1 the
+    # caller hands over as a pidfd (Runtime.start's `joins`), never by a /proc/<pid> path;
+    # ipc "none" is a private namespace without /dev/shm
+    pid_mode: str = "private"         # "private" | "host" | "join"
+    ipc_mode: str = "private"         # "private" | "host" | "join" | "none"
+    uts_mode: str = "private"         # "private" | "host"
 
 
 RLIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
@@ -178,8 +187,34 @@ def validate_spec(spec: ContainerSpec) -> None:
     if spec.init_path is not None and not os.path.isabs(spec.init_path):
         raise BadParameter(f"init path must be absolute, got {spec.init_path!r}")
     validate_resources(spec.resources)
+    validate_sharing(spec)
     from engine.runtime import propagation   # it imports Mount from here
     propagation.check_sources(spec.mounts)
+
+
+_PID_MODES, _IPC_MODES, _UTS_MODES = ("private", "host", "join"), \
+    ("private", "host", "join", "none"), ("private", "host")
+# keys of the IPC namespace (runc's list): written in the host's when the container shares it
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def validate_sharing(spec: ContainerSpec) -> None:
+    """The namespace modes, and what a shared namespace cannot take: a sysctl would change the
+    host's (runc refuses the same)."""
+    for what, value, allowed in (("pid", spec.pid_mode, _PID_MODES),
+                                 ("ipc", spec.ipc_mode, _IPC_MODES),
+                                 ("uts", spec.uts_mode, _UTS_MODES)):
+        if value not in allowed:
+            raise BadParameter(f"invalid {what} namespace mode {value!r}")
+    for key, _ in spec.sysctls:
+        ipc_key = key in _IPC_SYSCTLS or key.startswith("fs.mqueue.")
+        if ipc_key and spec.ipc_mode == "host":
+            raise BadParameter(f"sysctl {key!r} is not allowed in the host's IPC namespace")
+        if key in ("kernel.hostname", "kernel.domainname") and spec.uts_mode == "host":
+            raise BadParameter(f"sysctl {key!r} is not allowed in the host's UTS namespace")
+    if spec.uts_mode == "host" and spec.domainname:
+        raise BadParameter("a domain name cannot be set in the host's UTS namespace")
 
 
 def _hosts_network(network: str) -> bool:
@@ -252,4 +287,6 @@ def spec_from_dict(d: dict) -> ContainerSpec:
         privileged=bool(d.get("privileged")),
         devices=tuple(Device(**x) for x in d.get("devices") or ()),
         domainname=d.get("domainname") or "",
-        sysctls=tuple((str(k), str(v)) for k, v in d.get("sysctls") or ()))
+        sysctls=tuple((str(k), str(v)) for k, v in d.get("sysctls") or ()),
+        pid_mode=d.get("pid_mode") or "private", ipc_mode=d.get("ipc_mode") or "private",
+        uts_mode=d.get("uts_mode") or "private")

@@ -28,6 +28,7 @@ namespace before execve, born there from the relay with nothing but its socket a
 """
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import select
@@ -40,10 +41,9 @@ from dataclasses import dataclass
 
 from engine.runtime import child, protocol, sealed_exe
 from engine.runtime import syscalls as sc
-from engine.runtime.spec import process_from_dict, spec_from_dict
+from engine.runtime.spec import ContainerSpec, process_from_dict, spec_from_dict
 
 _ALL_FDS = 0xFFFFFFFF
-_BASE_FLAGS = sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_PIDFD
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Zygote:
         self.early_exits: dict[int, int] = {}
         self.done_relays: dict[int, _Pending] = {}       # relay pid -> what it handed over
         self.replay: list[tuple[int, int]] = []
+        self.own_pidns: int | None = None   # opened the first time a PID namespace is joined
 
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -145,28 +146,51 @@ class Zygote:
     def start(self, msg: protocol.Start, fds: list[int]) -> None:
         spec = spec_from_dict(msg.spec)
         stdio = dict(zip(msg.stdio, fds))
-        flags = _BASE_FLAGS
-        if spec.network in ("private", "none"):
-            flags |= sc.CLONE_NEWNET
+        # the pidfds of the PID 1s whose namespaces are joined travel with the stdio fds
+        joins = {key[5:]: stdio.pop(key) for key in list(stdio) if key.startswith("join:")}
+        flags = clone_flags(spec)
         zs, cs = self._spawn_pair()
         try:
-            pid, pidfd = sc.clone3(flags, signal.SIGCHLD)
+            pid, pidfd = self._clone(flags, joins.get("pid"))
         except OSError as e:
             zs.close()
             cs.close()
+            if e.errno == errno.ESRCH:   # the PID 1 whose namespace was to be joined is gone
+                self.reply(protocol.Failed(msg.req, e.errno, "cannot join PID of a non running "
+                                           "container", "notrunning"))
+                return
             self.reply(protocol.Failed(msg.req, e.errno, f"clone3: {e.strerror}", "setup"))
             return
         if pid == 0:
             try:
                 zs.close()
                 child.run_init(cs, spec, msg.cgroup_procs if msg.join else [], stdio,
-                               self.null)
+                               self.null, joins.get("ipc"))
             finally:
                 os._exit(child.EXIT_SETUP_FAILED)  # never back into the zygote's loop
         cs.close()
         self.cgroup_dirs[pid] = [os.path.dirname(p) for p in msg.cgroup_procs]
         self.track(_Pending(msg.req, pid, pidfd, zs, is_init=True, go_wanted=msg.go))
         self.reply(protocol.Created(msg.req, pid), [pidfd])
+
+    def _clone(self, flags: int, join_pid: int | None) -> tuple[int, int]:
+        """clone3; into another container's PID namespace when `join_pid` (that PID 1's pidfd)
+        is given. setns(CLONE_NEWPID) only changes where our *children* are born: we set it,
+        clone, and set it back to our own at once (single-threaded: no other clone between).
+        Only the parent sets it back: the child is in the other namespace for good."""
+        if join_pid is None:
+            return sc.clone3(flags, signal.SIGCHLD)
+        if self.own_pidns is None:
+            self.own_pidns = os.pidfd_open(os.getpid())
+        sc.setns(join_pid, sc.CLONE_NEWPID)
+        try:
+            pid, pidfd = sc.clone3(flags, signal.SIGCHLD)
+        except BaseException:
+            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+            raise
+        if pid:
+            sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+        return pid, pidfd
 
     def exec(self, msg: protocol.Exec, fds: list[int]) -> None:
         """Fork a relay in our own namespaces (no container sees it); the relay sheds every fd
@@ -355,6 +379,21 @@ class Zygote:
                     waiting.discard(pid)
             if waiting:
                 time.sleep(0.005)
+
+
+def clone_flags(spec: ContainerSpec) -> int:
+    """The namespaces PID 1 is born in: its own, except those it shares (the host's are ours;
+    another container's PID namespace is set before the clone, its IPC one joined after)."""
+    flags = sc.CLONE_NEWNS | sc.CLONE_PIDFD
+    if spec.pid_mode == "private":
+        flags |= sc.CLONE_NEWPID
+    if spec.ipc_mode != "host":
+        flags |= sc.CLONE_NEWIPC
+    if spec.uts_mode == "private":
+        flags |= sc.CLONE_NEWUTS
+    if spec.network in ("private", "none"):
+        flags |= sc.CLONE_NEWNET
+    return flags
 
 
 def _thaw(dirs: list[str]) -> None:

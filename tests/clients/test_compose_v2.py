@@ -467,7 +467,7 @@ services:
   spy:
     image: busybox
     pull_policy: never
-    pid: host
+    cgroup_parent: /mine
     command: ["true"]
 """
 
@@ -481,7 +481,7 @@ def test_what_the_engine_refuses_fails_up_with_its_one_line_reason(compose_v2, e
         r = compose_v2.run("-p", project, "up", "-d", cwd=d, check=False)
         err = r.stderr.decode()
         assert r.returncode != 0
-        assert "HostConfig.PidMode: 'host': sharing a PID namespace is not supported" in err
+        assert "HostConfig.CgroupParent: '/mine': a cgroup parent is not supported" in err
         assert "Traceback" not in err
         assert client.containers.list(all=True, filters={
             "label": f"com.docker.compose.project={project}"}) == []

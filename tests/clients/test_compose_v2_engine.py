@@ -541,6 +541,12 @@ def test_namespace_modes_and_cgroup_placement_we_do_not_offer_are_refused():
     check_create({"Image": "busybox", "HostConfig": {
         "IpcMode": "shareable", "CgroupnsMode": "host", "UsernsMode": "host",
         "Isolation": "default", "VolumeDriver": "local"}})
+    # namespace sharing and cpusets (tests/runtime/test_sharing.py, tests/daemon/
+    # test_api_sharing.py)
+    for host in ({"PidMode": "host"}, {"PidMode": "container:abc"}, {"IpcMode": "host"},
+                 {"IpcMode": "container:abc"}, {"IpcMode": "none"}, {"UTSMode": "host"},
+                 {"CpusetCpus": "0"}, {"CpusetMems": "0"}):
+        check_create({"Image": "busybox", "HostConfig": host})
     # a volume driver is only asked for the container's volumes (as Docker)
     check_create({"Image": "busybox", "HostConfig": {"VolumeDriver": "nfs",
                                                      "Binds": ["/tmp:/mnt"]}})
@@ -550,16 +556,14 @@ def test_namespace_modes_and_cgroup_placement_we_do_not_offer_are_refused():
         with pytest.raises(BadParameter, match="HostConfig.VolumeDriver: 'nfs'"):
             check_create({"Image": "busybox", **body, "HostConfig": host})
     for host, says in [
-            ({"PidMode": "host"}, "HostConfig.PidMode: 'host': sharing a PID namespace"),
-            ({"PidMode": "container:abc"}, "HostConfig.PidMode: 'container:abc'"),
-            ({"IpcMode": "host"}, "HostConfig.IpcMode: 'host': only a container's own"),
-            ({"IpcMode": "container:abc"}, "HostConfig.IpcMode"),
-            ({"IpcMode": "none"}, "HostConfig.IpcMode"),
-            ({"UTSMode": "host"}, "HostConfig.UTSMode"),
+            ({"PidMode": "vm"}, "HostConfig.PidMode: invalid PID mode 'vm'"),
+            ({"IpcMode": "container:"}, "HostConfig.IpcMode: invalid IPC mode"),
+            ({"UTSMode": "private"}, "HostConfig.UTSMode: invalid UTS mode"),
             ({"CgroupnsMode": "private"}, "HostConfig.CgroupnsMode: 'private'"),
             ({"UsernsMode": "private"}, "HostConfig.UsernsMode"),
-            ({"CpusetCpus": "0"}, "HostConfig.CpusetCpus: '0': pinning to CPUs"),
-            ({"CpusetMems": "0"}, "HostConfig.CpusetMems"),
+            ({"CpusetCpus": "0-x"}, "Invalid value 0-x for cpuset cpus: invalid format"),
+            ({"CpusetCpus": "4096"}, "Requested CPUs are not available - requested 4096"),
+            ({"CpusetMems": "4096"}, "Requested memory nodes are not available"),
             ({"CgroupParent": "/mine"}, "HostConfig.CgroupParent"),
             ({"Isolation": "hyperv"}, "Invalid isolation: 'hyperv' - linux only supports"),
             ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt"),
@@ -575,8 +579,8 @@ def test_a_namespace_mode_we_do_not_offer_is_a_400_and_makes_nothing(engine):
 
     client = engine.client()
     try:
-        for kw, field in [({"pid_mode": "host"}, "PidMode"), ({"ipc_mode": "host"}, "IpcMode"),
-                          ({"cpuset_cpus": "0"}, "CpusetCpus")]:
+        for kw, field in [({"cgroupns": "private"}, "CgroupnsMode"),
+                          ({"cgroup_parent": "/mine"}, "CgroupParent")]:
             with pytest.raises(docker.errors.APIError) as refused:
                 client.containers.create("busybox", ["true"], **kw)
             assert refused.value.status_code == 400

@@ -1,0 +1,109 @@
+"""PidMode, IpcMode, UTSMode and CpusetCpus/Mems through the API, with Docker's refusals."""
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _api_error(fn):
+    import docker
+
+    with pytest.raises(docker.errors.APIError) as err:
+        fn()
+    return err.value.status_code, err.value.explanation
+
+
+def test_pid_container_mode_by_name_sees_the_donors_processes(client):
+    name = f"pcpid{secrets.token_hex(3)}"
+    donor = client.containers.run("busybox", ["sleep", "600"], detach=True, name=name)
+    try:
+        out = client.containers.run("busybox", ["ps", "-o", "pid,args"], remove=True,
+                                    pid_mode=f"container:{name}")
+        rows = [line.split(None, 1) for line in out.decode().splitlines()[1:]]
+        assert ["1", "sleep 600"] in rows
+        joiner = client.containers.create("busybox", ["true"], pid_mode=f"container:{name}")
+        try:
+            joiner.reload()
+            assert joiner.attrs["HostConfig"]["PidMode"] == f"container:{name}"
+        finally:
+            joiner.remove(force=True)
+    finally:
+        donor.remove(force=True)
+
+
+def test_joining_a_stopped_container_is_refused_with_dockers_words(client):
+    stopped = client.containers.create("busybox", ["sleep", "600"], ipc_mode="shareable")
+    try:
+        for kw, says in (({"pid_mode": f"container:{stopped.id}"},
+                          "cannot join PID of a non running container"),
+                         ({"ipc_mode": f"container:{stopped.id}"},
+                          f"can't join IPC of container {stopped.id}")):
+            joiner = client.containers.create("busybox", ["true"], **kw)
+            try:
+                status, text = _api_error(joiner.start)
+                assert status == 409 and says in text and "is not running" in text
+            finally:
+                joiner.remove(force=True)
+        joiner = client.containers.create("busybox", ["true"], pid_mode="container:pcnosuch")
+        try:
+            status, text = _api_error(joiner.start)
+            assert status == 404 and "No such container: pcnosuch" in text
+        finally:
+            joiner.remove(force=True)
+    finally:
+        stopped.remove(force=True)
+
+
+def test_ipc_join_needs_a_shareable_donor_and_then_shares_dev_shm(client):
+    private = client.containers.run("busybox", ["sleep", "600"], detach=True)
+    shareable = client.containers.run(
+        "busybox", ["sh", "-c", "echo donor > /dev/shm/note; sleep 600"], detach=True,
+        ipc_mode="shareable")
+    try:
+        joiner = client.containers.create("busybox", ["true"],
+                                          ipc_mode=f"container:{private.id}")
+        try:
+            status, text = _api_error(joiner.start)
+            assert status == 409 and "non-shareable IPC" in text
+        finally:
+            joiner.remove(force=True)
+        out = client.containers.run("busybox", ["sh", "-c", "cat /dev/shm/note; readlink "
+                                                "/proc/self/ns/ipc"], remove=True,
+                                    ipc_mode=f"container:{shareable.id}")
+        theirs = shareable.exec_run(["readlink", "/proc/self/ns/ipc"]).output
+        assert out.decode().splitlines() == ["donor", theirs.decode().strip()]
+    finally:
+        private.remove(force=True)
+        shareable.remove(force=True)
+
+
+def test_pid_and_ipc_and_uts_host(client):
+    out = client.containers.run(
+        "busybox", ["sh", "-c", f"cat /proc/{os.getpid()}/status | grep ^Pid; hostname; "
+                    "readlink /proc/self/ns/ipc"],
+        remove=True, pid_mode="host", ipc_mode="host", uts_mode="host")
+    assert out.decode().splitlines() == [f"Pid:\t{os.getpid()}", os.uname().nodename,
+                                         os.readlink("/proc/self/ns/ipc")]
+
+
+def test_uts_host_with_a_hostname_is_dockers_400(client):
+    status, text = _api_error(lambda: client.containers.create(
+        "busybox", ["true"], uts_mode="host", hostname="pcmine"))
+    assert status == 400 and "conflicting options: hostname and the UTS mode" in text
+
+
+def test_cpuset_pins_the_container_and_out_of_range_is_a_400(client):
+    out = client.containers.run("busybox", ["grep", "Cpus_allowed_list", "/proc/self/status"],
+                                remove=True, cpuset_cpus="0", cpuset_mems="0")
+    assert out.decode().split() == ["Cpus_allowed_list:", "0"]
+    status, text = _api_error(lambda: client.containers.create("busybox", ["true"],
+                                                               cpuset_cpus="0-4095"))
+    assert status == 400
+    assert "Requested CPUs are not available - requested 0-4095, available: " in text
+    status, text = _api_error(lambda: client.containers.create("busybox", ["true"],
+                                                               cpuset_cpus="one"))
+    assert status == 400 and "Invalid value one for cpuset cpus" in text
