@@ -38,6 +38,7 @@ from engine.images.tarpath import MAGIC_LENGTH, Compression, detect_compression
 from engine.images.image import (Image, canonical_json, config_digest, history_shape,
                                  image_from_config, inspect_shape, now_rfc3339, summary_shape)
 from engine.jsonshape import BadShape
+from engine.pids import pid_exists
 
 log = logging.getLogger("engine.images")
 
@@ -555,7 +556,7 @@ class ImageStore:
         rootfs tarball, say); every operation removes its own when it ends."""
         for debris in (self.root / "tmp").iterdir():
             owner = debris.name.split("-", 1)[0]
-            if owner.isdigit() and _alive(int(owner)):
+            if owner.isdigit() and pid_exists(int(owner)):
                 continue
             if debris.is_dir() and not debris.is_symlink():
                 shutil.rmtree(debris, ignore_errors=True)
@@ -607,16 +608,6 @@ class ImageStore:
         """Verify credentials against the registry, then store them (0600)."""
         from engine.images import transfer
         return transfer.login(self.credentials, server, username, password, insecure=insecure)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _unlink(path: Path) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from engine.client.cli.app import COMMAND_SETTINGS, Commands, make_app
 from engine.errors import EngineUnavailable
+from engine.pids import pid_running
 
 commands = Commands()
 app = make_app("Run and control the engine daemon.", commands)
@@ -24,16 +25,6 @@ def serve() -> None:
     sys.stderr.flush()
     # exec, not import: the daemon forks its zygote from a fresh, small, single-threaded process
     os.execv(sys.executable, [sys.executable, "-m", "engine.daemon"])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @commands.command("status", context_settings=COMMAND_SETTINGS)
@@ -80,20 +71,10 @@ def stop(timeout: float = typer.Option(60.0, "-t", "--timeout",
     finally:
         client.close()
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and _is_zombie(pid) is False:
+    while pid_running(pid):
         if time.monotonic() > deadline:
             raise EngineUnavailable(f"the engine (pid {pid}) did not stop within {timeout:g} s; "
                                     f"see {config.root / 'engine.log'}")
         time.sleep(0.02)
     print(f"engine: stopped (pid {pid})")
-
-
-def _is_zombie(pid: int) -> bool | None:
-    """True for a zombie (exited, not reaped by its parent), False if running, None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"Z"
 
