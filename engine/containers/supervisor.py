@@ -193,6 +193,10 @@ class Supervisor:
                     log.error("wait for %s failed: %s", rec.short_id, exc)
                 self.runtime.release(run.process)
                 run.exited.set()
+                if run.spec.pid_mode != "private":
+                    # no PID namespace of its own that dies with PID 1: what it left running
+                    # goes now, as Docker's runtime does (and stops holding its output open)
+                    await trio.to_thread.run_sync(run.cgroup.kill_all)
                 # Output ends once every writer in the (now dead) namespace is gone.
                 with trio.move_on_after(2), step("exit.pumps", rec.short_id):
                     await pumps_done.wait()

@@ -107,3 +107,21 @@ def test_cpuset_pins_the_container_and_out_of_range_is_a_400(client):
     status, text = _api_error(lambda: client.containers.create("busybox", ["true"],
                                                                cpuset_cpus="one"))
     assert status == 400 and "Invalid value one for cpuset cpus" in text
+
+
+def test_what_a_pid_host_container_left_running_goes_with_it(client):
+    import time
+
+    c = client.containers.run("busybox", ["sh", "-c", "sleep 600 & echo $!; exit 3"],
+                              detach=True, pid_mode="host")
+    try:
+        t = time.monotonic()
+        assert c.wait(timeout=30)["StatusCode"] == 3
+        assert time.monotonic() - t < 1.5   # not the output pumps' 2 s wait for the sleep
+        left = int(c.logs().decode().split()[0])   # a host pid: the container saw the host's
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{left}") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not os.path.exists(f"/proc/{left}")
+    finally:
+        c.remove(force=True)
