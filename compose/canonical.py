@@ -261,6 +261,7 @@ def _scalars(s: dict) -> dict[str, Any]:
         hostname=s.get("hostname"), container_name=s.get("container_name"),
         network_mode=s.get("network_mode"), ipc=s.get("ipc"), pid=s.get("pid"), uts=s.get("uts"),
         cgroup=s.get("cgroup"), scale=int(s.get("scale", 1)), init=bool(s.get("init", False)),
+        cpuset=str(s["cpuset"]) if s.get("cpuset") not in (None, "") else None,
         tty=bool(s.get("tty", False)), stdin_open=bool(s.get("stdin_open", False)),
         privileged=bool(s.get("privileged", False)), read_only=bool(s.get("read_only", False)),
         stop_signal=s.get("stop_signal"), stop_grace_period_ns=_opt_ns(s.get("stop_grace_period")),

@@ -230,6 +230,7 @@ class Service:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     uts: str | None = None
     cgroup: str | None = None
+    cpuset: str | None = None         # CPUs the containers may run on ("0-2,5")
     # what the engine gets as its RestartPolicy: `restart`, else deploy.restart_policy's
     # condition mapped as Compose maps it (none -> no, any -> always); None: the engine default
     restart_policy: Restart | None = None

@@ -35,6 +35,7 @@ KEYWORDS = frozenset({"$ref", "additionalProperties", "enum", "items", "oneOf", 
 # Keep in step with the orchestrator when it learns an attribute.
 SUPPORTED_SERVICE_KEYS = frozenset({
     "build", "cap_add", "cap_drop", "command", "configs", "container_name", "cpu_shares", "cpus",
+    "cpuset", "uts",
     "depends_on", "deploy", "develop", "dns", "dns_opt", "dns_search", "domainname", "entrypoint",
     "env_file", "environment", "expose", "extends", "extra_hosts", "group_add", "healthcheck",
     "hostname", "image", "init", "ipc", "labels", "links", "mac_address", "mem_limit",

@@ -278,10 +278,12 @@ def _host_config(service: Service, ctx: CreateContext, *, network_mode: str, bin
     if tmpfs:
         host["Tmpfs"] = tmpfs
     host.update(_resources(service))
-    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode")):
+    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode")):
         value = getattr(service, key)
         if value:
             host[api] = _resolve_service_ref(value, ctx, key)
+    if service.cpuset:
+        host["CpusetCpus"] = service.cpuset
     if service.volumes_from:
         host["VolumesFrom"] = _volumes_from(list(service.volumes_from), ctx)
     return host
