@@ -45,6 +45,7 @@ def push_images(obj: Any, project: Project, registry: str) -> dict[str, str]:
     carries the manifests."""
     from compose.orchestrator.builds import image_of, plan_builds, run_build
     from engine.client import Client
+    from engine.client.build import unwrap_stderr
 
     registry = check_registry(registry)
     wanted = [(s.name, image_of(project.name, s), s.build)
@@ -59,7 +60,9 @@ def push_images(obj: Any, project: Project, registry: str) -> dict[str, str]:
     try:
         for job in plan.jobs:
             sys.stderr.write(f"Building {job.name} ({job.tag})\n")
-            run_build(client, job.tag, job.build, on_text=sys.stderr.write)
+            # a RUN's stderr comes wrapped in red escape codes: the log gets the text alone
+            run_build(client, job.tag, job.build,
+                      on_text=lambda text: sys.stderr.write(unwrap_stderr(text)[0]))
             repo, tag = pushed_reference(registry, job.tag)
             client.tag_image(job.tag, repo, tag)
             digest = _push(client, repo, tag)

@@ -125,3 +125,32 @@ def test_lines_are_the_same_however_the_messages_cut_them(chunks):
     log = BuildLog()
     lines = [line for c in chunks for line in log.feed(c)] + log.flush()
     assert lines == [b"ab"]
+
+
+def test_kube_push_writes_a_builds_stderr_without_the_wrapping(monkeypatch, capsys):
+    from compose.kube import push
+    from compose.model import Build, Project, Service
+    from compose.orchestrator import builds
+    from engine import client as client_pkg
+
+    class _PushClient:
+        def tag_image(self, *args) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    def fake_build(client, tag, build, on_text=None, **kw):
+        on_text("Step 1/1 : RUN make\n")
+        on_text(err("app.c:1: warning\n"))
+        return ""
+
+    monkeypatch.setattr(builds, "run_build", fake_build)
+    monkeypatch.setattr(client_pkg.Client, "from_env", classmethod(lambda cls, **kw: _PushClient()))
+    monkeypatch.setattr(push, "_push", lambda client, repo, tag: "sha256:" + "a" * 64)
+    project = Project(name="shop", working_dir="/src",
+                      services={"app": Service(name="app", build=Build(context="/src"))})
+    assert push.push_images(None, project, "127.0.0.1:5000") == {
+        "app": "127.0.0.1:5000/shop-app@sha256:" + "a" * 64}
+    logged = capsys.readouterr().err
+    assert "Step 1/1 : RUN make\napp.c:1: warning\n" in logged and "\x1b" not in logged
