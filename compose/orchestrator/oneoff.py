@@ -18,6 +18,7 @@ from compose.orchestrator import naming
 from compose.orchestrator.executor import Orchestrator, UpOptions, summarize_failures
 from compose.orchestrator.plan import Observed
 from compose.orchestrator.errors import OrchestratorError
+from engine.client.cli.stdio import follow_window_size, raw_terminal, terminal_size
 from engine.errors import Conflict, EngineError, NotFound
 
 
@@ -138,7 +139,8 @@ def run_attached(client, cid: str, tty: bool, stdin: bool, remove: bool,
                     exit_wait = waiter.request("POST", f"/containers/{cid}/wait",
                                                {"condition": "removed"})
                 start_or_raise(client, cid)
-                with _terminal(tty), _resizing(tty, lambda h, w: client.resize(cid, h, w)):
+                with raw_terminal(0, tty), \
+                        follow_window_size(lambda h, w: client.resize(cid, h, w), tty):
                     _pump(sock, tty, stdin, on_interrupt=lambda: _forward(client, cid, "SIGINT"),
                           on_signal=None if remove else
                           lambda signum: _forward(client, cid, signal.Signals(signum).name))
@@ -226,7 +228,8 @@ def exec_in(client, cid: str, command: list[str], *, detach: bool, tty: bool,
         return 0
     sock = client.exec_start(exec_id, tty=tty, console_size=terminal_size() if tty else None)
     try:
-        with _terminal(tty), _resizing(tty, lambda h, w: client.exec_resize(exec_id, h, w)):
+        with raw_terminal(0, tty), \
+                follow_window_size(lambda h, w: client.exec_resize(exec_id, h, w), tty):
             _pump(sock, tty, stdin)
     finally:
         sock.close()
@@ -262,56 +265,3 @@ def _copy_stdin(sock) -> None:
     except OSError:
         pass
     sock.close_write()
-
-
-@contextmanager
-def _terminal(tty: bool) -> Iterator[None]:
-    """Raw mode on our terminal while a tty container owns it."""
-    if not tty:
-        yield
-        return
-    import termios
-    import tty as ttymod
-
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    try:
-        ttymod.setraw(fd)
-        yield
-    finally:
-        try:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        except (termios.error, OSError):
-            pass   # the terminal is gone (closed window: SIGHUP); nothing left to restore
-
-
-def terminal_size() -> tuple[int, int] | None:
-    """(rows, columns) of the terminal on our stdout, if it is one."""
-    try:
-        size = os.get_terminal_size(sys.stdout.fileno())
-    except (OSError, ValueError):
-        return None
-    return size.lines, size.columns
-
-
-@contextmanager
-def _resizing(tty: bool, resize) -> Iterator[None]:
-    if not tty:
-        yield
-        return
-
-    def apply(*_: object) -> None:
-        size = terminal_size()
-        if size is None:
-            return
-        try:
-            resize(*size)
-        except Exception:   # noqa: BLE001 - a failed resize must never end the session
-            pass
-
-    apply()
-    previous = signal.signal(signal.SIGWINCH, apply)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGWINCH, previous)

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import signal
 import socket
+import termios
 import threading
 
 from engine.client.cli import stdio
@@ -55,3 +58,48 @@ def test_relay_tty_stream_is_raw(capfd):
     stdio.relay(Hijacked(ours, b"", tty=True), stdin=False)
     assert capfd.readouterr().out == "\x01\x00\x00\x00raw bytes, no frames"
     ours.close()
+
+
+def test_raw_terminal_is_raw_inside_and_restored_after():
+    master, slave = pty.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        with stdio.raw_terminal(slave, True):
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_raw_terminal_leaves_a_pipe_alone_and_survives_a_hung_up_terminal():
+    r, w = os.pipe()
+    with stdio.raw_terminal(r, True):   # not a terminal: nothing to set, nothing raised
+        pass
+    os.close(r)
+    os.close(w)
+    master, slave = pty.openpty()
+    try:
+        with stdio.raw_terminal(slave, True):
+            os.close(master)   # the window closed: restoring its mode now fails with EIO
+            master = -1
+    finally:
+        if master >= 0:
+            os.close(master)
+        os.close(slave)
+
+
+def test_follow_window_size_sends_now_and_on_sigwinch_then_lets_go(monkeypatch):
+    size = [(24, 80)]
+    monkeypatch.setattr(stdio, "terminal_size", lambda: size[0])
+    sent = []
+    previous = signal.getsignal(signal.SIGWINCH)
+    with stdio.follow_window_size(lambda h, w: sent.append((h, w)), True):
+        assert sent == [(24, 80)]
+        size[0] = (50, 132)
+        os.kill(os.getpid(), signal.SIGWINCH)
+        assert sent[1:] == [(50, 132)]
+    assert signal.getsignal(signal.SIGWINCH) == previous
+    with stdio.follow_window_size(sent.append, False):
+        pass
+    assert len(sent) == 2

@@ -45,7 +45,10 @@ def raw_terminal(fd: int, enabled: bool) -> Iterator[None]:
         tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        except (termios.error, OSError):
+            pass   # the terminal is gone (closed window: SIGHUP); nothing left to restore
 
 
 def terminal_size() -> tuple[int, int] | None:
