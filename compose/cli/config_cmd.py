@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from compose.cli.rawargs import split_args
+
 app = typer.Typer(add_completion=False)
 
 
@@ -72,26 +74,8 @@ def _usage_error(message: str) -> Exception:
 
 
 def _parse_rest(args: list[str]) -> tuple[dict, list[str]]:
-    values: dict = {"format": "yaml", "hash": None, "output": None}
-    services: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, inline = arg.partition("=")
-        if name in _VALUE_OPTIONS:
-            if eq:
-                values[_VALUE_OPTIONS[name]] = inline
-            elif i + 1 < len(args):
-                i += 1
-                values[_VALUE_OPTIONS[name]] = args[i]
-            else:
-                raise _usage_error(f"option {name} needs a value")
-        elif arg.startswith("-"):
-            raise _usage_error(f"no such option: {arg}")
-        else:
-            services.append(arg)
-        i += 1
-    return values, services
+    parsed = split_args(args, _VALUE_OPTIONS, _usage_error)
+    return {"format": "yaml", "hash": None, "output": None, **parsed.values}, list(parsed.operands)
 
 
 @app.command(help="Parse, resolve and render compose file in canonical format.\n\n"

@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from compose.cli.rawargs import split_args
+
 app = typer.Typer(add_completion=False)
 
 HELP = """Usage: pycompose convert [OPTIONS] [SERVICE...]
@@ -55,28 +57,9 @@ def _usage(message: str) -> Exception:
 
 def parse_args(args: list[str]) -> tuple[dict[str, str], list[str], bool]:
     """(valued options, service names, --help given)."""
-    values: dict[str, str] = {}
-    services: list[str] = []
-    help_ = False
-    i = 0
-    while i < len(args):
-        name, eq, inline = args[i].partition("=")
-        if name in _VALUED:
-            if eq:
-                values[_VALUED[name]] = inline
-            elif i + 1 < len(args):
-                i += 1
-                values[_VALUED[name]] = args[i]
-            else:
-                raise _usage(f"option {name} needs a value")
-        elif args[i] in ("-h", "--help"):
-            help_ = True
-        elif args[i].startswith("-"):
-            raise _usage(f"no such option for convert --to: {args[i]}")
-        else:
-            services.append(args[i])
-        i += 1
-    return values, services, help_
+    parsed = split_args(args, _VALUED, _usage, flags={"-h": "help", "--help": "help"},
+                        unknown="no such option for convert --to")
+    return parsed.values, list(parsed.operands), "help" in parsed.flags
 
 
 def _has_to(args: list[str]) -> bool:
