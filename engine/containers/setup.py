@@ -71,8 +71,8 @@ def write_etc_files(rec: ContainerRecord, own_ips: list[str] | None = None,
                     nameservers: list[str] | None = None) -> None:
     cfg = rec.config
     hostname = hostname_of(rec)
-    if cfg.network_mode == "host":
-        hostname = os.uname().nodename
+    if cfg.network_mode == "host" or _host_text(cfg, "UTSMode") == "host":
+        hostname = os.uname().nodename   # the name the container's (the host's) kernel has
     _write(rec.dir / "hostname", hostname + "\n")
     if cfg.network_mode == "host":
         _write(rec.dir / "hosts", Path("/etc/hosts").read_text())

@@ -84,9 +84,10 @@ def test_ipc_join_needs_a_shareable_donor_and_then_shares_dev_shm(client):
 def test_pid_and_ipc_and_uts_host(client):
     out = client.containers.run(
         "busybox", ["sh", "-c", f"cat /proc/{os.getpid()}/status | grep ^Pid; hostname; "
-                    "readlink /proc/self/ns/ipc"],
+                    "cat /etc/hostname; echo $HOSTNAME; readlink /proc/self/ns/ipc"],
         remove=True, pid_mode="host", ipc_mode="host", uts_mode="host")
-    assert out.decode().splitlines() == [f"Pid:\t{os.getpid()}", os.uname().nodename,
+    name = os.uname().nodename
+    assert out.decode().splitlines() == [f"Pid:\t{os.getpid()}", name, name, name,
                                          os.readlink("/proc/self/ns/ipc")]
 
 
@@ -123,5 +124,25 @@ def test_what_a_pid_host_container_left_running_goes_with_it(client):
         while os.path.exists(f"/proc/{left}") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not os.path.exists(f"/proc/{left}")
+    finally:
+        c.remove(force=True)
+
+
+def test_exec_in_a_joiner_and_init_without_a_pid_namespace(client):
+    donor = client.containers.run("busybox", ["sleep", "600"], detach=True)
+    joiner = client.containers.run("busybox", ["sleep", "601"], detach=True,
+                                   pid_mode=f"container:{donor.id}")
+    try:
+        res = joiner.exec_run(["ps", "-o", "pid,args"])
+        rows = [line.split(None, 1) for line in res.output.decode().splitlines()[1:]]
+        assert ["1", "sleep 600"] in rows and ["sleep 601"] in [r[1:] for r in rows]
+    finally:
+        joiner.remove(force=True)
+        donor.remove(force=True)
+    # an init that is not PID 1 (the host's namespace) still runs the command and its status
+    c = client.containers.run("busybox", ["sh", "-c", "exit 7"], detach=True, pid_mode="host",
+                              init=True)
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 7
     finally:
         c.remove(force=True)
