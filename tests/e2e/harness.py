@@ -8,6 +8,7 @@ under its root, container cgroups) so a test can prove that, afterwards, none of
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,6 +216,17 @@ def stop_engine(engine: Engine, proc: subprocess.Popen) -> None:
     shutil.rmtree(engine.home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running_engine(pool: str, prefix: str) -> Iterator[Engine]:
+    """An engine of the caller's own (temp home named `prefix`..., address pool `pool`),
+    stopped by PID and its home removed however the block ends."""
+    engine, proc = start_engine(pool, prefix)
+    try:
+        yield engine
+    finally:
+        stop_engine(engine, proc)
+
+
 CACHE = Path(os.environ.get("PYCOMPOSE_CI_CACHE", "/var/cache/pycompose-ci"))
 BASE = "debian:bookworm"
 
@@ -242,6 +255,24 @@ def base_image(engine: Engine) -> str:
             old.unlink(missing_ok=True)
         engine.cli("image", "save", "-o", str(cached), BASE, timeout=300, check=True)
     return "bootstrapped"
+
+
+def make_hello_image(engine: Engine, hello: Path) -> str:
+    """examples/hello's documented image step (its make-image.sh, with this test's CLI standing
+    in for `pycompose` on PATH); its stdout."""
+    r = subprocess.run(["./make-image.sh"], cwd=hello, capture_output=True, text=True,
+                       env={**engine.env, "PYCOMPOSE": " ".join(CLI)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def webapp_page_count(port: int) -> int:
+    """GET / of examples/webapp (which records a visit) and the count the page shows."""
+    status, body = http_get(port, "/")
+    assert status == 200, body
+    m = re.search(rb'<span id="count">(\d+)</span>', body)
+    assert m, body
+    return int(m.group(1))
 
 
 def copy_example(name: str, dest: Path) -> Path:

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.e2e.harness import (CLI, copy_example, free_port, http_get, start_engine, stop_engine,
-                                strip_ansi, wait_for)
+from tests.e2e.harness import (copy_example, free_port, http_get, make_hello_image,
+                               running_engine, strip_ansi, wait_for)
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +20,8 @@ POOL = "10.241.0.0/16"   # this suite's alone (others: 10.231-10.239)
 
 @pytest.fixture
 def engine():
-    eng, proc = start_engine(POOL, "pce2e-hello-")
-    try:
+    with running_engine(POOL, "pce2e-hello-") as eng:
         yield eng
-    finally:
-        stop_engine(eng, proc)
 
 
 def test_hello_first_five_minutes(engine, tmp_path):
@@ -33,10 +30,7 @@ def test_hello_first_five_minutes(engine, tmp_path):
     env = {"HELLO_PORT": str(port)}
 
     # The documented image step, with this test's CLI standing in for `pycompose` on PATH.
-    r = subprocess.run(["./make-image.sh"], cwd=hello, capture_output=True, text=True,
-                       env={**engine.env, "PYCOMPOSE": " ".join(CLI)}, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "made pycompose/busybox:latest" in r.stdout
+    assert "made pycompose/busybox:latest" in make_hello_image(engine, hello)
     images = engine.cli("image", "ls", "--format", "json", check=True).stdout
     assert "pycompose/busybox" in images
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (CLI, base_image, copy_example, free_port, http_get, start_engine,
-                               stop_engine, strip_ansi, wait_for)
+from tests.e2e.harness import (CLI, base_image, copy_example, free_port, http_get,
+                               running_engine, strip_ansi, wait_for, webapp_page_count)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -34,26 +34,14 @@ POOL = "10.242.0.0/16"   # this suite's alone (hello: 10.241, others: 10.231-10.
 
 @pytest.fixture(scope="module")
 def engine():
-    eng, proc = start_engine(POOL, "pce2e-webapp-")
-    try:
+    with running_engine(POOL, "pce2e-webapp-") as eng:
         yield eng
-    finally:
-        stop_engine(eng, proc)
 
 
 def get_json(port: int, path: str) -> dict:
     status, body = http_get(port, path)
     assert status == 200, (path, status, body)
     return json.loads(body)
-
-
-def page_count(port: int) -> int:
-    """GET / (which records a visit) and the count the page shows."""
-    status, body = http_get(port, "/")
-    assert status == 200, body
-    m = re.search(rb'<span id="count">(\d+)</span>', body)
-    assert m, body
-    return int(m.group(1))
 
 
 def pty_session(engine, cwd: Path, env: dict, args: list[str], script: bytes,
@@ -145,8 +133,8 @@ def test_webapp_first_five_minutes(engine, tmp_path):
         assert rows["assets"]["State"] == "running", rows
 
         # the page counts visits in PostgreSQL; the API shows the same rows
-        first = page_count(port)
-        second = page_count(port)
+        first = webapp_page_count(port)
+        second = webapp_page_count(port)
         assert second == first + 1
         api = get_json(port, "/api/visits")
         assert api["count"] == second and api["recent"][0]["path"] == "/"
@@ -198,7 +186,7 @@ def test_webapp_first_five_minutes(engine, tmp_path):
         t = time.monotonic()
         engine.cli("up", "-d", "--wait", cwd=app, env=env, timeout=300, check=True)
         timed("up -d --wait after down (data kept)", t)
-        assert page_count(port) == second + 1
+        assert webapp_page_count(port) == second + 1
         migrate_log = engine.cli("logs", "migrate", cwd=app, env=env, check=True).stdout
         assert "migrate: schema up to date (version 2)" in migrate_log
 
@@ -215,7 +203,7 @@ def test_webapp_first_five_minutes(engine, tmp_path):
         assert not [v for v in volumes if v.startswith("webapp_")], volumes
         engine.cli("up", "-d", "--wait", cwd=app, env=env, timeout=300, check=True)
         engine.trace.remember_cgroups(engine.container_ids())
-        assert page_count(port) == 1
+        assert webapp_page_count(port) == 1
     finally:
         down = engine.cli("down", "-v", "--remove-orphans", cwd=app, env=env, timeout=120)
         print("timings:", json.dumps(timings))

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.e2e.harness import free_port, http_get, start_engine, stop_engine, wait_for
+from tests.e2e.harness import free_port, http_get, running_engine, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -21,14 +21,11 @@ POOL = "10.247.0.0/16"   # this module's alone
 def engine():
     from tests.support.busybox import make_busybox_tar
 
-    eng, proc = start_engine(POOL, "pckube-play-")
-    try:
+    with running_engine(POOL, "pckube-play-") as eng:
         tar = make_busybox_tar(eng.home / "busybox.tar")
         with eng.client() as client, open(tar, "rb") as f:
             client.import_image(f, repo="busybox", tag="latest")
         yield eng
-    finally:
-        stop_engine(eng, proc)
 
 
 def manifests(node_port: int) -> str:

@@ -8,13 +8,12 @@ from harness.base_image and its daily cache, then `pycompose build`)."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (CLI, base_image, copy_example, free_port, http_get, start_engine,
-                               stop_engine, wait_for)
+from tests.e2e.harness import (base_image, copy_example, free_port, http_get, make_hello_image,
+                               running_engine, wait_for, webapp_page_count)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -23,11 +22,8 @@ POOL = "10.248.0.0/16"   # this module's alone
 
 @pytest.fixture(scope="module")
 def engine():
-    eng, proc = start_engine(POOL, "pckube-rt-")
-    try:
+    with running_engine(POOL, "pckube-rt-") as eng:
         yield eng
-    finally:
-        stop_engine(eng, proc)
 
 
 def convert(engine, app: Path, out: Path, env: dict[str, str]) -> None:
@@ -59,9 +55,7 @@ def down_leaves_nothing(engine, manifests: Path) -> None:
 
 def test_hello_round_trip(engine, tmp_path):
     hello = copy_example("hello", tmp_path)
-    r = subprocess.run(["./make-image.sh"], cwd=hello, capture_output=True, text=True,
-                       env={**engine.env, "PYCOMPOSE": " ".join(CLI)}, timeout=120)
-    assert r.returncode == 0, r.stderr
+    make_hello_image(engine, hello)
     port = free_port()
     # as a pipe: `convert --to kubernetes | kube play -`
     r = engine.cli("convert", "--to", "kubernetes", "--bind-mounts", "hostpath", cwd=hello,
@@ -83,14 +77,6 @@ def test_hello_round_trip(engine, tmp_path):
         engine.cli("kube", "down", "--volumes", "-t", "0", str(manifests), timeout=180)
 
 
-def page_count(port: int) -> int:
-    status, body = http_get(port, "/")
-    assert status == 200, body
-    m = re.search(rb'<span id="count">(\d+)</span>', body)
-    assert m, body
-    return int(m.group(1))
-
-
 def test_webapp_round_trip(engine, tmp_path):
     base_image(engine)
     app = copy_example("webapp", tmp_path)
@@ -101,8 +87,8 @@ def test_webapp_round_trip(engine, tmp_path):
     convert(engine, app, manifests, env)
     try:
         play(engine, manifests)
-        first = wait_for(lambda: page_count(port), 180, "the page on localhost")
-        second = page_count(port)
+        first = wait_for(lambda: webapp_page_count(port), 180, "the page on localhost")
+        second = webapp_page_count(port)
         assert second == first + 1
         # the count is PostgreSQL's: the db pod's own table says so
         query = ("PGPASSWORD=$(cat /run/secrets/db_password) psql -h 127.0.0.1 -U app -d app "
