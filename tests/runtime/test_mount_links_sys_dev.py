@@ -9,33 +9,14 @@ or created. The same through a real daemon and image: tests/daemon/test_mount_li
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 
 import pytest
 
-from engine.runtime import destinations, mounts, rootpath
+from engine.runtime import destinations, mounts
 from engine.runtime import syscalls as sc
 from engine.runtime.mounts import MountOp, TargetRule
-
-
-@pytest.fixture(params=["openat2", "fallback"])
-def mode(request, monkeypatch):
-    """With openat2 and with the user-space resolution of kernels before 5.6."""
-    monkeypatch.setattr(rootpath, "use_openat2", request.param == "openat2")
-    return request.param
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    calls: list[tuple] = []
-
-    def fake_mount(source, target, fstype, flags=0, data=None):
-        land = os.readlink(target) if target.startswith("/proc/self/fd/") else target
-        calls.append((source, land, fstype))
-
-    monkeypatch.setattr(sc, "mount", fake_mount)
-    return calls
+from tests.runtime.mount_recorder import mode, recorded  # noqa: F401 - fixtures, used by name
 
 
 @pytest.fixture
@@ -103,7 +84,7 @@ def test_targets_written_under_sys_or_dev_are_mounted(root, recorded, mode, targ
     """The operator's own choice (`-v /sys/fs/cgroup:/sys/fs/cgroup:ro`, `--tmpfs /dev/shm`)."""
     op = MountOp(target, str(root.parent), None, sc.MS_BIND, None, "auto", TargetRule.CALLER)
     mounts.apply_op(str(root), op)
-    assert recorded == [(str(root.parent), f"{root}{target}", None)]
+    assert recorded == [(str(root.parent), f"{root}{target}", None, sc.MS_BIND)]
 
 
 def test_a_link_that_stays_inside_dev_is_followed(root, recorded, mode):
@@ -113,12 +94,12 @@ def test_a_link_that_stays_inside_dev_is_followed(root, recorded, mode):
     (root / "dev" / "shm").symlink_to("/dev/other")
     mounts.apply_op(str(root), MountOp("/dev/shm", "tmpfs", "tmpfs", 0, None, "dir",
                                        TargetRule.CALLER))
-    assert recorded == [("tmpfs", f"{root}/dev/other", "tmpfs")]
+    assert recorded == [("tmpfs", f"{root}/dev/other", "tmpfs", 0)]
 
 
 def test_a_link_elsewhere_is_still_followed_inside_the_root(root, recorded, mode):
     (root / "data").symlink_to("/srv")
     mounts.apply_op(str(root), MountOp("/data/x", "tmpfs", "tmpfs", 0, None, "dir",
                                        TargetRule.CALLER))
-    assert recorded == [("tmpfs", f"{root}/srv/x", "tmpfs")]
+    assert recorded == [("tmpfs", f"{root}/srv/x", "tmpfs", 0)]
     assert (root / "srv" / "x").is_dir()

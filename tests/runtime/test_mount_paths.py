@@ -15,31 +15,7 @@ import pytest
 from engine.runtime import destinations, mounts, rootpath
 from engine.runtime import syscalls as sc
 from engine.runtime.mounts import MakeLink, MakeNode, MaskPath, MountOp, ReadonlyPath, TargetRule
-
-
-@pytest.fixture(params=["openat2", "fallback"])
-def mode(request, monkeypatch):
-    """Every resolution test runs twice: with openat2 and with the pre-5.6 fallback."""
-    monkeypatch.setattr(rootpath, "use_openat2", request.param == "openat2")
-    return request.param
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    calls: list[tuple] = []
-
-    def fake_mount(source, target, fstype, flags=0, data=None):
-        # what the kernel would land on: the object an fd refers to (its path now, read once:
-        # resolving that string again would race like the code under test must not), or for a
-        # plain path, every host symlink on the way followed
-        def real(p):
-            if p and p.startswith("/proc/self/fd/"):
-                return os.readlink(p)
-            return os.path.realpath(p) if p and p.startswith("/") else p
-        calls.append((real(source), real(target), fstype, flags))
-
-    monkeypatch.setattr(sc, "mount", fake_mount)
-    return calls
+from tests.runtime.mount_recorder import mode, recorded  # noqa: F401 - fixtures, used by name
 
 
 @pytest.fixture
