@@ -339,7 +339,12 @@ class CgroupDriver:
         raise NotImplementedError
 
     def parents(self) -> list[Path]:
+        """Every hierarchy a container's cgroup may be made in (and stale ones are looked for)."""
         raise NotImplementedError
+
+    def parents_for(self, resources: Resources) -> list[Path]:
+        """The hierarchies a cgroup with these resources is made in."""
+        return self.parents()
 
     def _fresh_dirs(self, name: str, parents: list[Path]) -> list[Path]:
         if not name.startswith(PREFIX) or "/" in name or name == ENGINE_LEAF:
@@ -395,9 +400,12 @@ class V1Driver(CgroupDriver):
         return {c: p for c, p in self.own.items()
                 if c != "cpuset" or r.cpuset_cpus or r.cpuset_mems or p in others}
 
+    def parents_for(self, resources: Resources) -> list[Path]:
+        return sorted(set(self._used(resources).values()))
+
     def create(self, name: str, resources: Resources) -> Cgroup:
         used = self._used(resources)
-        parents = sorted(set(used.values()))
+        parents = self.parents_for(resources)
         dirs = dict(zip(parents, self._fresh_dirs(name, parents)))
         cg = V1Cgroup(name, {ctrl: dirs[p] for ctrl, p in used.items()})
         try:

@@ -128,6 +128,8 @@ def test_v1_makes_a_cpuset_cgroup_only_for_a_container_that_asks():
     assert driver._used(Resources(cpuset_cpus="0"))["cpuset"] == own["cpuset"]
     assert driver._used(Resources(cpuset_mems="0"))["cpuset"] == own["cpuset"]
     assert own["cpuset"] in driver.parents()    # stale cleanup still looks there
+    assert own["cpuset"] not in driver.parents_for(Resources())
+    assert own["cpuset"] in driver.parents_for(Resources(cpuset_cpus="1"))
     # a cpuset co-mounted with a controller we use anyway must be filled all the same
     shared = {**own, "cpuset": own["cpu"]}
     assert "cpuset" in V1Driver(CgroupLayout(CgroupMode.V1, shared))._used(Resources())
