@@ -3,8 +3,6 @@ client's from_env entry), and what it reads there still reaches the code that ne
 from __future__ import annotations
 
 import ast
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -76,7 +74,7 @@ def test_the_daemon_main_configures_step_times_and_layer_limits():
 
 @pytest.mark.integration
 def test_a_daemon_gets_its_proxies_and_layer_limits_from_its_own_environment(tmp_path_factory):
-    from tests.daemon.conftest import assert_clean, make_daemon
+    from tests.daemon.conftest import make_daemon, stop_leaving_nothing
     from tests.support.busybox import make_busybox_tar
 
     d = make_daemon(tmp_path_factory, "envedge")
@@ -93,10 +91,4 @@ def test_a_daemon_gets_its_proxies_and_layer_limits_from_its_own_environment(tmp
         assert "larger than 1000 bytes uncompressed (PYCOMPOSE_LAYER_MAX_BYTES)" in out, out
         assert client.images.list() == []
     finally:
-        code = d.stop()
-        try:
-            assert code == 0, d.output()
-            assert_clean(d)
-        finally:
-            if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
-                shutil.rmtree(d.base, ignore_errors=True)
+        stop_leaving_nothing(d)

@@ -133,6 +133,23 @@ def assert_clean(daemon: Daemon) -> None:
     assert cgroups_of(daemon.created_ids()) == []
 
 
+def remove_test_root(daemon: Daemon) -> None:
+    """The daemon's temp dir goes, unless PYCOMPOSE_KEEP_TEST_ROOT=1 asks to keep it to look at."""
+    if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
+        shutil.rmtree(daemon.base, ignore_errors=True)
+
+
+def stop_leaving_nothing(daemon: Daemon) -> None:
+    """Stop a started daemon by PID; it must exit 0 and leave nothing behind. Its temp dir goes
+    either way (see remove_test_root)."""
+    code = daemon.stop()
+    try:
+        assert code == 0, daemon.output()
+        assert_clean(daemon)
+    finally:
+        remove_test_root(daemon)
+
+
 def make_daemon(tmp_path_factory, name: str) -> Daemon:
     base = tmp_path_factory.mktemp(name)
     root, sock = base / "root", base / "run" / "engine.sock"
@@ -160,13 +177,7 @@ def module_daemon(tmp_path_factory, request):
         import_busybox(d.client(), d.base)
         yield d
     finally:
-        code = d.stop()
-        try:
-            assert code == 0, d.output()
-            assert_clean(d)
-        finally:
-            if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
-                shutil.rmtree(d.base, ignore_errors=True)
+        stop_leaving_nothing(d)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 
 import pytest
@@ -93,7 +92,8 @@ def test_the_same_port_and_subnet_right_after_rm(daemon, client):
 
 def test_a_daemon_stopped_right_after_rm_and_network_rm_leaves_nothing(tmp_path_factory):
     """The background work finishes before the daemon exits (or the next start cleans up)."""
-    from tests.daemon.conftest import assert_clean, import_busybox, make_daemon
+    from tests.daemon.conftest import (assert_clean, import_busybox, make_daemon,
+                                       remove_test_root)
 
     d = make_daemon(tmp_path_factory, "rmstop")
     d.start()
@@ -122,5 +122,4 @@ def test_a_daemon_stopped_right_after_rm_and_network_rm_leaves_nothing(tmp_path_
     finally:
         if d.proc is not None and d.proc.poll() is None:
             d.kill9()
-        if os.environ.get("PYCOMPOSE_KEEP_TEST_ROOT") != "1":
-            shutil.rmtree(d.base, ignore_errors=True)
+        remove_test_root(d)
