@@ -136,13 +136,13 @@ class Box:
             raise errors[0]
 
 
-async def start_piped(runtime: Runtime, spec: ContainerSpec, cg: cgroups.Cgroup):
-    """Start `spec` with its stdout and stderr on one pipe: (the process, the pipe's read end,
-    which the caller closes). Our write end is closed either way, so EOF comes when the
-    container's side is gone."""
+async def start_piped(runtime: Runtime, spec: ContainerSpec, cg: cgroups.Cgroup, **start_kw):
+    """Start `spec` with its stdout and stderr on one pipe (`start_kw` go to `runtime.start`):
+    (the process, the pipe's read end, which the caller closes). Our write end is closed either
+    way, so EOF comes when the container's side is gone."""
     r, w = os.pipe()
     try:
-        proc = await runtime.start(spec, cg, Stdio(stdout=w, stderr=w))
+        proc = await runtime.start(spec, cg, Stdio(stdout=w, stderr=w), **start_kw)
     except BaseException:
         os.close(r)
         raise

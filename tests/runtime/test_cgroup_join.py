@@ -35,13 +35,8 @@ def test_before_exec_and_the_join_both_finish_before_exec(box):
         seen.append(pid)
 
     async def body(rt):
-        from engine.runtime.runtime import Stdio
-        from tests.runtime.conftest import read_all
-        r, w = os.pipe()
-        try:
-            proc = await rt.start(spec, cg, Stdio(stdout=w, stderr=w), before_exec=hook)
-        finally:
-            os.close(w)
+        from tests.runtime.conftest import read_all, start_piped
+        proc, r = await start_piped(rt, spec, cg, before_exec=hook)
         try:
             out = await read_all(r)
         finally:

@@ -13,9 +13,8 @@ import pytest
 import trio
 
 from engine.errors import NotRunning
-from engine.runtime.runtime import Stdio
 from engine.runtime.spec import Resources
-from tests.runtime.conftest import read_all
+from tests.runtime.conftest import read_all, start_piped
 
 pytestmark = pytest.mark.integration
 
@@ -88,12 +87,7 @@ def test_pid_join_sees_the_other_containers_process(box):
         try:
             spec = box.spec("sh", "-c", "ps -o pid,args; readlink /proc/self/ns/pid",
                             pid_mode="join")
-            r, w = os.pipe()
-            try:
-                proc = await rt.start(spec, box.cgroup(spec), Stdio(stdout=w, stderr=w),
-                                      joins={"pid": x})
-            finally:
-                os.close(w)
+            proc, r = await start_piped(rt, spec, box.cgroup(spec), joins={"pid": x})
             try:
                 out = await read_all(r)
             finally:
@@ -175,12 +169,7 @@ def test_ipc_join_shares_sysv_and_dev_shm_with_the_donor(box):
                             "echo from-x > /dev/shm/note"], check=True, timeout=30)
             spec = box.spec("sh", "-c", "cat /proc/sysvipc/shm; echo; cat /dev/shm/note; "
                             "echo from-y > /dev/shm/reply", ipc_mode="join")
-            r, w = os.pipe()
-            try:
-                proc = await rt.start(spec, box.cgroup(spec), Stdio(stdout=w, stderr=w),
-                                      joins={"ipc": x})
-            finally:
-                os.close(w)
+            proc, r = await start_piped(rt, spec, box.cgroup(spec), joins={"ipc": x})
             try:
                 out = await read_all(r)
             finally:
