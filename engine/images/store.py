@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.errors import BadParameter, Conflict, EngineError, NotFound
-from engine.images import reference
+from engine.images import gc, reference
 from engine.images.auth import CredentialStore
 from engine.images.configcheck import UnreadableConfig, check_container_config, why_unreadable
 from engine.images.archive import CHUNK, extract_layer, tar_digest
@@ -38,7 +38,6 @@ from engine.images.tarpath import MAGIC_LENGTH, Compression, detect_compression
 from engine.images.image import (Image, canonical_json, config_digest, history_shape,
                                  image_from_config, inspect_shape, now_rfc3339, summary_shape)
 from engine.jsonshape import BadShape
-from engine.pids import pid_exists
 
 log = logging.getLogger("engine.images")
 
@@ -81,7 +80,7 @@ class ImageStore:
         self.credentials = credentials or CredentialStore(self.root / "auth.json")
         for sub in ("blobs/sha256", "layers", "images", "locks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._sweep_tmp()
+        gc.sweep_tmp(self.root)
 
     # -- locking and atomic files -------------------------------------------------------
 
@@ -102,7 +101,7 @@ class ImageStore:
                 out.write(data)
             os.replace(tmp, path)
         except BaseException:
-            _unlink(Path(tmp))
+            gc.unlink(Path(tmp))
             raise
 
     def tempdir(self) -> Path:
@@ -143,7 +142,7 @@ class ImageStore:
             os.replace(tmp, self.blob_path(digest))
             return digest, size
         except BaseException:
-            _unlink(Path(tmp))
+            gc.unlink(Path(tmp))
             raise
 
     def discard_blob(self, digest: str) -> None:
@@ -153,7 +152,7 @@ class ImageStore:
                 record = self._record(image_id)
                 if any(layer["blob"] == digest for layer in record["layers"]):
                     return
-            _unlink(self.blob_path(digest))
+            gc.unlink(self.blob_path(digest))
 
     def put_blob_bytes(self, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -439,7 +438,7 @@ class ImageStore:
 
     def _delete_record(self, state: dict, image_id: str, removed: list[dict]) -> None:
         state["tag_times"].pop(image_id, None)
-        _unlink(self._record_path(image_id))
+        gc.unlink(self._record_path(image_id))
         removed.append({"Deleted": image_id})
 
     def _prunable(self, state: dict, image_id: str,
@@ -523,45 +522,22 @@ class ImageStore:
             os.close(fd)
 
     def _collect_garbage(self) -> None:
-        """Delete layers and blobs no image refers to. Caller holds `gc` and `meta`."""
-        keep_layers: set[str] = set()
-        keep_blobs: set[str] = set()
+        """Delete what no image refers to. Caller holds `gc` and `meta`."""
+        gc.collect(self.root, *self._referenced(), self.tempdir)
+
+    def _referenced(self) -> tuple[set[str], set[str]]:
+        """The layers (hex of diff_id) and blobs (hex of digest) some image refers to."""
+        layers: set[str] = set()
+        blobs: set[str] = set()
         for image_id in self._image_ids():
             record = self._record(image_id)
-            keep_blobs.add(_hex(image_id))
+            blobs.add(_hex(image_id))
             if record.get("manifest"):
-                keep_blobs.add(_hex(record["manifest"]))
+                blobs.add(_hex(record["manifest"]))
             for layer in record["layers"]:
-                keep_layers.add(_hex(layer["diff_id"]))
-                keep_blobs.add(_hex(layer["blob"]))
-        for entry in (self.root / "layers").iterdir():
-            name = entry.name.removesuffix(".json")
-            if name in keep_layers:
-                continue
-            if entry.is_dir():
-                # Out of sight first, so nobody sees a half-deleted lower dir.
-                doomed = self.tempdir() / "layer"
-                os.rename(entry, doomed)
-                shutil.rmtree(doomed.parent, ignore_errors=True)
-            else:
-                _unlink(entry)
-        for blob in (self.root / "blobs" / "sha256").iterdir():
-            if blob.name not in keep_blobs:
-                _unlink(blob)
-        self._sweep_tmp()
-
-    def _sweep_tmp(self) -> None:
-        """Remove tmp/ entries of processes that no longer run (a crash mid-import). Our own
-        process's entries belong to work in progress in some thread (a bootstrap writing its
-        rootfs tarball, say); every operation removes its own when it ends."""
-        for debris in (self.root / "tmp").iterdir():
-            owner = debris.name.split("-", 1)[0]
-            if owner.isdigit() and pid_exists(int(owner)):
-                continue
-            if debris.is_dir() and not debris.is_symlink():
-                shutil.rmtree(debris, ignore_errors=True)
-            else:
-                _unlink(debris)
+                layers.add(_hex(layer["diff_id"]))
+                blobs.add(_hex(layer["blob"]))
+        return layers, blobs
 
     # -- sources (implemented in importer.py / registry.py) -------------------------------
 
@@ -608,10 +584,3 @@ class ImageStore:
         """Verify credentials against the registry, then store them (0600)."""
         from engine.images import transfer
         return transfer.login(self.credentials, server, username, password, insecure=insecure)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
