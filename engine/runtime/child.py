@@ -294,7 +294,16 @@ def join_ipc(donor: int) -> int:
     try:
         sc.setns(donor, sc.CLONE_NEWNS)
         try:
-            return sc.open_tree("/dev/shm")
+            # no link on the way: a donor that made /dev/shm a symlink (to a /proc magic
+            # link of a host process, say, which we, unlike it, may follow) must not choose
+            # what we mount
+            fd = sc.openat2(sc.AT_FDCWD, "/dev/shm", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC,
+                            sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS)
+            try:
+                return sc.open_tree("", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                    | sc.AT_EMPTY_PATH, dirfd=fd)
+            finally:
+                os.close(fd)
         finally:
             sc.setns(own, sc.CLONE_NEWNS)
     finally:

@@ -97,6 +97,7 @@ PR_SET_NO_NEW_PRIVS = 38
 
 CLOSE_RANGE_CLOEXEC = 4
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 
 # pty ioctls missing from Python 3.11's termios module
@@ -214,9 +215,11 @@ def move_mount(from_fd: int, to_path: str, *, from_path: str = "", to_dirfd: int
                          ctypes.c_int(to_dirfd), _bytes(to_path), ctypes.c_uint(flags)), to_path)
 
 
-def open_tree(path: str, flags: int = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) -> int:
-    """A detached copy of the mount at `path` (a file works too): an O_PATH fd."""
-    return _check(_libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD),
+def open_tree(path: str, flags: int = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+              dirfd: int = AT_FDCWD) -> int:
+    """A detached copy of the mount at `path` (a file works too): an O_PATH fd. With
+    AT_EMPTY_PATH in `flags` and path "", the mount `dirfd` is on."""
+    return _check(_libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(dirfd),
                                 _bytes(path), ctypes.c_uint(flags)), f"open_tree({path})")
 
 

@@ -155,7 +155,9 @@ class Zygote:
         except OSError as e:
             zs.close()
             cs.close()
-            if e.errno == errno.ESRCH:   # the PID 1 whose namespace was to be joined is gone
+            # ESRCH: the PID 1 whose namespace was to be joined is gone; ENOMEM: it died and
+            # is not reaped yet, so its namespace takes no new process
+            if "pid" in joins and e.errno in (errno.ESRCH, errno.ENOMEM):
                 self.reply(protocol.Failed(msg.req, e.errno, "cannot join PID of a non running "
                                            "container", "notrunning"))
                 return

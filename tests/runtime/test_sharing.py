@@ -225,3 +225,27 @@ def test_a_plain_container_makes_no_cpuset_cgroup(box):
         assert all(d.parent != cpuset_parent for d in cg.dirs)
     else:   # v2: one directory, where cpuset is only delegated when a container asks
         assert len(cg.dirs) == 1
+
+
+def test_a_donor_whose_dev_shm_is_a_link_is_not_followed(box):
+    from engine.errors import EngineError
+
+    async def body(rt):
+        # only a donor with CAP_SYS_ADMIN can swap its /dev/shm mount for a symlink
+        x_spec = box.spec("sh", "-c", "umount /dev/shm && rmdir /dev/shm && ln -s / /dev/shm "
+                          "&& exec sleep 1000", process_kw={"cap_add": ("ALL",)})
+        x = await rt.start(x_spec, box.cgroup(x_spec))
+        try:
+            for _ in range(200):
+                if os.path.islink(f"/proc/{x.pid}/root/dev/shm"):
+                    break
+                await trio.sleep(0.01)
+            assert os.path.islink(f"/proc/{x.pid}/root/dev/shm")
+            spec = box.spec("true", ipc_mode="join")
+            with pytest.raises(EngineError, match="container set-up"):
+                await rt.start(spec, box.cgroup(spec), joins={"ipc": x})
+        finally:
+            await _stop(rt, x)
+        return True
+
+    assert box.run(body)
