@@ -13,6 +13,7 @@ import typer
 
 from engine.client.cli.app import COMMAND_LINE_SETTINGS, COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.client.cli import format as fmt
+from engine.client.cli import prune as pruning
 from engine.errors import EngineError, NotFound, PycomposeError
 
 commands = Commands()
@@ -428,20 +429,11 @@ def rename(old: str = typer.Argument(..., help="Container name or id."),
 @commands.command("prune", context_settings=COMMAND_SETTINGS)
 def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
     """Remove all stopped containers."""
-    if not force:
-        if not sys.stdin.isatty():
-            raise PycomposeError("container prune needs -f when stdin is not a terminal")
-        answer = input("WARNING! This will remove all stopped containers. Continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return
+    if not pruning.confirmed("container", "all stopped containers", force):
+        return
     result = get_client().prune_containers() or {}
-    deleted = result.get("ContainersDeleted") or []
-    if deleted:
-        print("Deleted Containers:")
-        for ident in deleted:
-            print(ident)
-        print()
-    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
+    pruning.report("Containers", result.get("ContainersDeleted") or [],
+                   result.get("SpaceReclaimed", 0))
 
 
 @commands.command("inspect", context_settings=COMMAND_SETTINGS)

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from engine.client.cli import format as fmt
+from engine.client.cli import prune as pruning
 from engine.client.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.errors import BadParameter, EngineError, PycomposeError
 
@@ -187,26 +188,16 @@ def prune(all_: bool = typer.Option(False, "-a", "--all", help="All unused image
                                     "dangling ones."),
           force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
     """Remove unused images (untagged ones, or every image no container uses with -a)."""
-    if not force:
-        what = "all images without at least one container associated to them" if all_ \
-            else "all dangling images"
-        if not sys.stdin.isatty():
-            raise PycomposeError("image prune needs -f when stdin is not a terminal")
-        answer = input(f"WARNING! This will remove {what}.\n"
-                       "Are you sure you want to continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return
+    what = "all images without at least one container associated to them" if all_ \
+        else "all dangling images"
+    if not pruning.confirmed("image", what, force):
+        return
     result = _json("POST", "/images/prune",
                                 {"filters": {"dangling": ["false" if all_ else "true"]}}) or {}
-    deleted = result.get("ImagesDeleted") or []
-    if deleted:
-        print("Deleted Images:")
-        for item in deleted:
-            for key in ("Untagged", "Deleted"):
-                if key in item:
-                    print(f"{key.lower()}: {item[key]}")
-        print()
-    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
+    pruning.report("Images", (f"{key.lower()}: {item[key]}"
+                              for item in result.get("ImagesDeleted") or []
+                              for key in ("Untagged", "Deleted") if key in item),
+                   result.get("SpaceReclaimed", 0))
 
 
 @commands.command("load", context_settings=COMMAND_SETTINGS)

@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from engine.client.cli import format as fmt
+from engine.client.cli import prune as pruning
 from engine.client.cli.app import Commands, get_client, make_app, print_inspected
 from engine.errors import PycomposeError
 
@@ -168,16 +169,9 @@ def disconnect(network: str = typer.Argument(..., help="Network."),
 @commands.command("prune")
 def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask.")) -> None:
     """Remove networks no container uses."""
-    if not force:
-        if not sys.stdin.isatty():
-            raise PycomposeError("network prune needs -f when stdin is not a terminal")
-        answer = input("WARNING! This will remove all unused networks. Continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return
+    if not pruning.confirmed("network", "all custom networks not used by at least one container",
+                             force):
+        return
     result = get_client().prune_networks() or {}
-    deleted = result.get("NetworksDeleted") or []
-    if deleted:
-        print("Deleted Networks:")
-        for name in deleted:
-            print(name)
+    pruning.report("Networks", result.get("NetworksDeleted") or [])
 

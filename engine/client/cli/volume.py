@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from engine.client.cli import format as fmt
+from engine.client.cli import prune as pruning
 from engine.client.cli.app import COMMAND_SETTINGS, Commands, get_client, make_app, print_inspected
 from engine.errors import PycomposeError
 
@@ -77,17 +78,9 @@ def rm(names: List[str] = typer.Argument(..., help="Volume names."),
 def prune(force: bool = typer.Option(False, "-f", "--force", help="Do not ask."),
           all_: bool = typer.Option(False, "-a", "--all", help="Named volumes too.")) -> None:
     """Remove unused volumes (anonymous ones, or all with -a)."""
-    if not force:
-        if not sys.stdin.isatty():
-            raise PycomposeError("volume prune needs -f when stdin is not a terminal")
-        answer = input("WARNING! This will remove unused volumes. Continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return
+    what = "all local volumes not used by at least one container" if all_ \
+        else "anonymous local volumes not used by at least one container"
+    if not pruning.confirmed("volume", what, force):
+        return
     result = get_client().prune_volumes({"all": ["true" if all_ else "false"]}) or {}
-    deleted = result.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:")
-        for name in deleted:
-            print(name)
-        print()
-    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed', 0))}")
+    pruning.report("Volumes", result.get("VolumesDeleted") or [], result.get("SpaceReclaimed", 0))
