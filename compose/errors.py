@@ -9,7 +9,7 @@ Location pieces that are unknown are left out. Loader stages that learn the loca
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from engine.errors import PycomposeError
 
@@ -27,6 +27,19 @@ def format_path(path: Sequence[str | int]) -> str:
                 out.append(".")
             out.append(str(part))
     return "".join(out)
+
+
+def nearest_line(line_of: Callable[[KeyPath], int | None], path: Sequence[str | int]
+                 ) -> int | None:
+    """The line an error about `path` points at: that of `path`, else of its closest ancestor
+    with one (a missing key has no line of its own; its mapping does)."""
+    key = tuple(path)
+    while key:
+        line = line_of(key)
+        if line is not None:
+            return line
+        key = key[:-1]
+    return None
 
 
 class ComposeError(PycomposeError):

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from compose.errors import ComposeError
+from compose.errors import ComposeError, nearest_line
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _merge_documents(documents: list[tuple[str, Any, Callable]], options: Projec
         except ComposeError as e:
             if e.filename:  # raised about another file (an extended or included one)
                 raise
-            raise e.located(filename=_display(path), line=_nearest(line_of, e.path or ()))
+            raise e.located(filename=_display(path), line=nearest_line(line_of, e.path or ()))
         line_maps.append((path, line_of))
     merged = unicity(strip_markers(merged))
     if "version" in merged:
@@ -293,7 +293,8 @@ def _read_single(path: str, env: Mapping[str, str], interpolate: bool, warn: War
             try:
                 check_structure(data)
             except ComposeError as e:
-                raise e.located(filename=_display(path), line=_nearest(doc.line_of, e.path or ()))
+                raise e.located(filename=_display(path),
+                                line=nearest_line(doc.line_of, e.path or ()))
         if data is not None:
             # the first document as it is: its !reset / !override markers are for whatever it
             # is merged onto later (the service it extends), not for an empty document
@@ -345,16 +346,6 @@ def _display(path: str) -> str:
     except ValueError:
         return path
     return path if rel.startswith("../..") else rel
-
-
-def _nearest(line_of: Callable, path) -> int | None:
-    path = tuple(path)
-    while path:
-        line = line_of(path)
-        if line is not None:
-            return line
-        path = path[:-1]
-    return None
 
 
 def _where(line_maps: list[tuple[str, Callable]], path) -> tuple[str | None, int | None]:

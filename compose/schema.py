@@ -223,16 +223,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _line(line_of: LineOf | None, path: list) -> int | None:
-    if line_of is None:
-        return None
-    for n in range(len(path), -1, -1):
-        line = line_of(tuple(path[:n]))
-        if line is not None:
-            return line
-    return None
-
-
 def validate(data: Any, *, filename: str | None = None, line_of: LineOf | None = None,
              variables_allowed: bool = False, force_jsonschema: bool = False) -> None:
     """Raise ComposeError (one line: file:line: key.path: message) if `data` is not a valid
@@ -248,9 +238,10 @@ def validate(data: Any, *, filename: str | None = None, line_of: LineOf | None =
     if error is None:
         return
     path, message = _describe(error)
-    from compose.errors import ComposeError
+    from compose.errors import ComposeError, nearest_line
 
-    raise ComposeError(message, filename=filename, line=_line(line_of, path), path=path)
+    line = nearest_line(line_of, path) if line_of is not None else None
+    raise ComposeError(message, filename=filename, line=line, path=path)
 
 
 def unsupported_attributes(data: dict) -> list[str]:

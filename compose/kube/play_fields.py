@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compose.errors import ComposeError, format_path
+from compose.errors import ComposeError, format_path, nearest_line
 
 KeyPath = tuple[str | int, ...]
 
@@ -46,7 +46,7 @@ class Document:
     warnings: list[str] = field(default_factory=list)
 
     def where(self, path: KeyPath) -> str:
-        line = _nearest(self.line_of, path)
+        line = nearest_line(self.line_of, path)
         located = f"{self.filename}:{line}" if line else self.filename
         return f"{located}: {self.ref}" if self.ref else located
 
@@ -57,16 +57,6 @@ class Document:
     def warn(self, path: KeyPath, detail: str) -> None:
         spot = format_path(path)
         self.warnings.append(f"{self.where(path)}: {spot + ': ' if spot else ''}{detail}")
-
-
-def _nearest(line_of: Callable[[KeyPath], int | None], path: KeyPath) -> int | None:
-    key = tuple(path)
-    while key:
-        line = line_of(key)
-        if line is not None:
-            return line
-        key = key[:-1]
-    return None
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "a mapping",

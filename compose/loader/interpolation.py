@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from compose.errors import InterpolationError, KeyPath, format_path
+from compose.errors import InterpolationError, KeyPath, format_path, nearest_line
 
 __all__ = [
     "Lookup", "Warn", "lookup_function", "default_warn", "InvalidTemplate", "MissingRequired", "Variable", "substitute", "interpolate",
@@ -403,18 +403,9 @@ def interpolate(data: Any, lookup: Lookup | None, *, filename: str | None = None
     try:
         return walker.walk(data, ())
     except _PathError as failure:
-        line = _nearest(line_of, failure.path) if line_of else None
+        line = nearest_line(line_of, failure.path) if line_of else None
         raise InterpolationError(failure.message, filename=filename, line=line,
                                  path=failure.path) from None
-
-
-def _nearest(line_of: Callable[[KeyPath], int | None], path: KeyPath) -> int | None:
-    while path:
-        line = line_of(path)
-        if line is not None:
-            return line
-        path = path[:-1]
-    return None
 
 
 class _PathError(Exception):

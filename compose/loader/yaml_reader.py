@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from compose.errors import KeyPath, YamlError, format_path
+from compose.errors import KeyPath, YamlError, format_path, nearest_line
 
 __all__ = ["Reset", "Override", "YamlDocument", "read_yaml", "read_yaml_all", "resolve_scalar",
            "MAX_NODES"]
@@ -95,13 +95,7 @@ class YamlDocument:
 
     def nearest_line(self, path: Sequence[str | int]) -> int | None:
         """Line of `path` or of its closest ancestor that has one (for error messages)."""
-        key = tuple(path)
-        while key:
-            line = self.lines.get(key)
-            if line is not None:
-                return line
-            key = key[:-1]
-        return None
+        return nearest_line(self.lines.get, path)
 
 
 # --- scalar resolution (go-yaml v3/v4 rules) ----------------------------------------------------
