@@ -154,9 +154,11 @@ def build_mounts(rec: ContainerRecord, volumes: VolumeStore, rootfs: Path,
                 opts.append(f"size={m.tmpfs_size}")
             opts.append(f"mode={m.tmpfs_mode:o}" if m.tmpfs_mode is not None else "mode=1777")
             out.append(Mount(m.target, "", "tmpfs", tuple(opts), m.readonly))
-    if cfg.shm_size and "/dev/shm" not in {m.target for m in cfg.mounts}:
+    own_shm = _host_text(cfg, "IpcMode") in ("", "private", "shareable")
+    if cfg.shm_size and own_shm and "/dev/shm" not in {m.target for m in cfg.mounts}:
         # HostConfig.ShmSize: a /dev/shm of that size in place of the default 64 MiB one
-        # (noexec, nosuid, nodev as every tmpfs mount; plan_mounts drops the default)
+        # (noexec, nosuid, nodev as every tmpfs mount; plan_mounts drops the default); as
+        # Docker, not for a /dev/shm the container shares (IpcMode host, container:x) or lacks
         out.append(Mount("/dev/shm", "", "tmpfs", ("mode=1777", f"size={cfg.shm_size}")))
     ro = {m.target: m for m in cfg.mounts}
     for name, target in zip(rec.anonymous_volumes, anonymous_targets(cfg)):

@@ -81,6 +81,22 @@ def test_ipc_join_needs_a_shareable_donor_and_then_shares_dev_shm(client):
         shareable.remove(force=True)
 
 
+def test_shm_size_is_for_a_dev_shm_of_the_containers_own(client):
+    name = f"pcshm-{secrets.token_hex(4)}"
+    with open(f"/dev/shm/{name}", "w") as f:
+        f.write("from the host")
+    try:
+        out = client.containers.run("busybox", ["cat", f"/dev/shm/{name}"], remove=True,
+                                    ipc_mode="host", shm_size="8m")
+        assert out == b"from the host"
+        out = client.containers.run("busybox", ["sh", "-c", "grep -c ' /dev/shm ' /proc/mounts"
+                                                "; true"], remove=True, ipc_mode="none",
+                                    shm_size="8m")
+        assert out == b"0\n"
+    finally:
+        os.unlink(f"/dev/shm/{name}")
+
+
 def test_pid_and_ipc_and_uts_host(client):
     out = client.containers.run(
         "busybox", ["sh", "-c", f"cat /proc/{os.getpid()}/status | grep ^Pid; hostname; "
