@@ -38,6 +38,7 @@ from engine.containers.store import ContainerRecord, ContainerStore, generate_na
 from engine.containers.supervisor import CRASH_EXIT_CODE, DEFAULT_STOP_TIMEOUT, Supervisor
 from engine.containers.wiring import NetworkBackend, NetworkWiring
 from engine.errors import BadParameter, Conflict, EngineError, NotFound
+from engine.runtime import cpuset
 from engine.runtime import rootfs as rootfs_ops
 from engine.runtime.steptime import step
 from engine.volumes import VolumeStore
@@ -156,6 +157,8 @@ class ContainerManager:
         if not isinstance(body, dict):
             raise BadParameter("body: expected a JSON object")
         parse_create(body)  # validate the request itself before touching the image store
+        # against the host as it is now: a stored record is never refused for it later
+        cpuset.check_available(body.get("HostConfig") or {})
         assert self.images is not None
         with step("create.image"):
             image = await trio.to_thread.run_sync(self.images.get, body["Image"])

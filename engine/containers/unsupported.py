@@ -119,7 +119,7 @@ def _has_volumes(body: dict, host: dict) -> bool:
 def check_isolation(host: dict) -> None:
     """Namespace modes and cgroup placement Docker offers and we do not: a 400 naming the field
     rather than a container that silently shares nothing; and the ones we do, checked."""
-    cpuset.check_host_config(host)
+    cpuset.check_syntax(host)
     for key, (ours, why) in _ISOLATION.items():
         value = host.get(key)
         if value and value not in ours:

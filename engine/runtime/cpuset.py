@@ -36,27 +36,44 @@ def online(path: Path) -> str:
         return "0"
 
 
+def _parsed(value: str, what: str) -> set[int]:
+    try:
+        return parse_list(value)
+    except ValueError as exc:
+        raise BadParameter(f"Invalid value {value} for cpuset {what}: {exc}") from None
+
+
 def check(value: str, available: str, what: str) -> None:
     """`what` is "cpus" or "mems". Docker's 400s: a bad list, or one asking for more than the
     host has."""
-    try:
-        asked = parse_list(value)
-    except ValueError as exc:
-        raise BadParameter(f"Invalid value {value} for cpuset {what}: {exc}") from None
-    if not asked <= parse_list(available):
+    if not _parsed(value, what) <= parse_list(available):
         thing = "CPUs" if what == "cpus" else "memory nodes"
         raise BadParameter(f"Requested {thing} are not available - requested {value}, "
                            f"available: {available}")
 
 
-def check_host_config(host: dict) -> None:
-    """HostConfig.CpusetCpus / CpusetMems of a create: checked only when given (reading the
-    host's lists costs two small reads; nothing else pays for it)."""
-    for key, what, path in (("CpusetCpus", "cpus", ONLINE_CPUS),
-                            ("CpusetMems", "mems", ONLINE_MEMS)):
-        value = host.get(key)
+def _given(host: dict) -> list[tuple[str, str]]:
+    """(value, "cpus" | "mems") of the fields the HostConfig gives."""
+    out = []
+    for key, what in (("CpusetCpus", "cpus"), ("CpusetMems", "mems")):
+        value = host.get(key) if isinstance(host, dict) else None
         if not value:
             continue
         if not isinstance(value, str):
             raise BadParameter(f"HostConfig.{key}: invalid value {value!r}")
-        check(value, online(path), what)
+        out.append((value, what))
+    return out
+
+
+def check_syntax(host: dict) -> None:
+    """HostConfig.CpusetCpus / CpusetMems are lists (pure: every parse of a body)."""
+    for value, what in _given(host):
+        _parsed(value, what)
+
+
+def check_available(host: dict) -> None:
+    """... and ask for no more than the host has: at create only (two small reads, only when
+    given), so a record stored earlier is never refused for the host it runs on now (its start
+    fails on its own if the CPUs are gone)."""
+    for value, what in _given(host):
+        check(value, online(ONLINE_CPUS if what == "cpus" else ONLINE_MEMS), what)

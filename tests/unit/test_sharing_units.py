@@ -113,12 +113,17 @@ def test_cpuset_lists():
 
 def test_cpuset_host_config_reads_the_host_only_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(cpuset, "ONLINE_CPUS", tmp_path / "missing")
-    cpuset.check_host_config({"CpusetCpus": ""})       # nothing asked: nothing read
-    cpuset.check_host_config({"CpusetCpus": "0"})      # no such file: one CPU, 0
+    cpuset.check_available({"CpusetCpus": ""})       # nothing asked: nothing read
+    cpuset.check_available({"CpusetCpus": "0"})      # no such file: one CPU, 0
     with pytest.raises(BadParameter, match="requested 1, available: 0"):
-        cpuset.check_host_config({"CpusetCpus": "1"})
+        cpuset.check_available({"CpusetCpus": "1"})
     with pytest.raises(BadParameter, match="HostConfig.CpusetMems: invalid value 1"):
-        cpuset.check_host_config({"CpusetMems": 1})
+        cpuset.check_available({"CpusetMems": 1})
+    # a body is parsed again later (a stored record, an update): only its syntax is checked
+    # there, never the host as it is then
+    cpuset.check_syntax({"CpusetCpus": "4095"})
+    with pytest.raises(BadParameter, match="Invalid value 0-x for cpuset cpus"):
+        cpuset.check_syntax({"CpusetCpus": "0-x"})
 
 
 def test_v1_makes_a_cpuset_cgroup_only_for_a_container_that_asks():
