@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from compose.errors import NormalizeError
+from engine.durations import parse_go_duration
 
 _UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -25,26 +26,15 @@ def parse_bytes(value: Any) -> int:
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
 
 
-_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
 def parse_duration(value: Any) -> int:
-    """Go duration text (`1m30s`, `500ms`) -> nanoseconds."""
+    """Go duration text (`1m30s`, `500ms`) -> nanoseconds; an empty value is none (0)."""
     text = str(value).strip()
-    if text in ("0", ""):
+    if not text:
         return 0
-    sign = -1 if text.startswith("-") else 1
-    text = text.lstrip("+-")
-    pos, total = 0, 0.0
-    for m in _DUR.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _NS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"invalid duration: {value!r}")
-    return sign * int(total)
+    try:
+        return parse_go_duration(text)
+    except ValueError:
+        raise ValueError(f"invalid duration: {value!r}") from None
 
 
 def format_duration(ns: int) -> str:

@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 
 from engine.build import dockerfile as df
+from engine.durations import parse_go_duration
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
-          "h": 3600 * 10**9}
 
 
 @dataclass(frozen=True)
@@ -122,10 +121,12 @@ def healthcheck(instr: df.Instruction, fail) -> dict:
 
 
 def duration(text: str, fail, flag: str) -> int:
-    """A Go duration ("30s", "1m30s", "500ms") -> nanoseconds."""
-    if text == "0":
-        return 0
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
+    """A Go duration ("30s", "1m30s", "500ms") -> nanoseconds; a negative one is refused too
+    (no interval or timeout can be)."""
+    try:
+        ns = parse_go_duration(text)
+    except ValueError:
+        ns = -1
+    if ns < 0:
         raise fail(f"invalid duration for --{flag}: {text!r}")
-    return int(sum(float(n) * _UNITS[u] for n, u in parts))
+    return ns

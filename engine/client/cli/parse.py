@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from engine.durations import parse_go_duration
 from engine.errors import BadParameter
 
 
@@ -317,22 +318,12 @@ def signal_number(value: str) -> int:
     return int(text) if text.isdigit() else _SIGNALS.get(text[3:], 15)
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
 def parse_duration(value: str, flag: str) -> float:
     """Go-style durations: `10s`, `1m30s`, `2h`, `1.5h` -> seconds."""
-    text = value.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise FlagError(flag, value, "expected a duration such as 10s, 5m or 1h30m")
-    return total
+    try:
+        return parse_go_duration(value.strip()) / 1e9
+    except ValueError:
+        raise FlagError(flag, value, "expected a duration such as 10s, 5m or 1h30m") from None
 
 
 def parse_since(value: str, now: float, flag: str = "--since") -> float:
