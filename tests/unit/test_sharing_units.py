@@ -138,3 +138,35 @@ def test_v1_makes_a_cpuset_cgroup_only_for_a_container_that_asks():
     # a cpuset co-mounted with a controller we use anyway must be filled all the same
     shared = {**own, "cpuset": own["cpu"]}
     assert "cpuset" in V1Driver(CgroupLayout(CgroupMode.V1, shared))._used(Resources())
+
+
+def test_v2_delegates_cpuset_on_first_use_and_writes_the_lists(tmp_path, monkeypatch):
+    """cgroup v2 logic over plain files (this machine's v2 has no controllers to test on):
+    cpuset joins subtree_control only when a container asks, then its lists are written."""
+    from engine.errors import EngineError
+    from engine.runtime import cgroups
+    from engine.runtime.cgroups import V2Driver
+
+    # the kernel makes a cgroup's files; here a write makes the file
+    monkeypatch.setattr(cgroups, "_write", lambda path, value: Path(path).write_text(str(value)))
+
+    own = tmp_path / "engine"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    driver = V2Driver(CgroupLayout(CgroupMode.V2, v2=own))
+    assert "cpuset" not in driver.enabled
+    plain = driver.create("pycompose-aaaaaaaaaaaa-1", Resources(all_devices=True))
+    assert not (plain.dirs[0] / "cpuset.cpus").exists()
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    pinned = driver.create("pycompose-bbbbbbbbbbbb-1",
+                           Resources(all_devices=True, cpuset_cpus="0-1", cpuset_mems="0"))
+    assert (own / "cgroup.subtree_control").read_text() == "+cpuset"   # the last write
+    assert "cpuset" in driver.enabled
+    assert (pinned.dirs[0] / "cpuset.cpus").read_text() == "0-1"
+    assert (pinned.dirs[0] / "cpuset.mems").read_text() == "0"
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    without = V2Driver(CgroupLayout(CgroupMode.V2, v2=own))
+    with pytest.raises(EngineError, match="the cpuset controller is not available"):
+        without.create("pycompose-cccccccccccc-1", Resources(all_devices=True, cpuset_cpus="0"))
+    assert not (own / "pycompose-cccccccccccc-1").exists()
