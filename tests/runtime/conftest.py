@@ -105,9 +105,9 @@ class Box:
         return trio.run(main)
 
     async def capture(self, runtime: Runtime, spec: ContainerSpec,
-                      cg: cgroups.Cgroup | None = None) -> tuple[ExitStatus, str]:
-        """Run spec to completion; (status, stdout+stderr)."""
-        proc, r = await start_piped(runtime, spec, cg or self.cgroup(spec))
+                      cg: cgroups.Cgroup | None = None, **start_kw) -> tuple[ExitStatus, str]:
+        """Run spec to completion (`start_kw` go to `runtime.start`); (status, stdout+stderr)."""
+        proc, r = await start_piped(runtime, spec, cg or self.cgroup(spec), **start_kw)
         try:
             output = await read_all(r)
             status = await runtime.wait(proc)

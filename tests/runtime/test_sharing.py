@@ -14,7 +14,6 @@ import trio
 
 from engine.errors import NotRunning
 from engine.runtime.spec import Resources
-from tests.runtime.conftest import read_all, start_piped
 
 pytestmark = pytest.mark.integration
 
@@ -87,13 +86,7 @@ def test_pid_join_sees_the_other_containers_process(box):
         try:
             spec = box.spec("sh", "-c", "ps -o pid,args; readlink /proc/self/ns/pid",
                             pid_mode="join")
-            proc, r = await start_piped(rt, spec, box.cgroup(spec), joins={"pid": x})
-            try:
-                out = await read_all(r)
-            finally:
-                os.close(r)
-            status = await rt.wait(proc)
-            rt.release(proc)
+            status, out = await box.capture(rt, spec, joins={"pid": x})
             return status, out, _ns(x.pid, "pid")
         finally:
             await _stop(rt, x)
@@ -169,13 +162,7 @@ def test_ipc_join_shares_sysv_and_dev_shm_with_the_donor(box):
                             "echo from-x > /dev/shm/note"], check=True, timeout=30)
             spec = box.spec("sh", "-c", "cat /proc/sysvipc/shm; echo; cat /dev/shm/note; "
                             "echo from-y > /dev/shm/reply", ipc_mode="join")
-            proc, r = await start_piped(rt, spec, box.cgroup(spec), joins={"ipc": x})
-            try:
-                out = await read_all(r)
-            finally:
-                os.close(r)
-            status = await rt.wait(proc)
-            rt.release(proc)
+            status, out = await box.capture(rt, spec, joins={"ipc": x})
             reply = subprocess.run(["nsenter", f"--target={x.pid}", "--mount", "cat",
                                     "/dev/shm/reply"], capture_output=True, timeout=30)
             return status, out, reply.stdout
