@@ -42,6 +42,11 @@ _CREATE_FLAGS: list[tuple[str, object, object]] = [
     ("memory_swap", Optional[str], _O(None, "--memory-swap", help="Memory + swap, -1 = any.")),
     ("cpus", Optional[str], _O(None, "--cpus", help="Number of CPUs (e.g. 0.5).")),
     ("pids_limit", Optional[str], _O(None, "--pids-limit", help="Maximum processes.")),
+    ("cpuset_cpus", Optional[str], _O(None, "--cpuset-cpus", help="CPUs to run on (0-2,5).")),
+    ("cpuset_mems", Optional[str], _O(None, "--cpuset-mems", help="Memory nodes (0,1).")),
+    ("pid", Optional[str], _O(None, "--pid", help="PID namespace: host|container:NAME.")),
+    ("ipc", Optional[str], _O(None, "--ipc", help="IPC: host|none|shareable|container:NAME.")),
+    ("uts", Optional[str], _O(None, "--uts", help="UTS namespace: host.")),
     ("init", bool, _O(False, "--init", help="Run an init as PID 1.")),
     ("restart", Optional[str], _O(None, "--restart", help="no|always|unless-stopped|on-failure[:N]")),
     ("stop_signal", Optional[str], _O(None, "--stop-signal", help="Signal to stop with.")),
@@ -101,7 +106,9 @@ def _flags(kw: dict, detach: bool):
         links=t("link"), publish=t("publish"),
         publish_all=kw["publish_all"], expose=t("expose"), dns=t("dns"),
         add_hosts=t("add_host"), cap_add=t("cap_add"), cap_drop=t("cap_drop"),
-        security_opt=t("security_opt"), privileged=kw["privileged"])
+        security_opt=t("security_opt"), privileged=kw["privileged"], pid=kw["pid"],
+        ipc=kw["ipc"], uts=kw["uts"], cpuset_cpus=kw["cpuset_cpus"],
+        cpuset_mems=kw["cpuset_mems"])
 
 
 def _body(flags) -> dict:

@@ -53,6 +53,11 @@ class ContainerFlags:
     cap_drop: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     privileged: bool = False
+    pid: str | None = None             # --pid host|container:NAME
+    ipc: str | None = None             # --ipc host|none|private|shareable|container:NAME
+    uts: str | None = None             # --uts host
+    cpuset_cpus: str | None = None     # --cpuset-cpus 0-2,5
+    cpuset_mems: str | None = None     # --cpuset-mems 0
     extra: dict = field(default_factory=dict)
 
 
@@ -80,6 +85,7 @@ def create_body(flags: ContainerFlags, env: Mapping[str, str], cwd: str,
     if flags.tmpfs:
         host["Tmpfs"] = dict(parse.parse_tmpfs(t) for t in flags.tmpfs)
     host.update(_resources(flags))
+    host.update(_sharing(flags))
     host.update(_lifecycle(flags))
     if flags.network:
         host["NetworkMode"] = flags.network
@@ -179,6 +185,14 @@ def _resources(flags: ContainerFlags) -> dict:
     if flags.pids_limit is not None:
         host["PidsLimit"] = parse.parse_int(flags.pids_limit, "--pids-limit", -1)
     return host
+
+
+def _sharing(flags: ContainerFlags) -> dict:
+    """--pid, --ipc, --uts, --cpuset-cpus/-mems: sent as given, the engine checks them (with
+    Docker's words, as the docker CLI leaves it to the daemon)."""
+    fields = (("PidMode", flags.pid), ("IpcMode", flags.ipc), ("UTSMode", flags.uts),
+              ("CpusetCpus", flags.cpuset_cpus), ("CpusetMems", flags.cpuset_mems))
+    return {key: value for key, value in fields if value}
 
 
 def _lifecycle(flags: ContainerFlags) -> dict:
