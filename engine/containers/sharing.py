@@ -46,34 +46,32 @@ def _text(host: dict, key: str) -> str:
     return value
 
 
+def _joined(value: str) -> str:
+    """The container a `container:<ref>` mode names, "" for any other value."""
+    return value[len(_CONTAINER):] if value.startswith(_CONTAINER) else ""
+
+
 def check_modes(body: dict) -> Modes:
     """The modes a create body asks for, or Docker's 400 for one it does not know."""
     host = _host(body)
     pid, ipc, uts = _text(host, "PidMode"), _text(host, "IpcMode"), _text(host, "UTSMode")
-    modes = Modes()
-    if pid == "host":
-        modes = Modes(pid="host")
-    elif pid.startswith(_CONTAINER) and pid[len(_CONTAINER):]:
-        modes = Modes(pid="join", pid_donor=pid[len(_CONTAINER):])
-    elif pid:
+    if pid and pid != "host" and not _joined(pid):
         raise BadParameter(f"HostConfig.PidMode: invalid PID mode {pid!r}")
-    if ipc in ("host", "none"):
-        modes = Modes(modes.pid, ipc, pid_donor=modes.pid_donor)
-    elif ipc.startswith(_CONTAINER) and ipc[len(_CONTAINER):]:
-        modes = Modes(modes.pid, "join", pid_donor=modes.pid_donor,
-                      ipc_donor=ipc[len(_CONTAINER):])
-    elif ipc not in _OWN_IPC:
+    if ipc not in (*_OWN_IPC, "host", "none") and not _joined(ipc):
         raise BadParameter(f"HostConfig.IpcMode: invalid IPC mode {ipc!r}")
-    if uts == "host":
-        if body.get("Hostname"):
-            raise BadParameter("Config.Hostname: conflicting options: hostname and the UTS mode")
-        if body.get("Domainname"):
-            raise BadParameter("Config.Domainname: conflicting options: domain name and the "
-                               "UTS mode")
-        modes = Modes(modes.pid, modes.ipc, "host", modes.pid_donor, modes.ipc_donor)
-    elif uts:
+    if uts not in ("", "host"):
         raise BadParameter(f"HostConfig.UTSMode: invalid UTS mode {uts!r}")
-    return modes
+    if uts == "host" and body.get("Hostname"):
+        raise BadParameter("Config.Hostname: conflicting options: hostname and the UTS mode")
+    if uts == "host" and body.get("Domainname"):
+        raise BadParameter("Config.Domainname: conflicting options: domain name and the UTS "
+                           "mode")
+
+    def mode(value: str) -> str:
+        return "join" if _joined(value) else value if value in ("host", "none") else "private"
+
+    return Modes(pid=mode(pid), ipc=mode(ipc), uts=mode(uts), pid_donor=_joined(pid),
+                 ipc_donor=_joined(ipc))
 
 
 def _running(ref: str, store: ContainerStore, table: RunningTable, prefix: str
