@@ -17,14 +17,16 @@ import trio
 from engine.containers.model import ContainerConfig, parse_create
 from engine.errors import BadParameter, EngineError
 from engine.runtime import cgroups as cg
+from engine.runtime import cpuset
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
 
 # what we change; Docker's other update fields are accepted when they ask for nothing
-UPDATABLE = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy")
+UPDATABLE = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy",
+             "CpusetCpus", "CpusetMems")
 IGNORED_WHEN_UNSET = ("BlkioWeight", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
-                      "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "MemoryReservation",
+                      "CpuRealtimeRuntime", "MemoryReservation",
                       "KernelMemory", "KernelMemoryTCP", "CpuCount", "CpuPercent",
                       "IOMaximumIOps", "IOMaximumBandwidth", "MemorySwappiness",
                       "OomKillDisable", "BlkioWeightDevice", "BlkioDeviceReadBps",
@@ -41,6 +43,8 @@ class Limits:
     nano_cpus: int | None
     cpu_shares: int | None
     pids_limit: int | None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
 
 
 def merged_body(body: dict, update: Any) -> dict:
@@ -62,8 +66,8 @@ def merged_body(body: dict, update: Any) -> dict:
             if host.get("AutoRemove") and (update[key] or {}).get("Name", "no") not in ("", "no"):
                 raise BadParameter("Restart policy cannot be updated because AutoRemove is "
                                    "enabled for the container")
-        elif update[key] == 0 and key != "PidsLimit":
-            continue  # 0 means "not given" in Docker's update
+        elif update[key] in (0, "") and key != "PidsLimit":
+            continue  # 0 (and "" for the cpuset lists) means "not given" in Docker's update
         host[key] = update[key]
     if "Memory" in update and update.get("Memory") and "MemorySwap" not in update:
         swap = host.get("MemorySwap")
@@ -77,8 +81,13 @@ def limits_of(old: ContainerConfig, new: ContainerConfig) -> Limits:
     def changed(name: str) -> int | None:
         value = getattr(new, name)
         return value if value != getattr(old, name) else None
+
+    def host_changed(key: str) -> str | None:   # fields read from the body (setup.resources)
+        value = (new.body.get("HostConfig") or {}).get(key) or ""
+        return value if value != ((old.body.get("HostConfig") or {}).get(key) or "") else None
     return Limits(changed("memory"), changed("memory_swap"), changed("nano_cpus"),
-                  changed("cpu_shares"), changed("pids_limit"))
+                  changed("cpu_shares"), changed("pids_limit"), host_changed("CpusetCpus"),
+                  host_changed("CpusetMems"))
 
 
 def _write(path: Path, value: int | str) -> None:
@@ -95,6 +104,11 @@ def apply_limits(group: Any, limits: Limits) -> None:
 
 
 def _apply_v1(d: dict[str, Path], r: Limits) -> None:
+    if (r.cpuset_cpus or r.cpuset_mems) and "cpuset" not in d:
+        # v1 makes a cpuset cgroup only for a container started with a cpuset; moving a
+        # running one's processes into a new one is not done (checked before any write)
+        raise BadParameter("CpusetCpus/CpusetMems: a running container started without a "
+                           "cpuset cannot be given one (cgroup v1); stop it, update, start")
     mem = d.get("memory")
     if mem and (r.memory or r.memory_swap):
         writes = []
@@ -122,6 +136,11 @@ def _apply_v1(d: dict[str, Path], r: Limits) -> None:
     pids = d.get("pids")
     if pids and r.pids_limit is not None:
         _write(pids / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
+    pinned = d.get("cpuset")
+    if pinned and r.cpuset_cpus:
+        _write(pinned / "cpuset.cpus", r.cpuset_cpus)
+    if pinned and r.cpuset_mems:
+        _write(pinned / "cpuset.mems", r.cpuset_mems)
 
 
 def _apply_v2(d: Path, r: Limits) -> None:
@@ -136,12 +155,17 @@ def _apply_v2(d: Path, r: Limits) -> None:
         _write(d / "cpu.weight", cg.cpu_weight(r.cpu_shares))
     if r.pids_limit is not None:
         _write(d / "pids.max", r.pids_limit if r.pids_limit > 0 else "max")
+    if r.cpuset_cpus:
+        _write(d / "cpuset.cpus", r.cpuset_cpus)
+    if r.cpuset_mems:
+        _write(d / "cpuset.mems", r.cpuset_mems)
 
 
 async def update_container(mgr: ContainerManager, ref: str, update: Any) -> dict:
     rec = mgr.get(ref)
     async with mgr.store.lock(rec.id):
         new_body = merged_body(rec.config.body, update)
+        cpuset.check_available(update)   # against the host as it is now, as at create
         new = parse_create(new_body)
         run = mgr.running(rec.id)
         if run is not None:

@@ -162,3 +162,29 @@ def test_exec_in_a_joiner_and_init_without_a_pid_namespace(client):
         assert c.wait(timeout=30)["StatusCode"] == 7
     finally:
         c.remove(force=True)
+
+
+def test_update_of_the_cpuset(client):
+    pinned = client.containers.run("busybox", ["sleep", "600"], detach=True, cpuset_cpus="0")
+    plain = client.containers.run("busybox", ["sleep", "600"], detach=True)
+    try:
+        last = open("/sys/devices/system/cpu/online").read().strip().replace(",", "-")
+        last = last.split("-")[-1]
+        pinned.update(cpuset_cpus=last)
+        status = pinned.exec_run(["grep", "Cpus_allowed_list", "/proc/1/status"]).output
+        assert status.decode().split() == ["Cpus_allowed_list:", last]
+        pinned.reload()
+        assert pinned.attrs["HostConfig"]["CpusetCpus"] == last
+        status, text = _api_error(lambda: pinned.update(cpuset_cpus="0-4095"))
+        assert status == 400 and "Requested CPUs are not available" in text
+        # v1: a running container started without a cpuset gets none live; stopped, it does
+        status, text = _api_error(lambda: plain.update(cpuset_cpus="0"))
+        assert status == 400 and "started without a cpuset" in text
+        plain.stop(timeout=0)
+        plain.update(cpuset_cpus="0")
+        plain.start()
+        status = plain.exec_run(["grep", "Cpus_allowed_list", "/proc/1/status"]).output
+        assert status.decode().split() == ["Cpus_allowed_list:", "0"]
+    finally:
+        pinned.remove(force=True)
+        plain.remove(force=True)

@@ -178,8 +178,11 @@ def test_update_body_rules():
     assert out["HostConfig"] == {"Memory": 64 << 20, "AutoRemove": False, "CpuShares": 512,
                                  "PidsLimit": 0}
     assert body["HostConfig"] == {"Memory": 64 << 20, "AutoRemove": False}
-    with pytest.raises(BadParameter, match="CpusetCpus"):
-        merged_body(body, {"CpusetCpus": "0-1"})
+    assert merged_body(body, {"CpusetCpus": "0-1", "CpusetMems": ""})["HostConfig"][
+        "CpusetCpus"] == "0-1"    # "" is "not given", as 0 for the numbers
+    assert "CpusetMems" not in merged_body(body, {"CpusetMems": ""})["HostConfig"]
+    with pytest.raises(BadParameter, match="CpuRealtimeRuntime"):
+        merged_body(body, {"CpuRealtimeRuntime": 5})
     with pytest.raises(BadParameter, match="AutoRemove"):
         merged_body({"HostConfig": {"AutoRemove": True}}, {"RestartPolicy": {"Name": "always"}})
     with pytest.raises(BadParameter, match="memoryswap"):
