@@ -262,10 +262,17 @@ class _FakeCgroup:
         pass
 
 
-def _exit_then(tmp_path, action: str) -> tuple[ContainerRecord, list[float], list[float]]:
+def _exit_then(tmp_path, monkeypatch, action: str
+               ) -> tuple[ContainerRecord, list[float], list[float]]:
     """A restart=always container's PID 1 exits with 1 at t=0; then `action` at t=0.05 (during
     the 0.1 s back-off): nothing, or the user's stop. Returns the record, when the supervisor
     launched it again, and when the state changed to exited."""
+    # The exit's teardown runs in a worker thread; on an autojumping clock the virtual 0.05 s
+    # would pass while that thread is still being scheduled (the loop looks idle), so the check
+    # below raced it. The fake's teardown is instant: run it inline.
+    async def inline(fn, *args, **_kw):
+        return fn(*args)
+    monkeypatch.setattr(trio.to_thread, "run_sync", inline)
     runtime = _FakeRuntime()
     store, table, sup = _supervisor(tmp_path, runtime)
     rec, run = _started(store, table, runtime, "web", 301, HostConfig={
@@ -294,14 +301,14 @@ def _exit_then(tmp_path, action: str) -> tuple[ContainerRecord, list[float], lis
     return rec, launched, exited
 
 
-def test_an_exit_under_restart_always_starts_it_again_after_the_back_off(tmp_path):
-    rec, launched, _ = _exit_then(tmp_path, "nothing")
+def test_an_exit_under_restart_always_starts_it_again_after_the_back_off(tmp_path, monkeypatch):
+    rec, launched, _ = _exit_then(tmp_path, monkeypatch, "nothing")
     assert launched == [0.1]
     assert rec.state.restart_count == 1 and rec.state.status is ContainerState.RUNNING
 
 
-def test_a_stop_during_the_back_off_cancels_the_restart(tmp_path):
-    rec, launched, exited = _exit_then(tmp_path, "stop")
+def test_a_stop_during_the_back_off_cancels_the_restart(tmp_path, monkeypatch):
+    rec, launched, exited = _exit_then(tmp_path, monkeypatch, "stop")
     assert launched == []
     assert exited == [0.05] and rec.state.status is ContainerState.EXITED
     assert json.loads((rec.dir / "state.json").read_text())["Status"] == "exited"
