@@ -12,12 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grimp
 import pytest
-from importlinter.application.use_cases import read_user_options
-from importlinter.configuration import configure
-from importlinter.contracts.forbidden import ForbiddenContract
-from importlinter.contracts.layers import LayersContract
+
+from tests.support.testdeps import require
+
+grimp = require("grimp", "import-linter")
+require("importlinter", "import-linter")
+from importlinter.application.use_cases import read_user_options  # noqa: E402
+from importlinter.configuration import configure  # noqa: E402
+from importlinter.contracts.forbidden import ForbiddenContract  # noqa: E402
+from importlinter.contracts.layers import LayersContract  # noqa: E402
 
 from compose.cli.main import COMMANDS
 

@@ -7,12 +7,14 @@ import os
 import re
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 
 from compose.kube.context import BindMounts, ConversionError, ConvertOptions, is_label_key
 from compose.kube.convert import convert_project
 from compose.project import ProjectOptions, load
+from tests.support.testdeps import require
+
+kubernetes_validate = require("kubernetes_validate", "kubernetes-validate")
 
 # the newest release kubernetes-validate carries here; pinned so a package update that drops or
 # changes it is a visible change, not a silent one
