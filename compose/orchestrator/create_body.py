@@ -284,6 +284,9 @@ def _host_config(service: Service, ctx: CreateContext, *, network_mode: str, bin
             host[api] = _resolve_service_ref(value, ctx, key)
     if service.cpuset:
         host["CpusetCpus"] = service.cpuset
+    if service.ulimits:
+        host["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard}
+                           for u in service.ulimits]
     if service.volumes_from:
         host["VolumesFrom"] = _volumes_from(list(service.volumes_from), ctx)
     return host

@@ -1,4 +1,4 @@
-"""pid, ipc, uts and cpuset of a service in its create body (the engine implements them)."""
+"""pid, ipc, uts, cpuset and ulimits of a service in its create body (the engine implements them)."""
 from __future__ import annotations
 
 from compose.canonical import service_from
@@ -20,3 +20,11 @@ def test_namespace_modes_and_cpuset_reach_the_host_config():
     assert "UTSMode" not in host and "CpusetCpus" not in host
     # YAML reads `cpuset: 0` as a number; the engine takes the list as text
     assert _host({"cpuset": 0})["CpusetCpus"] == "0"
+
+
+def test_ulimits_reach_the_host_config_in_the_engine_s_shape():
+    host = _host({"ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 512}})
+    assert sorted(host["Ulimits"], key=lambda u: u["Name"]) == [
+        {"Name": "nofile", "Soft": 1024, "Hard": 2048},
+        {"Name": "nproc", "Soft": 512, "Hard": 512}]
+    assert "Ulimits" not in _host({})
